@@ -1,0 +1,50 @@
+/**
+ * Typed errors with stable codes. The CLI prints `error[CODE]: message` on one line and exits
+ * non-zero; APIs return `{ error: { code, message } }`. Codes never change once published.
+ */
+export const ErrorCodes = {
+  /** A path given by the user does not exist or cannot be read. */
+  TARGET_NOT_FOUND: 'TARGET_NOT_FOUND',
+  /** The target exists but is not something we can scan (unknown archive layout, …). */
+  TARGET_UNSUPPORTED: 'TARGET_UNSUPPORTED',
+  /** An archive is truncated, not a tar/zip, or its manifest is invalid. */
+  ARCHIVE_CORRUPT: 'ARCHIVE_CORRUPT',
+  /** An archive entry would be written outside its destination. */
+  ARCHIVE_PATH_ESCAPE: 'ARCHIVE_PATH_ESCAPE',
+  /** A file is larger than the configured read limit. */
+  FILE_TOO_LARGE: 'FILE_TOO_LARGE',
+  /** The vulnerability database cannot be opened or has an unknown schema. */
+  DB_UNREADABLE: 'DB_UNREADABLE',
+  /** An OSV record or advisory input failed validation. */
+  OSV_INVALID: 'OSV_INVALID',
+  /** Downloading advisories failed (network unreachable, HTTP error). */
+  DB_DOWNLOAD_FAILED: 'DB_DOWNLOAD_FAILED',
+  /** Version string not valid for its ecosystem. */
+  VERSION_INVALID: 'VERSION_INVALID',
+  /** Ecosystem has no comparator. */
+  ECOSYSTEM_UNSUPPORTED: 'ECOSYSTEM_UNSUPPORTED',
+  /** Command-line usage or configuration error. */
+  USAGE: 'USAGE',
+  /** Ignore file or other configuration file is malformed. */
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  /** The container engine is not reachable or the container does not exist. */
+  CONTAINER_NOT_FOUND: 'CONTAINER_NOT_FOUND',
+  ENGINE_UNAVAILABLE: 'ENGINE_UNAVAILABLE',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class ContainmentError extends Error {
+  override readonly name = 'ContainmentError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isContainmentError(e: unknown): e is ContainmentError {
+  return e instanceof ContainmentError;
+}
