@@ -2,18 +2,26 @@ import type { InsecureConfiguration, Package, Severity } from '../inventory/type
 
 /** One vulnerability finding: a package affected by one advisory group (aliases merged). */
 export interface VulnerabilityFinding {
-  /** Preferred id of the group (a CVE when the group has one, else the first record id). */
+  /** Preferred id of the group: its CVE when it has exactly one, else the smallest record id. */
   id: string;
   /** Every other id of the group: record ids and their aliases (DSA/DLA/USN/GHSA/CVE …), sorted. */
   aliases: string[];
+  /** The records' `upstream` ids (e.g. the CVEs a USN or DLA fixes); shown, never grouped on. */
+  upstream?: string[];
   summary?: string;
   package: Pick<Package, 'name' | 'version' | 'ecosystem' | 'source' | 'location' | 'purl'>;
-  /** Lowest version that fixes it on this package's branch, when known. */
+  /**
+   * The version that fixes it on this package's branch: the first fix above the installed version;
+   * across a group's records the highest (all must be cleared). Absent when any record has none.
+   */
   fixedVersion?: string;
   severity: Severity;
-  /** Base score (0–10) computed from a CVSS vector, or from the record's own rating. */
+  /** CVSS base score (0–10) computed from a vector; absent when the severity is a named rating. */
   score?: number;
-  /** Where the severity came from: `CVSS_V3`, `CVSS_V4`, or `database_specific`. */
+  /**
+   * Where the severity came from: `CVSS_V4`, `CVSS_V3`, a named rating's type (`Ubuntu`), or the
+   * record's `database_specific` / `ecosystem_specific` rating.
+   */
   severitySource?: string;
   references?: string[];
 }

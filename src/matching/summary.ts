@@ -1,0 +1,84 @@
+/**
+ * Scan summary: counts, risk score and compliance verdict. Pure: no I/O.
+ */
+import { ContainmentError, ErrorCodes } from '../errors.js';
+import { SEVERITIES } from '../inventory/types.js';
+import type { InsecureConfiguration, Severity } from '../inventory/types.js';
+import { DEFAULT_THRESHOLDS } from './types.js';
+import type { ComplianceThresholds, ScanSummary, VulnerabilityFinding } from './types.js';
+
+/** Points per finding or insecure configuration in the risk score. */
+export const RISK_WEIGHTS: Readonly<Record<Severity, number>> = {
+  CRITICAL: 10,
+  HIGH: 5,
+  MEDIUM: 2,
+  LOW: 1,
+  UNKNOWN: 1,
+};
+
+const THRESHOLDED: readonly (keyof ComplianceThresholds)[] = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'];
+
+function countBySeverity(items: readonly { severity: Severity }[]): Record<Severity, number> {
+  const counts = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
+  for (const item of items) counts[item.severity] += 1;
+  return counts;
+}
+
+/**
+ * Summarises one scan.
+ *
+ * - `counts`: vulnerability findings by severity (one per package and vulnerability, so the same
+ *   CVE in two packages counts twice); `configurationCounts`: insecure configurations likewise.
+ * - Risk score (0–100, integer):
+ *   `riskScore = min(100, Σ weight(severity))` over every finding AND insecure configuration,
+ *   with weights CRITICAL 10, HIGH 5, MEDIUM 2, LOW 1, UNKNOWN 1. Ten critical issues, or twenty
+ *   high ones, saturate it; a clean scan scores 0.
+ * - Compliance: for each of CRITICAL/HIGH/MEDIUM/LOW, vulnerabilities plus insecure
+ *   configurations of that severity are compared with the threshold; the scan fails when a count
+ *   EXCEEDS its threshold (a count equal to it passes), with one violation string per exceeded
+ *   threshold. UNKNOWN is not thresholded. `thresholds` may be partial (the rest are defaults);
+ *   each must be a non-negative number (`Infinity` = no limit).
+ */
+export function summarize(
+  findings: readonly VulnerabilityFinding[],
+  insecureConfigurations: readonly InsecureConfiguration[],
+  thresholds: Partial<ComplianceThresholds> = DEFAULT_THRESHOLDS,
+): ScanSummary {
+  const effective: ComplianceThresholds = { ...DEFAULT_THRESHOLDS };
+  for (const severity of THRESHOLDED) {
+    const value = thresholds[severity];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+      throw new ContainmentError(
+        ErrorCodes.CONFIG_INVALID,
+        `compliance threshold for ${severity} must be a non-negative number, got ${String(value)}`,
+      );
+    }
+    effective[severity] = value;
+  }
+
+  const counts = countBySeverity(findings);
+  const configurationCounts = countBySeverity(insecureConfigurations);
+  let points = 0;
+  for (const severity of SEVERITIES) {
+    points += RISK_WEIGHTS[severity] * (counts[severity] + configurationCounts[severity]);
+  }
+
+  const violations: string[] = [];
+  for (const severity of THRESHOLDED) {
+    const total = counts[severity] + configurationCounts[severity];
+    if (total > effective[severity]) {
+      violations.push(
+        `${severity}: ${total} exceeds the threshold of ${effective[severity]} ` +
+          `(${counts[severity]} vulnerabilities, ${configurationCounts[severity]} insecure configurations)`,
+      );
+    }
+  }
+
+  return {
+    counts,
+    configurationCounts,
+    riskScore: Math.min(100, points),
+    compliance: { passed: violations.length === 0, thresholds: effective, violations },
+  };
+}
