@@ -1,0 +1,124 @@
+/**
+ * Debian packages: `/var/lib/dpkg/status`, and `/var/lib/dpkg/status.d/*` where distroless images
+ * keep one control paragraph per package (their `*.md5sums` siblings are not status files).
+ *
+ * Which packages count: those whose files are on disk. dpkg's current-state word (third word of
+ * `Status:`) `installed`, `unpacked`, `half-configured`, `triggers-awaited` and `triggers-pending`
+ * all mean the package's files are present (a vulnerable library is loadable whether or not its
+ * postinst ran); `hold`/`deinstall` wants do not change that. `not-installed`, `config-files`
+ * (only conffiles left) and `half-installed` (unpacking or removal broke midway, contents
+ * unknown) do not count. status.d paragraphs carry no Status field and are installed by
+ * construction.
+ */
+import { isContainmentError } from '../../errors.js';
+import type { InventoryContext, PackageExtractor } from '../context.js';
+import type { OsInfo, Package } from '../types.js';
+import { distroQualifier, osPackageEcosystem, packageUrl } from './os-package.js';
+
+const STATUS_FILE = '/var/lib/dpkg/status';
+const STATUS_DIR = '/var/lib/dpkg/status.d/';
+const PRESENT_STATES = new Set([
+  'installed',
+  'unpacked',
+  'half-configured',
+  'triggers-awaited',
+  'triggers-pending',
+]);
+
+/** RFC 822-style paragraphs: field names lower-cased, continuation lines joined with `\n`. */
+export function parseControlParagraphs(text: string): Array<Map<string, string>> {
+  const paragraphs: Array<Map<string, string>> = [];
+  let current = new Map<string, string>();
+  let lastKey: string | undefined;
+  for (const rawLine of text.split('\n')) {
+    const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+    if (line.trim() === '') {
+      if (current.size > 0) paragraphs.push(current);
+      current = new Map();
+      lastKey = undefined;
+    } else if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (lastKey !== undefined) current.set(lastKey, `${current.get(lastKey) ?? ''}\n${line.slice(1)}`);
+    } else if (!line.startsWith('#')) {
+      const colon = line.indexOf(':');
+      if (colon <= 0) continue;
+      lastKey = line.slice(0, colon).trim().toLowerCase();
+      current.set(lastKey, line.slice(colon + 1).trim());
+    }
+  }
+  if (current.size > 0) paragraphs.push(current);
+  return paragraphs;
+}
+
+/** Whether a `Status:` value (`want error state`) means the package's files are on disk. */
+export function dpkgStatusIsPresent(status: string | undefined): boolean {
+  if (status === undefined) return true; // status.d paragraphs
+  const state = status.trim().split(/\s+/)[2];
+  return state !== undefined && PRESENT_STATES.has(state);
+}
+
+/** `foo` or `foo (1.2-3)` → name and version (defaulting to the binary version). */
+function parseSource(value: string, binaryVersion: string): { name: string; version: string } | undefined {
+  const m = value.match(/^(\S+)(?:\s*\(\s*([^)\s]+)\s*\))?/);
+  if (!m?.[1]) return undefined;
+  return { name: m[1], version: m[2] ?? binaryVersion };
+}
+
+/**
+ * Packages present in one dpkg status text (pure). Paragraphs without Package or Version are
+ * skipped; `os` supplies the purl vendor and distro.
+ */
+export function parseDpkgStatus(text: string, location: string, ecosystem: string, os?: OsInfo): Package[] {
+  const packages: Package[] = [];
+  for (const p of parseControlParagraphs(text)) {
+    const name = p.get('package');
+    const version = p.get('version');
+    if (!name || !version || !dpkgStatusIsPresent(p.get('status'))) continue;
+    const pkg: Package = {
+      name,
+      version,
+      ecosystem,
+      purl: packageUrl('deb', os?.id ?? 'debian', name, version, {
+        arch: p.get('architecture'),
+        distro: distroQualifier(os),
+      }),
+      location,
+      extractor: 'dpkg',
+    };
+    const source = p.get('source');
+    const parsed = source ? parseSource(source, version) : undefined;
+    if (parsed) pkg.source = parsed;
+    packages.push(pkg);
+  }
+  return packages;
+}
+
+async function readStatusText(ctx: InventoryContext, path: string): Promise<string | undefined> {
+  try {
+    return await ctx.fs.readText(path);
+  } catch (e) {
+    if (!isContainmentError(e)) throw e;
+    ctx.note(`dpkg: ${path} skipped: ${e.message}`);
+    return undefined;
+  }
+}
+
+export const dpkgExtractor: PackageExtractor = {
+  id: 'dpkg',
+  async extract(ctx) {
+    const paths = [STATUS_FILE];
+    for (const entry of ctx.files) {
+      const rest = entry.path.startsWith(STATUS_DIR) ? entry.path.slice(STATUS_DIR.length) : undefined;
+      if (rest && entry.stat.type === 'file' && !rest.includes('/') && !rest.endsWith('.md5sums')) {
+        paths.push(entry.path);
+      }
+    }
+    const texts: Array<[string, string]> = [];
+    for (const path of paths) {
+      const text = await readStatusText(ctx, path);
+      if (text !== undefined) texts.push([path, text]);
+    }
+    if (texts.length === 0) return [];
+    const ecosystem = osPackageEcosystem(ctx, ['Debian', 'Ubuntu'], 'Debian', 'dpkg');
+    return texts.flatMap(([path, text]) => parseDpkgStatus(text, path, ecosystem, ctx.os));
+  },
+};
