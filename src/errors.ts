@@ -30,6 +30,12 @@ export const ErrorCodes = {
   /** The container engine is not reachable or the container does not exist. */
   CONTAINER_NOT_FOUND: 'CONTAINER_NOT_FOUND',
   ENGINE_UNAVAILABLE: 'ENGINE_UNAVAILABLE',
+  /** An event target URL is refused (scheme, credentials, or an address the SSRF policy forbids). */
+  TARGET_URL_REFUSED: 'TARGET_URL_REFUSED',
+  /** A request carries no bearer token, or one that is malformed, unknown, expired, revoked or forged. */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** The caller is authenticated but its role or scope does not allow the request. */
+  FORBIDDEN: 'FORBIDDEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,0 +1,88 @@
+/**
+ * The seam between advisory ingestion/matching and the storage engine. SQLite implements it
+ * today (`sqlite-store.ts`); a PostgreSQL implementation for the multi-replica server can follow.
+ */
+import type { OsvRecord } from './osv.js';
+
+/** One input to an import: a parsed JSON value (validated by the store) and where it came from. */
+export interface ImportItem {
+  record: unknown;
+  /** File path, or `<zip>!<entry>`, or `<file>[<index>]`; shown with invalid records. */
+  origin: string;
+  /** Set when the source could not even produce a JSON value (unparseable, unreadable). */
+  error?: string;
+}
+
+export interface InvalidRecord {
+  origin: string;
+  /** One line. */
+  reason: string;
+}
+
+export interface ImportOptions {
+  /** Called after each item with the number of items processed so far. */
+  onProgress?: (processed: number) => void;
+  /** Recorded with the import (e.g. the path or URLs). */
+  source?: string;
+}
+
+/**
+ * Counts are per input item. A record is `added` when its id is new, `changed` when its stored
+ * content differs (a new `modified` changes the content), `withdrawn` when it is new or changed and
+ * carries `withdrawn`, `unchanged` when identical to what is stored, `duplicate` when its id already
+ * appeared earlier in the same import with identical content (osv.dev data repeats records across
+ * folders). The id lists name every record whose effective state changed, for re-matching.
+ */
+export interface ImportReport {
+  importId: number;
+  added: number;
+  changed: number;
+  withdrawn: number;
+  unchanged: number;
+  duplicate: number;
+  invalid: number;
+  addedIds: string[];
+  changedIds: string[];
+  withdrawnIds: string[];
+  invalidRecords: InvalidRecord[];
+}
+
+export interface PackageQuery {
+  ecosystem: string;
+  name: string;
+}
+
+export interface AdvisoryCounts {
+  /** Every stored record, withdrawn ones included. */
+  records: number;
+  withdrawn: number;
+}
+
+export interface ImportSummary {
+  importId: number;
+  source: string | undefined;
+  startedAt: string;
+  finishedAt: string;
+}
+
+export interface AdvisoryStore {
+  /** Validates and stores records; the whole import is atomic (one transaction). */
+  importRecords(
+    items: AsyncIterable<ImportItem> | Iterable<ImportItem>,
+    options?: ImportOptions,
+  ): Promise<ImportReport>;
+  /**
+   * Candidate (non-withdrawn) records naming the package: affected entries whose ecosystem is
+   * `ecosystem` itself or its suffix-less base, and whose name matches (PEP 503 for PyPI).
+   */
+  lookup(ecosystem: string, name: string): OsvRecord[];
+  /** `lookup` for many packages; result[i] answers queries[i]. */
+  lookupMany(queries: readonly PackageQuery[]): OsvRecord[][];
+  /** A stored record by id, withdrawn or not. */
+  get(id: string): OsvRecord | undefined;
+  count(): AdvisoryCounts;
+  /** Ids of records added, changed or withdrawn by imports after `importId` (0 = all). */
+  changedSince(importId: number): string[];
+  lastImport(): ImportSummary | undefined;
+  close(): void;
+}

@@ -1,0 +1,202 @@
+/**
+ * Reads OSV records from what a user points `containment db import` at: a directory (recursive,
+ * `*.json`), one JSON file (a record or an array of records), or an osv.dev `all.zip`. Zips are
+ * streamed entry by entry with yauzl (Debian's is hundreds of MB); entries are only read, never
+ * written anywhere, so their names need no sanitising.
+ */
+import { closeSync, fstatSync, open as openCallback } from 'node:fs';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import yauzl from 'yauzl';
+import { ContainmentError, ErrorCodes } from '../errors.js';
+import { ReadAheadReader } from './read-ahead-reader.js';
+import type { AdvisoryStore, ImportItem, ImportReport } from './advisory-store.js';
+
+const openFd = promisify(openCallback);
+
+/** No single OSV record comes close; a larger entry is reported invalid instead of buffered. */
+export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
+
+export interface RecordSource {
+  kind: 'directory' | 'json' | 'zip';
+  /** Items expected; exact for zips and files, grows when a directory file holds an array. */
+  total: number;
+  items: AsyncIterable<ImportItem> | Iterable<ImportItem>;
+}
+
+export interface ImportProgress {
+  processed: number;
+  total: number;
+}
+
+/** Detects what `path` is and imports everything in it as one import. */
+export async function importFromPath(
+  store: AdvisoryStore,
+  path: string,
+  options: { onProgress?: (progress: ImportProgress) => void } = {},
+): Promise<ImportReport> {
+  const source = await openRecordSource(path);
+  const { onProgress } = options;
+  return store.importRecords(source.items, {
+    source: path,
+    onProgress: onProgress && ((processed) => onProgress({ processed, total: source.total })),
+  });
+}
+
+export async function openRecordSource(path: string): Promise<RecordSource> {
+  const info = await stat(path).catch((e: unknown) => {
+    throw notReadable(path, e);
+  });
+  if (info.isDirectory()) return directorySource(path);
+  if (!info.isFile()) {
+    throw new ContainmentError(ErrorCodes.TARGET_UNSUPPORTED, `${path} is not a regular file or directory`);
+  }
+  if (path.endsWith('.zip') || (!path.endsWith('.json') && (await startsWithZipMagic(path)))) {
+    return zipSource(path);
+  }
+  if (path.endsWith('.json')) {
+    const text = await readFile(path, 'utf8').catch((e: unknown) => {
+      throw notReadable(path, e);
+    });
+    const items = parseJsonItems(text, path);
+    return { kind: 'json', total: items.length, items };
+  }
+  throw new ContainmentError(
+    ErrorCodes.TARGET_UNSUPPORTED,
+    `${path} is neither a directory, a .json file nor a .zip archive of OSV records`,
+  );
+}
+
+async function directorySource(dir: string): Promise<RecordSource> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch((e: unknown) => {
+    throw notReadable(dir, e);
+  });
+  const files = entries
+    .filter((e) => e.name.endsWith('.json') && (e.isFile() || e.isSymbolicLink()))
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
+  const source: RecordSource = { kind: 'directory', total: files.length, items: [] };
+  source.items = (async function* () {
+    for (const file of files) {
+      const items = await readFile(file, 'utf8').then(
+        (text) => parseJsonItems(text, file),
+        (e: unknown) => [{ record: undefined, origin: file, error: `cannot read: ${errorText(e)}` }],
+      );
+      source.total += items.length - 1;
+      yield* items;
+    }
+  })();
+  return source;
+}
+
+/** A file holds one record, or an array of records (each reported as `file[i]`). */
+function parseJsonItems(text: string, origin: string): ImportItem[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return [{ record: undefined, origin, error: `not valid JSON: ${errorText(e)}` }];
+  }
+  if (Array.isArray(value)) return value.map((record, i) => ({ record, origin: `${origin}[${i}]` }));
+  return [{ record: value, origin }];
+}
+
+async function zipSource(path: string): Promise<RecordSource> {
+  // Opened once up front to fail early on a corrupt archive and learn the entry count, then
+  // again when iterated, so a source that is never iterated holds no file open.
+  const probe = await openZip(path);
+  probe.close();
+  const source: RecordSource = { kind: 'zip', total: probe.entryCount, items: [] };
+  source.items = (async function* () {
+    const zip = await openZip(path);
+    try {
+      for await (const entry of zip.eachEntry()) {
+        const name = yauzl.getFileNameLowLevel(
+          entry.generalPurposeBitFlag,
+          entry.fileNameRaw,
+          entry.extraFields,
+          false,
+        );
+        const origin = `${path}!${name}`;
+        if (!name.endsWith('.json')) {
+          source.total--;
+          continue;
+        }
+        if (Math.max(entry.uncompressedSize, entry.compressedSize) > MAX_RECORD_BYTES) {
+          yield {
+            record: undefined,
+            origin,
+            error: `entry is ${entry.uncompressedSize} bytes, over the record limit`,
+          };
+          continue;
+        }
+        const text = await zip
+          .openReadStreamPromise(entry)
+          .then(readAll)
+          .catch((e: unknown) => {
+            throw corrupt(origin, e);
+          });
+        yield* parseJsonItems(text, origin);
+      }
+    } catch (e) {
+      throw e instanceof ContainmentError ? e : corrupt(path, e);
+    } finally {
+      zip.close();
+    }
+  })();
+  return source;
+}
+
+async function openZip(path: string): Promise<yauzl.ZipFile> {
+  // A raw descriptor, not a FileHandle: the reader closes it when yauzl is done with it.
+  const fd = await openFd(path, 'r').catch((e: unknown) => {
+    throw notReadable(path, e);
+  });
+  // Names are decoded by hand (see zipSource): yauzl's own decoding rejects the whole archive
+  // over one odd entry name, and names do not matter here.
+  const options = { lazyEntries: true, autoClose: true, decodeStrings: false, validateEntrySizes: true };
+  return yauzl
+    .fromRandomAccessReaderPromise(new ReadAheadReader(fd), fstatSync(fd).size, options)
+    .catch((e: unknown) => {
+      closeSync(fd);
+      throw corrupt(path, e);
+    });
+}
+
+async function readAll(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function startsWithZipMagic(path: string): Promise<boolean> {
+  const handle = await open(path, 'r').catch((e: unknown) => {
+    throw notReadable(path, e);
+  });
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(4), 0, 4, 0);
+    return bytesRead === 4 && buffer.readUInt32LE(0) === 0x04034b50;
+  } finally {
+    await handle.close();
+  }
+}
+
+function notReadable(path: string, e: unknown): ContainmentError {
+  return new ContainmentError(ErrorCodes.TARGET_NOT_FOUND, `cannot read ${path}: ${errorText(e)}`, {
+    cause: e,
+  });
+}
+
+function corrupt(where: string, e: unknown): ContainmentError {
+  return new ContainmentError(ErrorCodes.ARCHIVE_CORRUPT, `${where}: corrupt zip archive: ${errorText(e)}`, {
+    cause: e,
+  });
+}
+
+function errorText(e: unknown): string {
+  const message = (e as { message?: unknown } | null)?.message;
+  const text = typeof message === 'string' ? message : String(e);
+  return text.replace(/\s*\n\s*/g, ' ');
+}
