@@ -4,10 +4,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const compiled = new URL('../dist/cli/main.js', import.meta.url);
-if (existsSync(fileURLToPath(compiled))) {
-  await import(compiled.href);
-} else {
+let entry = compiled;
+if (!existsSync(fileURLToPath(compiled))) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(new URL('../src/cli/main.ts', import.meta.url).href);
+  entry = new URL('../src/cli/main.ts', import.meta.url);
 }
+const { main } = await import(entry.href);
+process.exitCode = await main(process.argv.slice(2));

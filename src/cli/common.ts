@@ -1,0 +1,54 @@
+/** Pieces every subcommand shares: exit codes, the version, database and data-dir flags. */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import type { ConfigFile } from '../config/config.js';
+import { loadConfigFile } from '../config/config.js';
+import { resolveDataDir, resolveDbPath } from '../config/paths.js';
+
+/** Exit status for every error (bad input, unreadable database …). */
+export const EXIT_ERROR = 2;
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface DbFlags {
+  db?: string;
+  dataDir?: string;
+}
+
+/** `--db <file>` and `--data-dir <dir>`: the same two flags on every command that touches the database. */
+export function addDbOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--db <file>', 'vulnerability database file (default: <data dir>/vulndb.sqlite)'))
+    .addOption(
+      new Option(
+        '--data-dir <dir>',
+        'data directory (default: $CONTAINMENT_DATA_DIR, else $XDG_DATA_HOME/containment or ~/.local/share/containment)',
+      ),
+    );
+}
+
+/** The config file named by the root command's `--config` (or CONTAINMENT_CONFIG). */
+export function configOf(cmd: Command): ConfigFile {
+  let root: Command = cmd;
+  while (root.parent) root = root.parent;
+  return loadConfigFile((root.opts() as { config?: string }).config);
+}
+
+/** Flags > environment > config file, for the data directory. */
+function dataDirSetting(flags: DbFlags, file: ConfigFile, env: NodeJS.ProcessEnv): string | undefined {
+  return flags.dataDir ?? env.CONTAINMENT_DATA_DIR ?? file.dataDir;
+}
+
+export function dbPathOf(flags: DbFlags, file: ConfigFile, env: NodeJS.ProcessEnv = process.env): string {
+  const dataDir = dataDirSetting(flags, file, env);
+  // An explicit data dir (flag or env) outranks a database path that only the file names.
+  const db = flags.db ?? (flags.dataDir || env.CONTAINMENT_DATA_DIR ? undefined : file.db);
+  return resolveDbPath({ db, dataDir, env });
+}
+
+export function dataDirOf(flags: DbFlags, file: ConfigFile, env: NodeJS.ProcessEnv = process.env): string {
+  return resolveDataDir({ dataDir: dataDirSetting(flags, file, env), env });
+}

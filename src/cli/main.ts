@@ -1,0 +1,50 @@
+/**
+ * The `containment` command. Every failure a user can cause ends as one line
+ * `error[CODE]: message` on stderr and exit status 2; the scan gate uses the status the user
+ * chose with `--exit-code`.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { isContainmentError } from '../errors.js';
+import { registerDbCommands } from './db-command.js';
+import { registerScanCommand } from './scan-command.js';
+import { EXIT_ERROR, VERSION } from './common.js';
+
+export function buildProgram(): Command {
+  const program = new Command('containment')
+    .description('Find what is really running and vulnerable in your containers, and contain it.')
+    .version(VERSION)
+    .addOption(
+      new Option('--config <file>', 'JSON config file (flags > environment > file)').env(
+        'CONTAINMENT_CONFIG',
+      ),
+    )
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({
+      // Commander's own usage messages become our one-line error format.
+      outputError: (str, write) => write(`error[USAGE]: ${str.replace(/^error: /, '').trim()}\n`),
+    });
+  registerScanCommand(program);
+  registerDbCommands(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version also end here, with exit code 0.
+      return e.exitCode === 0 ? 0 : EXIT_ERROR;
+    }
+    if (isContainmentError(e)) {
+      process.stderr.write(`error[${e.code}]: ${e.message}\n`);
+      return EXIT_ERROR;
+    }
+    // A bug, not a user mistake: keep the stack so it can be reported.
+    process.stderr.write(`error[INTERNAL]: ${(e as Error).stack ?? String(e)}\n`);
+    return EXIT_ERROR;
+  }
+}

@@ -1,0 +1,158 @@
+/** `containment scan <target>`: the scanner and the CI gate. */
+import { renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { resolveThresholds } from '../config/config.js';
+import type { Severity } from '../inventory/types.js';
+import { renderReport } from '../report/index.js';
+import type { ReportFormat } from '../report/index.js';
+import { loadIgnoreFile } from '../report/ignore-file.js';
+import { scan } from '../scan.js';
+import type { ScanPhase } from '../scan.js';
+import type { ScanResult } from '../scan-result.js';
+import { addDbOptions, configOf, dbPathOf, VERSION } from './common.js';
+import type { DbFlags } from './common.js';
+
+const GATE_SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+type GateSeverity = (typeof GATE_SEVERITIES)[number];
+/** UNKNOWN ranks below LOW: a gate at any level does not fire on unrated findings. */
+const RANK: Record<Severity, number> = { UNKNOWN: 0, LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 };
+
+interface ScanFlags extends DbFlags {
+  format: ReportFormat;
+  output?: string;
+  severity?: GateSeverity;
+  exitCode?: number;
+  ignoreFile?: string;
+  threshold: string[];
+  engineSocket?: string;
+  progress: boolean;
+}
+
+function parseExitCode(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 255) throw new InvalidArgumentError('expected an integer 0-255');
+  return n;
+}
+
+function parseSeverity(value: string): GateSeverity {
+  const upper = value.toUpperCase();
+  if (!(GATE_SEVERITIES as readonly string[]).includes(upper)) {
+    throw new InvalidArgumentError(`expected one of ${GATE_SEVERITIES.join(', ')}`);
+  }
+  return upper as GateSeverity;
+}
+
+/** Drops findings below `severity` from what is shown; the summary still covers everything. */
+function filterBySeverity(result: ScanResult, severity: GateSeverity | undefined): ScanResult {
+  if (!severity) return result;
+  const keep = (s: Severity): boolean => RANK[s] >= RANK[severity];
+  const vulnerabilities = result.vulnerabilities.filter((v) => keep(v.severity));
+  const insecureConfigurations = result.insecureConfigurations.filter((c) => keep(c.severity));
+  const hidden =
+    result.vulnerabilities.length -
+    vulnerabilities.length +
+    (result.insecureConfigurations.length - insecureConfigurations.length);
+  const notes =
+    hidden > 0 ? [...result.notes, `${hidden} finding(s) below ${severity} not shown`] : result.notes;
+  return { ...result, vulnerabilities, insecureConfigurations, notes };
+}
+
+/**
+ * The gate: with `--severity`, any shown finding fails it; without, any vulnerability or
+ * insecure configuration does. A failed compliance verdict always fails it.
+ */
+export function gateFails(result: ScanResult, shown: ScanResult): boolean {
+  return (
+    shown.vulnerabilities.length + shown.insecureConfigurations.length > 0 ||
+    !result.summary.compliance.passed
+  );
+}
+
+/** Writes next to the destination, then renames: a reader never sees half a report. */
+function writeAtomically(path: string, text: string): void {
+  const tmp = join(dirname(path), `.${process.pid}.containment-report.tmp`);
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+function progressReporter(enabled: boolean): {
+  onPhase?: (phase: ScanPhase, detail?: string) => void;
+  stop(): void;
+} {
+  if (!enabled || !process.stderr.isTTY) return { stop: () => {} };
+  const steps: ScanPhase[] = ['open', 'walk', 'extract', 'configuration', 'match'];
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: 'scanning [{bar}] {phase}', hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(steps.length, 0, { phase: 'opening' });
+  return {
+    onPhase: (phase, detail) =>
+      bar.update(steps.indexOf(phase) + 1, { phase: detail ? `${phase} ${detail}` : phase }),
+    stop: () => bar.stop(),
+  };
+}
+
+export function registerScanCommand(program: Command): void {
+  const cmd = program
+    .command('scan')
+    .description('scan a root filesystem for vulnerable packages and insecure configuration')
+    .argument(
+      '<target>',
+      'a directory, an image archive (docker/podman save, OCI), container:<name-or-id>, pid:<pid>',
+    )
+    .addOption(
+      new Option('-f, --format <format>', 'output format')
+        .choices(['table', 'json', 'sarif', 'cyclonedx'])
+        .default('table'),
+    )
+    .option('-o, --output <file>', 'write the report to a file instead of standard output')
+    .option(
+      '--severity <level>',
+      'show and gate on findings at or above LOW|MEDIUM|HIGH|CRITICAL',
+      parseSeverity,
+    )
+    .option(
+      '--exit-code <n>',
+      'exit with <n> when the gate fails (findings, or compliance verdict FAILED)',
+      parseExitCode,
+    )
+    .option('--ignore-file <file>', 'JSON file of ids to ignore, each with a reason and an expiry date')
+    .option(
+      '--threshold <SEVERITY=N>',
+      'compliance threshold, repeatable (default CRITICAL=0 HIGH=5 MEDIUM=20 LOW=50)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
+    .option('--engine-socket <path>', 'container engine API socket for container: targets')
+    .option('--no-progress', 'no progress bar on a terminal');
+  addDbOptions(cmd).action(async (target: string, flags: ScanFlags, command: Command) => {
+    const file = configOf(command);
+    const env = process.env;
+    const ignorePath = flags.ignoreFile ?? file.ignoreFile;
+    const progress = progressReporter(flags.progress);
+    let result: ScanResult;
+    try {
+      result = await scan(target, {
+        dbPath: dbPathOf(flags, file, env),
+        thresholds: resolveThresholds(flags.threshold, env, file),
+        ignore: ignorePath ? loadIgnoreFile(ignorePath) : [],
+        engineSocket: flags.engineSocket ?? file.engineSocket,
+        onPhase: progress.onPhase,
+      });
+    } finally {
+      progress.stop();
+    }
+    const shown = filterBySeverity(result, flags.severity);
+    const text = renderReport(shown, flags.format, {
+      color: !flags.output && process.stdout.isTTY,
+      toolVersion: VERSION,
+    });
+    if (flags.output) writeAtomically(flags.output, text.endsWith('\n') ? text : `${text}\n`);
+    else process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    if (flags.exitCode !== undefined && gateFails(result, shown)) process.exitCode = flags.exitCode;
+  });
+}

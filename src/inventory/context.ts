@@ -1,0 +1,59 @@
+import type { RootFs, RootFsStat } from './fs/root-fs.js';
+import type { InsecureConfiguration, OsInfo, Package, Severity } from './types.js';
+
+export interface FileEntry {
+  /** Absolute in-root path. */
+  path: string;
+  stat: RootFsStat;
+}
+
+/**
+ * The `config` section of an OCI / Docker image configuration, when the target is an image
+ * archive (or a container whose engine told us its image config).
+ */
+export interface ImageConfig {
+  User?: string;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+  ExposedPorts?: Record<string, unknown>;
+  Labels?: Record<string, string> | null;
+}
+
+/** What every extractor and configuration check receives. */
+export interface InventoryContext {
+  fs: RootFs;
+  os?: OsInfo;
+  /**
+   * Every regular file and directory of the root from one shared walk (links are not followed,
+   * `/proc`, `/sys`, `/dev` are not entered), sorted by path. Extractors filter this list instead
+   * of walking again.
+   */
+  files: readonly FileEntry[];
+  /** Tell the user something about this scan (an unsupported database, a skipped file …). */
+  note(message: string): void;
+}
+
+/** Finds installed packages of one kind. Registered by id in `extractors/index.ts`. */
+export interface PackageExtractor {
+  /** Stable id, also recorded on each package (`dpkg`, `apk`, `rpm`, `npm`, `python`, `go-binary`, `java`). */
+  readonly id: string;
+  extract(ctx: InventoryContext): Promise<Package[]>;
+}
+
+export interface ConfigCheckContext extends InventoryContext {
+  packages: readonly Package[];
+  /** Present for image archives (and containers when known). */
+  image?: ImageConfig;
+}
+
+/** One insecure-configuration rule. Registered by id in `config/index.ts`. */
+export interface ConfigCheck {
+  /** Stable id, e.g. `remote_shell_installed`. */
+  readonly id: string;
+  readonly severity: Severity;
+  readonly title: string;
+  /** Returns the finding (with evidence paths) or undefined when the root is fine. */
+  check(ctx: ConfigCheckContext): Promise<InsecureConfiguration | undefined>;
+}
