@@ -11,6 +11,7 @@ import {
   goBinaryExtractor,
   goBuildInfoToPackages,
   goToolchainVersion,
+  mayCarryGoBuildInfo,
   parseGoModInfo,
   readGoBuildInfo,
 } from './go-binary.js';
@@ -236,4 +237,17 @@ test('parseGoModInfo applies => to the line before; goToolchainVersion spelling'
   assert.equal(goToolchainVersion('go1.20'), '1.20.0');
   assert.equal(goToolchainVersion('go1.22.3 X:boringcrypto'), '1.22.3');
   assert.equal(goToolchainVersion('devel go1.23-abcdef'), undefined);
+});
+
+test('mayCarryGoBuildInfo: a non-Go ELF is ruled out from its section names, without a full read', async () => {
+  const ls = readFileSync('/bin/ls');
+  const reads: Array<[number, number]> = [];
+  const read = async (offset: number, length: number): Promise<Buffer> => {
+    reads.push([offset, length]);
+    return ls.subarray(offset, offset + length);
+  };
+  assert.equal(await mayCarryGoBuildInfo(read), false);
+  assert.equal(reads.length, 3, 'ELF header, shstrtab section header, section names');
+  assert.ok(reads.reduce((n, [, l]) => n + l, 0) < ls.length / 4);
+  assert.equal(await mayCarryGoBuildInfo(async () => Buffer.from('#!/bin/sh\n')), false);
 });

@@ -275,12 +275,46 @@ export function goBuildInfoToPackages(info: GoBuildInfo, location: string): Pack
   return packages;
 }
 
+/**
+ * Whether an executable may carry Go build info, from three small reads (ELF header, the
+ * section-name table's header, the names) instead of the whole file: most executables of a
+ * distribution are ELF but not Go, and reading each in full dominated scan time. Files without a
+ * section table (stripped of it) are read in full, as the magic must then be searched for.
+ */
+export async function mayCarryGoBuildInfo(
+  read: (offset: number, length: number) => Promise<Buffer | undefined>,
+): Promise<boolean> {
+  const head = await read(0, 64);
+  if (!head || head.length < 4 || !head.subarray(0, 4).equals(ELF_MAGIC)) return false;
+  let elf: Elf;
+  try {
+    elf = new Elf(head);
+  } catch {
+    return true; // let the full parse explain what is wrong
+  }
+  const [shoff, shentsize, shnum, shstrndx] = elf.is64
+    ? [elf.word(0x28), elf.u16(0x3a), elf.u16(0x3c), elf.u16(0x3e)]
+    : [elf.word(0x20), elf.u16(0x2e), elf.u16(0x30), elf.u16(0x32)];
+  if (shoff === 0 || shnum === 0 || shstrndx >= shnum) return true;
+  const entry = await read(shoff + shstrndx * shentsize, shentsize);
+  if (!entry || entry.length < (elf.is64 ? 0x28 : 0x18)) return true;
+  const at = (off: number): number =>
+    elf.is64 ? uint64(entry, off, elf.le) : elf.le ? entry.readUInt32LE(off) : entry.readUInt32BE(off);
+  const namesSize = at(elf.is64 ? 0x20 : 0x14);
+  const names = await read(at(elf.is64 ? 0x18 : 0x10), namesSize);
+  // A short read means a truncated file: the full parse reports it.
+  return !names || names.length < namesSize || names.includes(GO_BUILDINFO_NAME);
+}
+
+const GO_BUILDINFO_NAME = Buffer.from('.go.buildinfo\0', 'latin1');
+
 export const goBinaryExtractor: PackageExtractor = {
   id: ID,
   async extract(ctx: InventoryContext): Promise<Package[]> {
     const packages: Package[] = [];
     for (const { path, stat } of ctx.files) {
       if (stat.type !== 'file' || (stat.mode & 0o111) === 0 || stat.size < 64) continue;
+      if (!(await mayCarryGoBuildInfo((offset, length) => ctx.fs.readRange(path, offset, length)))) continue;
       const file = await readFileOrNote(ctx, path, MAX_BINARY_BYTES);
       if (!file) continue;
       try {

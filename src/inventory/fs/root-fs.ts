@@ -37,6 +37,11 @@ export interface RootFs {
    * (default 64 MiB).
    */
   readFile(path: string, options?: { maxBytes?: number }): Promise<Buffer | undefined>;
+  /**
+   * Read up to `length` bytes at `offset` of a regular file (links followed inside the root), for
+   * formats that need only their headers (ELF). Undefined when missing or not a regular file.
+   */
+  readRange(path: string, offset: number, length: number): Promise<Buffer | undefined>;
   /** As readFile, decoded as UTF-8. */
   readText(path: string, options?: { maxBytes?: number }): Promise<string | undefined>;
   /** Stat, following links inside the root; undefined when missing or a link leads nowhere. */

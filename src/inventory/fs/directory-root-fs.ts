@@ -1,0 +1,348 @@
+/**
+ * A RootFs over a directory of this host: an unpacked root filesystem, an extracted image, or a
+ * running container's root seen through `/proc/<pid>/root`.
+ *
+ * Links are resolved component by component against the root, never by the kernel, so an
+ * absolute link, a `..` chain or a loop cannot reach a host file. The container may change its
+ * filesystem while we read it (a running container is hostile by assumption), so after opening a
+ * file we check that the descriptor is the very inode that resolution saw (device + inode): a
+ * directory swapped for a link between resolution and open is caught. Reads go through the
+ * descriptor; directories are listed through `/proc/self/fd/<fd>` for the same reason.
+ *
+ * The file system calls are synchronous on purpose: a root filesystem walk makes tens of thousands
+ * of them, and the promise-based API is about twenty times slower per call (measured: 148k entries
+ * in 8.3 s async vs 0.4 s sync). Callers that must not block an event loop scan in a worker.
+ */
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  statSync,
+} from 'node:fs';
+import type { Stats } from 'node:fs';
+import { ContainmentError, ErrorCodes } from '../../errors.js';
+import type { RootFs, RootFsEntry, RootFsStat, WalkOptions } from './root-fs.js';
+
+/** Linux's own limit on links followed in one lookup. */
+const MAX_LINKS = 40;
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+/** Pseudo filesystems of a running container: huge or endless, never package data. */
+const PSEUDO_DIRS = new Set(['/proc', '/sys', '/dev']);
+
+interface Resolved {
+  /** Canonical in-root path (`/`-rooted). */
+  path: string;
+  /**
+   * lstat of the final component (not a link unless `followLast` was false), taken through its
+   * parent's descriptor, so it is an in-root inode that later opens can be checked against.
+   */
+  stats: Stats;
+  /** The link text, when the final component is a link that was not followed. */
+  linkTarget?: string;
+}
+
+const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
+
+function sameInode(a: Stats, b: Stats): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+function toStat(s: Stats): RootFsStat {
+  return {
+    type: s.isFile() ? 'file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symlink' : 'other',
+    size: s.size,
+    mode: s.mode,
+    uid: s.uid,
+    gid: s.gid,
+    mtimeMs: s.mtimeMs,
+  };
+}
+
+function splitPath(path: string): string[] {
+  return path.split('/').filter((c) => c !== '' && c !== '.');
+}
+
+function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  // EINVAL: readlink of something that stopped being a link (a racing container).
+  return (
+    code === 'ENOENT' ||
+    code === 'ENOTDIR' ||
+    code === 'ELOOP' ||
+    code === 'EACCES' ||
+    code === 'ENXIO' ||
+    code === 'EINVAL'
+  );
+}
+
+export class DirectoryRootFs implements RootFs {
+  readonly description: string;
+  private readonly root: string;
+
+  /** `root` is a host directory; it is used as given (it may itself be `/proc/<pid>/root`). */
+  constructor(root: string, description?: string) {
+    this.root = root.endsWith('/') && root.length > 1 ? root.slice(0, -1) : root;
+    this.description = description ?? this.root;
+  }
+
+  /** Checks the root exists and is a directory; throws TARGET_NOT_FOUND otherwise. */
+  static async open(root: string, description?: string): Promise<DirectoryRootFs> {
+    let s: Stats;
+    try {
+      s = statSync(root);
+    } catch (e) {
+      throw new ContainmentError(
+        ErrorCodes.TARGET_NOT_FOUND,
+        `cannot read ${description ?? root}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      );
+    }
+    if (!s.isDirectory()) {
+      throw new ContainmentError(ErrorCodes.TARGET_UNSUPPORTED, `${description ?? root} is not a directory`);
+    }
+    return new DirectoryRootFs(root, description);
+  }
+
+  private host(inRoot: string): string {
+    return inRoot === '/' ? this.root : this.root + inRoot;
+  }
+
+  /**
+   * Stat of an already-resolved directory. The root itself is followed: `/proc/<pid>/root` is a
+   * magic link whose lstat describes the link, not the container's root directory.
+   */
+  private statOf(done: readonly string[]): Stats {
+    return done.length === 0 ? statSync(this.root) : lstatSync(this.host('/' + done.join('/')));
+  }
+
+  /**
+   * Resolves `path` in-root. Each component is looked up inside the directory descriptor of its
+   * parent (`/proc/self/fd/<fd>/<name>`), never through a host path: with host paths, a directory
+   * swapped for a link between two component checks would let the kernel follow it to the host.
+   */
+  private lookup(path: string, followLast: boolean): Resolved | undefined {
+    const pending = splitPath(path).reverse(); // a stack: next component last
+    const done: string[] = [];
+    const fds: number[] = []; // fds[i] is the directory done[0..i) ; fds[0] the root
+    let links = 0;
+    try {
+      fds.push(openSync(this.root, DIRECTORY_FLAGS));
+      let stats = fstatSync(fds[0] as number);
+      let linkTarget: string | undefined;
+      while (pending.length > 0) {
+        const part = pending.pop() as string;
+        if (part === '..') {
+          // `..` at the root stays at the root, as the kernel does for `/`
+          if (done.length > 0) {
+            done.pop();
+            closeSync(fds.pop() as number);
+          }
+          stats = fstatSync(fds.at(-1) as number);
+          continue;
+        }
+        const at = `/proc/self/fd/${fds.at(-1)}/${part}`;
+        stats = lstatSync(at);
+        if (stats.isSymbolicLink()) {
+          const target = readlinkSync(at);
+          if (pending.length === 0 && !followLast) {
+            linkTarget = target;
+          } else {
+            if (++links > MAX_LINKS) return undefined;
+            if (target.startsWith('/')) {
+              while (fds.length > 1) closeSync(fds.pop() as number);
+              done.length = 0;
+            }
+            pending.push(...splitPath(target).reverse());
+            if (pending.length === 0) stats = fstatSync(fds.at(-1) as number);
+            continue;
+          }
+        }
+        done.push(part);
+        if (pending.length === 0) break;
+        if (!stats.isDirectory()) return undefined;
+        const fd = openSync(at, DIRECTORY_FLAGS | constants.O_NOFOLLOW);
+        fds.push(fd);
+        if (!sameInode(fstatSync(fd), stats)) return undefined; // swapped under us
+      }
+      return { path: '/' + done.join('/'), stats, ...(linkTarget !== undefined ? { linkTarget } : {}) };
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    } finally {
+      for (const fd of fds) closeSync(fd);
+    }
+  }
+
+  async resolve(path: string): Promise<string | undefined> {
+    return this.lookup(path, true)?.path;
+  }
+
+  async stat(path: string): Promise<RootFsStat | undefined> {
+    const r = this.lookup(path, true);
+    return r ? toStat(r.stats) : undefined;
+  }
+
+  async lstat(path: string): Promise<RootFsStat | undefined> {
+    const r = this.lookup(path, false);
+    return r ? toStat(r.stats) : undefined;
+  }
+
+  async readlink(path: string): Promise<string | undefined> {
+    return this.lookup(path, false)?.linkTarget;
+  }
+
+  /**
+   * Opens the resolved path without following links and checks it is the inode resolution saw.
+   * The host path may have been changed to lead elsewhere since; the check then fails, because
+   * `r.stats` came from an in-root lookup and another place cannot hold that same inode.
+   */
+  private openVerified(r: Resolved, directory: boolean): number | undefined {
+    // The root itself may be the magic link /proc/<pid>/root, which O_NOFOLLOW would refuse.
+    const noFollow = r.path === '/' ? 0 : constants.O_NOFOLLOW;
+    const flags =
+      constants.O_RDONLY | noFollow | constants.O_NONBLOCK | (directory ? constants.O_DIRECTORY : 0);
+    let fd: number;
+    try {
+      fd = openSync(this.host(r.path), flags);
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+    if (!sameInode(fstatSync(fd), r.stats)) {
+      closeSync(fd);
+      return undefined; // swapped under us: treat as absent rather than read something else
+    }
+    return fd;
+  }
+
+  async readFile(path: string, options?: { maxBytes?: number }): Promise<Buffer | undefined> {
+    const maxBytes = options?.maxBytes ?? DEFAULT_MAX_BYTES;
+    const r = this.lookup(path, true);
+    if (!r || !r.stats.isFile()) return undefined;
+    if (r.stats.size > maxBytes) {
+      throw new ContainmentError(
+        ErrorCodes.FILE_TOO_LARGE,
+        `${r.path} is ${r.stats.size} bytes, over the ${maxBytes}-byte read limit`,
+      );
+    }
+    const fd = this.openVerified(r, false);
+    if (fd === undefined) return undefined;
+    try {
+      // Read at most maxBytes + 1 so a file growing after stat cannot exceed the limit unnoticed.
+      const buffer = Buffer.alloc(Math.min(r.stats.size, maxBytes) + 1);
+      let length = 0;
+      while (length < buffer.length) {
+        const bytesRead = readSync(fd, buffer, length, buffer.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+      }
+      if (length > maxBytes) {
+        throw new ContainmentError(
+          ErrorCodes.FILE_TOO_LARGE,
+          `${r.path} grew over the ${maxBytes}-byte read limit`,
+        );
+      }
+      return buffer.subarray(0, length);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async readRange(path: string, offset: number, length: number): Promise<Buffer | undefined> {
+    const r = this.lookup(path, true);
+    if (!r || !r.stats.isFile() || offset < 0 || length < 0) return undefined;
+    const fd = this.openVerified(r, false);
+    if (fd === undefined) return undefined;
+    try {
+      const buffer = Buffer.alloc(Math.max(0, Math.min(length, r.stats.size - offset)));
+      let done = 0;
+      while (done < buffer.length) {
+        const n = readSync(fd, buffer, done, buffer.length - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return buffer.subarray(0, done);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async readText(path: string, options?: { maxBytes?: number }): Promise<string | undefined> {
+    return (await this.readFile(path, options))?.toString('utf8');
+  }
+
+  async readdir(path: string): Promise<RootFsEntry[]> {
+    const r = this.lookup(path, true);
+    if (!r || !r.stats.isDirectory()) return [];
+    return this.listResolved(r);
+  }
+
+  private listResolved(r: Resolved): RootFsEntry[] {
+    return (
+      this.withDirectory(r, (fd) =>
+        readdirSync(`/proc/self/fd/${fd}`, { withFileTypes: true }).map((d) => ({
+          name: d.name,
+          type: d.isFile()
+            ? 'file'
+            : d.isDirectory()
+              ? 'directory'
+              : d.isSymbolicLink()
+                ? 'symlink'
+                : 'other',
+        })),
+      ) ?? []
+    );
+  }
+
+  /** Runs `fn` on a verified descriptor of the directory; undefined when it is gone or swapped. */
+  private withDirectory<T>(r: Resolved, fn: (fd: number) => T): T | undefined {
+    const fd = this.openVerified(r, true);
+    if (fd === undefined) return undefined;
+    try {
+      return fn(fd);
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async *walk(start = '/', options?: WalkOptions): AsyncIterable<{ path: string; stat: RootFsStat }> {
+    const maxDepth = options?.maxDepth ?? 64;
+    const first = this.lookup(start, true);
+    if (!first || !first.stats.isDirectory()) return;
+    const stack: Array<{ dir: Resolved; depth: number }> = [{ dir: first, depth: 0 }];
+    while (stack.length > 0) {
+      const { dir, depth } = stack.pop() as { dir: Resolved; depth: number };
+      // Entries are lstat'ed through the directory's descriptor, not a host path (see lookup).
+      const entries =
+        this.withDirectory(dir, (fd) =>
+          readdirSync(`/proc/self/fd/${fd}`)
+            .sort()
+            .flatMap((name) => {
+              try {
+                return [{ name, stats: lstatSync(`/proc/self/fd/${fd}/${name}`) }];
+              } catch (e) {
+                if (isMissing(e)) return [];
+                throw e;
+              }
+            }),
+        ) ?? [];
+      const subdirs: Array<{ dir: Resolved; depth: number }> = [];
+      for (const { name, stats } of entries) {
+        if (stats.isSymbolicLink()) continue; // never follow links while walking: no loops, no escapes
+        const path = dir.path === '/' ? `/${name}` : `${dir.path}/${name}`;
+        yield { path, stat: toStat(stats) };
+        if (!stats.isDirectory() || depth + 1 > maxDepth) continue;
+        if (PSEUDO_DIRS.has(path) || options?.skipDir?.(path)) continue;
+        subdirs.push({ dir: { path, stats }, depth: depth + 1 });
+      }
+      stack.push(...subdirs.reverse()); // popped in name order
+    }
+  }
+}
