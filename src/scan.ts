@@ -12,14 +12,14 @@ import { applyIgnores } from './report/ignore-file.js';
 import type { IgnoreEntry } from './report/ignore-file.js';
 import type { ScanResult, ScanTarget } from './scan-result.js';
 import { openTarget } from './targets.js';
-import type { AdvisoryStore } from './vulndb/advisory-store.js';
+import type { AsyncAdvisoryStore } from './vulndb/advisory-store.js';
 import { openSqliteAdvisoryStore } from './vulndb/sqlite-store.js';
 
 export type ScanPhase = 'open' | InventoryPhase | 'match';
 
 export interface ScanOptions {
-  /** An open advisory store; otherwise `dbPath` is opened read-only for the scan. */
-  store?: AdvisoryStore;
+  /** An open advisory store (any engine); otherwise `dbPath` is opened read-only for the scan. */
+  store?: AsyncAdvisoryStore;
   dbPath?: string;
   thresholds?: ComplianceThresholds;
   ignore?: readonly IgnoreEntry[];
@@ -31,21 +31,24 @@ export interface ScanOptions {
 }
 
 /** Matching and summary for an inventory already taken: also what the server does on re-match. */
-export function evaluateInventory(
+export async function evaluateInventory(
   target: ScanTarget,
   inventory: Inventory,
-  store: AdvisoryStore,
+  store: AsyncAdvisoryStore,
   options: Pick<ScanOptions, 'thresholds' | 'ignore' | 'now'> & { scanTime: string },
-): ScanResult {
+): Promise<ScanResult> {
   const notes = [...inventory.notes];
-  const found = matchPackages(
-    inventory.packages,
-    (pkg) => {
-      const identity = matchIdentity(pkg);
-      return store.lookup(identity.ecosystem, identity.name);
-    },
-    { onWarning: (message) => notes.push(message) },
+  // Every package's candidates in one call: one round trip for a database server, not one per package.
+  const candidates = await store.lookupMany(
+    inventory.packages.map((pkg) => {
+      const { ecosystem, name } = matchIdentity(pkg);
+      return { ecosystem, name };
+    }),
   );
+  const byPackage = new Map(inventory.packages.map((pkg, i) => [pkg, candidates[i] ?? []]));
+  const found = matchPackages(inventory.packages, (pkg) => byPackage.get(pkg) ?? [], {
+    onWarning: (message) => notes.push(message),
+  });
   const kept = applyIgnores(
     { vulnerabilities: found, insecureConfigurations: inventory.insecureConfigurations },
     options.ignore ?? [],
@@ -74,7 +77,8 @@ export function evaluateInventory(
 export async function scan(targetRef: string, options: ScanOptions = {}): Promise<ScanResult> {
   const scanTime = (options.now ?? new Date()).toISOString();
   // Open the database first: a missing database should fail before minutes of unpacking.
-  const store = options.store ?? openSqliteAdvisoryStore(options.dbPath ?? '', { readonly: true });
+  const store: AsyncAdvisoryStore =
+    options.store ?? openSqliteAdvisoryStore(options.dbPath ?? '', { readonly: true });
   try {
     options.onPhase?.('open', targetRef);
     const opened = await openTarget(targetRef, {
@@ -84,11 +88,11 @@ export async function scan(targetRef: string, options: ScanOptions = {}): Promis
     try {
       const inventory = await collectInventory(opened.fs, { image: opened.image, onPhase: options.onPhase });
       options.onPhase?.('match');
-      return evaluateInventory(opened.target, inventory, store, { ...options, scanTime });
+      return await evaluateInventory(opened.target, inventory, store, { ...options, scanTime });
     } finally {
       await opened.cleanup();
     }
   } finally {
-    if (!options.store) store.close();
+    if (!options.store) await store.close();
   }
 }

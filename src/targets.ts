@@ -31,8 +31,6 @@ export interface OpenTargetOptions {
   tmpDir?: string;
 }
 
-const noCleanup = async (): Promise<void> => {};
-
 async function openProcessRoot(pid: number, target: ScanTarget, image?: ImageConfig): Promise<OpenedTarget> {
   const root = `/proc/${pid}/root`;
   const fs = await DirectoryRootFs.open(root, target.ref).catch((e: unknown) => {
@@ -41,7 +39,7 @@ async function openProcessRoot(pid: number, target: ScanTarget, image?: ImageCon
       `cannot read the root filesystem of process ${pid} (${(e as Error).message}); is it running, and are we root?`,
     );
   });
-  return { fs, target, image, cleanup: noCleanup };
+  return { fs, target, image, cleanup: async () => fs.close() };
 }
 
 export async function openTarget(ref: string, options: OpenTargetOptions = {}): Promise<OpenedTarget> {
@@ -86,7 +84,8 @@ export async function openTarget(ref: string, options: OpenTargetOptions = {}): 
     throw new ContainmentError(ErrorCodes.TARGET_NOT_FOUND, `no such file or directory: ${ref}`);
   }
   if (isDirectory) {
-    return { fs: await DirectoryRootFs.open(ref), target: { kind: 'directory', ref }, cleanup: noCleanup };
+    const fs = await DirectoryRootFs.open(ref);
+    return { fs, target: { kind: 'directory', ref }, cleanup: async () => fs.close() };
   }
   if (!(await isImageArchive(ref))) {
     throw new ContainmentError(
@@ -99,6 +98,9 @@ export async function openTarget(ref: string, options: OpenTargetOptions = {}): 
     fs: opened.fs,
     target: { kind: 'image-archive', ref, image: opened.image.repoTags?.[0] },
     image: opened.image.config,
-    cleanup: opened.cleanup,
+    cleanup: async () => {
+      opened.fs.close();
+      await opened.cleanup();
+    },
   };
 }

@@ -27,7 +27,7 @@ export interface InventoryContext {
   os?: OsInfo;
   /**
    * Every regular file and directory of the root from one shared walk (links are not followed,
-   * `/proc`, `/sys`, `/dev` are not entered), sorted by path. Extractors filter this list instead
+   * `/proc`, `/sys`, `/dev` are not entered), in walk order (each directory followed by its contents, siblings by name). Extractors filter this list instead
    * of walking again.
    */
   files: readonly FileEntry[];

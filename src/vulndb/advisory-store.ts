@@ -1,6 +1,8 @@
 /**
- * The seam between advisory ingestion/matching and the storage engine. SQLite implements it
- * today (`sqlite-store.ts`); a PostgreSQL implementation for the multi-replica server can follow.
+ * The seam between advisory ingestion/matching and the storage engine. `AsyncAdvisoryStore` is
+ * what callers that work with any engine take: its reads may answer with a promise (PostgreSQL,
+ * `postgres-store.ts`) or a plain value (SQLite, `sqlite-store.ts`), so they `await` every read.
+ * `AdvisoryStore` is the synchronous special case SQLite implements.
  */
 import type { OsvRecord } from './osv.js';
 
@@ -65,7 +67,9 @@ export interface ImportSummary {
   finishedAt: string;
 }
 
-export interface AdvisoryStore {
+export type MaybePromise<T> = T | Promise<T>;
+
+export interface AsyncAdvisoryStore {
   /** Validates and stores records; the whole import is atomic (one transaction). */
   importRecords(
     items: AsyncIterable<ImportItem> | Iterable<ImportItem>,
@@ -75,13 +79,24 @@ export interface AdvisoryStore {
    * Candidate (non-withdrawn) records naming the package: affected entries whose ecosystem is
    * `ecosystem` itself or its suffix-less base, and whose name matches (PEP 503 for PyPI).
    */
-  lookup(ecosystem: string, name: string): OsvRecord[];
-  /** `lookup` for many packages; result[i] answers queries[i]. */
-  lookupMany(queries: readonly PackageQuery[]): OsvRecord[][];
+  lookup(ecosystem: string, name: string): MaybePromise<OsvRecord[]>;
+  /** `lookup` for many packages in one go (one round trip); result[i] answers queries[i]. */
+  lookupMany(queries: readonly PackageQuery[]): MaybePromise<OsvRecord[][]>;
   /** A stored record by id, withdrawn or not. */
+  get(id: string): MaybePromise<OsvRecord | undefined>;
+  count(): MaybePromise<AdvisoryCounts>;
+  /** Ids of records added, changed or withdrawn by imports after `importId` (0 = all). */
+  changedSince(importId: number): MaybePromise<string[]>;
+  lastImport(): MaybePromise<ImportSummary | undefined>;
+  close(): MaybePromise<void>;
+}
+
+/** A store whose reads answer synchronously (SQLite). */
+export interface AdvisoryStore extends AsyncAdvisoryStore {
+  lookup(ecosystem: string, name: string): OsvRecord[];
+  lookupMany(queries: readonly PackageQuery[]): OsvRecord[][];
   get(id: string): OsvRecord | undefined;
   count(): AdvisoryCounts;
-  /** Ids of records added, changed or withdrawn by imports after `importId` (0 = all). */
   changedSince(importId: number): string[];
   lastImport(): ImportSummary | undefined;
   close(): void;

@@ -15,10 +15,10 @@ import type {
   ImportOptions,
   ImportReport,
   ImportSummary,
-  InvalidRecord,
   PackageQuery,
 } from './advisory-store.js';
-import { OsvRecordSchema } from './osv.js';
+import { ImportTally, oneLine } from './import-tally.js';
+import type { WriteOutcome } from './import-tally.js';
 import type { OsvRecord } from './osv.js';
 import { candidateEcosystems, normalizePackageName } from './package-key.js';
 
@@ -57,8 +57,6 @@ export interface OpenStoreOptions {
   /** Open read-only (e.g. a database shipped in a read-only location). */
   readonly?: boolean;
 }
-
-type Category = 'added' | 'changed' | 'withdrawn';
 
 export function openSqliteAdvisoryStore(path: string, options: OpenStoreOptions = {}): AdvisoryStore {
   const create = options.create === true && options.readonly !== true;
@@ -168,52 +166,16 @@ class SqliteAdvisoryStore implements AdvisoryStore {
           .run(options.source ?? null, new Date().toISOString()).lastInsertRowid,
       );
       const write = this.recordWriter(importId);
-      const changes = new Map<string, Category>();
-      const seen = new Set<string>();
-      const invalidRecords: InvalidRecord[] = [];
-      let unchanged = 0;
-      let duplicate = 0;
+      const tally = new ImportTally();
       let processed = 0;
       for await (const item of items) {
-        const parsed = item.error === undefined ? OsvRecordSchema.safeParse(item.record) : undefined;
-        if (parsed?.success === true) {
-          const category = write(parsed.data);
-          const { id } = parsed.data;
-          if (category === 'unchanged') {
-            if (seen.has(id)) duplicate++;
-            else unchanged++;
-          } else {
-            // Added and then changed again within one import is, to the caller, just added.
-            const previous = changes.get(id);
-            changes.set(id, previous === 'added' && category === 'changed' ? 'added' : category);
-          }
-          seen.add(id);
-        } else {
-          invalidRecords.push({
-            origin: item.origin,
-            reason: oneLine(item.error ?? describeIssue(item.record, parsed?.error.issues[0])),
-          });
-        }
+        const record = tally.validate(item);
+        if (record) tally.record(record.id, write(record));
         options.onProgress?.(++processed);
       }
       db.prepare(`UPDATE imports SET finished_at = ? WHERE id = ?`).run(new Date().toISOString(), importId);
       db.exec('COMMIT');
-
-      const ids = (c: Category) => [...changes].filter(([, v]) => v === c).map(([id]) => id);
-      const [addedIds, changedIds, withdrawnIds] = [ids('added'), ids('changed'), ids('withdrawn')];
-      return {
-        importId,
-        added: addedIds.length,
-        changed: changedIds.length,
-        withdrawn: withdrawnIds.length,
-        unchanged,
-        duplicate,
-        invalid: invalidRecords.length,
-        addedIds,
-        changedIds,
-        withdrawnIds,
-        invalidRecords,
-      };
+      return tally.report(importId);
     } catch (e) {
       if (db.inTransaction) db.exec('ROLLBACK');
       throw e;
@@ -221,7 +183,7 @@ class SqliteAdvisoryStore implements AdvisoryStore {
   }
 
   /** Stores one valid record unless identical to the stored one; says what happened. */
-  private recordWriter(importId: number): (record: OsvRecord) => Category | 'unchanged' {
+  private recordWriter(importId: number): (record: OsvRecord) => WriteOutcome {
     const p = (sql: string) => this.db.prepare(sql);
     const selectExisting = p(`SELECT rid, hash FROM records WHERE id = ?`);
     const insertRecord = p(
@@ -311,18 +273,4 @@ class SqliteAdvisoryStore implements AdvisoryStore {
   close(): void {
     this.db.close();
   }
-}
-
-function describeIssue(record: unknown, issue: { path: PropertyKey[]; message: string } | undefined): string {
-  const id =
-    typeof record === 'object' && record !== null && typeof (record as { id?: unknown }).id === 'string'
-      ? `${(record as { id: string }).id}: `
-      : '';
-  if (issue === undefined) return `${id}not a valid OSV record`;
-  const where = issue.path.length > 0 ? issue.path.map(String).join('.') : 'record';
-  return oneLine(`${id}${where}: ${issue.message}`);
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
 }

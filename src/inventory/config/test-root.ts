@@ -56,7 +56,6 @@ export async function contextFor(
   const fs = new DirectoryRootFs(dir);
   const files: FileEntry[] = [];
   for await (const entry of fs.walk('/')) files.push(entry);
-  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)); // as the context promises
   const notes: string[] = [];
   const ctx: ConfigCheckContext = {
     fs,

@@ -12,9 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { sharedDataOrSkip } from '../../testing/shared-data.js';
-import type { FileEntry, InventoryContext } from '../context.js';
-import { DirectoryRootFs } from '../fs/directory-root-fs.js';
 import type { OsInfo } from '../types.js';
+import { contextFor } from './extractor-test-support.js';
 import { apkExtractor, parseApkInstalled } from './apk.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'containment-apk-'));
@@ -25,14 +24,6 @@ function newRoot(): string {
   const root = join(temp, `root-${rootCount++}`);
   mkdirSync(join(root, 'lib/apk/db'), { recursive: true });
   return root;
-}
-
-async function contextFor(root: string, os?: OsInfo): Promise<InventoryContext & { notes: string[] }> {
-  const fs = new DirectoryRootFs(root);
-  const files: FileEntry[] = [];
-  for await (const e of fs.walk('/')) files.push(e);
-  const notes: string[] = [];
-  return { fs, os, files, notes, note: (m) => notes.push(m) };
 }
 
 const ALPINE: OsInfo = { id: 'alpine', versionId: '3.20.3', ecosystem: 'Alpine:v3.20' };

@@ -14,9 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { requireOrSkip, sharedDataOrSkip } from '../../testing/shared-data.js';
-import type { FileEntry, InventoryContext } from '../context.js';
-import { DirectoryRootFs } from '../fs/directory-root-fs.js';
 import type { OsInfo } from '../types.js';
+import { contextFor } from './extractor-test-support.js';
 import { dpkgExtractor, dpkgStatusIsPresent, parseControlParagraphs, parseDpkgStatus } from './dpkg.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'containment-dpkg-'));
@@ -27,14 +26,6 @@ function newRoot(): string {
   const root = join(temp, `root-${rootCount++}`);
   mkdirSync(join(root, 'var/lib/dpkg/status.d'), { recursive: true });
   return root;
-}
-
-async function contextFor(root: string, os?: OsInfo): Promise<InventoryContext & { notes: string[] }> {
-  const fs = new DirectoryRootFs(root);
-  const files: FileEntry[] = [];
-  for await (const e of fs.walk('/')) files.push(e);
-  const notes: string[] = [];
-  return { fs, os, files, notes, note: (m) => notes.push(m) };
 }
 
 const DEBIAN_12: OsInfo = { id: 'debian', versionId: '12', ecosystem: 'Debian:12' };

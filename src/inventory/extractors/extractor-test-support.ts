@@ -5,18 +5,19 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { FileEntry, InventoryContext } from '../context.js';
 import { DirectoryRootFs } from '../fs/directory-root-fs.js';
+import type { OsInfo } from '../types.js';
 
 export interface TestInventoryContext extends InventoryContext {
   notes: string[];
 }
 
 /** The walk result and a note collector for `dir`, read through the safe DirectoryRootFs. */
-export async function contextFor(dir: string): Promise<TestInventoryContext> {
+export async function contextFor(dir: string, os?: OsInfo): Promise<TestInventoryContext> {
   const fs = new DirectoryRootFs(dir);
   const files: FileEntry[] = [];
   for await (const e of fs.walk('/')) files.push(e);
   const notes: string[] = [];
-  return { fs, files, notes, note: (m) => notes.push(m) };
+  return { fs, os, files, notes, note: (m) => notes.push(m) };
 }
 
 /** A fresh temporary directory removed after the test. */

@@ -15,9 +15,8 @@ import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { requireOrSkip } from '../../testing/shared-data.js';
-import type { FileEntry, InventoryContext } from '../context.js';
-import { DirectoryRootFs } from '../fs/directory-root-fs.js';
 import type { OsInfo } from '../types.js';
+import { contextFor } from './extractor-test-support.js';
 import { parseRpmHeader, parseSourceRpm, RpmHeaderError, rpmExtractor, rpmHeaderToPackage } from './rpm.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'containment-rpm-'));
@@ -26,14 +25,6 @@ let rootCount = 0;
 
 const RHEL9: OsInfo = { id: 'rhel', versionId: '9.4', ecosystem: 'Red Hat:enterprise_linux:9::baseos' };
 const rpmAvailable = ['rpm', 'rpmbuild'].every((tool) => spawnSync(tool, ['--version']).status === 0);
-
-async function contextFor(root: string, os?: OsInfo): Promise<InventoryContext & { notes: string[] }> {
-  const fs = new DirectoryRootFs(root);
-  const files: FileEntry[] = [];
-  for await (const e of fs.walk('/')) files.push(e);
-  const notes: string[] = [];
-  return { fs, os, files, notes, note: (m) => notes.push(m) };
-}
 
 function newRoot(dbDir = 'var/lib/rpm'): { root: string; dbDir: string } {
   const root = join(temp, `root-${rootCount++}`);

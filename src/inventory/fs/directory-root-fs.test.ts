@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -215,5 +215,25 @@ describe('DirectoryRootFs: a container swapping directories for links while we r
     } finally {
       rmSync(base, { recursive: true, force: true });
     }
+  });
+});
+
+describe('DirectoryRootFs: directory descriptors kept between lookups', () => {
+  test('stay bounded over many directories and are released by close()', async (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'containment-fdcache-'));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    for (let i = 0; i < 300; i++) {
+      mkdirSync(join(root, `d${i}`, 'sub'), { recursive: true });
+      writeFileSync(join(root, `d${i}`, 'sub', 'f'), `file ${i}`);
+    }
+    const openFds = (): number => readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    const fs = new DirectoryRootFs(root);
+    for (let i = 0; i < 300; i++) assert.equal(await fs.readText(`/d${i}/sub/f`), `file ${i}`);
+    assert.ok(openFds() - before <= 64 + 4, `at most the cache limit stays open (${openFds() - before})`);
+    fs.close();
+    assert.equal(openFds(), before, 'close() releases every kept descriptor');
+    assert.equal(await fs.readText('/d7/sub/f'), 'file 7', 'usable after close()');
+    fs.close();
   });
 });

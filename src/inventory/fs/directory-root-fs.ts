@@ -32,6 +32,8 @@ import type { RootFs, RootFsEntry, RootFsStat, WalkOptions } from './root-fs.js'
 const MAX_LINKS = 40;
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 /** Pseudo filesystems of a running container: huge or endless, never package data. */
+/** Directory descriptors a view keeps between lookups (see `directory`). */
+const DIR_CACHE_LIMIT = 64;
 const PSEUDO_DIRS = new Set(['/proc', '/sys', '/dev']);
 
 interface Resolved {
@@ -83,6 +85,8 @@ function isMissing(e: unknown): boolean {
 export class DirectoryRootFs implements RootFs {
   readonly description: string;
   private readonly root: string;
+  /** Verified directory descriptors by in-root path (see `directory`). */
+  private readonly dirs = new Map<string, { fd: number; stats: Stats }>();
 
   /** `root` is a host directory; it is used as given (it may itself be `/proc/<pid>/root`). */
   constructor(root: string, description?: string) {
@@ -112,39 +116,27 @@ export class DirectoryRootFs implements RootFs {
   }
 
   /**
-   * Stat of an already-resolved directory. The root itself is followed: `/proc/<pid>/root` is a
-   * magic link whose lstat describes the link, not the container's root directory.
-   */
-  private statOf(done: readonly string[]): Stats {
-    return done.length === 0 ? statSync(this.root) : lstatSync(this.host('/' + done.join('/')));
-  }
-
-  /**
    * Resolves `path` in-root. Each component is looked up inside the directory descriptor of its
    * parent (`/proc/self/fd/<fd>/<name>`), never through a host path: with host paths, a directory
    * swapped for a link between two component checks would let the kernel follow it to the host.
    */
   private lookup(path: string, followLast: boolean): Resolved | undefined {
+    // Evict between lookups only: a lookup in progress holds descriptors from the cache.
+    if (this.dirs.size > DIR_CACHE_LIMIT) this.close();
     const pending = splitPath(path).reverse(); // a stack: next component last
     const done: string[] = [];
-    const fds: number[] = []; // fds[i] is the directory done[0..i) ; fds[0] the root
     let links = 0;
     try {
-      fds.push(openSync(this.root, DIRECTORY_FLAGS));
-      let stats = fstatSync(fds[0] as number);
+      let stats = this.directory(done).stats;
       let linkTarget: string | undefined;
       while (pending.length > 0) {
         const part = pending.pop() as string;
         if (part === '..') {
-          // `..` at the root stays at the root, as the kernel does for `/`
-          if (done.length > 0) {
-            done.pop();
-            closeSync(fds.pop() as number);
-          }
-          stats = fstatSync(fds.at(-1) as number);
+          done.pop(); // `..` at the root stays at the root, as the kernel does for `/`
+          stats = this.directory(done).stats;
           continue;
         }
-        const at = `/proc/self/fd/${fds.at(-1)}/${part}`;
+        const at = `/proc/self/fd/${this.directory(done).fd}/${part}`;
         stats = lstatSync(at);
         if (stats.isSymbolicLink()) {
           const target = readlinkSync(at);
@@ -152,29 +144,56 @@ export class DirectoryRootFs implements RootFs {
             linkTarget = target;
           } else {
             if (++links > MAX_LINKS) return undefined;
-            if (target.startsWith('/')) {
-              while (fds.length > 1) closeSync(fds.pop() as number);
-              done.length = 0;
-            }
+            if (target.startsWith('/')) done.length = 0;
             pending.push(...splitPath(target).reverse());
-            if (pending.length === 0) stats = fstatSync(fds.at(-1) as number);
+            if (pending.length === 0) stats = this.directory(done).stats;
             continue;
           }
         }
         done.push(part);
         if (pending.length === 0) break;
         if (!stats.isDirectory()) return undefined;
-        const fd = openSync(at, DIRECTORY_FLAGS | constants.O_NOFOLLOW);
-        fds.push(fd);
-        if (!sameInode(fstatSync(fd), stats)) return undefined; // swapped under us
+        if (!sameInode(this.directory(done).stats, stats)) return undefined; // swapped under us
       }
       return { path: '/' + done.join('/'), stats, ...(linkTarget !== undefined ? { linkTarget } : {}) };
     } catch (e) {
       if (isMissing(e)) return undefined;
       throw e;
-    } finally {
-      for (const fd of fds) closeSync(fd);
     }
+  }
+
+  /**
+   * A descriptor of the in-root directory `done`, opened without following links inside its
+   * verified parent's descriptor and kept for later lookups: files of one directory (all of
+   * /usr/bin, say) then cost one lookup each instead of one per path component. A cached
+   * descriptor keeps naming the directory it was opened on even if the container renames it,
+   * which stays inside the root.
+   */
+  private directory(done: readonly string[]): { fd: number; stats: Stats } {
+    const key = '/' + done.join('/');
+    const cached = this.dirs.get(key);
+    if (cached) return cached;
+    let fd: number;
+    if (done.length === 0) {
+      fd = openSync(this.root, DIRECTORY_FLAGS); // may be the magic link /proc/<pid>/root
+    } else {
+      const at = `/proc/self/fd/${this.directory(done.slice(0, -1)).fd}/${done.at(-1)}`;
+      const seen = lstatSync(at);
+      fd = openSync(at, DIRECTORY_FLAGS | constants.O_NOFOLLOW);
+      if (!sameInode(fstatSync(fd), seen)) {
+        closeSync(fd);
+        throw Object.assign(new Error(`${key} changed while being opened`), { code: 'ENOENT' });
+      }
+    }
+    const entry = { fd, stats: fstatSync(fd) };
+    this.dirs.set(key, entry);
+    return entry;
+  }
+
+  /** Closes the directory descriptors kept by lookups. The view stays usable (they reopen). */
+  close(): void {
+    for (const { fd } of this.dirs.values()) closeSync(fd);
+    this.dirs.clear();
   }
 
   async resolve(path: string): Promise<string | undefined> {
@@ -316,33 +335,35 @@ export class DirectoryRootFs implements RootFs {
     const maxDepth = options?.maxDepth ?? 64;
     const first = this.lookup(start, true);
     if (!first || !first.stats.isDirectory()) return;
-    const stack: Array<{ dir: Resolved; depth: number }> = [{ dir: first, depth: 0 }];
-    while (stack.length > 0) {
-      const { dir, depth } = stack.pop() as { dir: Resolved; depth: number };
+    // Pre-order: each directory is followed by its contents, siblings in name order.
+    type Pending = Resolved & { depth: number };
+    const pending: Pending[] = [];
+    const push = (dir: Resolved, depth: number): void => {
       // Entries are lstat'ed through the directory's descriptor, not a host path (see lookup).
-      const entries =
+      const children =
         this.withDirectory(dir, (fd) =>
-          readdirSync(`/proc/self/fd/${fd}`)
-            .sort()
-            .flatMap((name) => {
-              try {
-                return [{ name, stats: lstatSync(`/proc/self/fd/${fd}/${name}`) }];
-              } catch (e) {
-                if (isMissing(e)) return [];
-                throw e;
-              }
-            }),
+          readdirSync(`/proc/self/fd/${fd}`).flatMap((name) => {
+            try {
+              return [{ name, stats: lstatSync(`/proc/self/fd/${fd}/${name}`) }];
+            } catch (e) {
+              if (isMissing(e)) return [];
+              throw e;
+            }
+          }),
         ) ?? [];
-      const subdirs: Array<{ dir: Resolved; depth: number }> = [];
-      for (const { name, stats } of entries) {
+      children.sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0)); // popped in name order
+      for (const { name, stats } of children) {
         if (stats.isSymbolicLink()) continue; // never follow links while walking: no loops, no escapes
-        const path = dir.path === '/' ? `/${name}` : `${dir.path}/${name}`;
-        yield { path, stat: toStat(stats) };
-        if (!stats.isDirectory() || depth + 1 > maxDepth) continue;
-        if (PSEUDO_DIRS.has(path) || options?.skipDir?.(path)) continue;
-        subdirs.push({ dir: { path, stats }, depth: depth + 1 });
+        pending.push({ path: dir.path === '/' ? `/${name}` : `${dir.path}/${name}`, stats, depth });
       }
-      stack.push(...subdirs.reverse()); // popped in name order
+    };
+    push(first, 1);
+    while (pending.length > 0) {
+      const entry = pending.pop() as Pending;
+      yield { path: entry.path, stat: toStat(entry.stats) };
+      if (!entry.stats.isDirectory() || entry.depth + 1 > maxDepth) continue;
+      if (PSEUDO_DIRS.has(entry.path) || options?.skipDir?.(entry.path)) continue;
+      push(entry, entry.depth + 1);
     }
   }
 }

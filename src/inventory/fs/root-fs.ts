@@ -59,4 +59,6 @@ export interface RootFs {
    * follow directory links (so it cannot loop). Yields absolute in-root paths.
    */
   walk(start?: string, options?: WalkOptions): AsyncIterable<{ path: string; stat: RootFsStat }>;
+  /** Releases what the view holds open (descriptors kept for speed); it stays usable. */
+  close(): void;
 }

@@ -1,0 +1,429 @@
+/**
+ * PostgreSQL implementation of AdvisoryStore, for several scanner replicas sharing one database.
+ * Same model as the SQLite store: records as compact JSON with a content hash, an index table of
+ * (normalised name, ecosystem) → record, withdrawn records kept but never indexed. Imports are one
+ * transaction each, written in batches of multi-row statements (unnest of arrays), and serialised
+ * across replicas by an advisory lock, so import ids are assigned and committed in order and
+ * `changedSince` never misses an import. Tables are prefixed `vulndb_` and live in the connection's
+ * current schema (the lock keys include it, so stores in different schemas do not wait on each other).
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { ContainmentError, ErrorCodes } from '../errors.js';
+import type {
+  AdvisoryCounts,
+  AsyncAdvisoryStore,
+  ImportItem,
+  ImportOptions,
+  ImportReport,
+  ImportSummary,
+  PackageQuery,
+} from './advisory-store.js';
+import { ImportTally, oneLine } from './import-tally.js';
+import type { WriteOutcome } from './import-tally.js';
+import type { OsvRecord } from './osv.js';
+import { candidateEcosystems, normalizePackageName } from './package-key.js';
+
+export const POSTGRES_SCHEMA_VERSION = '1';
+
+// "C" collation: binary order and equality, as in SQLite (ids sort the same on both engines).
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS vulndb_meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS vulndb_imports (
+  id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  source text,
+  started_at timestamptz NOT NULL,
+  finished_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS vulndb_records (
+  rid integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id text COLLATE "C" NOT NULL UNIQUE,
+  modified text NOT NULL,
+  withdrawn text,
+  hash bytea NOT NULL,
+  json text NOT NULL,
+  import_id integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vulndb_records_import_id ON vulndb_records (import_id);
+CREATE TABLE IF NOT EXISTS vulndb_affected (
+  name text COLLATE "C" NOT NULL,
+  ecosystem text COLLATE "C" NOT NULL,
+  rid integer NOT NULL REFERENCES vulndb_records (rid) ON DELETE CASCADE,
+  PRIMARY KEY (name, ecosystem, rid)
+);
+CREATE INDEX IF NOT EXISTS vulndb_affected_rid ON vulndb_affected (rid);
+`;
+
+const LOCK_SQL = `SELECT pg_advisory_xact_lock(hashtext($1 || coalesce(current_schema(), '')))`;
+const SCHEMA_LOCK = 'containment.vulndb.schema:';
+const IMPORT_LOCK = 'containment.vulndb.import:';
+
+/** Records per batch, and a byte budget so batches of large records stay modest. */
+const BATCH_RECORDS = 1000;
+const BATCH_BYTES = 8 * 1024 * 1024;
+
+export interface OpenPostgresStoreOptions {
+  /** Create the tables if missing. For imports. */
+  create?: boolean;
+}
+
+/**
+ * Opens the store on a `postgres://` URL (the store owns its pool and ends it on close) or on a
+ * caller's pool (left open on close).
+ */
+export async function openPostgresAdvisoryStore(
+  database: string | Pool,
+  options: OpenPostgresStoreOptions = {},
+): Promise<AsyncAdvisoryStore> {
+  const owned = typeof database === 'string';
+  const where = owned ? redactUrl(database) : 'the PostgreSQL database';
+  let pool: Pool;
+  try {
+    pool = owned ? new pg.Pool({ connectionString: database }) : database;
+  } catch (e) {
+    throw new ContainmentError(
+      ErrorCodes.DB_UNREADABLE,
+      `cannot open vulnerability database ${where}: ${message(e)}`,
+      {
+        cause: e,
+      },
+    );
+  }
+  // An idle pooled connection that breaks (server restart) would otherwise crash the process; the
+  // pool drops it and the next query connects afresh.
+  if (owned) pool.on('error', () => {});
+  try {
+    await prepareSchema(pool, where, options.create === true);
+  } catch (e) {
+    if (owned) await pool.end().catch(() => {});
+    if (e instanceof ContainmentError) throw e;
+    throw new ContainmentError(
+      ErrorCodes.DB_UNREADABLE,
+      `cannot open vulnerability database ${where}: ${message(e)}`,
+      {
+        cause: e,
+      },
+    );
+  }
+  return new PostgresAdvisoryStore(pool, owned);
+}
+
+async function prepareSchema(pool: Pool, where: string, create: boolean): Promise<void> {
+  await inTransaction(pool, async (client) => {
+    // Replicas starting together: concurrent CREATE … IF NOT EXISTS can still collide in the catalog.
+    await client.query(LOCK_SQL, [SCHEMA_LOCK]);
+    const { rows } = await client.query<{ present: boolean }>(
+      `SELECT to_regclass('vulndb_meta') IS NOT NULL AS present`,
+    );
+    if (rows[0]?.present !== true) {
+      if (!create) {
+        throw new ContainmentError(
+          ErrorCodes.DB_UNREADABLE,
+          `${where} holds no advisories; run \`containment db update\` or \`containment db import <path>\` first`,
+        );
+      }
+      await client.query(SCHEMA);
+      await client.query(`INSERT INTO vulndb_meta (key, value) VALUES ('schema_version', $1)`, [
+        POSTGRES_SCHEMA_VERSION,
+      ]);
+      return;
+    }
+    const version = await client.query<{ value: string }>(
+      `SELECT value FROM vulndb_meta WHERE key = 'schema_version'`,
+    );
+    const found = version.rows[0]?.value;
+    if (found !== POSTGRES_SCHEMA_VERSION) {
+      throw new ContainmentError(
+        ErrorCodes.DB_UNREADABLE,
+        `${where} has vulnerability database schema version ${found ?? 'none'}; this Containment reads version ${POSTGRES_SCHEMA_VERSION}`,
+      );
+    }
+  });
+}
+
+async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (e) {
+    // A connection that cannot even roll back is not given back to the pool.
+    await client.query('ROLLBACK').catch(() => (broken = true));
+    throw e;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** A valid record with its stored JSON and content hash. */
+interface Encoded {
+  record: OsvRecord;
+  json: string;
+  hash: Buffer;
+}
+
+class PostgresAdvisoryStore implements AsyncAdvisoryStore {
+  /** This replica's imports queue up here (in call order) rather than on the lock, each holding a connection. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly ownsPool: boolean,
+  ) {}
+
+  importRecords(
+    items: AsyncIterable<ImportItem> | Iterable<ImportItem>,
+    options: ImportOptions = {},
+  ): Promise<ImportReport> {
+    const run = this.queue.then(() =>
+      inTransaction(this.pool, (client) => this.runImport(client, items, options)),
+    );
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async runImport(
+    client: PoolClient,
+    items: AsyncIterable<ImportItem> | Iterable<ImportItem>,
+    options: ImportOptions,
+  ): Promise<ImportReport> {
+    // Held until commit: another replica's import waits here, then sees this one's result.
+    await client.query(LOCK_SQL, [IMPORT_LOCK]);
+    const { rows } = await client.query<{ id: number }>(
+      `INSERT INTO vulndb_imports (source, started_at) VALUES ($1, clock_timestamp()) RETURNING id`,
+      [options.source ?? null],
+    );
+    const importId = rows[0]?.id;
+    if (importId === undefined) throw new Error('no import id returned');
+    const tally = new ImportTally();
+    // Hash of every id this import has looked at, as it stands now (absent: not stored).
+    const hashes = new Map<string, Buffer | undefined>();
+    let batch: Encoded[] = [];
+    let batchBytes = 0;
+    let processed = 0;
+    const progress = () => options.onProgress?.(++processed);
+
+    const flush = async () => {
+      const pending = batch;
+      batch = [];
+      batchBytes = 0;
+      const unknown = [...new Set(pending.map((e) => e.record.id))].filter((id) => !hashes.has(id));
+      if (unknown.length > 0) {
+        for (const id of unknown) hashes.set(id, undefined);
+        const stored = await client.query<{ id: string; hash: Buffer }>(
+          `SELECT id, hash FROM vulndb_records WHERE id = ANY($1::text[])`,
+          [unknown],
+        );
+        for (const row of stored.rows) hashes.set(row.id, row.hash);
+      }
+      // Decide in input order, as if written one by one; only each id's last version is written.
+      const writes = new Map<string, Encoded>();
+      for (const encoded of pending) {
+        const { id } = encoded.record;
+        const previous = hashes.get(id);
+        let outcome: WriteOutcome;
+        if (previous?.equals(encoded.hash) === true) outcome = 'unchanged';
+        else {
+          outcome = encoded.record.withdrawn !== undefined ? 'withdrawn' : previous ? 'changed' : 'added';
+          hashes.set(id, encoded.hash);
+          writes.set(id, encoded);
+        }
+        tally.record(id, outcome);
+        progress();
+      }
+      await this.write(client, importId, [...writes.values()]);
+    };
+
+    for await (const item of items) {
+      const record = tally.validate(item);
+      const storable = record !== undefined && !hasNul(record);
+      if (record !== undefined && !storable) {
+        tally.invalid(
+          item.origin,
+          `${JSON.stringify(record.id)}: contains a NUL character, which PostgreSQL cannot store`,
+        );
+      }
+      if (record === undefined || !storable) {
+        progress();
+        continue;
+      }
+      const json = JSON.stringify(record);
+      batch.push({ record, json, hash: createHash('sha256').update(json).digest() });
+      batchBytes += json.length;
+      if (batch.length >= BATCH_RECORDS || batchBytes >= BATCH_BYTES) await flush();
+    }
+    if (batch.length > 0) await flush();
+    await client.query(`UPDATE vulndb_imports SET finished_at = clock_timestamp() WHERE id = $1`, [importId]);
+    return tally.report(importId);
+  }
+
+  /** Upserts records (one statement), then replaces their index rows (two more). */
+  private async write(client: PoolClient, importId: number, writes: Encoded[]): Promise<void> {
+    if (writes.length === 0) return;
+    const { rows } = await client.query<{ rid: number; id: string }>(
+      `INSERT INTO vulndb_records (id, modified, withdrawn, hash, json, import_id)
+       SELECT u.id, u.modified, u.withdrawn, u.hash, u.json, $6
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[]) AS u (id, modified, withdrawn, hash, json)
+       ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, withdrawn = excluded.withdrawn,
+         hash = excluded.hash, json = excluded.json, import_id = excluded.import_id
+       RETURNING rid, id`,
+      [
+        writes.map((w) => w.record.id),
+        writes.map((w) => w.record.modified),
+        writes.map((w) => w.record.withdrawn ?? null),
+        writes.map((w) => w.hash),
+        writes.map((w) => w.json),
+        importId,
+      ],
+    );
+    const ridOf = new Map(rows.map((r) => [r.id, r.rid]));
+    await client.query(`DELETE FROM vulndb_affected WHERE rid = ANY($1::int[])`, [rows.map((r) => r.rid)]);
+    const keys = new Map<string, [string, string, number]>();
+    for (const { record } of writes) {
+      // Withdrawn records are kept (get() shows them) but have no index rows, so never match.
+      const rid = ridOf.get(record.id);
+      if (record.withdrawn !== undefined || rid === undefined) continue;
+      for (const { package: pkg } of record.affected ?? []) {
+        if (pkg === undefined) continue;
+        const name = normalizePackageName(pkg.ecosystem, pkg.name);
+        keys.set(JSON.stringify([name, pkg.ecosystem, rid]), [name, pkg.ecosystem, rid]);
+      }
+    }
+    if (keys.size === 0) return;
+    const entries = [...keys.values()];
+    await client.query(
+      `INSERT INTO vulndb_affected (name, ecosystem, rid)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[])`,
+      [entries.map((e) => e[0]), entries.map((e) => e[1]), entries.map((e) => e[2])],
+    );
+  }
+
+  async lookup(ecosystem: string, name: string): Promise<OsvRecord[]> {
+    return (await this.lookupMany([{ ecosystem, name }]))[0] ?? [];
+  }
+
+  async lookupMany(queries: readonly PackageQuery[]): Promise<OsvRecord[][]> {
+    // Distinct keys only; a key PostgreSQL cannot even hold (NUL) names nothing stored.
+    const keyIndex = new Map<string, number>();
+    const names: string[] = [];
+    const exacts: string[] = [];
+    const bases: string[] = [];
+    const slots = queries.map(({ ecosystem, name }) => {
+      const normalized = normalizePackageName(ecosystem, name);
+      if (normalized.includes('\0') || ecosystem.includes('\0')) return undefined;
+      const [exact, base] = candidateEcosystems(ecosystem);
+      const key = JSON.stringify([normalized, exact]);
+      let slot = keyIndex.get(key);
+      if (slot === undefined) {
+        slot = names.push(normalized);
+        exacts.push(exact);
+        bases.push(base);
+        keyIndex.set(key, slot);
+      }
+      return slot;
+    });
+    const answers = new Map<number, OsvRecord[]>();
+    if (names.length > 0) {
+      const { rows } = await this.pool.query<{ slot: number; rid: number; json: string }>(
+        `SELECT h.slot, r.rid, r.json
+         FROM (SELECT DISTINCT q.slot::int AS slot, a.rid
+               FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS q (name, exact, base, slot)
+               JOIN vulndb_affected a ON a.name = q.name AND a.ecosystem IN (q.exact, q.base)) h
+         JOIN vulndb_records r ON r.rid = h.rid
+         ORDER BY h.slot, r.id`,
+        [names, exacts, bases],
+      );
+      // Records shared by several queries are parsed once per call.
+      const parsed = new Map<number, OsvRecord>();
+      for (const row of rows) {
+        let record = parsed.get(row.rid);
+        if (record === undefined) {
+          record = JSON.parse(row.json) as OsvRecord;
+          parsed.set(row.rid, record);
+        }
+        let answer = answers.get(row.slot);
+        if (answer === undefined) answers.set(row.slot, (answer = []));
+        answer.push(record);
+      }
+    }
+    return slots.map((slot) => [...((slot !== undefined && answers.get(slot)) || [])]);
+  }
+
+  async get(id: string): Promise<OsvRecord | undefined> {
+    if (id.includes('\0')) return undefined;
+    const { rows } = await this.pool.query<{ json: string }>(
+      `SELECT json FROM vulndb_records WHERE id = $1`,
+      [id],
+    );
+    const json = rows[0]?.json;
+    return json === undefined ? undefined : (JSON.parse(json) as OsvRecord);
+  }
+
+  async count(): Promise<AdvisoryCounts> {
+    const { rows } = await this.pool.query<AdvisoryCounts>(
+      `SELECT count(*)::int AS records, count(withdrawn)::int AS withdrawn FROM vulndb_records`,
+    );
+    return { records: rows[0]?.records ?? 0, withdrawn: rows[0]?.withdrawn ?? 0 };
+  }
+
+  async changedSince(importId: number): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT id FROM vulndb_records WHERE import_id > $1 ORDER BY id`,
+      [importId],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async lastImport(): Promise<ImportSummary | undefined> {
+    const { rows } = await this.pool.query<{
+      id: number;
+      source: string | null;
+      started_at: Date;
+      finished_at: Date;
+    }>(`SELECT id, source, started_at, finished_at FROM vulndb_imports ORDER BY id DESC LIMIT 1`);
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    return {
+      importId: row.id,
+      source: row.source ?? undefined,
+      startedAt: row.started_at.toISOString(),
+      finishedAt: row.finished_at.toISOString(),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsPool) await this.pool.end();
+  }
+}
+
+/**
+ * PostgreSQL text cannot hold U+0000; a record with one in a stored key is reported invalid
+ * rather than failing the whole import. (The JSON itself escapes it.)
+ */
+function hasNul(record: OsvRecord): boolean {
+  const keys = [record.id, record.modified, record.withdrawn ?? ''];
+  for (const { package: pkg } of record.affected ?? []) if (pkg) keys.push(pkg.ecosystem, pkg.name);
+  return keys.some((k) => k.includes('\0'));
+}
+
+/** The URL for messages, without its password. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
+    return parsed.toString();
+  } catch {
+    return 'the PostgreSQL database (unparseable URL)';
+  }
+}
+
+function message(e: unknown): string {
+  return (
+    oneLine(e instanceof Error ? e.message : String(e)) || String((e as { code?: unknown }).code ?? 'failed')
+  );
+}
