@@ -11,7 +11,7 @@ import type { AdvisoryStore } from './advisory-store.js';
 import { DEFAULT_OSV_BASE_URL, downloadAndImport, ecosystemArchiveUrl } from './download.js';
 import type { UpdateProgress } from './download.js';
 import { openSqliteAdvisoryStore } from './sqlite-store.js';
-import { buildZip } from './zip-writer.test-helper.js';
+import { buildZip } from '../testing/zip-writer.js';
 
 const rec = (id: string, ecosystem: string, name: string) =>
   JSON.stringify({ id, modified: '2024-01-01T00:00:00Z', affected: [{ package: { ecosystem, name } }] });

@@ -8,7 +8,7 @@ import { sharedDataOrSkip } from '../testing/shared-data.js';
 import type { AdvisoryStore } from './advisory-store.js';
 import { importFromPath, openRecordSource } from './record-sources.js';
 import { openSqliteAdvisoryStore } from './sqlite-store.js';
-import { buildZip } from './zip-writer.test-helper.js';
+import { buildZip } from '../testing/zip-writer.js';
 
 let tmp: string;
 before(() => {

@@ -3,60 +3,17 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { crc32, deflateRawSync } from 'node:zlib';
 import { requireOrSkip } from '../../testing/shared-data.js';
+import { buildZip } from '../../testing/zip-writer.js';
+import type { ZipEntry } from '../../testing/zip-writer.js';
 import { contextFor, tempDir } from './extractor-test-support.js';
 import { javaExtractor, mavenPurl, parseProperties, scanJavaArchive } from './java.js';
 
-interface ZipEntrySpec {
-  name: string;
-  data: Buffer | string;
-  deflate?: boolean;
-  /** Lie about the uncompressed size in the headers. */
-  declaredSize?: number;
-}
+type ZipEntrySpec = ZipEntry;
 
-/** Test-only zip writer (no data descriptors, no zip64), enough to craft hostile archives. */
-function zip(entries: ZipEntrySpec[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const data = Buffer.from(e.data);
-    const body = e.deflate ? deflateRawSync(data) : data;
-    const name = Buffer.from(e.name, 'utf8');
-    const fields = (h: Buffer, at: number) => {
-      h.writeUInt16LE(20, at); // version needed
-      h.writeUInt16LE(0x800, at + 2); // UTF-8 names
-      h.writeUInt16LE(e.deflate ? 8 : 0, at + 4);
-      h.writeUInt16LE(0, at + 6); // time
-      h.writeUInt16LE(0x21, at + 8); // date 1980-01-01
-      h.writeUInt32LE(crc32(data), at + 10);
-      h.writeUInt32LE(body.length, at + 14);
-      h.writeUInt32LE(e.declaredSize ?? data.length, at + 18);
-      h.writeUInt16LE(name.length, at + 22);
-    };
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    fields(local, 4);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4); // version made by
-    fields(central, 6);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, body);
-    centrals.push(central, name);
-    offset += local.length + name.length + body.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
-}
+/** Hostile archives need stored entries and lying sizes: deflate only when asked. */
+const zip = (entries: ZipEntrySpec[]): Buffer =>
+  buildZip(entries.map((e) => ({ ...e, deflate: e.deflate ?? false })));
 
 const pom = (g: string, a: string, v: string): ZipEntrySpec => ({
   name: `META-INF/maven/${g}/${a}/pom.properties`,

@@ -1,0 +1,318 @@
+/**
+ * Builds (once) the benchmark's inputs in a cache outside the repository:
+ * - a real Debian 12 root filesystem of ~500 packages (debootstrap minbase + a list of common
+ *   packages; fallback: the test minbase root plus real dpkg status paragraphs of this host);
+ * - 100,000 OSV records replicated from the real ones in ../shared/data/osv under new ids, a share
+ *   of them retargeted to `Debian:12` and source packages really installed in that root, written
+ *   as one osv.dev-style `all.zip` (our import) and as per-ecosystem `all.zip` files in the layout
+ *   osv-scanner's offline mode reads (`<dir>/osv-scanner/<Ecosystem>/all.zip`).
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot, sharedDataDir } from '../src/testing/shared-data.js';
+import { ZipWriter } from '../src/testing/zip-writer.js';
+
+export const BENCH_CACHE =
+  process.env.CONTAINMENT_BENCH_CACHE ?? join(homedir(), '.cache', 'containment', 'bench');
+export const TOTAL_RECORDS = 100_000;
+/** Records retargeted to the root's own packages: the ones that give the scan real matching work. */
+export const DEBIAN12_RECORDS = 5_000;
+/** Bump when the generated records change shape, so cached archives are rebuilt. */
+const GENERATOR_VERSION = 2;
+
+// Common packages of real Debian images (not gdb: libsource-highlight4v5 fails to configure under
+// debootstrap); with their dependencies and minbase this is ~500 packages.
+const EXTRA_PACKAGES = [
+  'python3', 'python3-pip', 'python3-venv', 'perl', 'git', 'curl', 'wget', 'openssl', 'ca-certificates',
+  'build-essential', 'vim', 'less', 'openssh-server', 'openssh-client', 'sudo', 'procps', 'iproute2',
+  'iputils-ping', 'net-tools', 'rsync', 'gnupg', 'unzip', 'zip', 'xz-utils', 'bzip2', 'file', 'man-db',
+  'libssl-dev', 'zlib1g-dev', 'nginx', 'postgresql-client', 'sqlite3', 'jq', 'tzdata', 'locales', 'htop',
+  'tmux', 'strace', 'lsof', 'cmake', 'pkg-config', 'autoconf', 'automake', 'libtool', 'imagemagick', 'ruby',
+  'php-cli', 'nodejs', 'python3-requests', 'apache2', 'mariadb-client', 'redis-server', 'libxml2-dev',
+  'libcurl4-openssl-dev', 'python3-dev', 'default-jre-headless', 'graphviz', 'postgresql', 'emacs-nox', 'texinfo',
+  'subversion', 'golang-go', 'python3-numpy', 'mercurial',
+]; // prettier-ignore
+
+export interface BenchRoot {
+  path: string;
+  /** Installed packages in its dpkg status. */
+  packages: number;
+  /** How it was built, shown in the output. */
+  how: string;
+}
+
+export interface BenchRecords {
+  /** Every record in one zip, for `importFromPath`. */
+  allZip: string;
+  /** `OSV_SCANNER_LOCAL_DB_CACHE_DIRECTORY` for osv-scanner's offline mode. */
+  osvScannerDbDir: string;
+  total: number;
+  debian12: number;
+  realRecords: number;
+}
+
+interface DpkgEntry {
+  fields: Map<string, string>;
+  text: string;
+}
+
+function parseDpkgStatus(text: string): DpkgEntry[] {
+  return text
+    .split(/\n\s*\n/)
+    .filter((p) => p.trim() !== '')
+    .map((p) => {
+      const fields = new Map<string, string>();
+      for (const line of p.split('\n')) {
+        const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
+        if (m?.[1] !== undefined && m[2] !== undefined) fields.set(m[1], m[2]);
+      }
+      return { fields, text: p.trim() };
+    });
+}
+
+const installed = (e: DpkgEntry): boolean => e.fields.get('Status') === 'install ok installed';
+
+function countInstalled(root: string): number {
+  return parseDpkgStatus(readFileSync(join(root, 'var/lib/dpkg/status'), 'utf8')).filter(installed).length;
+}
+
+/** The ~500-package root: built with debootstrap once, or (if that fails) the fallback below. */
+export function prepareRoot(log: (line: string) => void): BenchRoot {
+  const root = join(BENCH_CACHE, 'bookworm-500');
+  const marker = join(root, '.complete');
+  if (!existsSync(marker)) {
+    mkdirSync(BENCH_CACHE, { recursive: true });
+    const partial = `${root}.partial`;
+    rmSync(partial, { recursive: true, force: true });
+    const mirror = process.env.DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+    log(
+      `building ${root} with debootstrap (${EXTRA_PACKAGES.length} extra packages; a few minutes, once) ...`,
+    );
+    const r = spawnSync(
+      'debootstrap',
+      ['--variant=minbase', `--include=${EXTRA_PACKAGES.join(',')}`, 'bookworm', partial, mirror],
+      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+    );
+    writeFileSync(join(BENCH_CACHE, 'debootstrap.log'), `${r.stdout ?? ''}${r.stderr ?? ''}`);
+    let how: string;
+    if (r.status === 0) {
+      how = `debootstrap --variant=minbase --include=<${EXTRA_PACKAGES.length} common packages> bookworm`;
+      // The downloaded .debs are not part of what a container ships.
+      const archives = join(partial, 'var/cache/apt/archives');
+      for (const f of readdirSync(archives)) if (f.endsWith('.deb')) rmSync(join(archives, f));
+    } else {
+      log(
+        `debootstrap failed (${r.status ?? r.signal}); see ${join(BENCH_CACHE, 'debootstrap.log')}; using the fallback`,
+      );
+      rmSync(partial, { recursive: true, force: true });
+      how = fallbackRoot(partial);
+    }
+    writeFileSync(join(partial, '.complete'), `${how}\n`);
+    rmSync(root, { recursive: true, force: true });
+    renameSync(partial, root);
+  }
+  return { path: root, packages: countInstalled(root), how: readFileSync(marker, 'utf8').trim() };
+}
+
+/** The test minbase root plus this Debian 12 host's real dpkg entries, up to ~500 packages. */
+function fallbackRoot(dest: string): string {
+  const r = spawnSync(join(repoRoot, 'scripts', 'build-test-rootfs.sh'), ['--print-path'], {
+    encoding: 'utf8',
+  });
+  const minbase = r.stdout.trim();
+  if (r.status !== 0 || !minbase) throw new Error(`cannot build the minbase root: ${r.stderr}`);
+  cpSync(minbase, dest, { recursive: true, verbatimSymlinks: true });
+  const statusPath = join(dest, 'var/lib/dpkg/status');
+  const own = parseDpkgStatus(readFileSync(statusPath, 'utf8'));
+  const names = new Set(own.map((e) => e.fields.get('Package')));
+  const host = parseDpkgStatus(readFileSync('/var/lib/dpkg/status', 'utf8')).filter(
+    (e) => installed(e) && !names.has(e.fields.get('Package')),
+  );
+  const added = host.slice(0, Math.max(0, 500 - own.length));
+  writeFileSync(statusPath, `${[...own.map((e) => e.text), ...added.map((e) => e.text)].join('\n\n')}\n`);
+  return `FALLBACK: minbase (${own.length}) + ${added.length} dpkg status entries copied from this host (files not installed)`;
+}
+
+/** Source packages (name and version) installed in the root: what Debian advisories name. */
+function installedSources(root: string): { name: string; version: string }[] {
+  const sources = new Map<string, string>();
+  for (const e of parseDpkgStatus(readFileSync(join(root, 'var/lib/dpkg/status'), 'utf8')).filter(
+    installed,
+  )) {
+    const version = e.fields.get('Version') ?? '';
+    const m = /^(\S+)(?:\s+\((\S+)\))?/.exec(e.fields.get('Source') ?? e.fields.get('Package') ?? '');
+    if (m?.[1] === undefined || version === '') continue;
+    sources.set(m[1], m[2] ?? version);
+  }
+  return [...sources]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, v]) => ({ name, version: v }));
+}
+
+type Json = Record<string, unknown>;
+
+/** The real records, one per id (some appear in two folders), in a stable order. */
+function realRecords(): Json[] {
+  const dir = join(sharedDataDir, 'osv');
+  if (!existsSync(dir))
+    throw new Error(`shared OSV records not found at ${dir} (set CONTAINMENT_SHARED_DATA)`);
+  const byId = new Map<string, Json>();
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    // The two `_osvdev-test-fixtures` records are deliberately malformed: not advisories to replicate.
+    .filter((f) => f.endsWith('.json') && !f.includes('_osvdev-test-fixtures'))
+    .sort();
+  for (const f of files) {
+    const record = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Json;
+    if (typeof record.id === 'string' && !byId.has(record.id)) byId.set(record.id, record);
+  }
+  return [...byId.values()].sort((a, b) => String(a.id).localeCompare(String(b.id)));
+}
+
+/** New ids for a replica; aliases and upstream ids too, so replicas never group together. */
+function replicate(record: Json, n: number): Json {
+  const suffix = (ids: unknown) => (Array.isArray(ids) ? ids.map((id) => `${String(id)}-R${n}`) : ids);
+  const copy: Json = { ...record, id: `${String(record.id)}-R${n}` };
+  if (record.aliases !== undefined) copy.aliases = suffix(record.aliases);
+  if (record.upstream !== undefined) copy.upstream = suffix(record.upstream);
+  return copy;
+}
+
+function renamePackages(affected: unknown, n: number): unknown {
+  if (!Array.isArray(affected)) return affected;
+  return (affected as Json[]).map((a) => {
+    const pkg = a.package as Json | undefined;
+    return pkg === undefined ? a : { ...a, package: { ...pkg, name: `${String(pkg.name)}-r${n}` } };
+  });
+}
+
+/**
+ * Version ranges relative to the installed version, cycling through cases that do and do not
+ * affect it: fixed above it (affected), fixed below it (not), no fix (affected), introduced above
+ * it (not), and the template's own real range (depends on the versions).
+ */
+function retargetedRanges(kind: number, installedVersion: string, template: Json): unknown[] {
+  const ecosystem = (events: Json[]) => [{ type: 'ECOSYSTEM', events }];
+  switch (kind) {
+    case 0:
+      return ecosystem([{ introduced: '0' }, { fixed: `${installedVersion}+bench1` }]);
+    case 1:
+      return ecosystem([{ introduced: '0' }, { fixed: `${installedVersion}~bench1` }]);
+    case 2:
+      return ecosystem([{ introduced: '0' }]);
+    case 3:
+      return ecosystem([{ introduced: `${installedVersion}+bench1` }]);
+    default: {
+      const affected = (template.affected as Json[] | undefined)?.[0];
+      return (affected?.ranges as unknown[] | undefined) ?? ecosystem([{ introduced: '0' }]);
+    }
+  }
+}
+
+export function prepareRecords(root: BenchRoot, log: (line: string) => void): BenchRecords {
+  const rootStatus = readFileSync(join(root.path, 'var/lib/dpkg/status'));
+  const key = createHash('sha256')
+    .update(`${GENERATOR_VERSION}\n${TOTAL_RECORDS}\n${DEBIAN12_RECORDS}\n`)
+    .update(rootStatus);
+  const dir = join(BENCH_CACHE, `records-${key.digest('hex').slice(0, 12)}`);
+  const result: BenchRecords = {
+    allZip: join(dir, 'all.zip'),
+    osvScannerDbDir: join(dir, 'osv-scanner-db'),
+    total: TOTAL_RECORDS,
+    debian12: DEBIAN12_RECORDS,
+    realRecords: 0,
+  };
+  const manifest = join(dir, 'manifest.json');
+  if (existsSync(manifest)) return { ...result, ...(JSON.parse(readFileSync(manifest, 'utf8')) as object) };
+
+  log(`generating ${TOTAL_RECORDS} records into ${dir} (once) ...`);
+  const partial = `${dir}.partial`;
+  rmSync(partial, { recursive: true, force: true });
+  mkdirSync(partial, { recursive: true });
+  const real = realRecords();
+  const debianTemplates = real.filter((r) =>
+    (r.affected as Json[] | undefined)?.some((a) =>
+      String((a.package as Json | undefined)?.ecosystem).startsWith('Debian'),
+    ),
+  );
+  const sources = installedSources(root.path);
+  if (debianTemplates.length === 0 || sources.length === 0)
+    throw new Error('no Debian records or no installed sources');
+
+  const all = new ZipWriter(join(partial, 'all.zip'));
+  const perEcosystem = new Map<string, ZipWriter>();
+  const add = (record: Json) => {
+    const name = `${String(record.id)}.json`;
+    const data = Buffer.from(JSON.stringify(record));
+    all.add(name, data);
+    // osv.dev files a record under every base ecosystem it names; GIT-only records under GIT.
+    const ecosystems = new Set(
+      ((record.affected as Json[] | undefined) ?? []).map((a) => {
+        const eco = (a.package as Json | undefined)?.ecosystem;
+        return typeof eco === 'string' ? (eco.split(':')[0] ?? eco) : 'GIT';
+      }),
+    );
+    for (const eco of ecosystems) {
+      let writer = perEcosystem.get(eco);
+      if (writer === undefined) {
+        mkdirSync(join(partial, 'osv-scanner-db', 'osv-scanner', eco), { recursive: true });
+        writer = new ZipWriter(join(partial, 'osv-scanner-db', 'osv-scanner', eco, 'all.zip'));
+        perEcosystem.set(eco, writer);
+      }
+      writer.add(name, data);
+    }
+  };
+
+  for (let n = 0; n < DEBIAN12_RECORDS; n++) {
+    const template = debianTemplates[n % debianTemplates.length] as Json;
+    // Stride through the sources so neighbouring records hit different packages.
+    const source = sources[(n * 7919) % sources.length] as { name: string; version: string };
+    const { versions: _dropped, ...affected } = ((template.affected as Json[])[0] ?? {}) as Json;
+    add({
+      ...replicate(template, n),
+      summary: `${source.name} - security update`,
+      affected: [
+        {
+          ...affected,
+          package: {
+            name: source.name,
+            ecosystem: 'Debian:12',
+            purl: `pkg:deb/debian/${source.name}?arch=source`,
+          },
+          // The kind shifts each pass over the sources, so every package sees every kind.
+          ranges: retargetedRanges((n + Math.floor(n / sources.length)) % 5, source.version, template),
+        },
+      ],
+    });
+  }
+  for (let n = DEBIAN12_RECORDS; n < TOTAL_RECORDS; n++) {
+    const record = replicate(real[n % real.length] as Json, n);
+    // Past the first copy, replicas name packages of their own: 700 copies of each advisory
+    // against the same PyPI or npm package would be load no real database puts on one package.
+    if (n >= DEBIAN12_RECORDS + real.length) record.affected = renamePackages(record.affected, n);
+    add(record);
+  }
+  all.close();
+  for (const writer of perEcosystem.values()) writer.close();
+
+  const written = {
+    realRecords: real.length,
+    sourcePackages: sources.length,
+    ecosystems: [...perEcosystem.keys()],
+  };
+  writeFileSync(join(partial, 'manifest.json'), `${JSON.stringify(written, null, 2)}\n`);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(partial, dir);
+  return { ...result, ...written };
+}

@@ -1,0 +1,279 @@
+/**
+ * The scan benchmark (`npm run bench:scan`): a real Debian 12 root of ~500 packages against
+ * 100,000 OSV records. Prints import time, cold and warm scan time and peak memory next to the
+ * targets, and the same scan by osv-scanner (offline, same root and records) when it is available.
+ * Figures, not a test: nothing here fails on a missed target. See bench/README.md.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import type { ScanResult } from '../src/scan-result.js';
+import type { ImportMeasurement, WarmMeasurement } from './bench-child.js';
+import { ourFindingKeys, osvScannerFindingKeys } from './finding-keys.js';
+import type { FindingKey } from './finding-keys.js';
+import { BENCH_CACHE, prepareRecords, prepareRoot } from './prepare-data.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const WARM_ITERATIONS = Number(process.env.BENCH_WARM_ITERATIONS ?? 20);
+const TARGET = { warmMs: 200, importMs: 30_000, peakMb: 400 };
+const OSV_SCANNER_VERSION = 'v2.2.4';
+const OSV_SCANNER = process.env.OSV_SCANNER ?? '/root/.cache/containment-tools/bin/osv-scanner';
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(benchDir, '..');
+const childScript = join(benchDir, 'bench-child.ts');
+const cli = join(repoRoot, 'bin', 'containment.js');
+const TIME = '/usr/bin/time';
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+interface Stats {
+  median: number;
+  min: number;
+  max: number;
+}
+
+function stats(values: readonly number[]): Stats {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
+}
+
+/** Runs bench-child.ts in a fresh Node process and returns its JSON line. */
+function child<T>(args: string[]): T {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', childScript, ...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const last = r.stdout?.trim().split('\n').pop();
+  if (r.status !== 0 || !last) throw new Error(`bench-child ${args[0]} failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(last) as T;
+}
+
+interface ProcessRun {
+  ms: number;
+  /** Peak RSS from /usr/bin/time -v; undefined when it is not installed. */
+  maxRssMb: number | undefined;
+  status: number | null;
+  stderr: string;
+}
+
+/** Wall time of a whole process (start-up included), and its peak RSS. */
+function timedProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ProcessRun {
+  const useTime = existsSync(TIME);
+  const start = performance.now();
+  const r = useTime
+    ? spawnSync(TIME, ['-v', cmd, ...args], {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      })
+    : spawnSync(cmd, args, { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, ...env } });
+  const ms = performance.now() - start;
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr ?? '');
+  return {
+    ms,
+    maxRssMb: rss?.[1] ? Math.round(Number(rss[1]) / 1024) : undefined,
+    status: r.status,
+    stderr: r.stderr,
+  };
+}
+
+function osvScannerBinary(): { path?: string; why?: string } {
+  if (existsSync(OSV_SCANNER)) return { path: OSV_SCANNER };
+  const go = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (go.status !== 0)
+    return { why: `osv-scanner is not at ${OSV_SCANNER} and Go is not installed to build it` };
+  log(
+    `building osv-scanner ${OSV_SCANNER_VERSION} from the Go module proxy into ${dirname(OSV_SCANNER)} ...`,
+  );
+  mkdirSync(dirname(OSV_SCANNER), { recursive: true });
+  const r = spawnSync(
+    'go',
+    ['install', `github.com/google/osv-scanner/v2/cmd/osv-scanner@${OSV_SCANNER_VERSION}`],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, GOBIN: dirname(OSV_SCANNER) },
+    },
+  );
+  if (r.status !== 0 || !existsSync(OSV_SCANNER))
+    return { why: `go install failed: ${r.stderr.trim().slice(-500)}` };
+  return { path: OSV_SCANNER };
+}
+
+const fmtMs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
+const fmtMb = (mb: number | undefined) => (mb === undefined ? 'n/a' : `${mb} MB`);
+const verdict = (value: number | undefined, target: number) =>
+  value === undefined ? 'n/a' : value < target ? 'PASS' : 'MISS';
+
+function row(cells: string[]): string {
+  const widths = [38, 10, 10, 10, 10, 6];
+  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' ');
+}
+
+function compare(ours: readonly FindingKey[], theirs: readonly FindingKey[]): string[] {
+  const a = new Set(ours);
+  const b = new Set(theirs);
+  const onlyOurs = ours.filter((k) => !b.has(k));
+  const onlyTheirs = theirs.filter((k) => !a.has(k));
+  const lines = [
+    `findings (Debian package × record): ours ${a.size}, osv-scanner ${b.size}, both ${a.size - onlyOurs.length}, ` +
+      `only ours ${onlyOurs.length}, only osv-scanner ${onlyTheirs.length}` +
+      (onlyOurs.length + onlyTheirs.length === 0 ? '  → SAME FINDINGS' : '  → FINDINGS DIFFER'),
+  ];
+  if (onlyOurs.length > 0) lines.push(`  e.g. only ours: ${onlyOurs.slice(0, 5).join(', ')}`);
+  if (onlyTheirs.length > 0) lines.push(`  e.g. only osv-scanner: ${onlyTheirs.slice(0, 5).join(', ')}`);
+  return lines;
+}
+
+async function main(): Promise<void> {
+  const wall = performance.now();
+  const root = prepareRoot(log);
+  const records = prepareRecords(root, log);
+  mkdirSync(BENCH_CACHE, { recursive: true });
+  const work = mkdtempSync(join(BENCH_CACHE, 'run-'));
+  try {
+    // --- import: each run into a fresh database, in its own process (its own peak RSS).
+    const imports: ImportMeasurement[] = [];
+    const db = (i: number) => join(work, `advisories-${i}.sqlite`);
+    for (let i = 0; i < RUNS; i++) {
+      log(`import ${i + 1}/${RUNS} ...`);
+      imports.push(child<ImportMeasurement>(['import', records.allZip, db(i)]));
+      if (i > 0) rmSync(db(i - 1), { force: true });
+    }
+    const dbPath = db(RUNS - 1);
+    const last = imports[imports.length - 1]!;
+
+    // --- cold: a new CLI process per scan, wall time including start-up.
+    const cold: ProcessRun[] = [];
+    let coldResult: ScanResult | undefined;
+    for (let i = 0; i < RUNS; i++) {
+      log(`cold scan ${i + 1}/${RUNS} ...`);
+      const out = join(work, 'cold.json');
+      const run = timedProcess(process.execPath, [
+        cli,
+        'scan',
+        root.path,
+        '--db',
+        dbPath,
+        '--format',
+        'json',
+        '--output',
+        out,
+      ]);
+      if (!existsSync(out))
+        throw new Error(`containment scan wrote no report (${run.status}): ${run.stderr}`);
+      coldResult = JSON.parse(readFileSync(out, 'utf8')) as ScanResult;
+      rmSync(out);
+      cold.push(run);
+    }
+
+    // --- warm: one process, store open, scan() repeated after a first one.
+    log(`warm scans (1 + ${WARM_ITERATIONS}) ...`);
+    const warm = child<WarmMeasurement>(['warm', root.path, dbPath, String(WARM_ITERATIONS)]);
+
+    // --- osv-scanner, offline on the same root's dpkg status and the same records.
+    const osv = osvScannerBinary();
+    const osvRuns: ProcessRun[] = [];
+    let osvKeys: FindingKey[] | undefined;
+    let osvWhy = osv.why;
+    if (osv.path) {
+      for (let i = 0; i < RUNS && osvWhy === undefined; i++) {
+        log(`osv-scanner ${i + 1}/${RUNS} ...`);
+        const out = join(work, 'osv.json');
+        const run = timedProcess(
+          osv.path,
+          ['scan', 'source', '--offline', '--offline-vulnerabilities', '--format', 'json', '--output', out,
+            '-L', `dpkg-status:${join(root.path, 'var/lib/dpkg/status')}`], // prettier-ignore
+          { OSV_SCANNER_LOCAL_DB_CACHE_DIRECTORY: records.osvScannerDbDir },
+        );
+        // Exit status 1 means "vulnerabilities found"; anything else is a failure.
+        if ((run.status !== 0 && run.status !== 1) || !existsSync(out)) {
+          osvWhy = `osv-scanner failed (exit ${run.status}): ${run.stderr.trim().split('\n').slice(0, 3).join(' | ')}`;
+          break;
+        }
+        osvKeys = osvScannerFindingKeys(JSON.parse(readFileSync(out, 'utf8')) as object);
+        rmSync(out);
+        osvRuns.push(run);
+      }
+    }
+
+    // --- report
+    const importMs = stats(imports.map((m) => m.ms));
+    const importRss = Math.max(...imports.map((m) => m.maxRssMb));
+    const coldMs = stats(cold.map((r) => r.ms));
+    const coldRss = cold.some((r) => r.maxRssMb === undefined)
+      ? undefined
+      : Math.max(...cold.map((r) => r.maxRssMb!));
+    const warmMs = stats(warm.timesMs);
+    const ourCold = coldResult ? ourFindingKeys(coldResult) : undefined;
+    const compiled = existsSync(join(repoRoot, 'dist', 'cli', 'main.js'));
+
+    const out: string[] = [];
+    out.push('', `Containment scan benchmark — ${new Date().toISOString()}`);
+    out.push(
+      `machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}; ${RUNS} runs each (warm: ${WARM_ITERATIONS} scans)`,
+    );
+    out.push(`root: ${root.path} — ${root.packages} installed dpkg packages (${root.how})`);
+    out.push(`      inventory found ${warm.packages} packages`);
+    out.push(
+      `advisories: ${records.total} OSV records — ${records.debian12} retargeted to Debian:12 source packages installed in the root, ` +
+        `the rest replicas of the ${records.realRecords} real records in shared/data/osv under new ids (<id>-R<n>)`,
+    );
+    if (last.invalid > 0)
+      out.push(`  note: ${last.invalid} records rejected on import, e.g. ${last.firstInvalid ?? ''}`);
+    out.push(
+      `CLI entry: ${compiled ? 'dist/ (compiled)' : 'TypeScript sources through tsx (no dist/ build): start-up includes transpiling'}`,
+    );
+    const range = (st: Stats, fmt: (v: number) => string) => [fmt(st.median), fmt(st.min), fmt(st.max)];
+    const osvMs = osvRuns.length > 0 ? stats(osvRuns.map((r) => r.ms)) : undefined;
+    const osvRss = osvRuns.some((r) => r.maxRssMb === undefined)
+      ? undefined
+      : Math.max(...osvRuns.map((r) => r.maxRssMb!));
+    // prettier-ignore
+    const table: string[][] = [
+      ['measure', 'median', 'min', 'max', 'target', ''],
+      ['import 100k records (library, new db)', ...range(importMs, fmtMs), '< 30 s', verdict(importMs.median, TARGET.importMs)],
+      ['  import peak RSS (max of runs)', fmtMb(importRss), '', '', '< 400 MB', verdict(importRss, TARGET.peakMb)],
+      ['cold scan (new CLI process, wall)', ...range(coldMs, fmtMs), '', ''],
+      ['  first scan() in the warm process', fmtMs(warm.firstMs), '', '', '', ''],
+      ['warm scan (scan(), store open)', ...range(warmMs, fmtMs), '< 200 ms', verdict(warmMs.median, TARGET.warmMs)],
+      ['peak RSS, cold CLI scan (max of runs)', fmtMb(coldRss), '', '', '< 400 MB', verdict(coldRss, TARGET.peakMb)],
+      ['peak RSS, warm scan process', fmtMb(warm.maxRssMb), '', '', '< 400 MB', verdict(warm.maxRssMb, TARGET.peakMb)],
+      ...(osvMs ? [
+        [`osv-scanner ${OSV_SCANNER_VERSION} offline (new process)`, ...range(osvMs, fmtMs), '', ''],
+        ['  osv-scanner peak RSS (max of runs)', fmtMb(osvRss), '', '', '', ''],
+      ] : []),
+    ];
+    out.push('', ...table.map(row));
+    if (osvMs) {
+      out.push('');
+      out.push(
+        `ratio osv-scanner / ours: cold ${(osvMs.median / coldMs.median).toFixed(2)}×, warm ${(osvMs.median / warmMs.median).toFixed(1)}× ` +
+          `(> 1 means ours is faster)`,
+      );
+      out.push(...compare(ourCold?.debian ?? warm.findings, osvKeys ?? []));
+      out.push(
+        `  (ours also reported ${ourCold?.other ?? warm.otherFindings} non-Debian findings; osv-scanner read only the dpkg status)`,
+      );
+    } else {
+      out.push('');
+      out.push(`*** osv-scanner SKIPPED: ${osvWhy ?? 'not run'} ***`);
+      out.push(`findings: ours ${warm.findings.length} (Debian package × record)`);
+    }
+    if (ourCold && ourCold.debian.join('\n') !== warm.findings.join('\n')) {
+      out.push('  WARNING: the cold CLI scan and the library scan found different Debian findings');
+    }
+    out.push(`bench wall time ${fmtMs(performance.now() - wall)}`);
+    process.stdout.write(`${out.join('\n')}\n`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
