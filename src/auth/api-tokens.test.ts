@@ -42,6 +42,21 @@ describe('API tokens on SQLite', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('registers an operator-chosen token: hashed, verifiable, not replaced by a second registration', async () => {
+    const given = `ctm_${'ab'.repeat(8)}_${'Z'.repeat(43)}`;
+    const scope = { cluster: '*', namespaces: '*' } as const;
+    const info = await tokens.register(given, { name: 'bootstrap', role: 'admin', scope });
+    assert.equal(info.id, 'ab'.repeat(8));
+    assert.equal((await tokens.verify(given)).role, 'admin');
+    assert.ok(!JSON.stringify(db.prepare('SELECT * FROM auth_tokens').all()).includes('Z'.repeat(43)));
+    const again = await tokens.register(given, { name: 'other', role: 'viewer', scope });
+    assert.equal(again.role, 'admin', 'an existing id is returned unchanged');
+    await assert.rejects(
+      tokens.register('ctm_short', { name: 'x', role: 'admin', scope }),
+      /not a Containment API token/,
+    );
+  });
+
   it('issues a token that verifies to its role and scope', async () => {
     const { token, info } = await tokens.issue({
       name: 'prod agent',

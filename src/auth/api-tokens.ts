@@ -55,6 +55,11 @@ export interface ApiTokensOptions {
 export interface ApiTokens {
   /** Returns the token string once; it cannot be recovered later. */
   issue(input: IssueTokenInput): Promise<{ token: string; info: TokenInfo }>;
+  /**
+   * Stores a token string chosen by an operator (e.g. a bootstrap admin token from the
+   * environment). Registering an id that exists changes nothing and returns what is stored.
+   */
+  register(token: string, input: IssueTokenInput): Promise<TokenInfo>;
   list(): Promise<TokenInfo[]>;
   revoke(id: string): Promise<boolean>;
   /** Resolves to the caller, or throws UNAUTHENTICATED. */
@@ -82,25 +87,45 @@ export function createApiTokens(options: ApiTokensOptions): ApiTokens {
     return h.update(`${id}.${secret}`).digest();
   };
 
+  /** Validates and stores a token's hash (never the secret). */
+  const storeToken = async (id: string, secret: string, input: IssueTokenInput): Promise<TokenInfo> => {
+    const problem = scopeProblem(input.role, input.scope);
+    if (problem) throw new ContainmentError(ErrorCodes.USAGE, problem);
+    if (input.scope.cluster === '')
+      throw new ContainmentError(ErrorCodes.USAGE, 'token cluster must not be empty');
+    const stored: StoredToken = {
+      id,
+      hash: hashOf(id, secret).toString('hex'),
+      name: input.name,
+      role: input.role,
+      scope: input.scope,
+      createdAt: now(),
+      ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt }),
+    };
+    await store.insert(stored);
+    return toInfo(stored);
+  };
+
   return {
     async issue(input) {
-      const problem = scopeProblem(input.role, input.scope);
-      if (problem) throw new ContainmentError(ErrorCodes.USAGE, problem);
-      if (input.scope.cluster === '')
-        throw new ContainmentError(ErrorCodes.USAGE, 'token cluster must not be empty');
       const id = randomBytes(8).toString('hex');
       const secret = randomBytes(32).toString('base64url');
-      const stored: StoredToken = {
-        id,
-        hash: hashOf(id, secret).toString('hex'),
-        name: input.name,
-        role: input.role,
-        scope: input.scope,
-        createdAt: now(),
-        ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt }),
-      };
-      await store.insert(stored);
-      return { token: `${TOKEN_PREFIX}${id}_${secret}`, info: toInfo(stored) };
+      const info = await storeToken(id, secret, input);
+      return { token: `${TOKEN_PREFIX}${id}_${secret}`, info };
+    },
+
+    async register(token, input) {
+      const match = TOKEN_PATTERN.exec(token);
+      if (!match) {
+        throw new ContainmentError(
+          ErrorCodes.USAGE,
+          `not a Containment API token (${TOKEN_PREFIX}<16 hex>_<43 base64url>)`,
+        );
+      }
+      const [, id = '', secret = ''] = match;
+      const existing = await store.get(id);
+      if (existing) return toInfo(existing);
+      return storeToken(id, secret, input);
     },
 
     async list() {

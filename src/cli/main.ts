@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { isContainmentError } from '../errors.js';
 import { registerDbCommands } from './db-command.js';
 import { registerScanCommand } from './scan-command.js';
+import { registerServerCommand } from './server-command.js';
 import { EXIT_ERROR, VERSION } from './common.js';
 
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     });
   registerScanCommand(program);
   registerDbCommands(program);
+  registerServerCommand(program);
   return program;
 }
 

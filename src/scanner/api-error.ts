@@ -1,0 +1,56 @@
+/**
+ * HTTP errors of the scanner API: a status and a stable machine-readable code, answered as
+ * `{ error: { code, message } }`. Codes here are the API's own (the shared ErrorCodes are for
+ * library and CLI failures; those map onto statuses in `httpStatusOf`).
+ */
+import type { ErrorCode } from '../errors.js';
+import { ErrorCodes } from '../errors.js';
+
+export const ApiErrorCodes = {
+  /** The body, query or path failed validation. */
+  REQUEST_INVALID: 'REQUEST_INVALID',
+  /** The body is not JSON (or is empty). */
+  INVALID_JSON: 'INVALID_JSON',
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  NOT_FOUND: 'NOT_FOUND',
+  CLUSTER_NOT_FOUND: 'CLUSTER_NOT_FOUND',
+  CLUSTER_EXISTS: 'CLUSTER_EXISTS',
+  /** A report id already recorded for another workload. */
+  REPORT_ID_CONFLICT: 'REPORT_ID_CONFLICT',
+  NOT_READY: 'NOT_READY',
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type ApiErrorCode = (typeof ApiErrorCodes)[keyof typeof ApiErrorCodes];
+
+export class ScannerApiError extends Error {
+  override readonly name = 'ScannerApiError';
+  constructor(
+    readonly status: number,
+    readonly code: ApiErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function notFound(what: string): ScannerApiError {
+  return new ScannerApiError(404, ApiErrorCodes.NOT_FOUND, `${what} not found`);
+}
+
+/** HTTP status for a ContainmentError raised by the shared libraries. */
+export function httpStatusOf(code: ErrorCode): number {
+  switch (code) {
+    case ErrorCodes.UNAUTHENTICATED:
+      return 401;
+    case ErrorCodes.FORBIDDEN:
+      return 403;
+    case ErrorCodes.DB_UNREADABLE:
+    case ErrorCodes.ENGINE_UNAVAILABLE:
+      return 503;
+    default:
+      // USAGE, TARGET_URL_REFUSED, CONFIG_INVALID, VERSION_INVALID …: the caller sent something unusable.
+      return 400;
+  }
+}

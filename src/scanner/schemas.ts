@@ -1,0 +1,125 @@
+/** zod schemas for everything the scanner API accepts: validation happens here, at the boundary. */
+import { z } from 'zod';
+import { ROLES } from '../auth/principal.js';
+import { SEVERITIES } from '../inventory/types.js';
+
+/** Cluster, namespace, pod and container names: Kubernetes-like, never `*` (which means "all"). */
+export const nameSchema = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/, 'letters, digits, ".", "_" and "-" only');
+
+const text = (max: number): z.ZodString => z.string().min(1).max(max);
+const severity = z.enum(SEVERITIES as [string, ...string[]]) as z.ZodType<(typeof SEVERITIES)[number]>;
+
+export const workloadSchema = z.object({
+  cluster: nameSchema,
+  namespace: nameSchema,
+  pod: nameSchema,
+  container: nameSchema.optional(),
+  node: text(253),
+  image: text(1024),
+  imageDigest: text(256).optional(),
+});
+
+const packageSchema = z.object({
+  name: text(512),
+  version: text(256),
+  ecosystem: text(128),
+  source: z.object({ name: text(512), version: text(256) }).optional(),
+  purl: text(2048).optional(),
+  location: z.string().max(4096).default(''),
+  extractor: z.string().max(64).default('report'),
+});
+
+const insecureConfigurationSchema = z.object({
+  id: text(128),
+  severity,
+  title: text(1024),
+  evidence: z.array(z.string().max(4096)).max(1000),
+  details: z.string().max(8192).optional(),
+});
+
+const osSchema = z.object({
+  id: text(64),
+  versionId: z.string().max(64).optional(),
+  versionCodename: z.string().max(64).optional(),
+  prettyName: z.string().max(256).optional(),
+  ecosystem: z.string().max(128).optional(),
+});
+
+export const reportSchema = z.object({
+  reportId: text(200),
+  workload: workloadSchema,
+  scanTime: z.iso.datetime({ offset: true }),
+  inventory: z.object({
+    os: osSchema.optional(),
+    packages: z.array(packageSchema).max(100_000),
+    insecureConfigurations: z.array(insecureConfigurationSchema).max(10_000),
+  }),
+  inventoryHash: text(256),
+});
+
+export const clusterBodySchema = z.object({ name: nameSchema });
+
+export const namespacesSchema = z.union([z.literal('*'), z.array(nameSchema).min(1).max(1000)]);
+
+export const triggerBodySchema = z
+  .object({
+    cluster: nameSchema,
+    namespaces: namespacesSchema.default('*'),
+    url: text(2048),
+    kind: z.enum(['cloudevents', 'openwhisk']).default('cloudevents'),
+    secret: text(1024),
+    /** OpenWhisk API key `uuid:key`. */
+    auth: text(1024).optional(),
+    options: z.object({ everyScan: z.boolean().default(false) }).default({ everyScan: false }),
+  })
+  .refine((t) => t.kind !== 'openwhisk' || t.auth !== undefined, {
+    message: 'an openwhisk trigger needs auth (the API key)',
+    path: ['auth'],
+  });
+
+export const tokenBodySchema = z.object({
+  name: text(200),
+  role: z.enum(ROLES),
+  cluster: z.union([z.literal('*'), nameSchema]),
+  namespaces: namespacesSchema,
+  expiresAt: z.iso.datetime({ offset: true }).optional(),
+});
+
+export const pageSchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+export const workloadQuerySchema = pageSchema.extend({
+  cluster: nameSchema.optional(),
+  namespace: nameSchema.optional(),
+  pod: nameSchema.optional(),
+  container: nameSchema.optional(),
+});
+
+export const findingsQuerySchema = z.object({
+  cluster: nameSchema,
+  namespace: nameSchema,
+  pod: nameSchema,
+  container: nameSchema.optional(),
+  at: z.iso.datetime({ offset: true }).optional(),
+});
+
+export const summaryQuerySchema = z.object({
+  cluster: nameSchema.optional(),
+  namespace: nameSchema.optional(),
+});
+
+export const scanIdSchema = z.object({ id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });
+
+export const deadLetterQuerySchema = z.object({
+  eventId: text(200).optional(),
+  triggerId: text(200).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export const replayBodySchema = z.object({ eventId: text(200).optional(), triggerId: text(200).optional() });

@@ -1,0 +1,96 @@
+/** `containment server` as a real process: bootstrap admin token, listen, stop cleanly on SIGTERM. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { repoRoot } from '../testing/shared-data.js';
+import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'containment-server-cmd-'));
+  openSqliteAdvisoryStore(join(dir, 'vulndb.sqlite'), { create: true }).close();
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const RUN_MAIN =
+  "const { main } = await import('./src/cli/main.ts'); process.exitCode = await main(process.argv.slice(1));";
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  stdout: () => string;
+  exit: Promise<number | null>;
+}
+
+async function startServer(env: Record<string, string>): Promise<Started> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', RUN_MAIN, 'server', '--port', '0', '--data-dir', dir],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, CONTAINMENT_ADMIN_TOKEN: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 20_000);
+    child.stderr?.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      const found = /"url":"(http:\/\/[^"]+)"/.exec(stderr);
+      if (found?.[1]) {
+        clearTimeout(timer);
+        resolve(found[1]);
+      }
+    });
+    void exit.then((code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
+  });
+  return { child, url, stdout: () => stdout, exit };
+}
+
+async function clusters(url: string, token: string): Promise<number> {
+  return (await fetch(`${url}/v1/clusters`, { headers: { authorization: `Bearer ${token}` } })).status;
+}
+
+test('generates and prints the first admin token once, accepts CONTAINMENT_ADMIN_TOKEN, stops on SIGTERM', async () => {
+  const first = await startServer({});
+  const generated = first.stdout().trim();
+  assert.match(generated, /^ctm_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+  assert.equal(await clusters(first.url, generated), 200);
+  assert.equal(await clusters(first.url, `${generated.slice(0, -1)}x`), 401);
+  first.child.kill('SIGTERM');
+  assert.equal(await first.exit, 0);
+
+  // Restart with an operator-chosen token: registered as admin, and no second token is generated.
+  const chosen = `ctm_00112233445566aa_${'b'.repeat(43)}`;
+  const second = await startServer({ CONTAINMENT_ADMIN_TOKEN: chosen });
+  assert.equal(second.stdout(), '');
+  assert.equal(await clusters(second.url, chosen), 200);
+  assert.equal(await clusters(second.url, generated), 200);
+  second.child.kill('SIGINT');
+  assert.equal(await second.exit, 0);
+});
+
+test('a malformed CONTAINMENT_ADMIN_TOKEN is a usage error', async () => {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', RUN_MAIN, 'server', '--port', '0', '--data-dir', dir],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, CONTAINMENT_ADMIN_TOKEN: 'letmein' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 2);
+  assert.match(stderr, /error\[USAGE\]: CONTAINMENT_ADMIN_TOKEN/);
+});

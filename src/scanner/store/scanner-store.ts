@@ -1,0 +1,202 @@
+/**
+ * The scanner service's persistence seam: clusters, workloads, scans (with history), idempotent
+ * report ids and event triggers. Methods are async so a PostgreSQL implementation fits the same
+ * interface. The store owns the transaction in which a scan and its events are written; the
+ * decision of WHICH events a scan causes stays with the caller (`events` callback, pure).
+ */
+import type { CloudEvent } from 'cloudevents';
+import type { DeliveryTarget } from '../../events/deliverer.js';
+import type { WorkloadIdentity } from '../../events/cloud-event.js';
+import type { DeadLetter, DeadLetterFilter, DeliveryQueue } from '../../events/outbox.js';
+import type { InsecureConfiguration, OsInfo, Package } from '../../inventory/types.js';
+import type { ScanSummary, VulnerabilityFinding } from '../../matching/types.js';
+
+/** What a reader may see: one cluster or all, and a namespace list or all. */
+export interface Visibility {
+  cluster: string | '*';
+  namespaces: readonly string[] | '*';
+}
+
+export interface ClusterRecord {
+  name: string;
+  /** RFC 3339. */
+  createdAt: string;
+}
+
+export interface ClusterListing extends ClusterRecord {
+  /** Workloads the reader can see in this cluster. */
+  workloads: number;
+}
+
+export interface StoredInventory {
+  os?: OsInfo;
+  packages: Package[];
+  insecureConfigurations: InsecureConfiguration[];
+}
+
+export interface ScanRecord {
+  id: number;
+  reportId: string;
+  workload: WorkloadIdentity;
+  /** RFC 3339 (UTC). */
+  scanTime: string;
+  receivedAt: string;
+  inventoryHash: string;
+  /** `check-in`: the hash was unchanged, findings are those of the last full scan. */
+  kind: 'full' | 'check-in';
+  summary: ScanSummary;
+}
+
+export interface ScanDetail extends ScanRecord {
+  vulnerabilities: VulnerabilityFinding[];
+  insecureConfigurations: InsecureConfiguration[];
+  inventory: StoredInventory;
+}
+
+export interface WorkloadRecord {
+  workload: WorkloadIdentity;
+  firstSeen: string;
+  lastSeen: string;
+  lastScan?: { id: number; scanTime: string; kind: 'full' | 'check-in'; summary: ScanSummary };
+}
+
+export interface NamespaceSummary {
+  cluster: string;
+  namespace: string;
+  workloads: number;
+  /** Workloads whose latest scan has at least one vulnerability. */
+  vulnerableWorkloads: number;
+  counts: ScanSummary['counts'];
+  configurationCounts: ScanSummary['configurationCounts'];
+}
+
+export type TriggerKind = 'cloudevents' | 'openwhisk';
+
+export interface TriggerRecord {
+  id: string;
+  cluster: string;
+  namespaces: readonly string[] | '*';
+  url: string;
+  kind: TriggerKind;
+  /** Events for every scan, not only for the first and for changed findings. */
+  everyScan: boolean;
+  createdAt: string;
+}
+
+export interface NewTrigger {
+  cluster: string;
+  namespaces: readonly string[] | '*';
+  url: string;
+  kind: TriggerKind;
+  secret: string;
+  /** OpenWhisk API key `uuid:key`; required for `openwhisk`. */
+  auth?: string;
+  everyScan: boolean;
+}
+
+export interface WorkloadFilter {
+  namespace?: string;
+  pod?: string;
+  container?: string;
+}
+
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+/** A matched scan's content; absent on a check-in. */
+export interface ScanContent {
+  inventory: StoredInventory;
+  vulnerabilities: VulnerabilityFinding[];
+  insecureConfigurations: InsecureConfiguration[];
+  summary: ScanSummary;
+  /** Stable keys of every finding, for diffing scans. */
+  findingKeys: string[];
+}
+
+/** What the event callback learns inside the transaction. */
+export interface ScanEventContext {
+  scanId: number;
+  /** The finding keys of the workload's previous scan; undefined on its first scan. */
+  previousKeys: readonly string[] | undefined;
+  /** This scan's content (for a check-in, that of the last full scan). */
+  content: Pick<ScanContent, 'findingKeys' | 'vulnerabilities' | 'insecureConfigurations' | 'summary'>;
+  checkIn: boolean;
+  /** Triggers of the workload's cluster covering its namespace. */
+  triggers: readonly Pick<TriggerRecord, 'id' | 'everyScan'>[];
+}
+
+export interface PlannedEvent {
+  event: CloudEvent<unknown>;
+  triggerIds: readonly string[];
+}
+
+export interface RecordScanInput {
+  reportId: string;
+  workload: WorkloadIdentity;
+  scanTime: Date;
+  inventoryHash: string;
+  /** Omitted for a check-in: then the workload's last hash must equal `inventoryHash`. */
+  content?: ScanContent;
+  /** Pure: which events this scan causes. Runs inside the transaction. */
+  events: (context: ScanEventContext) => readonly PlannedEvent[];
+}
+
+export type RecordScanOutcome =
+  | { status: 'recorded'; scanId: number; kind: 'full' | 'check-in'; events: number }
+  /** The report id was seen before in this cluster; nothing was written. */
+  | { status: 'duplicate'; scanId: number; kind: 'full' | 'check-in'; workload: WorkloadIdentity }
+  /** A check-in whose hash is no longer the workload's last one; nothing was written. */
+  | { status: 'hash-changed' };
+
+/** The scan an earlier report produced. */
+export interface ReportRef {
+  scanId: number;
+  kind: 'full' | 'check-in';
+  workload: WorkloadIdentity;
+}
+
+export interface ScannerStore {
+  /** The delivery side of the outbox the store writes events into. */
+  readonly queue: DeliveryQueue;
+  ping(): Promise<void>;
+
+  /** Throws CLUSTER_EXISTS (ScannerApiError) when the name is taken. */
+  createCluster(name: string): Promise<ClusterRecord>;
+  getCluster(name: string): Promise<ClusterRecord | undefined>;
+  listClusters(visibility: Visibility): Promise<ClusterListing[]>;
+  /** Deletes the cluster with its workloads, scans and triggers. */
+  deleteCluster(name: string): Promise<boolean>;
+
+  /** The scan an earlier report with this id produced in the cluster. */
+  findReport(cluster: string, reportId: string): Promise<ReportRef | undefined>;
+  /** The inventory hash of the workload's latest recorded scan. */
+  lastInventoryHash(workload: WorkloadIdentity): Promise<string | undefined>;
+  /** Throws CLUSTER_NOT_FOUND when the workload's cluster is not registered. */
+  recordScan(input: RecordScanInput): Promise<RecordScanOutcome>;
+
+  /** Per matching workload, its latest scan at or before `at`. */
+  latestScans(
+    cluster: string,
+    visibility: Visibility,
+    filter: WorkloadFilter & { pod: string },
+    at: Date,
+  ): Promise<ScanDetail[]>;
+  listWorkloads(visibility: Visibility, filter: WorkloadFilter, page: Page): Promise<WorkloadRecord[]>;
+  listScans(visibility: Visibility, filter: WorkloadFilter, page: Page): Promise<ScanRecord[]>;
+  getScan(id: number, visibility: Visibility): Promise<ScanDetail | undefined>;
+  summary(visibility: Visibility, filter: { namespace?: string }): Promise<NamespaceSummary[]>;
+
+  createTrigger(input: NewTrigger): Promise<TriggerRecord>;
+  getTrigger(id: string): Promise<TriggerRecord | undefined>;
+  listTriggers(): Promise<TriggerRecord[]>;
+  deleteTrigger(id: string): Promise<boolean>;
+  /** The deliverer's view of a trigger; undefined once it is deleted. */
+  triggerTarget(id: string): Promise<DeliveryTarget | undefined>;
+
+  listDeadLetters(filter: DeadLetterFilter & { limit?: number }): Promise<DeadLetter[]>;
+  replayDeadLetters(filter: DeadLetterFilter): Promise<number>;
+
+  close(): Promise<void>;
+}

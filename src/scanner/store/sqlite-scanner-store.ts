@@ -1,0 +1,711 @@
+/**
+ * `ScannerStore` on one SQLite file (better-sqlite3, WAL). The outbox (`SqliteOutbox`) and the API
+ * tokens live on the same connection, so a scan, its history row and its CloudEvents commit in one
+ * transaction. A scan row points at a `scanner_results` row holding inventory and findings; a
+ * check-in (unchanged inventory hash) adds only a scan row pointing at the previous result.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
+import type { DeliveryTarget } from '../../events/deliverer.js';
+import type { WorkloadIdentity } from '../../events/cloud-event.js';
+import { SqliteOutbox } from '../../events/sqlite-outbox.js';
+import { ApiErrorCodes, ScannerApiError } from '../api-error.js';
+import type {
+  ClusterListing,
+  ClusterRecord,
+  NamespaceSummary,
+  NewTrigger,
+  Page,
+  RecordScanInput,
+  RecordScanOutcome,
+  ReportRef,
+  ScanDetail,
+  ScanEventContext,
+  ScannerStore,
+  ScanRecord,
+  TriggerRecord,
+  Visibility,
+  WorkloadFilter,
+  WorkloadRecord,
+} from './scanner-store.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS scanner_clusters (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS scanner_workloads (
+  id INTEGER PRIMARY KEY,
+  cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
+  namespace TEXT NOT NULL,
+  pod TEXT NOT NULL,
+  container TEXT NOT NULL DEFAULT '',
+  node TEXT NOT NULL,
+  image TEXT NOT NULL,
+  image_digest TEXT,
+  first_seen INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  last_scan_id INTEGER,
+  UNIQUE (cluster_id, namespace, pod, container)
+) STRICT;
+CREATE TABLE IF NOT EXISTS scanner_results (
+  id INTEGER PRIMARY KEY,
+  workload_id INTEGER NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
+  inventory TEXT NOT NULL,
+  vulnerabilities TEXT NOT NULL,
+  insecure_configurations TEXT NOT NULL,
+  summary TEXT NOT NULL,
+  finding_keys TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS scanner_scans (
+  id INTEGER PRIMARY KEY,
+  workload_id INTEGER NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
+  result_id INTEGER NOT NULL REFERENCES scanner_results(id) ON DELETE CASCADE,
+  report_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('full', 'check-in')),
+  scan_time INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  inventory_hash TEXT NOT NULL,
+  node TEXT NOT NULL,
+  image TEXT NOT NULL,
+  image_digest TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS scanner_scans_workload_time ON scanner_scans (workload_id, scan_time, id);
+CREATE TABLE IF NOT EXISTS scanner_reports (
+  cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
+  report_id TEXT NOT NULL,
+  scan_id INTEGER NOT NULL REFERENCES scanner_scans(id) ON DELETE CASCADE,
+  PRIMARY KEY (cluster_id, report_id)
+) STRICT;
+CREATE TABLE IF NOT EXISTS scanner_triggers (
+  id TEXT PRIMARY KEY,
+  cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
+  namespaces TEXT NOT NULL,
+  url TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('cloudevents', 'openwhisk')),
+  secret TEXT NOT NULL,
+  auth TEXT,
+  every_scan INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+`;
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+interface WorkloadRow {
+  cluster: string;
+  namespace: string;
+  pod: string;
+  container: string;
+  node: string;
+  image: string;
+  image_digest: string | null;
+}
+
+function identityOf(row: WorkloadRow): WorkloadIdentity {
+  return {
+    cluster: row.cluster,
+    namespace: row.namespace,
+    pod: row.pod,
+    ...(row.container === '' ? {} : { container: row.container }),
+    node: row.node,
+    image: row.image,
+    ...(row.image_digest === null ? {} : { imageDigest: row.image_digest }),
+  };
+}
+
+interface ScanRow extends WorkloadRow {
+  id: number;
+  report_id: string;
+  kind: 'full' | 'check-in';
+  scan_time: number;
+  received_at: number;
+  inventory_hash: string;
+  summary: string;
+}
+
+interface ScanDetailRow extends ScanRow {
+  inventory: string;
+  vulnerabilities: string;
+  insecure_configurations: string;
+}
+
+function scanOf(row: ScanRow): ScanRecord {
+  return {
+    id: row.id,
+    reportId: row.report_id,
+    workload: identityOf(row),
+    scanTime: iso(row.scan_time),
+    receivedAt: iso(row.received_at),
+    inventoryHash: row.inventory_hash,
+    kind: row.kind,
+    summary: JSON.parse(row.summary) as ScanRecord['summary'],
+  };
+}
+
+function scanDetailOf(row: ScanDetailRow): ScanDetail {
+  return {
+    ...scanOf(row),
+    vulnerabilities: JSON.parse(row.vulnerabilities) as ScanDetail['vulnerabilities'],
+    insecureConfigurations: JSON.parse(row.insecure_configurations) as ScanDetail['insecureConfigurations'],
+    inventory: JSON.parse(row.inventory) as ScanDetail['inventory'],
+  };
+}
+
+interface TriggerRow {
+  id: string;
+  cluster: string;
+  namespaces: string;
+  url: string;
+  kind: 'cloudevents' | 'openwhisk';
+  secret: string;
+  auth: string | null;
+  every_scan: number;
+  created_at: number;
+}
+
+function triggerOf(row: TriggerRow): TriggerRecord {
+  return {
+    id: row.id,
+    cluster: row.cluster,
+    namespaces: JSON.parse(row.namespaces) as TriggerRecord['namespaces'],
+    url: row.url,
+    kind: row.kind,
+    everyScan: row.every_scan === 1,
+    createdAt: iso(row.created_at),
+  };
+}
+
+/**
+ * SQL condition (over aliases `c` = cluster, `w` = workload) limiting rows to what a reader may
+ * see, plus optional workload filters. Every read goes through it.
+ */
+function visibleWhere(visibility: Visibility, filter: WorkloadFilter = {}): { sql: string; params: object } {
+  const parts: string[] = [];
+  const params: Record<string, string> = {};
+  if (visibility.cluster !== '*') {
+    parts.push('c.name = @visCluster');
+    params.visCluster = visibility.cluster;
+  }
+  if (visibility.namespaces !== '*') {
+    parts.push('w.namespace IN (SELECT value FROM json_each(@visNamespaces))');
+    params.visNamespaces = JSON.stringify(visibility.namespaces);
+  }
+  for (const key of ['namespace', 'pod', 'container'] as const) {
+    const value = filter[key];
+    if (value === undefined) continue;
+    parts.push(`w.${key} = @f_${key}`);
+    params[`f_${key}`] = value;
+  }
+  return { sql: parts.length === 0 ? '1' : parts.join(' AND '), params };
+}
+
+const SCAN_COLUMNS = `s.id, s.report_id, s.kind, s.scan_time, s.received_at, s.inventory_hash,
+  c.name AS cluster, w.namespace, w.pod, w.container, s.node, s.image, s.image_digest, r.summary`;
+const SCAN_FROM = `scanner_scans s
+  JOIN scanner_workloads w ON w.id = s.workload_id
+  JOIN scanner_clusters c ON c.id = w.cluster_id
+  JOIN scanner_results r ON r.id = s.result_id`;
+
+export interface SqliteScannerStoreOptions {
+  /** Clock (epoch ms) for created/received times (tests). */
+  now?: () => number;
+}
+
+export class SqliteScannerStore implements ScannerStore {
+  /** The outbox on this connection: events commit with the scans that caused them. */
+  readonly queue: SqliteOutbox;
+  private readonly now: () => number;
+
+  /** Opens (creating if needed) the database at `path`. */
+  static open(path: string, options: SqliteScannerStoreOptions = {}): SqliteScannerStore {
+    mkdirSync(dirname(path), { recursive: true });
+    return new SqliteScannerStore(new Database(path), options);
+  }
+
+  /** Uses an open connection (shared with the token store); the store takes ownership of closing it. */
+  constructor(
+    readonly db: Db,
+    options: SqliteScannerStoreOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    // Concurrent writers (CLI next to a server) wait instead of failing at once.
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    this.queue = new SqliteOutbox(db);
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  private clusterId(name: string): number | undefined {
+    const row = this.db.prepare('SELECT id FROM scanner_clusters WHERE name = ?').get(name) as
+      { id: number } | undefined;
+    return row?.id;
+  }
+
+  async createCluster(name: string): Promise<ClusterRecord> {
+    const at = this.now();
+    const inserted = this.db
+      .prepare('INSERT INTO scanner_clusters (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING')
+      .run(name, at);
+    if (inserted.changes === 0)
+      throw new ScannerApiError(409, ApiErrorCodes.CLUSTER_EXISTS, `cluster ${name} already exists`);
+    return { name, createdAt: iso(at) };
+  }
+
+  async getCluster(name: string): Promise<ClusterRecord | undefined> {
+    const row = this.db.prepare('SELECT name, created_at FROM scanner_clusters WHERE name = ?').get(name) as
+      { name: string; created_at: number } | undefined;
+    return row && { name: row.name, createdAt: iso(row.created_at) };
+  }
+
+  async listClusters(visibility: Visibility): Promise<ClusterListing[]> {
+    const where = visibleWhere(visibility);
+    // The workload count obeys the namespace filter; the cluster filter applies to clusters themselves.
+    const rows = this.db
+      .prepare(
+        `SELECT c.name, c.created_at,
+           (SELECT count(*) FROM scanner_workloads w WHERE w.cluster_id = c.id AND ${where.sql}) AS workloads
+         FROM scanner_clusters c
+         WHERE ${visibility.cluster === '*' ? '1' : 'c.name = @visCluster'}
+         ORDER BY c.name`,
+      )
+      .all(where.params) as { name: string; created_at: number; workloads: number }[];
+    return rows.map((r) => ({ name: r.name, createdAt: iso(r.created_at), workloads: r.workloads }));
+  }
+
+  async deleteCluster(name: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM scanner_clusters WHERE name = ?').run(name).changes === 1;
+  }
+
+  async findReport(cluster: string, reportId: string): Promise<ReportRef | undefined> {
+    const row = this.db
+      .prepare(
+        `SELECT s.id, s.kind, c.name AS cluster, w.namespace, w.pod, w.container, s.node, s.image, s.image_digest
+         FROM scanner_reports rp
+         JOIN scanner_clusters c ON c.id = rp.cluster_id
+         JOIN scanner_scans s ON s.id = rp.scan_id
+         JOIN scanner_workloads w ON w.id = s.workload_id
+         WHERE c.name = ? AND rp.report_id = ?`,
+      )
+      .get(cluster, reportId) as (WorkloadRow & { id: number; kind: ReportRef['kind'] }) | undefined;
+    return row && { scanId: row.id, kind: row.kind, workload: identityOf(row) };
+  }
+
+  async lastInventoryHash(workload: WorkloadIdentity): Promise<string | undefined> {
+    const row = this.db
+      .prepare(
+        `SELECT s.inventory_hash FROM scanner_workloads w
+         JOIN scanner_clusters c ON c.id = w.cluster_id
+         JOIN scanner_scans s ON s.id = w.last_scan_id
+         WHERE c.name = ? AND w.namespace = ? AND w.pod = ? AND w.container = ?`,
+      )
+      .get(workload.cluster, workload.namespace, workload.pod, workload.container ?? '') as
+      { inventory_hash: string } | undefined;
+    return row?.inventory_hash;
+  }
+
+  async recordScan(input: RecordScanInput): Promise<RecordScanOutcome> {
+    const { workload } = input;
+    // IMMEDIATE: take the write lock before reading "the previous scan", so two reports for one
+    // workload cannot both diff against the same predecessor.
+    return this.db
+      .transaction((): RecordScanOutcome => {
+        const clusterId = this.clusterId(workload.cluster);
+        if (clusterId === undefined) {
+          throw new ScannerApiError(
+            404,
+            ApiErrorCodes.CLUSTER_NOT_FOUND,
+            `cluster ${workload.cluster} is not registered`,
+          );
+        }
+        const seen = this.db
+          .prepare(
+            `SELECT rp.scan_id, s.kind, w.namespace, w.pod, w.container, s.node, s.image, s.image_digest
+             FROM scanner_reports rp JOIN scanner_scans s ON s.id = rp.scan_id
+             JOIN scanner_workloads w ON w.id = s.workload_id
+             WHERE rp.cluster_id = ? AND rp.report_id = ?`,
+          )
+          .get(clusterId, input.reportId) as
+          (Omit<WorkloadRow, 'cluster'> & { scan_id: number; kind: ReportRef['kind'] }) | undefined;
+        if (seen) {
+          return {
+            status: 'duplicate',
+            scanId: seen.scan_id,
+            kind: seen.kind,
+            workload: identityOf({ ...seen, cluster: workload.cluster }),
+          };
+        }
+
+        const now = this.now();
+        const container = workload.container ?? '';
+        const existing = this.db
+          .prepare(
+            `SELECT w.id, w.last_scan_id, s.result_id, s.inventory_hash, r.finding_keys,
+               r.vulnerabilities, r.insecure_configurations, r.summary
+             FROM scanner_workloads w
+             LEFT JOIN scanner_scans s ON s.id = w.last_scan_id
+             LEFT JOIN scanner_results r ON r.id = s.result_id
+             WHERE w.cluster_id = ? AND w.namespace = ? AND w.pod = ? AND w.container = ?`,
+          )
+          .get(clusterId, workload.namespace, workload.pod, container) as
+          | {
+              id: number;
+              last_scan_id: number | null;
+              result_id: number | null;
+              inventory_hash: string | null;
+              finding_keys: string | null;
+              vulnerabilities: string | null;
+              insecure_configurations: string | null;
+              summary: string | null;
+            }
+          | undefined;
+
+        if (!input.content && (existing?.inventory_hash ?? undefined) !== input.inventoryHash) {
+          return { status: 'hash-changed' };
+        }
+
+        let workloadId: number;
+        if (existing) {
+          workloadId = existing.id;
+          this.db
+            .prepare(
+              'UPDATE scanner_workloads SET node = ?, image = ?, image_digest = ?, last_seen = ? WHERE id = ?',
+            )
+            .run(workload.node, workload.image, workload.imageDigest ?? null, now, workloadId);
+        } else {
+          workloadId = Number(
+            this.db
+              .prepare(
+                `INSERT INTO scanner_workloads
+                   (cluster_id, namespace, pod, container, node, image, image_digest, first_seen, last_seen)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+              )
+              .run(
+                clusterId,
+                workload.namespace,
+                workload.pod,
+                container,
+                workload.node,
+                workload.image,
+                workload.imageDigest ?? null,
+                now,
+                now,
+              ).lastInsertRowid,
+          );
+        }
+
+        let resultId: number;
+        let content: ScanEventContext['content'];
+        if (input.content) {
+          content = input.content;
+          resultId = Number(
+            this.db
+              .prepare(
+                `INSERT INTO scanner_results
+                   (workload_id, inventory, vulnerabilities, insecure_configurations, summary, finding_keys)
+                 VALUES (?, ?, ?, ?, ?, ?)`,
+              )
+              .run(
+                workloadId,
+                JSON.stringify(input.content.inventory),
+                JSON.stringify(input.content.vulnerabilities),
+                JSON.stringify(input.content.insecureConfigurations),
+                JSON.stringify(input.content.summary),
+                JSON.stringify(input.content.findingKeys),
+              ).lastInsertRowid,
+          );
+        } else {
+          // A check-in: the hash matched above, so the previous result exists.
+          const prev = existing as NonNullable<typeof existing>;
+          resultId = prev.result_id as number;
+          content = {
+            vulnerabilities: JSON.parse(prev.vulnerabilities as string) as ScanDetail['vulnerabilities'],
+            insecureConfigurations: JSON.parse(
+              prev.insecure_configurations as string,
+            ) as ScanDetail['insecureConfigurations'],
+            summary: JSON.parse(prev.summary as string) as ScanDetail['summary'],
+            findingKeys: JSON.parse(prev.finding_keys as string) as string[],
+          };
+        }
+
+        const scanId = Number(
+          this.db
+            .prepare(
+              `INSERT INTO scanner_scans (workload_id, result_id, report_id, kind, scan_time, received_at,
+                 inventory_hash, node, image, image_digest)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            )
+            .run(
+              workloadId,
+              resultId,
+              input.reportId,
+              input.content ? 'full' : 'check-in',
+              input.scanTime.getTime(),
+              now,
+              input.inventoryHash,
+              workload.node,
+              workload.image,
+              workload.imageDigest ?? null,
+            ).lastInsertRowid,
+        );
+        this.db.prepare('UPDATE scanner_workloads SET last_scan_id = ? WHERE id = ?').run(scanId, workloadId);
+        this.db
+          .prepare('INSERT INTO scanner_reports (cluster_id, report_id, scan_id) VALUES (?, ?, ?)')
+          .run(clusterId, input.reportId, scanId);
+
+        const triggers = (
+          this.db
+            .prepare(
+              'SELECT id, namespaces, every_scan FROM scanner_triggers WHERE cluster_id = ? ORDER BY id',
+            )
+            .all(clusterId) as { id: string; namespaces: string; every_scan: number }[]
+        )
+          .filter((t) => {
+            const namespaces = JSON.parse(t.namespaces) as string[] | '*';
+            return namespaces === '*' || namespaces.includes(workload.namespace);
+          })
+          .map((t) => ({ id: t.id, everyScan: t.every_scan === 1 }));
+
+        const planned = input.events({
+          scanId,
+          previousKeys:
+            existing?.finding_keys == null ? undefined : (JSON.parse(existing.finding_keys) as string[]),
+          content,
+          checkIn: !input.content,
+          triggers,
+        });
+        for (const { event, triggerIds } of planned) this.queue.enqueue(this.db, event, triggerIds);
+        return {
+          status: 'recorded',
+          scanId,
+          kind: input.content ? 'full' : 'check-in',
+          events: planned.length,
+        };
+      })
+      .immediate();
+  }
+
+  async latestScans(
+    cluster: string,
+    visibility: Visibility,
+    filter: WorkloadFilter & { pod: string },
+    at: Date,
+  ): Promise<ScanDetail[]> {
+    const where = visibleWhere(visibility, filter);
+    const rows = this.db
+      .prepare(
+        `SELECT ${SCAN_COLUMNS}, r.inventory, r.vulnerabilities, r.insecure_configurations
+         FROM ${SCAN_FROM}
+         WHERE c.name = @cluster AND ${where.sql}
+           AND s.id = (SELECT s2.id FROM scanner_scans s2 WHERE s2.workload_id = w.id AND s2.scan_time <= @at
+                       ORDER BY s2.scan_time DESC, s2.id DESC LIMIT 1)
+         ORDER BY w.container`,
+      )
+      .all({ ...where.params, cluster, at: at.getTime() }) as ScanDetailRow[];
+    return rows.map(scanDetailOf);
+  }
+
+  async listWorkloads(visibility: Visibility, filter: WorkloadFilter, page: Page): Promise<WorkloadRecord[]> {
+    const where = visibleWhere(visibility, filter);
+    const rows = this.db
+      .prepare(
+        `SELECT c.name AS cluster, w.namespace, w.pod, w.container, w.node, w.image, w.image_digest,
+           w.first_seen, w.last_seen, s.id AS scan_id, s.scan_time, s.kind, r.summary
+         FROM scanner_workloads w
+         JOIN scanner_clusters c ON c.id = w.cluster_id
+         LEFT JOIN scanner_scans s ON s.id = w.last_scan_id
+         LEFT JOIN scanner_results r ON r.id = s.result_id
+         WHERE ${where.sql}
+         ORDER BY c.name, w.namespace, w.pod, w.container
+         LIMIT @limit OFFSET @offset`,
+      )
+      .all({ ...where.params, ...page }) as (WorkloadRow & {
+      first_seen: number;
+      last_seen: number;
+      scan_id: number | null;
+      scan_time: number | null;
+      kind: 'full' | 'check-in' | null;
+      summary: string | null;
+    })[];
+    return rows.map((r) => ({
+      workload: identityOf(r),
+      firstSeen: iso(r.first_seen),
+      lastSeen: iso(r.last_seen),
+      ...(r.scan_id === null
+        ? {}
+        : {
+            lastScan: {
+              id: r.scan_id,
+              scanTime: iso(r.scan_time as number),
+              kind: r.kind as 'full' | 'check-in',
+              summary: JSON.parse(r.summary as string) as ScanRecord['summary'],
+            },
+          }),
+    }));
+  }
+
+  async listScans(visibility: Visibility, filter: WorkloadFilter, page: Page): Promise<ScanRecord[]> {
+    const where = visibleWhere(visibility, filter);
+    const rows = this.db
+      .prepare(
+        `SELECT ${SCAN_COLUMNS} FROM ${SCAN_FROM} WHERE ${where.sql}
+         ORDER BY s.scan_time DESC, s.id DESC LIMIT @limit OFFSET @offset`,
+      )
+      .all({ ...where.params, ...page }) as ScanRow[];
+    return rows.map(scanOf);
+  }
+
+  async getScan(id: number, visibility: Visibility): Promise<ScanDetail | undefined> {
+    const where = visibleWhere(visibility);
+    const row = this.db
+      .prepare(
+        `SELECT ${SCAN_COLUMNS}, r.inventory, r.vulnerabilities, r.insecure_configurations
+         FROM ${SCAN_FROM} WHERE s.id = @id AND ${where.sql}`,
+      )
+      .get({ ...where.params, id }) as ScanDetailRow | undefined;
+    return row && scanDetailOf(row);
+  }
+
+  async summary(visibility: Visibility, filter: { namespace?: string }): Promise<NamespaceSummary[]> {
+    const where = visibleWhere(visibility, filter);
+    const rows = this.db
+      .prepare(
+        `SELECT c.name AS cluster, w.namespace, r.summary
+         FROM scanner_workloads w
+         JOIN scanner_clusters c ON c.id = w.cluster_id
+         JOIN scanner_scans s ON s.id = w.last_scan_id
+         JOIN scanner_results r ON r.id = s.result_id
+         WHERE ${where.sql}
+         ORDER BY c.name, w.namespace`,
+      )
+      .all(where.params) as { cluster: string; namespace: string; summary: string }[];
+    const byNamespace = new Map<string, NamespaceSummary>();
+    for (const row of rows) {
+      const summary = JSON.parse(row.summary) as ScanRecord['summary'];
+      const key = `${row.cluster}\u0000${row.namespace}`;
+      let entry = byNamespace.get(key);
+      if (!entry) {
+        entry = {
+          cluster: row.cluster,
+          namespace: row.namespace,
+          workloads: 0,
+          vulnerableWorkloads: 0,
+          counts: { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, UNKNOWN: 0 },
+          configurationCounts: { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, UNKNOWN: 0 },
+        };
+        byNamespace.set(key, entry);
+      }
+      entry.workloads += 1;
+      let vulnerable = false;
+      for (const [severity, n] of Object.entries(summary.counts) as [keyof typeof summary.counts, number][]) {
+        entry.counts[severity] += n;
+        if (n > 0) vulnerable = true;
+      }
+      for (const [severity, n] of Object.entries(summary.configurationCounts) as [
+        keyof typeof summary.counts,
+        number,
+      ][])
+        entry.configurationCounts[severity] += n;
+      if (vulnerable) entry.vulnerableWorkloads += 1;
+    }
+    return [...byNamespace.values()];
+  }
+
+  async createTrigger(input: NewTrigger): Promise<TriggerRecord> {
+    const clusterId = this.clusterId(input.cluster);
+    if (clusterId === undefined) {
+      throw new ScannerApiError(
+        404,
+        ApiErrorCodes.CLUSTER_NOT_FOUND,
+        `cluster ${input.cluster} is not registered`,
+      );
+    }
+    const id = randomUUID();
+    const at = this.now();
+    this.db
+      .prepare(
+        `INSERT INTO scanner_triggers (id, cluster_id, namespaces, url, kind, secret, auth, every_scan, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        id,
+        clusterId,
+        JSON.stringify(input.namespaces),
+        input.url,
+        input.kind,
+        input.secret,
+        input.auth ?? null,
+        input.everyScan ? 1 : 0,
+        at,
+      );
+    return {
+      id,
+      cluster: input.cluster,
+      namespaces: input.namespaces,
+      url: input.url,
+      kind: input.kind,
+      everyScan: input.everyScan,
+      createdAt: iso(at),
+    };
+  }
+
+  private triggerRow(id: string): TriggerRow | undefined {
+    return this.db
+      .prepare(
+        `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
+         WHERE t.id = ?`,
+      )
+      .get(id) as TriggerRow | undefined;
+  }
+
+  async getTrigger(id: string): Promise<TriggerRecord | undefined> {
+    const row = this.triggerRow(id);
+    return row && triggerOf(row);
+  }
+
+  async listTriggers(): Promise<TriggerRecord[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
+         ORDER BY c.name, t.created_at, t.id`,
+      )
+      .all() as TriggerRow[];
+    return rows.map(triggerOf);
+  }
+
+  async deleteTrigger(id: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM scanner_triggers WHERE id = ?').run(id).changes === 1;
+  }
+
+  async triggerTarget(id: string): Promise<DeliveryTarget | undefined> {
+    const row = this.triggerRow(id);
+    if (!row) return undefined;
+    if (row.kind === 'openwhisk')
+      return { kind: 'openwhisk', url: row.url, secret: row.secret, auth: row.auth ?? '' };
+    return { kind: 'cloudevents', url: row.url, secret: row.secret };
+  }
+
+  listDeadLetters(
+    filter: Parameters<SqliteOutbox['listDeadLetters']>[0],
+  ): ReturnType<SqliteOutbox['listDeadLetters']> {
+    return this.queue.listDeadLetters(filter);
+  }
+
+  replayDeadLetters(filter: Parameters<SqliteOutbox['replayDeadLetters']>[0]): Promise<number> {
+    return this.queue.replayDeadLetters(filter);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
