@@ -1,0 +1,178 @@
+/**
+ * The real control-plane binaries the Kubernetes tests run (kube-apiserver and etcd), built from
+ * the Go module proxy into a per-version cache outside the repository — the way
+ * controller-runtime's envtest uses real binaries. Nothing is downloaded except Go modules.
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+/** Newest v1.36.x the module proxy served when this was written; override to try another. */
+export const kubernetesVersion: string = process.env.CONTAINMENT_K8S_VERSION ?? 'v1.36.3';
+export const etcdVersion: string = process.env.CONTAINMENT_ETCD_VERSION ?? 'v3.6.16';
+
+export const k8sCacheDir: string =
+  process.env.CONTAINMENT_K8S_CACHE ?? join(homedir(), '.cache', 'containment', 'k8s');
+
+export interface ControlPlaneBinaries {
+  kubeApiserver: string;
+  etcd: string;
+}
+
+export const binaryPaths: ControlPlaneBinaries = {
+  kubeApiserver: join(k8sCacheDir, kubernetesVersion, 'kube-apiserver'),
+  etcd: join(k8sCacheDir, `etcd-${etcdVersion}`, 'etcd'),
+};
+
+/** What `requireOrSkip` names when the binaries are missing. */
+export const binariesWhat = `kube-apiserver ${kubernetesVersion} + etcd ${etcdVersion} (build them with \`node --import tsx scripts/k8s/build.ts\`; needs Go)`;
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The built binaries, or undefined when either is missing. */
+export function findBinaries(): ControlPlaneBinaries | undefined {
+  return isExecutable(binaryPaths.kubeApiserver) && isExecutable(binaryPaths.etcd) ? binaryPaths : undefined;
+}
+
+/** The `go` command: on PATH, else where the official tarball installs it. */
+export function goCommand(): string | undefined {
+  for (const candidate of ['go', '/usr/local/go/bin/go']) {
+    if (spawnSync(candidate, ['version'], { stdio: 'ignore' }).status === 0) return candidate;
+  }
+  return undefined;
+}
+
+// Reproducible, static binaries; modules resolved from the proxy, never from a go.work or a newer toolchain.
+const goEnv = { ...process.env, GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local', GOWORK: 'off', CGO_ENABLED: '0' };
+
+function go(goCmd: string, cwd: string, args: string[]): string {
+  // go's own progress (module downloads) goes to our stderr, so stdout stays free for results.
+  const r = spawnSync(goCmd, args, {
+    cwd,
+    env: goEnv,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.status !== 0) throw new Error(`go ${args.join(' ')} failed in ${cwd} (exit ${r.status ?? r.signal})`);
+  return r.stdout;
+}
+
+/** Runs `build` in a throwaway module dir and moves its output into place only when complete. */
+function buildInto(out: string, build: (moduleDir: string, partial: string) => void): void {
+  mkdirSync(dirname(out), { recursive: true });
+  const moduleDir = mkdtempSync(join(tmpdir(), 'containment-k8s-build-'));
+  const partial = `${out}.partial-${process.pid}`;
+  try {
+    build(moduleDir, partial);
+    renameSync(partial, out);
+  } finally {
+    rmSync(moduleDir, { recursive: true, force: true });
+    rmSync(partial, { force: true });
+  }
+}
+
+function buildKubeApiserver(goCmd: string, out: string): void {
+  const version = kubernetesVersion;
+  // k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with ./staging/...;
+  // a wrapper module must replace each of them with the published v0.<minor>.<patch> instead.
+  const stagingVersion = version.replace(/^v1\./, 'v0.');
+  buildInto(out, (dir, partial) => {
+    go(goCmd, dir, ['mod', 'init', 'local/kube-apiserver-bin']);
+    const info = JSON.parse(go(goCmd, dir, ['mod', 'download', '-json', `k8s.io/kubernetes@${version}`])) as {
+      GoMod?: string;
+    };
+    if (!info.GoMod) throw new Error(`the module proxy gave no go.mod for k8s.io/kubernetes@${version}`);
+    const staging = [...readFileSync(info.GoMod, 'utf8').matchAll(/^\s*(\S+)\s+=>\s+\.\/staging\//gm)].map(
+      (m) => m[1],
+    );
+    if (staging.length === 0)
+      throw new Error(`no staging replacements found in k8s.io/kubernetes@${version}'s go.mod`);
+    go(goCmd, dir, [
+      'mod',
+      'edit',
+      `-require=k8s.io/kubernetes@${version}`,
+      ...staging.map((m) => `-replace=${m}=${m}@${stagingVersion}`),
+    ]);
+    writeFileSync(
+      join(dir, 'tools.go'),
+      '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n',
+    );
+    go(goCmd, dir, ['mod', 'tidy']);
+    const minor = /^v1\.(\d+)\./.exec(version)?.[1] ?? '';
+    const ldflags = [
+      '-s -w',
+      `-X k8s.io/component-base/version.gitVersion=${version}`,
+      '-X k8s.io/component-base/version.gitMajor=1',
+      `-X k8s.io/component-base/version.gitMinor=${minor}`,
+    ].join(' ');
+    go(goCmd, dir, [
+      'build',
+      '-trimpath',
+      '-ldflags',
+      ldflags,
+      '-o',
+      partial,
+      'k8s.io/kubernetes/cmd/kube-apiserver',
+    ]);
+  });
+}
+
+function buildEtcd(goCmd: string, out: string): void {
+  buildInto(out, (dir, partial) => {
+    go(goCmd, dir, ['mod', 'init', 'local/etcd-bin']);
+    writeFileSync(
+      join(dir, 'main.go'),
+      'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n',
+    );
+    go(goCmd, dir, ['get', `go.etcd.io/etcd/server/v3@${etcdVersion}`]);
+    go(goCmd, dir, ['mod', 'tidy']);
+    go(goCmd, dir, ['build', '-trimpath', '-ldflags', '-s -w', '-o', partial, '.']);
+  });
+}
+
+/**
+ * Builds whichever binary is missing (minutes on a cold Go cache, nothing when both exist).
+ * Throws when Go is not installed.
+ */
+export function buildBinaries(
+  log: (message: string) => void = (m) => console.error(m),
+): ControlPlaneBinaries {
+  const missing = [
+    { path: binaryPaths.etcd, name: `etcd ${etcdVersion}`, build: buildEtcd },
+    {
+      path: binaryPaths.kubeApiserver,
+      name: `kube-apiserver ${kubernetesVersion}`,
+      build: buildKubeApiserver,
+    },
+  ].filter((b) => !isExecutable(b.path));
+  if (missing.length === 0) return binaryPaths;
+  const goCmd = goCommand();
+  if (!goCmd)
+    throw new Error(
+      `Go is needed to build ${missing.map((b) => b.name).join(' and ')}, and it is not installed`,
+    );
+  for (const b of missing) {
+    const started = Date.now();
+    log(`building ${b.name} from the Go module proxy into ${b.path} ...`);
+    b.build(goCmd, b.path);
+    log(`built ${b.name} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+  return binaryPaths;
+}
