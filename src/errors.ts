@@ -36,6 +36,20 @@ export const ErrorCodes = {
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   /** The caller is authenticated but its role or scope does not allow the request. */
   FORBIDDEN: 'FORBIDDEN',
+  /** A policy's source does not compile (syntax error, forbidden import, no entry point). */
+  POLICY_COMPILE_FAILED: 'POLICY_COMPILE_FAILED',
+  /** An action's limits (timeout, memory, log or result size) are outside the allowed ranges. */
+  POLICY_LIMITS_INVALID: 'POLICY_LIMITS_INVALID',
+  /** Invocation parameters are not a JSON object or exceed the parameter size limit. */
+  POLICY_PARAMS_INVALID: 'POLICY_PARAMS_INVALID',
+  /** A SecurityAction is malformed, or its id is invalid or already used for a different request. */
+  ACTION_INVALID: 'ACTION_INVALID',
+  /** An evidence bundle with that action id already exists; bundles are never overwritten. */
+  EVIDENCE_EXISTS: 'EVIDENCE_EXISTS',
+  /** The node could not carry out an enforcement step (nft, nsenter, engine call failed). */
+  ENFORCEMENT_FAILED: 'ENFORCEMENT_FAILED',
+  /** The scanner API server cannot be reached, or did not answer with its API's JSON. */
+  SERVER_UNREACHABLE: 'SERVER_UNREACHABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,7 +1,7 @@
 /** ContainerEngine over the Docker Engine API (Docker, or Podman's compatible service) via dockerode. */
 import Docker from 'dockerode';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
-import type { ContainerEngine, ContainerInfo } from '../container-engine.js';
+import type { ContainerEngine, ContainerInfo, ContainerLogs, FilesystemChange } from '../container-engine.js';
 
 function statusOf(e: unknown): number | undefined {
   return (e as { statusCode?: number }).statusCode;
@@ -33,19 +33,28 @@ export class DockerEngine implements ContainerEngine {
     }
   }
 
-  async inspect(nameOrId: string): Promise<ContainerInfo> {
-    let data: Docker.ContainerInspectInfo;
-    try {
-      data = await this.docker.getContainer(nameOrId).inspect();
-    } catch (e) {
-      if (statusOf(e) === 404) {
-        throw new ContainmentError(
-          ErrorCodes.CONTAINER_NOT_FOUND,
-          `no container named or with id "${nameOrId}"`,
-        );
-      }
-      throw this.unavailable(e);
+  /** Maps a failed call on one container: 404 is CONTAINER_NOT_FOUND, the rest ENGINE_UNAVAILABLE. */
+  private failed(e: unknown, nameOrId: string): ContainmentError {
+    if (statusOf(e) === 404) {
+      return new ContainmentError(
+        ErrorCodes.CONTAINER_NOT_FOUND,
+        `no container named or with id "${nameOrId}"`,
+      );
     }
+    return this.unavailable(e);
+  }
+
+  private async call<T>(nameOrId: string, fn: (c: Docker.Container) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.docker.getContainer(nameOrId));
+    } catch (e) {
+      throw this.failed(e, nameOrId);
+    }
+  }
+
+  async inspect(nameOrId: string): Promise<ContainerInfo> {
+    const data = await this.call(nameOrId, (c) => c.inspect());
+    const upperDir = (data.GraphDriver.Data as Record<string, string> | undefined)?.UpperDir;
     return {
       id: data.Id,
       name: data.Name.replace(/^\//, ''),
@@ -55,7 +64,43 @@ export class DockerEngine implements ContainerEngine {
       running: data.State.Running,
       labels: data.Config.Labels ?? {},
       user: data.Config.User ?? '',
+      ...(upperDir ? { upperDir } : {}),
+      exitCode: data.State.ExitCode,
     };
+  }
+
+  async inspectRaw(nameOrId: string): Promise<Record<string, unknown>> {
+    return (await this.call(nameOrId, (c) => c.inspect())) as unknown as Record<string, unknown>;
+  }
+
+  async logs(nameOrId: string): Promise<ContainerLogs> {
+    const tty = (await this.call(nameOrId, (c) => c.inspect())).Config.Tty;
+    const raw = await this.call(nameOrId, (c) =>
+      c.logs({ stdout: true, stderr: true, follow: false, timestamps: true }),
+    );
+    // With a TTY the engine sends one raw stream; without, frames tagged stdout/stderr.
+    return tty ? { stdout: raw, stderr: Buffer.alloc(0) } : demuxLogs(raw);
+  }
+
+  async changes(nameOrId: string): Promise<FilesystemChange[]> {
+    const items = (await this.call(nameOrId, (c) => c.changes())) as { Path: string; Kind: number }[] | null;
+    return (items ?? []).map((i) => ({ path: i.Path, kind: CHANGE_KINDS[i.Kind] ?? 'modified' }));
+  }
+
+  async exportFilesystem(nameOrId: string): Promise<NodeJS.ReadableStream> {
+    return this.call(nameOrId, (c) => c.export());
+  }
+
+  async stop(nameOrId: string, timeoutSeconds: number): Promise<void> {
+    await this.call(nameOrId, (c) => c.stop({ t: timeoutSeconds }).catch(ignoreNotRunning));
+  }
+
+  async kill(nameOrId: string, signal = 'SIGKILL'): Promise<void> {
+    await this.call(nameOrId, (c) => c.kill({ signal }).catch(ignoreNotRunning));
+  }
+
+  async remove(nameOrId: string, options?: { force?: boolean }): Promise<void> {
+    await this.call(nameOrId, (c) => c.remove({ force: options?.force ?? false }));
   }
 
   async list(options?: { all?: boolean }): Promise<ContainerInfo[]> {
@@ -74,4 +119,34 @@ export class DockerEngine implements ContainerEngine {
       labels: c.Labels ?? {},
     }));
   }
+}
+
+const CHANGE_KINDS: Record<number, FilesystemChange['kind']> = {
+  0: 'modified',
+  1: 'added',
+  2: 'deleted',
+};
+
+/** 304 (already stopped) and 409 (not running) mean the container is already where we want it. */
+function ignoreNotRunning(e: unknown): void {
+  const status = statusOf(e);
+  if (status !== 304 && status !== 409) throw e;
+}
+
+/**
+ * Splits the engine's multiplexed log stream: frames of an 8-byte header (stream type, 3 zero
+ * bytes, big-endian payload length) and the payload. A truncated last frame is kept as is.
+ */
+export function demuxLogs(raw: Buffer): ContainerLogs {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let at = 0;
+  while (at + 8 <= raw.length) {
+    const stream = raw[at];
+    const size = raw.readUInt32BE(at + 4);
+    const payload = raw.subarray(at + 8, Math.min(raw.length, at + 8 + size));
+    (stream === 2 ? err : out).push(payload);
+    at += 8 + size;
+  }
+  return { stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
 }

@@ -1,0 +1,325 @@
+/**
+ * The enforcer for containers on this node (single-machine mode): takes a SecurityAction, carries
+ * it out through the container engine and the Linux drivers, and moves it Pending → Running →
+ * Succeeded | Failed with a message, timestamps, evidence and conditions. Every action ends in a
+ * final phase and is reported through `onCompleted` (the `dev.containment.action.completed`
+ * event); the same action id is carried out once.
+ */
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { ContainerEngine, ContainerInfo } from '../engine/container-engine.js';
+import { ContainmentError, ErrorCodes, isContainmentError } from '../errors.js';
+import type { ActionCompletedData } from '../events/cloud-event.js';
+import { ActionStore } from './action-store.js';
+import { evidenceItems, takeSnapshot } from './linux/evidence.js';
+import type { NetnsToolPaths } from './linux/netns-quarantine.js';
+import { QUARANTINE_TABLE, quarantine, release } from './linux/netns-quarantine.js';
+import type { ActionCondition, ActionStatus, EvidenceItem, SecurityAction } from './security-action.js';
+import { parseSecurityAction } from './security-action.js';
+
+export interface Enforcer {
+  /**
+   * Validates (ACTION_INVALID on bad input or an id already used for a different request),
+   * carries the action out and resolves with its final state. A known id resolves with the
+   * stored state without doing the work again.
+   */
+  submit(input: unknown): Promise<SecurityAction>;
+  get(id: string): SecurityAction | undefined;
+  close(): void;
+}
+
+export interface LocalEnforcerOptions {
+  engine: ContainerEngine;
+  /** Holds `enforcer.sqlite` and, by default, `evidence/`. */
+  dataDir: string;
+  evidenceDir?: string;
+  /** This node's name in statuses (default: the host name). */
+  node?: string;
+  cluster?: string;
+  /** Include the engine's full filesystem export in snapshots (default true). */
+  exportFilesystem?: boolean;
+  tools?: NetnsToolPaths;
+  /** Called once per action that reached a final phase; should hand it to the durable outbox. */
+  onCompleted?: (data: ActionCompletedData) => void | Promise<void>;
+  now?: () => Date;
+}
+
+interface Outcome {
+  message: string;
+  evidence?: EvidenceItem[];
+  conditions: ActionCondition[];
+}
+
+/** 128 + SIGKILL: the engine had to kill the container. */
+const KILLED_EXIT_CODE = 137;
+
+export class LocalEnforcer implements Enforcer {
+  private readonly store: ActionStore;
+  private readonly inFlight = new Map<string, Promise<SecurityAction>>();
+  private readonly node: string;
+  private readonly cluster: string;
+  private readonly evidenceDir: string;
+  private readonly now: () => Date;
+
+  constructor(private readonly options: LocalEnforcerOptions) {
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    this.store = new ActionStore(join(options.dataDir, 'enforcer.sqlite'));
+    this.node = options.node ?? hostname();
+    this.cluster = options.cluster ?? 'local';
+    this.evidenceDir = options.evidenceDir ?? join(options.dataDir, 'evidence');
+    this.now = options.now ?? (() => new Date());
+    this.failInterrupted();
+  }
+
+  async submit(input: unknown): Promise<SecurityAction> {
+    const action = parseSecurityAction(input);
+    const id = action.metadata.name;
+    const known = this.store.get(id);
+    if (known) {
+      if (JSON.stringify(known.spec) !== JSON.stringify(action.spec)) {
+        throw new ContainmentError(
+          ErrorCodes.ACTION_INVALID,
+          `action id "${id}" is already used for a different request`,
+        );
+      }
+      return (await this.inFlight.get(id)) ?? known;
+    }
+    const pending: SecurityAction = {
+      ...action,
+      status: { phase: 'Pending', node: this.node, evidence: [], conditions: [] },
+    };
+    // Lost the race to another submit of the same id: report what it stored.
+    if (!this.store.claim(pending, this.now())) return this.submit(input);
+    const run = this.execute(pending).finally(() => this.inFlight.delete(id));
+    this.inFlight.set(id, run);
+    return run;
+  }
+
+  get(id: string): SecurityAction | undefined {
+    return this.store.get(id);
+  }
+
+  close(): void {
+    this.store.close();
+  }
+
+  private async execute(action: SecurityAction): Promise<SecurityAction> {
+    const running: ActionStatus = {
+      phase: 'Running',
+      node: this.node,
+      startedAt: this.now().toISOString(),
+      evidence: [],
+      conditions: [],
+    };
+    this.save(action, running);
+    let status: ActionStatus;
+    try {
+      const outcome = await this.perform(action);
+      status = { ...running, phase: 'Succeeded', ...outcome, evidence: outcome.evidence ?? [] };
+    } catch (e) {
+      const message = isContainmentError(e) ? e.message : `unexpected error: ${(e as Error).message}`;
+      status = { ...running, phase: 'Failed', message };
+    }
+    status.completedAt = this.now().toISOString();
+    const done = this.save(action, status);
+    await this.report(done);
+    return done;
+  }
+
+  private save(action: SecurityAction, status: ActionStatus): SecurityAction {
+    const next = { ...action, status };
+    this.store.update(next, this.now());
+    return next;
+  }
+
+  /** An action left Pending or Running by a stopped enforcer fails; it is never silently dropped. */
+  private failInterrupted(): void {
+    for (const action of this.store.unfinished()) {
+      const status: ActionStatus = {
+        evidence: [],
+        conditions: [],
+        ...action.status,
+        phase: 'Failed',
+        completedAt: this.now().toISOString(),
+        message: 'interrupted: the enforcer stopped before this action finished; submit a new action',
+      };
+      void this.report(this.save(action, status));
+    }
+  }
+
+  private async report(action: SecurityAction): Promise<void> {
+    const { spec, status } = action;
+    if (!this.options.onCompleted || !status || (status.phase !== 'Succeeded' && status.phase !== 'Failed'))
+      return;
+    const data: ActionCompletedData = {
+      name: action.metadata.name,
+      cluster: this.cluster,
+      action: spec.action,
+      target: spec.target,
+      phase: status.phase,
+      node: this.node,
+      completedAt: status.completedAt ?? this.now().toISOString(),
+      ...(status.message !== undefined ? { message: status.message } : {}),
+      ...(spec.requestedBy !== undefined ? { requestedBy: spec.requestedBy } : {}),
+      dryRun: spec.dryRun,
+      evidence: status.evidence,
+    };
+    try {
+      await this.options.onCompleted(data);
+    } catch (e) {
+      // The action itself is done; record that its event was not handed over.
+      this.save(action, {
+        ...status,
+        conditions: [
+          ...status.conditions,
+          this.condition('EventEmitted', false, 'HandoffFailed', (e as Error).message),
+        ],
+      });
+    }
+  }
+
+  private async perform(action: SecurityAction): Promise<Outcome> {
+    const { spec } = action;
+    const info = await this.resolve(action);
+    const what = `container ${info.name} (${info.id.slice(0, 12)})`;
+    if (spec.action !== 'Snapshot' && !info.running) {
+      throw new ContainmentError(
+        ErrorCodes.CONTAINER_NOT_FOUND,
+        `${what} is not running (exit code ${info.exitCode ?? 'unknown'}): already gone`,
+      );
+    }
+    if (spec.dryRun) {
+      return {
+        message: `dry run: would ${this.plan(action, info)}; nothing was changed`,
+        conditions: [this.condition('DryRun', true, 'DryRun', 'nothing was changed')],
+      };
+    }
+    const pid = info.pid ?? 0;
+    switch (spec.action) {
+      case 'Quarantine': {
+        const { warnings } = await quarantine({ pid, containerId: info.id }, this.options.tools);
+        const message = [`${what} quarantined: all traffic in and out dropped`, ...warnings].join('; ');
+        return { message, conditions: [this.condition('Quarantined', true, 'NetworkIsolated', message)] };
+      }
+      case 'Release': {
+        await release({ pid, containerId: info.id }, this.options.tools);
+        const message = `${what} released: quarantine table removed`;
+        return { message, conditions: [this.condition('Quarantined', false, 'Released', message)] };
+      }
+      case 'Snapshot':
+        return this.snapshot(action, info);
+      case 'TerminateGraceful': {
+        const snapshot = await this.snapshot(action, info);
+        const started = Date.now();
+        await this.options.engine.stop(info.id, spec.gracePeriodSeconds);
+        const seconds = ((Date.now() - started) / 1000).toFixed(1);
+        const exitCode = (await this.options.engine.inspect(info.id).catch(() => undefined))?.exitCode;
+        await this.removeContainer(info.id);
+        const how =
+          exitCode === KILLED_EXIT_CODE
+            ? `did not stop within the ${spec.gracePeriodSeconds} s grace period: killed (exit code ${exitCode})`
+            : `stopped after SIGTERM in ${seconds} s (exit code ${exitCode ?? 'unknown'}, grace period ${spec.gracePeriodSeconds} s)`;
+        const message = `${what} ${how} and removed; ${snapshot.message}`;
+        return {
+          message,
+          evidence: snapshot.evidence ?? [],
+          conditions: [
+            ...snapshot.conditions,
+            this.condition(
+              'Terminated',
+              true,
+              exitCode === KILLED_EXIT_CODE ? 'Killed' : 'Graceful',
+              message,
+            ),
+          ],
+        };
+      }
+      case 'Terminate': {
+        await this.options.engine.kill(info.id, 'SIGKILL');
+        await this.removeContainer(info.id);
+        const message = `${what} killed (SIGKILL) and removed`;
+        return { message, conditions: [this.condition('Terminated', true, 'Killed', message)] };
+      }
+    }
+  }
+
+  private async snapshot(action: SecurityAction, info: ContainerInfo): Promise<Outcome> {
+    const bundle = await takeSnapshot(this.options.engine, info.id, {
+      evidenceDir: this.evidenceDir,
+      actionId: action.metadata.name,
+      ...(this.options.exportFilesystem !== undefined
+        ? { exportFilesystem: this.options.exportFilesystem }
+        : {}),
+      now: this.now,
+    });
+    const notes = bundle.manifest.notes.length > 0 ? ` (${bundle.manifest.notes.join('; ')})` : '';
+    const message = `evidence bundle of ${bundle.manifest.files.length} files at ${bundle.dir}${notes}`;
+    return {
+      message,
+      evidence: evidenceItems(bundle),
+      conditions: [this.condition('EvidenceCollected', true, 'Snapshot', message)],
+    };
+  }
+
+  /** The target's container: `container` when given, else the pod name (local mode). */
+  private async resolve(action: SecurityAction): Promise<ContainerInfo> {
+    const { target } = action.spec;
+    const name = target.container ?? target.pod;
+    let info: ContainerInfo;
+    try {
+      info = await this.options.engine.inspect(name);
+    } catch (e) {
+      if (isContainmentError(e) && e.code === ErrorCodes.CONTAINER_NOT_FOUND) {
+        throw new ContainmentError(
+          ErrorCodes.CONTAINER_NOT_FOUND,
+          `target ${target.namespace}/${target.pod}${target.container ? `/${target.container}` : ''}: no such container on node ${this.node}`,
+        );
+      }
+      throw e;
+    }
+    if (target.uid !== undefined && !info.id.startsWith(target.uid)) {
+      throw new ContainmentError(
+        ErrorCodes.CONTAINER_NOT_FOUND,
+        `target ${name}: container ${info.id.slice(0, 12)} is not the requested uid ${target.uid} (replaced since?)`,
+      );
+    }
+    return info;
+  }
+
+  private plan(action: SecurityAction, info: ContainerInfo): string {
+    const what = `container ${info.name} (${info.id.slice(0, 12)}, pid ${info.pid ?? 'none'})`;
+    const bundle = join(this.evidenceDir, action.metadata.name);
+    switch (action.spec.action) {
+      case 'Quarantine':
+        return `drop all traffic of ${what} with nftables table inet ${QUARANTINE_TABLE} in its network namespace`;
+      case 'Release':
+        return `remove nftables table inet ${QUARANTINE_TABLE} from the network namespace of ${what}`;
+      case 'Snapshot':
+        return `write an evidence bundle of ${what} to ${bundle}`;
+      case 'TerminateGraceful':
+        return `write an evidence bundle of ${what} to ${bundle}, stop it with a ${action.spec.gracePeriodSeconds} s grace period, then remove it`;
+      case 'Terminate':
+        return `kill ${what} with SIGKILL, then remove it`;
+    }
+  }
+
+  private async removeContainer(id: string): Promise<void> {
+    try {
+      await this.options.engine.remove(id, { force: true });
+    } catch (e) {
+      // Already removed (e.g. started with --rm): that is the state we want.
+      if (!(isContainmentError(e) && e.code === ErrorCodes.CONTAINER_NOT_FOUND)) throw e;
+    }
+  }
+
+  private condition(type: string, value: boolean, reason: string, message: string): ActionCondition {
+    return {
+      type,
+      status: value ? 'True' : 'False',
+      reason,
+      message,
+      lastTransitionTime: this.now().toISOString(),
+    };
+  }
+}
