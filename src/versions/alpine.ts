@@ -184,4 +184,4 @@ export const alpineComparator: VersionComparator = {
 };
 
 /** OSV ecosystems whose packages carry apk versions. */
-export const apkEcosystems = ['Alpine', 'Wolfi', 'Chainguard'] as const;
+export const apkEcosystems = ['Alpine', 'Wolfi', 'Chainguard', 'MinimOS', 'Alpaquita'] as const;

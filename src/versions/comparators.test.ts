@@ -36,7 +36,17 @@ describe('registry', () => {
   test('names every ecosystem as OSV spells it, release suffixes ignored', () => {
     const expected = ['AlmaLinux', 'Alpine', 'Chainguard', 'Debian', 'Go', 'Mageia', 'Maven', 'NuGet'];
     expected.push('Packagist', 'Photon OS', 'PyPI', 'Red Hat', 'Rocky Linux', 'RubyGems', 'SUSE');
-    expected.push('Ubuntu', 'Wolfi', 'crates.io', 'npm', 'openEuler', 'openSUSE');
+    expected.push(
+      'Ubuntu',
+      'Wolfi',
+      'crates.io',
+      'npm',
+      'openEuler',
+      'openSUSE',
+      'Azure Linux',
+      'MinimOS',
+      'Alpaquita',
+    );
     assert.deepEqual(supportedEcosystems(), expected.sort());
     assert.equal(getComparator('Debian:12'), getComparator('Ubuntu:22.04:LTS'));
     assert.equal(getComparator('Alpine:v3.20')?.ecosystem, 'Alpine');

@@ -62,6 +62,9 @@ function verrevcmp(a: string, b: string): Ordering {
 // (a revision, when a `-` is present, must be non-empty and has no `-` or `:`).
 const VALID = /^(?:\d+:)?\d[A-Za-z0-9.+~-]*$/;
 
+/** OSV ecosystems whose packages are dpkg packages. */
+export const dpkgEcosystems = ['Debian', 'Ubuntu'] as const;
+
 export const debianComparator: VersionComparator = {
   ecosystem: 'Debian',
   compare(a, b) {

@@ -7,7 +7,7 @@
  */
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import { alpineComparator, apkEcosystems } from './alpine.js';
-import { debianComparator } from './debian.js';
+import { debianComparator, dpkgEcosystems } from './debian.js';
 import { goComparator } from './go.js';
 import { mavenComparator } from './maven.js';
 import { npmComparator } from './npm.js';
@@ -22,13 +22,15 @@ import type { VersionComparator } from './types.js';
 export type { VersionComparator } from './types.js';
 /** SemVer 2 ordering used by OSV ranges of type `SEMVER`, whatever the ecosystem. */
 export { compareSemver } from './semver.js';
+/** Which OSV ecosystems each OS package format serves (the extractors use these lists). */
+export { apkEcosystems, dpkgEcosystems, rpmEcosystems };
 
 /** Registered under its own name plus every alias (names are case-sensitive, as OSV spells them). */
 const registry = new Map<string, VersionComparator>();
 function register(comparator: VersionComparator, names: readonly string[] = [comparator.ecosystem]): void {
   for (const name of names) registry.set(name, comparator);
 }
-register(debianComparator, ['Debian', 'Ubuntu']);
+register(debianComparator, dpkgEcosystems);
 register(alpineComparator, apkEcosystems);
 register(rpmComparator, rpmEcosystems);
 register(pypiComparator);

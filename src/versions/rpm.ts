@@ -111,4 +111,5 @@ export const rpmEcosystems = [
   'Photon OS',
   'Mageia',
   'openEuler',
+  'Azure Linux',
 ] as const;

@@ -4,6 +4,7 @@
  * each database is read once). Paragraphs of `X:value` lines: `P` name, `V` version, `A` arch,
  * `o` origin — the source package advisories name.
  */
+import { apkEcosystems } from '../../versions/index.js';
 import { isContainmentError } from '../../errors.js';
 import type { PackageExtractor } from '../context.js';
 import type { OsInfo, Package } from '../types.js';
@@ -67,12 +68,7 @@ export const apkExtractor: PackageExtractor = {
       }
     }
     if (found.length === 0) return [];
-    const ecosystem = osPackageEcosystem(
-      ctx,
-      ['Alpine', 'Wolfi', 'Chainguard', 'MinimOS', 'Alpaquita'],
-      'Alpine',
-      'apk',
-    );
+    const ecosystem = osPackageEcosystem(ctx, apkEcosystems, 'Alpine', 'apk');
     return found.flatMap(([path, text]) => parseApkInstalled(text, path, ecosystem, ctx.os));
   },
 };

@@ -10,6 +10,7 @@
  * unknown) do not count. status.d paragraphs carry no Status field and are installed by
  * construction.
  */
+import { dpkgEcosystems } from '../../versions/index.js';
 import { isContainmentError } from '../../errors.js';
 import type { InventoryContext, PackageExtractor } from '../context.js';
 import type { OsInfo, Package } from '../types.js';
@@ -118,7 +119,7 @@ export const dpkgExtractor: PackageExtractor = {
       if (text !== undefined) texts.push([path, text]);
     }
     if (texts.length === 0) return [];
-    const ecosystem = osPackageEcosystem(ctx, ['Debian', 'Ubuntu'], 'Debian', 'dpkg');
+    const ecosystem = osPackageEcosystem(ctx, dpkgEcosystems, 'Debian', 'dpkg');
     return texts.flatMap(([path, text]) => parseDpkgStatus(text, path, ecosystem, ctx.os));
   },
 };

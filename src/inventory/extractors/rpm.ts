@@ -13,6 +13,7 @@
  * entries of 16 bytes (tag, type, offset, count), then dl bytes of data. Every offset and count
  * read is checked against the blob: a malformed header becomes a note, never an out-of-range read.
  */
+import { rpmEcosystems } from '../../versions/index.js';
 import Database from 'better-sqlite3';
 import { isContainmentError } from '../../errors.js';
 import type { InventoryContext, PackageExtractor } from '../context.js';
@@ -226,22 +227,7 @@ export const rpmExtractor: PackageExtractor = {
   async extract(ctx) {
     let ecosystem: string | undefined;
     const lazyEcosystem = (): string =>
-      (ecosystem ??= osPackageEcosystem(
-        ctx,
-        [
-          'Red Hat',
-          'Rocky Linux',
-          'AlmaLinux',
-          'openSUSE',
-          'SUSE',
-          'Photon OS',
-          'Mageia',
-          'openEuler',
-          'Azure Linux',
-        ],
-        'Red Hat',
-        'rpm',
-      ));
+      (ecosystem ??= osPackageEcosystem(ctx, rpmEcosystems, 'Red Hat', 'rpm'));
     const seen = new Set<string>();
     const packages: Package[] = [];
     for (const dir of DB_DIRS) {
