@@ -50,6 +50,8 @@ export const ErrorCodes = {
   ENFORCEMENT_FAILED: 'ENFORCEMENT_FAILED',
   /** The scanner API server cannot be reached, or did not answer with its API's JSON. */
   SERVER_UNREACHABLE: 'SERVER_UNREACHABLE',
+  /** A policy's SDK call has arguments of the wrong shape, or is refused before anything is done. */
+  SDK_CALL_INVALID: 'SDK_CALL_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

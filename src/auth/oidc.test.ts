@@ -5,7 +5,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createPublicKey } from 'node:crypto';
 import type { JsonWebKey } from 'node:crypto';
@@ -19,14 +18,14 @@ import { createApiTokens } from './api-tokens.js';
 import { createOidcVerifier, principalFromClaims } from './oidc.js';
 import type { OidcVerifier } from './oidc.js';
 import { can, namespaceFilter } from './principal.js';
+import { RSA_KID, startOidcProvider } from './oidc-provider.test-helper.js';
+import type { TestOidcProvider } from './oidc-provider.test-helper.js';
 import { openSqliteTokenStore } from './sqlite-token-store.js';
 
 const AUDIENCE = 'https://scanner.test';
 const ROLES = 'https://containment.dev/roles';
 const NAMESPACES = 'https://containment.dev/namespaces';
 const CLUSTER = 'https://containment.dev/cluster';
-const RSA_KID = 'provider-rsa';
-const EC_KID = 'provider-ec';
 
 // Claims each provider client gets in its access tokens.
 const CLIENT_CLAIMS: Record<string, Record<string, unknown>> = {
@@ -39,72 +38,14 @@ const CLIENT_CLAIMS: Record<string, Record<string, unknown>> = {
   'mixed-roles': { [ROLES]: ['agent', 'viewer'], [NAMESPACES]: '*', [CLUSTER]: 'prod' },
 };
 
-type ProviderCtor = new (issuer: string, config: object) => { callback(): RequestListener };
-
-let server: Server;
+let provider: TestOidcProvider;
 let issuer: string;
 let rsaPrivate: CryptoKey;
 let verifier: OidcVerifier;
 
-async function startProvider(): Promise<void> {
-  // oidc-provider ships no type declarations; only its constructor and callback() are used.
-  const { default: Provider } = (await import('oidc-provider' as string)) as { default: ProviderCtor };
-  const rsa = await generateKeyPair('RS256', { extractable: true });
-  const ec = await generateKeyPair('ES256', { extractable: true });
-  rsaPrivate = rsa.privateKey;
-  const keys: JWK[] = [
-    { ...(await exportJWK(rsa.privateKey)), kid: RSA_KID, alg: 'RS256', use: 'sig' },
-    { ...(await exportJWK(ec.privateKey)), kid: EC_KID, alg: 'ES256', use: 'sig' },
-  ];
-
-  let handler: RequestListener = (_req, res) => res.writeHead(503).end();
-  server = createServer((req, res) => handler(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-
-  const provider = new Provider(issuer, {
-    jwks: { keys },
-    cookies: { keys: ['test-cookie-key'] },
-    clients: Object.keys(CLIENT_CLAIMS).map((id) => ({
-      client_id: id,
-      client_secret: `${id}-secret`,
-      grant_types: ['client_credentials'],
-      redirect_uris: [],
-      response_types: [],
-    })),
-    ttl: { ClientCredentials: 600 },
-    features: {
-      devInteractions: { enabled: false },
-      clientCredentials: { enabled: true },
-      resourceIndicators: {
-        enabled: true,
-        getResourceServerInfo: (_ctx: unknown, resource: string, client: { clientId: string }) => ({
-          scope: 'api',
-          audience: resource,
-          accessTokenFormat: 'jwt',
-          jwt: { sign: { alg: client.clientId === 'analyst-es' ? 'ES256' : 'RS256' } },
-        }),
-      },
-    },
-    extraTokenClaims: (_ctx: unknown, token: { clientId: string }) => CLIENT_CLAIMS[token.clientId],
-  });
-  handler = provider.callback();
-}
-
 /** A real access token from the provider's token endpoint. */
-async function issue(clientId: string, resource = AUDIENCE): Promise<string> {
-  const res = await fetch(`${issuer}/token`, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from(`${clientId}:${clientId}-secret`).toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource, scope: 'api' }),
-  });
-  const body = (await res.json()) as { access_token?: string };
-  assert.equal(res.status, 200, JSON.stringify(body));
-  assert.ok(body.access_token);
-  return body.access_token;
+function issue(clientId: string, resource = AUDIENCE): Promise<string> {
+  return provider.issue(clientId, resource);
 }
 
 function b64(value: unknown): string {
@@ -150,7 +91,8 @@ const unusedTokens: AuthenticateOptions['tokens'] = {
 };
 
 before(async () => {
-  await startProvider();
+  provider = await startOidcProvider({ clients: CLIENT_CLAIMS, es256Clients: ['analyst-es'] });
+  ({ issuer, rsaPrivate } = provider);
   verifier = createOidcVerifier({
     issuer,
     audience: AUDIENCE,
@@ -160,10 +102,7 @@ before(async () => {
   });
 });
 
-after(() => {
-  server.closeAllConnections();
-  server.close();
-});
+after(() => provider.close());
 
 describe('OIDC tokens from a real provider', () => {
   it('maps a viewer token (found through discovery) to a namespace-scoped principal', async () => {

@@ -15,6 +15,7 @@
  * | actions:write       |   x   |    x    |        |       |   x    |
  * | tokens:read/write   |   x   |         |        |       |        |
  * | deadletters:read/w. |   x   |         |        |       |        |
+ * | metrics:read        |   x   |         |        |       |        |
  *
  * ¹ an agent must be bound to one cluster: an agent whose scope is every cluster is denied, so one
  *   leaked agent token cannot poison the inventories of all clusters.
@@ -43,6 +44,7 @@ export const ACTIONS = [
   'tokens:write',
   'deadletters:read',
   'deadletters:write',
+  'metrics:read',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

@@ -1,7 +1,7 @@
 /** Pieces every subcommand shares: exit codes, the version, database and data-dir flags. */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import type { ConfigFile } from '../config/config.js';
 import { loadConfigFile } from '../config/config.js';
 import { resolveDataDir, resolveDbPath } from '../config/paths.js';
@@ -51,4 +51,19 @@ export function dbPathOf(flags: DbFlags, file: ConfigFile, env: NodeJS.ProcessEn
 
 export function dataDirOf(flags: DbFlags, file: ConfigFile, env: NodeJS.ProcessEnv = process.env): string {
   return resolveDataDir({ dataDir: dataDirSetting(flags, file, env), env });
+}
+
+/**
+ * `--database <url>` (or `CONTAINMENT_DATABASE`): a PostgreSQL database instead of the SQLite
+ * files, for the scanner service's replicas and the advisories they share.
+ */
+export function databaseOption(): Option {
+  return new Option('--database <url>', 'PostgreSQL database (postgres://…) instead of the SQLite files')
+    .env('CONTAINMENT_DATABASE')
+    .argParser((value: string) => {
+      const protocol = URL.canParse(value) ? new URL(value).protocol : '';
+      if (protocol !== 'postgres:' && protocol !== 'postgresql:')
+        throw new InvalidArgumentError('expected a postgres:// or postgresql:// URL');
+      return value;
+    });
 }

@@ -1,20 +1,39 @@
-/** `containment db import|update|status`: the local vulnerability database. */
+/** `containment db import|update|status`: the vulnerability database (SQLite, or PostgreSQL with --database). */
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { AdvisoryStore, ImportReport } from '../vulndb/advisory-store.js';
+import type { AsyncAdvisoryStore, ImportReport } from '../vulndb/advisory-store.js';
 import { downloadAndImport, DEFAULT_OSV_BASE_URL, DEFAULT_ECOSYSTEMS } from '../vulndb/download.js';
 import { importFromPath } from '../vulndb/record-sources.js';
+import { openPostgresAdvisoryStore } from '../vulndb/postgres-store.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
-import { addDbOptions, configOf, dbPathOf } from './common.js';
+import { addDbOptions, configOf, databaseOption, dbPathOf } from './common.js';
 import type { DbFlags } from './common.js';
 
 interface OutputFlags extends DbFlags {
   format: 'table' | 'json';
+  /** `--database`: PostgreSQL instead of the SQLite file. */
+  database?: string;
 }
 
-function withStore<T>(path: string, create: boolean, work: (store: AdvisoryStore) => Promise<T>): Promise<T> {
-  const store = openSqliteAdvisoryStore(path, { create });
+/** Where the records go: the PostgreSQL URL (password hidden) or the SQLite file. */
+function databaseOf(flags: OutputFlags, command: Command): string {
+  if (flags.database === undefined) return dbPathOf(flags, configOf(command));
+  const shown = new URL(flags.database);
+  if (shown.password !== '') shown.password = '***';
+  return shown.toString();
+}
+
+async function withStore<T>(
+  flags: OutputFlags,
+  command: Command,
+  create: boolean,
+  work: (store: AsyncAdvisoryStore) => Promise<T>,
+): Promise<T> {
+  const store =
+    flags.database === undefined
+      ? openSqliteAdvisoryStore(dbPathOf(flags, configOf(command)), { create })
+      : await openPostgresAdvisoryStore(flags.database, { create });
   return work(store).finally(() => store.close());
 }
 
@@ -65,11 +84,12 @@ export function registerDbCommands(program: Command): void {
       .command('import')
       .description('import OSV records from a directory, a JSON file, or an osv.dev all.zip')
       .argument('<path>', 'directory of *.json records, one .json file (record or array), or an all.zip')
+      .addOption(databaseOption())
       .addOption(formatOption()),
   ).action(async (path: string, flags: OutputFlags, command: Command) => {
-    const dbPath = dbPathOf(flags, configOf(command));
+    const dbPath = databaseOf(flags, command);
     const bar = progressBar();
-    const report = await withStore(dbPath, true, (store) =>
+    const report = await withStore(flags, command, true, (store) =>
       importFromPath(store, path, { onProgress: (p) => bar.update(p.processed, p.total) }),
     ).finally(() => bar.stop());
     printReport(report, flags.format, dbPath);
@@ -86,11 +106,12 @@ export function registerDbCommands(program: Command): void {
         (v: string, prev: string[]) => [...prev, v],
         [] as string[],
       )
+      .addOption(databaseOption())
       .addOption(formatOption()),
   ).action(async (flags: OutputFlags & { url?: string; ecosystem: string[] }, command: Command) => {
     const file = configOf(command);
-    const dbPath = dbPathOf(flags, file);
-    const report = await withStore(dbPath, true, (store) =>
+    const dbPath = databaseOf(flags, command);
+    const report = await withStore(flags, command, true, (store) =>
       downloadAndImport(store, {
         baseUrl: flags.url ?? process.env.CONTAINMENT_OSV_URL ?? file.osvBaseUrl ?? DEFAULT_OSV_BASE_URL,
         ecosystems: flags.ecosystem.length > 0 ? flags.ecosystem : (file.ecosystems ?? DEFAULT_ECOSYSTEMS),
@@ -100,11 +121,19 @@ export function registerDbCommands(program: Command): void {
   });
 
   addDbOptions(
-    db.command('status').description('show what the database holds').addOption(formatOption()),
+    db
+      .command('status')
+      .description('show what the database holds')
+      .addOption(databaseOption())
+      .addOption(formatOption()),
   ).action(async (flags: OutputFlags, command: Command) => {
-    const dbPath = dbPathOf(flags, configOf(command));
-    await withStore(dbPath, false, async (store) => {
-      const status = { database: dbPath, ...store.count(), lastImport: store.lastImport() ?? null };
+    const dbPath = databaseOf(flags, command);
+    await withStore(flags, command, false, async (store) => {
+      const status = {
+        database: dbPath,
+        ...(await store.count()),
+        lastImport: (await store.lastImport()) ?? null,
+      };
       if (flags.format === 'json') process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
       else {
         process.stdout.write(

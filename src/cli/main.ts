@@ -5,9 +5,15 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { isContainmentError } from '../errors.js';
+import { ApiRequestError } from './api-client.js';
+import { registerAgentCommand } from './agent-command.js';
+import { registerClusterCommands } from './cluster-command.js';
 import { registerDbCommands } from './db-command.js';
+import { registerFunctionsCommand } from './functions-command.js';
 import { registerScanCommand } from './scan-command.js';
 import { registerServerCommand } from './server-command.js';
+import { registerTokenCommands } from './token-command.js';
+import { registerTriggerCommands } from './trigger-command.js';
 import { EXIT_ERROR, VERSION } from './common.js';
 
 export function buildProgram(): Command {
@@ -28,6 +34,11 @@ export function buildProgram(): Command {
   registerScanCommand(program);
   registerDbCommands(program);
   registerServerCommand(program);
+  registerClusterCommands(program);
+  registerTokenCommands(program);
+  registerTriggerCommands(program);
+  registerAgentCommand(program);
+  registerFunctionsCommand(program);
   return program;
 }
 
@@ -41,7 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       // --help and --version also end here, with exit code 0.
       return e.exitCode === 0 ? 0 : EXIT_ERROR;
     }
-    if (isContainmentError(e)) {
+    if (isContainmentError(e) || e instanceof ApiRequestError) {
       process.stderr.write(`error[${e.code}]: ${e.message}\n`);
       return EXIT_ERROR;
     }

@@ -1,17 +1,23 @@
 /** `containment scan <target>`: the scanner and the CI gate. */
+import { randomUUID } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { resolveThresholds } from '../config/config.js';
+import { ContainmentError, ErrorCodes } from '../errors.js';
+import type { WorkloadIdentity } from '../events/cloud-event.js';
 import type { Severity } from '../inventory/types.js';
 import { renderReport } from '../report/index.js';
 import type { ReportFormat } from '../report/index.js';
 import { loadIgnoreFile } from '../report/ignore-file.js';
-import { scan } from '../scan.js';
 import type { ScanPhase } from '../scan.js';
 import type { ScanResult } from '../scan-result.js';
+import { buildAgentReport } from '../scanner/agent-report.js';
+import { nameSchema } from '../scanner/schemas.js';
+import { ApiClient } from './api-client.js';
 import { addDbOptions, configOf, dbPathOf, VERSION } from './common.js';
 import type { DbFlags } from './common.js';
 
@@ -29,6 +35,44 @@ interface ScanFlags extends DbFlags {
   threshold: string[];
   engineSocket?: string;
   progress: boolean;
+  reportTo?: string;
+  workload?: string;
+  token?: string;
+}
+
+type WorkloadName = Pick<WorkloadIdentity, 'cluster' | 'namespace' | 'pod' | 'container'>;
+
+/** `<cluster>/<namespace>/<pod>[/<container>]`, each part a valid name. */
+function parseWorkload(value: string): WorkloadName {
+  const parts = value.split('/');
+  if (parts.length < 3 || parts.length > 4 || parts.some((p) => !nameSchema.safeParse(p).success)) {
+    throw new InvalidArgumentError('expected <cluster>/<namespace>/<pod>[/<container>] (names without "*")');
+  }
+  const [cluster, namespace, pod, container] = parts as [string, string, string, string | undefined];
+  return { cluster, namespace, pod, ...(container === undefined ? {} : { container }) };
+}
+
+/** The scan as an agent report, sent to a scanner server so CI image scans are recorded too. */
+async function sendReport(result: ScanResult, client: ApiClient, workload: WorkloadName): Promise<void> {
+  const report = buildAgentReport({
+    reportId: randomUUID(),
+    workload: {
+      ...workload,
+      node: hostname(),
+      // A directory has no image name: its path is the best identity the report can carry.
+      image: result.target.image ?? result.target.ref,
+    },
+    scanTime: result.scanTime,
+    inventory: {
+      ...(result.os ? { os: result.os } : {}),
+      packages: result.packages,
+      insecureConfigurations: result.insecureConfigurations,
+    },
+  });
+  const sent = await client.sendReport(report);
+  process.stderr.write(
+    `reported scan ${sent.scanId} (${sent.kind}) for ${workload.cluster}/${workload.namespace}/${workload.pod}\n`,
+  );
 }
 
 function parseExitCode(value: string): number {
@@ -128,12 +172,38 @@ export function registerScanCommand(program: Command): void {
       [] as string[],
     )
     .option('--engine-socket <path>', 'container engine API socket for container: targets')
-    .option('--no-progress', 'no progress bar on a terminal');
+    .option('--no-progress', 'no progress bar on a terminal')
+    .option('--report-to <server>', 'also send the scan as an agent report to this scanner server')
+    .option(
+      '--workload <cluster/namespace/pod>',
+      'workload the report is for (with --report-to; a 4th part names the container)',
+      (value: string) => {
+        parseWorkload(value);
+        return value;
+      },
+    )
+    .addOption(
+      new Option('--token <token>', 'bearer token for --report-to (agent or admin)').env('CONTAINMENT_TOKEN'),
+    );
   addDbOptions(cmd).action(async (target: string, flags: ScanFlags, command: Command) => {
     const file = configOf(command);
     const env = process.env;
+    // Checked before scanning: a misconfigured pipeline should fail fast, not after the scan.
+    const { reportTo, workload, token } = flags;
+    if ((reportTo === undefined) !== (workload === undefined)) {
+      throw new ContainmentError(ErrorCodes.USAGE, '--report-to and --workload go together');
+    }
+    if (reportTo !== undefined && !token) {
+      throw new ContainmentError(ErrorCodes.USAGE, '--report-to needs --token or CONTAINMENT_TOKEN');
+    }
+    const reporting =
+      reportTo === undefined || workload === undefined || !token
+        ? undefined
+        : { client: new ApiClient({ server: reportTo, token }), workload: parseWorkload(workload) };
     const ignorePath = flags.ignoreFile ?? file.ignoreFile;
     const progress = progressReporter(flags.progress);
+    // Loaded on use, so that the other commands start without the inventory and matching code.
+    const { scan } = await import('../scan.js');
     let result: ScanResult;
     try {
       result = await scan(target, {
@@ -153,6 +223,7 @@ export function registerScanCommand(program: Command): void {
     });
     if (flags.output) writeAtomically(flags.output, text.endsWith('\n') ? text : `${text}\n`);
     else process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    if (reporting) await sendReport(result, reporting.client, reporting.workload);
     if (flags.exitCode !== undefined && gateFails(result, shown)) process.exitCode = flags.exitCode;
   });
 }

@@ -1,16 +1,38 @@
-/** `containment server`: the vulnerability scanner service (SQLite), until SIGINT/SIGTERM. */
+/** `containment server`: the vulnerability scanner service (SQLite, or PostgreSQL with --database), until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
-import { runScannerServer } from '../scanner/run-server.js';
-import { addDbOptions, configOf, dataDirOf, dbPathOf } from './common.js';
+import { ContainmentError, ErrorCodes } from '../errors.js';
+import type { RateLimit } from '../scanner/server.js';
+import { addDbOptions, configOf, databaseOption, dataDirOf, dbPathOf } from './common.js';
 import type { DbFlags } from './common.js';
 
 interface ServerFlags extends DbFlags {
+  database?: string;
   host: string;
   port: number;
   triggerAllow: string[];
   bodyLimit?: number;
+  oidcIssuer?: string;
+  oidcAudience?: string;
+  oidcRolesClaim: string;
+  oidcNamespacesClaim: string;
+  oidcClusterClaim?: string;
+  rateLimit?: RateLimit | false;
+}
+
+const WINDOW_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `<n>/<window>` such as `600/1m`, `20/s` or `5/500ms`; `off` for no limit. */
+export function parseRateLimit(value: string): RateLimit | false {
+  if (value === 'off') return false;
+  const m = /^(\d+)\/(\d*)(ms|s|m|h)$/.exec(value);
+  const max = Number(m?.[1]);
+  const windowMs = Number(m?.[2] || 1) * (WINDOW_UNITS[m?.[3] ?? ''] ?? NaN);
+  if (!m || max < 1 || !(windowMs >= 1)) {
+    throw new InvalidArgumentError('expected <requests>/<window> such as 600/1m, 20/s or 5/500ms, or off');
+  }
+  return { max, windowMs };
 }
 
 function integer(min: number, max: number) {
@@ -33,6 +55,7 @@ export function registerServerCommand(program: Command): void {
           .argParser(integer(0, 65535))
           .default(8080),
       )
+      .addOption(databaseOption())
       .addOption(
         new Option('--trigger-allow <cidr>', 'private/loopback range trigger URLs may use (repeatable)')
           .argParser((value: string, previous: string[] = []) => [...previous, value])
@@ -40,14 +63,53 @@ export function registerServerCommand(program: Command): void {
       )
       .addOption(
         new Option('--body-limit <bytes>', 'largest request body accepted').argParser(integer(1024, 1 << 30)),
+      )
+      .addOption(
+        new Option('--oidc-issuer <url>', 'also accept OIDC JWTs from this issuer (JWKS by discovery)').env(
+          'CONTAINMENT_OIDC_ISSUER',
+        ),
+      )
+      .addOption(
+        new Option('--oidc-audience <aud>', 'audience OIDC tokens must carry').env(
+          'CONTAINMENT_OIDC_AUDIENCE',
+        ),
+      )
+      .addOption(
+        new Option('--oidc-roles-claim <claim>', 'claim holding the role(s)')
+          .env('CONTAINMENT_OIDC_ROLES_CLAIM')
+          .default('roles'),
+      )
+      .addOption(
+        new Option('--oidc-namespaces-claim <claim>', 'claim holding the namespaces (a list, or *)')
+          .env('CONTAINMENT_OIDC_NAMESPACES_CLAIM')
+          .default('namespaces'),
+      )
+      .addOption(
+        new Option('--oidc-cluster-claim <claim>', 'claim holding the cluster (default: every cluster)').env(
+          'CONTAINMENT_OIDC_CLUSTER_CLAIM',
+        ),
+      )
+      .addOption(
+        new Option(
+          '--rate-limit <n/window>',
+          'requests per token (per address unauthenticated), e.g. 600/1m, or off (default 30000/1m)',
+        )
+          .env('CONTAINMENT_RATE_LIMIT')
+          .argParser(parseRateLimit),
       ),
   ).action(async (flags: ServerFlags, command: Command) => {
     const file = configOf(command);
+    if ((flags.oidcIssuer === undefined) !== (flags.oidcAudience === undefined)) {
+      throw new ContainmentError(ErrorCodes.USAGE, '--oidc-issuer and --oidc-audience go together');
+    }
     // Logs go to stderr so stdout carries only the generated admin token.
     const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+    // Loaded here, not at startup: every other command would pay for Fastify and the stores.
+    const { runScannerServer } = await import('../scanner/run-server.js');
     const server = await runScannerServer({
       host: flags.host,
       port: flags.port,
+      ...(flags.database === undefined ? {} : { database: flags.database }),
       dataDir: dataDirOf(flags, file),
       advisoryDbPath: dbPathOf(flags, file),
       triggerAllow: flags.triggerAllow,
@@ -55,6 +117,18 @@ export function registerServerCommand(program: Command): void {
         ? {}
         : { adminToken: process.env.CONTAINMENT_ADMIN_TOKEN }),
       ...(flags.bodyLimit === undefined ? {} : { bodyLimit: flags.bodyLimit }),
+      ...(flags.oidcIssuer === undefined || flags.oidcAudience === undefined
+        ? {}
+        : {
+            oidc: {
+              issuer: flags.oidcIssuer,
+              audience: flags.oidcAudience,
+              rolesClaim: flags.oidcRolesClaim,
+              namespacesClaim: flags.oidcNamespacesClaim,
+              ...(flags.oidcClusterClaim === undefined ? {} : { clusterClaim: flags.oidcClusterClaim }),
+            },
+          }),
+      ...(flags.rateLimit === undefined ? {} : { rateLimit: flags.rateLimit }),
       logger,
     });
     if (server.generatedAdminToken !== undefined) {

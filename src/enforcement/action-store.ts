@@ -4,8 +4,14 @@
  * is carried out once.
  */
 import Database from 'better-sqlite3';
-import type { SecurityAction } from './security-action.js';
+import type { ActionPhase, SecurityAction } from './security-action.js';
 import { securityActionSchema } from './security-action.js';
+
+export interface ActionListFilter {
+  namespaces: readonly string[] | '*';
+  phase?: ActionPhase;
+  limit: number;
+}
 
 export class ActionStore {
   private readonly db: Database.Database;
@@ -51,6 +57,30 @@ export class ActionStore {
         "SELECT document FROM security_actions WHERE phase IN ('Pending', 'Running') ORDER BY updated_at",
       )
       .all() as { document: string }[];
+    return rows.map((r) => securityActionSchema.parse(JSON.parse(r.document)));
+  }
+
+  /** Newest first, optionally only those whose target is in `namespaces`. */
+  list(filter: ActionListFilter): SecurityAction[] {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (filter.namespaces !== '*') {
+      if (filter.namespaces.length === 0) return [];
+      where.push(
+        `json_extract(document, '$.spec.target.namespace') IN (${filter.namespaces.map(() => '?').join(', ')})`,
+      );
+      params.push(...filter.namespaces);
+    }
+    if (filter.phase !== undefined) {
+      where.push('phase = ?');
+      params.push(filter.phase);
+    }
+    const rows = this.db
+      .prepare(
+        `SELECT document FROM security_actions ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+         ORDER BY updated_at DESC, id LIMIT ?`,
+      )
+      .all(...params, filter.limit) as { document: string }[];
     return rows.map((r) => securityActionSchema.parse(JSON.parse(r.document)));
   }
 

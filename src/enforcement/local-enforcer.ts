@@ -12,6 +12,7 @@ import type { ContainerEngine, ContainerInfo } from '../engine/container-engine.
 import { ContainmentError, ErrorCodes, isContainmentError } from '../errors.js';
 import type { ActionCompletedData } from '../events/cloud-event.js';
 import { ActionStore } from './action-store.js';
+import type { ActionListFilter } from './action-store.js';
 import { evidenceItems, takeSnapshot } from './linux/evidence.js';
 import type { NetnsToolPaths } from './linux/netns-quarantine.js';
 import { QUARANTINE_TABLE, quarantine, release } from './linux/netns-quarantine.js';
@@ -26,6 +27,8 @@ export interface Enforcer {
    */
   submit(input: unknown): Promise<SecurityAction>;
   get(id: string): SecurityAction | undefined;
+  /** Stored actions, newest first (the local action API's `GET /v1/actions`). */
+  list(filter: ActionListFilter): SecurityAction[];
   close(): void;
 }
 
@@ -98,6 +101,10 @@ export class LocalEnforcer implements Enforcer {
 
   get(id: string): SecurityAction | undefined {
     return this.store.get(id);
+  }
+
+  list(filter: ActionListFilter): SecurityAction[] {
+    return this.store.list(filter);
   }
 
   close(): void {

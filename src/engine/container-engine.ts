@@ -32,6 +32,24 @@ export interface ContainerLogs {
   stderr: Buffer;
 }
 
+/** A container lifecycle event from the engine's event stream (Docker `destroy` is Podman `remove`). */
+export interface ContainerEvent {
+  action: string;
+  id: string;
+  /** Container name, when the engine says (Podman and Docker put it in the actor attributes). */
+  name?: string;
+}
+
+/** Facts about a container some engines know and the Docker inspect document lacks. */
+export interface WorkloadFacts {
+  /** The Podman pod the container belongs to. */
+  podName?: string;
+  /** A pod's infra (pause) container: no workload of its own. */
+  infra: boolean;
+  /** Manifest digest of the image (`sha256:…`), when the engine knows it. */
+  imageDigest?: string;
+}
+
 export interface ContainerEngine {
   /** Where the engine was reached, for messages. */
   readonly endpoint: string;
@@ -54,4 +72,11 @@ export interface ContainerEngine {
   kill(nameOrId: string, signal?: string): Promise<void>;
   /** Removes a stopped container (`force` also kills a running one). */
   remove(nameOrId: string, options?: { force?: boolean }): Promise<void>;
+  /**
+   * Container events from now on, until `signal` aborts (the iteration then ends quietly).
+   * Throws ENGINE_UNAVAILABLE when the stream cannot be opened or breaks.
+   */
+  events(signal: AbortSignal): AsyncIterable<ContainerEvent>;
+  /** Pod, infra flag and image digest; CONTAINER_NOT_FOUND as `inspect`. */
+  workloadFacts(nameOrId: string): Promise<WorkloadFacts>;
 }

@@ -92,6 +92,24 @@ test('claims lease rows: a second claimer sees none until the lease runs out', a
   db.close();
 });
 
+test("releaseLeases frees a crashed owner's claims at once, and nothing delivered", async () => {
+  const { db, outbox } = open();
+  const [held, done] = [event(), event()];
+  outbox.enqueue(db, held, ['t1']);
+  outbox.enqueue(db, done, ['t1']);
+  const claimed = await outbox.claim(10, 60_000, 'killed');
+  const delivered = claimed.find((c) => c.eventId === done.id);
+  assert.ok(delivered);
+  await outbox.markDelivered(delivered);
+  assert.deepEqual(await outbox.claim(10, 60_000, 'restarted'), [], 'still leased for a minute');
+  assert.equal(outbox.releaseLeases(), 1);
+  assert.deepEqual(
+    (await outbox.claim(10, 60_000, 'restarted')).map((c) => c.eventId),
+    [held.id],
+  );
+  db.close();
+});
+
 test('retry delays, delivered rows, dead letters, replay and purge', async () => {
   const { db, outbox } = open();
   const e1 = event('a');

@@ -19,6 +19,8 @@ export const ApiErrorCodes = {
   /** A report id already recorded for another workload. */
   REPORT_ID_CONFLICT: 'REPORT_ID_CONFLICT',
   NOT_READY: 'NOT_READY',
+  /** Too many requests from one token (or one address when unauthenticated); see Retry-After. */
+  RATE_LIMITED: 'RATE_LIMITED',
   INTERNAL: 'INTERNAL',
 } as const;
 

@@ -1,26 +1,35 @@
 /**
- * Starts the scanner service on SQLite: opens the scanner database (`<data dir>/scanner.sqlite`,
- * which also holds API tokens and the outbox) and the advisory database, bootstraps the first
- * admin token, starts the deliverer and listens. `containment server` and `containment up` use it.
+ * Starts the scanner service: opens its stores (`server-stores.ts`: SQLite files by default, or
+ * one PostgreSQL database shared by replicas), bootstraps the first admin token, starts the
+ * deliverer and listens. `containment server` and `containment up` use it.
  */
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { createApiTokens } from '../auth/api-tokens.js';
 import type { ApiTokens } from '../auth/api-tokens.js';
-import { openSqliteTokenStore } from '../auth/sqlite-token-store.js';
+import { createOidcVerifier } from '../auth/oidc.js';
+import type { OidcVerifierOptions } from '../auth/oidc.js';
 import { ContainmentError, ErrorCodes } from '../errors.js';
+import { EventTypes } from '../events/cloud-event.js';
 import { Deliverer } from '../events/deliverer.js';
 import { TargetGuard } from '../events/ssrf.js';
-import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
+import { Rematcher } from './rematch.js';
+import { ScannerMetrics } from './metrics.js';
 import { buildScannerApp } from './server.js';
-import { SqliteScannerStore } from './store/sqlite-scanner-store.js';
+import type { RateLimit } from './server.js';
+import { openServerStores } from './server-stores.js';
 
-export const SCANNER_DB_FILE = 'scanner.sqlite';
+export { SCANNER_DB_FILE } from './server-stores.js';
+export const DEFAULT_REMATCH_INTERVAL_MS = 5000;
 
 export interface RunServerOptions {
   host: string;
   port: number;
+  /**
+   * `postgres://…` (`--database`): scanner store, tokens, outbox and advisories all in that
+   * database, for several replicas; `dataDir` and `advisoryDbPath` are then unused.
+   */
+  database?: string;
   dataDir: string;
   /** The advisory database (must exist: `containment db update|import`). */
   advisoryDbPath: string;
@@ -29,6 +38,15 @@ export interface RunServerOptions {
   /** `CONTAINMENT_ADMIN_TOKEN`: registered as a global admin when given. */
   adminToken?: string;
   bodyLimit?: number;
+  /** Accept OIDC JWTs from this issuer besides API tokens. */
+  oidc?: OidcVerifierOptions;
+  /** Per-token request limit; false turns it off. Default DEFAULT_RATE_LIMIT. */
+  rateLimit?: RateLimit | false;
+  /**
+   * How often to look for advisory imports (also by other processes) and re-match stored
+   * inventories; default DEFAULT_REMATCH_INTERVAL_MS, 0 = only on `POST /v1/admin/rematch`.
+   */
+  rematchIntervalMs?: number;
   logger?: FastifyBaseLogger;
 }
 
@@ -40,6 +58,12 @@ export interface RunningServer {
 }
 
 const ADMIN_SCOPE = { cluster: '*', namespaces: '*' } as const;
+
+/**
+ * 30,000 requests a minute per token (500/s). Every agent of a cluster shares its cluster's token,
+ * so the default must carry a whole cluster's reports; it exists to stop a runaway client.
+ */
+export const DEFAULT_RATE_LIMIT: RateLimit = { max: 30_000, windowMs: 60_000 };
 
 /** Registers the operator's bootstrap admin token; it must end up a global admin token. */
 async function registerGivenAdmin(tokens: ApiTokens, token: string): Promise<void> {
@@ -63,23 +87,40 @@ async function registerGivenAdmin(tokens: ApiTokens, token: string): Promise<voi
 
 export async function runScannerServer(options: RunServerOptions): Promise<RunningServer> {
   const guard = new TargetGuard({ allow: options.triggerAllow });
-  const advisories = openSqliteAdvisoryStore(options.advisoryDbPath);
-  const store = SqliteScannerStore.open(join(options.dataDir, SCANNER_DB_FILE));
-  const tokenStore = openSqliteTokenStore(store.db);
-  const tokens = createApiTokens({ store: tokenStore });
+  const stores = await openServerStores({
+    ...options,
+    onPoolError: (e) => options.logger?.warn({ err: e }, 'idle database connection failed'),
+  });
+  const { store, advisories } = stores;
+  const tokens = createApiTokens({ store: stores.tokenStore });
+  const metrics = new ScannerMetrics();
   const deliverer = new Deliverer({
     queue: store.queue,
     targets: (id) => store.triggerTarget(id),
     guard,
-    onOutcome: (o) => options.logger?.info({ delivery: o }, 'event delivery'),
+    onOutcome: (o) => {
+      metrics.deliveryOutcome(o);
+      options.logger?.info({ delivery: o }, 'event delivery');
+    },
     onError: (e) => options.logger?.error({ err: e }, 'outbox error'),
+  });
+  const rematcher = new Rematcher({
+    store,
+    advisories,
+    onEvents: () => deliverer.notify(),
+    pollIntervalMs: options.rematchIntervalMs ?? DEFAULT_REMATCH_INTERVAL_MS,
+    onCheck: (check) => {
+      metrics.eventsEnqueued(EventTypes.FINDINGS_CHANGED, check.events);
+      if (check.advisories > 0) options.logger?.info({ rematch: check }, 'advisory update re-matched');
+    },
+    onError: (e) => options.logger?.error({ err: e }, 're-match failed'),
   });
   let app: Awaited<ReturnType<typeof buildScannerApp>> | undefined;
   const close = async (): Promise<void> => {
+    await rematcher.stop();
     await app?.close();
     await deliverer.stop();
-    await store.close();
-    advisories.close();
+    await stores.close();
   };
   try {
     let generatedAdminToken: string | undefined;
@@ -105,10 +146,15 @@ export async function runScannerServer(options: RunServerOptions): Promise<Runni
       tokens,
       deliverer,
       guard,
+      rematch: rematcher,
+      metrics,
+      ...(options.oidc ? { oidc: createOidcVerifier(options.oidc) } : {}),
+      ...(options.rateLimit === false ? {} : { rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT }),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
     });
     deliverer.start();
+    rematcher.start();
     await app.listen({ host: options.host, port: options.port });
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -1,45 +1,179 @@
 /**
- * A real scanner for tests: SQLite files in a temp dir, real OSV records from ../shared/data
- * imported into an advisory database, API tokens on the scanner's connection, a started
- * deliverer (loopback allowed) and the Fastify app.
+ * A real scanner for tests, on either backend: SQLite files in a temp dir, or a throwaway
+ * PostgreSQL database (scanner store, API tokens, outbox and advisories all in it, as
+ * `containment server --database` runs). Real OSV records from ../shared/data are imported into
+ * the advisory store; the deliverer is started (loopback allowed) and the Fastify app built.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
 import { createApiTokens } from '../auth/api-tokens.js';
-import type { ApiTokens } from '../auth/api-tokens.js';
+import type { ApiTokens, TokenStore } from '../auth/api-tokens.js';
+import { openPostgresTokenStore } from '../auth/postgres-token-store.js';
 import { openSqliteTokenStore } from '../auth/sqlite-token-store.js';
 import { Deliverer } from '../events/deliverer.js';
 import type { DeliveryOutcome } from '../events/deliverer.js';
 import { TargetGuard } from '../events/ssrf.js';
-import type { AdvisoryStore } from '../vulndb/advisory-store.js';
+import { createTestDatabase, postgresReachable, postgresWhat } from '../testing/postgres.js';
+import { requireOrSkip } from '../testing/shared-data.js';
+import type { AdvisoryStore, AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
+import { openPostgresAdvisoryStore } from '../vulndb/postgres-store.js';
 import { importFromPath } from '../vulndb/record-sources.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
+import { ScannerMetrics } from './metrics.js';
 import { buildScannerApp } from './server.js';
+import type { RateLimit } from './server.js';
+import { PostgresScannerStore } from './store/postgres-scanner-store.js';
+import type { ScannerStore } from './store/scanner-store.js';
 import { SqliteScannerStore } from './store/sqlite-scanner-store.js';
 
-export interface Harness {
-  dir: string;
-  app: FastifyInstance;
-  store: SqliteScannerStore;
-  tokens: ApiTokens;
-  advisories: AdvisoryStore;
-  deliverer: Deliverer;
-  outcomes: DeliveryOutcome[];
-  adminToken: string;
+export type ScannerBackendName = 'sqlite' | 'postgres';
+
+export interface ScannerBackend {
+  name: ScannerBackendName;
+  available: boolean;
+  /** Named in the skip message when not available. */
+  what: string;
+}
+
+/** The backends the scanner tests run against: SQLite always, PostgreSQL when reachable. */
+export const scannerBackends: readonly ScannerBackend[] = [
+  { name: 'sqlite', available: true, what: 'SQLite' },
+  { name: 'postgres', available: await postgresReachable(), what: postgresWhat },
+];
+
+/**
+ * `describe(name (backend), suite)` for every backend; an unavailable one becomes a test that
+ * skips loudly (and fails under CI=true).
+ */
+export function describeEachBackend(
+  name: string,
+  options: { skip?: boolean },
+  suite: (backend: ScannerBackend) => void,
+): void {
+  for (const backend of scannerBackends) {
+    const title = `${name} (${backend.name})`;
+    if (backend.available || options.skip === true) describe(title, options, () => suite(backend));
+    else test(title, (t) => void requireOrSkip(t, false, backend.what));
+  }
+}
+
+/** Fresh, empty stores of one backend. */
+export interface BackendStores<
+  S extends ScannerStore = ScannerStore,
+  A extends AsyncAdvisoryStore = AsyncAdvisoryStore,
+> {
+  store: S;
+  tokenStore: TokenStore;
+  /** Empty; created for imports. */
+  advisories: A;
+  /** Rows in a table (assertions that nothing was written). */
+  count(table: string): Promise<number>;
+  /** Closes the stores and removes the files or drops the database. */
   close(): Promise<void>;
 }
 
-/** `osvDir`: a directory of OSV records (e.g. `<shared>/osv/npm`). */
-export async function startHarness(osvDir: string, options: { bodyLimit?: number } = {}): Promise<Harness> {
+export async function openBackendStores(
+  backend: 'sqlite',
+): Promise<BackendStores<SqliteScannerStore, AdvisoryStore> & { dir: string }>;
+export async function openBackendStores(
+  backend: ScannerBackendName,
+  options?: { databaseUrl?: string },
+): Promise<BackendStores & { dir: string }>;
+/** `databaseUrl` (PostgreSQL): join that database (another replica) instead of a fresh one; it is left in place. */
+export async function openBackendStores(
+  backend: ScannerBackendName,
+  options: { databaseUrl?: string } = {},
+): Promise<BackendStores & { dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'containment-scanner-'));
-  const advisories = openSqliteAdvisoryStore(join(dir, 'vulndb.sqlite'), { create: true });
+  if (backend === 'sqlite') {
+    const store = SqliteScannerStore.open(join(dir, 'scanner.sqlite'));
+    const advisories = openSqliteAdvisoryStore(join(dir, 'vulndb.sqlite'), { create: true });
+    return {
+      dir,
+      store,
+      tokenStore: openSqliteTokenStore(store.db),
+      advisories,
+      count: async (table) =>
+        (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n,
+      async close() {
+        await store.close();
+        advisories.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const database = options.databaseUrl === undefined ? await createTestDatabase('scanner') : undefined;
+  const pool = new pg.Pool({ connectionString: options.databaseUrl ?? database?.url, max: 8 });
+  const store = await PostgresScannerStore.open(pool);
+  const advisories = await openPostgresAdvisoryStore(pool, { create: true });
+  return {
+    dir,
+    store,
+    tokenStore: await openPostgresTokenStore(pool),
+    advisories,
+    count: async (table) =>
+      ((await pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0] as { n: number }).n,
+    async close() {
+      await store.close();
+      await advisories.close();
+      await pool.end();
+      await database?.drop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Harness<
+  S extends ScannerStore = SqliteScannerStore,
+  A extends AsyncAdvisoryStore = AdvisoryStore,
+> {
+  dir: string;
+  app: FastifyInstance;
+  store: S;
+  tokens: ApiTokens;
+  advisories: A;
+  deliverer: Deliverer;
+  outcomes: DeliveryOutcome[];
+  metrics: ScannerMetrics;
+  adminToken: string;
+  /** Rows in a table. */
+  count(table: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A harness on either backend. */
+export type BackendHarness = Harness<ScannerStore, AsyncAdvisoryStore>;
+
+export interface HarnessOptions {
+  bodyLimit?: number;
+  rateLimit?: RateLimit;
+  /** Default `sqlite`. */
+  backend?: ScannerBackendName;
+  /** PostgreSQL: run as another replica on this database (see `openBackendStores`). */
+  databaseUrl?: string;
+}
+
+/** `osvDir`: a directory of OSV records (e.g. `<shared>/osv/npm`). */
+export async function startHarness(
+  osvDir: string,
+  options?: HarnessOptions & { backend?: 'sqlite' },
+): Promise<Harness>;
+export async function startHarness(osvDir: string, options: HarnessOptions): Promise<BackendHarness>;
+export async function startHarness(osvDir: string, options: HarnessOptions = {}): Promise<BackendHarness> {
+  const stores = await openBackendStores(
+    options.backend ?? 'sqlite',
+    options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl },
+  );
+  const { dir, store, advisories } = stores;
   await importFromPath(advisories, osvDir);
-  const store = SqliteScannerStore.open(join(dir, 'scanner.sqlite'));
-  const tokens = createApiTokens({ store: openSqliteTokenStore(store.db) });
+  const tokens = createApiTokens({ store: stores.tokenStore });
   const guard = new TargetGuard({ allow: ['127.0.0.0/8'] });
   const outcomes: DeliveryOutcome[] = [];
+  const metrics = new ScannerMetrics();
   const deliverer = new Deliverer({
     queue: store.queue,
     targets: (id) => store.triggerTarget(id),
@@ -47,7 +181,10 @@ export async function startHarness(osvDir: string, options: { bodyLimit?: number
     pollIntervalMs: 3_600_000,
     requestTimeoutMs: 2000,
     retry: { baseMs: 20, jitter: 0, maxAttempts: 2 },
-    onOutcome: (o) => outcomes.push(o),
+    onOutcome: (o) => {
+      outcomes.push(o);
+      metrics.deliveryOutcome(o);
+    },
   });
   deliverer.start();
   const app = await buildScannerApp({
@@ -56,7 +193,9 @@ export async function startHarness(osvDir: string, options: { bodyLimit?: number
     tokens,
     deliverer,
     guard,
+    metrics,
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+    ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
   });
   const admin = await tokens.issue({
     name: 'admin',
@@ -71,13 +210,41 @@ export async function startHarness(osvDir: string, options: { bodyLimit?: number
     advisories,
     deliverer,
     outcomes,
+    metrics,
     adminToken: admin.token,
+    count: stores.count,
     async close() {
       await app.close();
       await deliverer.stop();
-      await store.close();
-      advisories.close();
-      rmSync(dir, { recursive: true, force: true });
+      await stores.close();
     },
+  };
+}
+
+let reports = 0;
+
+/** A valid agent report body for one pod with npm packages `[name, version]`. */
+export function npmReport(
+  cluster: string,
+  namespace: string,
+  pod: string,
+  packages: readonly (readonly [string, string])[],
+): Record<string, unknown> {
+  reports += 1;
+  return {
+    reportId: `report-${process.pid}-${reports}`,
+    workload: { cluster, namespace, pod, node: 'node-1', image: 'registry.local/app:1' },
+    scanTime: new Date(Date.UTC(2025, 0, 1, 0, 0, reports)).toISOString(),
+    inventory: {
+      packages: packages.map(([name, version]) => ({
+        name,
+        version,
+        ecosystem: 'npm',
+        location: `/app/node_modules/${name}/package.json`,
+        extractor: 'npm',
+      })),
+      insecureConfigurations: [],
+    },
+    inventoryHash: packages.map((p) => p.join('@')).join(','),
   };
 }

@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { startOidcProvider } from '../auth/oidc-provider.test-helper.js';
+import { parseRateLimit } from '../cli/server-command.js';
 import { repoRoot } from '../testing/shared-data.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 
@@ -93,4 +95,36 @@ test('a malformed CONTAINMENT_ADMIN_TOKEN is a usage error', async () => {
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   assert.equal(code, 2);
   assert.match(stderr, /error\[USAGE\]: CONTAINMENT_ADMIN_TOKEN/);
+});
+
+test('OIDC and the rate limit come from the environment (CONTAINMENT_OIDC_*, CONTAINMENT_RATE_LIMIT)', async () => {
+  const audience = 'https://scanner.test';
+  const provider = await startOidcProvider({
+    clients: { 'viewer-x': { roles: ['viewer'], namespaces: ['x'] } },
+  });
+  try {
+    const server = await startServer({
+      CONTAINMENT_OIDC_ISSUER: provider.issuer,
+      CONTAINMENT_OIDC_AUDIENCE: audience,
+      CONTAINMENT_RATE_LIMIT: '3/1m',
+    });
+    const token = await provider.issue('viewer-x', audience);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push(await clusters(server.url, token));
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+    server.child.kill('SIGTERM');
+    assert.equal(await server.exit, 0);
+  } finally {
+    provider.close();
+  }
+});
+
+test('--rate-limit syntax', () => {
+  assert.deepEqual(parseRateLimit('600/1m'), { max: 600, windowMs: 60_000 });
+  assert.deepEqual(parseRateLimit('20/s'), { max: 20, windowMs: 1000 });
+  assert.deepEqual(parseRateLimit('5/500ms'), { max: 5, windowMs: 500 });
+  assert.deepEqual(parseRateLimit('100/2h'), { max: 100, windowMs: 7_200_000 });
+  assert.equal(parseRateLimit('off'), false);
+  for (const bad of ['0/1m', '10', '10/', '10/1d', '-1/s', '1.5/s', '10/0s', '/s'])
+    assert.throws(() => parseRateLimit(bad), /expected <requests>\/<window>/, bad);
 });

@@ -7,8 +7,8 @@ import { verifySignature } from '../events/signature.js';
 import { sharedDataDir } from '../testing/shared-data.js';
 import { isCI } from '../testing/shared-data.js';
 import { existsSync } from 'node:fs';
-import { startHarness } from './scanner-harness.test-helper.js';
-import type { Harness } from './scanner-harness.test-helper.js';
+import { describeEachBackend, startHarness } from './scanner-harness.test-helper.js';
+import type { BackendHarness } from './scanner-harness.test-helper.js';
 
 const osvNpm = join(sharedDataDir, 'osv', 'npm');
 const haveData = existsSync(osvNpm);
@@ -20,7 +20,7 @@ if (!haveData) {
 
 type Json = Record<string, unknown>;
 
-let h: Harness;
+let h: BackendHarness;
 let receiver: Receiver;
 let counter = 0;
 
@@ -92,17 +92,17 @@ async function issue(role: string, cluster: string, namespaces: string[] | '*'):
   return res.body.token as string;
 }
 
-function count(table: string): number {
-  return (h.store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+function count(table: string): Promise<number> {
+  return h.count(table);
 }
 
 function ids(findings: unknown): string[] {
   return (findings as { id: string; aliases: string[] }[]).flatMap((f) => [f.id, ...f.aliases]).sort();
 }
 
-describe('scanner API', { skip: !haveData }, () => {
+describeEachBackend('scanner API', { skip: !haveData }, (backend) => {
   before(async () => {
-    h = await startHarness(osvNpm);
+    h = await startHarness(osvNpm, { backend: backend.name });
     receiver = await startReceiver();
   });
   after(async () => {
@@ -244,8 +244,8 @@ describe('scanner API', { skip: !haveData }, () => {
     );
 
     // Same hash: a check-in — no new result row, no event for the ordinary trigger.
-    const results = count('scanner_results');
-    const outboxBefore = count('event_outbox');
+    const results = await count('scanner_results');
+    const outboxBefore = await count('event_outbox');
     const checkIn = await call(
       agent,
       'POST',
@@ -253,9 +253,9 @@ describe('scanner API', { skip: !haveData }, () => {
       report('events', 'ns', 'p', [['minimist', '1.2.5']], { hash: 'h1' }),
     );
     assert.equal(checkIn.body.kind, 'check-in');
-    assert.equal(count('scanner_results'), results);
+    assert.equal(await count('scanner_results'), results);
     await waitUntil(() => toEvery().length === 2, 5000, 'every-scan event for the check-in');
-    assert.equal(count('event_outbox'), outboxBefore + 1);
+    assert.equal(await count('event_outbox'), outboxBefore + 1);
     assert.equal(toHook().length, 1);
 
     // New hash, same findings: matched again, still no event for the ordinary trigger.
@@ -310,7 +310,7 @@ describe('scanner API', { skip: !haveData }, () => {
   test('bad reports get 4xx with a code and store nothing', async () => {
     const agent = await registerCluster('bad');
     const otherAgent = await registerCluster('elsewhere');
-    const before = count('scanner_scans');
+    const before = await count('scanner_scans');
     const good = report('bad', 'ns', 'p', [['minimist', '1.2.5']]);
     const cases: [unknown, number, string][] = [
       [{ ...good, workload: { ...(good.workload as Json), namespace: '*' } }, 400, 'REQUEST_INVALID'],
@@ -352,7 +352,7 @@ describe('scanner API', { skip: !haveData }, () => {
     );
     assert.equal(unknown.status, 404);
     assert.equal((unknown.body.error as Json).code, 'CLUSTER_NOT_FOUND');
-    assert.equal(count('scanner_scans'), before);
+    assert.equal(await count('scanner_scans'), before);
 
     // Removing a cluster revokes its agent token.
     assert.equal((await call(h.adminToken, 'DELETE', '/v1/clusters/elsewhere')).status, 204);
@@ -365,7 +365,7 @@ describe('scanner API', { skip: !haveData }, () => {
   });
 
   test('oversized reports get 413 and store nothing', async () => {
-    const small = await startHarness(osvNpm, { bodyLimit: 16 * 1024 });
+    const small = await startHarness(osvNpm, { backend: backend.name, bodyLimit: 16 * 1024 });
     try {
       const res = await small.app.inject({
         method: 'POST',
@@ -383,8 +383,7 @@ describe('scanner API', { skip: !haveData }, () => {
       });
       assert.equal(big.statusCode, 413);
       assert.equal((big.json() as { error: Json }).error.code, 'PAYLOAD_TOO_LARGE');
-      const n = (small.store.db.prepare('SELECT count(*) AS n FROM scanner_scans').get() as { n: number }).n;
-      assert.equal(n, 0);
+      assert.equal(await small.count('scanner_scans'), 0);
     } finally {
       await small.close();
     }
@@ -392,7 +391,7 @@ describe('scanner API', { skip: !haveData }, () => {
 
   test('trigger URLs are checked against SSRF', async () => {
     await registerCluster('ssrf');
-    const before = count('scanner_triggers');
+    const before = await count('scanner_triggers');
     for (const url of [
       'http://169.254.169.254/latest/meta-data',
       'http://10.0.0.1/hook',
@@ -402,7 +401,7 @@ describe('scanner API', { skip: !haveData }, () => {
       assert.equal(res.status, 400, url);
       assert.equal((res.body.error as Json).code, 'TARGET_URL_REFUSED');
     }
-    assert.equal(count('scanner_triggers'), before);
+    assert.equal(await count('scanner_triggers'), before);
   });
 
   test('dead letters: listed and replayed by an admin only', async () => {

@@ -4,6 +4,7 @@
  * Every `/v1` call is authenticated; every read is limited to the caller's namespaces before it
  * reaches the store (`visibilityFor`), so nothing outside them shows up in results or counts.
  */
+import fastifyRateLimit from '@fastify/rate-limit';
 import Fastify from 'fastify';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
@@ -13,10 +14,14 @@ import type { OidcVerifier } from '../auth/oidc.js';
 import { assertCan, canIssue, covers, namespaceFilter, roleAllows } from '../auth/principal.js';
 import type { Action, Principal, Scope } from '../auth/principal.js';
 import { ContainmentError, ErrorCodes, isContainmentError } from '../errors.js';
+import { EventTypes } from '../events/cloud-event.js';
 import type { TargetGuard } from '../events/ssrf.js';
 import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
 import { ApiErrorCodes, ScannerApiError, httpStatusOf, notFound } from './api-error.js';
 import { ingestReport } from './ingest.js';
+import type { RematchCheck } from './rematch.js';
+import { ScannerMetrics } from './metrics.js';
+import { buildOpenApiDocument } from './openapi.js';
 import {
   clusterBodySchema,
   deadLetterQuerySchema,
@@ -46,6 +51,17 @@ export interface ScannerAppOptions {
   logger?: FastifyBaseLogger | false;
   /** Largest request body in bytes (reports included); larger ones get 413. */
   bodyLimit?: number;
+  /** Re-matching after advisory updates (`Rematcher`); `POST /v1/admin/rematch` runs a check now. */
+  rematch?: { check(): Promise<RematchCheck> };
+  /** Requests per principal (per address when unauthenticated) and window; none when undefined. */
+  rateLimit?: RateLimit;
+  /** Counters served at /metrics; pass one to also feed it the deliverer's outcomes. */
+  metrics?: ScannerMetrics;
+}
+
+export interface RateLimit {
+  max: number;
+  windowMs: number;
 }
 
 function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
@@ -140,6 +156,15 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
   }) as unknown as FastifyInstance;
 
+  const metrics = options.metrics ?? new ScannerMetrics();
+  app.addHook('onResponse', async (request, reply) => {
+    // The route pattern, not the URL: unmatched paths share one label value.
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.requestDone(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    if (route === '/v1/reports' && request.method === 'POST' && reply.statusCode >= 400)
+      metrics.reportReceived('rejected');
+  });
+
   const principals = new WeakMap<FastifyRequest, Principal>();
   const principalOf = (request: FastifyRequest): Principal => {
     const principal = principals.get(request);
@@ -176,6 +201,55 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
       .send(errorBody(ApiErrorCodes.NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`)),
   );
 
+  await app.register(fastifyRateLimit, { global: false });
+  const rateLimit = options.rateLimit
+    ? app.createRateLimit({
+        max: options.rateLimit.max,
+        timeWindow: options.rateLimit.windowMs,
+        keyGenerator: (request) => {
+          const principal = principals.get(request);
+          return principal ? `${principal.via}:${principal.subject}` : `ip:${request.ip}`;
+        },
+      })
+    : undefined;
+
+  /**
+   * Authenticates, then counts the request against the caller's limit. A failed authentication
+   * still counts, against the caller's address, so token guessing is throttled too.
+   */
+  const authenticateRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    let failure: unknown;
+    try {
+      principals.set(
+        request,
+        await authenticate(request.headers.authorization, {
+          tokens,
+          ...(options.oidc ? { oidc: options.oidc } : {}),
+        }),
+      );
+    } catch (e) {
+      failure = e;
+    }
+    const limit = await rateLimit?.(request);
+    if (limit && !limit.isAllowed && limit.isExceeded) {
+      void reply.header('retry-after', String(Math.max(1, limit.ttlInSeconds)));
+      throw new ScannerApiError(
+        429,
+        ApiErrorCodes.RATE_LIMITED,
+        `rate limit of ${limit.max} requests per ${limit.timeWindow / 1000} s exceeded`,
+      );
+    }
+    if (failure !== undefined) throw failure;
+  };
+
+  const openApiDocument = buildOpenApiDocument();
+  app.get('/v1/openapi.json', async () => openApiDocument);
+
+  app.get('/metrics', { onRequest: authenticateRequest }, async (request, reply) => {
+    assertCan(principalOf(request), 'metrics:read');
+    return reply.type(metrics.contentType()).send(await metrics.exposition());
+  });
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     try {
@@ -191,15 +265,7 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
 
   await app.register(
     async (v1) => {
-      v1.addHook('onRequest', async (request) => {
-        principals.set(
-          request,
-          await authenticate(request.headers.authorization, {
-            tokens,
-            ...(options.oidc ? { oidc: options.oidc } : {}),
-          }),
-        );
-      });
+      v1.addHook('onRequest', authenticateRequest);
 
       // --- clusters ---
       v1.post('/clusters', async (request, reply) => {
@@ -245,6 +311,8 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
           { store, advisories, onEvents: () => deliverer.notify() },
           { ...report, scanTime: new Date(report.scanTime).toISOString() },
         );
+        metrics.reportReceived(result.duplicate ? 'duplicate' : result.kind);
+        metrics.eventsEnqueued(EventTypes.SCAN_COMPLETED, result.events);
         return reply.status(result.duplicate ? 200 : 201).send(result);
       });
 
@@ -389,6 +457,18 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
         if (!token || !covers(principal.scope, token.scope)) throw notFound(`token ${id}`);
         await tokens.revoke(id);
         return reply.status(204).send();
+      });
+
+      // --- re-match now (global admins: it concerns every namespace) ---
+      v1.post('/admin/rematch', async (request) => {
+        const principal = principalOf(request);
+        if (principal.role !== 'admin' || !covers(principal.scope, { cluster: '*', namespaces: '*' }))
+          throw new ContainmentError(
+            ErrorCodes.FORBIDDEN,
+            'only an admin of every cluster may start a re-match',
+          );
+        if (!options.rematch) throw notFound('re-matching on this server');
+        return await options.rematch.check();
       });
 
       // --- dead letters (global: their bodies may concern any namespace) ---

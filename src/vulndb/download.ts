@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ContainmentError, ErrorCodes } from '../errors.js';
-import type { AdvisoryStore, ImportItem, ImportReport } from './advisory-store.js';
+import type { AsyncAdvisoryStore, ImportItem, ImportReport } from './advisory-store.js';
 import { openRecordSource } from './record-sources.js';
 import type { RecordSource } from './record-sources.js';
 
@@ -61,7 +61,7 @@ export function ecosystemArchiveUrl(baseUrl: string, ecosystem: string): string 
 }
 
 export async function downloadAndImport(
-  store: AdvisoryStore,
+  store: AsyncAdvisoryStore,
   options: UpdateOptions = {},
 ): Promise<UpdateReport> {
   const {

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import yauzl from 'yauzl';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import { ReadAheadReader } from './read-ahead-reader.js';
-import type { AdvisoryStore, ImportItem, ImportReport } from './advisory-store.js';
+import type { AsyncAdvisoryStore, ImportItem, ImportReport } from './advisory-store.js';
 
 const openFd = promisify(openCallback);
 
@@ -33,7 +33,7 @@ export interface ImportProgress {
 
 /** Detects what `path` is and imports everything in it as one import. */
 export async function importFromPath(
-  store: AdvisoryStore,
+  store: AsyncAdvisoryStore,
   path: string,
   options: { onProgress?: (progress: ImportProgress) => void } = {},
 ): Promise<ImportReport> {

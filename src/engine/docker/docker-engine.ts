@@ -1,7 +1,16 @@
 /** ContainerEngine over the Docker Engine API (Docker, or Podman's compatible service) via dockerode. */
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
-import type { ContainerEngine, ContainerInfo, ContainerLogs, FilesystemChange } from '../container-engine.js';
+import type {
+  ContainerEngine,
+  ContainerEvent,
+  ContainerInfo,
+  ContainerLogs,
+  FilesystemChange,
+  WorkloadFacts,
+} from '../container-engine.js';
 
 function statusOf(e: unknown): number | undefined {
   return (e as { statusCode?: number }).statusCode;
@@ -103,6 +112,84 @@ export class DockerEngine implements ContainerEngine {
     await this.call(nameOrId, (c) => c.remove({ force: options?.force ?? false }));
   }
 
+  async *events(signal: AbortSignal): AsyncIterable<ContainerEvent> {
+    let stream: Readable;
+    try {
+      stream = (await this.docker.getEvents({
+        filters: { type: ['container'] },
+        abortSignal: signal,
+      } as Docker.GetEventsOptions)) as unknown as Readable;
+    } catch (e) {
+      if (signal.aborted) return;
+      throw this.unavailable(e);
+    }
+    const lines = createInterface({ input: stream, crlfDelay: Infinity });
+    try {
+      for await (const line of lines) {
+        const event = parseEvent(line);
+        if (event) yield event;
+      }
+    } catch (e) {
+      if (!signal.aborted) throw this.unavailable(e);
+    } finally {
+      lines.close();
+      stream.destroy();
+    }
+    // The engine closed the stream (restarted, or went away): the caller decides whether to retry.
+    if (!signal.aborted) throw this.unavailable(new Error('event stream ended'));
+  }
+
+  async workloadFacts(nameOrId: string): Promise<WorkloadFacts> {
+    // Podman's own API knows the pod and the infra container; Docker refuses the path (400/404).
+    const libpod = await this.libpodGet(`/containers/${encodeURIComponent(nameOrId)}/json`);
+    if (libpod.status === 200) {
+      const c = libpod.body as { Pod?: string; IsInfra?: boolean; ImageDigest?: string };
+      let podName: string | undefined;
+      if (c.Pod) {
+        const pod = await this.libpodGet(`/pods/${encodeURIComponent(c.Pod)}/json`);
+        podName = pod.status === 200 ? (pod.body as { Name?: string }).Name : undefined;
+      }
+      return {
+        infra: c.IsInfra === true,
+        ...(podName ? { podName } : {}),
+        ...(c.ImageDigest ? { imageDigest: c.ImageDigest } : {}),
+      };
+    }
+    const info = await this.inspect(nameOrId);
+    // Docker: the repository digest the image was pulled by, if it was pulled at all.
+    const image = info.imageId
+      ? await this.docker
+          .getImage(info.imageId)
+          .inspect()
+          .catch(() => undefined)
+      : undefined;
+    const imageDigest = image?.RepoDigests?.[0]?.split('@')[1];
+    return { infra: false, ...(imageDigest ? { imageDigest } : {}) };
+  }
+
+  /**
+   * GET on Podman's own API (`/v4.0.0/libpod/…`, the oldest version Podman 4 serves). A 4xx —
+   * Docker not knowing the path or version, or no such container — is an answer, not an error.
+   */
+  private libpodGet(path: string): Promise<{ status: number; body?: unknown }> {
+    return new Promise((resolve, reject) => {
+      this.docker.modem.dial(
+        {
+          path: `/v4.0.0/libpod${path}`,
+          method: 'GET',
+          options: {},
+          statusCodes: { 200: true, 400: 'bad request', 404: 'not found' },
+        },
+        (err: unknown, body: unknown) => {
+          const status = err ? statusOf(err) : 200;
+          if (status === 200) resolve({ status, body });
+          else if (status !== undefined && status >= 400 && status < 500) resolve({ status });
+          else reject(this.unavailable(err));
+        },
+      );
+    });
+  }
+
   async list(options?: { all?: boolean }): Promise<ContainerInfo[]> {
     let items: Docker.ContainerInfo[];
     try {
@@ -119,6 +206,27 @@ export class DockerEngine implements ContainerEngine {
       labels: c.Labels ?? {},
     }));
   }
+}
+
+/** One line of the engine's event stream; undefined for other types or a line we cannot read. */
+export function parseEvent(line: string): ContainerEvent | undefined {
+  let raw: {
+    Type?: string;
+    Action?: string;
+    status?: string;
+    id?: string;
+    Actor?: { ID?: string; Attributes?: Record<string, string> };
+  };
+  try {
+    raw = JSON.parse(line) as typeof raw;
+  } catch {
+    return undefined;
+  }
+  const action = raw.Action ?? raw.status;
+  const id = raw.Actor?.ID ?? raw.id;
+  if ((raw.Type !== undefined && raw.Type !== 'container') || !action || !id) return undefined;
+  const name = raw.Actor?.Attributes?.name;
+  return { action, id, ...(name ? { name } : {}) };
 }
 
 const CHANGE_KINDS: Record<number, FilesystemChange['kind']> = {

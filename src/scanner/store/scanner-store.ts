@@ -34,6 +34,8 @@ export interface StoredInventory {
   insecureConfigurations: InsecureConfiguration[];
 }
 
+export type ScanKind = 'full' | 'check-in' | 'rematch';
+
 export interface ScanRecord {
   id: number;
   reportId: string;
@@ -42,8 +44,11 @@ export interface ScanRecord {
   scanTime: string;
   receivedAt: string;
   inventoryHash: string;
-  /** `check-in`: the hash was unchanged, findings are those of the last full scan. */
-  kind: 'full' | 'check-in';
+  /**
+   * `check-in`: the hash was unchanged, findings are those of the last full scan. `rematch`: the
+   * server re-derived the findings of the previous scan's inventory after an advisory update.
+   */
+  kind: ScanKind;
   summary: ScanSummary;
 }
 
@@ -57,7 +62,7 @@ export interface WorkloadRecord {
   workload: WorkloadIdentity;
   firstSeen: string;
   lastSeen: string;
-  lastScan?: { id: number; scanTime: string; kind: 'full' | 'check-in'; summary: ScanSummary };
+  lastScan?: { id: number; scanTime: string; kind: ScanKind; summary: ScanSummary };
 }
 
 export interface NamespaceSummary {
@@ -157,6 +162,37 @@ export interface ReportRef {
   workload: WorkloadIdentity;
 }
 
+/** A workload's latest stored content, to re-match after an advisory update (`rematch.ts`). */
+export interface RematchTarget {
+  workloadId: number;
+  workload: WorkloadIdentity;
+  /** The workload's latest scan; a re-match is recorded only while it still is. */
+  scanId: number;
+  /** RFC 3339. */
+  scanTime: string;
+  inventoryHash: string;
+  inventory: StoredInventory;
+  findingKeys: string[];
+  /** The stored findings, decoded on demand (most targets never need them). */
+  loadVulnerabilities(): VulnerabilityFinding[];
+}
+
+export interface RecordRematchInput {
+  workloadId: number;
+  /** `RematchTarget.scanId`: when another scan has become the latest since, nothing is written. */
+  basedOnScanId: number;
+  scanTime: Date;
+  /** The target's inventory with the re-derived findings. */
+  content: ScanContent;
+  /** `resultIndexKeys(...)` of the new content. */
+  indexKeys: readonly string[];
+  /** Pure: which events this re-match causes. Runs inside the transaction. */
+  events: (context: ScanEventContext) => readonly PlannedEvent[];
+}
+
+export type RecordRematchOutcome =
+  { status: 'recorded'; scanId: number; events: number } | { status: 'stale' };
+
 export interface ScannerStore {
   /** The delivery side of the outbox the store writes events into. */
   readonly queue: DeliveryQueue;
@@ -194,6 +230,27 @@ export interface ScannerStore {
   deleteTrigger(id: string): Promise<boolean>;
   /** The deliverer's view of a trigger; undefined once it is deleted. */
   triggerTarget(id: string): Promise<DeliveryTarget | undefined>;
+
+  /*
+   * Re-matching after advisory updates (`rematch.ts`). A store keeps, for each workload's latest
+   * result (full scan or re-match; a check-in keeps its predecessor's), the index keys
+   * `resultIndexKeys(inventory.packages, vulnerabilities)` from `rematch-index.ts`: written by
+   * `recordScan` (full scans) and `recordRematch`, replacing the workload's previous keys.
+   */
+  /** Ids of workloads whose latest result is indexed under any of `keys`, ascending. */
+  rematchCandidates(keys: readonly string[]): Promise<number[]>;
+  /** The latest content of these workloads (those without a scan or gone are left out). */
+  rematchTargets(workloadIds: readonly number[]): Promise<RematchTarget[]>;
+  /**
+   * In one transaction: unless `basedOnScanId` is no longer the workload's latest scan (`stale`),
+   * stores the content as a new result and a scan of kind `rematch` (report id `rematch:<based-on id>`,
+   * not registered as a report; node, image and inventory hash as in the based-on scan), replaces
+   * the workload's index keys, and enqueues the planned events (`checkIn` false).
+   */
+  recordRematch(input: RecordRematchInput): Promise<RecordRematchOutcome>;
+  /** The advisory import id the last completed re-match covered; undefined before the first. */
+  rematchCursor(): Promise<number | undefined>;
+  setRematchCursor(importId: number): Promise<void>;
 
   listDeadLetters(filter: DeadLetterFilter & { limit?: number }): Promise<DeadLetter[]>;
   replayDeadLetters(filter: DeadLetterFilter): Promise<number>;

@@ -13,17 +13,22 @@ import type { DeliveryTarget } from '../../events/deliverer.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import { SqliteOutbox } from '../../events/sqlite-outbox.js';
 import { ApiErrorCodes, ScannerApiError } from '../api-error.js';
+import { resultIndexKeys } from '../rematch-index.js';
 import type {
   ClusterListing,
   ClusterRecord,
   NamespaceSummary,
   NewTrigger,
   Page,
+  RecordRematchInput,
+  RecordRematchOutcome,
   RecordScanInput,
+  RematchTarget,
   RecordScanOutcome,
   ReportRef,
   ScanDetail,
   ScanEventContext,
+  ScanKind,
   ScannerStore,
   ScanRecord,
   TriggerRecord,
@@ -66,7 +71,7 @@ CREATE TABLE IF NOT EXISTS scanner_scans (
   workload_id INTEGER NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
   result_id INTEGER NOT NULL REFERENCES scanner_results(id) ON DELETE CASCADE,
   report_id TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('full', 'check-in')),
+  kind TEXT NOT NULL CHECK (kind IN ('full', 'check-in', 'rematch')),
   scan_time INTEGER NOT NULL,
   received_at INTEGER NOT NULL,
   inventory_hash TEXT NOT NULL,
@@ -80,6 +85,17 @@ CREATE TABLE IF NOT EXISTS scanner_reports (
   report_id TEXT NOT NULL,
   scan_id INTEGER NOT NULL REFERENCES scanner_scans(id) ON DELETE CASCADE,
   PRIMARY KEY (cluster_id, report_id)
+) STRICT;
+-- The re-match index: the keys (rematch-index.ts) of each workload's latest result.
+CREATE TABLE IF NOT EXISTS scanner_match_index (
+  key TEXT NOT NULL,
+  workload_id INTEGER NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
+  PRIMARY KEY (key, workload_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS scanner_match_index_workload ON scanner_match_index (workload_id);
+CREATE TABLE IF NOT EXISTS scanner_meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS scanner_triggers (
   id TEXT PRIMARY KEY,
@@ -121,7 +137,7 @@ function identityOf(row: WorkloadRow): WorkloadIdentity {
 interface ScanRow extends WorkloadRow {
   id: number;
   report_id: string;
-  kind: 'full' | 'check-in';
+  kind: ScanKind;
   scan_time: number;
   received_at: number;
   inventory_hash: string;
@@ -424,6 +440,10 @@ export class SqliteScannerStore implements ScannerStore {
                 JSON.stringify(input.content.findingKeys),
               ).lastInsertRowid,
           );
+          this.replaceIndexKeys(
+            workloadId,
+            resultIndexKeys(input.content.inventory.packages, input.content.vulnerabilities),
+          );
         } else {
           // A check-in: the hash matched above, so the previous result exists.
           const prev = existing as NonNullable<typeof existing>;
@@ -463,26 +483,13 @@ export class SqliteScannerStore implements ScannerStore {
           .prepare('INSERT INTO scanner_reports (cluster_id, report_id, scan_id) VALUES (?, ?, ?)')
           .run(clusterId, input.reportId, scanId);
 
-        const triggers = (
-          this.db
-            .prepare(
-              'SELECT id, namespaces, every_scan FROM scanner_triggers WHERE cluster_id = ? ORDER BY id',
-            )
-            .all(clusterId) as { id: string; namespaces: string; every_scan: number }[]
-        )
-          .filter((t) => {
-            const namespaces = JSON.parse(t.namespaces) as string[] | '*';
-            return namespaces === '*' || namespaces.includes(workload.namespace);
-          })
-          .map((t) => ({ id: t.id, everyScan: t.every_scan === 1 }));
-
         const planned = input.events({
           scanId,
           previousKeys:
             existing?.finding_keys == null ? undefined : (JSON.parse(existing.finding_keys) as string[]),
           content,
           checkIn: !input.content,
-          triggers,
+          triggers: this.triggersFor(clusterId, workload.namespace),
         });
         for (const { event, triggerIds } of planned) this.queue.enqueue(this.db, event, triggerIds);
         return {
@@ -493,6 +500,169 @@ export class SqliteScannerStore implements ScannerStore {
         };
       })
       .immediate();
+  }
+
+  /** Triggers of the cluster covering the namespace. */
+  private triggersFor(clusterId: number, namespace: string): ScanEventContext['triggers'] {
+    return (
+      this.db
+        .prepare('SELECT id, namespaces, every_scan FROM scanner_triggers WHERE cluster_id = ? ORDER BY id')
+        .all(clusterId) as { id: string; namespaces: string; every_scan: number }[]
+    )
+      .filter((t) => {
+        const namespaces = JSON.parse(t.namespaces) as string[] | '*';
+        return namespaces === '*' || namespaces.includes(namespace);
+      })
+      .map((t) => ({ id: t.id, everyScan: t.every_scan === 1 }));
+  }
+
+  private replaceIndexKeys(workloadId: number, keys: readonly string[]): void {
+    this.db.prepare('DELETE FROM scanner_match_index WHERE workload_id = ?').run(workloadId);
+    this.db
+      .prepare('INSERT INTO scanner_match_index (key, workload_id) SELECT value, ? FROM json_each(?)')
+      .run(workloadId, JSON.stringify(keys));
+  }
+
+  async rematchCandidates(keys: readonly string[]): Promise<number[]> {
+    return this.db
+      .prepare(
+        `SELECT DISTINCT workload_id FROM scanner_match_index
+         WHERE key IN (SELECT value FROM json_each(?)) ORDER BY workload_id`,
+      )
+      .pluck()
+      .all(JSON.stringify(keys)) as number[];
+  }
+
+  async rematchTargets(workloadIds: readonly number[]): Promise<RematchTarget[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT w.id AS workload_id, s.id AS scan_id, s.scan_time, s.inventory_hash, c.name AS cluster,
+           w.namespace, w.pod, w.container, s.node, s.image, s.image_digest,
+           r.inventory, r.finding_keys, r.vulnerabilities
+         FROM scanner_workloads w
+         JOIN scanner_clusters c ON c.id = w.cluster_id
+         JOIN scanner_scans s ON s.id = w.last_scan_id
+         JOIN scanner_results r ON r.id = s.result_id
+         WHERE w.id IN (SELECT value FROM json_each(?))
+         ORDER BY w.id`,
+      )
+      .all(JSON.stringify(workloadIds)) as (WorkloadRow & {
+      workload_id: number;
+      scan_id: number;
+      scan_time: number;
+      inventory_hash: string;
+      inventory: string;
+      finding_keys: string;
+      vulnerabilities: string;
+    })[];
+    return rows.map((row) => ({
+      workloadId: row.workload_id,
+      workload: identityOf(row),
+      scanId: row.scan_id,
+      scanTime: iso(row.scan_time),
+      inventoryHash: row.inventory_hash,
+      inventory: JSON.parse(row.inventory) as RematchTarget['inventory'],
+      findingKeys: JSON.parse(row.finding_keys) as string[],
+      loadVulnerabilities: () => JSON.parse(row.vulnerabilities) as ScanDetail['vulnerabilities'],
+    }));
+  }
+
+  async recordRematch(input: RecordRematchInput): Promise<RecordRematchOutcome> {
+    return this.db
+      .transaction((): RecordRematchOutcome => {
+        const base = this.db
+          .prepare(
+            `SELECT w.cluster_id, w.namespace, w.last_scan_id, s.scan_time, s.inventory_hash, s.node, s.image,
+               s.image_digest, r.finding_keys
+             FROM scanner_workloads w
+             JOIN scanner_scans s ON s.id = w.last_scan_id
+             JOIN scanner_results r ON r.id = s.result_id
+             WHERE w.id = ?`,
+          )
+          .get(input.workloadId) as
+          | {
+              cluster_id: number;
+              namespace: string;
+              last_scan_id: number;
+              scan_time: number;
+              inventory_hash: string;
+              node: string;
+              image: string;
+              image_digest: string | null;
+              finding_keys: string;
+            }
+          | undefined;
+        if (base?.last_scan_id !== input.basedOnScanId) return { status: 'stale' };
+        const { content } = input;
+        const resultId = Number(
+          this.db
+            .prepare(
+              `INSERT INTO scanner_results
+                 (workload_id, inventory, vulnerabilities, insecure_configurations, summary, finding_keys)
+               VALUES (?, ?, ?, ?, ?, ?)`,
+            )
+            .run(
+              input.workloadId,
+              JSON.stringify(content.inventory),
+              JSON.stringify(content.vulnerabilities),
+              JSON.stringify(content.insecureConfigurations),
+              JSON.stringify(content.summary),
+              JSON.stringify(content.findingKeys),
+            ).lastInsertRowid,
+        );
+        // Never before the scan it re-derives, or `latestScans` would still pick that one.
+        const scanTime = Math.max(input.scanTime.getTime(), base.scan_time);
+        const scanId = Number(
+          this.db
+            .prepare(
+              `INSERT INTO scanner_scans (workload_id, result_id, report_id, kind, scan_time, received_at,
+                 inventory_hash, node, image, image_digest)
+               VALUES (?, ?, ?, 'rematch', ?, ?, ?, ?, ?, ?)`,
+            )
+            .run(
+              input.workloadId,
+              resultId,
+              `rematch:${input.basedOnScanId}`,
+              scanTime,
+              this.now(),
+              base.inventory_hash,
+              base.node,
+              base.image,
+              base.image_digest,
+            ).lastInsertRowid,
+        );
+        this.db
+          .prepare('UPDATE scanner_workloads SET last_scan_id = ? WHERE id = ?')
+          .run(scanId, input.workloadId);
+        this.replaceIndexKeys(input.workloadId, input.indexKeys);
+        const planned = input.events({
+          scanId,
+          previousKeys: JSON.parse(base.finding_keys) as string[],
+          content,
+          checkIn: false,
+          triggers: this.triggersFor(base.cluster_id, base.namespace),
+        });
+        for (const { event, triggerIds } of planned) this.queue.enqueue(this.db, event, triggerIds);
+        return { status: 'recorded', scanId, events: planned.length };
+      })
+      .immediate();
+  }
+
+  async rematchCursor(): Promise<number | undefined> {
+    const value = this.db
+      .prepare(`SELECT value FROM scanner_meta WHERE key = 'rematch_cursor'`)
+      .pluck()
+      .get() as string | undefined;
+    return value === undefined ? undefined : Number(value);
+  }
+
+  async setRematchCursor(importId: number): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO scanner_meta (key, value) VALUES ('rematch_cursor', ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      )
+      .run(String(importId));
   }
 
   async latestScans(
@@ -534,7 +704,7 @@ export class SqliteScannerStore implements ScannerStore {
       last_seen: number;
       scan_id: number | null;
       scan_time: number | null;
-      kind: 'full' | 'check-in' | null;
+      kind: ScanKind | null;
       summary: string | null;
     })[];
     return rows.map((r) => ({
@@ -547,7 +717,7 @@ export class SqliteScannerStore implements ScannerStore {
             lastScan: {
               id: r.scan_id,
               scanTime: iso(r.scan_time as number),
-              kind: r.kind as 'full' | 'check-in',
+              kind: r.kind as ScanKind,
               summary: JSON.parse(r.summary as string) as ScanRecord['summary'],
             },
           }),

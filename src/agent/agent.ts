@@ -1,0 +1,404 @@
+/**
+ * The node agent: finds the running containers through the engine API and its event stream,
+ * scans each one's RUNNING filesystem through `/proc/<pid>/root` with the safe reader (nothing is
+ * ever executed in a container, so containers without a shell are scanned the same), and reports
+ * every scan to the scanner service.
+ *
+ * When a container is scanned: when it starts (or is found running at agent start), every
+ * `rescanIntervalMs`, and as soon as its writable layer changed (`layer-signature.ts`, checked
+ * every `driftCheckIntervalMs`). A periodic rescan whose layer signature is unchanged reuses the
+ * last walk's inventory instead of walking again (a walk of a Debian container costs ~200 ms, a
+ * signature well under 1 ms; 50 idle containers rescanned every 30 s by walking would take a
+ * third of a core). Changes the upper dir cannot show — files in volumes or bind mounts — are
+ * still found by a real walk at least every FULL_WALK_EVERY periodic rescans.
+ * Every scan is reported with its inventory hash; the server
+ * records an unchanged hash as a check-in without matching or storing the inventory again. (The
+ * report schema requires the inventory in every report, and that keeps a server that lost its
+ * state, or never saw the first report, correct: it simply matches.)
+ *
+ * Scans run at most `concurrency` at a time, in arrival order, one per container at once (a
+ * request during its scan queues exactly one more), so a burst of starts does not swamp the node.
+ * The inventory walk uses synchronous file calls (see `directory-root-fs.ts`): a container scan
+ * holds the event loop for its walk, tens of milliseconds for a distribution image.
+ *
+ * A container that stops before or during its scan is "gone": logged at info, counted, and not
+ * reported (a vanished `/proc/<pid>/root` would otherwise read as an empty inventory). The
+ * process is identified by pid and start time, so a reused pid is not mistaken for it.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ContainerEngine, ContainerInfo, WorkloadFacts } from '../engine/container-engine.js';
+import { ErrorCodes, isContainmentError } from '../errors.js';
+import { collectInventory } from '../inventory/collect.js';
+import { DirectoryRootFs } from '../inventory/fs/directory-root-fs.js';
+import type { Inventory } from '../inventory/types.js';
+import { buildAgentReport } from '../scanner/agent-report.js';
+import type { AgentReport, IngestResult } from '../scanner/ingest.js';
+import { layerSignature } from './layer-signature.js';
+import { processStartTime } from './process-start.js';
+import { workloadIdentity } from './workload-identity.js';
+
+/** Where reports go: the scanner API client (`ApiClient`) in practice. */
+export interface ReportSink {
+  sendReport(report: AgentReport): Promise<IngestResult>;
+}
+
+/** The subset of a pino logger the agent uses. */
+export interface AgentLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface AgentOptions {
+  engine: ContainerEngine;
+  sink: ReportSink;
+  logger: AgentLogger;
+  /** Default `local`. */
+  cluster?: string;
+  /** Default: this host's name. */
+  node?: string;
+  /** Default DEFAULT_RESCAN_INTERVAL_MS. */
+  rescanIntervalMs?: number;
+  /** How often writable layers are checked for changes; 0 = never. Default DEFAULT_DRIFT_CHECK_INTERVAL_MS. */
+  driftCheckIntervalMs?: number;
+  /** Scans at once; default DEFAULT_SCAN_CONCURRENCY. */
+  concurrency?: number;
+  /** Watch only containers carrying all these labels (default: every container). */
+  labels?: Record<string, string>;
+}
+
+export const DEFAULT_RESCAN_INTERVAL_MS = 30_000;
+export const DEFAULT_DRIFT_CHECK_INTERVAL_MS = 5_000;
+export const DEFAULT_SCAN_CONCURRENCY = 2;
+/** A periodic rescan walks the filesystem even with an unchanged layer after this many intervals. */
+export const FULL_WALK_EVERY = 10;
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+
+export interface AgentStats {
+  /** Inventories taken (walked, or reused from the last walk when the layer did not change). */
+  scans: number;
+  /** Filesystem walks. */
+  walks: number;
+  /** Reports the server matched (new or changed inventory). */
+  fullReports: number;
+  /** Reports the server recorded as a check-in (unchanged inventory hash). */
+  checkIns: number;
+  /** Containers that stopped before or during their scan (not reported). */
+  gone: number;
+  failedReports: number;
+  /** Unexpected failures (logged at error). */
+  errors: number;
+}
+
+export type ScanReason = 'discovered' | 'start' | 'periodic' | 'drift';
+
+interface Tracked {
+  id: string;
+  /** Podman pod, infra flag, image digest: fixed for a container's life, asked once. */
+  facts?: WorkloadFacts;
+  lastScanAt: number;
+  /** Writable-layer signature taken before the last scan. */
+  layer?: string;
+  /** The last walk's inventory, reused while the layer does not change. */
+  walked?: { inventory: Inventory; at: number };
+  upperDir?: string;
+  queued?: ScanReason;
+  running: boolean;
+  /** Asked again while running: scan once more afterwards. */
+  again?: ScanReason;
+}
+
+/** Lifecycle events after which a container has no process to scan any more. */
+const ENDED = new Set(['die', 'stop', 'kill', 'destroy', 'remove', 'died']);
+
+class Gone extends Error {}
+
+export class Agent {
+  readonly stats: AgentStats = {
+    scans: 0,
+    walks: 0,
+    fullReports: 0,
+    checkIns: 0,
+    gone: 0,
+    failedReports: 0,
+    errors: 0,
+  };
+  private readonly engine: ContainerEngine;
+  private readonly log: AgentLogger;
+  private readonly place: { cluster: string; node: string };
+  private readonly rescanMs: number;
+  private readonly driftMs: number;
+  private readonly concurrency: number;
+  private readonly tracked = new Map<string, Tracked>();
+  /** Infra containers and containers the label selector excludes: never scanned, never re-added. */
+  private readonly ignored = new Set<string>();
+  private readonly queue: string[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private lastResync = 0;
+  private eventLoop: Promise<void> | undefined;
+
+  constructor(private readonly options: AgentOptions) {
+    this.engine = options.engine;
+    this.log = options.logger;
+    this.place = { cluster: options.cluster ?? 'local', node: options.node ?? hostname() };
+    this.rescanMs = options.rescanIntervalMs ?? DEFAULT_RESCAN_INTERVAL_MS;
+    this.driftMs = options.driftCheckIntervalMs ?? DEFAULT_DRIFT_CHECK_INTERVAL_MS;
+    this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_SCAN_CONCURRENCY);
+  }
+
+  /** Checks the engine answers (ENGINE_UNAVAILABLE otherwise), then watches and scans until `stop`. */
+  async start(): Promise<void> {
+    await this.engine.ping();
+    this.eventLoop = this.watchEvents();
+    await this.resync();
+    const tickMs = this.driftMs > 0 ? Math.min(this.driftMs, this.rescanMs) : this.rescanMs;
+    this.timer = setInterval(() => void this.tick(), tickMs);
+  }
+
+  /** Stops watching; waits for the scans in progress (their reports included). */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    clearInterval(this.timer);
+    this.queue.length = 0;
+    await this.eventLoop;
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Containers currently watched (running, not infra), by id. */
+  watched(): string[] {
+    return [...this.tracked.keys()];
+  }
+
+  private get stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  /** The running containers, from the list API: adds new ones, drops those that went unnoticed. */
+  private async resync(): Promise<void> {
+    this.lastResync = Date.now();
+    let running: ContainerInfo[];
+    try {
+      running = (await this.engine.list()).filter((c) => c.running);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'cannot list containers; will retry');
+      return;
+    }
+    const ids = new Set(running.map((c) => c.id));
+    // One waiting for its scan may have started after the list was taken: its scan will tell.
+    for (const [id, t] of this.tracked) if (!ids.has(id) && !t.queued && !t.running) this.forget(id);
+    for (const c of running) {
+      if (!this.tracked.has(c.id) && this.selected(c)) this.request(c.id, 'discovered');
+    }
+  }
+
+  private async watchEvents(): Promise<void> {
+    let delay = RECONNECT_MIN_MS;
+    while (!this.stopped) {
+      try {
+        for await (const event of this.engine.events(this.abort.signal)) {
+          delay = RECONNECT_MIN_MS;
+          if (event.action === 'start') this.request(event.id, 'start');
+          else if (ENDED.has(event.action)) this.forget(event.id);
+          if (event.action === 'destroy' || event.action === 'remove') this.ignored.delete(event.id);
+        }
+      } catch (e) {
+        if (this.stopped) break;
+        this.log.warn({ err: (e as Error).message, retryInMs: delay }, 'engine event stream lost');
+      }
+      if (this.stopped) break;
+      await new Promise((r) => setTimeout(r, delay).unref());
+      delay = Math.min(delay * 2, RECONNECT_MAX_MS);
+      // Events may have been missed meanwhile.
+      await this.resync();
+    }
+  }
+
+  private selected(c: Pick<ContainerInfo, 'labels'>): boolean {
+    return Object.entries(this.options.labels ?? {}).every(([k, v]) => c.labels[k] === v);
+  }
+
+  private forget(id: string): void {
+    this.tracked.delete(id);
+  }
+
+  private request(id: string, reason: ScanReason): void {
+    if (this.stopped || this.ignored.has(id)) return;
+    let t = this.tracked.get(id);
+    if (!t) {
+      t = { id, lastScanAt: 0, running: false };
+      this.tracked.set(id, t);
+    }
+    if (t.running) t.again ??= reason;
+    else if (!t.queued) {
+      t.queued = reason;
+      this.queue.push(id);
+      this.pump();
+    }
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.inFlight.size < this.concurrency && this.queue.length > 0) {
+      const t = this.tracked.get(this.queue.shift() as string);
+      if (!t?.queued) continue; // forgotten while waiting
+      const reason = t.queued;
+      t.queued = undefined;
+      t.running = true;
+      const job: Promise<void> = this.scanAndReport(t, reason).finally(() => {
+        this.inFlight.delete(job);
+        t.running = false;
+        const again = t.again;
+        t.again = undefined;
+        if (again && this.tracked.get(t.id) === t) this.request(t.id, again);
+        this.pump();
+      });
+      this.inFlight.add(job);
+    }
+  }
+
+  /** Periodic rescans, drift checks, and a resync now and then (events can be missed). */
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    try {
+      const now = Date.now();
+      if (now - this.lastResync >= this.rescanMs) await this.resync();
+      for (const t of [...this.tracked.values()]) {
+        if (t.queued || t.running || t.lastScanAt === 0) continue;
+        if (now - t.lastScanAt >= this.rescanMs) this.request(t.id, 'periodic');
+        else if (this.driftMs > 0 && t.upperDir && t.layer !== undefined) {
+          const layer = await layerSignature(t.upperDir);
+          if (layer !== undefined && layer !== t.layer) this.request(t.id, 'drift');
+        }
+      }
+    } catch (e) {
+      this.failed(e, 'periodic check failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private failed(e: unknown, msg: string, fields: object = {}): void {
+    this.stats.errors += 1;
+    this.log.error({ ...fields, err: (e as Error).message }, msg);
+  }
+
+  private async scanAndReport(t: Tracked, reason: ScanReason): Promise<void> {
+    const started = Date.now();
+    let scanned: { info: ContainerInfo; facts: WorkloadFacts; inventory: Inventory; scanTime: string };
+    try {
+      const result = await this.scan(t);
+      if (!result) return;
+      scanned = result;
+    } catch (e) {
+      if (e instanceof Gone) {
+        this.stats.gone += 1;
+        if (this.tracked.get(t.id) === t) this.forget(t.id);
+        this.log.info({ container: t.id, reason, when: e.message }, 'container gone; not reported');
+        return;
+      }
+      if (isContainmentError(e) && e.code === ErrorCodes.ENGINE_UNAVAILABLE) {
+        // Not this container's fault; the event stream's reconnect logs the outage.
+        this.log.warn({ container: t.id, err: e.message }, 'engine unavailable; scan skipped');
+        return;
+      }
+      this.failed(e, 'scan failed', { container: t.id, reason });
+      return;
+    }
+    const { info, facts, inventory, scanTime } = scanned;
+    this.stats.scans += 1;
+    const report = buildAgentReport({
+      reportId: randomUUID(),
+      workload: workloadIdentity(info, facts, this.place),
+      scanTime,
+      inventory,
+    });
+    const fields = {
+      container: info.name,
+      reason,
+      packages: report.inventory.packages.length,
+      insecureConfigurations: report.inventory.insecureConfigurations.length,
+      scanMs: Date.now() - started,
+    };
+    let result: IngestResult;
+    try {
+      result = await this.options.sink.sendReport(report);
+    } catch (e) {
+      // The server being down is an outage, not a bug; the next rescan reports again.
+      this.stats.failedReports += 1;
+      this.log.warn({ ...fields, err: (e as Error).message }, 'report not accepted');
+      return;
+    }
+    if (result.kind === 'check-in') this.stats.checkIns += 1;
+    else this.stats.fullReports += 1;
+    this.log.info({ ...fields, kind: result.kind, scanId: result.scanId }, 'container scanned');
+  }
+
+  /** Undefined when the container is not to be scanned (not selected, or a pod's infra container). Throws Gone. */
+  private async scan(
+    t: Tracked,
+  ): Promise<
+    { info: ContainerInfo; facts: WorkloadFacts; inventory: Inventory; scanTime: string } | undefined
+  > {
+    const info = await this.engine.inspect(t.id).catch(notFoundIsGone('before scan'));
+    if (!info.running || !info.pid) throw new Gone('before scan');
+    if (!this.selected(info)) {
+      this.ignored.add(t.id);
+      this.forget(t.id);
+      return undefined;
+    }
+    t.facts ??= await this.engine.workloadFacts(t.id).catch(notFoundIsGone('before scan'));
+    if (t.facts.infra) {
+      this.ignored.add(t.id);
+      this.forget(t.id);
+      return undefined;
+    }
+    const pid = info.pid;
+    const startTime = processStartTime(pid);
+    if (startTime === undefined) throw new Gone('before scan');
+    const alive = (): boolean => processStartTime(pid) === startTime;
+    // Taken before the scan: a change made while scanning shows as drift on the next check.
+    t.upperDir = info.upperDir;
+    const layer = info.upperDir ? await layerSignature(info.upperDir) : undefined;
+    const scanTime = new Date().toISOString();
+    const reuse =
+      t.walked !== undefined &&
+      layer !== undefined &&
+      layer === t.layer &&
+      Date.now() - t.walked.at < this.rescanMs * FULL_WALK_EVERY;
+    const inventory = reuse && t.walked ? t.walked.inventory : await this.walk(info, pid, alive);
+    // Files of an exited process read as missing, not as errors: only this check tells.
+    if (!alive()) throw new Gone('during scan');
+    t.lastScanAt = Date.now();
+    t.layer = layer;
+    if (!reuse) t.walked = { inventory, at: t.lastScanAt };
+    return { info, facts: t.facts, inventory, scanTime };
+  }
+
+  private async walk(info: ContainerInfo, pid: number, alive: () => boolean): Promise<Inventory> {
+    this.stats.walks += 1;
+    try {
+      const fs = await DirectoryRootFs.open(`/proc/${pid}/root`, `container ${info.name}`);
+      try {
+        return await collectInventory(fs, { image: { User: info.user ?? '' } });
+      } finally {
+        fs.close();
+      }
+    } catch (e) {
+      if (!alive()) throw new Gone('during scan');
+      throw e;
+    }
+  }
+}
+
+function notFoundIsGone(when: string) {
+  return (e: unknown): never => {
+    if (isContainmentError(e) && e.code === ErrorCodes.CONTAINER_NOT_FOUND) throw new Gone(when);
+    throw e;
+  };
+}

@@ -1,0 +1,283 @@
+/**
+ * The enforcer's local action API (single-machine mode, issue 5): SecurityActions in over HTTP,
+ * their state out. Policies reach it through the SDK host's HTTP EnforcementClient.
+ *
+ * - `POST /v1/actions[?wait=true]` — body: a SecurityAction. Default: 202 with the Pending/Running
+ *   state (the work goes on); `wait=true`: 200 with the final state. A known id answers 200 with
+ *   what is stored (the work is done once); the same id with another spec is 409.
+ * - `GET /v1/actions/{id}` — 404 when missing or outside the caller's namespaces (they look alike).
+ * - `GET /v1/actions[?namespace=&phase=&limit=]` — newest first, only the caller's namespaces.
+ *
+ * Auth: a bearer token — one configured here (`containment up` hands its own to the policy runtime)
+ * or an API token verified by the scanner's verifier — whose role grants `actions:write`
+ * (admin, analyst, policy) and whose scope covers the enforcer's cluster and the target namespace.
+ * Errors are `{ error: { code, message } }`.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyError,
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyRequest,
+} from 'fastify';
+import { z } from 'zod';
+import type { ApiTokens } from '../auth/api-tokens.js';
+import { authenticate } from '../auth/authenticate.js';
+import type { OidcVerifier } from '../auth/oidc.js';
+import { can, namespaceFilter, roleAllows } from '../auth/principal.js';
+import type { Principal, Role } from '../auth/principal.js';
+import { ContainmentError, ErrorCodes, isContainmentError } from '../errors.js';
+import type { Enforcer } from './local-enforcer.js';
+import { ACTION_PHASES, actionIdSchema, parseSecurityAction } from './security-action.js';
+import type { SecurityAction } from './security-action.js';
+
+/** A bearer token this API accepts without a token service, and who holds it. */
+export interface ConfiguredToken {
+  token: string;
+  /** Shown as the principal's subject (`configured:<name>`). */
+  name: string;
+  role: Role;
+  namespaces: readonly string[] | '*';
+}
+
+export interface ActionApiOptions {
+  enforcer: Pick<Enforcer, 'submit' | 'get' | 'list'>;
+  /** The enforcer's cluster (default `local`): callers' scopes must cover it. */
+  cluster?: string;
+  tokens?: readonly ConfiguredToken[];
+  /** The scanner's API-token verifier, for `ctm_…` tokens. */
+  verifier?: Pick<ApiTokens, 'verify'>;
+  oidc?: OidcVerifier;
+  /** Called when an action submitted without `wait` fails unexpectedly after the response went out. */
+  onBackgroundError?: (error: unknown, id: string) => void;
+}
+
+export const ActionApiErrorCodes = {
+  REQUEST_INVALID: 'REQUEST_INVALID',
+  NOT_FOUND: 'NOT_FOUND',
+  /** The action id is already used for a different request. */
+  CONFLICT: 'CONFLICT',
+  INTERNAL: 'INTERNAL',
+} as const;
+
+const MAX_BODY_BYTES = 64 * 1024;
+const FINAL_PHASES: ReadonlySet<string> = new Set(['Succeeded', 'Failed']);
+
+const postQuerySchema = z.strictObject({ wait: z.enum(['true', 'false']).default('false') });
+const listQuerySchema = z.strictObject({
+  namespace: z.string().min(1).max(253).optional(),
+  phase: z.enum(ACTION_PHASES).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function query<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  throw new HttpError(
+    400,
+    ActionApiErrorCodes.REQUEST_INVALID,
+    `${where}${issue?.message ?? 'invalid query'}`,
+  );
+}
+
+function statusOf(code: string): number {
+  switch (code) {
+    case ErrorCodes.UNAUTHENTICATED:
+      return 401;
+    case ErrorCodes.FORBIDDEN:
+      return 403;
+    case ErrorCodes.ENGINE_UNAVAILABLE:
+      return 503;
+    default:
+      return 400;
+  }
+}
+
+const digest = (token: string): Buffer => createHash('sha256').update(token).digest();
+
+/** An API-token verifier that knows no token: `ctm_…` tokens fail when none is configured. */
+const noVerifier: Pick<ApiTokens, 'verify'> = {
+  verify: () => Promise.reject(new ContainmentError(ErrorCodes.UNAUTHENTICATED, 'unknown bearer token')),
+};
+
+const BEARER = /^bearer +(\S+) *$/i;
+
+/** The routes, for registering into a larger server (`containment up`) or `buildActionApi`. */
+export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app, options) => {
+  const cluster = options.cluster ?? 'local';
+  const { enforcer } = options;
+  // Compared as digests so the comparison takes the same time whatever the token's length.
+  const configured = (options.tokens ?? []).map((t) => ({ ...t, digest: digest(t.token) }));
+  const principals = new WeakMap<FastifyRequest, Principal>();
+
+  const principalFor = async (header: string | undefined): Promise<Principal> => {
+    const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
+    if (token !== undefined) {
+      const d = digest(token);
+      const match = configured.find((c) => timingSafeEqual(c.digest, d));
+      if (match) {
+        return {
+          subject: `configured:${match.name}`,
+          role: match.role,
+          scope: { cluster, namespaces: match.namespaces },
+          via: 'token',
+        };
+      }
+    }
+    return authenticate(header, {
+      tokens: options.verifier ?? noVerifier,
+      ...(options.oidc ? { oidc: options.oidc } : {}),
+    });
+  };
+
+  const principalOf = (request: FastifyRequest): Principal => {
+    const principal = principals.get(request);
+    if (!principal) throw new Error('request reached an action handler unauthenticated');
+    return principal;
+  };
+
+  const mayActOn = (principal: Principal, action: SecurityAction): boolean =>
+    can(principal, 'actions:write', { cluster, namespace: action.spec.target.namespace });
+
+  app.addHook('onRequest', async (request) => {
+    const principal = await principalFor(request.headers.authorization);
+    if (!roleAllows(principal.role, 'actions:write'))
+      throw new ContainmentError(
+        ErrorCodes.FORBIDDEN,
+        `role ${principal.role} may not submit or read actions`,
+      );
+    principals.set(request, principal);
+  });
+
+  app.setErrorHandler((error: FastifyError | Error, request, reply) => {
+    const send = (status: number, code: string, message: string) =>
+      reply.status(status).send({ error: { code, message } });
+    if (error instanceof HttpError) return send(error.status, error.code, error.message);
+    if (isContainmentError(error)) {
+      const status = statusOf(error.code);
+      if (status === 401)
+        void reply.header('www-authenticate', 'Bearer realm="containment", error="invalid_token"');
+      return send(status, error.code, error.message);
+    }
+    const status = (error as FastifyError).statusCode;
+    if (status !== undefined && status >= 400 && status < 500)
+      return send(status, ActionApiErrorCodes.REQUEST_INVALID, error.message);
+    request.log.error({ err: error }, 'action API request failed');
+    return send(500, ActionApiErrorCodes.INTERNAL, 'internal error');
+  });
+
+  app.post('/v1/actions', { bodyLimit: MAX_BODY_BYTES }, async (request, reply) => {
+    const principal = principalOf(request);
+    const { wait } = query(postQuerySchema, request.query);
+    const action = parseSecurityAction(request.body);
+    const { namespace } = action.spec.target;
+    if (action.metadata.namespace !== undefined && action.metadata.namespace !== namespace) {
+      throw new HttpError(
+        400,
+        ActionApiErrorCodes.REQUEST_INVALID,
+        `metadata.namespace "${action.metadata.namespace}" differs from spec.target.namespace "${namespace}"`,
+      );
+    }
+    if (!mayActOn(principal, action))
+      throw new ContainmentError(
+        ErrorCodes.FORBIDDEN,
+        `not allowed to act in namespace ${cluster}/${namespace}`,
+      );
+
+    const id = action.metadata.name;
+    const known = enforcer.get(id);
+    const run = enforcer.submit(action).catch((e: unknown) => {
+      // The body was valid, so the only refusal left is an id already used for another spec.
+      if (isContainmentError(e) && e.code === ErrorCodes.ACTION_INVALID)
+        throw new HttpError(409, ActionApiErrorCodes.CONFLICT, e.message);
+      throw e;
+    });
+    if (wait === 'true') return reply.status(200).send(await run);
+
+    // Give a refusal (raised before any work starts) the chance to surface; otherwise answer now.
+    const early = await Promise.race([
+      run.then(
+        (done) => ({ done }),
+        (error: unknown) => ({ error }),
+      ),
+      new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined))),
+    ]);
+    if (early && 'error' in early) throw early.error;
+    void run.catch((e: unknown) => options.onBackgroundError?.(e, id));
+    const current = early?.done ?? enforcer.get(id) ?? known;
+    if (!current) throw new Error(`action ${id} was accepted but is not stored`);
+    const final = current.status !== undefined && FINAL_PHASES.has(current.status.phase);
+    return reply.status(final ? 200 : 202).send(current);
+  });
+
+  app.get('/v1/actions/:id', async (request) => {
+    const principal = principalOf(request);
+    const parsed = actionIdSchema.safeParse((request.params as { id: string }).id);
+    if (!parsed.success) throw new HttpError(400, ActionApiErrorCodes.REQUEST_INVALID, 'invalid action id');
+    const action = enforcer.get(parsed.data);
+    // Another namespace's action looks exactly like a missing one: ids cannot be probed.
+    if (!action || !mayActOn(principal, action))
+      throw new HttpError(404, ActionApiErrorCodes.NOT_FOUND, `action ${parsed.data} not found`);
+    return action;
+  });
+
+  app.get('/v1/actions', async (request) => {
+    const principal = principalOf(request);
+    const { namespace, phase, limit } = query(listQuerySchema, request.query);
+    const visible = namespaceFilter(principal, cluster);
+    let namespaces: readonly string[] | '*' = visible === 'none' ? [] : visible;
+    if (namespace !== undefined)
+      namespaces = namespaces === '*' || namespaces.includes(namespace) ? [namespace] : [];
+    return { actions: enforcer.list({ namespaces, limit, ...(phase === undefined ? {} : { phase }) }) };
+  });
+};
+
+export interface RunningActionApi {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A Fastify app serving only the action API (`containment up` runs it beside the scanner). */
+export async function buildActionApi(
+  options: ActionApiOptions & { logger?: FastifyBaseLogger },
+): Promise<FastifyInstance> {
+  const { logger, ...plugin } = options;
+  const app = Fastify(logger ? { loggerInstance: logger } : { logger: false }) as unknown as FastifyInstance;
+  await app.register(actionApiPlugin, plugin);
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({
+      error: {
+        code: ActionApiErrorCodes.NOT_FOUND,
+        message: `no route ${request.method} ${request.url.split('?')[0]}`,
+      },
+    }),
+  );
+  return app;
+}
+
+/** Builds the app and listens (tests: port 0 on 127.0.0.1). */
+export async function startActionApi(
+  options: ActionApiOptions & { host: string; port: number; logger?: FastifyBaseLogger },
+): Promise<RunningActionApi> {
+  const { host, port, ...rest } = options;
+  const app = await buildActionApi(rest);
+  await app.listen({ host, port });
+  const address = app.server.address() as AddressInfo;
+  return { app, url: `http://${host}:${address.port}`, close: () => app.close() };
+}

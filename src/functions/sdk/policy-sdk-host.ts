@@ -1,0 +1,268 @@
+/**
+ * The policy SDK's host side (the PolicyHost the function runtime calls for every SDK call a
+ * policy makes). Each function namespace has its own credentials — a scanner token and an
+ * enforcer token scoped to its namespaces — and every call goes out with those, so the scanner
+ * and the action API enforce the boundary; the host also refuses early any pod outside the
+ * activation's namespace and the namespaces its credentials list.
+ *
+ * Enforcement calls create SecurityActions named from (activation, method, target), so a retried
+ * activation creates nothing new; under a dry-run annotation they are created with `dryRun: true`
+ * and the enforcer only records what it would have done.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { DEFAULT_GRACE_PERIOD_SECONDS } from '../../enforcement/security-action.js';
+import type { ActionKind, SecurityAction, SecurityActionInput } from '../../enforcement/security-action.js';
+import { ContainmentError, ErrorCodes } from '../../errors.js';
+import type { PolicyCallContext, PolicyHost } from '../policy-host.js';
+import type { JsonValue } from '../sandbox/sandbox.js';
+import type { SdkMethod } from '../sandbox/sdk-methods.js';
+import { HttpEnforcementClient } from './enforcement-client.js';
+import type { EnforcementClient } from './enforcement-client.js';
+import { HttpFindingsClient } from './findings-client.js';
+import type { FindingsClient } from './findings-client.js';
+import { AuditNotifier } from './notifier.js';
+import type { Notifier } from './notifier.js';
+import { parseSdkArgs, podLabel, podRefSchema } from './pod-ref.js';
+import type { PodRef } from './pod-ref.js';
+
+/** The annotation (on the action, its package or the rule) that turns enforcement into a dry run. */
+export const DRY_RUN_ANNOTATION = 'containment-dry-run';
+
+/** What one function namespace's policies may use. */
+export interface NamespaceCredentials {
+  /** The cluster the namespace's pods are in (`local` in single-machine mode). */
+  cluster: string;
+  /** Bearer token for the scanner's findings API (role `policy`, scoped to the namespaces). */
+  scannerToken: string;
+  /** Bearer token for the enforcer's action API (role `policy`, same scope). */
+  enforcerToken: string;
+  /** Pod namespaces the policies may act on besides the function namespace's own name. */
+  namespaces?: readonly string[];
+}
+
+export interface PolicySdkHostOptions {
+  /** Function namespace → its credentials; a namespace without any can make no SDK call but `notify`. */
+  credentials: (namespace: string) => NamespaceCredentials | undefined;
+  /** Findings client for one namespace's credentials (e.g. `httpFindings(scannerUrl)`). */
+  findings: (credentials: NamespaceCredentials) => FindingsClient;
+  /** Enforcement client for one namespace's credentials (e.g. `httpEnforcement(actionApiUrl)`). */
+  enforcement: (credentials: NamespaceCredentials) => EnforcementClient;
+  /** Default: an AuditNotifier (structured log + the latest notifications in memory). */
+  notifier?: Notifier;
+  now?: () => Date;
+}
+
+/** What an enforcement call returns to the policy. */
+export interface EnforcementResult {
+  name: string;
+  action: ActionKind;
+  target: SecurityAction['spec']['target'];
+  dryRun: boolean;
+  status: SecurityAction['status'] | null;
+}
+
+export const httpFindings =
+  (scannerUrl: string) =>
+  (credentials: NamespaceCredentials): FindingsClient =>
+    new HttpFindingsClient({ url: scannerUrl, token: credentials.scannerToken });
+
+export const httpEnforcement =
+  (actionApiUrl: string) =>
+  (credentials: NamespaceCredentials): EnforcementClient =>
+    new HttpEnforcementClient({ url: actionApiUrl, token: credentials.enforcerToken });
+
+const text = (max: number) => z.string().min(1).max(max);
+const enforcementOptions = z.strictObject({
+  /** Resolve only once the action reached Succeeded or Failed. */
+  wait: z.boolean().optional(),
+  reason: z.string().max(4096).optional(),
+  findingsRef: z.string().max(1024).optional(),
+});
+const gracefulOptions = enforcementOptions.extend({
+  gracePeriodSeconds: z.number().int().min(0).max(3600).optional(),
+});
+const enforcementArgs = z.tuple([podRefSchema, enforcementOptions.optional()]);
+const gracefulArgs = z.tuple([podRefSchema, gracefulOptions.optional()]);
+const findingsArgs = z.tuple([podRefSchema, z.iso.datetime({ offset: true }).nullable().optional()]);
+// Kubernetes label syntax: optional DNS prefix, name of at most 63; values at most 63.
+const labelKey = z
+  .string()
+  .regex(/^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/);
+const labelValue = z.string().regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/);
+const labelArgs = z.tuple([podRefSchema, z.record(labelKey, labelValue)]);
+const notifyArgs = z.tuple([
+  text(128).regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'letters, digits and ._:/- only'),
+  z.union([text(65_536), z.record(z.string(), z.json())]),
+]);
+
+const ENFORCEMENT_KINDS: Readonly<Record<string, ActionKind>> = {
+  'kubernetes.snapshot': 'Snapshot',
+  'kubernetes.terminate': 'Terminate',
+  'kubernetes.terminateGraceful': 'TerminateGraceful',
+  'kubernetes.quarantine': 'Quarantine',
+  'kubernetes.release': 'Release',
+};
+
+interface Call {
+  namespace: string;
+  action: string;
+  method: SdkMethod;
+  context: PolicyCallContext;
+}
+
+export class PolicySdkHost implements PolicyHost {
+  private readonly notifier: Notifier;
+  private readonly now: () => Date;
+
+  constructor(private readonly options: PolicySdkHostOptions) {
+    this.notifier = options.notifier ?? new AuditNotifier();
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async invokeSdk(
+    namespace: string,
+    action: string,
+    method: string,
+    args: JsonValue[],
+    context: PolicyCallContext,
+  ): Promise<JsonValue> {
+    const call: Call = { namespace, action, method: method as SdkMethod, context };
+    switch (call.method) {
+      case 'vs.getFindings': {
+        const [pod, at] = parseSdkArgs(method, findingsArgs, args);
+        const credentials = this.allow(call, pod);
+        const found = await this.options.findings(credentials).get({
+          cluster: credentials.cluster,
+          namespace: pod.namespace,
+          pod: pod.name,
+          ...(pod.container === undefined ? {} : { container: pod.container }),
+          ...(at === undefined || at === null ? {} : { at }),
+        });
+        return found as JsonValue;
+      }
+      case 'kubernetes.snapshot':
+      case 'kubernetes.terminate':
+      case 'kubernetes.quarantine':
+      case 'kubernetes.release':
+      case 'kubernetes.terminateGraceful': {
+        const [pod, opts = {}] = parseSdkArgs(
+          method,
+          call.method === 'kubernetes.terminateGraceful' ? gracefulArgs : enforcementArgs,
+          args,
+        );
+        const kind = ENFORCEMENT_KINDS[call.method] as ActionKind;
+        // An interface has no index signature, so TypeScript cannot see that it is JSON.
+        return (await this.enforce(call, kind, pod, opts)) as unknown as JsonValue;
+      }
+      case 'kubernetes.label': {
+        const [pod] = parseSdkArgs(method, labelArgs, args);
+        this.allow(call, pod);
+        // Container labels cannot change after start and SecurityAction has no Label kind, so only
+        // the Kubernetes client (a pod patch) will be able to do this.
+        throw new ContainmentError(
+          ErrorCodes.ENFORCEMENT_FAILED,
+          `kubernetes.label(${podLabel(pod)}): labels cannot be changed through the local action API`,
+        );
+      }
+      case 'notify': {
+        const [channel, message] = parseSdkArgs(method, notifyArgs, args);
+        await this.notifier.notify({
+          channel,
+          message: message as JsonValue,
+          namespace,
+          action,
+          activationId: context.activationId,
+          dryRun: isDryRun(context),
+          at: this.now().toISOString(),
+        });
+        return { delivered: true, channel };
+      }
+      default:
+        throw new ContainmentError(
+          ErrorCodes.SDK_CALL_INVALID,
+          `unknown SDK method ${JSON.stringify(method)}`,
+        );
+    }
+  }
+
+  /** The namespace's credentials when `pod` is in a namespace they allow; FORBIDDEN otherwise. */
+  private allow(call: Call, pod: PodRef): NamespaceCredentials {
+    const credentials = this.options.credentials(call.namespace);
+    if (!credentials) {
+      throw new ContainmentError(
+        ErrorCodes.FORBIDDEN,
+        `${call.method}: function namespace ${call.namespace} has no scanner or enforcer credentials`,
+      );
+    }
+    if (pod.namespace !== call.namespace && !(credentials.namespaces ?? []).includes(pod.namespace)) {
+      throw new ContainmentError(
+        ErrorCodes.FORBIDDEN,
+        `${call.method}: pod ${podLabel(pod)} is outside the namespaces function namespace ${call.namespace} may use`,
+      );
+    }
+    return credentials;
+  }
+
+  private async enforce(
+    call: Call,
+    kind: ActionKind,
+    pod: PodRef,
+    opts: z.output<typeof gracefulOptions>,
+  ): Promise<EnforcementResult> {
+    const credentials = this.allow(call, pod);
+    const target = {
+      namespace: pod.namespace,
+      pod: pod.name,
+      ...(pod.container === undefined ? {} : { container: pod.container }),
+    };
+    const dryRun = isDryRun(call.context);
+    const request: SecurityActionInput = {
+      metadata: { name: actionName(call, kind, target), namespace: pod.namespace },
+      spec: {
+        target,
+        action: kind,
+        ...(kind === 'TerminateGraceful'
+          ? { gracePeriodSeconds: opts.gracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS }
+          : {}),
+        reason: opts.reason ?? `${call.method} by policy ${call.action}`,
+        ...(opts.findingsRef === undefined ? {} : { findingsRef: opts.findingsRef }),
+        requestedBy: `policy/${call.action}@${call.context.activationId}`,
+        dryRun,
+      },
+    };
+    const done = await this.options.enforcement(credentials).create(request, { wait: opts.wait === true });
+    return {
+      name: done.metadata.name,
+      action: done.spec.action,
+      target: done.spec.target,
+      dryRun: done.spec.dryRun,
+      status: done.status ?? null,
+    };
+  }
+}
+
+export function isDryRun(context: PolicyCallContext): boolean {
+  return context.annotations[DRY_RUN_ANNOTATION] === true;
+}
+
+/**
+ * `<kind>-<24 hex>`, the hash over everything that identifies the request: the same activation
+ * asking the same thing of the same target gets the same name, so a retry is recognised.
+ */
+export function actionName(
+  call: { namespace: string; action: string; context: { activationId: string } },
+  kind: ActionKind,
+  target: { namespace: string; pod: string; container?: string },
+): string {
+  const key = [
+    call.namespace,
+    call.action,
+    call.context.activationId,
+    kind,
+    target.namespace,
+    target.pod,
+    target.container ?? '',
+  ].join('\0');
+  return `${kind.toLowerCase()}-${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
+}

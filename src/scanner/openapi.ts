@@ -1,0 +1,294 @@
+/**
+ * The scanner API's OpenAPI 3.1 document, served at `GET /v1/openapi.json`. Request schemas come
+ * from the zod schemas the server validates with (`z.toJSONSchema`), so the two cannot drift; the
+ * route table below adds what zod does not know (method, path, required permission, status).
+ * A test checks that every route the server registers is in this table and vice versa.
+ */
+import { z } from 'zod';
+import type { Action } from '../auth/principal.js';
+import {
+  clusterBodySchema,
+  deadLetterQuerySchema,
+  findingsQuerySchema,
+  replayBodySchema,
+  reportSchema,
+  scanIdSchema,
+  summaryQuerySchema,
+  tokenBodySchema,
+  triggerBodySchema,
+  workloadQuerySchema,
+} from './schemas.js';
+
+export interface RouteDoc {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Fastify pattern: `/v1/scans/:id`. */
+  path: string;
+  summary: string;
+  /** The permission the route checks; `global-admin`: the admin role over every cluster; `none`: no token. */
+  auth: Action | 'global-admin' | 'none';
+  body?: z.ZodType;
+  query?: z.ZodType;
+  params?: z.ZodType;
+  /** Success status. */
+  status: number;
+  /** Media type of the success body when not JSON. */
+  produces?: string;
+}
+
+export const ROUTES: readonly RouteDoc[] = [
+  { method: 'GET', path: '/healthz', summary: 'Liveness', auth: 'none', status: 200 },
+  {
+    method: 'GET',
+    path: '/readyz',
+    summary: 'Readiness (scanner and advisory databases reachable)',
+    auth: 'none',
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/metrics',
+    summary: 'Prometheus metrics (global admin token)',
+    auth: 'metrics:read',
+    status: 200,
+    produces: 'text/plain; version=0.0.4',
+  },
+  { method: 'GET', path: '/v1/openapi.json', summary: 'This document', auth: 'none', status: 200 },
+  {
+    method: 'POST',
+    path: '/v1/clusters',
+    summary: 'Register a cluster; returns its agent token',
+    auth: 'clusters:write',
+    body: clusterBodySchema,
+    status: 201,
+  },
+  { method: 'GET', path: '/v1/clusters', summary: 'List clusters', auth: 'clusters:read', status: 200 },
+  {
+    method: 'DELETE',
+    path: '/v1/clusters/:name',
+    summary: 'Remove a cluster (revokes its tokens)',
+    auth: 'clusters:write',
+    params: clusterBodySchema,
+    status: 204,
+  },
+  {
+    method: 'POST',
+    path: '/v1/reports',
+    summary: "Submit one container's inventory (idempotent by reportId)",
+    auth: 'reports:write',
+    body: reportSchema,
+    status: 201,
+  },
+  {
+    method: 'GET',
+    path: '/v1/findings',
+    summary: 'Findings of the latest scan of a pod at or before `at`',
+    auth: 'findings:read',
+    query: findingsQuerySchema,
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/workloads',
+    summary: 'List workloads',
+    auth: 'findings:read',
+    query: workloadQuerySchema,
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/scans',
+    summary: 'List scans',
+    auth: 'findings:read',
+    query: workloadQuerySchema,
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/scans/:id',
+    summary: 'One scan with its findings',
+    auth: 'findings:read',
+    params: scanIdSchema,
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/summary',
+    summary: 'Counts per cluster and namespace',
+    auth: 'findings:read',
+    query: summaryQuerySchema,
+    status: 200,
+  },
+  {
+    method: 'POST',
+    path: '/v1/triggers',
+    summary: 'Register an event target',
+    auth: 'triggers:write',
+    body: triggerBodySchema,
+    status: 201,
+  },
+  { method: 'GET', path: '/v1/triggers', summary: 'List triggers', auth: 'triggers:read', status: 200 },
+  {
+    method: 'DELETE',
+    path: '/v1/triggers/:id',
+    summary: 'Remove a trigger',
+    auth: 'triggers:write',
+    status: 204,
+  },
+  {
+    method: 'POST',
+    path: '/v1/tokens',
+    summary: 'Issue an API token (shown once)',
+    auth: 'tokens:write',
+    body: tokenBodySchema,
+    status: 201,
+  },
+  { method: 'GET', path: '/v1/tokens', summary: 'List API tokens', auth: 'tokens:read', status: 200 },
+  {
+    method: 'DELETE',
+    path: '/v1/tokens/:id',
+    summary: 'Revoke an API token',
+    auth: 'tokens:write',
+    status: 204,
+  },
+  {
+    method: 'POST',
+    path: '/v1/admin/rematch',
+    summary: 'Re-match stored inventories against advisory changes now',
+    auth: 'global-admin',
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/deadletters',
+    summary: 'List dead-lettered deliveries',
+    auth: 'deadletters:read',
+    query: deadLetterQuerySchema,
+    status: 200,
+  },
+  {
+    method: 'POST',
+    path: '/v1/deadletters/replay',
+    summary: 'Queue dead letters for delivery again',
+    auth: 'deadletters:write',
+    body: replayBodySchema,
+    status: 200,
+  },
+];
+
+type JsonSchema = Record<string, unknown>;
+
+/** JSON Schema of what a request may send (input side: defaults optional, coercions as their target type). */
+export function requestJsonSchema(schema: z.ZodType): JsonSchema {
+  // The document declares the 2020-12 dialect once (jsonSchemaDialect); embedded schemas need no $schema.
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io: 'input',
+  }) as JsonSchema;
+  return rest;
+}
+
+function parameters(schema: z.ZodType, where: 'query' | 'path'): JsonSchema[] {
+  const json = requestJsonSchema(schema) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: where,
+    required: where === 'path' || (json.required ?? []).includes(name),
+    schema: property,
+  }));
+}
+
+const ERROR_REF = { $ref: '#/components/schemas/Error' };
+const errorResponse = (description: string): JsonSchema => ({
+  description,
+  content: { 'application/json': { schema: ERROR_REF } },
+});
+
+/** `GET /v1/scans/:id` → `getV1ScansId`. */
+function operationId(route: RouteDoc): string {
+  const words = route.path.split(/[^A-Za-z0-9]+/).filter((w) => w !== '');
+  return route.method.toLowerCase() + words.map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+}
+
+function operation(route: RouteDoc): JsonSchema {
+  const pathNames = [...route.path.matchAll(/:(\w+)/g)].map((m) => m[1] as string);
+  const params = route.params
+    ? parameters(route.params, 'path')
+    : pathNames.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
+  const authenticated = route.auth !== 'none';
+  const responses: Record<string, JsonSchema> = {
+    [String(route.status)]:
+      route.status === 204
+        ? { description: 'Done' }
+        : {
+            description: 'OK',
+            content: {
+              [route.produces ?? 'application/json']: { schema: route.produces ? { type: 'string' } : {} },
+            },
+          },
+  };
+  if (route.body || route.query || route.params) responses['400'] = errorResponse('Invalid request');
+  if (authenticated) {
+    responses['401'] = errorResponse('Missing, invalid or expired bearer token');
+    responses['403'] = errorResponse('Role or scope does not allow this');
+    responses['429'] = errorResponse('Rate limited (see Retry-After)');
+  }
+  if (route.path.includes(':')) responses['404'] = errorResponse('Not found (or not visible to the caller)');
+  return {
+    operationId: operationId(route),
+    summary: route.summary,
+    ...(authenticated ? { 'x-containment-permission': route.auth } : {}),
+    security: authenticated ? [{ bearer: [] }] : [],
+    ...(params.length + (route.query ? 1 : 0) > 0
+      ? { parameters: [...params, ...(route.query ? parameters(route.query, 'query') : [])] }
+      : {}),
+    ...(route.body
+      ? {
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: requestJsonSchema(route.body) } },
+          },
+        }
+      : {}),
+    responses,
+  };
+}
+
+/** `/v1/scans/:id` → `/v1/scans/{id}`. */
+export function openApiPath(path: string): string {
+  return path.replace(/:(\w+)/g, '{$1}');
+}
+
+export function buildOpenApiDocument(routes: readonly RouteDoc[] = ROUTES): JsonSchema {
+  const paths: Record<string, Record<string, JsonSchema>> = {};
+  for (const route of routes) {
+    const path = openApiPath(route.path);
+    paths[path] = { ...paths[path], [route.method.toLowerCase()]: operation(route) };
+  }
+  return {
+    openapi: '3.1.0',
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    info: {
+      title: 'Containment scanner API',
+      version: '1.0.0',
+      description:
+        'Clusters, agent reports, findings, triggers and tokens. Every route except /healthz, /readyz and this document needs a bearer token (an API token or an OIDC JWT); reads are limited to the caller’s namespaces.',
+    },
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              properties: { code: { type: 'string' }, message: { type: 'string' } },
+            },
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,903 @@
+/**
+ * `ScannerStore` on PostgreSQL, for several scanner replicas sharing one database. Same model as
+ * the SQLite store (tables prefixed `scanner_`; a scan row points at a result row; a check-in
+ * reuses its predecessor's result), with the outbox (`PostgresOutbox`) on the same pool so a scan
+ * and its events commit in one transaction.
+ *
+ * Concurrency (READ COMMITTED): `recordScan` first upserts the workload row, which locks it, so
+ * reports for one workload are serialised and each diffs against the true previous scan; the
+ * report id is then re-checked under that lock, and its unique key (`ON CONFLICT DO NOTHING`)
+ * settles a race between two workloads claiming one report id. The losing transaction rolls back
+ * and answers `duplicate`, exactly as a retry would.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+import type { DeliveryTarget } from '../../events/deliverer.js';
+import type { WorkloadIdentity } from '../../events/cloud-event.js';
+import type { DeadLetter, DeadLetterFilter } from '../../events/outbox.js';
+import { PostgresOutbox } from '../../events/postgres-outbox.js';
+import { SEVERITIES } from '../../inventory/types.js';
+import { ApiErrorCodes, ScannerApiError } from '../api-error.js';
+import { resultIndexKeys } from '../rematch-index.js';
+import type {
+  ClusterListing,
+  ClusterRecord,
+  NamespaceSummary,
+  NewTrigger,
+  Page,
+  RecordRematchInput,
+  RecordRematchOutcome,
+  RecordScanInput,
+  RecordScanOutcome,
+  RematchTarget,
+  ReportRef,
+  ScanDetail,
+  ScanEventContext,
+  ScanKind,
+  ScannerStore,
+  ScanRecord,
+  TriggerRecord,
+  Visibility,
+  WorkloadFilter,
+  WorkloadRecord,
+} from './scanner-store.js';
+
+// "C" collation on names: binary order and equality, as in SQLite, so listings sort the same.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS scanner_clusters (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  name text COLLATE "C" NOT NULL UNIQUE,
+  created_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scanner_workloads (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  cluster_id bigint NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
+  namespace text COLLATE "C" NOT NULL,
+  pod text COLLATE "C" NOT NULL,
+  container text COLLATE "C" NOT NULL DEFAULT '',
+  node text NOT NULL,
+  image text NOT NULL,
+  image_digest text,
+  first_seen timestamptz NOT NULL,
+  last_seen timestamptz NOT NULL,
+  last_scan_id bigint,
+  UNIQUE (cluster_id, namespace, pod, container)
+);
+CREATE TABLE IF NOT EXISTS scanner_results (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  workload_id bigint NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
+  inventory json NOT NULL,
+  vulnerabilities json NOT NULL,
+  insecure_configurations json NOT NULL,
+  summary json NOT NULL,
+  finding_keys json NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scanner_results_workload ON scanner_results (workload_id);
+CREATE TABLE IF NOT EXISTS scanner_scans (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  workload_id bigint NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
+  result_id bigint NOT NULL REFERENCES scanner_results(id) ON DELETE CASCADE,
+  report_id text NOT NULL,
+  kind text NOT NULL CHECK (kind IN ('full', 'check-in', 'rematch')),
+  scan_time timestamptz NOT NULL,
+  received_at timestamptz NOT NULL,
+  inventory_hash text NOT NULL,
+  node text NOT NULL,
+  image text NOT NULL,
+  image_digest text
+);
+CREATE INDEX IF NOT EXISTS scanner_scans_workload_time ON scanner_scans (workload_id, scan_time, id);
+CREATE INDEX IF NOT EXISTS scanner_scans_result ON scanner_scans (result_id);
+CREATE TABLE IF NOT EXISTS scanner_reports (
+  cluster_id bigint NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
+  report_id text NOT NULL,
+  scan_id bigint NOT NULL REFERENCES scanner_scans(id) ON DELETE CASCADE,
+  PRIMARY KEY (cluster_id, report_id)
+);
+CREATE INDEX IF NOT EXISTS scanner_reports_scan ON scanner_reports (scan_id);
+-- The re-match index: the keys (rematch-index.ts) of each workload's latest result.
+CREATE TABLE IF NOT EXISTS scanner_match_index (
+  key text COLLATE "C" NOT NULL,
+  workload_id bigint NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
+  PRIMARY KEY (key, workload_id)
+);
+CREATE INDEX IF NOT EXISTS scanner_match_index_workload ON scanner_match_index (workload_id);
+CREATE TABLE IF NOT EXISTS scanner_meta (
+  key text PRIMARY KEY,
+  value text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scanner_triggers (
+  id text PRIMARY KEY,
+  cluster_id bigint NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
+  namespaces json NOT NULL,
+  url text NOT NULL,
+  kind text NOT NULL CHECK (kind IN ('cloudevents', 'openwhisk')),
+  secret text NOT NULL,
+  auth text,
+  every_scan boolean NOT NULL,
+  created_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scanner_triggers_cluster ON scanner_triggers (cluster_id);
+`;
+
+/** Keyed by schema too, so stores in different schemas of one database do not wait on each other. */
+const SCHEMA_LOCK = `SELECT pg_advisory_xact_lock(hashtext('containment.scanner.schema:' || coalesce(current_schema(), '')))`;
+
+interface WorkloadRow {
+  cluster: string;
+  namespace: string;
+  pod: string;
+  container: string;
+  node: string;
+  image: string;
+  image_digest: string | null;
+}
+
+function identityOf(row: WorkloadRow): WorkloadIdentity {
+  return {
+    cluster: row.cluster,
+    namespace: row.namespace,
+    pod: row.pod,
+    ...(row.container === '' ? {} : { container: row.container }),
+    node: row.node,
+    image: row.image,
+    ...(row.image_digest === null ? {} : { imageDigest: row.image_digest }),
+  };
+}
+
+/** bigint columns arrive as strings (pg keeps 64-bit integers exact); ids stay far below 2^53. */
+type Id = string;
+
+interface ScanRow extends WorkloadRow {
+  id: Id;
+  report_id: string;
+  kind: ScanKind;
+  scan_time: Date;
+  received_at: Date;
+  inventory_hash: string;
+  summary: ScanRecord['summary'];
+}
+
+interface ScanDetailRow extends ScanRow {
+  inventory: ScanDetail['inventory'];
+  vulnerabilities: ScanDetail['vulnerabilities'];
+  insecure_configurations: ScanDetail['insecureConfigurations'];
+}
+
+function scanOf(row: ScanRow): ScanRecord {
+  return {
+    id: Number(row.id),
+    reportId: row.report_id,
+    workload: identityOf(row),
+    scanTime: row.scan_time.toISOString(),
+    receivedAt: row.received_at.toISOString(),
+    inventoryHash: row.inventory_hash,
+    kind: row.kind,
+    summary: row.summary,
+  };
+}
+
+function scanDetailOf(row: ScanDetailRow): ScanDetail {
+  return {
+    ...scanOf(row),
+    vulnerabilities: row.vulnerabilities,
+    insecureConfigurations: row.insecure_configurations,
+    inventory: row.inventory,
+  };
+}
+
+interface TriggerRow {
+  id: string;
+  cluster: string;
+  namespaces: TriggerRecord['namespaces'];
+  url: string;
+  kind: TriggerRecord['kind'];
+  secret: string;
+  auth: string | null;
+  every_scan: boolean;
+  created_at: Date;
+}
+
+function triggerOf(row: TriggerRow): TriggerRecord {
+  return {
+    id: row.id,
+    cluster: row.cluster,
+    namespaces: row.namespaces,
+    url: row.url,
+    kind: row.kind,
+    everyScan: row.every_scan,
+    createdAt: row.created_at.toISOString(),
+  };
+}
+
+/** Positional parameters for statements assembled from parts. */
+class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+/**
+ * SQL condition (over aliases `c` = cluster, `w` = workload) limiting rows to what a reader may
+ * see, plus optional workload filters. Every read goes through it.
+ */
+function visibleWhere(p: Params, visibility: Visibility, filter: WorkloadFilter = {}): string {
+  const parts: string[] = [];
+  if (visibility.cluster !== '*') parts.push(`c.name = ${p.add(visibility.cluster)}`);
+  if (visibility.namespaces !== '*')
+    parts.push(`w.namespace = ANY(${p.add([...visibility.namespaces])}::text[])`);
+  for (const key of ['namespace', 'pod', 'container'] as const) {
+    const value = filter[key];
+    if (value !== undefined) parts.push(`w.${key} = ${p.add(value)}`);
+  }
+  return parts.length === 0 ? 'TRUE' : parts.join(' AND ');
+}
+
+const SCAN_COLUMNS = `s.id, s.report_id, s.kind, s.scan_time, s.received_at, s.inventory_hash,
+  c.name AS cluster, w.namespace, w.pod, w.container, s.node, s.image, s.image_digest, r.summary`;
+const SCAN_FROM = `scanner_scans s
+  JOIN scanner_workloads w ON w.id = s.workload_id
+  JOIN scanner_clusters c ON c.id = w.cluster_id
+  JOIN scanner_results r ON r.id = s.result_id`;
+
+/** Per severity, the sum of one count object of the latest results' summaries. */
+const severitySums = (field: 'counts' | 'configurationCounts', prefix: string): string =>
+  SEVERITIES.map(
+    (s) => `coalesce(sum((r.summary->'${field}'->>'${s}')::int), 0)::int AS "${prefix}${s}"`,
+  ).join(',\n  ');
+
+function clusterNotFound(name: string): ScannerApiError {
+  return new ScannerApiError(404, ApiErrorCodes.CLUSTER_NOT_FOUND, `cluster ${name} is not registered`);
+}
+
+/** Ends the transaction early with a result instead of committing. */
+class Rollback<T> {
+  constructor(readonly value: T) {}
+}
+
+export interface PostgresScannerStoreOptions {
+  /** Clock (epoch ms) for created/received times (tests). */
+  now?: () => number;
+}
+
+export class PostgresScannerStore implements ScannerStore {
+  private readonly now: () => Date;
+
+  /**
+   * Creates the tables if needed (under an advisory lock: replicas may start together) on the
+   * caller's pool, which it shares with the token and advisory stores and ends itself.
+   */
+  static async open(pool: Pool, options: PostgresScannerStoreOptions = {}): Promise<PostgresScannerStore> {
+    const store = new PostgresScannerStore(pool, await PostgresOutbox.open(pool), options);
+    await store.transaction(async (client) => {
+      await client.query(SCHEMA_LOCK);
+      await client.query(SCHEMA);
+    });
+    return store;
+  }
+
+  private constructor(
+    readonly pool: Pool,
+    /** The outbox on this pool: events commit with the scans that caused them. */
+    readonly queue: PostgresOutbox,
+    options: PostgresScannerStoreOptions,
+  ) {
+    const clock = options.now ?? Date.now;
+    this.now = () => new Date(clock());
+  }
+
+  /** Runs `work` in a transaction; a returned `Rollback` rolls back and yields its value. */
+  private async transaction<T>(work: (client: PoolClient) => Promise<T | Rollback<T>>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      if (result instanceof Rollback) {
+        await client.query('ROLLBACK');
+        return result.value;
+      }
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async createCluster(name: string): Promise<ClusterRecord> {
+    const { rows } = await this.pool.query<{ created_at: Date }>(
+      `INSERT INTO scanner_clusters (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING
+       RETURNING created_at`,
+      [name, this.now()],
+    );
+    const [row] = rows;
+    if (!row) throw new ScannerApiError(409, ApiErrorCodes.CLUSTER_EXISTS, `cluster ${name} already exists`);
+    return { name, createdAt: row.created_at.toISOString() };
+  }
+
+  async getCluster(name: string): Promise<ClusterRecord | undefined> {
+    const { rows } = await this.pool.query<{ name: string; created_at: Date }>(
+      'SELECT name, created_at FROM scanner_clusters WHERE name = $1',
+      [name],
+    );
+    const [row] = rows;
+    return row && { name: row.name, createdAt: row.created_at.toISOString() };
+  }
+
+  async listClusters(visibility: Visibility): Promise<ClusterListing[]> {
+    const p = new Params();
+    // The workload count obeys the namespace filter; the cluster filter applies to clusters themselves.
+    const where = visibleWhere(p, visibility);
+    const { rows } = await this.pool.query<{ name: string; created_at: Date; workloads: number }>(
+      `SELECT c.name, c.created_at,
+         (SELECT count(*)::int FROM scanner_workloads w WHERE w.cluster_id = c.id AND ${where}) AS workloads
+       FROM scanner_clusters c
+       WHERE ${visibility.cluster === '*' ? 'TRUE' : `c.name = ${p.add(visibility.cluster)}`}
+       ORDER BY c.name`,
+      p.values,
+    );
+    return rows.map((r) => ({ name: r.name, createdAt: r.created_at.toISOString(), workloads: r.workloads }));
+  }
+
+  async deleteCluster(name: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query('DELETE FROM scanner_clusters WHERE name = $1', [name]);
+    return rowCount === 1;
+  }
+
+  /** The scan a report id produced in a cluster (by name, or by id inside a transaction). */
+  private async reportRef(
+    db: Pool | PoolClient,
+    cluster: { name: string } | { id: Id },
+    reportId: string,
+  ): Promise<ReportRef | undefined> {
+    const byName = 'name' in cluster;
+    const { rows } = await db.query<WorkloadRow & { id: Id; kind: ReportRef['kind'] }>(
+      `SELECT s.id, s.kind, c.name AS cluster, w.namespace, w.pod, w.container, s.node, s.image, s.image_digest
+       FROM scanner_reports rp
+       JOIN scanner_clusters c ON c.id = rp.cluster_id
+       JOIN scanner_scans s ON s.id = rp.scan_id
+       JOIN scanner_workloads w ON w.id = s.workload_id
+       WHERE ${byName ? 'c.name' : 'c.id'} = $1 AND rp.report_id = $2`,
+      [byName ? cluster.name : cluster.id, reportId],
+    );
+    const [row] = rows;
+    return row && { scanId: Number(row.id), kind: row.kind, workload: identityOf(row) };
+  }
+
+  findReport(cluster: string, reportId: string): Promise<ReportRef | undefined> {
+    return this.reportRef(this.pool, { name: cluster }, reportId);
+  }
+
+  async lastInventoryHash(workload: WorkloadIdentity): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ inventory_hash: string }>(
+      `SELECT s.inventory_hash FROM scanner_workloads w
+       JOIN scanner_clusters c ON c.id = w.cluster_id
+       JOIN scanner_scans s ON s.id = w.last_scan_id
+       WHERE c.name = $1 AND w.namespace = $2 AND w.pod = $3 AND w.container = $4`,
+      [workload.cluster, workload.namespace, workload.pod, workload.container ?? ''],
+    );
+    return rows[0]?.inventory_hash;
+  }
+
+  async recordScan(input: RecordScanInput): Promise<RecordScanOutcome> {
+    const { workload } = input;
+    const duplicate = (ref: ReportRef): Rollback<RecordScanOutcome> =>
+      new Rollback({ status: 'duplicate', scanId: ref.scanId, kind: ref.kind, workload: ref.workload });
+    type Outcome = RecordScanOutcome | 'raced';
+    const raced = await this.transaction<Outcome>(async (client) => {
+      // KEY SHARE: a concurrent cluster deletion waits for this transaction (or this one sees it gone).
+      const cluster = (
+        await client.query<{ id: Id }>('SELECT id FROM scanner_clusters WHERE name = $1 FOR KEY SHARE', [
+          workload.cluster,
+        ])
+      ).rows[0];
+      if (!cluster) throw clusterNotFound(workload.cluster);
+      const now = this.now();
+      // Creates the workload or locks its row: from here on no other report for it interleaves.
+      const { rows: upserted } = await client.query<{ id: Id; last_scan_id: Id | null }>(
+        `INSERT INTO scanner_workloads
+           (cluster_id, namespace, pod, container, node, image, image_digest, first_seen, last_seen)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+         ON CONFLICT (cluster_id, namespace, pod, container) DO UPDATE
+           SET node = EXCLUDED.node, image = EXCLUDED.image, image_digest = EXCLUDED.image_digest,
+               last_seen = EXCLUDED.last_seen
+         RETURNING id, last_scan_id`,
+        [
+          cluster.id,
+          workload.namespace,
+          workload.pod,
+          workload.container ?? '',
+          workload.node,
+          workload.image,
+          workload.imageDigest ?? null,
+          now,
+        ],
+      );
+      const { id: workloadId, last_scan_id: lastScanId } = upserted[0] as { id: Id; last_scan_id: Id | null };
+
+      const seen = await this.reportRef(client, { id: cluster.id }, input.reportId);
+      if (seen) return duplicate(seen);
+
+      const previous =
+        lastScanId === null
+          ? undefined
+          : (
+              await client.query<{
+                result_id: Id;
+                inventory_hash: string;
+                finding_keys: string[];
+                vulnerabilities: ScanDetail['vulnerabilities'];
+                insecure_configurations: ScanDetail['insecureConfigurations'];
+                summary: ScanDetail['summary'];
+              }>(
+                `SELECT s.result_id, s.inventory_hash, r.finding_keys, r.vulnerabilities,
+                   r.insecure_configurations, r.summary
+                 FROM scanner_scans s JOIN scanner_results r ON r.id = s.result_id WHERE s.id = $1`,
+                [lastScanId],
+              )
+            ).rows[0];
+      if (!input.content && previous?.inventory_hash !== input.inventoryHash) {
+        return new Rollback<RecordScanOutcome>({ status: 'hash-changed' });
+      }
+
+      let resultId: Id;
+      let content: ScanEventContext['content'];
+      if (input.content) {
+        content = input.content;
+        resultId = await this.insertResult(client, workloadId, input.content);
+        await this.replaceIndexKeys(
+          client,
+          workloadId,
+          resultIndexKeys(input.content.inventory.packages, input.content.vulnerabilities),
+        );
+      } else {
+        // A check-in: the hash matched above, so the previous result exists.
+        const prev = previous as NonNullable<typeof previous>;
+        resultId = prev.result_id;
+        content = {
+          vulnerabilities: prev.vulnerabilities,
+          insecureConfigurations: prev.insecure_configurations,
+          summary: prev.summary,
+          findingKeys: prev.finding_keys,
+        };
+      }
+
+      const kind = input.content ? 'full' : 'check-in';
+      const scanId = await this.insertScan(client, {
+        workloadId,
+        resultId,
+        reportId: input.reportId,
+        kind,
+        scanTime: input.scanTime,
+        receivedAt: now,
+        inventoryHash: input.inventoryHash,
+        node: workload.node,
+        image: workload.image,
+        imageDigest: workload.imageDigest ?? null,
+      });
+      // Another workload's report with this id committed first: this one is its duplicate.
+      const claimed = await client.query(
+        `INSERT INTO scanner_reports (cluster_id, report_id, scan_id) VALUES ($1, $2, $3)
+         ON CONFLICT (cluster_id, report_id) DO NOTHING`,
+        [cluster.id, input.reportId, scanId],
+      );
+      if (claimed.rowCount !== 1) return new Rollback<'raced'>('raced');
+
+      const planned = input.events({
+        scanId: Number(scanId),
+        previousKeys: previous?.finding_keys,
+        content,
+        checkIn: !input.content,
+        triggers: await this.triggersFor(client, cluster.id, workload.namespace),
+      });
+      for (const { event, triggerIds } of planned) await this.queue.enqueue(client, event, triggerIds);
+      return { status: 'recorded', scanId: Number(scanId), kind, events: planned.length };
+    });
+    if (raced !== 'raced') return raced;
+    const winner = await this.findReport(workload.cluster, input.reportId);
+    // The winner's cluster was deleted in between: nothing of either report remains.
+    if (!winner) throw clusterNotFound(workload.cluster);
+    return { status: 'duplicate', scanId: winner.scanId, kind: winner.kind, workload: winner.workload };
+  }
+
+  private async insertResult(
+    client: PoolClient,
+    workloadId: Id,
+    content: NonNullable<RecordScanInput['content']>,
+  ): Promise<Id> {
+    const { rows } = await client.query<{ id: Id }>(
+      `INSERT INTO scanner_results
+         (workload_id, inventory, vulnerabilities, insecure_configurations, summary, finding_keys)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+      [
+        workloadId,
+        JSON.stringify(content.inventory),
+        JSON.stringify(content.vulnerabilities),
+        JSON.stringify(content.insecureConfigurations),
+        JSON.stringify(content.summary),
+        JSON.stringify(content.findingKeys),
+      ],
+    );
+    return (rows[0] as { id: Id }).id;
+  }
+
+  /** Inserts a scan and makes it the workload's latest. */
+  private async insertScan(
+    client: PoolClient,
+    scan: {
+      workloadId: Id;
+      resultId: Id;
+      reportId: string;
+      kind: ScanKind;
+      scanTime: Date;
+      receivedAt: Date;
+      inventoryHash: string;
+      node: string;
+      image: string;
+      imageDigest: string | null;
+    },
+  ): Promise<Id> {
+    const { rows } = await client.query<{ id: Id }>(
+      `WITH s AS (
+         INSERT INTO scanner_scans (workload_id, result_id, report_id, kind, scan_time, received_at,
+           inventory_hash, node, image, image_digest)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id)
+       UPDATE scanner_workloads w SET last_scan_id = s.id FROM s WHERE w.id = $1 RETURNING s.id`,
+      [
+        scan.workloadId,
+        scan.resultId,
+        scan.reportId,
+        scan.kind,
+        scan.scanTime,
+        scan.receivedAt,
+        scan.inventoryHash,
+        scan.node,
+        scan.image,
+        scan.imageDigest,
+      ],
+    );
+    return (rows[0] as { id: Id }).id;
+  }
+
+  /** Triggers of the cluster covering the namespace. */
+  private async triggersFor(
+    client: PoolClient,
+    clusterId: Id,
+    namespace: string,
+  ): Promise<ScanEventContext['triggers']> {
+    const { rows } = await client.query<{ id: string; every_scan: boolean }>(
+      `SELECT id, every_scan FROM scanner_triggers
+       WHERE cluster_id = $1
+         AND (json_typeof(namespaces) <> 'array'
+              OR EXISTS (SELECT 1 FROM json_array_elements_text(namespaces) n WHERE n = $2))
+       ORDER BY id`,
+      [clusterId, namespace],
+    );
+    return rows.map((t) => ({ id: t.id, everyScan: t.every_scan }));
+  }
+
+  private async replaceIndexKeys(client: PoolClient, workloadId: Id, keys: readonly string[]): Promise<void> {
+    await client.query('DELETE FROM scanner_match_index WHERE workload_id = $1', [workloadId]);
+    await client.query(
+      `INSERT INTO scanner_match_index (key, workload_id)
+       SELECT DISTINCT k, $1::bigint FROM unnest($2::text[]) AS k`,
+      [workloadId, [...keys]],
+    );
+  }
+
+  async rematchCandidates(keys: readonly string[]): Promise<number[]> {
+    const { rows } = await this.pool.query<{ workload_id: Id }>(
+      `SELECT DISTINCT workload_id FROM scanner_match_index WHERE key = ANY($1::text[]) ORDER BY workload_id`,
+      [[...keys]],
+    );
+    return rows.map((r) => Number(r.workload_id));
+  }
+
+  async rematchTargets(workloadIds: readonly number[]): Promise<RematchTarget[]> {
+    const { rows } = await this.pool.query<
+      WorkloadRow & {
+        workload_id: Id;
+        scan_id: Id;
+        scan_time: Date;
+        inventory_hash: string;
+        inventory: RematchTarget['inventory'];
+        finding_keys: string[];
+        vulnerabilities: string;
+      }
+    >(
+      // Vulnerabilities as text: decoded only for the few targets that need them.
+      `SELECT w.id AS workload_id, s.id AS scan_id, s.scan_time, s.inventory_hash, c.name AS cluster,
+         w.namespace, w.pod, w.container, s.node, s.image, s.image_digest,
+         r.inventory, r.finding_keys, r.vulnerabilities::text AS vulnerabilities
+       FROM scanner_workloads w
+       JOIN scanner_clusters c ON c.id = w.cluster_id
+       JOIN scanner_scans s ON s.id = w.last_scan_id
+       JOIN scanner_results r ON r.id = s.result_id
+       WHERE w.id = ANY($1::bigint[])
+       ORDER BY w.id`,
+      [[...workloadIds]],
+    );
+    return rows.map((row) => ({
+      workloadId: Number(row.workload_id),
+      workload: identityOf(row),
+      scanId: Number(row.scan_id),
+      scanTime: row.scan_time.toISOString(),
+      inventoryHash: row.inventory_hash,
+      inventory: row.inventory,
+      findingKeys: row.finding_keys,
+      loadVulnerabilities: () => JSON.parse(row.vulnerabilities) as ScanDetail['vulnerabilities'],
+    }));
+  }
+
+  async recordRematch(input: RecordRematchInput): Promise<RecordRematchOutcome> {
+    return this.transaction<RecordRematchOutcome>(async (client) => {
+      // FOR UPDATE: a report for this workload waits, so "still the latest scan" holds until commit.
+      const { rows } = await client.query<{
+        cluster_id: Id;
+        namespace: string;
+        last_scan_id: Id;
+        scan_time: Date;
+        inventory_hash: string;
+        node: string;
+        image: string;
+        image_digest: string | null;
+        finding_keys: string[];
+      }>(
+        `SELECT w.cluster_id, w.namespace, w.last_scan_id, s.scan_time, s.inventory_hash, s.node, s.image,
+           s.image_digest, r.finding_keys
+         FROM scanner_workloads w
+         JOIN scanner_scans s ON s.id = w.last_scan_id
+         JOIN scanner_results r ON r.id = s.result_id
+         WHERE w.id = $1
+         FOR UPDATE OF w`,
+        [input.workloadId],
+      );
+      const [base] = rows;
+      if (base === undefined || Number(base.last_scan_id) !== input.basedOnScanId) {
+        return new Rollback<RecordRematchOutcome>({ status: 'stale' });
+      }
+      const workloadId = String(input.workloadId);
+      const resultId = await this.insertResult(client, workloadId, input.content);
+      // Never before the scan it re-derives, or `latestScans` would still pick that one.
+      const scanTime = new Date(Math.max(input.scanTime.getTime(), base.scan_time.getTime()));
+      const scanId = await this.insertScan(client, {
+        workloadId,
+        resultId,
+        reportId: `rematch:${input.basedOnScanId}`,
+        kind: 'rematch',
+        scanTime,
+        receivedAt: this.now(),
+        inventoryHash: base.inventory_hash,
+        node: base.node,
+        image: base.image,
+        imageDigest: base.image_digest,
+      });
+      await this.replaceIndexKeys(client, workloadId, input.indexKeys);
+      const planned = input.events({
+        scanId: Number(scanId),
+        previousKeys: base.finding_keys,
+        content: input.content,
+        checkIn: false,
+        triggers: await this.triggersFor(client, base.cluster_id, base.namespace),
+      });
+      for (const { event, triggerIds } of planned) await this.queue.enqueue(client, event, triggerIds);
+      return { status: 'recorded', scanId: Number(scanId), events: planned.length };
+    });
+  }
+
+  async rematchCursor(): Promise<number | undefined> {
+    const { rows } = await this.pool.query<{ value: string }>(
+      `SELECT value FROM scanner_meta WHERE key = 'rematch_cursor'`,
+    );
+    return rows[0] === undefined ? undefined : Number(rows[0].value);
+  }
+
+  async setRematchCursor(importId: number): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO scanner_meta (key, value) VALUES ('rematch_cursor', $1)
+       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
+      [String(importId)],
+    );
+  }
+
+  async latestScans(
+    cluster: string,
+    visibility: Visibility,
+    filter: WorkloadFilter & { pod: string },
+    at: Date,
+  ): Promise<ScanDetail[]> {
+    const p = new Params();
+    const where = visibleWhere(p, visibility, filter);
+    const { rows } = await this.pool.query<ScanDetailRow>(
+      `SELECT ${SCAN_COLUMNS}, r.inventory, r.vulnerabilities, r.insecure_configurations
+       FROM scanner_workloads w
+       JOIN scanner_clusters c ON c.id = w.cluster_id
+       JOIN LATERAL (
+         SELECT * FROM scanner_scans s2 WHERE s2.workload_id = w.id AND s2.scan_time <= ${p.add(at)}
+         ORDER BY s2.scan_time DESC, s2.id DESC LIMIT 1) s ON TRUE
+       JOIN scanner_results r ON r.id = s.result_id
+       WHERE c.name = ${p.add(cluster)} AND ${where}
+       ORDER BY w.container`,
+      p.values,
+    );
+    return rows.map(scanDetailOf);
+  }
+
+  async listWorkloads(visibility: Visibility, filter: WorkloadFilter, page: Page): Promise<WorkloadRecord[]> {
+    const p = new Params();
+    const where = visibleWhere(p, visibility, filter);
+    const { rows } = await this.pool.query<
+      WorkloadRow & {
+        first_seen: Date;
+        last_seen: Date;
+        scan_id: Id | null;
+        scan_time: Date | null;
+        kind: ScanKind | null;
+        summary: ScanRecord['summary'] | null;
+      }
+    >(
+      `SELECT c.name AS cluster, w.namespace, w.pod, w.container, w.node, w.image, w.image_digest,
+         w.first_seen, w.last_seen, s.id AS scan_id, s.scan_time, s.kind, r.summary
+       FROM scanner_workloads w
+       JOIN scanner_clusters c ON c.id = w.cluster_id
+       LEFT JOIN scanner_scans s ON s.id = w.last_scan_id
+       LEFT JOIN scanner_results r ON r.id = s.result_id
+       WHERE ${where}
+       ORDER BY c.name, w.namespace, w.pod, w.container
+       LIMIT ${p.add(page.limit)} OFFSET ${p.add(page.offset)}`,
+      p.values,
+    );
+    return rows.map((r) => ({
+      workload: identityOf(r),
+      firstSeen: r.first_seen.toISOString(),
+      lastSeen: r.last_seen.toISOString(),
+      ...(r.scan_id === null
+        ? {}
+        : {
+            lastScan: {
+              id: Number(r.scan_id),
+              scanTime: (r.scan_time as Date).toISOString(),
+              kind: r.kind as ScanKind,
+              summary: r.summary as ScanRecord['summary'],
+            },
+          }),
+    }));
+  }
+
+  async listScans(visibility: Visibility, filter: WorkloadFilter, page: Page): Promise<ScanRecord[]> {
+    const p = new Params();
+    const where = visibleWhere(p, visibility, filter);
+    const { rows } = await this.pool.query<ScanRow>(
+      `SELECT ${SCAN_COLUMNS} FROM ${SCAN_FROM} WHERE ${where}
+       ORDER BY s.scan_time DESC, s.id DESC LIMIT ${p.add(page.limit)} OFFSET ${p.add(page.offset)}`,
+      p.values,
+    );
+    return rows.map(scanOf);
+  }
+
+  async getScan(id: number, visibility: Visibility): Promise<ScanDetail | undefined> {
+    const p = new Params();
+    const where = visibleWhere(p, visibility);
+    const { rows } = await this.pool.query<ScanDetailRow>(
+      `SELECT ${SCAN_COLUMNS}, r.inventory, r.vulnerabilities, r.insecure_configurations
+       FROM ${SCAN_FROM} WHERE s.id = ${p.add(id)} AND ${where}`,
+      p.values,
+    );
+    return rows[0] && scanDetailOf(rows[0]);
+  }
+
+  async summary(visibility: Visibility, filter: { namespace?: string }): Promise<NamespaceSummary[]> {
+    const p = new Params();
+    const where = visibleWhere(p, visibility, filter);
+    const anyVulnerability = SEVERITIES.map((s) => `coalesce((r.summary->'counts'->>'${s}')::int, 0)`).join(
+      ' + ',
+    );
+    const { rows } = await this.pool.query<Record<string, string | number>>(
+      `SELECT c.name AS cluster, w.namespace, count(*)::int AS workloads,
+         (count(*) FILTER (WHERE ${anyVulnerability} > 0))::int AS vulnerable,
+         ${severitySums('counts', 'v_')},
+         ${severitySums('configurationCounts', 'c_')}
+       FROM scanner_workloads w
+       JOIN scanner_clusters c ON c.id = w.cluster_id
+       JOIN scanner_scans s ON s.id = w.last_scan_id
+       JOIN scanner_results r ON r.id = s.result_id
+       WHERE ${where}
+       GROUP BY c.name, w.namespace
+       ORDER BY c.name, w.namespace`,
+      p.values,
+    );
+    const counts = (row: Record<string, string | number>, prefix: string): NamespaceSummary['counts'] =>
+      Object.fromEntries(
+        SEVERITIES.map((s) => [s, row[`${prefix}${s}`] as number]),
+      ) as NamespaceSummary['counts'];
+    return rows.map((row) => ({
+      cluster: row.cluster as string,
+      namespace: row.namespace as string,
+      workloads: row.workloads as number,
+      vulnerableWorkloads: row.vulnerable as number,
+      counts: counts(row, 'v_'),
+      configurationCounts: counts(row, 'c_'),
+    }));
+  }
+
+  async createTrigger(input: NewTrigger): Promise<TriggerRecord> {
+    const id = randomUUID();
+    const at = this.now();
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO scanner_triggers (id, cluster_id, namespaces, url, kind, secret, auth, every_scan, created_at)
+       SELECT $1, c.id, $3, $4, $5, $6, $7, $8, $9 FROM scanner_clusters c WHERE c.name = $2`,
+      [
+        id,
+        input.cluster,
+        JSON.stringify(input.namespaces),
+        input.url,
+        input.kind,
+        input.secret,
+        input.auth ?? null,
+        input.everyScan,
+        at,
+      ],
+    );
+    if (rowCount !== 1) throw clusterNotFound(input.cluster);
+    return {
+      id,
+      cluster: input.cluster,
+      namespaces: input.namespaces,
+      url: input.url,
+      kind: input.kind,
+      everyScan: input.everyScan,
+      createdAt: at.toISOString(),
+    };
+  }
+
+  private async triggerRows(id?: string): Promise<TriggerRow[]> {
+    const { rows } = await this.pool.query<TriggerRow>(
+      `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
+       WHERE $1::text IS NULL OR t.id = $1
+       ORDER BY c.name, t.created_at, t.id`,
+      [id ?? null],
+    );
+    return rows;
+  }
+
+  async getTrigger(id: string): Promise<TriggerRecord | undefined> {
+    const [row] = await this.triggerRows(id);
+    return row && triggerOf(row);
+  }
+
+  async listTriggers(): Promise<TriggerRecord[]> {
+    return (await this.triggerRows()).map(triggerOf);
+  }
+
+  async deleteTrigger(id: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query('DELETE FROM scanner_triggers WHERE id = $1', [id]);
+    return rowCount === 1;
+  }
+
+  async triggerTarget(id: string): Promise<DeliveryTarget | undefined> {
+    const [row] = await this.triggerRows(id);
+    if (!row) return undefined;
+    if (row.kind === 'openwhisk')
+      return { kind: 'openwhisk', url: row.url, secret: row.secret, auth: row.auth ?? '' };
+    return { kind: 'cloudevents', url: row.url, secret: row.secret };
+  }
+
+  listDeadLetters(filter: DeadLetterFilter & { limit?: number }): Promise<DeadLetter[]> {
+    return this.queue.listDeadLetters(filter);
+  }
+
+  replayDeadLetters(filter: DeadLetterFilter): Promise<number> {
+    return this.queue.replayDeadLetters(filter);
+  }
+
+  /** The pool is the caller's to end. */
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,308 @@
+/** The `ScannerStore` contract, run against every backend (SQLite, and PostgreSQL when reachable). */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { EventTypes, createEvent } from '../../events/cloud-event.js';
+import type { WorkloadIdentity } from '../../events/cloud-event.js';
+import type { Package } from '../../inventory/types.js';
+import { advisoryKey, inventoryPackageKey } from '../rematch-index.js';
+import { describeEachBackend, openBackendStores } from '../scanner-harness.test-helper.js';
+import type { BackendStores } from '../scanner-harness.test-helper.js';
+import type { RecordScanOutcome, ScanContent, ScannerStore } from './scanner-store.js';
+
+const zero = { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, UNKNOWN: 0 };
+const content = (keys: string[], packages: Package[] = []): ScanContent => ({
+  inventory: { packages, insecureConfigurations: [] },
+  vulnerabilities: [],
+  insecureConfigurations: [],
+  summary: {
+    counts: zero,
+    configurationCounts: zero,
+    riskScore: 0,
+    compliance: { passed: true, thresholds: { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0 }, violations: [] },
+  },
+  findingKeys: keys,
+});
+const workload = (pod: string): WorkloadIdentity => ({
+  cluster: 'c',
+  namespace: 'ns',
+  pod,
+  node: 'n',
+  image: 'i',
+});
+
+describeEachBackend('scanner store', {}, (backend) => {
+  let stores: BackendStores;
+  let store: ScannerStore;
+  const rows = (table: string): Promise<number> => stores.count(table);
+
+  before(async () => {
+    stores = await openBackendStores(backend.name);
+    store = stores.store;
+    await store.createCluster('c');
+  });
+  after(async () => {
+    await stores?.close();
+  });
+
+  test('a scan and its events commit together: a failing event plan leaves nothing behind', async () => {
+    const before = [
+      await rows('scanner_scans'),
+      await rows('scanner_workloads'),
+      await rows('scanner_reports'),
+      await rows('event_outbox'),
+    ];
+    await assert.rejects(
+      store.recordScan({
+        reportId: 'r-fail',
+        workload: workload('p1'),
+        scanTime: new Date(),
+        inventoryHash: 'h',
+        content: content(['a']),
+        events: () => {
+          throw new Error('boom');
+        },
+      }),
+      /boom/,
+    );
+    assert.deepEqual(
+      [
+        await rows('scanner_scans'),
+        await rows('scanner_workloads'),
+        await rows('scanner_reports'),
+        await rows('event_outbox'),
+      ],
+      before,
+    );
+    const ok = await store.recordScan({
+      reportId: 'r-ok',
+      workload: workload('p1'),
+      scanTime: new Date(),
+      inventoryHash: 'h',
+      content: content(['a']),
+      events: ({ previousKeys }) => {
+        assert.equal(previousKeys, undefined);
+        return [
+          {
+            event: createEvent(EventTypes.SCAN_COMPLETED, 'c', {
+              workload: workload('p1'),
+              scanTime: new Date().toISOString(),
+              summary: zero,
+              newFindings: [],
+              insecureConfigurations: [],
+            }),
+            triggerIds: ['t1', 't2'],
+          },
+        ];
+      },
+    });
+    assert.equal(ok.status, 'recorded');
+    assert.equal(await rows('event_outbox'), before[3]! + 1);
+    assert.equal(await rows('event_deliveries'), 2);
+  });
+
+  test('a check-in needs the last hash; the previous keys reach the event plan', async () => {
+    const stale = await store.recordScan({
+      reportId: 'r-stale',
+      workload: workload('p1'),
+      scanTime: new Date(),
+      inventoryHash: 'other',
+      events: () => [],
+    });
+    assert.deepEqual(stale, { status: 'hash-changed' });
+    assert.equal(await store.findReport('c', 'r-stale'), undefined);
+    let seen: readonly string[] | undefined;
+    const checkIn = await store.recordScan({
+      reportId: 'r-check',
+      workload: workload('p1'),
+      scanTime: new Date(),
+      inventoryHash: 'h',
+      events: (ctx) => {
+        seen = ctx.previousKeys;
+        assert.equal(ctx.checkIn, true);
+        assert.deepEqual(ctx.content.findingKeys, ['a']);
+        return [];
+      },
+    });
+    assert.equal(checkIn.status === 'recorded' && checkIn.kind, 'check-in');
+    assert.deepEqual(seen, ['a']);
+    assert.equal(await rows('scanner_results'), 1);
+    assert.equal((await store.findReport('c', 'r-check'))?.kind, 'check-in');
+  });
+
+  test('deleting a cluster removes its workloads, scans, reports and triggers', async () => {
+    await store.createCluster('gone');
+    await store.createTrigger({
+      cluster: 'gone',
+      namespaces: '*',
+      url: 'http://x/',
+      kind: 'cloudevents',
+      secret: 's',
+      everyScan: false,
+    });
+    await store.recordScan({
+      reportId: 'r',
+      workload: { ...workload('p'), cluster: 'gone' },
+      scanTime: new Date(),
+      inventoryHash: 'h',
+      content: content([]),
+      events: () => [],
+    });
+    const before = await rows('scanner_scans');
+    assert.equal(await store.deleteCluster('gone'), true);
+    assert.equal(await rows('scanner_scans'), before - 1);
+    assert.equal(await store.findReport('gone', 'r'), undefined);
+    assert.equal(
+      (await store.listTriggers()).some((t) => t.cluster === 'gone'),
+      false,
+    );
+    await assert.rejects(
+      store.recordScan({
+        reportId: 'r2',
+        workload: { ...workload('p'), cluster: 'gone' },
+        scanTime: new Date(),
+        inventoryHash: 'h',
+        content: content([]),
+        events: () => [],
+      }),
+      { code: 'CLUSTER_NOT_FOUND' },
+    );
+  });
+
+  test('one report id sent several times at once is stored once', async () => {
+    const scansBefore = await rows('scanner_scans');
+    const outcomes = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        store.recordScan({
+          reportId: 'r-same',
+          workload: workload('same'),
+          scanTime: new Date(),
+          inventoryHash: 'h',
+          content: content(['x']),
+          events: () => [],
+        }),
+      ),
+    );
+    const recorded = outcomes.filter((o) => o.status === 'recorded');
+    assert.equal(recorded.length, 1);
+    const scanId = (recorded[0] as Extract<RecordScanOutcome, { status: 'recorded' }>).scanId;
+    for (const o of outcomes.filter((o) => o.status !== 'recorded'))
+      assert.deepEqual(o, { status: 'duplicate', scanId, kind: 'full', workload: workload('same') });
+    assert.equal(await rows('scanner_scans'), scansBefore + 1);
+  });
+
+  test('one report id claimed by two workloads at once: one wins, the other learns whose it is', async () => {
+    const [a, b] = await Promise.all(
+      ['claim-a', 'claim-b'].map((pod) =>
+        store.recordScan({
+          reportId: 'r-claimed',
+          workload: workload(pod),
+          scanTime: new Date(),
+          inventoryHash: 'h',
+          content: content([]),
+          events: () => [],
+        }),
+      ),
+    );
+    const outcomes = [a, b] as RecordScanOutcome[];
+    const winner = outcomes.find((o) => o.status === 'recorded');
+    const loser = outcomes.find((o) => o.status === 'duplicate');
+    assert.ok(winner && loser?.status === 'duplicate', JSON.stringify(outcomes));
+    assert.equal(loser.scanId, winner.status === 'recorded' ? winner.scanId : -1);
+    const ref = await store.findReport('c', 'r-claimed');
+    assert.deepEqual(ref?.workload, loser.workload);
+    // The loser's workload got no scan: its transaction was rolled back whole.
+    const pods = (await store.listWorkloads({ cluster: 'c', namespaces: '*' }, {}, { limit: 100, offset: 0 }))
+      .filter((w) => w.workload.pod.startsWith('claim-'))
+      .map((w) => w.workload.pod);
+    assert.deepEqual(pods, [loser.workload.pod]);
+  });
+
+  test('concurrent reports for one workload each diff against the scan before them', async () => {
+    const n = 8;
+    const seen: { own: string; previous: string | undefined }[] = [];
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        store.recordScan({
+          reportId: `r-chain-${i}`,
+          workload: workload('chain'),
+          scanTime: new Date(Date.UTC(2025, 0, 1, 0, 0, i)),
+          inventoryHash: `h${i}`,
+          content: content([`k${i}`]),
+          events: (ctx) => {
+            seen.push({ own: `k${i}`, previous: ctx.previousKeys?.[0] });
+            return [];
+          },
+        }),
+      ),
+    );
+    // Serialised per workload: the scans form one chain, each previous key being the prior scan's.
+    assert.equal(seen.length, n);
+    for (let i = 1; i < n; i++) assert.equal(seen[i]!.previous, seen[i - 1]!.own);
+    assert.equal(seen[0]!.previous, undefined);
+    assert.equal(await store.lastInventoryHash(workload('chain')), `h${seen.at(-1)!.own.slice(1)}`);
+  });
+
+  test('re-match: index keys find the workload; a re-match is written only on the latest scan', async () => {
+    const lodash: Package = {
+      name: 'lodash',
+      version: '4.17.20',
+      ecosystem: 'npm',
+      location: '/app/node_modules/lodash/package.json',
+      extractor: 'npm',
+    };
+    const first = await store.recordScan({
+      reportId: 'r-rematch',
+      workload: workload('rm'),
+      scanTime: new Date(Date.UTC(2025, 1, 1)),
+      inventoryHash: 'h-rm',
+      content: content([], [lodash]),
+      events: () => [],
+    });
+    assert.equal(first.status, 'recorded');
+    const [workloadId] = await store.rematchCandidates([inventoryPackageKey(lodash), 'p|npm|unrelated']);
+    assert.ok(workloadId !== undefined);
+    assert.deepEqual(await store.rematchCandidates(['p|npm|unrelated']), []);
+    const [target] = await store.rematchTargets([workloadId]);
+    assert.equal(target?.scanId, first.status === 'recorded' ? first.scanId : -1);
+    assert.deepEqual(target.inventory.packages, [lodash]);
+    assert.deepEqual(target.loadVulnerabilities(), []);
+
+    const rematched = await store.recordRematch({
+      workloadId,
+      basedOnScanId: target.scanId,
+      scanTime: new Date(Date.UTC(2025, 0, 1)),
+      content: content(['vuln|X'], [lodash]),
+      indexKeys: [inventoryPackageKey(lodash), advisoryKey('X')],
+      events: (ctx) => {
+        assert.deepEqual(ctx.previousKeys, []);
+        return [];
+      },
+    });
+    assert.equal(rematched.status, 'recorded');
+    assert.deepEqual(await store.rematchCandidates([advisoryKey('X')]), [workloadId]);
+    const again = await store.recordRematch({
+      workloadId,
+      basedOnScanId: target.scanId,
+      scanTime: new Date(),
+      content: content([], [lodash]),
+      indexKeys: [],
+      events: () => [],
+    });
+    assert.deepEqual(again, { status: 'stale' });
+    // Never dated before the scan it re-derives: it is now the latest at any time after that scan.
+    const [latest] = await store.latestScans(
+      'c',
+      { cluster: 'c', namespaces: '*' },
+      { pod: 'rm' },
+      new Date(Date.UTC(2025, 1, 2)),
+    );
+    assert.equal(latest?.kind, 'rematch');
+    assert.equal(latest.scanTime, '2025-02-01T00:00:00.000Z');
+    assert.equal(latest.inventoryHash, 'h-rm');
+
+    assert.equal(await store.rematchCursor(), undefined);
+    await store.setRematchCursor(7);
+    await store.setRematchCursor(3);
+    assert.equal(await store.rematchCursor(), 3);
+  });
+});
