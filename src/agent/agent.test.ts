@@ -24,7 +24,7 @@ import { requireOrSkip, sharedDataDir } from '../testing/shared-data.js';
 import { importFromPath } from '../vulndb/record-sources.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { Agent } from './agent.js';
-import type { AgentOptions } from './agent.js';
+import type { AgentOptions, ReportSink } from './agent.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const NPM_RECORDS = join(sharedDataDir, 'osv', 'npm');
@@ -295,6 +295,99 @@ describe('node agent on real podman', () => {
     }
     assert.equal(agent.stats.errors, 0);
     assert.equal(agent.stats.failedReports, 0);
+  });
+
+  test('unchanged rescans send no inventory; after the server loses its state the inventory is sent again', async (t) => {
+    const e = need(t);
+    if (!e) return;
+    const cluster = `resend-${RUN}`;
+    const admin = new ApiClient({ server: e.server.url, token: e.adminToken });
+    const register = async (): Promise<ApiClient> =>
+      new ApiClient({ server: e.server.url, token: (await admin.createCluster(cluster)).agentToken });
+    let client = await register();
+    // The real client, wrapped to record what each report carried and what the server answered.
+    const sent: { inventory: boolean; outcome: string }[] = [];
+    let wipeBeforeNext = false;
+    const sink: ReportSink = {
+      async sendReport(report) {
+        if (wipeBeforeNext) {
+          // The server forgets everything about the cluster (its scans and the agent's token).
+          wipeBeforeNext = false;
+          await admin.removeCluster(cluster);
+          client = await register();
+        }
+        const entry = { inventory: report.inventory !== undefined, outcome: 'pending' };
+        sent.push(entry);
+        try {
+          const result = await client.sendReport(report);
+          entry.outcome = result.kind;
+          return result;
+        } catch (err) {
+          entry.outcome = (err as { code?: string }).code ?? 'failed';
+          throw err;
+        }
+      },
+    };
+    const scans = (pod: string): Promise<ScanRow[]> =>
+      api<{ scans: ScanRow[] }>(e, `/v1/scans?cluster=${cluster}&pod=${pod}&limit=1000`).then((r) => r.scans);
+    const { agent, logs, started } = startAgent(e, 'resend', {
+      cluster,
+      sink,
+      rescanIntervalMs: SEC,
+      driftCheckIntervalMs: 0,
+    });
+    await started;
+    try {
+      const c = run(e, 'resend', ['sleep', '600']);
+      assert.ok(
+        await within(10 * SEC, async () => sent.length >= 3 && !sent.some((s) => s.outcome === 'pending')),
+      );
+      assert.deepEqual(sent[0], { inventory: true, outcome: 'full' });
+      assert.deepEqual(
+        sent.slice(1).filter((s) => s.inventory || s.outcome !== 'check-in'),
+        [],
+        'every unchanged rescan is a check-in without inventory',
+      );
+      // Newest first: one full scan, then only check-ins.
+      const kinds = (await scans(c.name)).map((s) => s.kind);
+      assert.equal(kinds.at(-1), 'full');
+      assert.ok(kinds.length >= 3 && kinds.slice(0, -1).every((k) => k === 'check-in'), kinds.join());
+
+      const before = sent.length;
+      wipeBeforeNext = true;
+      assert.ok(
+        await within(10 * SEC, async () => {
+          const later = sent.slice(before);
+          return later.length >= 3 && !later.some((s) => s.outcome === 'pending');
+        }),
+      );
+      const later = sent.slice(before);
+      // The hash-only report is refused by the emptied server, then sent again in full; then check-ins again.
+      assert.deepEqual(later.slice(0, 3), [
+        { inventory: false, outcome: 'INVENTORY_REQUIRED' },
+        { inventory: true, outcome: 'full' },
+        { inventory: false, outcome: 'check-in' },
+      ]);
+      const after = await scans(c.name);
+      assert.equal(after.filter((s) => s.kind === 'full').length, 1, 'only the resent report was matched');
+      const detail = await api<{ inventory: { packages: { name: string; version: string }[] } }>(
+        e,
+        `/v1/scans/${after.find((s) => s.kind === 'full')?.id}`,
+      );
+      assert.deepEqual(
+        detail.inventory.packages.map((p) => `${p.name}@${p.version}`),
+        ['minimist@1.2.8'],
+      );
+    } finally {
+      await agent.stop();
+    }
+    assert.equal(agent.stats.errors, 0);
+    assert.equal(agent.stats.failedReports, 0);
+    assert.ok(logs.some((l) => l.msg === 'server does not know the inventory hash; sending the inventory'));
+    assert.deepEqual(
+      logs.filter((l) => l.level >= 40),
+      [],
+    );
   });
 
   test('containers exiting right after start are never reported with an empty inventory', async (t) => {

@@ -11,10 +11,11 @@
  * signature well under 1 ms; 50 idle containers rescanned every 30 s by walking would take a
  * third of a core). Changes the upper dir cannot show — files in volumes or bind mounts — are
  * still found by a real walk at least every FULL_WALK_EVERY periodic rescans.
- * Every scan is reported with its inventory hash; the server
- * records an unchanged hash as a check-in without matching or storing the inventory again. (The
- * report schema requires the inventory in every report, and that keeps a server that lost its
- * state, or never saw the first report, correct: it simply matches.)
+ * Every scan is reported with its inventory hash, and with the inventory itself only when the hash
+ * differs from the last one the server accepted for the container: the server records an unchanged
+ * hash as a check-in without matching or storing anything again. A server that does not know the
+ * hash (it lost its state, or never saw the first report) answers 409 INVENTORY_REQUIRED, and the
+ * report is sent again in full.
  *
  * Scans run at most `concurrency` at a time, in arrival order, one per container at once (a
  * request during its scan queues exactly one more), so a burst of starts does not swamp the node.
@@ -33,14 +34,22 @@ import { collectInventory } from '../inventory/collect.js';
 import { DirectoryRootFs } from '../inventory/fs/directory-root-fs.js';
 import type { Inventory } from '../inventory/types.js';
 import { buildAgentReport } from '../scanner/agent-report.js';
+import { ApiErrorCodes } from '../scanner/api-error.js';
 import type { AgentReport, IngestResult } from '../scanner/ingest.js';
 import { layerSignature } from './layer-signature.js';
 import { processStartTime } from './process-start.js';
 import { workloadIdentity } from './workload-identity.js';
 
-/** Where reports go: the scanner API client (`ApiClient`) in practice. */
+/**
+ * Where reports go: the scanner API client (`ApiClient`) in practice. An API error rejects with
+ * an error carrying the server's `code` (ApiRequestError).
+ */
 export interface ReportSink {
   sendReport(report: AgentReport): Promise<IngestResult>;
+}
+
+function inventoryRequired(e: unknown): boolean {
+  return (e as { code?: unknown } | undefined)?.code === ApiErrorCodes.INVENTORY_REQUIRED;
 }
 
 /** The subset of a pino logger the agent uses. */
@@ -105,6 +114,8 @@ interface Tracked {
   /** The last walk's inventory, reused while the layer does not change. */
   walked?: { inventory: Inventory; at: number };
   upperDir?: string;
+  /** The inventory hash of the last report the server accepted: the next one equal to it goes without inventory. */
+  acceptedHash?: string;
   queued?: ScanReason;
   running: boolean;
   /** Asked again while running: scan once more afterwards. */
@@ -312,7 +323,7 @@ export class Agent {
     }
     const { info, facts, inventory, scanTime } = scanned;
     this.stats.scans += 1;
-    const report = buildAgentReport({
+    const full = buildAgentReport({
       reportId: randomUUID(),
       workload: workloadIdentity(info, facts, this.place),
       scanTime,
@@ -321,13 +332,24 @@ export class Agent {
     const fields = {
       container: info.name,
       reason,
-      packages: report.inventory.packages.length,
-      insecureConfigurations: report.inventory.insecureConfigurations.length,
+      packages: inventory.packages.length,
+      insecureConfigurations: inventory.insecureConfigurations.length,
       scanMs: Date.now() - started,
     };
+    const { sink } = this.options;
     let result: IngestResult;
     try {
-      result = await this.options.sink.sendReport(report);
+      if (t.acceptedHash === full.inventoryHash) {
+        const { inventory: _unchanged, ...hashOnly } = full;
+        result = await sink.sendReport(hashOnly).catch((e: unknown) => {
+          if (!inventoryRequired(e)) throw e;
+          this.log.info(fields, 'server does not know the inventory hash; sending the inventory');
+          return sink.sendReport(full);
+        });
+      } else {
+        result = await sink.sendReport(full);
+      }
+      t.acceptedHash = full.inventoryHash;
     } catch (e) {
       // The server being down is an outage, not a bug; the next rescan reports again.
       this.stats.failedReports += 1;

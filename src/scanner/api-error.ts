@@ -18,6 +18,8 @@ export const ApiErrorCodes = {
   CLUSTER_EXISTS: 'CLUSTER_EXISTS',
   /** A report id already recorded for another workload. */
   REPORT_ID_CONFLICT: 'REPORT_ID_CONFLICT',
+  /** A report without inventory whose hash is not the workload's last one: resend it in full. */
+  INVENTORY_REQUIRED: 'INVENTORY_REQUIRED',
   NOT_READY: 'NOT_READY',
   /** Too many requests from one token (or one address when unauthenticated); see Retry-After. */
   RATE_LIMITED: 'RATE_LIMITED',

@@ -18,7 +18,8 @@ export interface AgentReport {
   workload: WorkloadIdentity;
   /** RFC 3339. */
   scanTime: string;
-  inventory: StoredInventory;
+  /** Left out when the agent expects `inventoryHash` to be the workload's last one (a check-in). */
+  inventory?: StoredInventory;
   /** The agent's hash of inventory and configuration facts; opaque to the server. */
   inventoryHash: string;
 }
@@ -131,13 +132,13 @@ export async function ingestReport(deps: IngestDeps, report: AgentReport): Promi
 
   const events = (context: ScanEventContext): PlannedEvent[] =>
     planScanEvents(report.workload, scanTime, context);
-  const record = async (full: boolean): Promise<IngestResult | undefined> => {
+  const record = async (inventory?: StoredInventory): Promise<IngestResult | undefined> => {
     const outcome = await store.recordScan({
       reportId: report.reportId,
       workload: report.workload,
       scanTime,
       inventoryHash: report.inventoryHash,
-      content: full ? await evaluate(deps.advisories, report) : undefined,
+      content: inventory ? await evaluate(deps.advisories, report, inventory) : undefined,
       events,
     });
     if (outcome.status === 'hash-changed') return undefined;
@@ -146,19 +147,30 @@ export async function ingestReport(deps: IngestDeps, report: AgentReport): Promi
     return { scanId: outcome.scanId, kind: outcome.kind, duplicate: false, events: outcome.events };
   };
 
+  if (!report.inventory) {
+    // The store checks the hash in its transaction: unknown workload or another hash → hash-changed.
+    const checkedIn = await record();
+    if (checkedIn) return checkedIn;
+    throw new ScannerApiError(
+      409,
+      ApiErrorCodes.INVENTORY_REQUIRED,
+      `inventory hash is not the workload's last one; send the report with its inventory`,
+    );
+  }
   if ((await store.lastInventoryHash(report.workload)) === report.inventoryHash) {
-    const checkedIn = await record(false);
+    const checkedIn = await record();
     if (checkedIn) return checkedIn;
     // Another report changed the workload's hash meanwhile: this one needs matching after all.
   }
-  return (await record(true)) as IngestResult;
+  return (await record(report.inventory)) as IngestResult;
 }
 
 async function evaluate(
   advisories: AsyncAdvisoryStore,
   report: AgentReport,
+  stored: StoredInventory,
 ): Promise<NonNullable<Parameters<ScannerStore['recordScan']>[0]['content']>> {
-  const inventory: Inventory = { ...report.inventory, notes: [] };
+  const inventory: Inventory = { ...stored, notes: [] };
   const result = await evaluateInventory(
     {
       kind: 'container',
@@ -169,7 +181,7 @@ async function evaluate(
     { scanTime: report.scanTime },
   );
   return {
-    inventory: report.inventory,
+    inventory: stored,
     vulnerabilities: result.vulnerabilities,
     insecureConfigurations: result.insecureConfigurations,
     summary: result.summary,

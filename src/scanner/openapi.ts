@@ -73,7 +73,8 @@ export const ROUTES: readonly RouteDoc[] = [
   {
     method: 'POST',
     path: '/v1/reports',
-    summary: "Submit one container's inventory (idempotent by reportId)",
+    summary:
+      "Submit one container's inventory, or only its hash when unchanged (idempotent by reportId; 409 INVENTORY_REQUIRED: resend with the inventory)",
     auth: 'reports:write',
     body: reportSchema,
     status: 201,

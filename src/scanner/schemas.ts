@@ -53,11 +53,17 @@ export const reportSchema = z.object({
   reportId: text(200),
   workload: workloadSchema,
   scanTime: z.iso.datetime({ offset: true }),
-  inventory: z.object({
-    os: osSchema.optional(),
-    packages: z.array(packageSchema).max(100_000),
-    insecureConfigurations: z.array(insecureConfigurationSchema).max(10_000),
-  }),
+  /**
+   * Left out when the agent knows the server accepted this hash last time: the report is then a
+   * check-in, or 409 INVENTORY_REQUIRED when the hash is not the workload's last one.
+   */
+  inventory: z
+    .object({
+      os: osSchema.optional(),
+      packages: z.array(packageSchema).max(100_000),
+      insecureConfigurations: z.array(insecureConfigurationSchema).max(10_000),
+    })
+    .optional(),
   inventoryHash: text(256),
 });
 

@@ -307,6 +307,56 @@ describeEachBackend('scanner API', { skip: !haveData }, (backend) => {
     );
   });
 
+  test("a report without inventory is a check-in only when its hash is the workload's last one", async () => {
+    const agent = await registerCluster('hashonly');
+    const hashOnly = (pod: string, hash: string, reportId?: string): Json => {
+      const { inventory: _omitted, ...rest } = report('hashonly', 'ns', pod, [], {
+        hash,
+        ...(reportId ? { reportId } : {}),
+      });
+      return rest;
+    };
+    const tally = async (): Promise<number[]> =>
+      Promise.all(['scanner_workloads', 'scanner_results', 'scanner_scans', 'scanner_reports'].map(count));
+
+    // Nothing known yet: the server cannot check in a workload it never matched.
+    const before = await tally();
+    const first = await call(agent, 'POST', '/v1/reports', hashOnly('p', 'h1'));
+    assert.equal(first.status, 409, JSON.stringify(first.body));
+    assert.equal((first.body.error as Json).code, 'INVENTORY_REQUIRED');
+    assert.deepEqual(await tally(), before);
+
+    const full = await call(
+      agent,
+      'POST',
+      '/v1/reports',
+      report('hashonly', 'ns', 'p', [['minimist', '1.2.5']], { hash: 'h1' }),
+    );
+    assert.equal(full.body.kind, 'full');
+    const [workloads, results, scans, reports] = await tally();
+
+    const checkIn = await call(agent, 'POST', '/v1/reports', hashOnly('p', 'h1', 'hash-only-1'));
+    assert.equal(checkIn.status, 201, JSON.stringify(checkIn.body));
+    assert.equal(checkIn.body.kind, 'check-in');
+    assert.deepEqual(await tally(), [workloads, results, (scans ?? 0) + 1, (reports ?? 0) + 1]);
+    // The check-in carries the last result forward: the findings are still there.
+    const findings = await call(h.adminToken, 'GET', '/v1/findings?cluster=hashonly&namespace=ns&pod=p');
+    assert.equal(findings.body.scanId, checkIn.body.scanId);
+    assert.deepEqual(ids(findings.body.vulnerablePackages), ['CVE-2021-44906', 'GHSA-xvch-5gv4-984h']);
+    const retried = await call(agent, 'POST', '/v1/reports', hashOnly('p', 'h1', 'hash-only-1'));
+    assert.equal(retried.status, 200);
+    assert.equal(retried.body.scanId, checkIn.body.scanId);
+
+    // A different hash, or a workload the server has never seen: the inventory is required.
+    const afterCheckIn = await tally();
+    for (const body of [hashOnly('p', 'h2'), hashOnly('other', 'h1')]) {
+      const res = await call(agent, 'POST', '/v1/reports', body);
+      assert.equal(res.status, 409, JSON.stringify(body));
+      assert.equal((res.body.error as Json).code, 'INVENTORY_REQUIRED');
+    }
+    assert.deepEqual(await tally(), afterCheckIn);
+  });
+
   test('bad reports get 4xx with a code and store nothing', async () => {
     const agent = await registerCluster('bad');
     const otherAgent = await registerCluster('elsewhere');
