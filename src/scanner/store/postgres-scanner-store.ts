@@ -41,6 +41,8 @@ import type {
   WorkloadFilter,
   WorkloadRecord,
 } from './scanner-store.js';
+import { identityOf } from './workload-row.js';
+import type { WorkloadRow } from './workload-row.js';
 
 // "C" collation on names: binary order and equality, as in SQLite, so listings sort the same.
 const SCHEMA = `
@@ -122,28 +124,6 @@ CREATE INDEX IF NOT EXISTS scanner_triggers_cluster ON scanner_triggers (cluster
 
 /** Keyed by schema too, so stores in different schemas of one database do not wait on each other. */
 const SCHEMA_LOCK = `SELECT pg_advisory_xact_lock(hashtext('containment.scanner.schema:' || coalesce(current_schema(), '')))`;
-
-interface WorkloadRow {
-  cluster: string;
-  namespace: string;
-  pod: string;
-  container: string;
-  node: string;
-  image: string;
-  image_digest: string | null;
-}
-
-function identityOf(row: WorkloadRow): WorkloadIdentity {
-  return {
-    cluster: row.cluster,
-    namespace: row.namespace,
-    pod: row.pod,
-    ...(row.container === '' ? {} : { container: row.container }),
-    node: row.node,
-    image: row.image,
-    ...(row.image_digest === null ? {} : { imageDigest: row.image_digest }),
-  };
-}
 
 /** bigint columns arrive as strings (pg keeps 64-bit integers exact); ids stay far below 2^53. */
 type Id = string;

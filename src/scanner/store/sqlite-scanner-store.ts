@@ -36,6 +36,8 @@ import type {
   WorkloadFilter,
   WorkloadRecord,
 } from './scanner-store.js';
+import { identityOf } from './workload-row.js';
+import type { WorkloadRow } from './workload-row.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS scanner_clusters (
@@ -111,28 +113,6 @@ CREATE TABLE IF NOT EXISTS scanner_triggers (
 `;
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-interface WorkloadRow {
-  cluster: string;
-  namespace: string;
-  pod: string;
-  container: string;
-  node: string;
-  image: string;
-  image_digest: string | null;
-}
-
-function identityOf(row: WorkloadRow): WorkloadIdentity {
-  return {
-    cluster: row.cluster,
-    namespace: row.namespace,
-    pod: row.pod,
-    ...(row.container === '' ? {} : { container: row.container }),
-    node: row.node,
-    image: row.image,
-    ...(row.image_digest === null ? {} : { imageDigest: row.image_digest }),
-  };
-}
 
 interface ScanRow extends WorkloadRow {
   id: number;
