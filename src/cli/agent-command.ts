@@ -14,6 +14,7 @@ import { ContainmentError, ErrorCodes } from '../errors.js';
 import { nameSchema } from '../scanner/schemas.js';
 import { addApiOptions, clientFrom } from './api-client.js';
 import type { ApiFlags } from './api-client.js';
+import { stopSignal } from './common.js';
 
 interface AgentFlags extends ApiFlags {
   engineSocket?: string;
@@ -116,15 +117,7 @@ export function registerAgentCommand(program: Command): void {
       labels: flags.label,
     });
     // Listening before starting: a signal during start-up also ends in a clean stop.
-    const signalled = new Promise<NodeJS.Signals>((resolve) => {
-      const stop = (signal: NodeJS.Signals): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve(signal);
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    const signalled = stopSignal();
     await agent.start();
     logger.info(
       { engine: `unix://${socket}`, server: flags.server, cluster: flags.cluster },

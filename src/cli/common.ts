@@ -67,3 +67,19 @@ export function databaseOption(): Option {
       return value;
     });
 }
+
+/**
+ * Resolves with the first SIGINT or SIGTERM, then stops listening: long-running commands await
+ * it and close what they started. Call it before starting, so a signal during start-up counts.
+ */
+export function stopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(signal);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

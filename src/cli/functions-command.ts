@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
-import { configOf, dataDirOf } from './common.js';
+import { configOf, dataDirOf, stopSignal } from './common.js';
 
 interface FunctionsFlags {
   host: string;
@@ -49,16 +49,7 @@ export function registerFunctionsCommand(program: Command): void {
         process.stdout.write(`${running.generatedGuestAuth}\n`);
       }
       logger.info({ apihost: running.url }, 'function runtime listening');
-      await new Promise<void>((resolve) => {
-        const stop = (signal: NodeJS.Signals): void => {
-          logger.info({ signal }, 'stopping');
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      logger.info({ signal: await stopSignal() }, 'stopping');
       await running.close();
     });
 }

@@ -4,7 +4,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import type { RateLimit } from '../scanner/server.js';
-import { addDbOptions, configOf, databaseOption, dataDirOf, dbPathOf } from './common.js';
+import { addDbOptions, configOf, databaseOption, dataDirOf, dbPathOf, stopSignal } from './common.js';
 import type { DbFlags } from './common.js';
 
 interface ServerFlags extends DbFlags {
@@ -136,16 +136,7 @@ export function registerServerCommand(program: Command): void {
       process.stdout.write(`${server.generatedAdminToken}\n`);
     }
     logger.info({ url: server.url }, 'scanner listening');
-    await new Promise<void>((resolve) => {
-      const stop = (signal: NodeJS.Signals): void => {
-        logger.info({ signal }, 'stopping');
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    logger.info({ signal: await stopSignal() }, 'stopping');
     await server.close();
   });
 }
