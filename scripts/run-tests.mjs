@@ -22,7 +22,18 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', ...flags, ...files],
+  // A hung test fails after 5 minutes instead of stalling the run, and a test file whose tests
+  // are done exits even if a failed assertion left a child process or a socket behind.
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-reporter=spec',
+    '--test-timeout=300000',
+    '--test-force-exit',
+    ...flags,
+    ...files,
+  ],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

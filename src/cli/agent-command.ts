@@ -44,6 +44,17 @@ function seconds(ms: number): string {
   return `${ms / 1000}s`;
 }
 
+/** `--label key=value`, repeatable: only containers carrying every label are watched. */
+export function labelOption(): Option {
+  return new Option('--label <key=value>', 'watch only containers with this label (repeatable)')
+    .argParser((v: string, previous: Record<string, string> = {}) => {
+      const at = v.indexOf('=');
+      if (at < 1) throw new InvalidArgumentError('expected key=value');
+      return { ...previous, [v.slice(0, at)]: v.slice(at + 1) };
+    })
+    .default({}, 'every container');
+}
+
 export function registerAgentCommand(program: Command): void {
   addApiOptions(
     program
@@ -86,15 +97,7 @@ export function registerAgentCommand(program: Command): void {
           })
           .default(DEFAULT_SCAN_CONCURRENCY),
       )
-      .addOption(
-        new Option('--label <key=value>', 'watch only containers with this label (repeatable)')
-          .argParser((v: string, previous: Record<string, string> = {}) => {
-            const at = v.indexOf('=');
-            if (at < 1) throw new InvalidArgumentError('expected key=value');
-            return { ...previous, [v.slice(0, at)]: v.slice(at + 1) };
-          })
-          .default({}, 'every container'),
-      ),
+      .addOption(labelOption()),
   ).action(async (flags: AgentFlags) => {
     const client = clientFrom(flags);
     const socket = findEngineSocket(flags.engineSocket, process.env);

@@ -14,6 +14,7 @@ import { registerScanCommand } from './scan-command.js';
 import { registerServerCommand } from './server-command.js';
 import { registerTokenCommands } from './token-command.js';
 import { registerTriggerCommands } from './trigger-command.js';
+import { registerUpCommand } from './up-command.js';
 import { EXIT_ERROR, VERSION } from './common.js';
 
 export function buildProgram(): Command {
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerTriggerCommands(program);
   registerAgentCommand(program);
   registerFunctionsCommand(program);
+  registerUpCommand(program);
   return program;
 }
 

@@ -19,6 +19,7 @@ import type {
 import { MAX_BLOCKING_WAIT_MS, WhiskError, WhiskMessages } from './runtime.js';
 import type { FunctionRuntime } from './runtime.js';
 import type { JsonObject } from './sandbox/sandbox.js';
+import { registerSecurityNotices } from './security-notices.js';
 import type { FunctionStore } from './store.js';
 
 export interface FunctionsAppOptions {
@@ -267,6 +268,9 @@ export function buildFunctionsApp(options: FunctionsAppOptions): FastifyInstance
     const { response } = activation(request);
     return { ...response };
   });
+
+  // ---- web endpoint of the security-notices package, and the security-event log ----
+  registerSecurityNotices(app, { runtime, namespaceOf: (request) => namespaceOf(request) });
 
   return app;
 }

@@ -12,6 +12,11 @@ import { repoRoot } from '../testing/shared-data.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 
 let dir: string;
+/** Every server this file starts; killed at the end so a failed assertion cannot leave one running. */
+const children = new Set<ChildProcess>();
+after(() => {
+  for (const child of children) child.kill('SIGKILL');
+});
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'containment-server-cmd-'));
   openSqliteAdvisoryStore(join(dir, 'vulndb.sqlite'), { create: true }).close();
@@ -38,10 +43,16 @@ async function startServer(env: Record<string, string>): Promise<Started> {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  children.add(child);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exit = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 20_000);
     child.stderr?.on('data', (c: Buffer) => {
@@ -63,6 +74,8 @@ async function clusters(url: string, token: string): Promise<number> {
 
 test('generates and prints the first admin token once, accepts CONTAINMENT_ADMIN_TOKEN, stops on SIGTERM', async () => {
   const first = await startServer({});
+  // stdout and stderr are separate pipes: the token may arrive after the "listening" log line.
+  for (let i = 0; i < 100 && !first.stdout().includes('\n'); i++) await new Promise((r) => setTimeout(r, 50));
   const generated = first.stdout().trim();
   assert.match(generated, /^ctm_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
   assert.equal(await clusters(first.url, generated), 200);

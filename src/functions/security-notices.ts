@@ -1,0 +1,193 @@
+/**
+ * The security-notices package: installed in a namespace it is a package `security-notices` (its
+ * `require-whisk-auth` annotation holds the namespace's secret) and a trigger `security-notices`.
+ * The web endpoint `POST /api/v1/web/{ns}/security-notices/events` takes the scanner's CloudEvents
+ * (structured or binary mode), checks the scanner's HMAC signature or OpenWhisk's
+ * `X-Require-Whisk-Auth` header against the secret, and fires the trigger with the event as
+ * parameters. Rejected calls are answered 401/413/400 and kept in the namespace's security-event
+ * log (`GET /api/v1/namespaces/{ns}/security-events`).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { CloudEvent, HTTP } from 'cloudevents';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SIGNATURE_HEADER, verifySignature } from '../events/signature.js';
+import type { FunctionRuntime } from './runtime.js';
+import { WhiskError } from './runtime.js';
+import type { JsonObject } from './sandbox/sandbox.js';
+
+export const SECURITY_NOTICES = 'security-notices';
+export const SECRET_ANNOTATION = 'require-whisk-auth';
+export const WHISK_AUTH_HEADER = 'x-require-whisk-auth';
+/** A scan event is a few KB; 1 MB is OpenWhisk's parameter limit. */
+export const DEFAULT_NOTICE_BODY_LIMIT = 1024 * 1024;
+const EVENTS_KEPT = 1000;
+
+export type SecurityEventKind = 'authentication-failed' | 'body-too-large' | 'invalid-event';
+
+export interface SecurityEvent {
+  time: string;
+  namespace: string;
+  kind: SecurityEventKind;
+  endpoint: string;
+  source: string;
+  reason: string;
+}
+
+/** The security-event log, newest last, bounded per namespace (kept in memory). */
+export class SecurityEventLog {
+  private readonly byNamespace = new Map<string, SecurityEvent[]>();
+
+  record(event: Omit<SecurityEvent, 'time'>): void {
+    const list = this.byNamespace.get(event.namespace) ?? [];
+    list.push({ time: new Date().toISOString(), ...event });
+    if (list.length > EVENTS_KEPT) list.splice(0, list.length - EVENTS_KEPT);
+    this.byNamespace.set(event.namespace, list);
+  }
+
+  list(namespace: string): SecurityEvent[] {
+    return [...(this.byNamespace.get(namespace) ?? [])];
+  }
+}
+
+export interface SecurityNoticesOptions {
+  runtime: FunctionRuntime;
+  /** The caller's namespace for `/api/v1/namespaces/{ns}/…` (the server's authentication). */
+  namespaceOf: (request: FastifyRequest) => string;
+  log?: SecurityEventLog;
+  bodyLimit?: number;
+}
+
+function secretOf(runtime: FunctionRuntime, ns: string): string | undefined {
+  let value: unknown;
+  try {
+    value = runtime
+      .getPackage(ns, SECURITY_NOTICES)
+      .annotations.find((a) => a.key === SECRET_ANNOTATION)?.value;
+  } catch (e) {
+    if (e instanceof WhiskError && e.statusCode === 404) return undefined;
+    throw e;
+  }
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function sameSecret(given: string, secret: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(secret);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function registerSecurityNotices(app: FastifyInstance, options: SecurityNoticesOptions): void {
+  const { runtime } = options;
+  const log = options.log ?? new SecurityEventLog();
+  const bodyLimit = options.bodyLimit ?? DEFAULT_NOTICE_BODY_LIMIT;
+  const endpoint = `/api/v1/web/:ns/${SECURITY_NOTICES}/events`;
+
+  app.get('/api/v1/namespaces/:ns/security-events', async (request) =>
+    log.list(options.namespaceOf(request)),
+  );
+
+  void app.register(async (scope) => {
+    // The signature covers the exact bytes, so the body stays raw whatever its content type.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+    scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+      const ns = (request.params as { ns?: string }).ns ?? '';
+      if (error.statusCode === 413) {
+        log.record({
+          namespace: ns,
+          kind: 'body-too-large',
+          endpoint: request.url,
+          source: request.ip,
+          reason: `body over ${bodyLimit} bytes`,
+        });
+        return reply.code(413).send({ error: 'The request content was malformed: request body too large' });
+      }
+      if (error instanceof WhiskError) return reply.code(error.statusCode).send({ error: error.message });
+      const status = error.statusCode ?? 500;
+      if (status >= 500) request.log.error({ err: error }, 'security notice failed');
+      return reply.code(status).send({ error: status >= 500 ? 'Internal server error' : error.message });
+    });
+
+    scope.post(endpoint, async (request, reply) => {
+      const { ns } = request.params as { ns: string };
+      const reject = (status: number, kind: SecurityEventKind, reason: string) => {
+        log.record({ namespace: ns, kind, endpoint: request.url, source: request.ip, reason });
+        return reply.code(status).send({ error: reason });
+      };
+      const secret = secretOf(runtime, ns);
+      // Not installed (or no such namespace): the same answer as any unknown resource.
+      if (secret === undefined)
+        return reply.code(404).send({ error: 'The requested resource does not exist.' });
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const signature = header(request, SIGNATURE_HEADER);
+      const whiskAuth = header(request, WHISK_AUTH_HEADER);
+      const authentic =
+        signature !== undefined
+          ? verifySignature(body, secret, signature)
+          : whiskAuth !== undefined && sameSecret(whiskAuth, secret);
+      if (!authentic)
+        return reject(
+          401,
+          'authentication-failed',
+          signature !== undefined
+            ? 'the signature does not match the body'
+            : whiskAuth !== undefined
+              ? 'the X-Require-Whisk-Auth secret is wrong'
+              : 'no signature and no X-Require-Whisk-Auth header',
+        );
+      let event: JsonObject;
+      try {
+        const received = HTTP.toEvent({
+          headers: request.headers as Record<string, string>,
+          body: body.toString('utf8'),
+        });
+        if (Array.isArray(received)) throw new Error('batched events are not accepted');
+        // toEvent does not validate; the strict constructor refuses a body without type or source.
+        event = JSON.parse(JSON.stringify(new CloudEvent({ ...received }))) as JsonObject;
+      } catch (e) {
+        return reject(400, 'invalid-event', `not a CloudEvent: ${(e as Error).message.split('\n')[0]}`);
+      }
+      const activationId = runtime.fire(ns, SECURITY_NOTICES, event);
+      if (activationId === undefined) return reply.code(204).send();
+      reply.header('x-openwhisk-activation-id', activationId);
+      return reply.code(202).send({ activationId });
+    });
+  });
+}
+
+/** Installs the package and its trigger in `ns` through the runtime's REST API (idempotent). */
+export async function installSecurityNotices(
+  apiUrl: string,
+  auth: string,
+  ns: string,
+  secret: string,
+): Promise<void> {
+  const put = async (path: string, body: unknown): Promise<void> => {
+    const res = await fetch(`${apiUrl}/api/v1/namespaces/${encodeURIComponent(ns)}/${path}?overwrite=true`, {
+      method: 'PUT',
+      headers: {
+        authorization: `Basic ${Buffer.from(auth).toString('base64')}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`PUT ${path}: HTTP ${res.status} ${await res.text()}`);
+  };
+  await put(`packages/${SECURITY_NOTICES}`, {
+    annotations: [
+      { key: SECRET_ANNOTATION, value: secret },
+      { key: 'description', value: 'Scanner CloudEvents in, trigger security-notices fired' },
+    ],
+  });
+  await put(`triggers/${SECURITY_NOTICES}`, {});
+}
+
+/** The web endpoint URL for `ns` on a runtime at `apiUrl`. */
+export function securityNoticesUrl(apiUrl: string, ns: string): string {
+  return `${apiUrl}/api/v1/web/${encodeURIComponent(ns)}/${SECURITY_NOTICES}/events`;
+}

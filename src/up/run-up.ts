@@ -1,0 +1,301 @@
+/**
+ * `containment up`: the whole loop on one machine, on loopback. The scanner service (port P, SQLite
+ * in the data dir), the function runtime (P+1) with the security-notices package and the reference
+ * policy in namespace `local`, the enforcer's action API (P+2) over a LocalEnforcer, and the agent
+ * scanning the engine's running containers. The scanner's `cloudevents` trigger points at the
+ * package's web endpoint; the policy reads findings and asks for actions with `policy` tokens
+ * scoped to namespace `local`. Without a reachable engine, only the scanner and the runtime run.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { Agent } from '../agent/agent.js';
+import { ApiClient, ApiRequestError } from '../cli/api-client.js';
+import { startActionApi } from '../enforcement/action-api.js';
+import type { RunningActionApi } from '../enforcement/action-api.js';
+import { LocalEnforcer } from '../enforcement/local-enforcer.js';
+import { DockerEngine } from '../engine/docker/docker-engine.js';
+import { findEngineSocket } from '../engine/socket.js';
+import { ContainmentError, ErrorCodes } from '../errors.js';
+import { runFunctions } from '../functions/run-functions.js';
+import type { RunningFunctions } from '../functions/run-functions.js';
+import {
+  installSecurityNotices,
+  SECURITY_NOTICES,
+  securityNoticesUrl,
+} from '../functions/security-notices.js';
+import { httpEnforcement, httpFindings, PolicySdkHost } from '../functions/sdk/policy-sdk-host.js';
+import type { NamespaceCredentials } from '../functions/sdk/policy-sdk-host.js';
+import { TOKEN_PREFIX } from '../auth/api-tokens.js';
+import { runScannerServer } from '../scanner/run-server.js';
+import type { RunningServer } from '../scanner/run-server.js';
+import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
+
+export const UP_CLUSTER = 'local';
+export const UP_NAMESPACE = 'local';
+export const POLICY_ACTION = 'quarantine-or-terminate';
+export const ADVISORY_DB_FILE = 'vulndb.sqlite';
+const STATE_FILE = 'up-state.json';
+const REFERENCE_POLICY = fileURLToPath(
+  new URL('../../policies/examples/quarantine-or-terminate.ts', import.meta.url),
+);
+
+export interface RunUpOptions {
+  dataDir: string;
+  /** The scanner's port; the runtime listens on port+1 and the action API on port+2. */
+  port: number;
+  engineSocket?: string;
+  rescanIntervalMs: number;
+  /** Watch only containers carrying all these labels (default: every container). */
+  labels?: Record<string, string>;
+  /** Grace period the reference policy gives a vulnerable container before SIGKILL. */
+  gracePeriodSeconds: number;
+  /** How often the scanner looks for advisory imports to re-match. */
+  rematchIntervalMs: number;
+  logger: Logger;
+  /** One-line notices for the operator (stderr in the CLI). */
+  notice: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunningUp {
+  scannerUrl: string;
+  functionsUrl: string;
+  /** Undefined when no engine is reachable (enforcement off). */
+  actionApiUrl?: string;
+  adminToken: string;
+  /** `uuid:key` of the functions namespace `local`. */
+  functionsAuth: string;
+  engineSocket?: string;
+  close(): Promise<void>;
+}
+
+interface UpState {
+  adminToken: string;
+  functionsAuth?: string;
+}
+
+const HOST = '127.0.0.1';
+
+function newApiToken(): string {
+  return `${TOKEN_PREFIX}${randomBytes(8).toString('hex')}_${randomBytes(32).toString('base64url')}`;
+}
+
+/** Kept (mode 0600) so a second `up` on the same data dir can administer what the first created. */
+function loadState(dataDir: string): UpState {
+  const file = join(dataDir, STATE_FILE);
+  if (!existsSync(file)) return { adminToken: newApiToken() };
+  return JSON.parse(readFileSync(file, 'utf8')) as UpState;
+}
+
+function saveState(dataDir: string, state: UpState): void {
+  writeFileSync(join(dataDir, STATE_FILE), `${JSON.stringify(state)}\n`, { mode: 0o600 });
+}
+
+async function reachableEngine(
+  options: RunUpOptions,
+  env: NodeJS.ProcessEnv,
+): Promise<{ socket: string; engine: DockerEngine } | string> {
+  const socket = findEngineSocket(options.engineSocket, env);
+  if (socket === undefined) return 'no container engine socket found (--engine-socket or CONTAINER_HOST)';
+  const engine = new DockerEngine(socket);
+  try {
+    await engine.ping();
+    return { socket, engine };
+  } catch (e) {
+    return `the container engine at ${socket} does not answer (${(e as Error).message})`;
+  }
+}
+
+export async function runUp(options: RunUpOptions): Promise<RunningUp> {
+  const env = options.env ?? process.env;
+  const { dataDir, logger } = options;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const advisoryDbPath = join(dataDir, ADVISORY_DB_FILE);
+  if (!existsSync(advisoryDbPath)) {
+    openSqliteAdvisoryStore(advisoryDbPath, { create: true }).close();
+    options.notice(
+      `no advisory database in ${dataDir}: created an empty one; fill it with \`containment db import <dir> --data-dir ${dataDir}\` (picked up while running)`,
+    );
+  }
+  const state = loadState(dataDir);
+  if (env.CONTAINMENT_ADMIN_TOKEN) state.adminToken = env.CONTAINMENT_ADMIN_TOKEN;
+
+  const closers: (() => Promise<void> | void)[] = [];
+  const close = async (): Promise<void> => {
+    // Reverse order of start: the agent first, the scanner last.
+    for (const c of closers.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        logger.error({ err: e }, 'stopping failed');
+      }
+    }
+  };
+  try {
+    const scanner: RunningServer = await runScannerServer({
+      host: HOST,
+      port: options.port,
+      dataDir,
+      advisoryDbPath,
+      triggerAllow: ['127.0.0.0/8'],
+      adminToken: state.adminToken,
+      rematchIntervalMs: options.rematchIntervalMs,
+      logger,
+    });
+    closers.push(() => scanner.close());
+    saveState(dataDir, state);
+    const admin = new ApiClient({ server: scanner.url, token: state.adminToken });
+    try {
+      await admin.createCluster(UP_CLUSTER);
+    } catch (e) {
+      if (!(e instanceof ApiRequestError && e.status === 409)) throw e;
+    }
+    const agentToken = (
+      await admin.createToken({ name: 'up agent', role: 'agent', cluster: UP_CLUSTER, namespaces: '*' })
+    ).token;
+    const policyToken = (
+      await admin.createToken({
+        name: 'up policies of local',
+        role: 'policy',
+        cluster: UP_CLUSTER,
+        namespaces: [UP_NAMESPACE],
+      })
+    ).token;
+
+    const found = await reachableEngine(options, env);
+    const engine = typeof found === 'string' ? undefined : found;
+    if (engine === undefined)
+      options.notice(`${String(found)}: live scanning and enforcement are OFF (scanner and functions only)`);
+
+    const enforcerToken = `enforcer-${randomBytes(24).toString('hex')}`;
+    const credentials: NamespaceCredentials = {
+      cluster: UP_CLUSTER,
+      scannerToken: policyToken,
+      enforcerToken,
+    };
+    const actionApiUrl = `http://${HOST}:${options.port + 2}`;
+    const functions: RunningFunctions = await runFunctions({
+      host: HOST,
+      port: options.port + 1,
+      dataDir: join(dataDir, 'functions'),
+      logger,
+      ...(env.CONTAINMENT_FUNCTIONS_AUTH ? { guestAuth: env.CONTAINMENT_FUNCTIONS_AUTH } : {}),
+      policyHost: new PolicySdkHost({
+        credentials: (ns) => (ns === UP_NAMESPACE ? credentials : undefined),
+        findings: httpFindings(scanner.url),
+        enforcement: httpEnforcement(actionApiUrl),
+      }),
+    });
+    closers.push(() => functions.close());
+    if (state.functionsAuth === undefined) {
+      state.functionsAuth = functions.addNamespace(UP_NAMESPACE);
+      saveState(dataDir, state);
+    }
+    const functionsAuth = state.functionsAuth;
+    await deployLoop(functions.url, functionsAuth, options.gracePeriodSeconds, admin);
+
+    let running: RunningActionApi | undefined;
+    if (engine !== undefined) {
+      const enforcer = new LocalEnforcer({
+        engine: engine.engine,
+        dataDir: join(dataDir, 'enforcer'),
+        evidenceDir: join(dataDir, 'evidence'),
+        cluster: UP_CLUSTER,
+      });
+      closers.push(() => enforcer.close());
+      running = await startActionApi({
+        host: HOST,
+        port: options.port + 2,
+        enforcer,
+        cluster: UP_CLUSTER,
+        tokens: [
+          { token: enforcerToken, name: 'policies of local', role: 'policy', namespaces: [UP_NAMESPACE] },
+          // The printed admin token reads and submits actions too.
+          { token: state.adminToken, name: 'admin', role: 'admin', namespaces: '*' },
+        ],
+        logger,
+        onBackgroundError: (e, id) => logger.error({ err: e, action: id }, 'action failed'),
+      });
+      closers.push(() => running?.close());
+      const agent = new Agent({
+        engine: engine.engine,
+        sink: new ApiClient({ server: scanner.url, token: agentToken }),
+        logger,
+        cluster: UP_CLUSTER,
+        rescanIntervalMs: options.rescanIntervalMs,
+        ...(options.labels === undefined ? {} : { labels: options.labels }),
+      });
+      closers.push(() => agent.stop());
+      await agent.start();
+    }
+    return {
+      scannerUrl: scanner.url,
+      functionsUrl: functions.url,
+      ...(running === undefined ? {} : { actionApiUrl: running.url }),
+      adminToken: state.adminToken,
+      functionsAuth,
+      ...(engine === undefined ? {} : { engineSocket: engine.socket }),
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/**
+ * Namespace `local` gets the security-notices package, the reference policy and the rule between
+ * them; the scanner gets one `cloudevents` trigger at the web endpoint (an earlier run's is replaced).
+ */
+async function deployLoop(
+  functionsUrl: string,
+  auth: string,
+  gracePeriodSeconds: number,
+  admin: ApiClient,
+): Promise<void> {
+  const secret = randomBytes(32).toString('base64url');
+  await installSecurityNotices(functionsUrl, auth, UP_NAMESPACE, secret);
+  const put = async (path: string, body: unknown): Promise<void> => {
+    const res = await fetch(`${functionsUrl}/api/v1/namespaces/${UP_NAMESPACE}/${path}?overwrite=true`, {
+      method: 'PUT',
+      headers: {
+        authorization: `Basic ${Buffer.from(auth).toString('base64')}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok)
+      throw new ContainmentError(
+        ErrorCodes.CONFIG_INVALID,
+        `deploying ${path}: HTTP ${res.status} ${await res.text()}`,
+      );
+  };
+  await put(`actions/${POLICY_ACTION}`, {
+    exec: { kind: 'typescript', code: readFileSync(REFERENCE_POLICY, 'utf8') },
+    parameters: [{ key: 'gracePeriodSeconds', value: gracePeriodSeconds }],
+    // Snapshot, grace period and removal all happen while the policy waits.
+    limits: { timeout: 300_000 },
+  });
+  await put(`rules/${SECURITY_NOTICES}-${POLICY_ACTION}`, {
+    trigger: `/${UP_NAMESPACE}/${SECURITY_NOTICES}`,
+    action: `/${UP_NAMESPACE}/${POLICY_ACTION}`,
+  });
+  const url = securityNoticesUrl(functionsUrl, UP_NAMESPACE);
+  // An earlier run's trigger (perhaps on another port) would deliver to nothing, or to a stranger.
+  const ours = (other: string): boolean => {
+    const a = new URL(other);
+    return a.hostname === HOST && a.pathname === new URL(url).pathname;
+  };
+  for (const t of await admin.listTriggers()) if (ours(t.url)) await admin.removeTrigger(t.id);
+  await admin.createTrigger({
+    cluster: UP_CLUSTER,
+    namespaces: '*',
+    url,
+    kind: 'cloudevents',
+    secret,
+    options: { everyScan: false },
+  });
+}

@@ -1,0 +1,335 @@
+/**
+ * The whole loop on one machine: the real `containment up` process on real Podman and nftables.
+ * A container with a remote shell daemon installed gets quarantined (its web server becomes
+ * unreachable, the action API shows a Succeeded Quarantine requested by the policy); a container
+ * with a vulnerable npm package is snapshotted (evidence manifest verifies) and terminated; a
+ * clean container is left alone and stays reachable. The agent only watches containers with this
+ * run's label, so other work on the same engine is never touched.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { verifyBundle } from '../../src/enforcement/linux/evidence.js';
+import { httpReachable } from '../../src/enforcement/podman-fixture.test-helper.js';
+import type { SecurityAction } from '../../src/enforcement/security-action.js';
+import { findEngineSocket } from '../../src/engine/socket.js';
+import { repoRoot, requireOrSkip, sharedDataDir } from '../../src/testing/shared-data.js';
+import { hasCommand, podmanAvailable } from '../../src/testing/tools.js';
+
+const BUSYBOX = '/usr/bin/busybox';
+const APPLETS = ['sh', 'sleep', 'httpd', 'cat', 'ls'];
+const CONTAIN_WITHIN_MS = 25_000;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+async function waitFor<T>(get: () => Promise<T | undefined>, what: string, ms: number): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await get();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function whyUnavailable(): string | undefined {
+  const missing = [
+    ...['podman', 'nft', 'nsenter', 'tar'].filter((tool) => !hasCommand(tool)),
+    ...(existsSync(BUSYBOX) ? [] : [BUSYBOX]),
+    ...(findEngineSocket(undefined, process.env) === undefined ? ['a podman API socket'] : []),
+  ];
+  if (missing.length > 0) return `${missing.join(', ')} (needed for the containment up loop)`;
+  return podmanAvailable() ? undefined : 'a working podman';
+}
+
+describe('containment up: scan → event → policy → enforcement on podman', () => {
+  const unavailable = whyUnavailable();
+  const run = randomBytes(4).toString('hex');
+  const label = `containment-up-test=${run}`;
+  const lateDependency = `containment-up-late-${run}`;
+  const images: Record<'clean' | 'sshd' | 'vulnerable' | 'late', string> = {
+    clean: `localhost/containment-up-test:clean-${run}`,
+    late: `localhost/containment-up-test:late-${run}`,
+    sshd: `localhost/containment-up-test:sshd-${run}`,
+    vulnerable: `localhost/containment-up-test:vulnerable-${run}`,
+  };
+  const containers: string[] = [];
+  let tmp = '';
+  let dataDir = '';
+  let up: ChildProcess | undefined;
+  let upStderr = '';
+  let actionApi = '';
+  let scannerApi = '';
+  let adminToken = '';
+
+  /** A rootfs with busybox and an index page, plus `extra` files; imported as `image`. */
+  function buildImage(image: string, extra: Record<string, string | 'busybox'>): void {
+    const root = join(tmp, image.replace(/\W/g, '_'));
+    for (const d of ['bin', 'www', 'tmp']) mkdirSync(join(root, d), { recursive: true });
+    copyFileSync(BUSYBOX, join(root, 'bin', 'busybox'));
+    for (const applet of APPLETS) symlinkSync('busybox', join(root, 'bin', applet));
+    writeFileSync(join(root, 'www', 'index.html'), 'up loop test page\n');
+    for (const [path, content] of Object.entries(extra)) {
+      const file = join(root, path);
+      mkdirSync(join(file, '..'), { recursive: true });
+      if (content === 'busybox') copyFileSync(BUSYBOX, file);
+      else writeFileSync(file, content);
+    }
+    execFileSync('tar', ['-C', root, '-cf', `${root}.tar`, '.']);
+    execFileSync('podman', ['import', '--quiet', `${root}.tar`, image], { stdio: 'pipe' });
+  }
+
+  /** Starts busybox httpd on port 80 in `image`; returns the container's name and bridge address. */
+  function startContainer(kind: keyof typeof images, suffix = ''): { name: string; ip: string } {
+    const name = `containment-up-${kind}${suffix}-${run}`;
+    containers.push(name);
+    execFileSync(
+      'podman',
+      [
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--label',
+        label,
+        images[kind],
+        '/bin/httpd',
+        '-f',
+        '-p',
+        '80',
+        '-h',
+        '/www',
+      ],
+      { stdio: 'pipe' },
+    );
+    const [info] = JSON.parse(execFileSync('podman', ['inspect', name], { encoding: 'utf8' })) as {
+      NetworkSettings: { Networks?: Record<string, { IPAddress: string }> };
+    }[];
+    const ip = Object.values(info?.NetworkSettings.Networks ?? {})[0]?.IPAddress ?? '';
+    return { name, ip };
+  }
+
+  async function actionsFor(pod: string): Promise<SecurityAction[]> {
+    const res = await fetch(`${actionApi}/v1/actions?namespace=local`, {
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    assert.equal(res.status, 200);
+    const { actions } = (await res.json()) as { actions: SecurityAction[] };
+    return actions.filter((a) => a.spec.target.pod === pod);
+  }
+
+  /** Resolves once the scanner holds a scan of `pod` (the agent reported it). */
+  const scanned = (pod: string) =>
+    waitFor(
+      async () => {
+        const query = new URLSearchParams({ cluster: 'local', namespace: 'local', pod });
+        const res = await fetch(`${scannerApi}/v1/findings?${query}`, {
+          headers: { authorization: `Bearer ${adminToken}` },
+        });
+        return res.status === 200 ? ((await res.json()) as { vulnerablePackages: unknown[] }) : undefined;
+      },
+      `a scan of ${pod}`,
+      CONTAIN_WITHIN_MS,
+    );
+
+  const finished = (pod: string, kind: string) =>
+    waitFor(
+      async () =>
+        (await actionsFor(pod)).find(
+          (a) => a.spec.action === kind && (a.status?.phase === 'Succeeded' || a.status?.phase === 'Failed'),
+        ),
+      `a finished ${kind} of ${pod}`,
+      CONTAIN_WITHIN_MS,
+    );
+
+  before(async () => {
+    if (unavailable !== undefined) return;
+    tmp = mkdtempSync(join(tmpdir(), 'containment-up-loop-'));
+    dataDir = join(tmp, 'data');
+    const bin = join(repoRoot, 'bin', 'containment.js');
+    execFileSync(process.execPath, [bin, 'db', 'import', join(sharedDataDir, 'osv'), '--data-dir', dataDir], {
+      stdio: 'pipe',
+    });
+    buildImage(images.clean, {});
+    // A package no advisory names yet (until the test imports one).
+    buildImage(images.late, {
+      [`app/node_modules/${lateDependency}/package.json`]: JSON.stringify({
+        name: lateDependency,
+        version: '1.0.0',
+      }),
+    });
+    // A copy of a binary at sshd's install path: the remote-shell rule goes by the executable.
+    buildImage(images.sshd, { 'usr/sbin/sshd': 'busybox' });
+    // minimist 1.2.5: GHSA-xvch-5gv4-984h (prototype pollution, fixed in 1.2.6).
+    buildImage(images.vulnerable, {
+      'app/node_modules/minimist/package.json': JSON.stringify({ name: 'minimist', version: '1.2.5' }),
+    });
+
+    let port = await freePort();
+    if (port > 65_000) port = 40_000 + (port % 20_000);
+    up = spawn(
+      process.execPath,
+      [
+        bin,
+        'up',
+        '--data-dir',
+        dataDir,
+        '--port',
+        String(port),
+        '--rescan-interval',
+        '2s',
+        '--grace-period',
+        '1',
+        '--label',
+        label,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONTAINMENT_LOG_LEVEL: 'warn' } },
+    );
+    up.stderr?.on('data', (d: Buffer) => (upStderr += d.toString()));
+    let stdout = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`up did not start: ${upStderr}`)), 30_000);
+      up?.stdout?.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes('ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      up?.on('exit', (code) => reject(new Error(`up exited with ${code}: ${upStderr}`)));
+    });
+    adminToken = /admin token:\s+(\S+)/.exec(stdout)?.[1] ?? '';
+    actionApi = /action API:\s+(http\S+)/.exec(stdout)?.[1] ?? '';
+    scannerApi = /scanner API:\s+(http\S+)/.exec(stdout)?.[1] ?? '';
+    assert.match(adminToken, /^ctm_/);
+    assert.equal(actionApi, `http://127.0.0.1:${port + 2}`);
+  });
+
+  after(async () => {
+    if (up !== undefined && up.exitCode === null) {
+      const exited = new Promise<number | null>((resolve) => up?.on('exit', resolve));
+      up.kill('SIGTERM');
+      const code = await exited;
+      assert.equal(code, 0, `up stopped with ${code}: ${upStderr}`);
+      assert.match(upStderr, /stopped/);
+    }
+    if (containers.length > 0)
+      execFileSync('podman', ['rm', '--force', '--ignore', '--time', '0', ...containers], {
+        stdio: 'ignore',
+      });
+    for (const image of Object.values(images))
+      execFileSync('podman', ['rmi', '--force', '--ignore', image], { stdio: 'ignore' });
+    if (tmp !== '') rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('quarantines a container with a remote shell, and terminates one with a vulnerable package', async (t) => {
+    if (!requireOrSkip(t, unavailable === undefined, unavailable ?? '')) return;
+    const clean = startContainer('clean');
+    const sshd = startContainer('sshd');
+    const vulnerable = startContainer('vulnerable');
+
+    // (a) remote shell → quarantine: cut off, still running.
+    const quarantine = await finished(sshd.name, 'Quarantine');
+    assert.equal(quarantine.status?.phase, 'Succeeded', quarantine.status?.message);
+    assert.match(quarantine.spec.requestedBy ?? '', /^policy\/quarantine-or-terminate@/);
+    assert.match(quarantine.spec.reason, /remote_shell_installed/);
+    assert.equal(await httpReachable(sshd.ip, 80), false, 'the quarantined container still answers');
+    assert.equal(
+      execFileSync('podman', ['inspect', '-f', '{{.State.Running}}', sshd.name], { encoding: 'utf8' }).trim(),
+      'true',
+    );
+
+    // (b) vulnerable package → snapshot, then graceful termination.
+    const terminate = await finished(vulnerable.name, 'TerminateGraceful');
+    assert.equal(terminate.status?.phase, 'Succeeded', terminate.status?.message);
+    assert.match(terminate.spec.reason, /minimist@1\.2\.5/);
+    const bundle = join(dataDir, 'evidence', terminate.metadata.name);
+    assert.ok(existsSync(join(bundle, 'manifest.json')), `no manifest in ${bundle}`);
+    assert.deepEqual(await verifyBundle(bundle), []);
+    const gone = execFileSync(
+      'podman',
+      ['ps', '-a', '--filter', `name=^${vulnerable.name}$`, '--format', '{{.Names}}'],
+      {
+        encoding: 'utf8',
+      },
+    ).trim();
+    assert.equal(gone, '', 'the vulnerable container was not removed');
+
+    // The clean container is left alone and still answers.
+    assert.deepEqual(await actionsFor(clean.name), []);
+    assert.equal(await httpReachable(clean.ip, 80), true);
+  });
+
+  it('acts on a package installed after start, and on an advisory imported while it runs', async (t) => {
+    if (!requireOrSkip(t, unavailable === undefined, unavailable ?? '')) return;
+    const installed = startContainer('clean', '-installed');
+    const late = startContainer('late');
+    assert.deepEqual((await scanned(installed.name)).vulnerablePackages, []);
+    assert.deepEqual((await scanned(late.name)).vulnerablePackages, []);
+
+    // (c) written into the running container's filesystem from the host, nothing exec'd inside.
+    const pid = execFileSync('podman', ['inspect', '-f', '{{.State.Pid}}', installed.name], {
+      encoding: 'utf8',
+    }).trim();
+    const dir = join('/proc', pid, 'root', 'app', 'node_modules', 'minimist');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'minimist', version: '1.2.5' }));
+    const afterInstall = await finished(installed.name, 'TerminateGraceful');
+    assert.equal(afterInstall.status?.phase, 'Succeeded', afterInstall.status?.message);
+
+    // (d) an advisory for the late container's package, imported by another process.
+    const osvDir = join(tmp, 'osv-new');
+    mkdirSync(osvDir);
+    writeFileSync(
+      join(osvDir, `CTM-UP-${run}.json`),
+      JSON.stringify({
+        schema_version: '1.6.0',
+        id: `CTM-UP-${run}`,
+        modified: new Date().toISOString(),
+        published: new Date().toISOString(),
+        summary: 'test advisory for the up loop',
+        affected: [
+          {
+            package: { ecosystem: 'npm', name: lateDependency },
+            ranges: [{ type: 'SEMVER', events: [{ introduced: '0' }, { fixed: '2.0.0' }] }],
+          },
+        ],
+        database_specific: { severity: 'HIGH' },
+      }),
+    );
+    execFileSync(
+      process.execPath,
+      [join(repoRoot, 'bin', 'containment.js'), 'db', 'import', osvDir, '--data-dir', dataDir],
+      {
+        stdio: 'pipe',
+      },
+    );
+    const afterImport = await finished(late.name, 'TerminateGraceful');
+    assert.equal(afterImport.status?.phase, 'Succeeded', afterImport.status?.message);
+    assert.match(afterImport.spec.reason, new RegExp(`${lateDependency}@1\\.0\\.0: CTM-UP-${run}`));
+  });
+});
