@@ -232,9 +232,10 @@ async function sandboxMemory(code: string): Promise<MemoryFigures> {
     runtime.setMemoryLimit(DEFAULT_LIMITS.memoryMb * MB);
     const context = runtime.newContext({ intrinsics: { ...DefaultIntrinsics, TypedArrays: false } });
     context.unwrapResult(context.evalCode(GUEST_HARNESS, 'harness.js')).dispose();
-    const stubs = context.newObject();
-    context.setProp(context.global, '__sdk', stubs);
-    stubs.dispose();
+    // The sandbox gives every runtime an (empty here) SDK global the policy bundle refers to.
+    const sdkGlobal = context.newObject();
+    context.setProp(context.global, '__sdk', sdkGlobal);
+    sdkGlobal.dispose();
     context.unwrapResult(context.evalCode(code, 'policy.js')).dispose();
     runtimes.push({ runtime, context });
   }
