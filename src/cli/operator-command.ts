@@ -1,0 +1,85 @@
+/**
+ * `containment operator`: the node enforcement operator — carries out the SecurityActions for
+ * pods bound to this node until SIGINT/SIGTERM.
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import pino from 'pino';
+import { ContainmentError, ErrorCodes } from '../errors.js';
+import { configOf, dataDirOf, stopSignal } from './common.js';
+
+interface OperatorFlags {
+  node?: string;
+  kubeconfig?: string;
+  evidenceDir?: string;
+  dataDir?: string;
+  concurrency: number;
+}
+
+/** How long a stopping operator waits for actions in progress (a pod's grace period is ~30 s). */
+const DRAIN_MS = 10_000;
+
+/** A Kubernetes node name: a DNS subdomain. */
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+export function registerOperatorCommand(program: Command): void {
+  program
+    .command('operator')
+    .description('carry out the SecurityActions for pods on this node (Kubernetes)')
+    .addOption(new Option('--node <name>', "this node's name (default: $NODE_NAME, from the downward API)"))
+    .addOption(
+      new Option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account credentials)'),
+    )
+    .addOption(new Option('--evidence-dir <dir>', 'where Snapshot bundles go (default: <data dir>/evidence)'))
+    .addOption(
+      new Option(
+        '--data-dir <dir>',
+        'data directory (default: $CONTAINMENT_DATA_DIR, else $XDG_DATA_HOME/containment or ~/.local/share/containment)',
+      ),
+    )
+    .addOption(
+      new Option('--concurrency <n>', 'actions carried out at once')
+        .argParser((v: string) => {
+          const n = Number(v);
+          if (!/^\d+$/.test(v) || n < 1 || n > 256) throw new InvalidArgumentError('expected 1 to 256');
+          return n;
+        })
+        .default(16),
+    )
+    .action(async (flags: OperatorFlags, cmd: Command) => {
+      const node = flags.node ?? process.env.NODE_NAME;
+      if (!node) {
+        throw new ContainmentError(
+          ErrorCodes.USAGE,
+          'the operator needs its node name: pass --node or set NODE_NAME (the downward API spec.nodeName)',
+        );
+      }
+      if (!NODE_NAME.test(node))
+        throw new ContainmentError(ErrorCodes.USAGE, `--node ${node}: not a valid node name`);
+      const evidenceDir = flags.evidenceDir ?? join(dataDirOf(flags, configOf(cmd)), 'evidence');
+      // Loaded here, not at the top: the Kubernetes client costs every other command ~100 MB.
+      const [{ loadKubeConfig }, { Operator }] = await Promise.all([
+        import('../agent/kubernetes/kube-config.js'),
+        import('../operator/operator.js'),
+      ]);
+      const kubeConfig = loadKubeConfig(flags.kubeconfig);
+      const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+      const operator = new Operator({
+        kubeConfig,
+        node,
+        logger,
+        evidenceDir,
+        concurrency: flags.concurrency,
+      });
+      // Listening before starting: a signal during start-up also ends in a clean stop.
+      const signalled = stopSignal();
+      await Promise.race([operator.start(), signalled]);
+      logger.info({ node, evidenceDir, server: kubeConfig.getCurrentCluster()?.server }, 'operator started');
+      logger.info({ signal: await signalled }, 'stopping');
+      await operator.stop();
+      // Let actions in progress finish; one cut short stays Running and the next operator resumes it.
+      const drained = await operator.drain(DRAIN_MS);
+      logger.info({ stats: operator.stats, drained }, 'operator stopped');
+    });
+}
