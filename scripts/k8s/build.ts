@@ -1,16 +1,22 @@
 /**
- * Builds the Kubernetes test control plane's binaries (kube-apiserver, etcd) from the Go module
- * proxy into ~/.cache/containment/k8s when they are missing; does nothing when they exist.
+ * Builds the Kubernetes tests' binaries (kube-apiserver, etcd, and helm for the chart tests) from
+ * the Go module proxy into ~/.cache/containment when they are missing, and fetches upstream's Pod
+ * Security test fixtures into the Go module cache; does nothing when they exist.
  * Usage: node --import tsx scripts/k8s/build.ts   (prints the binaries' paths on stdout)
  */
-import { buildBinaries } from '../../src/testing/k8s/binaries.js';
+import { buildBinaries, buildHelm } from '../../src/testing/k8s/binaries.js';
+import { fetchPsaTestdata, findPsaTestdata } from './psa-testdata.js';
 
 const started = Date.now();
 try {
   const binaries = buildBinaries();
+  const helm = buildHelm();
+  const psa = findPsaTestdata() ?? fetchPsaTestdata();
   console.error(`k8s test binaries ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log(binaries.kubeApiserver);
   console.log(binaries.etcd);
+  console.log(helm);
+  console.log(psa.dir);
 } catch (err) {
   console.error(`k8s build failed: ${(err as Error).message}`);
   process.exit(1);

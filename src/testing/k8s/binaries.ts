@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import {
   accessSync,
   constants,
+  copyFileSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -62,11 +63,11 @@ export function goCommand(): string | undefined {
 // Reproducible, static binaries; modules resolved from the proxy, never from a go.work or a newer toolchain.
 const goEnv = { ...process.env, GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local', GOWORK: 'off', CGO_ENABLED: '0' };
 
-function go(goCmd: string, cwd: string, args: string[]): string {
+function go(goCmd: string, cwd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): string {
   // go's own progress (module downloads) goes to our stderr, so stdout stays free for results.
   const r = spawnSync(goCmd, args, {
     cwd,
-    env: goEnv,
+    env: { ...goEnv, ...extraEnv },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -175,4 +176,65 @@ export function buildBinaries(
     log(`built ${b.name} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
   return binaryPaths;
+}
+
+// ---- Helm, for the chart tests (deploy/helm/containment) ----
+
+/** The Helm release the chart tests render with; built from the Go module proxy like the rest. */
+export const helmVersion: string = process.env.CONTAINMENT_HELM_VERSION ?? 'v3.22.0';
+
+export const helmCacheDir: string =
+  process.env.CONTAINMENT_HELM_CACHE ?? join(homedir(), '.cache', 'containment', 'helm');
+
+export const helmPath: string = join(helmCacheDir, helmVersion, 'helm');
+
+/** What `requireOrSkip` names when helm is missing. */
+export const helmWhat = `helm ${helmVersion} (build it with \`node --import tsx scripts/k8s/build.ts\`; needs Go)`;
+
+/** The built helm binary, or undefined when it is missing. */
+export function findHelm(): string | undefined {
+  return isExecutable(helmPath) ? helmPath : undefined;
+}
+
+function buildHelmBinary(goCmd: string, out: string): void {
+  const module = 'helm.sh/helm/v3';
+  buildInto(out, (dir, partial) => {
+    // Helm's Makefile stamps the Kubernetes version `helm template`/`lint` assume (from its client-go
+    // requirement, major+1) and its own version; without them helm would claim to be Kubernetes v1.20.
+    const info = JSON.parse(go(goCmd, dir, ['mod', 'download', '-json', `${module}@${helmVersion}`])) as {
+      GoMod?: string;
+    };
+    if (!info.GoMod) throw new Error(`the module proxy gave no go.mod for ${module}@${helmVersion}`);
+    const clientGo = /^\s*k8s\.io\/client-go\s+v(\d+)\.(\d+)\./m.exec(readFileSync(info.GoMod, 'utf8'));
+    if (!clientGo) throw new Error(`no k8s.io/client-go requirement in ${module}@${helmVersion}'s go.mod`);
+    const [k8sMajor, k8sMinor] = [String(Number(clientGo[1]) + 1), clientGo[2] ?? ''];
+    const ldflags = [
+      '-s -w',
+      `-X ${module}/internal/version.version=${helmVersion}`,
+      ...['pkg/lint/rules', 'pkg/chartutil'].flatMap((pkg) => [
+        `-X ${module}/${pkg}.k8sVersionMajor=${k8sMajor}`,
+        `-X ${module}/${pkg}.k8sVersionMinor=${k8sMinor}`,
+      ]),
+    ].join(' ');
+    // `go install module@version` builds with helm's own go.mod (no wrapper module needed: it has no
+    // replace directives); GOBIN is the throwaway dir, and only a finished binary is copied into place.
+    const bin = join(dir, 'bin');
+    go(goCmd, dir, ['install', '-trimpath', '-ldflags', ldflags, `${module}/cmd/helm@${helmVersion}`], {
+      GOBIN: bin,
+      GOFLAGS: '',
+    });
+    copyFileSync(join(bin, 'helm'), partial);
+  });
+}
+
+/** Builds helm when it is missing (about 2 minutes on a cold cache). Throws when Go is not installed. */
+export function buildHelm(log: (message: string) => void = (m) => console.error(m)): string {
+  if (isExecutable(helmPath)) return helmPath;
+  const goCmd = goCommand();
+  if (!goCmd) throw new Error(`Go is needed to build helm ${helmVersion}, and it is not installed`);
+  const started = Date.now();
+  log(`building helm ${helmVersion} from the Go module proxy into ${helmPath} ...`);
+  buildHelmBinary(goCmd, helmPath);
+  log(`built helm ${helmVersion} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return helmPath;
 }
