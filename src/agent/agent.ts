@@ -1,6 +1,7 @@
 /**
- * The node agent: finds the running containers through the engine API and its event stream,
- * scans each one's RUNNING filesystem through `/proc/<pid>/root` with the safe reader (nothing is
+ * The node agent: finds the running containers through a `WorkloadDiscovery` (the engine API and
+ * its event stream on one machine, `/proc/*\/cgroup` and the API server's pods on a Kubernetes
+ * node, see `discovery.ts`), scans each one's RUNNING filesystem through `/proc/<pid>/root` with the safe reader (nothing is
  * ever executed in a container, so containers without a shell are scanned the same), and reports
  * every scan to the scanner service.
  *
@@ -28,7 +29,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { ContainerEngine, ContainerInfo, WorkloadFacts } from '../engine/container-engine.js';
+import type { ContainerEngine } from '../engine/container-engine.js';
 import { ErrorCodes, isContainmentError } from '../errors.js';
 import { collectInventory } from '../inventory/collect.js';
 import { DirectoryRootFs } from '../inventory/fs/directory-root-fs.js';
@@ -36,9 +37,10 @@ import type { Inventory } from '../inventory/types.js';
 import { buildAgentReport } from '../scanner/agent-report.js';
 import { ApiErrorCodes } from '../scanner/api-error.js';
 import type { AgentReport, IngestResult } from '../scanner/ingest.js';
+import type { DiscoveredWorkload, WorkloadDiscovery } from './discovery.js';
+import { EngineDiscovery } from './engine-discovery.js';
 import { layerSignature } from './layer-signature.js';
 import { processStartTime } from './process-start.js';
-import { workloadIdentity } from './workload-identity.js';
 
 /**
  * Where reports go: the scanner API client (`ApiClient`) in practice. An API error rejects with
@@ -61,12 +63,14 @@ export interface AgentLogger {
 }
 
 export interface AgentOptions {
-  engine: ContainerEngine;
+  /** Where containers are found. Without it, `engine` (with `cluster`, `node`, `labels`) is used. */
+  discovery?: WorkloadDiscovery;
+  engine?: ContainerEngine;
   sink: ReportSink;
   logger: AgentLogger;
-  /** Default `local`. */
+  /** Default `local` (engine discovery). */
   cluster?: string;
-  /** Default: this host's name. */
+  /** Default: this host's name (engine discovery). */
   node?: string;
   /** Default DEFAULT_RESCAN_INTERVAL_MS. */
   rescanIntervalMs?: number;
@@ -74,7 +78,7 @@ export interface AgentOptions {
   driftCheckIntervalMs?: number;
   /** Scans at once; default DEFAULT_SCAN_CONCURRENCY. */
   concurrency?: number;
-  /** Watch only containers carrying all these labels (default: every container). */
+  /** Engine discovery: watch only containers carrying all these labels (default: every container). */
   labels?: Record<string, string>;
 }
 
@@ -106,8 +110,6 @@ export type ScanReason = 'discovered' | 'start' | 'periodic' | 'drift';
 
 interface Tracked {
   id: string;
-  /** Podman pod, infra flag, image digest: fixed for a container's life, asked once. */
-  facts?: WorkloadFacts;
   lastScanAt: number;
   /** Writable-layer signature taken before the last scan. */
   layer?: string;
@@ -122,9 +124,6 @@ interface Tracked {
   again?: ScanReason;
 }
 
-/** Lifecycle events after which a container has no process to scan any more. */
-const ENDED = new Set(['die', 'stop', 'kill', 'destroy', 'remove', 'died']);
-
 class Gone extends Error {}
 
 export class Agent {
@@ -137,9 +136,8 @@ export class Agent {
     failedReports: 0,
     errors: 0,
   };
-  private readonly engine: ContainerEngine;
+  private readonly discovery: WorkloadDiscovery;
   private readonly log: AgentLogger;
-  private readonly place: { cluster: string; node: string };
   private readonly rescanMs: number;
   private readonly driftMs: number;
   private readonly concurrency: number;
@@ -155,17 +153,23 @@ export class Agent {
   private eventLoop: Promise<void> | undefined;
 
   constructor(private readonly options: AgentOptions) {
-    this.engine = options.engine;
+    if (options.discovery) this.discovery = options.discovery;
+    else if (options.engine)
+      this.discovery = new EngineDiscovery({
+        engine: options.engine,
+        place: { cluster: options.cluster ?? 'local', node: options.node ?? hostname() },
+        ...(options.labels === undefined ? {} : { labels: options.labels }),
+      });
+    else throw new TypeError('Agent needs a discovery or an engine');
     this.log = options.logger;
-    this.place = { cluster: options.cluster ?? 'local', node: options.node ?? hostname() };
     this.rescanMs = options.rescanIntervalMs ?? DEFAULT_RESCAN_INTERVAL_MS;
     this.driftMs = options.driftCheckIntervalMs ?? DEFAULT_DRIFT_CHECK_INTERVAL_MS;
     this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_SCAN_CONCURRENCY);
   }
 
-  /** Checks the engine answers (ENGINE_UNAVAILABLE otherwise), then watches and scans until `stop`. */
+  /** Checks the discovery's source answers (ENGINE_UNAVAILABLE etc. otherwise), then watches and scans until `stop`. */
   async start(): Promise<void> {
-    await this.engine.ping();
+    await this.discovery.start();
     this.eventLoop = this.watchEvents();
     await this.resync();
     const tickMs = this.driftMs > 0 ? Math.min(this.driftMs, this.rescanMs) : this.rescanMs;
@@ -179,9 +183,10 @@ export class Agent {
     this.queue.length = 0;
     await this.eventLoop;
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    await this.discovery.close();
   }
 
-  /** Containers currently watched (running, not infra), by id. */
+  /** Containers currently watched (running, not ignored), by id. */
   watched(): string[] {
     return [...this.tracked.keys()];
   }
@@ -190,37 +195,38 @@ export class Agent {
     return this.abort.signal.aborted;
   }
 
-  /** The running containers, from the list API: adds new ones, drops those that went unnoticed. */
+  /** The running containers, listed: adds new ones, drops those that went unnoticed. */
   private async resync(): Promise<void> {
     this.lastResync = Date.now();
-    let running: ContainerInfo[];
+    let running: string[];
     try {
-      running = (await this.engine.list()).filter((c) => c.running);
+      running = await this.discovery.running();
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'cannot list containers; will retry');
       return;
     }
-    const ids = new Set(running.map((c) => c.id));
+    const ids = new Set(running);
     // One waiting for its scan may have started after the list was taken: its scan will tell.
     for (const [id, t] of this.tracked) if (!ids.has(id) && !t.queued && !t.running) this.forget(id);
-    for (const c of running) {
-      if (!this.tracked.has(c.id) && this.selected(c)) this.request(c.id, 'discovered');
-    }
+    for (const id of running) if (!this.tracked.has(id)) this.request(id, 'discovered');
   }
 
   private async watchEvents(): Promise<void> {
     let delay = RECONNECT_MIN_MS;
     while (!this.stopped) {
       try {
-        for await (const event of this.engine.events(this.abort.signal)) {
+        for await (const event of this.discovery.events(this.abort.signal)) {
           delay = RECONNECT_MIN_MS;
-          if (event.action === 'start') this.request(event.id, 'start');
-          else if (ENDED.has(event.action)) this.forget(event.id);
-          if (event.action === 'destroy' || event.action === 'remove') this.ignored.delete(event.id);
+          if (event.kind === 'started') this.request(event.id, 'start');
+          else this.forget(event.id);
+          if (event.kind === 'removed') this.ignored.delete(event.id);
         }
       } catch (e) {
         if (this.stopped) break;
-        this.log.warn({ err: (e as Error).message, retryInMs: delay }, 'engine event stream lost');
+        this.log.warn(
+          { err: (e as Error).message, retryInMs: delay, source: this.discovery.endpoint },
+          'container event stream lost',
+        );
       }
       if (this.stopped) break;
       await new Promise((r) => setTimeout(r, delay).unref());
@@ -230,12 +236,9 @@ export class Agent {
     }
   }
 
-  private selected(c: Pick<ContainerInfo, 'labels'>): boolean {
-    return Object.entries(this.options.labels ?? {}).every(([k, v]) => c.labels[k] === v);
-  }
-
   private forget(id: string): void {
     this.tracked.delete(id);
+    this.discovery.forget(id);
   }
 
   private request(id: string, reason: ScanReason): void {
@@ -301,7 +304,7 @@ export class Agent {
 
   private async scanAndReport(t: Tracked, reason: ScanReason): Promise<void> {
     const started = Date.now();
-    let scanned: { info: ContainerInfo; facts: WorkloadFacts; inventory: Inventory; scanTime: string };
+    let scanned: { workload: DiscoveredWorkload; inventory: Inventory; scanTime: string };
     try {
       const result = await this.scan(t);
       if (!result) return;
@@ -321,16 +324,16 @@ export class Agent {
       this.failed(e, 'scan failed', { container: t.id, reason });
       return;
     }
-    const { info, facts, inventory, scanTime } = scanned;
+    const { workload, inventory, scanTime } = scanned;
     this.stats.scans += 1;
     const full = buildAgentReport({
       reportId: randomUUID(),
-      workload: workloadIdentity(info, facts, this.place),
+      workload: workload.identity,
       scanTime,
       inventory,
     });
     const fields = {
-      container: info.name,
+      container: workload.name,
       reason,
       packages: inventory.packages.length,
       insecureConfigurations: inventory.insecureConfigurations.length,
@@ -364,50 +367,42 @@ export class Agent {
   /** Undefined when the container is not to be scanned (not selected, or a pod's infra container). Throws Gone. */
   private async scan(
     t: Tracked,
-  ): Promise<
-    { info: ContainerInfo; facts: WorkloadFacts; inventory: Inventory; scanTime: string } | undefined
-  > {
-    const info = await this.engine.inspect(t.id).catch(notFoundIsGone('before scan'));
-    if (!info.running || !info.pid) throw new Gone('before scan');
-    if (!this.selected(info)) {
+  ): Promise<{ workload: DiscoveredWorkload; inventory: Inventory; scanTime: string } | undefined> {
+    const workload = await this.discovery.resolve(t.id);
+    if (workload === 'gone') throw new Gone('before scan');
+    if (workload === 'ignore') {
       this.ignored.add(t.id);
       this.forget(t.id);
       return undefined;
     }
-    t.facts ??= await this.engine.workloadFacts(t.id).catch(notFoundIsGone('before scan'));
-    if (t.facts.infra) {
-      this.ignored.add(t.id);
-      this.forget(t.id);
-      return undefined;
-    }
-    const pid = info.pid;
+    const pid = workload.pid;
     const startTime = processStartTime(pid);
     if (startTime === undefined) throw new Gone('before scan');
     const alive = (): boolean => processStartTime(pid) === startTime;
     // Taken before the scan: a change made while scanning shows as drift on the next check.
-    t.upperDir = info.upperDir;
-    const layer = info.upperDir ? await layerSignature(info.upperDir) : undefined;
+    t.upperDir = workload.upperDir;
+    const layer = workload.upperDir ? await layerSignature(workload.upperDir) : undefined;
     const scanTime = new Date().toISOString();
     const reuse =
       t.walked !== undefined &&
       layer !== undefined &&
       layer === t.layer &&
       Date.now() - t.walked.at < this.rescanMs * FULL_WALK_EVERY;
-    const inventory = reuse && t.walked ? t.walked.inventory : await this.walk(info, pid, alive);
+    const inventory = reuse && t.walked ? t.walked.inventory : await this.walk(workload, alive);
     // Files of an exited process read as missing, not as errors: only this check tells.
     if (!alive()) throw new Gone('during scan');
     t.lastScanAt = Date.now();
     t.layer = layer;
     if (!reuse) t.walked = { inventory, at: t.lastScanAt };
-    return { info, facts: t.facts, inventory, scanTime };
+    return { workload, inventory, scanTime };
   }
 
-  private async walk(info: ContainerInfo, pid: number, alive: () => boolean): Promise<Inventory> {
+  private async walk(workload: DiscoveredWorkload, alive: () => boolean): Promise<Inventory> {
     this.stats.walks += 1;
     try {
-      const fs = await DirectoryRootFs.open(`/proc/${pid}/root`, `container ${info.name}`);
+      const fs = await DirectoryRootFs.open(`/proc/${workload.pid}/root`, `container ${workload.name}`);
       try {
-        return await collectInventory(fs, { image: { User: info.user ?? '' } });
+        return await collectInventory(fs, { image: { User: workload.user ?? '' } });
       } finally {
         fs.close();
       }
@@ -416,11 +411,4 @@ export class Agent {
       throw e;
     }
   }
-}
-
-function notFoundIsGone(when: string) {
-  return (e: unknown): never => {
-    if (isContainmentError(e) && e.code === ErrorCodes.CONTAINER_NOT_FOUND) throw new Gone(when);
-    throw e;
-  };
 }

@@ -75,3 +75,33 @@ describe('containment agent', () => {
     }
   });
 });
+
+describe('containment agent --kubernetes', () => {
+  const api = ['--server', 'http://127.0.0.1:9', '--token', 't'];
+  const env = { NODE_NAME: '', KUBECONFIG: '/nonexistent', KUBERNETES_SERVICE_HOST: '' };
+
+  test('needs a node name, and refuses flags of the engine mode', () => {
+    const noNode = containment(['agent', '--kubernetes', ...api], env);
+    assert.equal(noNode.status, 2);
+    assert.match(noNode.stderr, /^error\[USAGE\]: --kubernetes needs the node name/);
+    const label = containment(['agent', '--kubernetes', '--node', 'n', '--label', 'a=b', ...api], env);
+    assert.equal(label.status, 2);
+    assert.match(label.stderr, /^error\[USAGE\]: --label selects engine containers/);
+    const kubeconfigAlone = containment(['agent', '--kubeconfig', '/x', ...api], env);
+    assert.equal(kubeconfigAlone.status, 2);
+    assert.match(kubeconfigAlone.stderr, /^error\[USAGE\]: --kubeconfig is only used with --kubernetes/);
+  });
+
+  test('unreadable credentials are one line with a stable code', () => {
+    const r = containment(['agent', '--kubernetes', '--kubeconfig', '/nonexistent/kubeconfig', ...api], {
+      ...env,
+      NODE_NAME: 'node-a',
+    });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /^error\[CONFIG_INVALID\]: cannot load Kubernetes credentials from \/nonexistent\/kubeconfig/,
+    );
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  });
+});

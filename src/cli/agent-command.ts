@@ -8,7 +8,8 @@ import {
   DEFAULT_RESCAN_INTERVAL_MS,
   DEFAULT_SCAN_CONCURRENCY,
 } from '../agent/agent.js';
-import { DockerEngine } from '../engine/docker/docker-engine.js';
+import type { WorkloadDiscovery } from '../agent/discovery.js';
+import type { DockerEngine } from '../engine/docker/docker-engine.js';
 import { findEngineSocket } from '../engine/socket.js';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import { nameSchema } from '../scanner/schemas.js';
@@ -18,6 +19,8 @@ import { stopSignal } from './common.js';
 
 interface AgentFlags extends ApiFlags {
   engineSocket?: string;
+  kubernetes?: boolean;
+  kubeconfig?: string;
   cluster: string;
   node?: string;
   rescanInterval: number;
@@ -62,6 +65,18 @@ export function registerAgentCommand(program: Command): void {
       .description("scan this node's running containers (through /proc/<pid>/root) and report them")
       .addOption(
         new Option(
+          '--kubernetes',
+          "a Kubernetes node: find pod containers through /proc/*/cgroup and name them by this node's pods",
+        ).conflicts('engineSocket'),
+      )
+      .addOption(
+        new Option(
+          '--kubeconfig <file>',
+          'with --kubernetes: API server credentials (default: in-cluster ServiceAccount, else KUBECONFIG)',
+        ),
+      )
+      .addOption(
+        new Option(
           '--engine-socket <path>',
           'container engine API socket (found automatically when omitted)',
         ),
@@ -77,7 +92,12 @@ export function registerAgentCommand(program: Command): void {
             return value;
           }),
       )
-      .addOption(new Option('--node <name>', 'node name in workload identities (default: hostname)'))
+      .addOption(
+        new Option(
+          '--node <name>',
+          'node name in workload identities (default: NODE_NAME with --kubernetes, else the hostname)',
+        ),
+      )
       .addOption(
         new Option('--rescan-interval <duration>', 'rescan every running container this often')
           .argParser((v: string) => parseDuration(v))
@@ -100,16 +120,54 @@ export function registerAgentCommand(program: Command): void {
       .addOption(labelOption()),
   ).action(async (flags: AgentFlags) => {
     const client = clientFrom(flags);
-    const socket = findEngineSocket(flags.engineSocket, process.env);
-    if (!socket) {
-      throw new ContainmentError(
-        ErrorCodes.ENGINE_UNAVAILABLE,
-        'no container engine socket found; pass --engine-socket or set CONTAINER_HOST',
-      );
-    }
     const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+    let source: { discovery: WorkloadDiscovery } | { engine: DockerEngine };
+    if (flags.kubernetes) {
+      const node = flags.node ?? process.env.NODE_NAME;
+      if (!node) {
+        throw new ContainmentError(
+          ErrorCodes.USAGE,
+          '--kubernetes needs the node name: pass --node or set NODE_NAME (the downward API spec.nodeName)',
+        );
+      }
+      if (Object.keys(flags.label).length > 0) {
+        throw new ContainmentError(
+          ErrorCodes.USAGE,
+          '--label selects engine containers; not used with --kubernetes',
+        );
+      }
+      if (!nameSchema.safeParse(node).success) {
+        throw new ContainmentError(ErrorCodes.USAGE, `--node ${node}: not a valid node name`);
+      }
+      // Loaded here, not at the top: the Kubernetes client costs every other command ~100 MB.
+      const [{ loadKubeConfig }, { KubernetesDiscovery }] = await Promise.all([
+        import('../agent/kubernetes/kube-config.js'),
+        import('../agent/kubernetes/kubernetes-discovery.js'),
+      ]);
+      source = {
+        discovery: new KubernetesDiscovery({
+          kubeConfig: loadKubeConfig(flags.kubeconfig),
+          cluster: flags.cluster,
+          node,
+          logger,
+        }),
+      };
+    } else {
+      if (flags.kubeconfig !== undefined) {
+        throw new ContainmentError(ErrorCodes.USAGE, '--kubeconfig is only used with --kubernetes');
+      }
+      const socket = findEngineSocket(flags.engineSocket, process.env);
+      if (!socket) {
+        throw new ContainmentError(
+          ErrorCodes.ENGINE_UNAVAILABLE,
+          'no container engine socket found; pass --engine-socket or set CONTAINER_HOST',
+        );
+      }
+      const { DockerEngine } = await import('../engine/docker/docker-engine.js');
+      source = { engine: new DockerEngine(socket) };
+    }
     const agent = new Agent({
-      engine: new DockerEngine(socket),
+      ...source,
       sink: client,
       logger,
       cluster: flags.cluster,
@@ -123,7 +181,11 @@ export function registerAgentCommand(program: Command): void {
     const signalled = stopSignal();
     await agent.start();
     logger.info(
-      { engine: `unix://${socket}`, server: flags.server, cluster: flags.cluster },
+      {
+        source: 'engine' in source ? source.engine.endpoint : source.discovery.endpoint,
+        server: flags.server,
+        cluster: flags.cluster,
+      },
       'agent started',
     );
     logger.info({ signal: await signalled }, 'stopping');

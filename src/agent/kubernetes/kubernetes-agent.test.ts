@@ -1,0 +1,386 @@
+/**
+ * The cluster agent end to end on this host: a real kube-apiserver, a Podman container placed in
+ * the kubepods cgroup of a Pod object bound to this node (no kubelet runs: the test writes the
+ * pod's status the way a kubelet would), and a real scanner service in-process. The agent runs
+ * with only get/list/watch on pods (RBAC), finds the container through /proc, names it by the
+ * pod and reports its packages. Processes no pod of this node names are ignored — including one a
+ * pod claims whose UID does not match the process's cgroup.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
+import * as k8s from '@kubernetes/client-node';
+import pino from 'pino';
+import { ApiClient } from '../../cli/api-client.js';
+import { eventually } from '../../enforcement/podman-fixture.test-helper.js';
+import { runScannerServer } from '../../scanner/run-server.js';
+import type { RunningServer } from '../../scanner/run-server.js';
+import { binariesWhat, findBinaries } from '../../testing/k8s/binaries.js';
+import { startControlPlane } from '../../testing/k8s/control-plane.js';
+import type { ControlPlane } from '../../testing/k8s/control-plane.js';
+import { repoRoot, requireOrSkip, sharedDataDir } from '../../testing/shared-data.js';
+import { importFromPath } from '../../vulndb/record-sources.js';
+import { openSqliteAdvisoryStore } from '../../vulndb/sqlite-store.js';
+import { Agent } from '../agent.js';
+import { KubernetesDiscovery } from './kubernetes-discovery.js';
+import { buildPodTestImage, podmanPodAvailable, runPodContainer } from './pod-container.test-helper.js';
+import type { PodContainer, PodTestImage } from './pod-container.test-helper.js';
+
+const NODE = 'node-a';
+const NPM_RECORDS = join(sharedDataDir, 'osv', 'npm');
+const DIGEST = `sha256:${'ab'.repeat(32)}`;
+const IMAGE = 'registry.example/shop/web:1.0';
+const AGENT_USER = 'system:serviceaccount:containment-system:containment-operator';
+
+interface Env {
+  cp: ControlPlane;
+  image: PodTestImage;
+  containers: PodContainer[];
+  server: RunningServer;
+  adminToken: string;
+  agentToken: string;
+  tmp: string;
+}
+
+let env: Env | string = 'not set up';
+
+async function setup(): Promise<Env | string> {
+  const binaries = findBinaries();
+  if (!binaries) return binariesWhat;
+  const podman = podmanPodAvailable();
+  if (podman) return podman;
+  if (!existsSync(NPM_RECORDS)) return `${NPM_RECORDS} (shared test data)`;
+  const tmp = mkdtempSync(join(tmpdir(), 'containment-k8s-agent-'));
+  const [cp, server] = await Promise.all([
+    startControlPlane({ name: 'east', binaries }),
+    (async () => {
+      const dataDir = join(tmp, 'data');
+      mkdirSync(dataDir);
+      const advisoryDbPath = join(dataDir, 'advisories.sqlite');
+      const advisories = openSqliteAdvisoryStore(advisoryDbPath, { create: true });
+      await importFromPath(advisories, NPM_RECORDS);
+      advisories.close();
+      return runScannerServer({
+        host: '127.0.0.1',
+        port: 0,
+        dataDir,
+        advisoryDbPath,
+        triggerAllow: [],
+        rateLimit: false,
+        rematchIntervalMs: 0,
+      });
+    })(),
+  ]);
+  const adminToken = server.generatedAdminToken as string;
+  const { agentToken } = await new ApiClient({ server: server.url, token: adminToken }).createCluster('east');
+  // What the chart grants the node DaemonSet's ServiceAccount on pods, and nothing else.
+  await must(cp, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+    metadata: { name: 'containment-agent-test' },
+    rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }],
+  });
+  await must(cp, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+    metadata: { name: 'containment-agent-test' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'containment-agent-test' },
+    subjects: [{ kind: 'User', name: AGENT_USER }],
+  });
+  await must(cp, 'POST', '/api/v1/namespaces', { metadata: { name: 'shop' } });
+  return { cp, image: buildPodTestImage(), containers: [], server, adminToken, agentToken, tmp };
+}
+
+async function must(
+  cp: ControlPlane,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType?: string,
+): Promise<unknown> {
+  const r = await cp.request(method, path, { body, ...(contentType ? { contentType } : {}) });
+  assert.ok(r.status >= 200 && r.status < 300, `${method} ${path}: ${r.status} ${r.text}`);
+  return r.json;
+}
+
+/** A Pod object bound to `node`; returns its UID (assigned by the API server). */
+async function createPod(cp: ControlPlane, name: string, node = NODE): Promise<string> {
+  const pod = (await must(cp, 'POST', '/api/v1/namespaces/shop/pods', {
+    metadata: { name },
+    spec: { nodeName: node, containers: [{ name: 'app', image: IMAGE }] },
+  })) as k8s.V1Pod;
+  return pod.metadata?.uid as string;
+}
+
+/** What the kubelet would write once the container runs. */
+async function setRunning(cp: ControlPlane, pod: string, containerId: string): Promise<void> {
+  await must(
+    cp,
+    'PATCH',
+    `/api/v1/namespaces/shop/pods/${pod}/status`,
+    {
+      status: {
+        phase: 'Running',
+        containerStatuses: [
+          {
+            name: 'app',
+            containerID: `containerd://${containerId}`,
+            image: IMAGE,
+            imageID: `registry.example/shop/web@${DIGEST}`,
+            ready: true,
+            restartCount: 0,
+            state: { running: { startedAt: new Date().toISOString() } },
+          },
+        ],
+      },
+    },
+    'application/merge-patch+json',
+  );
+}
+
+function need(t: TestContext): Env | undefined {
+  if (typeof env === 'string') {
+    requireOrSkip(t, false, env);
+    return undefined;
+  }
+  return env;
+}
+
+async function api<T>(e: Env, path: string): Promise<T> {
+  const res = await fetch(`${e.server.url}${path}`, { headers: { authorization: `Bearer ${e.adminToken}` } });
+  assert.ok(res.ok, `GET ${path}: HTTP ${res.status}`);
+  return (await res.json()) as T;
+}
+
+interface LogLine {
+  level: number;
+  msg: string;
+  containerId?: string;
+}
+
+describe('cluster agent (--kubernetes) against a real API server', () => {
+  before(async () => {
+    env = await setup();
+  });
+  after(async () => {
+    if (typeof env === 'string') return;
+    for (const c of env.containers) c.remove();
+    env.image.remove();
+    await env.server.close();
+    await env.cp.stop();
+    rmSync(env.tmp, { recursive: true, force: true });
+  });
+
+  test('reports a pod container with its pod identity and packages; ignores processes no pod of this node names', async (t) => {
+    const e = need(t);
+    if (!e) return;
+    const webUid = await createPod(e.cp, 'web');
+    const web = runPodContainer(e.image, webUid);
+    e.containers.push(web);
+    // A container in a pod cgroup no pod names, and one an impostor pod claims under another UID.
+    const stray = runPodContainer(e.image, randomUUID());
+    const claimed = runPodContainer(e.image, randomUUID());
+    e.containers.push(stray, claimed);
+    await createPod(e.cp, 'impostor');
+    await setRunning(e.cp, 'impostor', claimed.id);
+    // A pod of another node naming the web container: this node's agent never sees it.
+    await createPod(e.cp, 'elsewhere', 'node-b');
+    await setRunning(e.cp, 'elsewhere', web.id);
+
+    const logs: LogLine[] = [];
+    const logger = pino({ level: 'debug' }, { write: (l: string) => logs.push(JSON.parse(l) as LogLine) });
+    const agentCreds = e.cp.issueClient(AGENT_USER);
+    const kubeConfig = new k8s.KubeConfig();
+    kubeConfig.loadFromOptions(e.cp.kubeConfigFor(agentCreds));
+    const discovery = new KubernetesDiscovery({
+      kubeConfig,
+      cluster: 'east',
+      node: NODE,
+      logger,
+      pollIntervalMs: 200,
+    });
+    const agent = new Agent({
+      discovery,
+      sink: new ApiClient({ server: e.server.url, token: e.agentToken }),
+      logger,
+      rescanIntervalMs: 60_000,
+      // The writable layer comes from /proc/<pid>/mountinfo here (no engine to ask).
+      driftCheckIntervalMs: 200,
+    });
+    await agent.start();
+    t.after(() => agent.stop());
+    // Running, but its pod's status does not name it yet: nothing to scan.
+    await new Promise((r) => setTimeout(r, 600));
+    assert.deepEqual(agent.watched(), []);
+
+    // The "kubelet" writes the status: the informer's update announces the container.
+    await setRunning(e.cp, 'web', web.id);
+    const scans = (): Promise<{ scans: { workload: Record<string, string> }[] }> =>
+      api(e, '/v1/scans?cluster=east&limit=100');
+    assert.ok(
+      await eventually(async () => (await scans()).scans.length > 0, 150, 100),
+      'a report for the pod container reaches the scanner',
+    );
+    const { scans: rows } = await scans();
+    assert.deepEqual(
+      rows.map((r) => r.workload),
+      [
+        {
+          cluster: 'east',
+          namespace: 'shop',
+          pod: 'web',
+          container: 'app',
+          node: NODE,
+          image: IMAGE,
+          imageDigest: DIGEST,
+        },
+      ],
+    );
+    const findings = await api<{ vulnerablePackages: { package: { name: string; version: string } }[] }>(
+      e,
+      '/v1/findings?cluster=east&namespace=shop&pod=web',
+    );
+    assert.ok(
+      findings.vulnerablePackages.some((v) => v.package.name === 'minimist' && v.package.version === '1.2.5'),
+      `the package inside the container was scanned: ${JSON.stringify(findings)}`,
+    );
+    assert.deepEqual(agent.watched(), [web.id]);
+
+    // Several more listings: the stray processes are logged once each, never as errors.
+    await new Promise((r) => setTimeout(r, 800));
+    const ignored = logs.filter((l) => l.msg.startsWith('process of no known pod container'));
+    for (const c of [stray, claimed]) {
+      assert.equal(ignored.filter((l) => l.containerId === c.id.slice(0, 12)).length, 1, c.name);
+    }
+    assert.deepEqual(
+      logs.filter((l) => l.level >= 50),
+      [],
+      'no error logged',
+    );
+    assert.equal(agent.stats.errors, 0);
+    assert.deepEqual(agent.watched(), [web.id]);
+
+    // A package dropped into the running container (its writable layer) is found by a drift rescan.
+    const dir = `/proc/${web.pid}/root/app/node_modules/lodash`;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/package.json`, JSON.stringify({ name: 'lodash', version: '4.17.15' }));
+    assert.ok(
+      await eventually(
+        async () => {
+          const f = await api<{ vulnerablePackages: { package: { name: string } }[] }>(
+            e,
+            '/v1/findings?cluster=east&namespace=shop&pod=web',
+          );
+          return f.vulnerablePackages.some((v) => v.package.name === 'lodash');
+        },
+        100,
+        100,
+      ),
+      'the drift rescan reported the new package',
+    );
+  });
+
+  test('credentials that may not list pods stop the start with one clear error', async (t) => {
+    const e = need(t);
+    if (!e) return;
+    const kubeConfig = new k8s.KubeConfig();
+    kubeConfig.loadFromOptions(e.cp.kubeConfigFor(e.cp.issueClient('nobody')));
+    const logger = pino({ level: 'silent' });
+    const discovery = new KubernetesDiscovery({ kubeConfig, cluster: 'east', node: NODE, logger });
+    await assert.rejects(discovery.start(), {
+      code: 'KUBERNETES_UNAVAILABLE',
+      message:
+        /^cannot list the pods of node node-a at https:\/\/127\.0\.0\.1:\d+: pods is forbidden: User "nobody"/,
+    });
+  });
+
+  test('`containment agent --kubernetes` as a process: a kubeconfig file, NODE_NAME, scans, stops on SIGTERM', async (t) => {
+    const e = need(t);
+    if (!e) return;
+    // The first test's pod and container are still there; this process finds them on its own.
+    const creds = e.cp.issueClient(AGENT_USER);
+    const options = e.cp.kubeConfigFor(creds);
+    const file = join(e.tmp, 'agent.kubeconfig');
+    const cluster = options.clusters[0];
+    const user = options.users[0];
+    assert.ok(cluster && user);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          { name: 'east', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } },
+        ],
+        users: [
+          {
+            name: 'agent',
+            user: { 'client-certificate-data': user.certData, 'client-key-data': user.keyData },
+          },
+        ],
+        contexts: [{ name: 'east', context: { cluster: 'east', user: 'agent' } }],
+        'current-context': 'east',
+      }),
+    );
+    const child = spawn(
+      process.execPath,
+      [
+        join(repoRoot, 'bin', 'containment.js'),
+        ...['agent', '--kubernetes', '--kubeconfig', file, '--cluster', 'east'],
+        ...['--server', e.server.url, '--token', e.agentToken],
+      ],
+      {
+        env: { ...process.env, NODE_NAME: NODE, CONTAINMENT_LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const scanned = new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (/"container":"shop\/web\/app".*"container scanned"/.test(stderr)) resolve();
+      });
+      void exited.then(() => reject(new Error(`exited early: ${stderr}`)));
+    });
+    await scanned;
+    assert.match(stderr, /"agent started"/);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr);
+    assert.match(stderr, /"agent stopped"/);
+  });
+
+  test('a deleted pod’s container is no longer watched (its process alone names no pod)', async (t) => {
+    const e = need(t);
+    if (!e) return;
+    const kubeConfig = new k8s.KubeConfig();
+    kubeConfig.loadFromOptions(e.cp.kubeConfigFor(e.cp.issueClient(AGENT_USER)));
+    const logger = pino({ level: 'silent' });
+    const agent = new Agent({
+      discovery: new KubernetesDiscovery({
+        kubeConfig,
+        cluster: 'east',
+        node: NODE,
+        logger,
+        pollIntervalMs: 200,
+      }),
+      sink: new ApiClient({ server: e.server.url, token: e.agentToken }),
+      logger,
+      rescanIntervalMs: 60_000,
+      driftCheckIntervalMs: 0,
+    });
+    await agent.start();
+    t.after(() => agent.stop());
+    const web = e.containers[0] as PodContainer;
+    assert.ok(await eventually(async () => agent.watched().includes(web.id), 50, 100));
+    await must(e.cp, 'DELETE', '/api/v1/namespaces/shop/pods/web?gracePeriodSeconds=0');
+    const gone = await e.cp.request('GET', '/api/v1/namespaces/shop/pods/web');
+    assert.equal(gone.status, 404, gone.text.slice(0, 300));
+    assert.ok(
+      await eventually(async () => agent.watched().length === 0, 50, 100),
+      `still watched: ${agent.watched().join(', ')}`,
+    );
+    assert.equal(agent.stats.errors, 0);
+  });
+});

@@ -1,0 +1,247 @@
+/**
+ * Discovery on a Kubernetes node, runtime-agnostic: the node's processes are mapped to pod
+ * containers through their cgroups (`proc-pods.ts`, whatever runs them: containerd, CRI-O,
+ * Docker), and each container is named by the API server's pod object — found through an informer
+ * on this node's pods (`fieldSelector=spec.nodeName=<node>`), by the container id its status names.
+ *
+ * A process whose container no pod of this node names (a sandbox's pause process, a container
+ * whose status the kubelet has not written yet, something outside Kubernetes) is ignored, logged
+ * once at debug; when a pod update names it later, it is announced then.
+ *
+ * /proc is listed every `pollIntervalMs` and whenever a pod changes: a new matched container is
+ * `started`, one whose processes are all gone is `removed` (a restarted container gets a new id).
+ */
+import * as k8s from '@kubernetes/client-node';
+import { readFile } from 'node:fs/promises';
+import { apiMessage } from '../../enforcement/kubernetes/api-errors.js';
+import { ContainmentError, ErrorCodes } from '../../errors.js';
+import type { AgentLogger } from '../agent.js';
+import type { Resolution, WorkloadDiscovery, WorkloadEvent } from '../discovery.js';
+import { PodIndex, podWorkloadIdentity, specUser } from './pod-index.js';
+import { processUpperDir, processUser } from './process-facts.js';
+import { listPodProcesses, parsePodCgroup } from './proc-pods.js';
+import type { PodProcess } from './proc-pods.js';
+
+export const DEFAULT_PROC_POLL_INTERVAL_MS = 2_000;
+const RESTART_MIN_MS = 500;
+const RESTART_MAX_MS = 30_000;
+/** Events nobody consumed yet beyond this are dropped: the agent's periodic resync catches up. */
+const MAX_PENDING = 10_000;
+/** A burst of pod updates (a rollout) causes one /proc listing, not one each. */
+const CHANGE_DEBOUNCE_MS = 50;
+
+export interface KubernetesDiscoveryOptions {
+  kubeConfig: k8s.KubeConfig;
+  cluster: string;
+  node: string;
+  logger: AgentLogger;
+  /** Default DEFAULT_PROC_POLL_INTERVAL_MS. */
+  pollIntervalMs?: number;
+}
+
+export class KubernetesDiscovery implements WorkloadDiscovery {
+  readonly endpoint: string;
+  private readonly index = new PodIndex();
+  private readonly log: AgentLogger;
+  private readonly place: { cluster: string; node: string };
+  private informer: k8s.ListWatch<k8s.V1Pod> | undefined;
+  /** Containers with a process here and a pod naming them, by container id. */
+  private matched = new Map<string, PodProcess>();
+  private readonly unmatchedLogged = new Set<string>();
+  private readonly pending: WorkloadEvent[] = [];
+  private waiters: (() => void)[] = [];
+  private refreshing: Promise<void> = Promise.resolve();
+  private pollTimer: NodeJS.Timeout | undefined;
+  private changeTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private restartDelay = RESTART_MIN_MS;
+  private closed = false;
+
+  constructor(private readonly options: KubernetesDiscoveryOptions) {
+    this.endpoint = options.kubeConfig.getCurrentCluster()?.server ?? 'kubernetes';
+    this.log = options.logger;
+    this.place = { cluster: options.cluster, node: options.node };
+  }
+
+  /** Lists this node's pods (KUBERNETES_UNAVAILABLE when the API server refuses), then watches them. */
+  async start(): Promise<void> {
+    const { kubeConfig, node } = this.options;
+    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+    const fieldSelector = `spec.nodeName=${node}`;
+    let listError: unknown;
+    let listed = false;
+    const list = async (): Promise<k8s.V1PodList> => {
+      try {
+        const result = await core.listPodForAllNamespaces({ fieldSelector });
+        listed = true;
+        this.restartDelay = RESTART_MIN_MS;
+        return result;
+      } catch (e) {
+        listError = e;
+        throw e;
+      }
+    };
+    const informer = new k8s.ListWatch<k8s.V1Pod>(
+      '/api/v1/pods',
+      new k8s.Watch(kubeConfig),
+      list,
+      false,
+      undefined,
+      fieldSelector,
+    );
+    this.informer = informer;
+    const upsert = (pod: k8s.V1Pod): void => {
+      this.index.upsert(pod);
+      this.changed();
+    };
+    informer.on('add', upsert);
+    informer.on('update', upsert);
+    informer.on('delete', (pod: k8s.V1Pod) => {
+      this.index.remove(pod);
+      this.changed();
+    });
+    informer.on('error', (e: unknown) => this.restart(e));
+    await informer.start();
+    if (!listed) {
+      // Not started: no retry either (the error callback scheduled one).
+      this.closed = true;
+      clearTimeout(this.restartTimer);
+      await informer.stop();
+      throw new ContainmentError(
+        ErrorCodes.KUBERNETES_UNAVAILABLE,
+        `cannot list the pods of node ${node} at ${this.endpoint}: ${apiMessage(listError)}`,
+      );
+    }
+    await this.refresh();
+    const interval = this.options.pollIntervalMs ?? DEFAULT_PROC_POLL_INTERVAL_MS;
+    this.pollTimer = setInterval(() => void this.refresh(), interval);
+  }
+
+  async running(): Promise<string[]> {
+    await this.refresh();
+    return [...this.matched.keys()];
+  }
+
+  async *events(signal: AbortSignal): AsyncIterable<WorkloadEvent> {
+    while (!signal.aborted && !this.closed) {
+      const next = this.pending.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      // One listener per wait, removed after it: a long-running agent waits millions of times.
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        this.waiters.push(done);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  async resolve(id: string): Promise<Resolution> {
+    const proc = this.matched.get(id);
+    if (!proc) return 'gone';
+    // The pid may have been reused since the listing: it must still sit in the container's cgroup.
+    const text = await readFile(`/proc/${proc.pid}/cgroup`, 'utf8').catch(() => undefined);
+    const ref = text === undefined ? undefined : parsePodCgroup(text);
+    if (!ref || ref.containerId !== id) return 'gone';
+    const found = this.index.lookup(ref);
+    if (!found) return 'gone';
+    const identity = podWorkloadIdentity(found, this.place);
+    const user = (await processUser(proc.pid)) ?? specUser(found);
+    const upperDir = await processUpperDir(proc.pid);
+    return {
+      id,
+      name: `${identity.namespace}/${identity.pod}/${identity.container ?? ''}`,
+      pid: proc.pid,
+      ...(user === undefined ? {} : { user }),
+      ...(upperDir === undefined ? {} : { upperDir }),
+      identity,
+    };
+  }
+
+  forget(): void {
+    // Nothing cached per container beyond what the next listing replaces.
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.pollTimer);
+    clearTimeout(this.changeTimer);
+    clearTimeout(this.restartTimer);
+    await this.informer?.stop();
+    this.wake();
+    await this.refreshing;
+  }
+
+  /** Pods known to the informer with at least one container id (for tests and diagnostics). */
+  get knownContainers(): number {
+    return this.index.size;
+  }
+
+  private restart(e: unknown): void {
+    if (this.closed) return;
+    const delay = this.restartDelay;
+    this.restartDelay = Math.min(delay * 2, RESTART_MAX_MS);
+    this.log.warn({ err: apiMessage(e), retryInMs: delay, server: this.endpoint }, 'pod watch lost');
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      // A failing relist reports through the error callback again, which schedules the next try.
+      if (!this.closed) void this.informer?.start();
+    }, delay);
+  }
+
+  private changed(): void {
+    if (this.closed || this.changeTimer) return;
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = undefined;
+      void this.refresh();
+    }, CHANGE_DEBOUNCE_MS);
+  }
+
+  /** Lists /proc and announces what changed; one listing at a time. */
+  private refresh(): Promise<void> {
+    this.refreshing = this.refreshing
+      .then(() => this.refreshNow())
+      .catch((e: unknown) => {
+        this.log.warn({ err: (e as Error).message }, 'cannot list the node processes; will retry');
+      });
+    return this.refreshing;
+  }
+
+  private async refreshNow(): Promise<void> {
+    if (this.closed) return;
+    const processes = await listPodProcesses();
+    const now = new Map<string, PodProcess>();
+    const seen = new Set<string>();
+    for (const p of processes) {
+      seen.add(p.containerId);
+      if (this.index.lookup(p)) now.set(p.containerId, p);
+      else if (!this.unmatchedLogged.has(p.containerId)) {
+        this.unmatchedLogged.add(p.containerId);
+        this.log.debug(
+          { podUid: p.podUid, containerId: p.containerId.slice(0, 12), pid: p.pid },
+          'process of no known pod container on this node; ignored',
+        );
+      }
+    }
+    for (const id of this.unmatchedLogged) if (!seen.has(id) || now.has(id)) this.unmatchedLogged.delete(id);
+    const events: WorkloadEvent[] = [];
+    for (const id of now.keys()) if (!this.matched.has(id)) events.push({ kind: 'started', id });
+    for (const id of this.matched.keys()) if (!now.has(id)) events.push({ kind: 'removed', id });
+    this.matched = now;
+    if (events.length === 0) return;
+    this.pending.push(...events);
+    if (this.pending.length > MAX_PENDING) this.pending.splice(0, this.pending.length - MAX_PENDING);
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}
