@@ -18,6 +18,27 @@ export const RISK_WEIGHTS: Readonly<Record<Severity, number>> = {
 
 const THRESHOLDED: readonly (keyof ComplianceThresholds)[] = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'];
 
+export interface ExceededThreshold {
+  severity: keyof ComplianceThresholds;
+  total: number;
+  threshold: number;
+}
+
+/**
+ * The compliance rule: each thresholded severity (UNKNOWN is not) fails when its total of
+ * vulnerabilities plus insecure configurations EXCEEDS its threshold; a total equal to it passes.
+ */
+export function exceededThresholds(
+  totals: Readonly<Partial<Record<Severity, number>>>,
+  thresholds: ComplianceThresholds,
+): ExceededThreshold[] {
+  return THRESHOLDED.map((severity) => ({
+    severity,
+    total: totals[severity] ?? 0,
+    threshold: thresholds[severity],
+  })).filter((e) => e.total > e.threshold);
+}
+
 function countBySeverity(items: readonly { severity: Severity }[]): Record<Severity, number> {
   const counts = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
   for (const item of items) counts[item.severity] += 1;
@@ -64,16 +85,14 @@ export function summarize(
     points += RISK_WEIGHTS[severity] * (counts[severity] + configurationCounts[severity]);
   }
 
-  const violations: string[] = [];
-  for (const severity of THRESHOLDED) {
-    const total = counts[severity] + configurationCounts[severity];
-    if (total > effective[severity]) {
-      violations.push(
-        `${severity}: ${total} exceeds the threshold of ${effective[severity]} ` +
-          `(${counts[severity]} vulnerabilities, ${configurationCounts[severity]} insecure configurations)`,
-      );
-    }
-  }
+  const totals = Object.fromEntries(
+    SEVERITIES.map((severity) => [severity, counts[severity] + configurationCounts[severity]]),
+  ) as Record<Severity, number>;
+  const violations = exceededThresholds(totals, effective).map(
+    ({ severity, total, threshold }) =>
+      `${severity}: ${total} exceeds the threshold of ${threshold} ` +
+      `(${counts[severity]} vulnerabilities, ${configurationCounts[severity]} insecure configurations)`,
+  );
 
   return {
     counts,
