@@ -508,3 +508,33 @@ async function startOnce(binaries: ControlPlaneBinaries, options: StartOptions):
     throw err;
   }
 }
+
+/** A TLS serving certificate and the test CA that signed it (the CA goes into a webhook's caBundle). */
+export interface TestServingCertificate {
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+/**
+ * A fresh CA and a serving certificate it signed for `hosts` (IPs or DNS names; default
+ * 127.0.0.1 and localhost), for servers the API server calls back, such as admission webhooks.
+ */
+export function createTestServingCertificate(
+  hosts: readonly string[] = ['127.0.0.1', 'localhost'],
+): TestServingCertificate {
+  const dir = mkdtempSync(join(tmpdir(), 'containment-serving-cert-'));
+  try {
+    const pki = new Pki(dir);
+    const san = hosts.map((h) => (net.isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
+    const { certPem, keyPem } = pki.sign('serving', `/CN=${hosts[0] ?? 'localhost'}`, [
+      'basicConstraints = critical,CA:FALSE',
+      'keyUsage = critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage = serverAuth',
+      `subjectAltName = ${san}`,
+    ]);
+    return { caPem: pki.caPem, certPem, keyPem };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
