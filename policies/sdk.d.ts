@@ -6,6 +6,10 @@
  *   import { vs, kubernetes, notify } from '@containment/policy-sdk';
  *
  * Check a policy with `tsc -p policies` (this directory's tsconfig.json).
+ *
+ * Deployed elsewhere (`containment policy deploy --target openwhisk|knative`), the same module is
+ * bundled into the policy: it then calls the scanner's findings API and the enforcement API over
+ * HTTP with the tokens the deployment was given, with the same argument checks and results.
  */
 
 /** What the sandbox gives a policy instead of Node's console: lines land in the activation's logs. */

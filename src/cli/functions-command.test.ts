@@ -87,4 +87,20 @@ describe('containment functions', () => {
     assert.equal(run.code, 2);
     assert.match(run.stderr, /^error\[CONFIG_INVALID\]: function runtime auth must be/m);
   });
+
+  it('refuses --enforcement without --sdk-config, and an unreadable one, before starting', async () => {
+    const env = { CONTAINMENT_FUNCTIONS_AUTH: '' };
+    const alone = await runFunctions(
+      ['--port', '0', '--data-dir', join(dataDir, 'k'), '--enforcement', 'kubernetes'],
+      env,
+    );
+    assert.equal(alone.code, 2);
+    assert.match(alone.stderr, /^error\[USAGE\]: --enforcement and --kubeconfig need --sdk-config/m);
+    const missing = await runFunctions(
+      ['--port', '0', '--data-dir', join(dataDir, 'k'), '--sdk-config', '/nonexistent.yaml'],
+      env,
+    );
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^error\[CONFIG_INVALID\]: cannot read \/nonexistent\.yaml/m);
+  });
 });

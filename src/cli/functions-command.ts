@@ -2,12 +2,53 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
+import { ContainmentError, ErrorCodes } from '../errors.js';
+import type { PolicyHost } from '../functions/policy-host.js';
+import type { EnforcementMode } from '../functions/sdk/sdk-config.js';
 import { configOf, dataDirOf, stopSignal } from './common.js';
 
 interface FunctionsFlags {
   host: string;
   port: number;
   dataDir?: string;
+  sdkConfig?: string;
+  enforcement?: EnforcementMode;
+  kubeconfig?: string;
+  rateLimit?: number;
+}
+
+/**
+ * The policy SDK's host from `--sdk-config` (none without it: policies can then only `notify`).
+ * Every credential file is read now, so a bad one stops the start, not a policy later.
+ */
+async function sdkHost(flags: FunctionsFlags): Promise<PolicyHost | undefined> {
+  if (flags.sdkConfig === undefined) {
+    if (flags.enforcement !== undefined || flags.kubeconfig !== undefined)
+      throw new ContainmentError(ErrorCodes.USAGE, '--enforcement and --kubeconfig need --sdk-config');
+    return undefined;
+  }
+  const mode = flags.enforcement ?? 'http';
+  if (flags.kubeconfig !== undefined && mode !== 'kubernetes')
+    throw new ContainmentError(ErrorCodes.USAGE, '--kubeconfig is only used with --enforcement kubernetes');
+  const { credentialsOf, loadSdkConfig } = await import('../functions/sdk/sdk-config.js');
+  const { PolicySdkHost, httpEnforcement, httpFindings } =
+    await import('../functions/sdk/policy-sdk-host.js');
+  const config = loadSdkConfig(flags.sdkConfig, mode);
+  let enforcement;
+  if (mode === 'kubernetes') {
+    const { loadKubeConfig } = await import('../agent/kubernetes/kube-config.js');
+    const { kubernetesEnforcement } = await import('../functions/sdk/kubernetes-enforcement-client.js');
+    const fallback = loadKubeConfig(flags.kubeconfig);
+    const perCluster = new Map(Object.entries(config.kubeconfigs).map(([c, f]) => [c, loadKubeConfig(f)]));
+    enforcement = kubernetesEnforcement((cluster) => perCluster.get(cluster) ?? fallback);
+  } else {
+    enforcement = httpEnforcement(config.actionApi as string);
+  }
+  return new PolicySdkHost({
+    credentials: credentialsOf(config),
+    findings: httpFindings(config.scanner),
+    enforcement,
+  });
 }
 
 function port(value: string): number {
@@ -31,18 +72,58 @@ export function registerFunctionsCommand(program: Command): void {
         'data directory (default: $CONTAINMENT_DATA_DIR, else $XDG_DATA_HOME/containment or ~/.local/share/containment)',
       ),
     )
+    .addOption(
+      new Option(
+        '--sdk-config <file>',
+        "the policy SDK's credentials: scanner URL and each function namespace's cluster, tokens and pod namespaces (YAML)",
+      ),
+    )
+    .addOption(
+      new Option(
+        '--enforcement <mode>',
+        "where the SDK's enforcement calls go: the local action API (http) or SecurityAction objects through the API server (kubernetes)",
+      ).choices(['http', 'kubernetes']),
+    )
+    .addOption(
+      new Option(
+        '--kubeconfig <file>',
+        'with --enforcement kubernetes: API server credentials (default: in-cluster ServiceAccount, else KUBECONFIG)',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--rate-limit <n>',
+        'API requests per minute per source address (web endpoints: a fifth of it; 0 = no limit; default 6000)',
+      ).argParser((value: string) => {
+        if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
+        return Number(value);
+      }),
+    )
     .action(async (flags: FunctionsFlags, command: Command) => {
       // Logs go to stderr so stdout carries only the generated guest key.
       const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
       // Loaded here, not at startup: other commands would pay for Fastify, esbuild and QuickJS.
       const { runFunctions } = await import('../functions/run-functions.js');
       const guestAuth = process.env.CONTAINMENT_FUNCTIONS_AUTH;
+      const policyHost = await sdkHost(flags);
       const running = await runFunctions({
         host: flags.host,
         port: flags.port,
         dataDir: dataDirOf(flags, configOf(command)),
         logger,
         ...(guestAuth === undefined || guestAuth === '' ? {} : { guestAuth }),
+        ...(policyHost === undefined ? {} : { policyHost }),
+        ...(flags.rateLimit === undefined
+          ? {}
+          : {
+              rateLimit:
+                flags.rateLimit === 0
+                  ? false
+                  : {
+                      api: { max: flags.rateLimit, windowMs: 60_000 },
+                      web: { max: Math.max(1, Math.floor(flags.rateLimit / 5)), windowMs: 60_000 },
+                    },
+            }),
       });
       if (running.generatedGuestAuth !== undefined) {
         process.stderr.write('generated the key of namespace guest (shown only once):\n');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { PolicyHost } from './policy-host.js';
 import { runFunctions } from './run-functions.js';
-import type { RunningFunctions } from './run-functions.js';
+import type { RunFunctionsOptions, RunningFunctions } from './run-functions.js';
 
 export const GUEST_AUTH = '23bc46b1-71f6-4ed5-8c54-816aa4f8c502:functions-test-key-0123456789abcdef';
 
@@ -28,7 +28,12 @@ export interface Harness {
 }
 
 export async function startHarness(
-  options: { policyHost?: PolicyHost; guestAuth?: string | null; dataDir?: string } = {},
+  options: {
+    policyHost?: PolicyHost;
+    guestAuth?: string | null;
+    dataDir?: string;
+    rateLimit?: RunFunctionsOptions['rateLimit'];
+  } = {},
 ): Promise<Harness> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'functions-'));
   const running = await runFunctions({
@@ -38,6 +43,7 @@ export async function startHarness(
     logger: pino({ level: 'silent' }),
     ...(options.guestAuth === null ? {} : { guestAuth: options.guestAuth ?? GUEST_AUTH }),
     ...(options.policyHost === undefined ? {} : { policyHost: options.policyHost }),
+    ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
     sandbox: { workers: 1 },
   });
   return {

@@ -12,7 +12,9 @@ import type { PolicyHost } from './policy-host.js';
 import { FunctionRuntime } from './runtime.js';
 import { QuickJsSandbox } from './sandbox/quickjs-sandbox.js';
 import type { QuickJsSandboxOptions } from './sandbox/quickjs-sandbox.js';
+import { SecurityEventLog } from './security-events.js';
 import { buildFunctionsApp } from './server.js';
+import type { FunctionsAppOptions } from './server.js';
 import { FunctionStore, parseAuth } from './store.js';
 
 export const FUNCTIONS_DB_FILE = 'functions.sqlite';
@@ -27,6 +29,8 @@ export interface RunFunctionsOptions {
   guestAuth?: string;
   policyHost?: PolicyHost;
   sandbox?: QuickJsSandboxOptions;
+  /** Per-source request limits (default DEFAULT_RATE_LIMITS); `false` for none (benchmarks). */
+  rateLimit?: FunctionsAppOptions['rateLimit'];
 }
 
 export interface RunningFunctions {
@@ -49,13 +53,22 @@ export async function runFunctions(options: RunFunctionsOptions): Promise<Runnin
     if (options.guestAuth === undefined) generatedGuestAuth = auth;
   }
   const sandbox = new QuickJsSandbox(options.sandbox);
+  const securityEvents = new SecurityEventLog(store, options.logger);
   const runtime = new FunctionRuntime({
     store,
     sandbox,
     logger: options.logger,
+    securityEvents,
     ...(options.policyHost === undefined ? {} : { host: options.policyHost }),
   });
-  const app = buildFunctionsApp({ runtime, store, logger: options.logger });
+  const app = await buildFunctionsApp({
+    runtime,
+    store,
+    logger: options.logger,
+    securityEvents,
+    adminNamespace: GUEST_NAMESPACE,
+    ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+  });
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (e) {

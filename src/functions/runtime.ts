@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ContainmentError, ErrorCodes } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import {
   DEFAULT_ACTION_LIMITS,
   STATUS_CODES,
@@ -33,12 +34,15 @@ import type {
   StoredAction,
   TriggerDoc,
 } from './entities.js';
+import { checkParameters, PARAMETER_SCHEMA_ANNOTATION, parseParameterSchema } from './parameter-schema.js';
+import type { ParameterSchema } from './parameter-schema.js';
 import type { PolicyHost } from './policy-host.js';
 import { noPolicyHost } from './policy-host.js';
 import { compilePolicy } from './sandbox/compile.js';
 import { firstLine, toJsonText } from './sandbox/json.js';
 import { PAYLOAD_LIMIT_BYTES } from './sandbox/sandbox.js';
 import type { InvokeResult, JsonObject, JsonValue, Sandbox } from './sandbox/sandbox.js';
+import type { SecurityEventLog } from './security-events.js';
 import type { FunctionStore } from './store.js';
 
 /** OpenWhisk's caps on how long a blocking invocation holds the request (WhiskActionsApi). */
@@ -61,6 +65,8 @@ export class WhiskError extends Error {
   constructor(
     readonly statusCode: number,
     message: string,
+    /** A stable Containment error code (ErrorCodes), sent as `errorCode` beside OpenWhisk's fields. */
+    readonly errorCode?: ErrorCode,
   ) {
     super(message);
   }
@@ -72,6 +78,8 @@ export interface FunctionRuntimeOptions {
   logger: Logger;
   /** Where policies' SDK calls go; by default every call fails. */
   host?: PolicyHost;
+  /** Where refused input and sandbox violations are recorded. */
+  securityEvents?: SecurityEventLog;
 }
 
 /** Outcome of an invocation request: the record when it finished within the wait, else only the id. */
@@ -93,8 +101,10 @@ export class FunctionRuntime {
   private readonly logger: Logger;
   private readonly host: PolicyHost;
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly securityEvents: SecurityEventLog | undefined;
 
   constructor(options: FunctionRuntimeOptions) {
+    this.securityEvents = options.securityEvents;
     this.store = options.store;
     this.sandbox = options.sandbox;
     this.logger = options.logger;
@@ -155,6 +165,13 @@ export class FunctionRuntime {
       exec = { kind: e.kind, code: e.code, binary: false, ...(e.main === undefined ? {} : { main: e.main }) };
     }
     if (exec === undefined || compiled === undefined) throw new WhiskError(400, 'exec undefined');
+    const annotations = put.annotations ?? old?.doc.annotations ?? [];
+    const schema = annotations.find((a) => a.key === PARAMETER_SCHEMA_ANNOTATION);
+    if (schema !== undefined) {
+      const parsed = parseParameterSchema(schema.value);
+      if ('error' in parsed)
+        throw new WhiskError(400, WhiskMessages.malformed(parsed.error), ErrorCodes.CONFIG_INVALID);
+    }
     const doc: ActionDoc = {
       namespace: pkg === undefined ? ns : `${ns}/${pkg}`,
       name,
@@ -162,7 +179,7 @@ export class FunctionRuntime {
       publish: put.publish ?? old?.doc.publish ?? false,
       exec,
       parameters: put.parameters ?? old?.doc.parameters ?? [],
-      annotations: withExecAnnotation(put.annotations ?? old?.doc.annotations ?? [], exec.kind),
+      annotations: withExecAnnotation(annotations, exec.kind),
       limits,
       updated: Date.now(),
     };
@@ -318,10 +335,10 @@ export class FunctionRuntime {
     ns: string,
     path: string,
     payload: JsonObject,
-    options: { blocking: boolean; waitMs?: number },
+    options: { blocking: boolean; waitMs?: number; source?: string },
   ): Promise<InvokeOutcome> {
     const stored = this.getAction(ns, path);
-    const { activationId, done } = this.start(ns, path, stored, payload);
+    const { activationId, done } = this.start(ns, path, stored, payload, undefined, options.source);
     if (!options.blocking) return { activationId };
     const waitMs = Math.min(
       options.waitMs ?? MAX_BLOCKING_WAIT_MS,
@@ -356,7 +373,14 @@ export class FunctionRuntime {
           : `${rule.action.path.slice(ns.length + 1)}/${rule.action.name}`;
       const entry = { rule: `${ns}/${rule.name}`, action: `${ns}/${actionPath}` };
       try {
-        const started = this.start(ns, actionPath, this.getAction(ns, actionPath), params, activationId);
+        const started = this.start(
+          ns,
+          actionPath,
+          this.getAction(ns, actionPath),
+          params,
+          activationId,
+          `trigger ${name}`,
+        );
         return JSON.stringify({ statusCode: 0, success: true, activationId: started.activationId, ...entry });
       } catch (e) {
         const error =
@@ -391,22 +415,51 @@ export class FunctionRuntime {
     stored: StoredAction,
     payload: JsonObject,
     cause?: string,
+    source = 'api',
   ): { activationId: string; done: Promise<Activation> } {
     const { doc } = stored;
     const { pkg } = splitPath(path);
     const pkgDoc = pkg === undefined ? undefined : this.store.getEntity<PackageDoc>(ns, 'packages', pkg);
     const params = { ...toObject(pkgDoc?.parameters ?? []), ...toObject(doc.parameters), ...payload };
     checkPayload(params);
-    const activationId = newActivationId();
+    const endpoint = `actions/${path}`;
     const annotations = annotationsOf(pkgDoc?.annotations ?? [], doc.annotations);
+    const schema = annotations[PARAMETER_SCHEMA_ANNOTATION];
+    if (schema !== undefined) {
+      // Checked when the action was stored, so a parse failure here means a hand-edited store.
+      const parsed = parseParameterSchema(schema);
+      const bad = 'error' in parsed ? parsed.error : checkParameters(parsed as ParameterSchema, params);
+      if (bad !== undefined) {
+        this.securityEvents?.record({ namespace: ns, kind: 'invalid-input', endpoint, source, reason: bad });
+        throw new WhiskError(
+          400,
+          `The request content was malformed: parameters do not match the action's ${PARAMETER_SCHEMA_ANNOTATION}: ${bad}`,
+          ErrorCodes.POLICY_PARAMS_INVALID,
+        );
+      }
+    }
+    const activationId = newActivationId();
     const start = Date.now();
+    const violation = (reason: string): void =>
+      this.securityEvents?.record({
+        namespace: ns,
+        kind: 'sandbox-violation',
+        endpoint,
+        source: `activation ${activationId}`,
+        reason,
+      });
     const run = this.sandbox
       .invoke({
         actionKey: `${ns}/${path}@${doc.version}`,
         code: stored.compiled,
         params,
         limits: sandboxLimits(doc.limits),
-        sdk: (method, args) => this.host.invokeSdk(ns, path, method, args, { activationId, annotations }),
+        sdk: (method, args) =>
+          this.host.invokeSdk(ns, path, method, args, { activationId, annotations }).catch((e: unknown) => {
+            // A policy reaching for a pod outside its namespaces is an attempt to leave its sandbox.
+            if (e instanceof ContainmentError && e.code === ErrorCodes.FORBIDDEN) violation(e.message);
+            throw e;
+          }),
       })
       .catch((e: unknown): InvokeResult => {
         const message = firstLine(e);
@@ -423,6 +476,11 @@ export class FunctionRuntime {
         const end = Date.now();
         const timedOut =
           r.status === 'action developer error' && /exceeded its time limits/.test(r.error ?? '');
+        if (
+          r.status === 'action developer error' &&
+          /exhausted its memory|stack overflow/i.test(r.error ?? '')
+        )
+          violation(r.error ?? r.status);
         const activation: Activation = {
           namespace: ns,
           name: doc.name,

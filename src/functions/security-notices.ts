@@ -5,13 +5,14 @@
  * (structured or binary mode), checks the scanner's HMAC signature or OpenWhisk's
  * `X-Require-Whisk-Auth` header against the secret, and fires the trigger with the event as
  * parameters. Rejected calls are answered 401/413/400 and kept in the namespace's security-event
- * log (`GET /api/v1/namespaces/{ns}/security-events`).
+ * log (security-events.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { CloudEvent, HTTP } from 'cloudevents';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SIGNATURE_HEADER, verifySignature } from '../events/signature.js';
 import type { FunctionRuntime } from './runtime.js';
+import type { SecurityEventKind, SecurityEventLog } from './security-events.js';
 import { WhiskError } from './runtime.js';
 import type { JsonObject } from './sandbox/sandbox.js';
 
@@ -20,40 +21,12 @@ export const SECRET_ANNOTATION = 'require-whisk-auth';
 export const WHISK_AUTH_HEADER = 'x-require-whisk-auth';
 /** A scan event is a few KB; 1 MB is OpenWhisk's parameter limit. */
 export const DEFAULT_NOTICE_BODY_LIMIT = 1024 * 1024;
-const EVENTS_KEPT = 1000;
 
-export type SecurityEventKind = 'authentication-failed' | 'body-too-large' | 'invalid-event';
-
-export interface SecurityEvent {
-  time: string;
-  namespace: string;
-  kind: SecurityEventKind;
-  endpoint: string;
-  source: string;
-  reason: string;
-}
-
-/** The security-event log, newest last, bounded per namespace (kept in memory). */
-export class SecurityEventLog {
-  private readonly byNamespace = new Map<string, SecurityEvent[]>();
-
-  record(event: Omit<SecurityEvent, 'time'>): void {
-    const list = this.byNamespace.get(event.namespace) ?? [];
-    list.push({ time: new Date().toISOString(), ...event });
-    if (list.length > EVENTS_KEPT) list.splice(0, list.length - EVENTS_KEPT);
-    this.byNamespace.set(event.namespace, list);
-  }
-
-  list(namespace: string): SecurityEvent[] {
-    return [...(this.byNamespace.get(namespace) ?? [])];
-  }
-}
+export type { SecurityEvent, SecurityEventKind } from './security-events.js';
 
 export interface SecurityNoticesOptions {
   runtime: FunctionRuntime;
-  /** The caller's namespace for `/api/v1/namespaces/{ns}/…` (the server's authentication). */
-  namespaceOf: (request: FastifyRequest) => string;
-  log?: SecurityEventLog;
+  log: SecurityEventLog;
   bodyLimit?: number;
 }
 
@@ -83,13 +56,9 @@ function header(request: FastifyRequest, name: string): string | undefined {
 
 export function registerSecurityNotices(app: FastifyInstance, options: SecurityNoticesOptions): void {
   const { runtime } = options;
-  const log = options.log ?? new SecurityEventLog();
+  const { log } = options;
   const bodyLimit = options.bodyLimit ?? DEFAULT_NOTICE_BODY_LIMIT;
   const endpoint = `/api/v1/web/:ns/${SECURITY_NOTICES}/events`;
-
-  app.get('/api/v1/namespaces/:ns/security-events', async (request) =>
-    log.list(options.namespaceOf(request)),
-  );
 
   void app.register(async (scope) => {
     // The signature covers the exact bytes, so the body stays raw whatever its content type.

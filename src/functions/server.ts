@@ -1,10 +1,17 @@
 /**
  * OpenWhisk's REST API (`/api/v1/namespaces/{ns}/{actions,packages,triggers,rules,activations}`) over
  * the FunctionRuntime, with OpenWhisk's authentication: HTTP Basic `uuid:key`, the key scoped to one
- * namespace, `_` meaning the caller's own. Errors are `{ error, code }` as OpenWhisk sends them.
+ * namespace, `_` meaning the caller's own. Errors are `{ error, code }` as OpenWhisk sends them (plus
+ * `errorCode`, a stable Containment code, where there is one).
+ *
+ * The security wrapper around it: per-source (IP) rate limits on the API and on web endpoints,
+ * counted before authentication so key guessing is throttled too (429 with Retry-After); body-size
+ * limits (action code up to 50 MB, every other body at OpenWhisk's 1 MB parameter limit); and the
+ * security-event log of refused calls, readable at `/api/v1/namespaces/{ns}/security-events`.
  */
+import fastifyRateLimit from '@fastify/rate-limit';
 import Fastify from 'fastify';
-import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { activationSummary, payloadSchema, ruleStatusSchema } from './entities.js';
 import type {
@@ -19,6 +26,8 @@ import type {
 import { MAX_BLOCKING_WAIT_MS, WhiskError, WhiskMessages } from './runtime.js';
 import type { FunctionRuntime } from './runtime.js';
 import type { JsonObject } from './sandbox/sandbox.js';
+import { UNATTRIBUTED } from './security-events.js';
+import type { SecurityEventKind, SecurityEventLog } from './security-events.js';
 import { registerSecurityNotices } from './security-notices.js';
 import type { FunctionStore } from './store.js';
 
@@ -26,9 +35,25 @@ export interface FunctionsAppOptions {
   runtime: FunctionRuntime;
   store: FunctionStore;
   logger: FastifyBaseLogger;
-  /** Largest request body (action code included); OpenWhisk allows 48 MB of code. */
+  /** Largest action PUT (its code); OpenWhisk allows 48 MB of code. */
   bodyLimit?: number;
+  securityEvents: SecurityEventLog;
+  /** The namespace whose key may read every namespace's security events (`?all=true`): `guest`. */
+  adminNamespace?: string;
+  /** Requests per source address and window; `false` turns a limit (or both) off. */
+  rateLimit?: { api: RateLimitSetting | false; web: RateLimitSetting | false } | false;
 }
+
+export interface RateLimitSetting {
+  max: number;
+  windowMs: number;
+}
+
+/** Per source address: generous for automation on loopback, tight enough to stop guessing. */
+export const DEFAULT_RATE_LIMITS = {
+  api: { max: 6000, windowMs: 60_000 },
+  web: { max: 1200, windowMs: 60_000 },
+} as const;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,6 +63,8 @@ declare module 'fastify' {
 }
 
 const DEFAULT_BODY_LIMIT = 50 * 1024 * 1024;
+/** Every body but action code: parameters are capped at 1 MB, plus room for JSON framing. */
+const PARAMETER_BODY_LIMIT = 1024 * 1024 + 64 * 1024;
 
 const flag = z
   .enum(['true', 'false'])
@@ -108,12 +135,72 @@ function withoutCode(doc: ActionDoc): Omit<ActionDoc, 'exec'> & { exec: { kind: 
   return { ...doc, exec: { kind: doc.exec.kind, binary: false } };
 }
 
-export function buildFunctionsApp(options: FunctionsAppOptions): FastifyInstance {
-  const { runtime, store } = options;
+export async function buildFunctionsApp(options: FunctionsAppOptions): Promise<FastifyInstance> {
+  const { runtime, store, securityEvents } = options;
   const app = Fastify({
     loggerInstance: options.logger,
-    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    bodyLimit: PARAMETER_BODY_LIMIT,
+    // Behind a proxy the address is the proxy's; per-source limits then need its X-Forwarded-For.
+    trustProxy: false,
   });
+  const codeBodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+
+  /** The namespace an event about `request` belongs to: the caller's, else the URL's if it exists. */
+  const eventNamespace = (request: FastifyRequest): string | undefined => {
+    if (request.whiskNamespace !== undefined) return request.whiskNamespace;
+    const ns = (request.params as { ns?: string } | undefined)?.ns;
+    return ns !== undefined && ns !== '_' && store.hasNamespace(ns) ? ns : undefined;
+  };
+  const recordEvent = (request: FastifyRequest, kind: SecurityEventKind, reason: string): void => {
+    const namespace = eventNamespace(request);
+    const event = { kind, endpoint: request.url.split('?')[0] ?? '', source: request.ip, reason };
+    // Nothing to attribute it to (an unknown namespace or `_` without a key): only the admin sees it.
+    securityEvents.record({ namespace: namespace ?? UNATTRIBUTED, ...event });
+  };
+
+  await app.register(fastifyRateLimit, { global: false });
+  const limits =
+    options.rateLimit === false
+      ? { api: false as const, web: false as const }
+      : (options.rateLimit ?? DEFAULT_RATE_LIMITS);
+  const limiter = (setting: RateLimitSetting | false, scope: string) =>
+    setting === false
+      ? undefined
+      : app.createRateLimit({
+          max: setting.max,
+          timeWindow: setting.windowMs,
+          keyGenerator: (request) => `${scope}:${request.ip}`,
+        });
+  const apiLimiter = limiter(limits.api, 'api');
+  const webLimiter = limiter(limits.web, 'web');
+  /** One event per source and window, not one per refused request: a flood must not flood the log. */
+  const throttledUntil = new Map<string, number>();
+  const throttle = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const route = request.routeOptions.url ?? '';
+    const check = route.startsWith('/api/v1/web/')
+      ? webLimiter
+      : route.startsWith('/api/v1/namespaces')
+        ? apiLimiter
+        : undefined;
+    const result = await check?.(request);
+    if (!result || result.isAllowed || !result.isExceeded) return;
+    const retryAfter = Math.max(1, result.ttlInSeconds);
+    const key = `${result.key}`;
+    if ((throttledUntil.get(key) ?? 0) <= Date.now()) {
+      throttledUntil.set(key, Date.now() + retryAfter * 1000);
+      if (throttledUntil.size > 10_000) throttledUntil.clear();
+      recordEvent(
+        request,
+        'rate-limited',
+        `more than ${result.max} requests in ${result.timeWindow / 1000} s from ${request.ip}`,
+      );
+    }
+    void reply.header('retry-after', String(retryAfter));
+    throw new WhiskError(
+      429,
+      `Too many requests from this address: at most ${result.max} per ${result.timeWindow / 1000} s.`,
+    );
+  };
 
   // OpenWhisk accepts a POST without a body (fire, invoke): an empty JSON body means no payload.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
@@ -128,9 +215,14 @@ export function buildFunctionsApp(options: FunctionsAppOptions): FastifyInstance
 
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
     if (error instanceof WhiskError) {
-      return reply.code(error.statusCode).send({ error: error.message, code: request.id });
+      return reply.code(error.statusCode).send({
+        error: error.message,
+        code: request.id,
+        ...(error.errorCode === undefined ? {} : { errorCode: error.errorCode }),
+      });
     }
     const status = error.statusCode ?? 500;
+    if (status === 413) recordEvent(request, 'body-too-large', 'request body over the limit');
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     const message =
       status === 413
@@ -144,7 +236,8 @@ export function buildFunctionsApp(options: FunctionsAppOptions): FastifyInstance
     reply.code(404).send({ error: WhiskMessages.notFound, code: request.id }),
   );
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
+    await throttle(request, reply);
     // The matched route, not the raw URL: percent-encoding must not route around the check.
     if (!request.routeOptions.url?.startsWith('/api/v1/namespaces')) return;
     const header = request.headers.authorization ?? '';
@@ -154,7 +247,7 @@ export function buildFunctionsApp(options: FunctionsAppOptions): FastifyInstance
     const namespace =
       colon > 0 ? store.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1)) : undefined;
     if (namespace === undefined) {
-      request.log.warn({ reason: match ? 'invalid key' : 'no credentials' }, 'authentication failed');
+      recordEvent(request, 'authentication-failed', match ? 'invalid key' : 'no Basic credentials');
       throw new WhiskError(401, WhiskMessages.unauthorized);
     }
     request.whiskNamespace = namespace;
@@ -180,7 +273,7 @@ export function buildFunctionsApp(options: FunctionsAppOptions): FastifyInstance
     const { doc } = runtime.getAction(ns, pathOf(request));
     return parse(getActionQuery, request.query).code === 'false' ? withoutCode(doc) : doc;
   });
-  app.put('/api/v1/namespaces/:ns/actions/*', async (request) => {
+  app.put('/api/v1/namespaces/:ns/actions/*', { bodyLimit: codeBodyLimit }, async (request) => {
     const ns = namespaceOf(request);
     return runtime.putAction(ns, pathOf(request), request.body, parse(putQuery, request.query).overwrite);
   });
@@ -193,6 +286,7 @@ export function buildFunctionsApp(options: FunctionsAppOptions): FastifyInstance
     const q = parse(invokeQuery, request.query);
     const outcome = await runtime.invoke(ns, pathOf(request), payloadOf(request.body), {
       blocking: q.blocking,
+      source: request.ip,
       ...(q.timeout === undefined ? {} : { waitMs: q.timeout }),
     });
     reply.header('x-openwhisk-activation-id', outcome.activationId);
@@ -270,7 +364,23 @@ export function buildFunctionsApp(options: FunctionsAppOptions): FastifyInstance
   });
 
   // ---- web endpoint of the security-notices package, and the security-event log ----
-  registerSecurityNotices(app, { runtime, namespaceOf: (request) => namespaceOf(request) });
+  const eventsQuery = z.object({
+    limit: intParam('limit', 1, 1000),
+    after: intParam('after', 0, Number.MAX_SAFE_INTEGER),
+    all: flag,
+  });
+  app.get('/api/v1/namespaces/:ns/security-events', async (request) => {
+    const own = namespaceOf(request);
+    const q = parse(eventsQuery, request.query);
+    // `all=true`: every namespace's events and the unattributed ones, for the admin namespace only.
+    if (q.all && own !== options.adminNamespace) throw new WhiskError(403, WhiskMessages.forbidden);
+    const ns = q.all ? undefined : own;
+    return securityEvents.list(ns, {
+      limit: q.limit ?? 200,
+      ...(q.after === undefined ? {} : { after: q.after }),
+    });
+  });
+  registerSecurityNotices(app, { runtime, log: securityEvents });
 
   return app;
 }

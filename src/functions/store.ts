@@ -7,6 +7,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import Database from 'better-sqlite3';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import type { Activation, Collection } from './entities.js';
+import type { SecurityEvent } from './security-events.js';
 import { isValidName } from './entities.js';
 
 export interface ActivationQuery {
@@ -42,7 +43,17 @@ CREATE TABLE IF NOT EXISTS activations (
 );
 CREATE INDEX IF NOT EXISTS activations_by_start ON activations (namespace, start DESC);
 CREATE INDEX IF NOT EXISTS activations_by_path ON activations (namespace, path, start DESC);
+CREATE TABLE IF NOT EXISTS security_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  namespace TEXT NOT NULL,
+  time TEXT NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS security_events_by_namespace ON security_events (namespace, id);
 `;
+
+/** Security events kept per namespace; older ones are pruned as new ones arrive. */
+export const SECURITY_EVENTS_KEPT = 10_000;
 
 function hashKey(key: string): Buffer {
   return createHash('sha256').update(key).digest();
@@ -192,5 +203,34 @@ export class FunctionStore {
       )
       .all(...args, q.limit, q.skip) as { doc: string }[];
     return rows.map((r) => JSON.parse(r.doc) as Activation);
+  }
+
+  /** Appends a security event; the namespace keeps its latest SECURITY_EVENTS_KEPT. */
+  insertSecurityEvent(event: SecurityEvent): void {
+    const insert = this.db.prepare('INSERT INTO security_events (namespace, time, doc) VALUES (?, ?, ?)');
+    const prune = this.db.prepare(
+      'DELETE FROM security_events WHERE namespace = ? AND id <= (SELECT id FROM security_events WHERE namespace = ? ORDER BY id DESC LIMIT 1 OFFSET ?)',
+    );
+    const { lastInsertRowid } = insert.run(event.namespace, event.time, JSON.stringify(event));
+    // Pruning every hundredth insert keeps the cost of a flood low and the table bounded.
+    if (Number(lastInsertRowid) % 100 === 0)
+      prune.run(event.namespace, event.namespace, SECURITY_EVENTS_KEPT);
+  }
+
+  /** Oldest first; `after` is an event id (exclusive), for paging; namespace undefined = all. */
+  listSecurityEvents(
+    namespace: string | undefined,
+    q: { limit: number; after?: number },
+  ): (SecurityEvent & { id: number })[] {
+    const rows = (
+      namespace === undefined
+        ? this.db
+            .prepare('SELECT id, doc FROM security_events WHERE id > ? ORDER BY id LIMIT ?')
+            .all(q.after ?? 0, q.limit)
+        : this.db
+            .prepare('SELECT id, doc FROM security_events WHERE namespace = ? AND id > ? ORDER BY id LIMIT ?')
+            .all(namespace, q.after ?? 0, q.limit)
+    ) as { id: number; doc: string }[];
+    return rows.map((r) => ({ id: r.id, ...(JSON.parse(r.doc) as SecurityEvent) }));
   }
 }

@@ -402,9 +402,30 @@ describe('QuickJsSandbox', () => {
           try { for (;;) hoard = hoard.concat(hoard); }
           catch (e) { hoard = []; throw e; }
         }`;
-      const r = await run(bomb, { limits: { memoryMb: 128, timeoutMs: 20_000 } });
+      const actionKey = 'guest/bomb@0.0.1';
+      const r = await run(bomb, { actionKey, limits: { memoryMb: 128, timeoutMs: 20_000 } });
       assert.equal(r.status, 'action developer error');
       assert.equal(r.error, 'The action exhausted its memory and was aborted.');
+      // The next invocation routed to the same worker, at once: that worker may be retiring (its
+      // WebAssembly memory never shrinks) and must not take it with it.
+      const next = await run('export function main() { return { ok: true }; }', { actionKey });
+      assert.equal(next.status, 'success', next.error);
+      await assertHostIntact();
+    });
+
+    it('ends a string bomb (which the QuickJS limit misses) and serves the next invocation at once', async () => {
+      const actionKey = 'guest/string-bomb@0.0.1';
+      const bomb = `export function main() {
+        const hoard: string[] = [];
+        for (let i = 0; ; i++) hoard.push('x'.repeat(1024 * 1024) + i);
+      }`;
+      const r = await run(bomb, { actionKey, limits: { memoryMb: 128, timeoutMs: 60_000 } });
+      assert.equal(r.status, 'action developer error');
+      assert.equal(r.error, 'The action exhausted its memory and was aborted.');
+      // Same action key, same worker: the worker's memory passed its ceiling, so it retires — after
+      // telling the host with the result, so this goes to its replacement.
+      const next = await run('export function main() { return { ok: true }; }', { actionKey });
+      assert.equal(next.status, 'success', next.error);
       await assertHostIntact();
     });
 

@@ -458,7 +458,17 @@ function finish(inv: Invocation, outcome: Outcome): void {
   invocations.delete(inv.id);
   // Report first: freeing a runtime whose jobs were interrupted can abort QuickJS (an assertion on leftover
   // objects in JS_FreeRuntime), which must not cost this invocation its result.
-  post({ type: 'done', id: inv.id, ...outcome, logs: inv.logs, coldStart: inv.coldStart });
+  // WebAssembly memory never shrinks, so whether this worker must retire is known before disposal; the
+  // host learns it with the result, before it can route another invocation here.
+  const retiring = wasmMemory.buffer.byteLength > WORKER_MEMORY_CEILING;
+  post({
+    type: 'done',
+    id: inv.id,
+    ...outcome,
+    logs: inv.logs,
+    coldStart: inv.coldStart,
+    ...(retiring ? { retiring } : {}),
+  });
   const inst = inv.instance;
   if (!inst) return;
   inst.current = undefined;
@@ -470,7 +480,7 @@ function finish(inv: Invocation, outcome: Outcome): void {
   inv.calls.clear();
   if (quiet) keepWarm(inst);
   else disposeInstance(inst);
-  if (wasmMemory.buffer.byteLength > WORKER_MEMORY_CEILING) process.exit(0); // the host replaces this worker
+  if (retiring || wasmMemory.buffer.byteLength > WORKER_MEMORY_CEILING) process.exit(0); // the host replaces this worker
 }
 
 function memoryCeilingFor(inv: Invocation): number {

@@ -10,7 +10,7 @@
  * and the enforcer only records what it would have done.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { DEFAULT_GRACE_PERIOD_SECONDS } from '../../enforcement/security-action.js';
 import type { ActionKind, SecurityAction, SecurityActionInput } from '../../enforcement/security-action.js';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
@@ -23,8 +23,18 @@ import { HttpFindingsClient } from './findings-client.js';
 import type { FindingsClient } from './findings-client.js';
 import { AuditNotifier } from './notifier.js';
 import type { Notifier } from './notifier.js';
-import { parseSdkArgs, podLabel, podRefSchema } from './pod-ref.js';
+import { parseSdkArgs, podLabel } from './pod-ref.js';
 import type { PodRef } from './pod-ref.js';
+import {
+  actionNameKey,
+  ENFORCEMENT_KINDS,
+  enforcementArgs,
+  findingsArgs,
+  gracefulArgs,
+  labelArgs,
+  notifyArgs,
+} from './sdk-args.js';
+import type { gracefulOptions } from './sdk-args.js';
 
 /** The annotation (on the action, its package or the rule) that turns enforcement into a dry run. */
 export const DRY_RUN_ANNOTATION = 'containment-dry-run';
@@ -71,38 +81,6 @@ export const httpEnforcement =
   (actionApiUrl: string) =>
   (credentials: NamespaceCredentials): EnforcementClient =>
     new HttpEnforcementClient({ url: actionApiUrl, token: credentials.enforcerToken });
-
-const text = (max: number) => z.string().min(1).max(max);
-const enforcementOptions = z.strictObject({
-  /** Resolve only once the action reached Succeeded or Failed. */
-  wait: z.boolean().optional(),
-  reason: z.string().max(4096).optional(),
-  findingsRef: z.string().max(1024).optional(),
-});
-const gracefulOptions = enforcementOptions.extend({
-  gracePeriodSeconds: z.number().int().min(0).max(3600).optional(),
-});
-const enforcementArgs = z.tuple([podRefSchema, enforcementOptions.optional()]);
-const gracefulArgs = z.tuple([podRefSchema, gracefulOptions.optional()]);
-const findingsArgs = z.tuple([podRefSchema, z.iso.datetime({ offset: true }).nullable().optional()]);
-// Kubernetes label syntax: optional DNS prefix, name of at most 63; values at most 63.
-const labelKey = z
-  .string()
-  .regex(/^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/);
-const labelValue = z.string().regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/);
-const labelArgs = z.tuple([podRefSchema, z.record(labelKey, labelValue)]);
-const notifyArgs = z.tuple([
-  text(128).regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'letters, digits and ._:/- only'),
-  z.union([text(65_536), z.record(z.string(), z.json())]),
-]);
-
-const ENFORCEMENT_KINDS: Readonly<Record<string, ActionKind>> = {
-  'kubernetes.snapshot': 'Snapshot',
-  'kubernetes.terminate': 'Terminate',
-  'kubernetes.terminateGraceful': 'TerminateGraceful',
-  'kubernetes.quarantine': 'Quarantine',
-  'kubernetes.release': 'Release',
-};
 
 interface Call {
   namespace: string;
@@ -255,14 +233,6 @@ export function actionName(
   kind: ActionKind,
   target: { namespace: string; pod: string; container?: string },
 ): string {
-  const key = [
-    call.namespace,
-    call.action,
-    call.context.activationId,
-    kind,
-    target.namespace,
-    target.pod,
-    target.container ?? '',
-  ].join('\0');
+  const key = actionNameKey(call, kind, target);
   return `${kind.toLowerCase()}-${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
 }

@@ -1,0 +1,315 @@
+/**
+ * `containment policy deploy|list|remove`: a policy file as an action + trigger + rule on this
+ * project's runtime (default) or on a real Apache OpenWhisk (`--target openwhisk`), or as Knative
+ * manifests (`--target knative`, written, not applied).
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { ContainmentError, ErrorCodes } from '../errors.js';
+import type { JsonObject, JsonValue } from '../functions/sandbox/sandbox.js';
+import { renderTable } from '../report/text-cells.js';
+
+type Target = 'runtime' | 'openwhisk' | 'knative';
+
+interface ConnectionFlags {
+  namespace: string;
+  apihost?: string;
+  auth?: string;
+}
+
+interface DeployFlags extends ConnectionFlags {
+  target: Target;
+  name?: string;
+  trigger?: string;
+  dryRun: boolean;
+  param: JsonObject;
+  timeout?: number;
+  parameterSchema?: string;
+  scannerUrl?: string;
+  scannerToken?: string;
+  actionsUrl?: string;
+  enforcerToken?: string;
+  cluster: string;
+  podNamespace: string[];
+  secret?: string;
+  image?: string;
+  broker: string;
+  eventType: string[];
+  output?: string;
+  format: 'text' | 'json';
+}
+
+/** `k=v`: the value as JSON when it parses (numbers, booleans, objects), else the text. */
+function param(value: string, previous: JsonObject = {}): JsonObject {
+  const eq = value.indexOf('=');
+  if (eq < 1) throw new InvalidArgumentError('expected key=value');
+  const raw = value.slice(eq + 1);
+  let parsed: JsonValue;
+  try {
+    parsed = JSON.parse(raw) as JsonValue;
+  } catch {
+    parsed = raw;
+  }
+  return { ...previous, [value.slice(0, eq)]: parsed };
+}
+
+const repeat = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function timeout(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 100 || n > 300_000)
+    throw new InvalidArgumentError('expected milliseconds from 100 to 300000');
+  return n;
+}
+
+function need(value: string | undefined, flag: string, target: Target): string {
+  if (value === undefined || value === '')
+    throw new ContainmentError(ErrorCodes.USAGE, `--target ${target} needs ${flag}`);
+  return value;
+}
+
+function connectionOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption(
+      '--namespace <ns>',
+      "the OpenWhisk namespace (`_` = the key's own; Knative: the Kubernetes namespace)",
+    )
+    .addOption(
+      new Option('--apihost <url>', 'the function runtime or OpenWhisk API host').env(
+        'CONTAINMENT_FUNCTIONS_URL',
+      ),
+    )
+    .addOption(new Option('--auth <uuid:key>', 'its API key').env('CONTAINMENT_FUNCTIONS_AUTH'));
+}
+
+async function whiskApi(flags: ConnectionFlags, target: Target) {
+  const { HttpWhiskApi } = await import('../functions/deploy/whisk-api.js');
+  return new HttpWhiskApi({
+    apihost: need(flags.apihost, '--apihost (or CONTAINMENT_FUNCTIONS_URL)', target),
+    auth: need(flags.auth, '--auth (or CONTAINMENT_FUNCTIONS_AUTH)', target),
+    namespace: flags.namespace,
+  });
+}
+
+function readSchema(file: string | undefined): JsonValue | undefined {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ContainmentError(
+      ErrorCodes.TARGET_NOT_FOUND,
+      `${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    );
+  }
+  try {
+    const value = JSON.parse(text) as JsonValue;
+    return value;
+  } catch (e) {
+    throw new ContainmentError(ErrorCodes.CONFIG_INVALID, `${file}: not JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Every file is written beside its final name, then renamed: all of them or none appear. */
+function writeAll(dir: string, files: { file: string; yaml: string }[]): void {
+  mkdirSync(dir, { recursive: true });
+  const staged = files.map(({ file, yaml }) => {
+    const tmp = join(dir, `.${file}.${process.pid}.tmp`);
+    writeFileSync(tmp, yaml, { mode: 0o600 });
+    return { tmp, final: join(dir, file) };
+  });
+  for (const { tmp, final } of staged) renameSync(tmp, final);
+}
+
+async function deploy(file: string, flags: DeployFlags): Promise<void> {
+  const deployMod = await import('../functions/deploy/policy-deploy.js');
+  const { parseParameterSchema } = await import('../functions/parameter-schema.js');
+  const source = deployMod.readPolicy(file);
+  const parameterSchema = readSchema(flags.parameterSchema);
+  if (parameterSchema !== undefined) {
+    const parsed = parseParameterSchema(parameterSchema);
+    if ('error' in parsed)
+      throw new ContainmentError(ErrorCodes.CONFIG_INVALID, `${flags.parameterSchema}: ${parsed.error}`);
+  }
+  const common = {
+    ...(flags.name === undefined ? {} : { name: flags.name }),
+    ...(flags.trigger === undefined ? {} : { trigger: flags.trigger }),
+    dryRun: flags.dryRun,
+    params: flags.param,
+    ...(flags.timeout === undefined ? {} : { timeoutMs: flags.timeout }),
+    ...(parameterSchema === undefined ? {} : { parameterSchema }),
+  };
+  const podNamespaces = flags.podNamespace.length > 0 ? flags.podNamespace : [flags.namespace];
+
+  if (flags.target === 'knative') {
+    const { bundlePolicy } = await import('../functions/deploy/policy-bundle.js');
+    const knative = await import('../functions/deploy/knative-manifests.js');
+    const name = deployMod.policyName(file, flags.name);
+    const objects = knative.knativeManifests({
+      name,
+      namespace: flags.namespace,
+      image: need(flags.image, '--image', 'knative'),
+      handler: await bundlePolicy('knative', source, name),
+      broker: flags.broker,
+      ...(flags.eventType.length === 0 ? {} : { eventTypes: flags.eventType }),
+      scannerUrl: need(flags.scannerUrl, '--scanner-url', 'knative'),
+      actionsUrl: need(flags.actionsUrl, '--actions-url', 'knative'),
+      cluster: flags.cluster,
+      namespaces: podNamespaces,
+      dryRun: flags.dryRun,
+      ...(flags.scannerToken === undefined || flags.enforcerToken === undefined
+        ? {}
+        : { scannerToken: flags.scannerToken, enforcerToken: flags.enforcerToken }),
+    });
+    if (flags.output === undefined) {
+      process.stdout.write(knative.toYaml(objects));
+      return;
+    }
+    const files = knative.manifestFiles(objects);
+    writeAll(flags.output, files);
+    for (const f of files) process.stdout.write(`${join(flags.output, f.file)}\n`);
+    return;
+  }
+
+  const api = await whiskApi(flags, flags.target);
+  const result =
+    flags.target === 'runtime'
+      ? await deployMod.deployToRuntime(api, source, common)
+      : await deployMod.deployToOpenWhisk(api, source, {
+          ...common,
+          sdk: {
+            scannerUrl: need(flags.scannerUrl, '--scanner-url', 'openwhisk'),
+            scannerToken: need(flags.scannerToken, '--scanner-token', 'openwhisk'),
+            actionsUrl: need(flags.actionsUrl, '--actions-url', 'openwhisk'),
+            enforcerToken: need(flags.enforcerToken, '--enforcer-token', 'openwhisk'),
+            cluster: flags.cluster,
+            namespaces: podNamespaces,
+          },
+          ...(flags.secret === undefined ? {} : { secret: flags.secret }),
+        });
+  if (flags.format === 'json') {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return;
+  }
+  const lines = [
+    `deployed ${result.action} (${result.codeBytes} bytes${result.dryRun ? ', dry run' : ''}) to ${flags.target} namespace ${flags.namespace}`,
+    `rule ${result.rule}: ${result.trigger} -> ${result.action}, active`,
+  ];
+  if (result.generatedSecret !== undefined) {
+    lines.push(
+      `installed the ${result.trigger} endpoint; its secret (shown only once): ${result.generatedSecret}`,
+    );
+    lines.push(
+      'register it with the scanner: containment trigger add --cluster <cluster> --secret <that secret> --url ' +
+        `${(flags.apihost ?? '').replace(/\/$/, '')}/api/v1/web/${flags.namespace}/security-notices/events`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export function registerPolicyCommands(program: Command): void {
+  const policy = program.command('policy').description('deploy, list and remove security policies');
+
+  connectionOptions(
+    policy
+      .command('deploy')
+      .description(
+        'compile a policy and install it as an action fired by a trigger (default security-notices)',
+      )
+      .argument('<file>', 'the policy (.ts or .js) importing only @containment/policy-sdk'),
+  )
+    .addOption(
+      new Option('--target <target>', 'where to')
+        .choices(['runtime', 'openwhisk', 'knative'])
+        .default('runtime'),
+    )
+    .option('--name <name>', 'action name (default: the file name)')
+    .option('--trigger <name>', 'trigger that fires it (default: security-notices)')
+    .option('--dry-run', 'enforcement calls only record what they would do', false)
+    .addOption(
+      new Option('--param <key=value>', 'default parameter (repeatable; JSON values)')
+        .argParser(param)
+        .default({}),
+    )
+    .addOption(new Option('--timeout <ms>', 'action time limit').argParser(timeout))
+    .option('--parameter-schema <file.json>', 'JSON Schema (subset) the invocation parameters must match')
+    .addOption(
+      new Option('--scanner-url <url>', 'openwhisk/knative: the scanner (findings API)').env(
+        'CONTAINMENT_SCANNER_URL',
+      ),
+    )
+    .addOption(
+      new Option('--scanner-token <token>', 'openwhisk/knative: its policy token').env(
+        'CONTAINMENT_SCANNER_TOKEN',
+      ),
+    )
+    .addOption(
+      new Option('--actions-url <url>', 'openwhisk/knative: the enforcement API').env(
+        'CONTAINMENT_ACTIONS_URL',
+      ),
+    )
+    .addOption(
+      new Option('--enforcer-token <token>', 'openwhisk/knative: its policy token').env(
+        'CONTAINMENT_ENFORCER_TOKEN',
+      ),
+    )
+    .option('--cluster <name>', 'openwhisk/knative: the cluster of the pods', 'local')
+    .addOption(
+      new Option(
+        '--pod-namespace <ns>',
+        'openwhisk/knative: a pod namespace the policy may act on (repeatable; default --namespace)',
+      )
+        .argParser(repeat)
+        .default([]),
+    )
+    .option(
+      '--secret <secret>',
+      "openwhisk: the web action's require-whisk-auth secret (default: keep or generate)",
+    )
+    .option('--image <image>', 'knative: container image with Node 20')
+    .option('--broker <name>', 'knative: the Broker', 'default')
+    .addOption(
+      new Option('--event-type <type>', 'knative: CloudEvent type to subscribe (repeatable)')
+        .argParser(repeat)
+        .default([]),
+    )
+    .option('--output <dir>', 'knative: write one file per object here instead of stdout')
+    .addOption(new Option('--format <format>', 'output').choices(['text', 'json']).default('text'))
+    .action(async (file: string, flags: DeployFlags) => deploy(file, flags));
+
+  connectionOptions(policy.command('list').description('deployed policies and the rules that fire them'))
+    .addOption(new Option('--format <format>', 'output').choices(['table', 'json']).default('table'))
+    .action(async (flags: ConnectionFlags & { format: string }) => {
+      const { listPolicies } = await import('../functions/deploy/policy-deploy.js');
+      const policies = await listPolicies(await whiskApi(flags, 'runtime'));
+      if (flags.format === 'json') {
+        process.stdout.write(`${JSON.stringify(policies, null, 2)}\n`);
+        return;
+      }
+      const lines = renderTable(
+        [{ header: 'ACTION' }, { header: 'VERSION' }, { header: 'DRY RUN' }, { header: 'RULES', max: 80 }],
+        policies.map((p) => [
+          p.action,
+          p.version,
+          p.dryRun ? 'yes' : 'no',
+          p.rules.map((r) => `${r.name} (${r.trigger}, ${r.status})`).join(', ') || '-',
+        ]),
+      );
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+
+  connectionOptions(
+    policy
+      .command('remove')
+      .description('delete a deployed policy and its rules (the trigger stays)')
+      .argument('<name>', 'the action name'),
+  ).action(async (name: string, flags: ConnectionFlags) => {
+    const { removePolicy } = await import('../functions/deploy/policy-deploy.js');
+    const removed = await removePolicy(await whiskApi(flags, 'runtime'), name);
+    process.stdout.write(
+      `removed ${removed.action}${removed.rules.length ? ` and rules ${removed.rules.join(', ')}` : ''}\n`,
+    );
+  });
+}

@@ -1,0 +1,145 @@
+/**
+ * Entry of a policy bundled for Knative (see policy-bundle.ts): an HTTP server on `$PORT` (8080) that
+ * takes CloudEvents in binary or structured mode (as a Knative Trigger delivers them), runs the
+ * policy with the event as parameters — as the runtime's security-notices trigger gives it — and
+ * answers 200 with the result (not a CloudEvent, so the Broker sends no reply event). A repeated
+ * event (same source and id) is answered from memory without running the policy again.
+ * Configuration comes from the environment (CONTAINMENT_*; tokens from a Secret).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { CloudEvent, HTTP } from 'cloudevents';
+// @ts-expect-error resolved by the bundler to the policy's source
+import * as policy from 'containment:policy';
+import { CONFIG_PARAM, bundledConfigSchema, runPolicy, useContextStore } from './bundled-sdk.js';
+import type { ActivationContext, BundledConfig } from './bundled-sdk.js';
+
+declare const __CONTAINMENT_POLICY_NAME__: string;
+
+const BODY_LIMIT = 1024 * 1024;
+const REMEMBERED = 1000;
+
+export function configFromEnv(env: NodeJS.ProcessEnv): BundledConfig {
+  const parsed = bundledConfigSchema.safeParse({
+    scannerUrl: env.CONTAINMENT_SCANNER_URL,
+    scannerToken: env.CONTAINMENT_SCANNER_TOKEN,
+    actionsUrl: env.CONTAINMENT_ACTIONS_URL,
+    enforcerToken: env.CONTAINMENT_ENFORCER_TOKEN,
+    cluster: env.CONTAINMENT_CLUSTER || undefined,
+    namespaces: (env.CONTAINMENT_NAMESPACES ?? '').split(',').filter((n) => n !== ''),
+    dryRun: env.CONTAINMENT_DRY_RUN === 'true',
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`configuration: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > BODY_LIMIT) {
+        resolve(undefined);
+        req.destroy();
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+export function startHandler(config: BundledConfig, port: number, host?: string): Promise<Server> {
+  const als = new AsyncLocalStorage<ActivationContext>();
+  useContextStore({
+    get: () => als.getStore(),
+    async run(context, fn) {
+      try {
+        return await als.run(context, fn);
+      } finally {
+        context.ended = true;
+      }
+    },
+  });
+  const seen = new Map<string, unknown>();
+  const server = createServer((req, res) => {
+    void (async () => {
+      if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/'))
+        return send(res, 200, { ok: true });
+      if (req.method !== 'POST') return send(res, 405, { error: 'POST a CloudEvent' });
+      const body = await readBody(req);
+      if (body === undefined) return send(res, 413, { error: `body over ${BODY_LIMIT} bytes` });
+      let event: Record<string, unknown>;
+      try {
+        const received = HTTP.toEvent({
+          headers: req.headers as Record<string, string>,
+          body: body.toString('utf8'),
+        });
+        if (Array.isArray(received)) throw new Error('batched events are not accepted');
+        // toEvent does not validate; the strict constructor refuses an event without type or source.
+        event = JSON.parse(JSON.stringify(new CloudEvent({ ...received }))) as Record<string, unknown>;
+        delete event[CONFIG_PARAM];
+      } catch (e) {
+        return send(res, 400, { error: `not a CloudEvent: ${(e as Error).message.split('\n')[0]}` });
+      }
+      const key = `${String(event.source)}\n${String(event.id)}`;
+      if (seen.has(key)) return send(res, 200, { duplicate: true, result: seen.get(key) });
+      try {
+        const result = await runPolicy(
+          policy as object,
+          __CONTAINMENT_POLICY_NAME__,
+          randomUUID(),
+          config,
+          event,
+        );
+        seen.set(key, result ?? {});
+        if (seen.size > REMEMBERED) seen.delete(seen.keys().next().value as string);
+        return send(res, 200, { result: result ?? {} });
+      } catch (e) {
+        // 5xx: Knative retries by the Trigger's delivery spec, then dead-letters.
+        return send(res, 500, { error: (e as Error).message.split('\n')[0] });
+      }
+    })().catch((e: unknown) => {
+      if (!res.headersSent) send(res, 500, { error: String(e) });
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+// This file is only ever the entry of the bundle `node handler.cjs` runs; nothing imports it.
+const port = Number(process.env.PORT ?? 8080);
+Promise.resolve()
+  // CONTAINMENT_LISTEN_HOST: e.g. 127.0.0.1 outside a cluster; Knative needs every interface.
+  .then(() =>
+    startHandler(configFromEnv(process.env), port, process.env.CONTAINMENT_LISTEN_HOST || undefined),
+  )
+  .then(
+    (server) => {
+      const address = server.address();
+      const actual = typeof address === 'object' && address !== null ? address.port : port;
+      console.log(
+        JSON.stringify({
+          msg: 'policy handler listening',
+          port: actual,
+          policy: __CONTAINMENT_POLICY_NAME__,
+        }),
+      );
+    },
+    (e: unknown) => {
+      console.error(`error: ${(e as Error).message}`);
+      process.exit(1);
+    },
+  );

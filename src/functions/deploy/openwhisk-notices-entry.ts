@@ -1,0 +1,94 @@
+/**
+ * Entry of the security-notices web action deployed to Apache OpenWhisk (`security-notices/events`,
+ * annotations `web-export`, `raw-http`, `require-whisk-auth` and `provide-api-key`): OpenWhisk checks
+ * the `X-Require-Whisk-Auth` secret before this runs; it reads the CloudEvent (structured or binary
+ * mode), refuses anything else with 400, and fires the trigger `security-notices` with the event as
+ * parameters through OpenWhisk's own API. Runs on Node 20 globals only (fetch), so the bundle has no
+ * `require` (see bundled-sdk.ts).
+ */
+import { z } from 'zod';
+import { CONFIG_PARAM } from './bundled-sdk.js';
+
+export const NOTICES_TRIGGER = 'security-notices';
+
+const attributes = z.looseObject({
+  specversion: z.literal('1.0'),
+  id: z.string().min(1),
+  source: z.string().min(1),
+  type: z.string().min(1),
+});
+
+interface WebParams {
+  __ow_method?: string;
+  __ow_headers?: Record<string, string>;
+  /** raw-http: the body as text, or base64 when OpenWhisk considers the content type binary. */
+  __ow_body?: string;
+}
+
+const reply = (statusCode: number, body: unknown) => ({
+  statusCode,
+  headers: { 'content-type': 'application/json' },
+  body,
+});
+
+/**
+ * raw-http hands over the body as text, or base64-encoded when OpenWhisk deems the content type
+ * binary — which versions disagree on for `application/cloudevents+json`. A JSON body starts with
+ * `{` or `[` and base64 never does, so that decides.
+ */
+export function bodyText(raw: string): string {
+  const trimmed = raw.trim();
+  if (trimmed === '' || trimmed.startsWith('{') || trimmed.startsWith('[')) return raw;
+  if (trimmed.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(trimmed))
+    return Buffer.from(trimmed, 'base64').toString('utf8');
+  return raw;
+}
+
+/** The event as parameters, like the runtime's own security-notices endpoint gives them. */
+export function cloudEventOf(headers: Record<string, string>, text: string): Record<string, unknown> {
+  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+  const contentType = lower['content-type'] ?? '';
+  let event: Record<string, unknown>;
+  if (contentType.startsWith('application/cloudevents+json')) {
+    event = JSON.parse(text) as Record<string, unknown>;
+  } else {
+    event = {};
+    for (const [key, value] of Object.entries(lower)) if (key.startsWith('ce-')) event[key.slice(3)] = value;
+    if (contentType !== '') event.datacontenttype = contentType;
+    if (text !== '') event.data = /json/.test(contentType) ? JSON.parse(text) : text;
+  }
+  const parsed = attributes.safeParse(event);
+  if (!parsed.success)
+    throw new Error(
+      `not a CloudEvent: ${parsed.error.issues[0]?.path.join('.') ?? ''} ${parsed.error.issues[0]?.message ?? ''}`,
+    );
+  const { [CONFIG_PARAM]: _dropped, ...clean } = parsed.data;
+  return clean;
+}
+
+export async function main(params: WebParams): Promise<unknown> {
+  if ((params.__ow_method ?? 'post').toLowerCase() !== 'post')
+    return reply(405, { error: 'POST a CloudEvent' });
+  const headers = params.__ow_headers ?? {};
+  let event: Record<string, unknown>;
+  try {
+    event = cloudEventOf(headers, bodyText(params.__ow_body ?? ''));
+  } catch (e) {
+    return reply(400, { error: (e as Error).message.split('\n')[0] });
+  }
+  const apiHost = process.env.__OW_API_HOST;
+  const apiKey = process.env.__OW_API_KEY;
+  if (!apiHost || !apiKey)
+    return reply(500, { error: 'no API key: the web action needs the provide-api-key annotation' });
+  const res = await fetch(`${apiHost}/api/v1/namespaces/_/triggers/${NOTICES_TRIGGER}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(apiKey).toString('base64')}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify(event),
+  });
+  const text = await res.text();
+  if (res.status === 204) return { statusCode: 204 };
+  return reply(res.status === 202 ? 202 : 502, text === '' ? {} : JSON.parse(text));
+}
