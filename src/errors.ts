@@ -52,6 +52,16 @@ export const ErrorCodes = {
   SERVER_UNREACHABLE: 'SERVER_UNREACHABLE',
   /** A policy's SDK call has arguments of the wrong shape, or is refused before anything is done. */
   SDK_CALL_INVALID: 'SDK_CALL_INVALID',
+  /** A function runtime or Apache OpenWhisk refused a policy deployment (bad entity, conflict). */
+  DEPLOY_REFUSED: 'DEPLOY_REFUSED',
+  /** An image reference is not valid (bad registry, repository, tag or digest). */
+  IMAGE_REFERENCE_INVALID: 'IMAGE_REFERENCE_INVALID',
+  /** A manifest file (posture input) is not valid YAML/JSON or not a Kubernetes object. */
+  MANIFEST_INVALID: 'MANIFEST_INVALID',
+  /** The Kubernetes API server cannot be reached or refused a request. */
+  KUBERNETES_UNAVAILABLE: 'KUBERNETES_UNAVAILABLE',
+  /** A request to the admission webhook is not a valid admission.k8s.io/v1 AdmissionReview. */
+  ADMISSION_REVIEW_INVALID: 'ADMISSION_REVIEW_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -6,15 +6,20 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isContainmentError } from '../errors.js';
 import { ApiRequestError } from './api-client.js';
+import { registerAdmissionCommand } from './admission-command.js';
 import { registerAgentCommand } from './agent-command.js';
 import { registerClusterCommands } from './cluster-command.js';
 import { registerDbCommands } from './db-command.js';
 import { registerFunctionsCommand } from './functions-command.js';
+import { registerPolicyCommands } from './policy-command.js';
+import { registerHardenCommand } from './harden-command.js';
+import { registerPostureCommand } from './posture-command.js';
 import { registerScanCommand } from './scan-command.js';
 import { registerServerCommand } from './server-command.js';
 import { registerTokenCommands } from './token-command.js';
 import { registerTriggerCommands } from './trigger-command.js';
 import { registerUpCommand } from './up-command.js';
+import { registerOperatorCommand } from './operator-command.js';
 import { EXIT_ERROR, VERSION } from './common.js';
 
 export function buildProgram(): Command {
@@ -40,7 +45,12 @@ export function buildProgram(): Command {
   registerTriggerCommands(program);
   registerAgentCommand(program);
   registerFunctionsCommand(program);
+  registerPolicyCommands(program);
   registerUpCommand(program);
+  registerOperatorCommand(program);
+  registerAdmissionCommand(program);
+  registerHardenCommand(program);
+  registerPostureCommand(program);
   return program;
 }
 

@@ -231,3 +231,59 @@ test('a target that does not exist ends Failed with a clear message', async (t) 
   assert.equal(done.json.status?.phase, 'Failed');
   assert.match(done.json.status?.message ?? '', /no such container/);
 });
+
+test('GET /v1/audit: the pod’s actions in the caller’s namespaces only, and only when configured', async () => {
+  const stored: SecurityAction[] = [
+    ['a-web', 'local', 'web'],
+    ['a-db', 'local', 'db'],
+    ['b-web', 'other', 'web'],
+  ].map(([name, namespace, pod]) => ({
+    apiVersion: 'containment.dev/v1alpha1',
+    kind: 'SecurityAction',
+    metadata: { name: name as string },
+    spec: {
+      target: { namespace: namespace as string, pod: pod as string },
+      action: 'Quarantine',
+      gracePeriodSeconds: 30,
+      reason: '',
+      dryRun: false,
+    },
+  }));
+  const auditing = await buildActionApi({
+    enforcer: {
+      submit: () => Promise.reject(new Error('not in this test')),
+      get: () => undefined,
+      list: (f) =>
+        stored.filter((a) => f.namespaces === '*' || f.namespaces.includes(a.spec.target.namespace)),
+    },
+    tokens: [
+      { token: ADMIN, name: 'admin', role: 'admin', namespaces: '*' },
+      { token: LOCAL_POLICY, name: 'policy', role: 'policy', namespaces: ['local'] },
+    ],
+    audit: async (actions) => actions.map((a) => a.metadata.name),
+  });
+  try {
+    const get = async (query: string, token: string) => {
+      const res = await auditing.inject({
+        url: `/v1/audit?${query}`,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      return { status: res.statusCode, json: res.json() as { trail?: string[]; error?: { code: string } } };
+    };
+    assert.deepEqual((await get('namespace=local&pod=web', LOCAL_POLICY)).json.trail, ['a-web']);
+    assert.deepEqual((await get('namespace=other&pod=web', ADMIN)).json.trail, ['b-web']);
+    // Another namespace reads as one without actions.
+    assert.deepEqual((await get('namespace=other&pod=web', LOCAL_POLICY)).json.trail, []);
+    const bad = await get('namespace=local', ADMIN);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error?.code, 'REQUEST_INVALID');
+    assert.equal((await get('namespace=local&pod=web', 'nobody')).status, 401);
+  } finally {
+    await auditing.close();
+  }
+  const plain = await app.inject({
+    url: '/v1/audit?namespace=local&pod=web',
+    headers: { authorization: `Bearer ${ADMIN}` },
+  });
+  assert.equal(plain.statusCode, 404);
+});

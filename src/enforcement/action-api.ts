@@ -7,6 +7,8 @@
  *   what is stored (the work is done once); the same id with another spec is 409.
  * - `GET /v1/actions/{id}` — 404 when missing or outside the caller's namespaces (they look alike).
  * - `GET /v1/actions[?namespace=&phase=&limit=]` — newest first, only the caller's namespaces.
+ * - `GET /v1/audit?namespace=&pod=` — when an `audit` is configured (`containment up`): each action
+ *   on the pod with the scan, event and policy activation that led to it.
  *
  * Auth: a bearer token — one configured here (`containment up` hands its own to the policy runtime)
  * or an API token verified by the scanner's verifier — whose role grants `actions:write`
@@ -53,6 +55,8 @@ export interface ActionApiOptions {
   oidc?: OidcVerifier;
   /** Called when an action submitted without `wait` fails unexpectedly after the response went out. */
   onBackgroundError?: (error: unknown, id: string) => void;
+  /** Joins the pod's actions (newest first) with what caused them; enables `GET /v1/audit`. */
+  audit?: (actions: SecurityAction[]) => Promise<unknown[]>;
 }
 
 export const ActionApiErrorCodes = {
@@ -71,6 +75,11 @@ const listQuerySchema = z.strictObject({
   namespace: z.string().min(1).max(253).optional(),
   phase: z.enum(ACTION_PHASES).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+const auditQuerySchema = z.strictObject({
+  namespace: z.string().min(1).max(253),
+  pod: z.string().min(1).max(253),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 
 class HttpError extends Error {
@@ -245,6 +254,23 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
       namespaces = namespaces === '*' || namespaces.includes(namespace) ? [namespace] : [];
     return { actions: enforcer.list({ namespaces, limit, ...(phase === undefined ? {} : { phase }) }) };
   });
+
+  const { audit } = options;
+  if (audit !== undefined) {
+    app.get('/v1/audit', async (request) => {
+      const principal = principalOf(request);
+      const { namespace, pod, limit } = query(auditQuerySchema, request.query);
+      // An invisible namespace reads as one without actions, as in the list.
+      const visible = can(principal, 'actions:write', { cluster, namespace });
+      const actions = visible
+        ? enforcer
+            .list({ namespaces: [namespace], limit: 1000 })
+            .filter((a) => a.spec.target.pod === pod)
+            .slice(0, limit)
+        : [];
+      return { workload: { cluster, namespace, pod }, trail: await audit(actions) };
+    });
+  }
 };
 
 export interface RunningActionApi {

@@ -204,3 +204,69 @@ export async function eventually(
   }
   return false;
 }
+
+/** `[nsenter -t <pid> -n] cmd…`: the host's tools in a container's network namespace, or on the host. */
+function netnsCommand(pid: number | undefined, cmd: string[]): [string, string[]] {
+  return pid === undefined
+    ? [cmd[0] as string, cmd.slice(1)]
+    : ['nsenter', ['-t', String(pid), '-n', ...cmd]];
+}
+
+/** Exit status 0 of a command run in the namespace (or on the host), with a hard time limit. */
+function succeeds(pid: number | undefined, cmd: string[], timeoutMs = 5000): Promise<boolean> {
+  const [file, args] = netnsCommand(pid, cmd);
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { stdio: 'ignore', timeout: timeoutMs });
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
+  });
+}
+
+/** One ICMP echo from `fromPid`'s network namespace (the host's when undefined) to `address`. */
+export function pingable(fromPid: number | undefined, address: string): Promise<boolean> {
+  return succeeds(fromPid, [BUSYBOX, 'ping', '-c', '1', '-W', '1', address]);
+}
+
+const HTTP_GET = `fetch(process.argv[1],{signal:AbortSignal.timeout(1000)}).then((r)=>r.text()).then(console.log,()=>process.exit(1));`;
+
+/** An HTTP GET from inside the namespace (Node's fetch; busybox wget crashes here) that must return `expect`. */
+export async function httpFromNetns(pid: number, url: string, expect: RegExp): Promise<boolean> {
+  const [file, args] = netnsCommand(pid, [process.execPath, '-e', HTTP_GET, url]);
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', () => resolve(false));
+    child.on('close', () => resolve(expect.test(out)));
+  });
+}
+
+// UDP needs a real socket on each side; busybox nc has no UDP mode, so this Node runs in the namespace.
+const UDP_ECHO = `const s=require('node:dgram').createSocket('udp4');
+s.on('message',(m,r)=>s.send(m,r.port,r.address));s.bind(+process.argv[1],process.argv[2],()=>console.log('ready'));`;
+const UDP_ASK = `const s=require('node:dgram').createSocket('udp4');
+s.on('message',(m)=>{if(m.toString()==='ping'){console.log('pong');process.exit(0)}});
+s.send('ping',+process.argv[2],process.argv[1]);setTimeout(()=>process.exit(1),+process.argv[3]);`;
+
+/**
+ * A UDP datagram from `fromPid`'s namespace (the host's when undefined) to an echo server in
+ * `toPid`'s namespace (the host's when undefined) bound to `bind`, and its echo back: true when the
+ * round trip completes within a second.
+ */
+export async function udpRoundTrip(
+  from: { pid?: number },
+  to: { pid?: number; bind: string; address: string },
+): Promise<boolean> {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const [file, args] = netnsCommand(to.pid, [process.execPath, '-e', UDP_ECHO, String(port), to.bind]);
+  const server = spawn(file, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      server.on('close', () => reject(new Error('the UDP echo server did not start')));
+    });
+    return await succeeds(from.pid, [process.execPath, '-e', UDP_ASK, to.address, String(port), '1000']);
+  } finally {
+    server.kill('SIGKILL');
+  }
+}

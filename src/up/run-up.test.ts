@@ -1,21 +1,27 @@
 /**
- * `runUp` without a container engine: it still starts the scanner and the function runtime, says
- * that live scanning and enforcement are off, creates an empty advisory database when none was
- * imported, wires the scanner's trigger to the security-notices endpoint, and a second start on
- * the same data directory reuses what the first one set up.
+ * `runUp` without a container engine (an `--engine-socket` nobody listens on): it still starts the
+ * scanner and the function runtime, says that live scanning and enforcement are off, creates an
+ * empty advisory database when none was imported, and wires the scanner's trigger to the
+ * security-notices endpoint. Enforcement calls end at once in ENGINE_UNAVAILABLE (the action API
+ * answers 503, the policy's activation carries the error) while a directory scanned with
+ * `containment scan --report-to` still goes through the loop. Every start revokes the agent and
+ * policy tokens of the previous one and keeps the admin token and the functions key.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { ApiClient } from '../cli/api-client.js';
 import { securityNoticesUrl } from '../functions/security-notices.js';
+import { repoRoot } from '../testing/shared-data.js';
 import { ADVISORY_DB_FILE, POLICY_ACTION, runUp, UP_NAMESPACE } from './run-up.js';
-import type { RunUpOptions } from './run-up.js';
+import type { RunningUp, RunUpOptions } from './run-up.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -25,6 +31,22 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port > 65_000 ? 40_000 + (port % 20_000) : port));
     });
   });
+}
+
+async function waitFor<T>(get: () => Promise<T | undefined>, what: string, ms = 20_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await get();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The HTTP status the scanner gives `token` on an authenticated read (401: the token is dead). */
+async function scannerStatus(up: RunningUp, token: string): Promise<number> {
+  const res = await fetch(`${up.scannerUrl}/v1/scans`, { headers: { authorization: `Bearer ${token}` } });
+  return res.status;
 }
 
 describe('runUp without a container engine', () => {
@@ -44,17 +66,20 @@ describe('runUp without a container engine', () => {
       env: {},
     } satisfies RunUpOptions);
 
-  it('starts scanner and functions, says enforcement is off, and restarts on the same dir', async () => {
+  it('starts scanner and functions, refuses enforcement clearly, scans directories, restarts on the same dir', async () => {
     const notices: string[] = [];
     const up = await start(notices);
+    let first: RunningUp['issuedTokens'];
     let adminToken: string;
+    let functionsAuth: string;
     try {
       assert.ok(existsSync(join(dataDir, ADVISORY_DB_FILE)));
       assert.ok(notices.some((n) => /no advisory database/.test(n)));
-      assert.ok(notices.some((n) => /live scanning and enforcement are OFF/.test(n)));
-      assert.equal(up.actionApiUrl, undefined);
+      assert.ok(notices.some((n) => /no-engine\.sock.*live scanning and enforcement are OFF/.test(n)));
+      assert.equal(up.enforcement, false);
       assert.equal(up.engineSocket, undefined);
-      adminToken = up.adminToken;
+      ({ adminToken, functionsAuth } = up);
+      first = up.issuedTokens;
 
       const admin = new ApiClient({ server: up.scannerUrl, token: up.adminToken });
       const triggers = await admin.listTriggers();
@@ -76,20 +101,134 @@ describe('runUp without a container engine', () => {
         body: '{}',
       });
       assert.equal(forged.status, 401);
+
+      // The action API answers: bad input is still ACTION_INVALID, a valid action ENGINE_UNAVAILABLE.
+      const post = (body: unknown) =>
+        fetch(`${up.actionApiUrl}/v1/actions?wait=true`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${up.adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(10_000),
+        });
+      const refused = await post({
+        metadata: { name: 'manual-1' },
+        spec: { target: { namespace: 'local', pod: 'web' }, action: 'Quarantine' },
+      });
+      assert.equal(refused.status, 503);
+      const { error } = (await refused.json()) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'ENGINE_UNAVAILABLE');
+      assert.match(error.message, /cannot Quarantine local\/web: enforcement is off \(.*no-engine\.sock/);
+      const invalid = await post({ metadata: { name: 'manual-2' }, spec: { action: 'Quarantine' } });
+      assert.equal(invalid.status, 400);
+      assert.equal(((await invalid.json()) as { error: { code: string } }).error.code, 'ACTION_INVALID');
+
+      // A directory scan reported by the CLI goes through the loop; the policy's quarantine call
+      // ends in ENGINE_UNAVAILABLE, and nothing was accepted and dropped.
+      const root = join(dataDir, 'app-root');
+      mkdirSync(join(root, 'usr', 'sbin'), { recursive: true });
+      writeFileSync(join(root, 'usr', 'sbin', 'sshd'), '#!/bin/sh\n', { mode: 0o755 });
+      mkdirSync(join(root, 'app', 'node_modules', 'late-dep'), { recursive: true });
+      writeFileSync(
+        join(root, 'app', 'node_modules', 'late-dep', 'package.json'),
+        JSON.stringify({ name: 'late-dep', version: '1.0.0' }),
+      );
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [
+          join(repoRoot, 'bin', 'containment.js'),
+          ...['scan', root, '--format', 'json', '--data-dir', dataDir],
+          ...['--report-to', up.scannerUrl, '--workload', 'local/local/dir-app', '--token', up.adminToken],
+        ],
+        { encoding: 'utf8' },
+      );
+      const report = JSON.parse(stdout) as { insecureConfigurations: { id: string }[] };
+      assert.ok(report.insecureConfigurations.some((c) => c.id === 'remote_shell_installed'));
+      const result = await waitFor(async () => {
+        const res = await fetch(
+          `${up.functionsUrl}/api/v1/namespaces/${UP_NAMESPACE}/activations?name=${POLICY_ACTION}&docs=true`,
+          { headers: { authorization: auth } },
+        );
+        const list = (await res.json()) as { response: { result: unknown } }[];
+        return list[0]?.response.result;
+      }, 'the policy activation');
+      assert.match(JSON.stringify(result), /ENGINE_UNAVAILABLE.*enforcement is off/);
+      const audit = await fetch(`${up.actionApiUrl}/v1/audit?namespace=local&pod=dir-app`, {
+        headers: { authorization: `Bearer ${up.adminToken}` },
+      });
+      assert.equal(audit.status, 200);
+      assert.deepEqual(((await audit.json()) as { trail: unknown[] }).trail, []);
+
+      // The first import ever into the database `up` created is re-matched too (it is not taken
+      // as the baseline), and is noticed from another process.
+      const osv = join(dataDir, 'osv-late');
+      mkdirSync(osv);
+      writeFileSync(
+        join(osv, 'CTM-LATE-1.json'),
+        JSON.stringify({
+          schema_version: '1.6.0',
+          id: 'CTM-LATE-1',
+          modified: '2026-11-01T00:00:00Z',
+          affected: [
+            {
+              package: { ecosystem: 'npm', name: 'late-dep' },
+              ranges: [{ type: 'SEMVER', events: [{ introduced: '0' }, { fixed: '2.0.0' }] }],
+            },
+          ],
+        }),
+      );
+      await promisify(execFile)(process.execPath, [
+        join(repoRoot, 'bin', 'containment.js'),
+        ...['db', 'import', osv, '--data-dir', dataDir],
+      ]);
+      const rematch = await waitFor(async () => {
+        const query = new URLSearchParams({ cluster: 'local', namespace: 'local', pod: 'dir-app' });
+        const res = await fetch(`${up.scannerUrl}/v1/scans?${query}`, {
+          headers: { authorization: `Bearer ${up.adminToken}` },
+        });
+        const { scans } = (await res.json()) as {
+          scans: { kind: string; summary: { counts: { UNKNOWN: number } } }[];
+        };
+        return scans.find((s) => s.kind === 'rematch');
+      }, 'a re-match of dir-app after the first import');
+      assert.ok(Object.values(rematch.summary.counts).reduce((a, b) => a + b, 0) >= 1);
     } finally {
       await up.close();
     }
 
+    let second: RunningUp['issuedTokens'];
     const again: string[] = [];
-    const second = await start(again);
+    const up2 = await start(again);
     try {
-      assert.equal(second.adminToken, adminToken);
+      assert.equal(up2.adminToken, adminToken);
+      assert.equal(up2.functionsAuth, functionsAuth);
       assert.ok(!again.some((n) => /no advisory database/.test(n)));
       // The earlier run's trigger was replaced, not duplicated.
-      const admin = new ApiClient({ server: second.scannerUrl, token: second.adminToken });
+      const admin = new ApiClient({ server: up2.scannerUrl, token: up2.adminToken });
       assert.equal((await admin.listTriggers()).length, 1);
+      second = up2.issuedTokens;
+      assert.notEqual(second.agent, first.agent);
+      assert.equal(await scannerStatus(up2, first.agent), 401, "the first start's agent token works");
+      assert.equal(await scannerStatus(up2, first.policy), 401, "the first start's policy token works");
+      assert.equal(await scannerStatus(up2, second.policy), 200);
+      assert.notEqual(await scannerStatus(up2, second.agent), 401);
     } finally {
-      await second.close();
+      await up2.close();
+    }
+
+    const up3 = await start([]);
+    try {
+      for (const old of [first, second]) {
+        assert.equal(await scannerStatus(up3, old.agent), 401);
+        assert.equal(await scannerStatus(up3, old.policy), 401);
+      }
+      assert.equal(await scannerStatus(up3, up3.issuedTokens.policy), 200);
+      const admin = new ApiClient({ server: up3.scannerUrl, token: up3.adminToken });
+      const live = (await admin.listTokens())
+        .filter((t) => t.revokedAt === undefined && t.name.startsWith('up '))
+        .map((t) => t.name);
+      assert.deepEqual(live.sort(), ['up agent', 'up policies of local'], 'one live token of each kind');
+    } finally {
+      await up3.close();
     }
   });
 });

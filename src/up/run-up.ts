@@ -4,7 +4,11 @@
  * policy in namespace `local`, the enforcer's action API (P+2) over a LocalEnforcer, and the agent
  * scanning the engine's running containers. The scanner's `cloudevents` trigger points at the
  * package's web endpoint; the policy reads findings and asks for actions with `policy` tokens
- * scoped to namespace `local`. Without a reachable engine, only the scanner and the runtime run.
+ * scoped to namespace `local`. An advisory import into the data dir by another process is noticed
+ * through file events at once (the scanner's poll is the fallback). Without a reachable engine there is no agent, and the action API
+ * refuses every action with ENGINE_UNAVAILABLE; the scanner and the runtime run as usual.
+ * `GET /v1/audit?namespace=&pod=` on the action API joins each action with its scan, event and
+ * policy activation through the scanner's and the runtime's APIs.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +20,8 @@ import { ApiClient, ApiRequestError } from '../cli/api-client.js';
 import { startActionApi } from '../enforcement/action-api.js';
 import type { RunningActionApi } from '../enforcement/action-api.js';
 import { LocalEnforcer } from '../enforcement/local-enforcer.js';
+import type { Enforcer } from '../enforcement/local-enforcer.js';
+import { UnavailableEnforcer } from '../enforcement/unavailable-enforcer.js';
 import { DockerEngine } from '../engine/docker/docker-engine.js';
 import { findEngineSocket } from '../engine/socket.js';
 import { ContainmentError, ErrorCodes } from '../errors.js';
@@ -32,12 +38,18 @@ import { TOKEN_PREFIX } from '../auth/api-tokens.js';
 import { runScannerServer } from '../scanner/run-server.js';
 import type { RunningServer } from '../scanner/run-server.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
+import { auditTrail } from './audit.js';
+import { watchAdvisoryImports } from './import-watch.js';
+import type { AuditSources } from './audit.js';
 
 export const UP_CLUSTER = 'local';
 export const UP_NAMESPACE = 'local';
 export const POLICY_ACTION = 'quarantine-or-terminate';
 export const ADVISORY_DB_FILE = 'vulndb.sqlite';
 const STATE_FILE = 'up-state.json';
+const AGENT_TOKEN_NAME = 'up agent';
+const POLICY_TOKEN_NAME = 'up policies of local';
+const UP_TOKEN_NAMES = [AGENT_TOKEN_NAME, POLICY_TOKEN_NAME];
 const REFERENCE_POLICY = fileURLToPath(
   new URL('../../policies/examples/quarantine-or-terminate.ts', import.meta.url),
 );
@@ -63,8 +75,12 @@ export interface RunUpOptions {
 export interface RunningUp {
   scannerUrl: string;
   functionsUrl: string;
-  /** Undefined when no engine is reachable (enforcement off). */
-  actionApiUrl?: string;
+  /** Always served; with no engine reachable it refuses actions (ENGINE_UNAVAILABLE, HTTP 503). */
+  actionApiUrl: string;
+  /** False when no engine is reachable: no live scanning, no enforcement. */
+  enforcement: boolean;
+  /** The agent and policy tokens this start issued (those of earlier starts are revoked). */
+  issuedTokens: { agent: string; policy: string };
   adminToken: string;
   /** `uuid:key` of the functions namespace `local`. */
   functionsAuth: string;
@@ -115,10 +131,18 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const advisoryDbPath = join(dataDir, ADVISORY_DB_FILE);
   if (!existsSync(advisoryDbPath)) {
-    openSqliteAdvisoryStore(advisoryDbPath, { create: true }).close();
     options.notice(
       `no advisory database in ${dataDir}: created an empty one; fill it with \`containment db import <dir> --data-dir ${dataDir}\` (picked up while running)`,
     );
+  }
+  const advisories = openSqliteAdvisoryStore(advisoryDbPath, { create: true });
+  try {
+    // The scanner takes the newest import it finds at start as already matched; a database that
+    // never had one gets an empty import, so the first real import is re-matched, not swallowed.
+    if (advisories.lastImport() === undefined)
+      await advisories.importRecords([], { source: 'containment up: empty database' });
+  } finally {
+    advisories.close();
   }
   const state = loadState(dataDir);
   if (env.CONTAINMENT_ADMIN_TOKEN) state.adminToken = env.CONTAINMENT_ADMIN_TOKEN;
@@ -148,17 +172,35 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
     closers.push(() => scanner.close());
     saveState(dataDir, state);
     const admin = new ApiClient({ server: scanner.url, token: state.adminToken });
+    const imports = watchAdvisoryImports(
+      dataDir,
+      ADVISORY_DB_FILE,
+      async () => {
+        const res = await fetch(`${scanner.url}/v1/admin/rematch`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${state.adminToken}` },
+          signal: AbortSignal.timeout(120_000),
+        });
+        if (!res.ok) throw new Error(`re-match check: HTTP ${res.status} ${await res.text()}`);
+      },
+      (e) => logger.warn({ err: e }, 'advisory import watch'),
+    );
+    closers.push(() => imports.close());
     try {
       await admin.createCluster(UP_CLUSTER);
     } catch (e) {
       if (!(e instanceof ApiRequestError && e.status === 409)) throw e;
     }
+    // Each start issues fresh agent and policy tokens; those of earlier starts (even one that
+    // crashed) are revoked first, so a token copied out of an old process stops working.
+    for (const t of await admin.listTokens())
+      if (UP_TOKEN_NAMES.includes(t.name) && t.revokedAt === undefined) await admin.revokeToken(t.id);
     const agentToken = (
-      await admin.createToken({ name: 'up agent', role: 'agent', cluster: UP_CLUSTER, namespaces: '*' })
+      await admin.createToken({ name: AGENT_TOKEN_NAME, role: 'agent', cluster: UP_CLUSTER, namespaces: '*' })
     ).token;
     const policyToken = (
       await admin.createToken({
-        name: 'up policies of local',
+        name: POLICY_TOKEN_NAME,
         role: 'policy',
         cluster: UP_CLUSTER,
         namespaces: [UP_NAMESPACE],
@@ -197,29 +239,36 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
     const functionsAuth = state.functionsAuth;
     await deployLoop(functions.url, functionsAuth, options.gracePeriodSeconds, admin);
 
-    let running: RunningActionApi | undefined;
+    const enforcer: Enforcer =
+      engine === undefined
+        ? new UnavailableEnforcer(String(found))
+        : new LocalEnforcer({
+            engine: engine.engine,
+            dataDir: join(dataDir, 'enforcer'),
+            evidenceDir: join(dataDir, 'evidence'),
+            cluster: UP_CLUSTER,
+          });
+    closers.push(() => enforcer.close());
+    const auditSources: AuditSources = {
+      scanner: { url: scanner.url, token: state.adminToken },
+      functions: { url: functions.url, namespace: UP_NAMESPACE, auth: functionsAuth },
+    };
+    const running: RunningActionApi = await startActionApi({
+      host: HOST,
+      port: options.port + 2,
+      enforcer,
+      cluster: UP_CLUSTER,
+      tokens: [
+        { token: enforcerToken, name: 'policies of local', role: 'policy', namespaces: [UP_NAMESPACE] },
+        // The printed admin token reads and submits actions too.
+        { token: state.adminToken, name: 'admin', role: 'admin', namespaces: '*' },
+      ],
+      logger,
+      onBackgroundError: (e, id) => logger.error({ err: e, action: id }, 'action failed'),
+      audit: (actions) => auditTrail(auditSources, actions),
+    });
+    closers.push(() => running.close());
     if (engine !== undefined) {
-      const enforcer = new LocalEnforcer({
-        engine: engine.engine,
-        dataDir: join(dataDir, 'enforcer'),
-        evidenceDir: join(dataDir, 'evidence'),
-        cluster: UP_CLUSTER,
-      });
-      closers.push(() => enforcer.close());
-      running = await startActionApi({
-        host: HOST,
-        port: options.port + 2,
-        enforcer,
-        cluster: UP_CLUSTER,
-        tokens: [
-          { token: enforcerToken, name: 'policies of local', role: 'policy', namespaces: [UP_NAMESPACE] },
-          // The printed admin token reads and submits actions too.
-          { token: state.adminToken, name: 'admin', role: 'admin', namespaces: '*' },
-        ],
-        logger,
-        onBackgroundError: (e, id) => logger.error({ err: e, action: id }, 'action failed'),
-      });
-      closers.push(() => running?.close());
       const agent = new Agent({
         engine: engine.engine,
         sink: new ApiClient({ server: scanner.url, token: agentToken }),
@@ -234,7 +283,9 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
     return {
       scannerUrl: scanner.url,
       functionsUrl: functions.url,
-      ...(running === undefined ? {} : { actionApiUrl: running.url }),
+      actionApiUrl: running.url,
+      enforcement: engine !== undefined,
+      issuedTokens: { agent: agentToken, policy: policyToken },
       adminToken: state.adminToken,
       functionsAuth,
       ...(engine === undefined ? {} : { engineSocket: engine.socket }),

@@ -1,10 +1,14 @@
 /**
  * The whole loop on one machine: the real `containment up` process on real Podman and nftables.
  * A container with a remote shell daemon installed gets quarantined (its web server becomes
- * unreachable, the action API shows a Succeeded Quarantine requested by the policy); a container
- * with a vulnerable npm package is snapshotted (evidence manifest verifies) and terminated; a
- * clean container is left alone and stays reachable. The agent only watches containers with this
- * run's label, so other work on the same engine is never touched.
+ * unreachable, it cannot reach out, it keeps running, the action API shows a Succeeded Quarantine
+ * requested by the policy) and its audit trail links scan → event → activation → action by ids; a
+ * container with a vulnerable npm package is snapshotted (evidence manifest verifies) and
+ * terminated; a clean container is left alone and stays reachable; a package written into a
+ * running container is found and acted on; an advisory imported by another process is acted on
+ * through a re-match (a `findings.changed` event of reason `feed-update` about a `rematch` scan,
+ * and no report of that container between import and action). The agent only watches containers
+ * with this run's label, so other work on the same engine is never touched.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -25,8 +29,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { verifyBundle } from '../../src/enforcement/linux/evidence.js';
-import { httpReachable } from '../../src/enforcement/podman-fixture.test-helper.js';
+import { httpReachable, reachableFromNetns } from '../../src/enforcement/podman-fixture.test-helper.js';
 import type { SecurityAction } from '../../src/enforcement/security-action.js';
+import type { AuditLink } from '../../src/up/audit.js';
 import { findEngineSocket } from '../../src/engine/socket.js';
 import { repoRoot, requireOrSkip, sharedDataDir } from '../../src/testing/shared-data.js';
 import { hasCommand, podmanAvailable } from '../../src/testing/tools.js';
@@ -103,8 +108,11 @@ describe('containment up: scan → event → policy → enforcement on podman', 
     execFileSync('podman', ['import', '--quiet', `${root}.tar`, image], { stdio: 'pipe' });
   }
 
-  /** Starts busybox httpd on port 80 in `image`; returns the container's name and bridge address. */
-  function startContainer(kind: keyof typeof images, suffix = ''): { name: string; ip: string } {
+  /** Starts busybox httpd on port 80 in `image`; returns the container's name, pid and addresses. */
+  function startContainer(
+    kind: keyof typeof images,
+    suffix = '',
+  ): { name: string; ip: string; pid: number; gateway: string } {
     const name = `containment-up-${kind}${suffix}-${run}`;
     containers.push(name);
     execFileSync(
@@ -127,10 +135,11 @@ describe('containment up: scan → event → policy → enforcement on podman', 
       { stdio: 'pipe' },
     );
     const [info] = JSON.parse(execFileSync('podman', ['inspect', name], { encoding: 'utf8' })) as {
-      NetworkSettings: { Networks?: Record<string, { IPAddress: string }> };
+      State: { Pid: number };
+      NetworkSettings: { Networks?: Record<string, { IPAddress: string; Gateway: string }> };
     }[];
-    const ip = Object.values(info?.NetworkSettings.Networks ?? {})[0]?.IPAddress ?? '';
-    return { name, ip };
+    const net = Object.values(info?.NetworkSettings.Networks ?? {})[0];
+    return { name, ip: net?.IPAddress ?? '', gateway: net?.Gateway ?? '', pid: info?.State.Pid ?? 0 };
   }
 
   async function actionsFor(pod: string): Promise<SecurityAction[]> {
@@ -140,6 +149,32 @@ describe('containment up: scan → event → policy → enforcement on podman', 
     assert.equal(res.status, 200);
     const { actions } = (await res.json()) as { actions: SecurityAction[] };
     return actions.filter((a) => a.spec.target.pod === pod);
+  }
+
+  /** The audit trail of `pod` once its newest action's chain is complete (the activation is stored when the policy returns). */
+  const audited = (pod: string) =>
+    waitFor(
+      async () => {
+        const res = await fetch(`${actionApi}/v1/audit?namespace=local&pod=${pod}`, {
+          headers: { authorization: `Bearer ${adminToken}` },
+        });
+        assert.equal(res.status, 200);
+        const { trail } = (await res.json()) as { trail: AuditLink[] };
+        return trail.length > 0 && trail.every((l) => l.complete) ? trail : undefined;
+      },
+      `a complete audit trail of ${pod}`,
+      CONTAIN_WITHIN_MS,
+    );
+
+  /** Every scan the scanner holds of `pod`, oldest first. */
+  async function scansOf(pod: string): Promise<{ id: number; kind: string; receivedAt: string }[]> {
+    const query = new URLSearchParams({ cluster: 'local', namespace: 'local', pod, limit: '1000' });
+    const res = await fetch(`${scannerApi}/v1/scans?${query}`, {
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    assert.equal(res.status, 200);
+    const { scans } = (await res.json()) as { scans: { id: number; kind: string; receivedAt: string }[] };
+    return scans.sort((a, b) => a.id - b.id);
   }
 
   /** Resolves once the scanner holds a scan of `pod` (the agent reported it). */
@@ -200,8 +235,10 @@ describe('containment up: scan → event → policy → enforcement on podman', 
         dataDir,
         '--port',
         String(port),
+        // Long: a scan comes from a start, a changed writable layer (checked every 5 s) or, for an
+        // advisory import, a re-match of the stored inventory — never from the clock during the test.
         '--rescan-interval',
-        '2s',
+        '10m',
         '--grace-period',
         '1',
         '--label',
@@ -259,9 +296,29 @@ describe('containment up: scan → event → policy → enforcement on podman', 
     assert.match(quarantine.spec.reason, /remote_shell_installed/);
     assert.equal(await httpReachable(sshd.ip, 80), false, 'the quarantined container still answers');
     assert.equal(
+      await reachableFromNetns(sshd.pid, sshd.gateway),
+      false,
+      'the quarantined container reaches out',
+    );
+    assert.equal(
       execFileSync('podman', ['inspect', '-f', '{{.State.Running}}', sshd.name], { encoding: 'utf8' }).trim(),
       'true',
     );
+
+    // The audit joins scan → event → activation → action by their ids.
+    const [link, ...older] = await audited(sshd.name);
+    assert.deepEqual(older, []);
+    assert.ok(link?.activation && link.event && link.scan, JSON.stringify(link));
+    assert.equal(link.action.id, quarantine.metadata.name);
+    assert.equal(link.action.requestedBy, `policy/quarantine-or-terminate@${link.activation.id}`);
+    assert.equal(link.activation.status, 'success');
+    assert.equal(link.activation.cause, link.event.triggerActivationId);
+    assert.equal(link.event.type, 'dev.containment.scan.completed');
+    assert.equal(link.event.subject, `local/${sshd.name}/${sshd.name}`); // namespace/pod/container
+    assert.equal(link.event.scanId, link.scan.id);
+    assert.equal(link.action.findingsRef, `scan/${link.scan.id}`);
+    assert.equal(link.scan.kind, 'full');
+    assert.ok(link.scan.receivedAt <= (quarantine.status?.startedAt ?? ''), 'the scan came first');
 
     // (b) vulnerable package → snapshot, then graceful termination.
     const terminate = await finished(vulnerable.name, 'TerminateGraceful');
@@ -321,6 +378,8 @@ describe('containment up: scan → event → policy → enforcement on podman', 
         database_specific: { severity: 'HIGH' },
       }),
     );
+    const scansBefore = await scansOf(late.name);
+    const importedFrom = new Date().toISOString();
     execFileSync(
       process.execPath,
       [join(repoRoot, 'bin', 'containment.js'), 'db', 'import', osvDir, '--data-dir', dataDir],
@@ -331,5 +390,26 @@ describe('containment up: scan → event → policy → enforcement on podman', 
     const afterImport = await finished(late.name, 'TerminateGraceful');
     assert.equal(afterImport.status?.phase, 'Succeeded', afterImport.status?.message);
     assert.match(afterImport.spec.reason, new RegExp(`${lateDependency}@1\\.0\\.0: CTM-UP-${run}`));
+
+    // (e) it was a re-match of the stored inventory, not a rescan: the policy was fired by a
+    // findings.changed event of reason feed-update about a `rematch` scan, and between the import
+    // and the action the agent sent no report of that container (the one new scan is the re-match).
+    const [rematched] = await audited(late.name);
+    assert.ok(rematched?.event && rematched.scan, JSON.stringify(rematched));
+    assert.equal(rematched.action.id, afterImport.metadata.name);
+    assert.equal(rematched.event.type, 'dev.containment.findings.changed');
+    assert.equal(rematched.event.reason, 'feed-update');
+    assert.equal(rematched.scan.kind, 'rematch');
+    assert.equal(rematched.action.findingsRef, `scan/${rematched.scan.id}`);
+    const scansAfter = await scansOf(late.name);
+    assert.deepEqual(
+      scansAfter.filter((s) => s.receivedAt >= importedFrom).map((s) => [s.id, s.kind]),
+      [[rematched.scan.id, 'rematch']],
+    );
+    assert.deepEqual(
+      scansAfter.filter((s) => s.kind !== 'rematch'),
+      scansBefore,
+      'the agent reported the container again',
+    );
   });
 });

@@ -5,8 +5,11 @@ import { ErrorCodes } from '../../errors.js';
 import {
   PodmanFixture,
   eventually,
+  httpFromNetns,
   httpReachable,
+  pingable,
   reachableFromNetns,
+  udpRoundTrip,
 } from '../podman-fixture.test-helper.js';
 import type { TestContainer } from '../podman-fixture.test-helper.js';
 import { QUARANTINE_TABLE, isQuarantined, quarantine, quarantineState, release } from './netns-quarantine.js';
@@ -65,6 +68,57 @@ test('quarantine cuts traffic both ways, keeps the container running, and releas
   assert.equal(await httpReachable(web.ip, 8080), true, 'host → container after release');
   assert.equal(await reachableFromNetns(web.pid, web.gateway), true, 'container → host after release');
   await release(target); // releasing what is not quarantined is fine too
+});
+
+test('quarantine cuts TCP, UDP and ICMP both ways across the netns boundary; loopback inside stays usable', async (t) => {
+  const fx = PodmanFixture.need(t, fixture);
+  if (!fx) return;
+  const box = fx.run('exec httpd -f -p 8080 -h /www');
+  assert.ok(await eventually(() => httpReachable(box.ip, 8080)), 'httpd in the container never answered');
+  const target = { pid: box.pid, containerId: box.id };
+  const host = {};
+  const inside = { pid: box.pid };
+  const page = /containment test page/;
+  /** Every path, as [name, works?] pairs so a failure names the path; probed at once (blocked ones wait ~1 s). */
+  const probes: [string, () => Promise<boolean>][] = [
+    ['tcp host → container', () => httpReachable(box.ip, 8080)],
+    ['tcp container → host', () => reachableFromNetns(box.pid, box.gateway)],
+    ['udp host → container', () => udpRoundTrip(host, { ...inside, bind: '0.0.0.0', address: box.ip })],
+    ['udp container → host', () => udpRoundTrip(inside, { bind: box.gateway, address: box.gateway })],
+    ['icmp host → container', () => pingable(undefined, box.ip)],
+    ['icmp container → host', () => pingable(box.pid, box.gateway)],
+    ['tcp loopback inside', () => httpFromNetns(box.pid, 'http://127.0.0.1:8080/', page)],
+    [
+      'udp loopback inside',
+      () => udpRoundTrip(inside, { ...inside, bind: '127.0.0.1', address: '127.0.0.1' }),
+    ],
+    ['icmp loopback inside', () => pingable(box.pid, '127.0.0.1')],
+  ];
+  // A path expected to work gets two more tries (a loaded machine can miss a 1 s timeout); one
+  // expected to be cut is probed once, beside the loopback probes that show the box still answers.
+  const paths = (works: (name: string) => boolean): Promise<[string, boolean][]> =>
+    Promise.all(
+      probes.map(async ([name, probe]): Promise<[string, boolean]> => {
+        let ok = await probe();
+        for (let retry = 0; !ok && works(name) && retry < 2; retry++) ok = await probe();
+        return [name, ok];
+      }),
+    );
+  const open = (names: [string, boolean][]) => names.map(([name]) => [name, true]);
+  const before = await paths(() => true);
+  assert.deepEqual(before, open(before), `every path works before the quarantine: ${JSON.stringify(before)}`);
+
+  await quarantine(target);
+  const during = await paths((name) => name.includes('loopback'));
+  assert.deepEqual(
+    during,
+    during.map(([name]) => [name, name.includes('loopback')]),
+    'during the quarantine only loopback inside the container works',
+  );
+
+  await release(target);
+  const after = await paths(() => true);
+  assert.deepEqual(after, open(after), 'every path works again after release');
 });
 
 test('a quarantine table someone altered is reported and re-applied', async (t) => {

@@ -28,7 +28,8 @@ const EXPECTED_CHAINS: Record<string, number> = { input: 1, output: 1, forward: 
 /**
  * The whole quarantine as one `nft -f` script, so the kernel applies it in a single transaction.
  * Declaring the table first makes the `delete` valid whether or not it existed, so applying twice
- * (or over a tampered copy) leaves exactly this table.
+ * (or over a tampered copy) leaves exactly this table. (What `quarantine` sends is the same batch
+ * in nft's JSON form, `quarantineBatch`; this text is what `nft list` shows and what people read.)
  */
 export function quarantineRuleset(): string {
   return [
@@ -41,6 +42,44 @@ export function quarantineRuleset(): string {
     '}',
     '',
   ].join('\n');
+}
+
+const LOOPBACK_ACCEPT: Record<string, 'iifname' | 'oifname'> = { input: 'iifname', output: 'oifname' };
+
+/**
+ * `quarantineRuleset` as an nft JSON batch. Sent with `--echo`, nft prints back every object as
+ * the kernel committed it (with the handles the kernel gave it), so one process both applies the
+ * quarantine and shows it took effect: a second `nft list` would cost another fork of this
+ * process, which is what bounds how fast many containers can be quarantined at once.
+ */
+export function quarantineBatch(): string {
+  const table = { family: FAMILY, name: QUARANTINE_TABLE };
+  const chains = Object.keys(EXPECTED_CHAINS).map((name) => ({
+    add: {
+      chain: {
+        ...table,
+        table: QUARANTINE_TABLE,
+        name,
+        type: 'filter',
+        hook: name,
+        prio: PRIORITY,
+        policy: 'drop',
+      },
+    },
+  }));
+  const rules = Object.entries(LOOPBACK_ACCEPT).map(([chain, key]) => ({
+    add: {
+      rule: {
+        family: FAMILY,
+        table: QUARANTINE_TABLE,
+        chain,
+        expr: [{ match: { op: '==', left: { meta: { key } }, right: 'lo' } }, { accept: null }],
+      },
+    },
+  }));
+  return JSON.stringify({
+    nftables: [{ add: { table } }, { delete: { table } }, { add: { table } }, ...chains, ...rules],
+  });
 }
 
 /** Removes the table whether or not it exists (idempotent release). */
@@ -76,8 +115,9 @@ const CAP_NET_ADMIN = 12n;
 export async function quarantine(target: NetnsTarget, tools: NetnsToolPaths = {}): Promise<QuarantineResult> {
   const warnings: string[] = [];
   await inNetns(target, tools, async (run) => {
-    await run(['-f', '-'], quarantineRuleset());
-    const state = stateOf(await run(LIST_TABLE));
+    // As an argument, not on stdin: nft's JSON reader opens /dev/stdin, which fails on the socket
+    // Node gives a child as its stdin.
+    const state = stateOfEcho(await run(['-j', '--echo', quarantineBatch()]));
     if (state !== 'active') {
       throw new ContainmentError(
         ErrorCodes.ENFORCEMENT_FAILED,
@@ -119,14 +159,37 @@ interface NftChain {
   policy?: string;
 }
 
+function nftItems(json: string): Record<string, unknown>[] | undefined {
+  try {
+    return (JSON.parse(json) as { nftables?: Record<string, unknown>[] }).nftables ?? [];
+  } catch {
+    return undefined;
+  }
+}
+
 /** Compares the listed table with what `quarantineRuleset` installs: chains, hooks, policy, rule count. */
 function stateOf(json: string): QuarantineState {
-  let items: Record<string, unknown>[];
-  try {
-    items = (JSON.parse(json) as { nftables?: Record<string, unknown>[] }).nftables ?? [];
-  } catch {
-    return 'altered';
-  }
+  const items = nftItems(json);
+  return items === undefined ? 'altered' : stateOfItems(items);
+}
+
+/**
+ * The same comparison on what `nft --echo` printed for our batch: the objects added after the
+ * table was deleted, each of which must carry the handle the kernel gave it (committed, not
+ * merely parsed).
+ */
+function stateOfEcho(json: string): QuarantineState {
+  const items = nftItems(json);
+  if (items === undefined) return 'altered';
+  const lastDelete = items.findLastIndex((i) => i.delete !== undefined);
+  const added = items.slice(lastDelete + 1).flatMap((i) => (i.add ? [i.add as Record<string, unknown>] : []));
+  const committed = added.every((a) =>
+    Object.values(a).every((o) => typeof (o as { handle?: unknown }).handle === 'number'),
+  );
+  return committed && added.length > 0 ? stateOfItems(added) : 'altered';
+}
+
+function stateOfItems(items: Record<string, unknown>[]): QuarantineState {
   const chains = items.flatMap((i) => (i.chain ? [i.chain as NftChain] : []));
   const rules = items.flatMap((i) => (i.rule ? [i.rule as { chain?: string }] : []));
   const expected = Object.entries(EXPECTED_CHAINS);

@@ -1,0 +1,107 @@
+/**
+ * The audit join's own logic: a chain is complete only when every link is found and agrees with
+ * the next; a manual action, a missing activation or an event about another scan than the one the
+ * action cites are named as gaps, never papered over. (The whole chain on the real parts is
+ * asserted in test/e2e/up-loop.test.ts.) The scanner and runtime answers here come from a small
+ * loopback server that serves fixed JSON.
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import type { SecurityAction } from '../enforcement/security-action.js';
+import { auditTrail } from './audit.js';
+import type { AuditSources } from './audit.js';
+
+const POLICY_ACT = 'a'.repeat(32);
+const TRIGGER_ACT = 'b'.repeat(32);
+const answers: Record<string, unknown> = {
+  [`/api/v1/namespaces/local/activations/${POLICY_ACT}`]: {
+    activationId: POLICY_ACT,
+    name: 'quarantine-or-terminate',
+    start: 1,
+    end: 2,
+    cause: TRIGGER_ACT,
+    response: { status: 'success', result: {} },
+  },
+  [`/api/v1/namespaces/local/activations/${TRIGGER_ACT}`]: {
+    activationId: TRIGGER_ACT,
+    name: 'security-notices',
+    start: 1,
+    end: 1,
+    response: {
+      status: 'success',
+      result: { id: 'evt-1', type: 'dev.containment.scan.completed', data: { scanId: 7 } },
+    },
+  },
+  '/v1/scans/7': { id: 7, kind: 'full', scanTime: 't', receivedAt: 't' },
+  '/v1/scans/8': { id: 8, kind: 'full', scanTime: 't', receivedAt: 't' },
+};
+const seenAuth: string[] = [];
+const server = createServer((req, res) => {
+  seenAuth.push(req.headers.authorization ?? '');
+  const body = answers[req.url ?? ''];
+  res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body ?? { error: 'not found' }));
+});
+let sources: AuditSources;
+
+before(async () => {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  sources = {
+    scanner: { url, token: 'scanner-token' },
+    functions: { url, namespace: 'local', auth: 'uuid:key' },
+  };
+});
+after(() => server.close());
+
+function action(spec: Partial<SecurityAction['spec']>): SecurityAction {
+  return {
+    apiVersion: 'containment.dev/v1alpha1',
+    kind: 'SecurityAction',
+    metadata: { name: 'act-1' },
+    spec: {
+      target: { namespace: 'local', pod: 'web' },
+      action: 'Quarantine',
+      gracePeriodSeconds: 30,
+      reason: 'r',
+      dryRun: false,
+      ...spec,
+    },
+    status: { phase: 'Succeeded', evidence: [], conditions: [] },
+  };
+}
+
+test('a chain whose links all agree is complete', async () => {
+  const [link] = await auditTrail(sources, [
+    action({ requestedBy: `policy/quarantine-or-terminate@${POLICY_ACT}`, findingsRef: 'scan/7' }),
+  ]);
+  assert.deepEqual(link?.gaps, []);
+  assert.equal(link?.complete, true);
+  assert.equal(link?.event?.id, 'evt-1');
+  assert.equal(link?.event?.triggerActivationId, TRIGGER_ACT);
+  assert.equal(link?.scan?.id, 7);
+  assert.ok(seenAuth.includes(`Basic ${Buffer.from('uuid:key').toString('base64')}`));
+  assert.ok(seenAuth.includes('Bearer scanner-token'));
+});
+
+test('an event about another scan than the cited one is a gap', async () => {
+  const [link] = await auditTrail(sources, [
+    action({ requestedBy: `policy/quarantine-or-terminate@${POLICY_ACT}`, findingsRef: 'scan/8' }),
+  ]);
+  assert.equal(link?.complete, false);
+  assert.match(link?.gaps.join('; ') ?? '', /event evt-1 is about scan 7, the action cites scan 8/);
+});
+
+test('a manual action and a missing activation are named, not hidden', async () => {
+  const [manual, lost] = await auditTrail(sources, [
+    action({}),
+    action({ requestedBy: `policy/x@${'c'.repeat(32)}`, findingsRef: 'scan/99' }),
+  ]);
+  assert.equal(manual?.complete, false);
+  assert.match(manual?.gaps[0] ?? '', /requestedBy "" names no policy activation/);
+  assert.match(manual?.gaps[1] ?? '', /findingsRef "" names no scan/);
+  assert.equal(lost?.complete, false);
+  assert.deepEqual(lost?.gaps, [`activation ${'c'.repeat(32)}: HTTP 404`, 'scan 99: HTTP 404']);
+});

@@ -1,0 +1,178 @@
+/**
+ * The audit trail of a workload in `containment up`: for each SecurityAction on it, the chain
+ * scan → CloudEvent → policy activation → action, joined through the parts' own HTTP APIs (the
+ * scanner's `GET /v1/scans/{id}`, the runtime's `GET …/activations/{id}`) and never their storage.
+ *
+ * The links: the action's `requestedBy` is `policy/<action>@<activationId>`; that activation's
+ * `cause` is the trigger activation whose result holds the CloudEvent it was fired with (its `id`,
+ * `type`, and `data.scanId`); the action's `findingsRef` is `scan/<scanId>`. A link that cannot be
+ * followed (a manual action, a record not written yet, an API that failed) is named in `gaps`.
+ */
+import { z } from 'zod';
+import type { SecurityAction } from '../enforcement/security-action.js';
+
+export interface AuditSources {
+  /** The scanner's base URL and a token that may read the namespace's scans. */
+  scanner: { url: string; token: string };
+  /** The policy runtime's base URL, the namespace holding the policies and its `uuid:key`. */
+  functions: { url: string; namespace: string; auth: string };
+  timeoutMs?: number;
+}
+
+export interface AuditLink {
+  action: {
+    id: string;
+    action: string;
+    phase?: string;
+    reason: string;
+    requestedBy?: string;
+    findingsRef?: string;
+    startedAt?: string;
+    completedAt?: string;
+    message?: string;
+  };
+  activation?: { id: string; action: string; status: string; start: number; end: number; cause?: string };
+  event?: {
+    id: string;
+    type: string;
+    time?: string;
+    subject?: string;
+    reason?: string;
+    scanId?: number;
+    /** The trigger activation that carried the event to the policy. */
+    triggerActivationId: string;
+  };
+  scan?: { id: number; kind: string; scanTime: string; receivedAt: string };
+  /** True when every link above was found and agrees with the next. */
+  complete: boolean;
+  gaps: string[];
+}
+
+const REQUESTED_BY = /^policy\/(.+)@([0-9a-f]{32})$/;
+const FINDINGS_REF = /^scan\/(\d+)$/;
+
+const activationSchema = z.looseObject({
+  activationId: z.string(),
+  name: z.string(),
+  start: z.number(),
+  end: z.number(),
+  cause: z.string().optional(),
+  response: z.looseObject({ status: z.string(), result: z.unknown() }),
+});
+
+const eventSchema = z.looseObject({
+  id: z.string(),
+  type: z.string(),
+  time: z.string().optional(),
+  subject: z.string().optional(),
+  data: z.looseObject({ reason: z.string().optional(), scanId: z.number().int().optional() }).optional(),
+});
+
+const scanSchema = z.looseObject({
+  id: z.number().int(),
+  kind: z.string(),
+  scanTime: z.string(),
+  receivedAt: z.string(),
+});
+
+type Fetched<T> = { ok: true; value: T } | { ok: false; why: string };
+
+async function getJson<T>(
+  url: string,
+  authorization: string,
+  schema: z.ZodType<T>,
+  timeoutMs: number,
+): Promise<Fetched<T>> {
+  try {
+    const res = await fetch(url, { headers: { authorization }, signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) return { ok: false, why: `HTTP ${res.status}` };
+    const parsed = schema.safeParse(await res.json());
+    return parsed.success ? { ok: true, value: parsed.data } : { ok: false, why: 'unexpected answer' };
+  } catch (e) {
+    return { ok: false, why: (e as Error).message };
+  }
+}
+
+/** Follows each action's links; actions in the order given (the action API's: newest first). */
+export async function auditTrail(sources: AuditSources, actions: SecurityAction[]): Promise<AuditLink[]> {
+  const timeout = sources.timeoutMs ?? 10_000;
+  const basic = `Basic ${Buffer.from(sources.functions.auth).toString('base64')}`;
+  const bearer = `Bearer ${sources.scanner.token}`;
+  const activationUrl = (id: string) =>
+    `${sources.functions.url}/api/v1/namespaces/${encodeURIComponent(sources.functions.namespace)}/activations/${id}`;
+  return Promise.all(
+    actions.map(async ({ metadata, spec, status }): Promise<AuditLink> => {
+      const gaps: string[] = [];
+      const link: AuditLink = {
+        action: {
+          id: metadata.name,
+          action: spec.action,
+          reason: spec.reason,
+          ...(status?.phase === undefined ? {} : { phase: status.phase }),
+          ...(spec.requestedBy === undefined ? {} : { requestedBy: spec.requestedBy }),
+          ...(spec.findingsRef === undefined ? {} : { findingsRef: spec.findingsRef }),
+          ...(status?.startedAt === undefined ? {} : { startedAt: status.startedAt }),
+          ...(status?.completedAt === undefined ? {} : { completedAt: status.completedAt }),
+          ...(status?.message === undefined ? {} : { message: status.message }),
+        },
+        complete: false,
+        gaps,
+      };
+
+      const requested = REQUESTED_BY.exec(spec.requestedBy ?? '');
+      if (!requested)
+        gaps.push(`requestedBy ${JSON.stringify(spec.requestedBy ?? '')} names no policy activation`);
+      else {
+        const got = await getJson(activationUrl(requested[2] as string), basic, activationSchema, timeout);
+        if (!got.ok) gaps.push(`activation ${requested[2]}: ${got.why}`);
+        else {
+          const a = got.value;
+          link.activation = {
+            id: a.activationId,
+            action: a.name,
+            status: a.response.status,
+            start: a.start,
+            end: a.end,
+            ...(a.cause === undefined ? {} : { cause: a.cause }),
+          };
+          if (a.cause === undefined) gaps.push(`activation ${a.activationId} was not caused by a trigger`);
+          else {
+            const trigger = await getJson(activationUrl(a.cause), basic, activationSchema, timeout);
+            const event = trigger.ok ? eventSchema.safeParse(trigger.value.response.result) : undefined;
+            if (!trigger.ok) gaps.push(`trigger activation ${a.cause}: ${trigger.why}`);
+            else if (!event?.success) gaps.push(`trigger activation ${a.cause} carries no CloudEvent`);
+            else {
+              const e = event.data;
+              link.event = {
+                id: e.id,
+                type: e.type,
+                triggerActivationId: a.cause,
+                ...(e.time === undefined ? {} : { time: e.time }),
+                ...(e.subject === undefined ? {} : { subject: e.subject }),
+                ...(e.data?.reason === undefined ? {} : { reason: e.data.reason }),
+                ...(e.data?.scanId === undefined ? {} : { scanId: e.data.scanId }),
+              };
+            }
+          }
+        }
+      }
+
+      const ref = FINDINGS_REF.exec(spec.findingsRef ?? '');
+      if (!ref) gaps.push(`findingsRef ${JSON.stringify(spec.findingsRef ?? '')} names no scan`);
+      else {
+        const got = await getJson(`${sources.scanner.url}/v1/scans/${ref[1]}`, bearer, scanSchema, timeout);
+        if (!got.ok) gaps.push(`scan ${ref[1]}: ${got.why}`);
+        else {
+          const { id, kind, scanTime, receivedAt } = got.value;
+          link.scan = { id, kind, scanTime, receivedAt };
+        }
+      }
+      if (link.event && link.scan && link.event.scanId !== link.scan.id)
+        gaps.push(
+          `event ${link.event.id} is about scan ${link.event.scanId ?? '?'}, the action cites scan ${link.scan.id}`,
+        );
+      link.complete = gaps.length === 0;
+      return link;
+    }),
+  );
+}
