@@ -132,6 +132,15 @@ declare module '@containment/policy-sdk' {
     status: ActionStatus | null;
   }
 
+  /** What `kubernetes.label` resolves with. */
+  export interface LabelResult extends Omit<ActionResult, 'action'> {
+    action: 'Label';
+    /** The labels asked for. */
+    labels: Record<string, string>;
+    /** Keys that were (or, in a dry run, would be) set or changed; empty when the pod had them all. */
+    changed: string[];
+  }
+
   export interface EnforcementOptions {
     /** Wait for the final phase (bounded by the action's own time limit). Default false. */
     wait?: boolean;
@@ -163,8 +172,11 @@ declare module '@containment/policy-sdk' {
     quarantine(pod: PodRef, options?: EnforcementOptions): Promise<ActionResult>;
     /** Lift a quarantine. */
     release(pod: PodRef, options?: EnforcementOptions): Promise<ActionResult>;
-    /** Kubernetes only (pod labels); refused in single-machine mode. */
-    label(pod: PodRef, labels: Record<string, string>): Promise<ActionResult>;
+    /**
+     * Sets pod labels through the API server (Kubernetes only; refused in single-machine mode).
+     * Keys under `containment.dev/` belong to the operator and are refused.
+     */
+    label(pod: PodRef, labels: Record<string, string>): Promise<LabelResult>;
   };
 
   /**

@@ -21,6 +21,9 @@ describe('containment operator', () => {
     const badConcurrency = containment(['operator', '--node', 'n1', '--concurrency', '0'], {});
     assert.equal(badConcurrency.status, 2);
     assert.match(badConcurrency.stderr, /^error\[USAGE\]: .*concurrency/);
+    const badCap = containment(['operator', '--node', 'n1', '--evidence-max-layer-bytes', '12'], {});
+    assert.equal(badCap.status, 2);
+    assert.match(badCap.stderr, /^error\[USAGE\]: .*evidence-max-layer-bytes/);
     const dir = mkdtempSync(join(tmpdir(), 'containment-operator-cli-'));
     try {
       const file = join(dir, 'kubeconfig');

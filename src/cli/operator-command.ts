@@ -15,7 +15,18 @@ interface OperatorFlags {
   evidenceDir?: string;
   dataDir?: string;
   concurrency: number;
+  podLogsDir: string;
+  hostRoot: string;
+  evidenceMaxLayerBytes: number;
+  evidenceMaxLogBytes: number;
 }
+
+const bytesFlag = (v: string): number => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 4096 || n > 2 ** 40)
+    throw new InvalidArgumentError('expected bytes, 4096 to 2^40');
+  return n;
+};
 
 /** How long a stopping operator waits for actions in progress (a pod's grace period is ~30 s). */
 const DRAIN_MS = 10_000;
@@ -37,6 +48,28 @@ export function registerOperatorCommand(program: Command): void {
         '--data-dir <dir>',
         'data directory (default: $CONTAINMENT_DATA_DIR, else $XDG_DATA_HOME/containment or ~/.local/share/containment)',
       ),
+    )
+    .addOption(
+      new Option(
+        '--pod-logs-dir <dir>',
+        "the kubelet's pod log directory, copied into Snapshot bundles",
+      ).default('/var/log/pods'),
+    )
+    .addOption(
+      new Option(
+        '--host-root <dir>',
+        "where the node's root filesystem is seen (writable layers are read below it by their host path)",
+      ).default('/'),
+    )
+    .addOption(
+      new Option('--evidence-max-layer-bytes <n>', "cap of each container's filesystem-changes.tar")
+        .argParser(bytesFlag)
+        .default(256 * 1024 * 1024),
+    )
+    .addOption(
+      new Option('--evidence-max-log-bytes <n>', "cap of the pod's logs in a Snapshot bundle")
+        .argParser(bytesFlag)
+        .default(64 * 1024 * 1024),
     )
     .addOption(
       new Option('--concurrency <n>', 'actions carried out at once')
@@ -70,6 +103,10 @@ export function registerOperatorCommand(program: Command): void {
         node,
         logger,
         evidenceDir,
+        podLogsDir: flags.podLogsDir,
+        hostRoot: flags.hostRoot,
+        maxLayerBytes: flags.evidenceMaxLayerBytes,
+        maxLogBytes: flags.evidenceMaxLogBytes,
         concurrency: flags.concurrency,
       });
       // Listening before starting: a signal during start-up also ends in a clean stop.

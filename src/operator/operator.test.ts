@@ -869,8 +869,12 @@ describe('node operator (real kube-apiserver)', () => {
     const image = buildPodTestImage();
     // A Podman container in the kubelet's cgroup for this pod UID: /proc shows it as the pod's.
     const container = runPodContainer(image, uid);
+    // The kubelet's log directory of this pod (no kubelet runs here: a fixture).
+    const podLogsDir = join(evidenceRoot, 'pod-logs');
+    mkdirSync(join(podLogsDir, `${ns}_shell-0_${uid}`, 'app'), { recursive: true });
+    writeFileSync(join(podLogsDir, `${ns}_shell-0_${uid}`, 'app', '0.log'), 'started\n');
     try {
-      await startOperator(NODE_A, {}, kc, true);
+      await startOperator(NODE_A, { podLogsDir }, kc, true);
       const ref = { pid: container.pid, containerId: container.id };
       await action(
         ns,
@@ -893,7 +897,20 @@ describe('node operator (real kube-apiserver)', () => {
       const s = await waitFinal(ns, 'ns');
       assert.equal(s.status?.phase, 'Succeeded', s.status?.message);
       const kinds = (s.status?.evidence ?? []).map((e) => e.kind);
-      assert.deepEqual(kinds, ['manifest', 'pod', 'events', 'processes', 'sockets']);
+      assert.deepEqual(kinds, [
+        'manifest',
+        'pod',
+        'events',
+        'processes',
+        'sockets',
+        'filesystem-changes',
+        'logs',
+      ]);
+      assert.deepEqual(await verifyBundle(join(evidenceRoot, NODE_A, ns, 'ns')), []);
+      assert.equal(
+        readFileSync(join(evidenceRoot, NODE_A, ns, 'ns', 'logs', 'app', '0.log'), 'utf8'),
+        'started\n',
+      );
       const processes = JSON.parse(
         readFileSync(
           join(evidenceRoot, NODE_A, ns, 'ns', 'containers', container.id, 'processes.json'),

@@ -48,6 +48,13 @@ export interface OperatorOptions {
   logger: Logger;
   /** Where Snapshot bundles go (`<dir>/<namespace>/<action>/`). */
   evidenceDir: string;
+  /** The kubelet's pod log directory, copied into Snapshot bundles (default /var/log/pods). */
+  podLogsDir?: string;
+  /** Where the node's root filesystem is seen, to read writable layers by host path (default `/`). */
+  hostRoot?: string;
+  /** Snapshot caps: each container's writable-layer tar, and the pod's logs (bytes). */
+  maxLayerBytes?: number;
+  maxLogBytes?: number;
   /** Actions carried out at once (default 16). */
   concurrency?: number;
   /** This node's pod processes (default: `/proc/*\/cgroup` through `listPodProcesses`). */
@@ -657,6 +664,10 @@ export class Operator {
       pod,
       events,
       containers: local.map((p) => ({ containerId: p.containerId, pid: p.pid })),
+      ...(this.options.podLogsDir === undefined ? {} : { podLogsDir: this.options.podLogsDir }),
+      ...(this.options.hostRoot === undefined ? {} : { hostRoot: this.options.hostRoot }),
+      ...(this.options.maxLayerBytes === undefined ? {} : { maxLayerBytes: this.options.maxLayerBytes }),
+      ...(this.options.maxLogBytes === undefined ? {} : { maxLogBytes: this.options.maxLogBytes }),
       now: () => this.now(),
     });
     const notes = bundle.manifest.notes.length > 0 ? ` (${bundle.manifest.notes.join('; ')})` : '';

@@ -301,7 +301,8 @@ const EXPECTED: Record<keyof typeof SA, Rule[]> = {
   ],
   functions: [
     ['containment.dev', 'securityactions', ['get', 'list', 'watch', 'create']],
-    ['', 'pods', ['get']],
+    // patch: the SDK's kubernetes.label (a merge patch of the pod's labels).
+    ['', 'pods', ['get', 'patch']],
   ],
   scanner: [],
   admission: [],
@@ -492,8 +493,19 @@ describe('Helm chart: rendering with the real helm', () => {
     const hostPaths = Object.fromEntries(
       (ps.volumes ?? []).filter((v) => v.hostPath).map((v) => [v.name, v.hostPath?.path]),
     );
-    assert.deepEqual(hostPaths, { 'host-proc': '/proc', evidence: '/var/lib/containment/evidence' });
+    assert.deepEqual(hostPaths, {
+      'host-proc': '/proc',
+      evidence: '/var/lib/containment/evidence',
+      'pod-logs': '/var/log/pods',
+    });
     assert.ok(operatorC.volumeMounts?.some((m) => m.name === 'evidence' && !m.readOnly));
+    // Snapshot bundles copy the pod's logs: the kubelet's log directory, read-only, operator only.
+    assert.deepEqual(
+      operatorC.volumeMounts?.find((m) => m.name === 'pod-logs'),
+      { name: 'pod-logs', mountPath: '/var/log/pods', readOnly: true },
+    );
+    assert.ok(operatorC.args?.includes('--pod-logs-dir=/var/log/pods'));
+    assert.ok(!agentC.volumeMounts?.some((m) => m.name === 'pod-logs'), 'only the operator reads pod logs');
     assert.ok(!agentC.volumeMounts?.some((m) => m.name === 'evidence'), 'only the operator writes evidence');
 
     // Every workload: read-only root, seccomp, limits; all but the node DaemonSet non-root, no capability.
@@ -630,6 +642,7 @@ describe('Helm chart: rendering with the real helm', () => {
           persistence: { existingClaim: 'functions-data' },
           sdkConfig: { existingSecret: 'policy-sdk', key: 'sdk.yaml' },
         },
+        node: { operator: { writableLayerHostPaths: ['/var/lib/containerd'] } },
         admission: {
           mode: 'warn',
           failurePolicy: 'Ignore',
@@ -666,6 +679,16 @@ describe('Helm chart: rendering with the real helm', () => {
     assert.equal(fc.volumeMounts?.find((m) => m.name === 'sdk-config')?.readOnly, true);
     const node = find<Workload>(objects, 'DaemonSet', `${RELEASE}-node`);
     assert.ok(container(node, 'agent').args?.includes('--cluster=prod-east'));
+    // Writable layers (for filesystem-changes.tar): read-only at their own path, operator only.
+    assert.deepEqual(
+      container(node, 'operator').volumeMounts?.filter((m) => m.name.startsWith('writable-layers-')),
+      [{ name: 'writable-layers-0', mountPath: '/var/lib/containerd', readOnly: true }],
+    );
+    assert.ok(!container(node, 'agent').volumeMounts?.some((m) => m.name.startsWith('writable-layers-')));
+    assert.deepEqual(node.spec.template.spec.volumes?.find((v) => v.name === 'writable-layers-0')?.hostPath, {
+      path: '/var/lib/containerd',
+      type: 'Directory',
+    });
     assert.ok(
       container(node, 'agent').args?.includes('--server=http://containment-scanner.security.svc:8080'),
     );
@@ -850,6 +873,7 @@ describe('Helm chart: rendering with the real helm', () => {
       [{ image: { repository: 'UPPER/case' } }, /\/image\/repository/],
       [{ podSecurityContext: { runAsNonRoot: false } }, /\/podSecurityContext\/runAsNonRoot/],
       [{ node: { evidenceHostPath: 'relative/path' } }, /\/node\/evidenceHostPath/],
+      [{ node: { operator: { writableLayerHostPaths: ['var/lib/containerd'] } } }, /writableLayerHostPaths/],
       [{ admission: { port: 443 } }, /\/admission\/port/],
       [{ admission: { denyUnknownImages: true } }, /\/admission\/scannerToken\/existingSecret/],
       [{ admission: { thresholds: ['SEVERE=1'] } }, /\/admission\/thresholds\/0/],
@@ -1063,7 +1087,7 @@ describe('Helm chart against the real API server', () => {
       });
     });
 
-    it('lets the policy runtime create and follow actions and read pods, nothing more', async (t) => {
+    it('lets the policy runtime create and follow actions, read pods and label them, nothing more', async (t) => {
       if (!needsCrd(t)) return;
       const as = SA.functions;
       await ok('GET', `${pods}/web-1`, { as });
@@ -1074,9 +1098,16 @@ describe('Helm chart against the real API server', () => {
         as,
       });
 
+      // kubernetes.label: a merge patch of the pod's labels (server-side dry run: nothing stored).
+      await ok('PATCH', `${pods}/web-2?dryRun=All`, {
+        as,
+        body: { metadata: { labels: { a: 'b' } } },
+        contentType: merge,
+      });
+
       await forbidden('GET', pods, as);
       await forbidden('DELETE', `${pods}/web-2`, as);
-      await forbidden('PATCH', `${pods}/web-2`, as, { metadata: { labels: { a: 'b' } } }, merge);
+      await forbidden('PATCH', `${pods}/web-2/status`, as, { status: { phase: 'Failed' } }, merge);
       await forbidden('PATCH', `${actions}/policy-made`, as, { spec: { dryRun: true } }, merge);
       await forbidden('DELETE', `${actions}/policy-made`, as);
       await forbidden(

@@ -1,8 +1,10 @@
 /**
  * Evidence bundle of a Kubernetes pod: `<evidence dir>/<namespace>/<action name>/` holding the pod
- * object, its recent events and, for every container of the pod with a process on this node, the
- * processes and sockets read from /proc (the node enforcer's per-container evidence), plus
- * `manifest.json` with each file's SHA-256 and size. Built in a temporary sibling and renamed into
+ * object, its recent events, the kubelet's log files of its containers (`logs/<container>/<n>.log`)
+ * and, for every container of the pod with a process on this node, the processes and sockets read
+ * from /proc and a tar of its writable layer (`filesystem-changes.tar`, the overlay upperdir: what
+ * differs from the image), plus `manifest.json` with each file's SHA-256 and size. Logs and layer
+ * are size-capped; a capped file says `truncated: true` in the manifest. Built in a temporary sibling and renamed into
  * place: a bundle is complete or absent, and never overwritten. A bundle left by an earlier run of
  * the same action (same action UID) is reused, so a resumed action does not collect twice.
  */
@@ -11,18 +13,28 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
+import { processUpperDir } from '../../agent/kubernetes/process-facts.js';
 import { assertPidInContainer, containerProcesses, containerSockets } from '../linux/proc-inspect.js';
 import type { EvidenceItem } from '../security-action.js';
 import { validateActionId } from '../security-action.js';
+import {
+  DEFAULT_MAX_LAYER_BYTES,
+  DEFAULT_MAX_LOG_BYTES,
+  DEFAULT_POD_LOGS_DIR,
+  copyPodLogs,
+  tarWritableLayer,
+} from './container-files.js';
 
 export const POD_MANIFEST_FORMAT = 'containment.pod-evidence/v1';
 export const MANIFEST_FILE = 'manifest.json';
 
 export interface PodEvidenceFile {
-  kind: 'pod' | 'events' | 'processes' | 'sockets';
+  kind: 'pod' | 'events' | 'processes' | 'sockets' | 'filesystem-changes' | 'logs';
   path: string;
   sha256: string;
   bytes: number;
+  /** A size cap was reached: the file holds less than there was (see notes). */
+  truncated?: true;
 }
 
 export interface PodEvidenceManifest {
@@ -34,6 +46,9 @@ export interface PodEvidenceManifest {
   node: string;
   createdAt: string;
   files: PodEvidenceFile[];
+  /** Set when any file was cut at a size cap. */
+  truncated?: true;
+  limits?: { maxLayerBytes: number; maxLogBytes: number };
   /** What could not be collected, and why. */
   notes: string[];
 }
@@ -63,6 +78,16 @@ export interface PodEvidenceInput {
   events: unknown[] | { error: string };
   /** Containers of the pod with a process on this node (empty: none here). */
   containers: LocalContainer[];
+  /** The kubelet's pod log directory (default /var/log/pods). */
+  podLogsDir?: string;
+  /**
+   * Where the node's root filesystem is seen (default `/`): the writable layer's host path from
+   * mountinfo is read below it.
+   */
+  hostRoot?: string;
+  /** Caps: the writable-layer tar of each container, and the logs of the whole pod. */
+  maxLayerBytes?: number;
+  maxLogBytes?: number;
   now?: () => Date;
 }
 
@@ -94,8 +119,11 @@ export async function writePodEvidence(input: PodEvidenceInput): Promise<PodEvid
     if (input.containers.length === 0) {
       notes.push(`no process of this pod runs on node ${input.node}: no per-container processes or sockets`);
     }
+    const maxLayerBytes = input.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES;
+    const maxLogBytes = input.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
     for (const c of input.containers) {
       const sub = `containers/${c.containerId}`;
+      const short = c.containerId.slice(0, 12);
       try {
         await assertPidInContainer(c.pid, c.containerId);
         const processes = await containerProcesses(c.pid);
@@ -104,10 +132,57 @@ export async function writePodEvidence(input: PodEvidenceInput): Promise<PodEvid
         await add('processes', `${sub}/processes.json`, processes);
         await add('sockets', `${sub}/sockets.json`, sockets);
       } catch (e) {
-        notes.push(
-          `container ${c.containerId.slice(0, 12)}: processes and sockets not collected: ${(e as Error).message}`,
-        );
+        notes.push(`container ${short}: processes and sockets not collected: ${(e as Error).message}`);
+        continue;
       }
+      const upper = await processUpperDir(c.pid);
+      // The pid may have exited and been reused while mountinfo was read: check it again.
+      const still = await assertPidInContainer(c.pid, c.containerId).then(
+        () => true,
+        () => false,
+      );
+      if (upper === undefined || !still) {
+        notes.push(
+          still
+            ? `container ${short}: its root is not an overlay with an upperdir (/proc/${c.pid}/mountinfo): no filesystem-changes.tar`
+            : `container ${short}: its process exited while its writable layer was located: no filesystem-changes.tar`,
+        );
+        continue;
+      }
+      const path = `${sub}/filesystem-changes.tar`;
+      let tar: Awaited<ReturnType<typeof tarWritableLayer>>;
+      try {
+        tar = await tarWritableLayer(join(input.hostRoot ?? '/', upper), join(tmp, path), maxLayerBytes);
+      } catch (e) {
+        // Nothing unlisted may stay in the bundle.
+        await rm(join(tmp, path), { force: true });
+        notes.push(`container ${short}: filesystem-changes.tar not written: ${(e as Error).message}`);
+        continue;
+      }
+      notes.push(...tar.notes.map((n) => `container ${short}: ${n}`));
+      if (tar.file) {
+        const { truncated, ...sum } = tar.file;
+        files.push({ kind: 'filesystem-changes', path, ...sum, ...(truncated ? { truncated: true } : {}) });
+      }
+    }
+    const logs = await copyPodLogs({
+      podLogsDir: input.podLogsDir ?? DEFAULT_POD_LOGS_DIR,
+      podUid: input.pod.metadata?.uid ?? '',
+      bundleDir: tmp,
+      maxBytes: maxLogBytes,
+    }).catch(async (e: unknown) => {
+      await rm(join(tmp, 'logs'), { recursive: true, force: true });
+      return { files: [], notes: [`logs not collected: ${(e as Error).message}`] };
+    });
+    notes.push(...logs.notes);
+    for (const l of logs.files) {
+      files.push({
+        kind: 'logs',
+        path: l.path,
+        sha256: l.sha256,
+        bytes: l.bytes,
+        ...(l.truncated ? { truncated: true } : {}),
+      });
     }
     const manifest: PodEvidenceManifest = {
       format: POD_MANIFEST_FORMAT,
@@ -122,6 +197,8 @@ export async function writePodEvidence(input: PodEvidenceInput): Promise<PodEvid
       node: input.node,
       createdAt: (input.now?.() ?? new Date()).toISOString(),
       files,
+      ...(files.some((f) => f.truncated) ? { truncated: true as const } : {}),
+      limits: { maxLayerBytes, maxLogBytes },
       notes,
     };
     const text = `${JSON.stringify(manifest, null, 2)}\n`;

@@ -234,7 +234,8 @@ async function tarDirectory(
   return { note: `archiving the writable layer failed (exit ${code}): ${why}` };
 }
 
-async function writeHashed(path: string, source: Source): Promise<{ sha256: string; bytes: number }> {
+/** Writes `source` to a new file (never replacing one) and returns its SHA-256 and size. */
+export async function writeHashed(path: string, source: Source): Promise<{ sha256: string; bytes: number }> {
   if (typeof source === 'string' || Buffer.isBuffer(source)) {
     await writeFile(path, source, { flag: 'wx', mode: 0o600 });
     return { sha256: createHash('sha256').update(source).digest('hex'), bytes: Buffer.byteLength(source) };

@@ -14,6 +14,23 @@ export interface EnforcementClient {
    * once). With `wait`, resolves once the action reached Succeeded or Failed.
    */
   create(action: SecurityActionInput, options: { wait: boolean }): Promise<SecurityAction>;
+  /**
+   * Sets labels on a pod (cluster mode only: a local container's labels cannot change after
+   * start). Keys and values are checked by the caller. With `dryRun`, nothing is changed.
+   */
+  label?(
+    target: { namespace: string; pod: string },
+    labels: Record<string, string>,
+    options: { dryRun: boolean },
+  ): Promise<LabelOutcome>;
+}
+
+export interface LabelOutcome {
+  /** The labelled pod's UID (the patch is pinned to it: a replaced pod is not touched). */
+  uid: string;
+  /** Keys whose value was set or changed (empty: the pod already had them all). */
+  changed: string[];
+  message: string;
 }
 
 export interface HttpEnforcementClientOptions {

@@ -1,7 +1,8 @@
 /**
  * The policy SDK's Kubernetes enforcement client against a real API server with the chart's CRD,
  * authenticated as the policy runtime's ServiceAccount with exactly its RBAC (securityactions
- * get/list/watch/create, pods get). The operator's part (status) is written by the test as admin.
+ * get/list/watch/create, pods get/patch). The operator's part (status) is written by the test as
+ * admin. `kubernetes.label` goes through the PolicySdkHost, as a policy calls it.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -19,7 +20,10 @@ import { binariesWhat, findBinaries } from '../../testing/k8s/binaries.js';
 import { startControlPlane } from '../../testing/k8s/control-plane.js';
 import type { ControlPlane } from '../../testing/k8s/control-plane.js';
 import { repoRoot, requireOrSkip } from '../../testing/shared-data.js';
-import { KubernetesEnforcementClient } from './kubernetes-enforcement-client.js';
+import type { JsonValue } from '../sandbox/sandbox.js';
+import { KubernetesEnforcementClient, kubernetesEnforcement } from './kubernetes-enforcement-client.js';
+import { DRY_RUN_ANNOTATION, PolicySdkHost, httpEnforcement } from './policy-sdk-host.js';
+import type { NamespaceCredentials } from './policy-sdk-host.js';
 
 const RUNTIME_USER = 'system:serviceaccount:containment-system:containment-functions';
 const ACTIONS = '/apis/containment.dev/v1alpha1/namespaces/shop/securityactions';
@@ -83,7 +87,7 @@ describe('KubernetesEnforcementClient (real API server)', () => {
           resources: ['securityactions'],
           verbs: ['get', 'list', 'watch', 'create'],
         },
-        { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] },
       ],
     });
     await must('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
@@ -279,6 +283,141 @@ describe('KubernetesEnforcementClient (real API server)', () => {
     assert.deepEqual(await listNames(), before);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
+  });
+
+  describe('kubernetes.label through the PolicySdkHost', () => {
+    const credentials: NamespaceCredentials = {
+      cluster: 'sdk',
+      scannerToken: 'unused',
+      enforcerToken: 'unused',
+      namespaces: ['shop'],
+    };
+    /** Function namespace `team` may act in `shop` only; `calls` counts clients made (API use). */
+    let calls = 0;
+    const host = (): PolicySdkHost =>
+      new PolicySdkHost({
+        credentials: (ns) => (ns === 'team' ? credentials : undefined),
+        findings: () => {
+          throw new Error('unused');
+        },
+        enforcement: (c) => {
+          calls++;
+          return kubernetesEnforcement(() => runtimeConfig)(c);
+        },
+      });
+    const label = (
+      pod: JsonValue,
+      labels: JsonValue,
+      annotations: Record<string, JsonValue> = {},
+    ): Promise<JsonValue> =>
+      host().invokeSdk('team', 'pkg/labeller', 'kubernetes.label', [pod, labels], {
+        activationId: 'a1',
+        annotations,
+      });
+    const podLabels = async (name: string): Promise<Record<string, string>> =>
+      ((await must('GET', `/api/v1/namespaces/shop/pods/${name}`)) as k8s.V1Pod).metadata?.labels ?? {};
+
+    test('merge-patches the pod labels as the runtime; again changes nothing; a dry run stores nothing', async (t) => {
+      if (!need(t)) return;
+      const done = (await label('shop/web', { 'security.example.com/flag': 'suspicious', team: 'a' })) as {
+        action: string;
+        target: { uid: string };
+        changed: string[];
+        dryRun: boolean;
+        status: { phase: string; message: string };
+      };
+      assert.equal(done.action, 'Label');
+      assert.equal(done.target.uid, podUid);
+      assert.equal(done.dryRun, false);
+      assert.deepEqual(done.changed, ['security.example.com/flag', 'team']);
+      assert.equal(done.status.phase, 'Succeeded');
+      assert.deepEqual(await podLabels('web'), { 'security.example.com/flag': 'suspicious', team: 'a' });
+      const again = (await label('shop/web', { team: 'a' })) as {
+        changed: string[];
+        status: { message: string };
+      };
+      assert.deepEqual(again.changed, []);
+      assert.match(again.status.message, /already has these labels/);
+
+      const dry = (await label('shop/web', { team: 'b', extra: 'x' }, { [DRY_RUN_ANNOTATION]: true })) as {
+        dryRun: boolean;
+        changed: string[];
+        status: { message: string };
+      };
+      assert.equal(dry.dryRun, true);
+      assert.deepEqual(dry.changed, ['extra', 'team']);
+      assert.match(dry.status.message, /dry run: would set extra=x, team=b/);
+      assert.deepEqual(await podLabels('web'), { 'security.example.com/flag': 'suspicious', team: 'a' });
+    });
+
+    test('refused before any API call: another namespace, containment.dev/ keys, bad syntax, a container', async (t) => {
+      if (!need(t)) return;
+      const before = await podLabels('web');
+      calls = 0;
+      await assert.rejects(label('kube-system/coredns', { a: 'b' }), {
+        code: ErrorCodes.FORBIDDEN,
+        message: /outside the namespaces function namespace team may use/,
+      });
+      for (const key of ['containment.dev/quarantine', 'node.containment.dev/x']) {
+        await assert.rejects(label('shop/web', { [key]: podUid }), {
+          code: ErrorCodes.SDK_CALL_INVALID,
+          message: /belong to the Containment operator/,
+        });
+      }
+      for (const bad of [
+        { 'bad key!': 'v' },
+        { ok: 'spaces not allowed' },
+        { ['a'.repeat(64)]: 'v' },
+        { k: 'v'.repeat(64) },
+      ]) {
+        await assert.rejects(label('shop/web', bad), { code: ErrorCodes.SDK_CALL_INVALID });
+      }
+      await assert.rejects(label('shop/web', {}), {
+        code: ErrorCodes.SDK_CALL_INVALID,
+        message: /no labels/,
+      });
+      await assert.rejects(label({ namespace: 'shop', name: 'web', container: 'app' }, { a: 'b' }), {
+        code: ErrorCodes.SDK_CALL_INVALID,
+        message: /labels belong to the pod/,
+      });
+      assert.equal(calls, 0, 'no client was made: nothing reached the API server');
+      assert.deepEqual(await podLabels('web'), before);
+    });
+
+    test('a missing pod, credentials without RBAC, and local mode are refused in one line', async (t) => {
+      if (!need(t)) return;
+      await assert.rejects(label('shop/nope', { a: 'b' }), {
+        code: ErrorCodes.ACTION_INVALID,
+        message: /target pod shop\/nope does not exist/,
+      });
+      const nobody = new k8s.KubeConfig();
+      nobody.loadFromOptions((cp as ControlPlane).kubeConfigFor((cp as ControlPlane).issueClient('nobody')));
+      await assert.rejects(
+        new KubernetesEnforcementClient({ kubeConfig: nobody }).label(
+          { namespace: 'shop', pod: 'web' },
+          { a: 'b' },
+          { dryRun: false },
+        ),
+        { code: ErrorCodes.FORBIDDEN },
+      );
+      const local = new PolicySdkHost({
+        credentials: () => credentials,
+        findings: () => {
+          throw new Error('unused');
+        },
+        enforcement: httpEnforcement('http://127.0.0.1:1'),
+      });
+      await assert.rejects(
+        local.invokeSdk('team', 'p', 'kubernetes.label', ['shop/web', { a: 'b' }], {
+          activationId: 'a2',
+          annotations: {},
+        }),
+        {
+          code: ErrorCodes.ENFORCEMENT_FAILED,
+          message: /labels cannot be changed through the local action API/,
+        },
+      );
+    });
   });
 
   test('a wait that runs out says so', async (t) => {

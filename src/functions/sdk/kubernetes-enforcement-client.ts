@@ -26,7 +26,7 @@ import {
   PLURAL as SECURITY_ACTION_PLURAL,
   VERSION as SECURITY_ACTION_VERSION,
 } from '../../operator/security-action-api.js';
-import type { EnforcementClient } from './enforcement-client.js';
+import type { EnforcementClient, LabelOutcome } from './enforcement-client.js';
 import type { NamespaceCredentials } from './policy-sdk-host.js';
 
 /** As long as the longest OpenWhisk action may run: a waiting policy cannot outlive it anyway. */
@@ -42,6 +42,7 @@ export interface KubernetesEnforcementClientOptions {
 }
 
 const FINAL = new Set(['Succeeded', 'Failed']);
+const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const THROTTLE_ATTEMPTS = 5;
 
 /**
@@ -117,6 +118,57 @@ export class KubernetesEnforcementClient implements EnforcementClient {
     }
     if (!options.wait || FINAL.has(created.status?.phase ?? '')) return created;
     return this.waitFor(namespace, name, what);
+  }
+
+  /**
+   * A JSON merge patch of the pod's `metadata.labels`, pinned to the UID read just before (a pod
+   * replaced under the same name meanwhile is refused by the API server, not relabelled). A dry
+   * run sends the same patch with `dryRun=All`: the API server authorizes and validates it and
+   * stores nothing. Labels the pod already has are not patched again.
+   */
+  async label(
+    target: { namespace: string; pod: string },
+    labels: Record<string, string>,
+    options: { dryRun: boolean },
+  ): Promise<LabelOutcome> {
+    const what = `kubernetes.label(${target.namespace}/${target.pod}) in ${this.where}`;
+    const pod = await this.pod(target.namespace, target.pod, what);
+    const uid = pod.metadata?.uid ?? '';
+    const current = pod.metadata?.labels ?? {};
+    const changed = Object.keys(labels)
+      .filter((k) => current[k] !== labels[k])
+      .sort();
+    const list = changed.map((k) => `${k}=${labels[k]}`).join(', ');
+    if (changed.length === 0) return { uid, changed, message: 'the pod already has these labels' };
+    try {
+      await throttled(() =>
+        this.core.patchNamespacedPod(
+          {
+            name: target.pod,
+            namespace: target.namespace,
+            body: { metadata: { uid, labels } },
+            ...(options.dryRun ? { dryRun: 'All' } : {}),
+          },
+          mergePatch,
+        ),
+      );
+    } catch (e) {
+      if (apiStatus(e) === 409 || isNotFound(e)) {
+        throw new ContainmentError(
+          ErrorCodes.ENFORCEMENT_FAILED,
+          `${what}: the pod was deleted or replaced while it was being labelled (uid ${uid})`,
+          { cause: e },
+        );
+      }
+      throw this.failure(e, what, ErrorCodes.KUBERNETES_UNAVAILABLE);
+    }
+    return {
+      uid,
+      changed,
+      message: options.dryRun
+        ? `dry run: would set ${list} (accepted by the API server, not stored)`
+        : `set ${list}`,
+    };
   }
 
   private resource(namespace: string): {

@@ -134,14 +134,8 @@ export class PolicySdkHost implements PolicyHost {
         return (await this.enforce(call, kind, pod, opts)) as unknown as JsonValue;
       }
       case 'kubernetes.label': {
-        const [pod] = parseSdkArgs(method, labelArgs, args);
-        this.allow(call, pod);
-        // Container labels cannot change after start and SecurityAction has no Label kind, so only
-        // the Kubernetes client (a pod patch) will be able to do this.
-        throw new ContainmentError(
-          ErrorCodes.ENFORCEMENT_FAILED,
-          `kubernetes.label(${podLabel(pod)}): labels cannot be changed through the local action API`,
-        );
+        const [pod, labels] = parseSdkArgs(method, labelArgs, args);
+        return (await this.label(call, pod, labels)) as unknown as JsonValue;
       }
       case 'notify': {
         const [channel, message] = parseSdkArgs(method, notifyArgs, args);
@@ -182,6 +176,63 @@ export class PolicySdkHost implements PolicyHost {
     return credentials;
   }
 
+  /**
+   * Pod labels, in cluster mode only: checked (namespace, reserved keys) before any API call, then
+   * a merge patch through the runtime's client. Container labels cannot change after start, so
+   * the local action API has no way to do this.
+   */
+  private async label(call: Call, pod: PodRef, labels: Record<string, string>): Promise<LabelResult> {
+    const what = `kubernetes.label(${podLabel(pod)})`;
+    const credentials = this.allow(call, pod);
+    if (pod.container !== undefined) {
+      throw new ContainmentError(
+        ErrorCodes.SDK_CALL_INVALID,
+        `${what}: labels belong to the pod, not to container ${pod.container}`,
+      );
+    }
+    const keys = Object.keys(labels).sort();
+    if (keys.length === 0)
+      throw new ContainmentError(ErrorCodes.SDK_CALL_INVALID, `${what}: no labels given`);
+    const reserved = keys.filter((k) => {
+      const prefix = k.includes('/') ? k.slice(0, k.indexOf('/')) : '';
+      return prefix === RESERVED_LABEL_DOMAIN || prefix.endsWith(`.${RESERVED_LABEL_DOMAIN}`);
+    });
+    if (reserved.length > 0) {
+      throw new ContainmentError(
+        ErrorCodes.SDK_CALL_INVALID,
+        `${what}: ${reserved.join(', ')}: labels under ${RESERVED_LABEL_DOMAIN}/ belong to the Containment operator`,
+      );
+    }
+    const client = this.options.enforcement(credentials);
+    if (!client.label) {
+      throw new ContainmentError(
+        ErrorCodes.ENFORCEMENT_FAILED,
+        `${what}: labels cannot be changed through the local action API`,
+      );
+    }
+    const dryRun = isDryRun(call.context);
+    const target = { namespace: pod.namespace, pod: pod.name };
+    const done = await client.label(target, labels, { dryRun });
+    const key = [
+      call.namespace,
+      call.action,
+      call.context.activationId,
+      'Label',
+      pod.namespace,
+      pod.name,
+      ...keys.map((k) => `${k}=${labels[k]}`),
+    ].join('\0');
+    return {
+      name: `label-${createHash('sha256').update(key).digest('hex').slice(0, 24)}`,
+      action: 'Label',
+      target: { ...target, uid: done.uid },
+      dryRun,
+      labels,
+      changed: done.changed,
+      status: { phase: 'Succeeded', message: done.message, evidence: [], conditions: [] },
+    };
+  }
+
   private async enforce(
     call: Call,
     kind: ActionKind,
@@ -218,6 +269,17 @@ export class PolicySdkHost implements PolicyHost {
       status: done.status ?? null,
     };
   }
+}
+
+/** Label keys under this domain (and its subdomains) are the operator's: policies may not set them. */
+export const RESERVED_LABEL_DOMAIN = 'containment.dev';
+
+/** What `kubernetes.label` returns to the policy. */
+export interface LabelResult extends Omit<EnforcementResult, 'action'> {
+  action: 'Label';
+  labels: Record<string, string>;
+  /** Keys that were (or, in a dry run, would be) set or changed. */
+  changed: string[];
 }
 
 export function isDryRun(context: PolicyCallContext): boolean {

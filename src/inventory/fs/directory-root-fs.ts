@@ -62,6 +62,7 @@ function toStat(s: Stats): RootFsStat {
     uid: s.uid,
     gid: s.gid,
     mtimeMs: s.mtimeMs,
+    ...(s.isCharacterDevice() || s.isBlockDevice() ? { rdev: s.rdev } : {}),
   };
 }
 

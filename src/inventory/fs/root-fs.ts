@@ -19,6 +19,8 @@ export interface RootFsStat {
   uid: number;
   gid: number;
   mtimeMs: number;
+  /** Device number of a character or block device (overlay whiteouts are character device 0/0). */
+  rdev?: number;
 }
 
 export interface WalkOptions {
