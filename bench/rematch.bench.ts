@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
-import { summarize } from '../src/matching/index.js';
-import type { VulnerabilityFinding } from '../src/matching/types.js';
 import { scan, evaluateInventory } from '../src/scan.js';
-import { findingKeys, planScanEvents } from '../src/scanner/ingest.js';
+import { findingSet, splitRuns } from '../src/scanner/finding-sets.js';
+import type { FindingSet } from '../src/scanner/finding-sets.js';
+import { planScanEvents } from '../src/scanner/ingest.js';
+import { contentOf } from '../src/scanner/package-matcher.js';
 import { Rematcher } from '../src/scanner/rematch.js';
 import { SqliteScannerStore } from '../src/scanner/store/sqlite-scanner-store.js';
 import type { OsvRecord } from '../src/vulndb/osv.js';
@@ -54,20 +55,16 @@ async function main(): Promise<void> {
     // One real scan of the root; a workload's findings are those of its packages (per package).
     const rootScan = await scan(root.path, { store: advisories });
     const packages = rootScan.packages;
-    const findingsOf = new Map<(typeof packages)[number], VulnerabilityFinding[]>();
-    for (const pkg of packages) findingsOf.set(pkg, []);
-    let next = 0;
-    for (const pkg of packages) {
-      const triple = `${pkg.ecosystem}|${pkg.name}|${pkg.version}|${pkg.location}`;
-      while (next < rootScan.vulnerabilities.length) {
-        const v = rootScan.vulnerabilities[next] as VulnerabilityFinding;
-        if (`${v.package.ecosystem}|${v.package.name}|${v.package.version}|${v.package.location}` !== triple)
-          break;
-        findingsOf.get(pkg)?.push(v);
-        next++;
-      }
-    }
     log(`root: ${packages.length} packages, ${rootScan.vulnerabilities.length} findings`);
+    // Each package's findings as the server stores them (one set per package, built once).
+    const runs = splitRuns(packages, rootScan.vulnerabilities);
+    if (!runs) throw new Error("the root scan's findings are not in package order");
+    const setOf = new Map<(typeof packages)[number], FindingSet | undefined>(
+      packages.map((pkg, i) => {
+        const run = runs[i];
+        return [pkg, run ? findingSet(run) : undefined];
+      }),
+    );
 
     const store = SqliteScannerStore.open(join(dir, 'scanner.sqlite'));
     await store.createCluster('bench');
@@ -90,7 +87,6 @@ async function main(): Promise<void> {
           .map((c) => c.pkg),
       );
       const ordered = packages.filter((p) => chosen.has(p));
-      const vulnerabilities = ordered.flatMap((p) => findingsOf.get(p) ?? []);
       const insecureConfigurations = rootScan.insecureConfigurations;
       const workload = {
         cluster: 'bench',
@@ -105,13 +101,10 @@ async function main(): Promise<void> {
         workload,
         scanTime,
         inventoryHash: `h-${w}`,
-        content: {
-          inventory: { packages: ordered, insecureConfigurations },
-          vulnerabilities,
-          insecureConfigurations,
-          summary: summarize(vulnerabilities, insecureConfigurations),
-          findingKeys: findingKeys(vulnerabilities, insecureConfigurations),
-        },
+        content: contentOf(
+          { packages: ordered, insecureConfigurations },
+          ordered.map((p) => setOf.get(p)),
+        ),
         events: (context) => planScanEvents(workload, scanTime, context),
       });
     }

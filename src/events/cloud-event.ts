@@ -37,6 +37,8 @@ export interface ScanCompletedData {
   newFindings: string[];
   /** Names of the insecure configurations found. */
   insecureConfigurations: string[];
+  /** The scanner's id of the scan (or re-match) this event is about: `GET /v1/scans/{scanId}`. */
+  scanId?: number;
 }
 
 export interface FindingsChangedData extends ScanCompletedData {

@@ -1,17 +1,25 @@
 /**
  * Agent report ingestion: idempotency by report id, the unchanged-hash check-in fast path,
- * matching through `evaluateInventory`, and the rule deciding which scans cause a
- * `dev.containment.scan.completed` event (the first scan of a workload, every scan whose findings
- * differ from the previous one, and every scan for triggers that asked for them all).
+ * matching through the `PackageMatcher` (one finding set per package, cached), and the rule
+ * deciding which scans cause a `dev.containment.scan.completed` event (the first scan of a
+ * workload, every scan whose findings differ from the previous one, and every scan for triggers
+ * that asked for them all).
  */
 import { EventTypes, createEvent } from '../events/cloud-event.js';
 import type { WorkloadIdentity } from '../events/cloud-event.js';
-import type { InsecureConfiguration, Inventory } from '../inventory/types.js';
-import type { VulnerabilityFinding } from '../matching/types.js';
-import { evaluateInventory } from '../scan.js';
 import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
 import { ApiErrorCodes, ScannerApiError } from './api-error.js';
-import type { PlannedEvent, ScanEventContext, ScannerStore, StoredInventory } from './store/scanner-store.js';
+import { vulnerabilityKey } from './finding-sets.js';
+import { PackageMatcher, contentOf } from './package-matcher.js';
+import type {
+  PlannedEvent,
+  ScanContent,
+  ScanEventContext,
+  ScannerStore,
+  StoredInventory,
+} from './store/scanner-store.js';
+
+export { findingKeys } from './finding-sets.js';
 
 export interface AgentReport {
   reportId: string;
@@ -33,19 +41,6 @@ export interface IngestResult {
   events: number;
 }
 
-/** Stable identities of a scan's findings, so two scans can be compared without their details. */
-export function findingKeys(
-  vulnerabilities: readonly VulnerabilityFinding[],
-  insecureConfigurations: readonly InsecureConfiguration[],
-): string[] {
-  const keys = new Set<string>();
-  for (const v of vulnerabilities) {
-    keys.add(`vuln|${v.id}|${v.package.ecosystem}|${v.package.name}|${v.package.version}`);
-  }
-  for (const c of insecureConfigurations) keys.add(`config|${c.id}`);
-  return [...keys].sort();
-}
-
 function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((k, i) => k === b[i]);
 }
@@ -56,17 +51,18 @@ export function planScanEvents(
   scanTime: Date,
   context: ScanEventContext,
 ): PlannedEvent[] {
+  // Without triggers nothing is sent: decide that before decoding any findings.
+  if (context.triggers.length === 0) return [];
+  // A check-in reuses its predecessor's result: its findings cannot differ.
+  if (context.checkIn && !context.triggers.some((t) => t.everyScan)) return [];
   const { previousKeys, content } = context;
-  const changed = previousKeys === undefined || !sameKeys(previousKeys, content.findingKeys);
+  const changed =
+    !context.checkIn && (previousKeys === undefined || !sameKeys(previousKeys, content.findingKeys));
   const recipients = context.triggers.filter((t) => changed || t.everyScan).map((t) => t.id);
   if (recipients.length === 0) return [];
   const before = new Set(previousKeys ?? []);
   const newFindings = new Set(
-    content.vulnerabilities
-      .filter(
-        (v) => !before.has(`vuln|${v.id}|${v.package.ecosystem}|${v.package.name}|${v.package.version}`),
-      )
-      .map((v) => v.id),
+    content.vulnerabilities.filter((v) => !before.has(vulnerabilityKey(v.id, v.package))).map((v) => v.id),
   );
   const event = createEvent(
     EventTypes.SCAN_COMPLETED,
@@ -77,6 +73,7 @@ export function planScanEvents(
       summary: content.summary.counts,
       newFindings: [...newFindings].sort(),
       insecureConfigurations: [...new Set(content.insecureConfigurations.map((c) => c.id))].sort(),
+      scanId: context.scanId,
     },
     { time: scanTime },
   );
@@ -86,6 +83,8 @@ export function planScanEvents(
 export interface IngestDeps {
   store: ScannerStore;
   advisories: AsyncAdvisoryStore;
+  /** Share one per server: its cache is what makes repeated packages cheap. */
+  matcher?: PackageMatcher;
   /** Called after a transaction that wrote events has committed. */
   onEvents: () => void;
 }
@@ -119,17 +118,6 @@ export async function ingestReport(deps: IngestDeps, report: AgentReport): Promi
     if (!sameWorkload(workload, report.workload)) throw reportIdConflict(report.reportId);
     return { scanId, kind, duplicate: true, events: 0 };
   };
-  if (!(await store.getCluster(report.workload.cluster))) {
-    throw new ScannerApiError(
-      404,
-      ApiErrorCodes.CLUSTER_NOT_FOUND,
-      `cluster ${report.workload.cluster} is not registered`,
-    );
-  }
-  // Fast paths before any matching: a retried report, then an unchanged inventory.
-  const seen = await store.findReport(report.workload.cluster, report.reportId);
-  if (seen) return duplicateOf(seen.scanId, seen.workload, seen.kind);
-
   const events = (context: ScanEventContext): PlannedEvent[] =>
     planScanEvents(report.workload, scanTime, context);
   const record = async (inventory?: StoredInventory): Promise<IngestResult | undefined> => {
@@ -138,7 +126,9 @@ export async function ingestReport(deps: IngestDeps, report: AgentReport): Promi
       workload: report.workload,
       scanTime,
       inventoryHash: report.inventoryHash,
-      content: inventory ? await evaluate(deps.advisories, report, inventory) : undefined,
+      content: inventory
+        ? await evaluate(deps.matcher ?? new PackageMatcher(deps.advisories), inventory)
+        : undefined,
       events,
     });
     if (outcome.status === 'hash-changed') return undefined;
@@ -157,34 +147,25 @@ export async function ingestReport(deps: IngestDeps, report: AgentReport): Promi
       `inventory hash is not the workload's last one; send the report with its inventory`,
     );
   }
+  // Check-ins (the store answers retried report ids and unknown clusters in its transaction).
   if ((await store.lastInventoryHash(report.workload)) === report.inventoryHash) {
     const checkedIn = await record();
     if (checkedIn) return checkedIn;
     // Another report changed the workload's hash meanwhile: this one needs matching after all.
   }
+  // Before matching, which costs most: a retried report, or a cluster nobody registered.
+  if (!(await store.getCluster(report.workload.cluster))) {
+    throw new ScannerApiError(
+      404,
+      ApiErrorCodes.CLUSTER_NOT_FOUND,
+      `cluster ${report.workload.cluster} is not registered`,
+    );
+  }
+  const seen = await store.findReport(report.workload.cluster, report.reportId);
+  if (seen) return duplicateOf(seen.scanId, seen.workload, seen.kind);
   return (await record(report.inventory)) as IngestResult;
 }
 
-async function evaluate(
-  advisories: AsyncAdvisoryStore,
-  report: AgentReport,
-  stored: StoredInventory,
-): Promise<NonNullable<Parameters<ScannerStore['recordScan']>[0]['content']>> {
-  const inventory: Inventory = { ...stored, notes: [] };
-  const result = await evaluateInventory(
-    {
-      kind: 'container',
-      ref: `${report.workload.cluster}/${report.workload.namespace}/${report.workload.pod}`,
-    },
-    inventory,
-    advisories,
-    { scanTime: report.scanTime },
-  );
-  return {
-    inventory: stored,
-    vulnerabilities: result.vulnerabilities,
-    insecureConfigurations: result.insecureConfigurations,
-    summary: result.summary,
-    findingKeys: findingKeys(result.vulnerabilities, result.insecureConfigurations),
-  };
+async function evaluate(matcher: PackageMatcher, stored: StoredInventory): Promise<ScanContent> {
+  return contentOf(stored, await matcher.match(stored.packages));
 }

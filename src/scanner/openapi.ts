@@ -10,6 +10,7 @@ import {
   clusterBodySchema,
   deadLetterQuerySchema,
   findingsQuerySchema,
+  imagesQuerySchema,
   replayBodySchema,
   reportSchema,
   scanIdSchema,
@@ -109,6 +110,15 @@ export const ROUTES: readonly RouteDoc[] = [
     summary: 'One scan with its findings',
     auth: 'findings:read',
     params: scanIdSchema,
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/images',
+    summary:
+      'Latest scan of each workload running an image (exact reference, or digest), newest first, with counts per severity (vulnerabilities + insecure configurations)',
+    auth: 'findings:read',
+    query: imagesQuerySchema,
     status: 200,
   },
   {

@@ -1,12 +1,12 @@
 /**
- * The keys of the re-match index (pure). A stored scan result is indexed under the packages its
- * inventory is matched on and the advisory ids its findings cite; a changed advisory yields the
- * keys of the packages it names and of its own id. The workloads to re-match after a feed change
- * are those sharing a key with a changed advisory, so most of them are never read.
+ * The keys of the re-match index (pure). A stored inventory is indexed under the packages it is
+ * matched on, and each advisory id a stored finding cites under the package it was found on; a
+ * changed advisory yields the keys of the packages it names and of its own id. The workloads to
+ * re-match after a feed change are those sharing a key with a changed advisory, so most of them
+ * are never read.
  */
 import type { Package } from '../inventory/types.js';
 import { matchIdentity, normalizePackageName } from '../matching/index.js';
-import type { VulnerabilityFinding } from '../matching/types.js';
 import { baseEcosystem } from '../versions/index.js';
 import type { OsvRecord } from '../vulndb/osv.js';
 
@@ -22,26 +22,20 @@ export function advisoryKey(id: string): string {
   return `a|${id}`;
 }
 
+// Pure function of a few fields, computed for every package of every re-matched workload.
+const packageKeys = new Map<string, string>();
+
 /** The key a package is matched under (distribution packages: their source package). */
 export function inventoryPackageKey(pkg: Package): string {
   const { ecosystem, name } = matchIdentity(pkg);
-  return packageKey(ecosystem, name);
-}
-
-/**
- * Index keys of one stored result: its packages, and every id its findings cite (a changed record
- * that no longer names a package must still reach the workloads it was found in).
- */
-export function resultIndexKeys(
-  packages: readonly Package[],
-  vulnerabilities: readonly VulnerabilityFinding[],
-): string[] {
-  const keys = new Set(packages.map(inventoryPackageKey));
-  for (const v of vulnerabilities) {
-    keys.add(advisoryKey(v.id));
-    for (const alias of v.aliases) keys.add(advisoryKey(alias));
+  const memo = `${ecosystem}\u0000${name}`;
+  let key = packageKeys.get(memo);
+  if (key === undefined) {
+    key = packageKey(ecosystem, name);
+    if (packageKeys.size >= 100_000) packageKeys.clear();
+    packageKeys.set(memo, key);
   }
-  return [...keys];
+  return key;
 }
 
 /** Keys of the packages a changed (added, modified or withdrawn) record names. */

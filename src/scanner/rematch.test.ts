@@ -342,7 +342,6 @@ describe('re-match when the advisories change', () => {
         summary: (await findings(target.workload.pod)).summary as never,
         findingKeys: [],
       },
-      indexKeys: [],
       events: () => assert.fail('no events for a stale re-match'),
     });
     assert.deepEqual(outcome, { status: 'stale' });

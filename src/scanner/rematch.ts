@@ -12,15 +12,15 @@
 import { EventTypes, createEvent } from '../events/cloud-event.js';
 import type { WorkloadIdentity } from '../events/cloud-event.js';
 import type { Package } from '../inventory/types.js';
-import { matchIdentity, matchPackages, summarize } from '../matching/index.js';
-import type { VulnerabilityFinding } from '../matching/types.js';
-import { evaluateInventory } from '../scan.js';
+import { matchIdentity } from '../matching/index.js';
 import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
-import type { OsvRecord } from '../vulndb/osv.js';
-import { findingKeys } from './ingest.js';
-import { advisoryKey, advisoryPackageKeys, inventoryPackageKey, resultIndexKeys } from './rematch-index.js';
+import { findingSet, vulnerabilityKey } from './finding-sets.js';
+import type { FindingSet } from './finding-sets.js';
+import { contentOf, matchKey, packageFindingSet } from './package-matcher.js';
+import { advisoryKey, advisoryPackageKeys, inventoryPackageKey } from './rematch-index.js';
 import type {
   PlannedEvent,
+  RecordRematchInput,
   RematchTarget,
   ScanContent,
   ScanEventContext,
@@ -53,6 +53,12 @@ const DEFAULT_BATCH = 200;
 /** A re-match whose workload got a newer scan meanwhile is redone on that scan, this often at most. */
 const STALE_RETRIES = 3;
 
+async function sequentially<T, R>(items: readonly T[], run: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const item of items) out.push(await run(item));
+  return out;
+}
+
 /** `<ecosystem>|<name>|<version>`: the package part of a vulnerability finding key. */
 function packageTriple(pkg: Pick<Package, 'ecosystem' | 'name' | 'version'>): string {
   return `${pkg.ecosystem}|${pkg.name}|${pkg.version}`;
@@ -62,19 +68,35 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((k, i) => k === b[i]);
 }
 
-/** Pure: the `findings.changed` event of a re-match, to every trigger of the workload. */
+/** What a re-match changed, worked out from the touched packages only (`rederive`). */
+export interface RematchDiff {
+  /** Ids of findings whose key the based-on result did not have. */
+  newFindings: readonly string[];
+}
+
+/**
+ * Pure: the `findings.changed` event of a re-match, to every trigger of the workload. With `diff`
+ * (computed against the very result the store re-checks as the latest) the findings are not
+ * decoded again; without it the previous and new keys are compared here.
+ */
 export function planRematchEvents(
   workload: WorkloadIdentity,
   scanTime: Date,
   context: ScanEventContext,
+  diff?: RematchDiff,
 ): PlannedEvent[] {
-  const before = new Set(context.previousKeys ?? []);
-  if (context.triggers.length === 0 || sameKeys([...before].sort(), context.content.findingKeys)) return [];
-  const newFindings = new Set(
-    context.content.vulnerabilities
-      .filter((v) => !before.has(findingKeys([v], [])[0] ?? ''))
-      .map((v) => v.id),
-  );
+  if (context.triggers.length === 0) return [];
+  let newFindings: Set<string>;
+  if (diff) newFindings = new Set(diff.newFindings);
+  else {
+    const before = new Set(context.previousKeys ?? []);
+    if (sameKeys([...before].sort(), context.content.findingKeys)) return [];
+    newFindings = new Set(
+      context.content.vulnerabilities
+        .filter((v) => !before.has(vulnerabilityKey(v.id, v.package)))
+        .map((v) => v.id),
+    );
+  }
   const event = createEvent(
     EventTypes.FINDINGS_CHANGED,
     workload.cluster,
@@ -85,6 +107,7 @@ export function planRematchEvents(
       newFindings: [...newFindings].sort(),
       insecureConfigurations: [...new Set(context.content.insecureConfigurations.map((c) => c.id))].sort(),
       reason: 'feed-update',
+      scanId: context.scanId,
     },
     { time: scanTime },
   );
@@ -93,8 +116,7 @@ export function planRematchEvents(
 
 /** What one re-match run knows about the change, shared by every workload it reads. */
 class ChangeSet {
-  private readonly records = new Map<string, Promise<OsvRecord[]>>();
-  private readonly findings = new Map<string, VulnerabilityFinding[]>();
+  private readonly sets = new Map<string, Promise<FindingSet>>();
 
   constructor(
     readonly advisories: AsyncAdvisoryStore,
@@ -102,116 +124,76 @@ class ChangeSet {
     readonly packageKeys: ReadonlySet<string>,
   ) {}
 
-  /** Current candidate records of a package's match identity, looked up once per run. */
-  private candidates(pkg: Package): Promise<OsvRecord[]> {
-    const { ecosystem, name } = matchIdentity(pkg);
-    const key = `${ecosystem}\u0000${name}`;
-    let found = this.records.get(key);
+  /** The package's findings against the current records, matched once per run per identity. */
+  match(pkg: Package): Promise<FindingSet> {
+    const key = matchKey(pkg);
+    let found = this.sets.get(key);
     if (!found) {
-      found = Promise.resolve(this.advisories.lookup(ecosystem, name));
-      this.records.set(key, found);
-    }
-    return found;
-  }
-
-  /** The package's findings against the current records (identical packages are matched once). */
-  async match(pkg: Package): Promise<VulnerabilityFinding[]> {
-    const key = JSON.stringify(pkg);
-    let found = this.findings.get(key);
-    if (!found) {
-      const records = await this.candidates(pkg);
-      found = matchPackages([pkg], records);
-      this.findings.set(key, found);
+      const { ecosystem, name } = matchIdentity(pkg);
+      found = Promise.resolve(this.advisories.lookup(ecosystem, name)).then((records) =>
+        packageFindingSet(pkg, records),
+      );
+      this.sets.set(key, found);
     }
     return found;
   }
 }
 
+const EMPTY_DIGEST = findingSet([]).digest;
+
+const keysOf = (set: FindingSet | undefined, pkg: Package): string[] =>
+  (set?.findings ?? []).map((f) => vulnerabilityKey(f.id, pkg));
+
 /**
  * The target's content against the current advisories, or undefined when its finding keys stay
- * the same. `citesChanged`: its stored findings may cite a changed advisory.
+ * the same. Only touched packages are matched again: those a changed advisory names, and (when
+ * `citesChanged`) those whose stored findings cite one; the other packages keep their stored sets.
+ * Keys are (id, package triple): those of untouched triples cannot change, so comparing the
+ * touched triples' keys decides, and gives the new findings, without decoding the rest.
  */
 async function rederive(
   change: ChangeSet,
   target: RematchTarget,
   citesChanged: boolean,
-): Promise<ScanContent | undefined> {
-  const { packages, insecureConfigurations } = target.inventory;
+): Promise<{ content: ScanContent; diff: RematchDiff } | undefined> {
+  const { packages } = target.inventory;
+  const stored = target.sets();
+  const keys = packages.map(inventoryPackageKey);
   const touchedKeys = new Set<string>();
-  for (const pkg of packages) {
-    const key = inventoryPackageKey(pkg);
-    if (change.packageKeys.has(key)) touchedKeys.add(key);
-  }
-  let stored: VulnerabilityFinding[] | undefined;
+  for (const key of keys) if (change.packageKeys.has(key)) touchedKeys.add(key);
   if (citesChanged) {
     // A changed record may no longer name a package it was found in: re-match that package too.
-    stored = target.loadVulnerabilities();
-    for (const v of stored) {
-      if (change.ids.has(v.id) || v.aliases.some((a) => change.ids.has(a)))
-        touchedKeys.add(inventoryPackageKey(v.package as Package));
+    for (const [i, set] of stored.entries()) {
+      if (set?.findings.some((f) => change.ids.has(f.id) || f.aliases.some((a) => change.ids.has(a))))
+        touchedKeys.add(keys[i] as string);
     }
   }
+  if (touchedKeys.size === 0) return undefined;
   // Findings keys name the installed package, not the match identity: treat every package
   // sharing name and version with a touched one as touched, so no stale key survives.
   const touchedTriples = new Set(
-    packages.filter((p) => touchedKeys.has(inventoryPackageKey(p))).map(packageTriple),
+    packages.filter((_, i) => touchedKeys.has(keys[i] as string)).map(packageTriple),
   );
-  if (touchedTriples.size === 0) return undefined;
 
-  const fresh = new Map<number, VulnerabilityFinding[]>();
-  for (const [i, pkg] of packages.entries())
-    if (touchedTriples.has(packageTriple(pkg))) fresh.set(i, await change.match(pkg));
-
-  const untouchedKeys = target.findingKeys.filter((key) => {
-    if (!key.startsWith('vuln|')) return true;
-    // `vuln|<id>|<ecosystem>|<name>|<version>`; advisory ids never contain '|'.
-    return !touchedTriples.has(key.slice(key.indexOf('|', 5) + 1));
-  });
-  const freshFindings = [...fresh.values()].flat();
-  const keys = [...new Set([...untouchedKeys, ...findingKeys(freshFindings, [])])].sort();
-  if (sameKeys(keys, target.findingKeys)) return undefined;
-
-  // Findings are stored in inventory order, one run per package: keep the untouched runs.
-  stored ??= target.loadVulnerabilities();
-  const vulnerabilities: VulnerabilityFinding[] = [];
-  let next = 0;
+  const before = new Set<string>();
+  const after = new Map<string, string>();
+  const sets: (FindingSet | undefined)[] = [];
   for (const [i, pkg] of packages.entries()) {
-    const triple = packageTriple(pkg);
-    const run: VulnerabilityFinding[] = [];
-    while (next < stored.length && packageTriple((stored[next] as VulnerabilityFinding).package) === triple)
-      run.push(stored[next++] as VulnerabilityFinding);
-    vulnerabilities.push(...(fresh.get(i) ?? run));
+    const old = stored[i];
+    if (!touchedTriples.has(packageTriple(pkg))) {
+      sets.push(old);
+      continue;
+    }
+    const fresh = await change.match(pkg);
+    sets.push(fresh.findings.length > 0 ? fresh : undefined);
+    // The same set (by digest) gives the same keys on both sides: nothing to compare.
+    if ((old?.digest ?? EMPTY_DIGEST) === fresh.digest) continue;
+    for (const key of keysOf(old, pkg)) before.add(key);
+    for (const f of fresh.findings) after.set(vulnerabilityKey(f.id, pkg), f.id);
   }
-  if (next !== stored.length) return evaluateFully(change, target);
-  return {
-    inventory: target.inventory,
-    vulnerabilities,
-    insecureConfigurations,
-    summary: summarize(vulnerabilities, insecureConfigurations),
-    findingKeys: keys,
-  };
-}
-
-/** Stored findings out of inventory order (not written by this server): match everything. */
-async function evaluateFully(change: ChangeSet, target: RematchTarget): Promise<ScanContent | undefined> {
-  const result = await evaluateInventory(
-    {
-      kind: 'container',
-      ref: `${target.workload.cluster}/${target.workload.namespace}/${target.workload.pod}`,
-    },
-    { ...target.inventory, notes: [] },
-    change.advisories,
-    { scanTime: target.scanTime },
-  );
-  const keys = findingKeys(result.vulnerabilities, result.insecureConfigurations);
-  if (sameKeys(keys, target.findingKeys)) return undefined;
-  return {
-    inventory: target.inventory,
-    vulnerabilities: result.vulnerabilities,
-    insecureConfigurations: result.insecureConfigurations,
-    summary: result.summary,
-    findingKeys: keys,
-  };
+  if (before.size === after.size && [...before].every((key) => after.has(key))) return undefined;
+  const newFindings = [...new Set([...after].filter(([key]) => !before.has(key)).map(([, id]) => id))].sort();
+  return { content: contentOf(target.inventory, sets), diff: { newFindings } };
 }
 
 /**
@@ -239,31 +221,38 @@ export async function rematchAdvisories(
   };
   const batchSize = deps.batchSize ?? DEFAULT_BATCH;
   for (let start = 0; start < candidates.length; start += batchSize) {
-    for (let target of await store.rematchTargets(candidates.slice(start, start + batchSize))) {
-      for (let attempt = 0; attempt < STALE_RETRIES; attempt++) {
-        const content = await rederive(change, target, citing.has(target.workloadId));
-        if (!content) break;
+    let targets = await store.rematchTargets(candidates.slice(start, start + batchSize));
+    for (let attempt = 0; attempt < STALE_RETRIES && targets.length > 0; attempt++) {
+      const inputs: RecordRematchInput[] = [];
+      for (const target of targets) {
+        const derived = await rederive(change, target, citing.has(target.workloadId));
+        if (!derived) continue;
+        const { content, diff } = derived;
         const scanTime = deps.now?.() ?? new Date();
         const workload = target.workload;
-        const outcome = await store.recordRematch({
+        inputs.push({
           workloadId: target.workloadId,
           basedOnScanId: target.scanId,
           scanTime,
           content,
-          indexKeys: resultIndexKeys(content.inventory.packages, content.vulnerabilities),
-          events: (context) => planRematchEvents(workload, scanTime, context),
+          events: (context) => planRematchEvents(workload, scanTime, context, diff),
         });
+      }
+      const outcomes = store.recordRematches
+        ? await store.recordRematches(inputs)
+        : await sequentially(inputs, (input) => store.recordRematch(input));
+      const stale: number[] = [];
+      let events = 0;
+      for (const [i, outcome] of outcomes.entries()) {
         if (outcome.status === 'recorded') {
           report.rematched += 1;
-          report.events += outcome.events;
-          if (outcome.events > 0) deps.onEvents();
-          break;
-        }
-        // A report arrived meanwhile: re-match the newer scan instead.
-        const [newer] = await store.rematchTargets([target.workloadId]);
-        if (!newer) break;
-        target = newer;
+          events += outcome.events;
+        } else stale.push((inputs[i] as RecordRematchInput).workloadId);
       }
+      report.events += events;
+      if (events > 0) deps.onEvents();
+      // A report arrived meanwhile: re-match the newer scan instead.
+      targets = stale.length > 0 ? await store.rematchTargets(stale) : [];
     }
   }
   return report;

@@ -13,6 +13,8 @@ import { ContainmentError, ErrorCodes } from '../errors.js';
 import { EventTypes } from '../events/cloud-event.js';
 import { Deliverer } from '../events/deliverer.js';
 import { TargetGuard } from '../events/ssrf.js';
+import { MatchWorkerPool } from './match-worker/match-pool.js';
+import { PackageMatcher } from './package-matcher.js';
 import { Rematcher } from './rematch.js';
 import { ScannerMetrics } from './metrics.js';
 import { buildScannerApp } from './server.js';
@@ -115,11 +117,20 @@ export async function runScannerServer(options: RunServerOptions): Promise<Runni
     },
     onError: (e) => options.logger?.error({ err: e }, 're-match failed'),
   });
+  // Packages not matched before are matched in a worker thread with its own connection to the
+  // advisory database, so the event loop keeps answering (and delivering) meanwhile.
+  const matchWorkers = new MatchWorkerPool(
+    options.database === undefined
+      ? { advisoryDbPath: options.advisoryDbPath }
+      : { database: options.database },
+  );
+  const matcher = new PackageMatcher(advisories, { remote: matchWorkers });
   let app: Awaited<ReturnType<typeof buildScannerApp>> | undefined;
   const close = async (): Promise<void> => {
     await rematcher.stop();
     await app?.close();
     await deliverer.stop();
+    await matchWorkers.close();
     await stores.close();
   };
   try {
@@ -148,6 +159,7 @@ export async function runScannerServer(options: RunServerOptions): Promise<Runni
       guard,
       rematch: rematcher,
       metrics,
+      matcher,
       ...(options.oidc ? { oidc: createOidcVerifier(options.oidc) } : {}),
       ...(options.rateLimit === false ? {} : { rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT }),
       ...(options.logger ? { logger: options.logger } : {}),

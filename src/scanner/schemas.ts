@@ -115,6 +115,13 @@ export const findingsQuerySchema = z.object({
   at: z.iso.datetime({ offset: true }).optional(),
 });
 
+export const imagesQuerySchema = z.object({
+  image: text(1024),
+  digest: text(256).optional(),
+  cluster: nameSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
 export const summaryQuerySchema = z.object({
   cluster: nameSchema.optional(),
   namespace: nameSchema.optional(),

@@ -15,10 +15,13 @@ import { assertCan, canIssue, covers, namespaceFilter, roleAllows } from '../aut
 import type { Action, Principal, Scope } from '../auth/principal.js';
 import { ContainmentError, ErrorCodes, isContainmentError } from '../errors.js';
 import { EventTypes } from '../events/cloud-event.js';
+import { SEVERITIES } from '../inventory/types.js';
+import type { Severity } from '../inventory/types.js';
 import type { TargetGuard } from '../events/ssrf.js';
 import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
 import { ApiErrorCodes, ScannerApiError, httpStatusOf, notFound } from './api-error.js';
 import { ingestReport } from './ingest.js';
+import { PackageMatcher } from './package-matcher.js';
 import type { RematchCheck } from './rematch.js';
 import { ScannerMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -26,6 +29,7 @@ import {
   clusterBodySchema,
   deadLetterQuerySchema,
   findingsQuerySchema,
+  imagesQuerySchema,
   replayBodySchema,
   reportSchema,
   scanIdSchema,
@@ -34,7 +38,7 @@ import {
   triggerBodySchema,
   workloadQuerySchema,
 } from './schemas.js';
-import type { ScanDetail, ScannerStore, Visibility } from './store/scanner-store.js';
+import type { ScanDetail, ScannerStore, ScanRecord, Visibility } from './store/scanner-store.js';
 
 export const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
 
@@ -57,6 +61,8 @@ export interface ScannerAppOptions {
   rateLimit?: RateLimit;
   /** Counters served at /metrics; pass one to also feed it the deliverer's outcomes. */
   metrics?: ScannerMetrics;
+  /** Matches report inventories (e.g. with a worker thread); default: one on the event loop. */
+  matcher?: PackageMatcher;
 }
 
 export interface RateLimit {
@@ -149,6 +155,25 @@ function findingsResponse(scans: ScanDetail[]): object {
   };
 }
 
+/**
+ * One `/v1/images` entry: `severityCounts` adds vulnerabilities and insecure configurations per
+ * severity, as the compliance verdict counts them (`matching/summary.ts`).
+ */
+function imageEntry(scan: ScanRecord): object {
+  const { counts, configurationCounts } = scan.summary;
+  const severityCounts = Object.fromEntries(
+    SEVERITIES.map((s) => [s, counts[s] + configurationCounts[s]]),
+  ) as Record<Severity, number>;
+  return {
+    image: scan.workload.image,
+    ...(scan.workload.imageDigest === undefined ? {} : { imageDigest: scan.workload.imageDigest }),
+    workload: scan.workload,
+    scanId: scan.id,
+    scanTime: scan.scanTime,
+    severityCounts,
+  };
+}
+
 export async function buildScannerApp(options: ScannerAppOptions): Promise<FastifyInstance> {
   const { store, advisories, tokens, guard, deliverer } = options;
   const app = Fastify({
@@ -157,6 +182,8 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
   }) as unknown as FastifyInstance;
 
   const metrics = options.metrics ?? new ScannerMetrics();
+  // One per app: its per-package cache is what makes repeated packages cheap to match.
+  const matcher = options.matcher ?? new PackageMatcher(advisories);
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, not the URL: unmatched paths share one label value.
     const route = request.routeOptions.url ?? 'unmatched';
@@ -308,7 +335,7 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
         const { cluster, namespace } = report.workload;
         assertCan(principal, 'reports:write', { cluster, namespace });
         const result = await ingestReport(
-          { store, advisories, onEvents: () => deliverer.notify() },
+          { store, advisories, matcher, onEvents: () => deliverer.notify() },
           { ...report, scanTime: new Date(report.scanTime).toISOString() },
         );
         metrics.reportReceived(result.duplicate ? 'duplicate' : result.kind);
@@ -367,6 +394,16 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
         // Invisible and missing look the same: no probing of other namespaces' scan ids.
         if (!scan) throw notFound(`scan ${id}`);
         return scan;
+      });
+
+      v1.get('/images', async (request) => {
+        const principal = principalOf(request);
+        requireRole(principal, 'findings:read');
+        const { image, digest, cluster, limit } = parse(imagesQuerySchema, request.query);
+        const visibility = visibilityFor(principal, { cluster });
+        const query = digest === undefined ? { image } : { image, digest };
+        const scans = visibility ? await store.imageScans(visibility, query, limit) : [];
+        return { images: scans.map(imageEntry) };
       });
 
       v1.get('/summary', async (request) => {

@@ -17,11 +17,16 @@ import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import type { DeadLetter, DeadLetterFilter } from '../../events/outbox.js';
 import { PostgresOutbox } from '../../events/postgres-outbox.js';
 import { SEVERITIES } from '../../inventory/types.js';
+import type { InsecureConfiguration } from '../../inventory/types.js';
 import { ApiErrorCodes, ScannerApiError } from '../api-error.js';
-import { resultIndexKeys } from '../rematch-index.js';
+import type { FindingSet } from '../finding-sets.js';
+import { contentOf } from '../package-matcher.js';
+import { ResultCodec, lazyEventContext, rematchTarget } from './result-codec.js';
+import type { EncodedContent, StoredBlobs } from './result-codec.js';
 import type {
   ClusterListing,
   ClusterRecord,
+  ImageQuery,
   NamespaceSummary,
   NewTrigger,
   Page,
@@ -31,11 +36,13 @@ import type {
   RecordScanOutcome,
   RematchTarget,
   ReportRef,
+  ScanContent,
   ScanDetail,
   ScanEventContext,
   ScanKind,
   ScannerStore,
   ScanRecord,
+  StoredInventory,
   TriggerRecord,
   Visibility,
   WorkloadFilter,
@@ -63,16 +70,42 @@ CREATE TABLE IF NOT EXISTS scanner_workloads (
   first_seen timestamptz NOT NULL,
   last_seen timestamptz NOT NULL,
   last_scan_id bigint,
+  -- The inventory of the latest result: what a feed change is matched against.
+  inventory_id bigint,
   UNIQUE (cluster_id, namespace, pod, container)
+);
+CREATE INDEX IF NOT EXISTS scanner_workloads_inventory ON scanner_workloads (inventory_id);
+-- Content-addressed blobs (digest = SHA-256 of the JSON), immutable, shared by every result.
+CREATE TABLE IF NOT EXISTS scanner_inventories (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  digest text COLLATE "C" NOT NULL UNIQUE,
+  inventory text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scanner_finding_sets (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  digest text COLLATE "C" NOT NULL UNIQUE,
+  findings text NOT NULL
+);
+-- The re-match index: package keys (rematch-index.ts) of each inventory, written with it, and
+-- the package keys each cited advisory id was found on.
+CREATE TABLE IF NOT EXISTS scanner_inventory_keys (
+  key text COLLATE "C" NOT NULL,
+  inventory_id bigint NOT NULL REFERENCES scanner_inventories(id),
+  PRIMARY KEY (key, inventory_id)
+);
+CREATE TABLE IF NOT EXISTS scanner_advisory_packages (
+  advisory_key text COLLATE "C" NOT NULL,
+  package_key text COLLATE "C" NOT NULL,
+  PRIMARY KEY (advisory_key, package_key)
 );
 CREATE TABLE IF NOT EXISTS scanner_results (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   workload_id bigint NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
-  inventory json NOT NULL,
-  vulnerabilities json NOT NULL,
+  inventory_id bigint NOT NULL REFERENCES scanner_inventories(id),
+  -- [[package index, finding set id], ...] for the packages with findings.
+  runs text NOT NULL,
   insecure_configurations json NOT NULL,
-  summary json NOT NULL,
-  finding_keys json NOT NULL
+  summary json NOT NULL
 );
 CREATE INDEX IF NOT EXISTS scanner_results_workload ON scanner_results (workload_id);
 CREATE TABLE IF NOT EXISTS scanner_scans (
@@ -88,6 +121,8 @@ CREATE TABLE IF NOT EXISTS scanner_scans (
   image text NOT NULL,
   image_digest text
 );
+CREATE INDEX IF NOT EXISTS scanner_workloads_image ON scanner_workloads (image);
+CREATE INDEX IF NOT EXISTS scanner_workloads_image_digest ON scanner_workloads (image_digest);
 CREATE INDEX IF NOT EXISTS scanner_scans_workload_time ON scanner_scans (workload_id, scan_time, id);
 CREATE INDEX IF NOT EXISTS scanner_scans_result ON scanner_scans (result_id);
 CREATE TABLE IF NOT EXISTS scanner_reports (
@@ -97,13 +132,6 @@ CREATE TABLE IF NOT EXISTS scanner_reports (
   PRIMARY KEY (cluster_id, report_id)
 );
 CREATE INDEX IF NOT EXISTS scanner_reports_scan ON scanner_reports (scan_id);
--- The re-match index: the keys (rematch-index.ts) of each workload's latest result.
-CREATE TABLE IF NOT EXISTS scanner_match_index (
-  key text COLLATE "C" NOT NULL,
-  workload_id bigint NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
-  PRIMARY KEY (key, workload_id)
-);
-CREATE INDEX IF NOT EXISTS scanner_match_index_workload ON scanner_match_index (workload_id);
 CREATE TABLE IF NOT EXISTS scanner_meta (
   key text PRIMARY KEY,
   value text NOT NULL
@@ -138,11 +166,14 @@ interface ScanRow extends WorkloadRow {
   summary: ScanRecord['summary'];
 }
 
-interface ScanDetailRow extends ScanRow {
-  inventory: ScanDetail['inventory'];
-  vulnerabilities: ScanDetail['vulnerabilities'];
-  insecure_configurations: ScanDetail['insecureConfigurations'];
+/** The stored-result fields decoding needs (json columns arrive parsed). */
+interface PgResultRow {
+  inventory_id: Id;
+  runs: string;
+  insecure_configurations: InsecureConfiguration[];
 }
+
+type ScanDetailRow = ScanRow & PgResultRow;
 
 function scanOf(row: ScanRow): ScanRecord {
   return {
@@ -154,15 +185,6 @@ function scanOf(row: ScanRow): ScanRecord {
     inventoryHash: row.inventory_hash,
     kind: row.kind,
     summary: row.summary,
-  };
-}
-
-function scanDetailOf(row: ScanDetailRow): ScanDetail {
-  return {
-    ...scanOf(row),
-    vulnerabilities: row.vulnerabilities,
-    insecureConfigurations: row.insecure_configurations,
-    inventory: row.inventory,
   };
 }
 
@@ -244,6 +266,7 @@ export interface PostgresScannerStoreOptions {
 
 export class PostgresScannerStore implements ScannerStore {
   private readonly now: () => Date;
+  private readonly codec = new ResultCodec();
 
   /**
    * Creates the tables if needed (under an advisory lock: replicas may start together) on the
@@ -253,9 +276,54 @@ export class PostgresScannerStore implements ScannerStore {
     const store = new PostgresScannerStore(pool, await PostgresOutbox.open(pool), options);
     await store.transaction(async (client) => {
       await client.query(SCHEMA_LOCK);
+      const { rowCount } = await client.query(
+        `SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+         AND table_name = 'scanner_results' AND column_name = 'vulnerabilities'`,
+      );
+      const previousLayout = rowCount === 1;
+      if (previousLayout) {
+        // Columns the tables of the previous layout lack; the rest of SCHEMA creates what is new.
+        await client.query(`ALTER TABLE scanner_workloads ADD COLUMN inventory_id bigint;
+          ALTER TABLE scanner_results ADD COLUMN inventory_id bigint, ADD COLUMN runs text`);
+      }
       await client.query(SCHEMA);
+      if (previousLayout) await store.migrateWholeResults(client);
     });
     return store;
+  }
+
+  /**
+   * From the previous layout (inventory and findings as JSON in every result, a per-workload key
+   * index): each result becomes blobs and runs in place, keeping its id, in `open`'s transaction.
+   */
+  private async migrateWholeResults(client: PoolClient): Promise<void> {
+    for (let after = '0'; ;) {
+      const { rows } = await client.query<{ id: Id; inventory: string; vulnerabilities: string }>(
+        `SELECT id, inventory::text AS inventory, vulnerabilities::text AS vulnerabilities
+         FROM scanner_results WHERE id > $1 ORDER BY id LIMIT 50`,
+        [after],
+      );
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        const encoded = this.codec.encode({
+          inventory: JSON.parse(row.inventory) as StoredInventory,
+          vulnerabilities: JSON.parse(row.vulnerabilities) as ScanDetail['vulnerabilities'],
+        });
+        const stored = await this.storeBlobs(client, encoded);
+        await client.query('UPDATE scanner_results SET inventory_id = $1, runs = $2 WHERE id = $3', [
+          stored.inventoryId,
+          this.codec.runsJson(encoded, stored.setIds),
+          row.id,
+        ]);
+        after = row.id;
+      }
+    }
+    await client.query(`ALTER TABLE scanner_results DROP COLUMN inventory, DROP COLUMN vulnerabilities,
+        DROP COLUMN finding_keys, ALTER COLUMN inventory_id SET NOT NULL, ALTER COLUMN runs SET NOT NULL,
+        ADD FOREIGN KEY (inventory_id) REFERENCES scanner_inventories(id);
+      UPDATE scanner_workloads w SET inventory_id = r.inventory_id
+        FROM scanner_scans s JOIN scanner_results r ON r.id = s.result_id WHERE s.id = w.last_scan_id;
+      DROP TABLE IF EXISTS scanner_match_index`);
   }
 
   private constructor(
@@ -286,6 +354,16 @@ export class PostgresScannerStore implements ScannerStore {
     } finally {
       client.release();
     }
+  }
+
+  private async scanDetailOf(row: ScanDetailRow): Promise<ScanDetail> {
+    const content = (await this.decoder(this.pool, row))();
+    return {
+      ...scanOf(row),
+      vulnerabilities: content.vulnerabilities,
+      insecureConfigurations: content.insecureConfigurations,
+      inventory: content.inventory,
+    };
   }
 
   async ping(): Promise<void> {
@@ -369,28 +447,33 @@ export class PostgresScannerStore implements ScannerStore {
 
   async recordScan(input: RecordScanInput): Promise<RecordScanOutcome> {
     const { workload } = input;
+    const encoded = input.content ? this.codec.encode(input.content) : undefined;
+    let stored: StoredBlobs | undefined;
     const duplicate = (ref: ReportRef): Rollback<RecordScanOutcome> =>
       new Rollback({ status: 'duplicate', scanId: ref.scanId, kind: ref.kind, workload: ref.workload });
     type Outcome = RecordScanOutcome | 'raced';
     const raced = await this.transaction<Outcome>(async (client) => {
       // KEY SHARE: a concurrent cluster deletion waits for this transaction (or this one sees it gone).
       const cluster = (
-        await client.query<{ id: Id }>('SELECT id FROM scanner_clusters WHERE name = $1 FOR KEY SHARE', [
-          workload.cluster,
-        ])
+        await client.query<{ id: Id }>({
+          name: 'scanner-cluster-key-share',
+          text: 'SELECT id FROM scanner_clusters WHERE name = $1 FOR KEY SHARE',
+          values: [workload.cluster],
+        })
       ).rows[0];
       if (!cluster) throw clusterNotFound(workload.cluster);
       const now = this.now();
       // Creates the workload or locks its row: from here on no other report for it interleaves.
-      const { rows: upserted } = await client.query<{ id: Id; last_scan_id: Id | null }>(
-        `INSERT INTO scanner_workloads
+      const { rows: upserted } = await client.query<{ id: Id; last_scan_id: Id | null }>({
+        name: 'scanner-workload-upsert',
+        text: `INSERT INTO scanner_workloads
            (cluster_id, namespace, pod, container, node, image, image_digest, first_seen, last_seen)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
          ON CONFLICT (cluster_id, namespace, pod, container) DO UPDATE
            SET node = EXCLUDED.node, image = EXCLUDED.image, image_digest = EXCLUDED.image_digest,
                last_seen = EXCLUDED.last_seen
          RETURNING id, last_scan_id`,
-        [
+        values: [
           cluster.id,
           workload.namespace,
           workload.pod,
@@ -400,7 +483,7 @@ export class PostgresScannerStore implements ScannerStore {
           workload.imageDigest ?? null,
           now,
         ],
-      );
+      });
       const { id: workloadId, last_scan_id: lastScanId } = upserted[0] as { id: Id; last_scan_id: Id | null };
 
       const seen = await this.reportRef(client, { id: cluster.id }, input.reportId);
@@ -410,50 +493,47 @@ export class PostgresScannerStore implements ScannerStore {
         lastScanId === null
           ? undefined
           : (
-              await client.query<{
-                result_id: Id;
-                inventory_hash: string;
-                finding_keys: string[];
-                vulnerabilities: ScanDetail['vulnerabilities'];
-                insecure_configurations: ScanDetail['insecureConfigurations'];
-                summary: ScanDetail['summary'];
-              }>(
-                `SELECT s.result_id, s.inventory_hash, r.finding_keys, r.vulnerabilities,
-                   r.insecure_configurations, r.summary
+              await client.query<PgResultRow & { result_id: Id; inventory_hash: string }>({
+                name: 'scanner-previous-result',
+                text: `SELECT s.result_id, s.inventory_hash, r.inventory_id, r.runs, r.insecure_configurations
                  FROM scanner_scans s JOIN scanner_results r ON r.id = s.result_id WHERE s.id = $1`,
-                [lastScanId],
-              )
+                values: [lastScanId],
+              })
             ).rows[0];
       if (!input.content && previous?.inventory_hash !== input.inventoryHash) {
         return new Rollback<RecordScanOutcome>({ status: 'hash-changed' });
       }
+      // Blobs the event plan may decode, loaded now: the plan runs synchronously.
+      const previousContent = previous && (await this.decoder(client, previous));
 
       let resultId: Id;
-      let content: ScanEventContext['content'];
-      if (input.content) {
-        content = input.content;
-        resultId = await this.insertResult(client, workloadId, input.content);
-        await this.replaceIndexKeys(
+      let inventoryId: Id;
+      let content: () => ScanEventContext['content'];
+      if (input.content && encoded) {
+        const fresh = input.content;
+        content = () => fresh;
+        stored = await this.storeBlobs(client, encoded);
+        inventoryId = stored.inventoryId;
+        resultId = await this.insertResult(
           client,
           workloadId,
-          resultIndexKeys(input.content.inventory.packages, input.content.vulnerabilities),
+          inventoryId,
+          this.codec.runsJson(encoded, stored.setIds),
+          fresh,
         );
       } else {
         // A check-in: the hash matched above, so the previous result exists.
         const prev = previous as NonNullable<typeof previous>;
         resultId = prev.result_id;
-        content = {
-          vulnerabilities: prev.vulnerabilities,
-          insecureConfigurations: prev.insecure_configurations,
-          summary: prev.summary,
-          findingKeys: prev.finding_keys,
-        };
+        inventoryId = prev.inventory_id;
+        content = previousContent as () => ScanContent;
       }
 
       const kind = input.content ? 'full' : 'check-in';
       const scanId = await this.insertScan(client, {
         workloadId,
         resultId,
+        inventoryId,
         reportId: input.reportId,
         kind,
         scanTime: input.scanTime,
@@ -464,57 +544,172 @@ export class PostgresScannerStore implements ScannerStore {
         imageDigest: workload.imageDigest ?? null,
       });
       // Another workload's report with this id committed first: this one is its duplicate.
-      const claimed = await client.query(
-        `INSERT INTO scanner_reports (cluster_id, report_id, scan_id) VALUES ($1, $2, $3)
+      const claimed = await client.query({
+        name: 'scanner-claim-report',
+        text: `INSERT INTO scanner_reports (cluster_id, report_id, scan_id) VALUES ($1, $2, $3)
          ON CONFLICT (cluster_id, report_id) DO NOTHING`,
-        [cluster.id, input.reportId, scanId],
-      );
+        values: [cluster.id, input.reportId, scanId],
+      });
       if (claimed.rowCount !== 1) return new Rollback<'raced'>('raced');
 
-      const planned = input.events({
-        scanId: Number(scanId),
-        previousKeys: previous?.finding_keys,
-        content,
-        checkIn: !input.content,
-        triggers: await this.triggersFor(client, cluster.id, workload.namespace),
-      });
+      const planned = input.events(
+        lazyEventContext({
+          scanId: Number(scanId),
+          checkIn: !input.content,
+          triggers: await this.triggersFor(client, cluster.id, workload.namespace),
+          previousKeys: () => previousContent?.().findingKeys,
+          content,
+        }),
+      );
       for (const { event, triggerIds } of planned) await this.queue.enqueue(client, event, triggerIds);
       return { status: 'recorded', scanId: Number(scanId), kind, events: planned.length };
     });
-    if (raced !== 'raced') return raced;
+    if (raced !== 'raced') {
+      if (encoded && stored && raced.status === 'recorded')
+        this.codec.rememberStored(encoded, stored.inventoryId, stored.setIds);
+      return raced;
+    }
     const winner = await this.findReport(workload.cluster, input.reportId);
     // The winner's cluster was deleted in between: nothing of either report remains.
     if (!winner) throw clusterNotFound(workload.cluster);
     return { status: 'duplicate', scanId: winner.scanId, kind: winner.kind, workload: winner.workload };
   }
 
+  /**
+   * Inserts the blobs the content needs and the codec does not know to be stored, in digest order
+   * (two replicas inserting the same blobs then wait for each other instead of deadlocking).
+   */
+  private async storeBlobs(client: PoolClient, encoded: EncodedContent): Promise<StoredBlobs> {
+    const { inventory } = encoded;
+    let inventoryId = inventory.knownId ?? this.codec.inventoryId(inventory.digest);
+    if (inventoryId === undefined) {
+      const { rows } = await client.query<{ id: Id }>({
+        name: 'scanner-inventory-insert',
+        text: `WITH ins AS (
+             INSERT INTO scanner_inventories (digest, inventory) VALUES ($1, $2)
+             ON CONFLICT (digest) DO NOTHING RETURNING id),
+           keys AS (
+             INSERT INTO scanner_inventory_keys (key, inventory_id)
+             SELECT DISTINCT k, ins.id FROM ins, unnest($3::text[]) AS k)
+           SELECT id FROM ins`,
+        values: [inventory.digest, inventory.json, inventory.packageKeys()],
+      });
+      inventoryId =
+        rows[0]?.id ??
+        (
+          await client.query<{ id: Id }>({
+            name: 'scanner-inventory-id',
+            text: 'SELECT id FROM scanner_inventories WHERE digest = $1',
+            values: [inventory.digest],
+          })
+        ).rows[0]?.id;
+      if (inventoryId === undefined) throw new Error('inventory blob vanished');
+    }
+    const setIds = new Map<string, string>();
+    const missing: FindingSet[] = [];
+    for (const set of encoded.sets) {
+      const id = this.codec.setId(set.digest);
+      if (id === undefined) missing.push(set);
+      else setIds.set(set.digest, id);
+    }
+    if (missing.length > 0) {
+      missing.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+      const digests = missing.map((m) => m.digest);
+      await client.query({
+        name: 'scanner-sets-insert',
+        text: `INSERT INTO scanner_finding_sets (digest, findings)
+           SELECT d, f FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(d, f, n) ORDER BY n
+           ON CONFLICT (digest) DO NOTHING`,
+        values: [digests, missing.map((m) => m.body)],
+      });
+      const { rows } = await client.query<{ id: Id; digest: string }>({
+        name: 'scanner-sets-ids',
+        text: 'SELECT id, digest FROM scanner_finding_sets WHERE digest = ANY($1::text[])',
+        values: [digests],
+      });
+      for (const row of rows) setIds.set(row.digest, row.id);
+    }
+    if (encoded.advisoryPackages.length > 0) {
+      const pairs = [...encoded.advisoryPackages].sort((a, b) =>
+        a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0,
+      );
+      await client.query({
+        name: 'scanner-advisory-packages-insert',
+        text: `INSERT INTO scanner_advisory_packages (advisory_key, package_key)
+           SELECT a, p FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(a, p, n) ORDER BY n
+           ON CONFLICT DO NOTHING`,
+        values: [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+      });
+    }
+    return { inventoryId, setIds };
+  }
+
   private async insertResult(
     client: PoolClient,
     workloadId: Id,
-    content: NonNullable<RecordScanInput['content']>,
+    inventoryId: Id,
+    runsJson: string,
+    content: Pick<ScanContent, 'insecureConfigurations' | 'summary'>,
   ): Promise<Id> {
-    const { rows } = await client.query<{ id: Id }>(
-      `INSERT INTO scanner_results
-         (workload_id, inventory, vulnerabilities, insecure_configurations, summary, finding_keys)
-       VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-      [
+    const { rows } = await client.query<{ id: Id }>({
+      name: 'scanner-result-insert',
+      text: `INSERT INTO scanner_results (workload_id, inventory_id, runs, insecure_configurations, summary)
+       VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+      values: [
         workloadId,
-        JSON.stringify(content.inventory),
-        JSON.stringify(content.vulnerabilities),
+        inventoryId,
+        runsJson,
         JSON.stringify(content.insecureConfigurations),
         JSON.stringify(content.summary),
-        JSON.stringify(content.findingKeys),
       ],
-    );
+    });
     return (rows[0] as { id: Id }).id;
   }
 
-  /** Inserts a scan and makes it the workload's latest. */
+  /** Loads what decoding a stored result needs; the returned function decodes it (once). */
+  private async decoder(db: Pool | PoolClient, row: PgResultRow): Promise<() => ScanContent> {
+    const inventory = await this.inventory(db, row.inventory_id);
+    const sets = await this.sets(db, this.codec.setIdsOf(row.runs));
+    let content: ScanContent | undefined;
+    return () => {
+      content ??= contentOf(
+        inventory,
+        this.codec.runs(inventory.packages, row.runs, sets),
+        row.insecure_configurations,
+      );
+      return content;
+    };
+  }
+
+  private async inventory(db: Pool | PoolClient, id: Id): Promise<StoredInventory> {
+    const cached = this.codec.cachedInventory(String(id));
+    if (cached) return cached;
+    const { rows } = await db.query<{ inventory: string }>({
+      name: 'scanner-inventory-get',
+      text: 'SELECT inventory FROM scanner_inventories WHERE id = $1',
+      values: [id],
+    });
+    return this.codec.rememberInventory(String(id), (rows[0] as { inventory: string }).inventory);
+  }
+
+  private sets(db: Pool | PoolClient, ids: readonly string[]): Promise<Map<string, FindingSet>> {
+    return this.codec.resolveSetsAsync(ids, async (missing) => {
+      const { rows } = await db.query<{ id: Id; digest: string; findings: string }>({
+        name: 'scanner-sets-get',
+        text: 'SELECT id, digest, findings FROM scanner_finding_sets WHERE id = ANY($1::bigint[])',
+        values: [missing],
+      });
+      return rows;
+    });
+  }
+
+  /** Inserts a scan and makes it the workload's latest (its result's inventory too). */
   private async insertScan(
     client: PoolClient,
     scan: {
       workloadId: Id;
       resultId: Id;
+      inventoryId: Id;
       reportId: string;
       kind: ScanKind;
       scanTime: Date;
@@ -525,13 +720,15 @@ export class PostgresScannerStore implements ScannerStore {
       imageDigest: string | null;
     },
   ): Promise<Id> {
-    const { rows } = await client.query<{ id: Id }>(
-      `WITH s AS (
+    const { rows } = await client.query<{ id: Id }>({
+      name: 'scanner-scan-insert',
+      text: `WITH s AS (
          INSERT INTO scanner_scans (workload_id, result_id, report_id, kind, scan_time, received_at,
            inventory_hash, node, image, image_digest)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id)
-       UPDATE scanner_workloads w SET last_scan_id = s.id FROM s WHERE w.id = $1 RETURNING s.id`,
-      [
+       UPDATE scanner_workloads w SET last_scan_id = s.id, inventory_id = $11 FROM s WHERE w.id = $1
+       RETURNING s.id`,
+      values: [
         scan.workloadId,
         scan.resultId,
         scan.reportId,
@@ -542,8 +739,9 @@ export class PostgresScannerStore implements ScannerStore {
         scan.node,
         scan.image,
         scan.imageDigest,
+        scan.inventoryId,
       ],
-    );
+    });
     return (rows[0] as { id: Id }).id;
   }
 
@@ -553,50 +751,45 @@ export class PostgresScannerStore implements ScannerStore {
     clusterId: Id,
     namespace: string,
   ): Promise<ScanEventContext['triggers']> {
-    const { rows } = await client.query<{ id: string; every_scan: boolean }>(
-      `SELECT id, every_scan FROM scanner_triggers
+    const { rows } = await client.query<{ id: string; every_scan: boolean }>({
+      name: 'scanner-triggers-for',
+      text: `SELECT id, every_scan FROM scanner_triggers
        WHERE cluster_id = $1
          AND (json_typeof(namespaces) <> 'array'
               OR EXISTS (SELECT 1 FROM json_array_elements_text(namespaces) n WHERE n = $2))
        ORDER BY id`,
-      [clusterId, namespace],
-    );
+      values: [clusterId, namespace],
+    });
     return rows.map((t) => ({ id: t.id, everyScan: t.every_scan }));
   }
 
-  private async replaceIndexKeys(client: PoolClient, workloadId: Id, keys: readonly string[]): Promise<void> {
-    await client.query('DELETE FROM scanner_match_index WHERE workload_id = $1', [workloadId]);
-    await client.query(
-      `INSERT INTO scanner_match_index (key, workload_id)
-       SELECT DISTINCT k, $1::bigint FROM unnest($2::text[]) AS k`,
-      [workloadId, [...keys]],
-    );
-  }
-
   async rematchCandidates(keys: readonly string[]): Promise<number[]> {
-    const { rows } = await this.pool.query<{ workload_id: Id }>(
-      `SELECT DISTINCT workload_id FROM scanner_match_index WHERE key = ANY($1::text[]) ORDER BY workload_id`,
+    const { rows } = await this.pool.query<{ id: Id }>(
+      `WITH k AS (SELECT unnest($1::text[]) AS key),
+         pk AS (SELECT key FROM k
+                UNION SELECT ap.package_key FROM scanner_advisory_packages ap JOIN k ON ap.advisory_key = k.key)
+       SELECT DISTINCT w.id FROM pk
+       JOIN scanner_inventory_keys ik ON ik.key = pk.key
+       JOIN scanner_workloads w ON w.inventory_id = ik.inventory_id
+       ORDER BY w.id`,
       [[...keys]],
     );
-    return rows.map((r) => Number(r.workload_id));
+    return rows.map((r) => Number(r.id));
   }
 
   async rematchTargets(workloadIds: readonly number[]): Promise<RematchTarget[]> {
     const { rows } = await this.pool.query<
-      WorkloadRow & {
-        workload_id: Id;
-        scan_id: Id;
-        scan_time: Date;
-        inventory_hash: string;
-        inventory: RematchTarget['inventory'];
-        finding_keys: string[];
-        vulnerabilities: string;
-      }
+      WorkloadRow &
+        PgResultRow & {
+          workload_id: Id;
+          scan_id: Id;
+          scan_time: Date;
+          inventory_hash: string;
+        }
     >(
-      // Vulnerabilities as text: decoded only for the few targets that need them.
       `SELECT w.id AS workload_id, s.id AS scan_id, s.scan_time, s.inventory_hash, c.name AS cluster,
          w.namespace, w.pod, w.container, s.node, s.image, s.image_digest,
-         r.inventory, r.finding_keys, r.vulnerabilities::text AS vulnerabilities
+         r.inventory_id, r.runs, r.insecure_configurations
        FROM scanner_workloads w
        JOIN scanner_clusters c ON c.id = w.cluster_id
        JOIN scanner_scans s ON s.id = w.last_scan_id
@@ -605,52 +798,74 @@ export class PostgresScannerStore implements ScannerStore {
        ORDER BY w.id`,
       [[...workloadIds]],
     );
-    return rows.map((row) => ({
-      workloadId: Number(row.workload_id),
-      workload: identityOf(row),
-      scanId: Number(row.scan_id),
-      scanTime: row.scan_time.toISOString(),
-      inventoryHash: row.inventory_hash,
-      inventory: row.inventory,
-      findingKeys: row.finding_keys,
-      loadVulnerabilities: () => JSON.parse(row.vulnerabilities) as ScanDetail['vulnerabilities'],
-    }));
+    // Every set of the batch in one query.
+    const sets = await this.sets(this.pool, [...new Set(rows.flatMap((r) => this.codec.setIdsOf(r.runs)))]);
+    const targets: RematchTarget[] = [];
+    for (const row of rows) {
+      const inventory = await this.inventory(this.pool, row.inventory_id);
+      targets.push(
+        rematchTarget({
+          workloadId: Number(row.workload_id),
+          workload: identityOf(row),
+          scanId: Number(row.scan_id),
+          scanTime: row.scan_time.toISOString(),
+          inventoryHash: row.inventory_hash,
+          inventory,
+          runs: this.codec.runs(inventory.packages, row.runs, sets),
+          insecureConfigurations: row.insecure_configurations,
+        }),
+      );
+    }
+    return targets;
   }
 
   async recordRematch(input: RecordRematchInput): Promise<RecordRematchOutcome> {
-    return this.transaction<RecordRematchOutcome>(async (client) => {
+    const encoded = this.codec.encode(input.content);
+    let stored: StoredBlobs | undefined;
+    const outcome = await this.transaction<RecordRematchOutcome>(async (client) => {
       // FOR UPDATE: a report for this workload waits, so "still the latest scan" holds until commit.
-      const { rows } = await client.query<{
-        cluster_id: Id;
-        namespace: string;
-        last_scan_id: Id;
-        scan_time: Date;
-        inventory_hash: string;
-        node: string;
-        image: string;
-        image_digest: string | null;
-        finding_keys: string[];
-      }>(
-        `SELECT w.cluster_id, w.namespace, w.last_scan_id, s.scan_time, s.inventory_hash, s.node, s.image,
-           s.image_digest, r.finding_keys
+      const { rows } = await client.query<
+        PgResultRow & {
+          cluster_id: Id;
+          namespace: string;
+          last_scan_id: Id;
+          scan_time: Date;
+          inventory_hash: string;
+          node: string;
+          image: string;
+          image_digest: string | null;
+        }
+      >({
+        name: 'scanner-rematch-base',
+        text: `SELECT w.cluster_id, w.namespace, w.last_scan_id, s.scan_time, s.inventory_hash, s.node, s.image,
+           s.image_digest, r.inventory_id, r.runs, r.insecure_configurations
          FROM scanner_workloads w
          JOIN scanner_scans s ON s.id = w.last_scan_id
          JOIN scanner_results r ON r.id = s.result_id
          WHERE w.id = $1
          FOR UPDATE OF w`,
-        [input.workloadId],
-      );
+        values: [input.workloadId],
+      });
       const [base] = rows;
       if (base === undefined || Number(base.last_scan_id) !== input.basedOnScanId) {
         return new Rollback<RecordRematchOutcome>({ status: 'stale' });
       }
+      const previousContent = await this.decoder(client, base);
       const workloadId = String(input.workloadId);
-      const resultId = await this.insertResult(client, workloadId, input.content);
+      stored = await this.storeBlobs(client, encoded);
+      const resultId = await this.insertResult(
+        client,
+        workloadId,
+        stored.inventoryId,
+        this.codec.runsJson(encoded, stored.setIds),
+        input.content,
+      );
       // Never before the scan it re-derives, or `latestScans` would still pick that one.
       const scanTime = new Date(Math.max(input.scanTime.getTime(), base.scan_time.getTime()));
       const scanId = await this.insertScan(client, {
         workloadId,
         resultId,
+        inventoryId: stored.inventoryId,
         reportId: `rematch:${input.basedOnScanId}`,
         kind: 'rematch',
         scanTime,
@@ -660,17 +875,21 @@ export class PostgresScannerStore implements ScannerStore {
         image: base.image,
         imageDigest: base.image_digest,
       });
-      await this.replaceIndexKeys(client, workloadId, input.indexKeys);
-      const planned = input.events({
-        scanId: Number(scanId),
-        previousKeys: base.finding_keys,
-        content: input.content,
-        checkIn: false,
-        triggers: await this.triggersFor(client, base.cluster_id, base.namespace),
-      });
+      const planned = input.events(
+        lazyEventContext({
+          scanId: Number(scanId),
+          checkIn: false,
+          triggers: await this.triggersFor(client, base.cluster_id, base.namespace),
+          previousKeys: () => previousContent().findingKeys,
+          content: () => input.content,
+        }),
+      );
       for (const { event, triggerIds } of planned) await this.queue.enqueue(client, event, triggerIds);
       return { status: 'recorded', scanId: Number(scanId), events: planned.length };
     });
+    if (stored && outcome.status === 'recorded')
+      this.codec.rememberStored(encoded, stored.inventoryId, stored.setIds);
+    return outcome;
   }
 
   async rematchCursor(): Promise<number | undefined> {
@@ -697,7 +916,7 @@ export class PostgresScannerStore implements ScannerStore {
     const p = new Params();
     const where = visibleWhere(p, visibility, filter);
     const { rows } = await this.pool.query<ScanDetailRow>(
-      `SELECT ${SCAN_COLUMNS}, r.inventory, r.vulnerabilities, r.insecure_configurations
+      `SELECT ${SCAN_COLUMNS}, r.inventory_id, r.runs, r.insecure_configurations
        FROM scanner_workloads w
        JOIN scanner_clusters c ON c.id = w.cluster_id
        JOIN LATERAL (
@@ -708,7 +927,7 @@ export class PostgresScannerStore implements ScannerStore {
        ORDER BY w.container`,
       p.values,
     );
-    return rows.map(scanDetailOf);
+    return Promise.all(rows.map((row) => this.scanDetailOf(row)));
   }
 
   async listWorkloads(visibility: Visibility, filter: WorkloadFilter, page: Page): Promise<WorkloadRecord[]> {
@@ -767,11 +986,27 @@ export class PostgresScannerStore implements ScannerStore {
     const p = new Params();
     const where = visibleWhere(p, visibility);
     const { rows } = await this.pool.query<ScanDetailRow>(
-      `SELECT ${SCAN_COLUMNS}, r.inventory, r.vulnerabilities, r.insecure_configurations
+      `SELECT ${SCAN_COLUMNS}, r.inventory_id, r.runs, r.insecure_configurations
        FROM ${SCAN_FROM} WHERE s.id = ${p.add(id)} AND ${where}`,
       p.values,
     );
-    return rows[0] && scanDetailOf(rows[0]);
+    return rows[0] && this.scanDetailOf(rows[0]);
+  }
+
+  async imageScans(visibility: Visibility, query: ImageQuery, limit: number): Promise<ScanRecord[]> {
+    const p = new Params();
+    const where = visibleWhere(p, visibility);
+    const { rows } = await this.pool.query<ScanRow>(
+      `SELECT ${SCAN_COLUMNS}
+       FROM scanner_workloads w
+       JOIN scanner_clusters c ON c.id = w.cluster_id
+       JOIN scanner_scans s ON s.id = w.last_scan_id
+       JOIN scanner_results r ON r.id = s.result_id
+       WHERE (w.image = ${p.add(query.image)} OR w.image_digest = ${p.add(query.digest ?? null)}) AND ${where}
+       ORDER BY s.scan_time DESC, s.id DESC LIMIT ${p.add(limit)}`,
+      p.values,
+    );
+    return rows.map(scanOf);
   }
 
   async summary(visibility: Visibility, filter: { namespace?: string }): Promise<NamespaceSummary[]> {

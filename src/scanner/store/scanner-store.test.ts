@@ -4,24 +4,38 @@ import { after, before, test } from 'node:test';
 import { EventTypes, createEvent } from '../../events/cloud-event.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import type { Package } from '../../inventory/types.js';
+import { findingKeys, packageView } from '../finding-sets.js';
 import { advisoryKey, inventoryPackageKey } from '../rematch-index.js';
 import { describeEachBackend, openBackendStores } from '../scanner-harness.test-helper.js';
 import type { BackendStores } from '../scanner-harness.test-helper.js';
 import type { RecordScanOutcome, ScanContent, ScannerStore } from './scanner-store.js';
 
 const zero = { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, UNKNOWN: 0 };
-const content = (keys: string[], packages: Package[] = []): ScanContent => ({
-  inventory: { packages, insecureConfigurations: [] },
-  vulnerabilities: [],
-  insecureConfigurations: [],
-  summary: {
-    counts: zero,
-    configurationCounts: zero,
-    riskScore: 0,
-    compliance: { passed: true, thresholds: { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0 }, violations: [] },
-  },
-  findingKeys: keys,
-});
+const dep: Package = { name: 'dep', version: '1.0.0', ecosystem: 'npm', location: '/app', extractor: 'npm' };
+/** Findings with these advisory ids, on the first package (`dep` when none is given). */
+const content = (ids: string[], given: Package[] = []): ScanContent => {
+  const packages = given.length === 0 && ids.length > 0 ? [dep] : given;
+  const vulnerabilities = ids.map((id) => ({
+    id,
+    aliases: [],
+    package: packageView(packages[0] as Package),
+    severity: 'HIGH' as const,
+  }));
+  return {
+    inventory: { packages, insecureConfigurations: [] },
+    vulnerabilities,
+    insecureConfigurations: [],
+    summary: {
+      counts: zero,
+      configurationCounts: zero,
+      riskScore: 0,
+      compliance: { passed: true, thresholds: { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0 }, violations: [] },
+    },
+    findingKeys: findingKeys(vulnerabilities, []),
+  };
+};
+/** The finding key of advisory `id` on `dep`. */
+const key = (id: string): string => `vuln|${id}|npm|dep|1.0.0`;
 const workload = (pod: string): WorkloadIdentity => ({
   cluster: 'c',
   namespace: 'ns',
@@ -119,12 +133,12 @@ describeEachBackend('scanner store', {}, (backend) => {
       events: (ctx) => {
         seen = ctx.previousKeys;
         assert.equal(ctx.checkIn, true);
-        assert.deepEqual(ctx.content.findingKeys, ['a']);
+        assert.deepEqual(ctx.content.findingKeys, [key('a')]);
         return [];
       },
     });
     assert.equal(checkIn.status === 'recorded' && checkIn.kind, 'check-in');
-    assert.deepEqual(seen, ['a']);
+    assert.deepEqual(seen, [key('a')]);
     assert.equal(await rows('scanner_results'), 1);
     assert.equal((await store.findReport('c', 'r-check'))?.kind, 'check-in');
   });
@@ -229,7 +243,7 @@ describeEachBackend('scanner store', {}, (backend) => {
           inventoryHash: `h${i}`,
           content: content([`k${i}`]),
           events: (ctx) => {
-            seen.push({ own: `k${i}`, previous: ctx.previousKeys?.[0] });
+            seen.push({ own: key(`k${i}`), previous: ctx.previousKeys?.[0] });
             return [];
           },
         }),
@@ -239,10 +253,13 @@ describeEachBackend('scanner store', {}, (backend) => {
     assert.equal(seen.length, n);
     for (let i = 1; i < n; i++) assert.equal(seen[i]!.previous, seen[i - 1]!.own);
     assert.equal(seen[0]!.previous, undefined);
-    assert.equal(await store.lastInventoryHash(workload('chain')), `h${seen.at(-1)!.own.slice(1)}`);
+    assert.equal(
+      await store.lastInventoryHash(workload('chain')),
+      `h${/\|k(\d+)\|/.exec(seen.at(-1)!.own)![1]}`,
+    );
   });
 
-  test('re-match: index keys find the workload; a re-match is written only on the latest scan', async () => {
+  test('re-match: the index finds the workload by package and by cited advisory; a re-match is written only on the latest scan', async () => {
     const lodash: Package = {
       name: 'lodash',
       version: '4.17.20',
@@ -271,8 +288,7 @@ describeEachBackend('scanner store', {}, (backend) => {
       workloadId,
       basedOnScanId: target.scanId,
       scanTime: new Date(Date.UTC(2025, 0, 1)),
-      content: content(['vuln|X'], [lodash]),
-      indexKeys: [inventoryPackageKey(lodash), advisoryKey('X')],
+      content: content(['X'], [lodash]),
       events: (ctx) => {
         assert.deepEqual(ctx.previousKeys, []);
         return [];
@@ -285,7 +301,6 @@ describeEachBackend('scanner store', {}, (backend) => {
       basedOnScanId: target.scanId,
       scanTime: new Date(),
       content: content([], [lodash]),
-      indexKeys: [],
       events: () => [],
     });
     assert.deepEqual(again, { status: 'stale' });

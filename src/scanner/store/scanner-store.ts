@@ -10,6 +10,7 @@ import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import type { DeadLetter, DeadLetterFilter, DeliveryQueue } from '../../events/outbox.js';
 import type { InsecureConfiguration, OsInfo, Package } from '../../inventory/types.js';
 import type { ScanSummary, VulnerabilityFinding } from '../../matching/types.js';
+import type { FindingSet } from '../finding-sets.js';
 
 /** What a reader may see: one cluster or all, and a namespace list or all. */
 export interface Visibility {
@@ -110,6 +111,12 @@ export interface Page {
   offset: number;
 }
 
+/** Workloads running an image: its reference (exact string) or its digest. */
+export interface ImageQuery {
+  image: string;
+  digest?: string;
+}
+
 /** A matched scan's content; absent on a check-in. */
 export interface ScanContent {
   inventory: StoredInventory;
@@ -118,9 +125,17 @@ export interface ScanContent {
   summary: ScanSummary;
   /** Stable keys of every finding, for diffing scans. */
   findingKeys: string[];
+  /**
+   * The findings as one set per inventory package (index-aligned with `inventory.packages`),
+   * when the producer has them (matcher, re-match); otherwise the store splits `vulnerabilities`.
+   */
+  sets?: readonly (FindingSet | undefined)[];
 }
 
-/** What the event callback learns inside the transaction. */
+/**
+ * What the event callback learns inside the transaction. `previousKeys` and `content` may be
+ * computed on first access (a check-in without triggers never decodes any findings).
+ */
 export interface ScanEventContext {
   scanId: number;
   /** The finding keys of the workload's previous scan; undefined on its first scan. */
@@ -172,9 +187,12 @@ export interface RematchTarget {
   scanTime: string;
   inventoryHash: string;
   inventory: StoredInventory;
-  findingKeys: string[];
+  /** Computed on first access. */
+  readonly findingKeys: string[];
   /** The stored findings, decoded on demand (most targets never need them). */
   loadVulnerabilities(): VulnerabilityFinding[];
+  /** The stored findings as one set per package, index-aligned with `inventory.packages`. */
+  sets(): readonly (FindingSet | undefined)[];
 }
 
 export interface RecordRematchInput {
@@ -184,8 +202,6 @@ export interface RecordRematchInput {
   scanTime: Date;
   /** The target's inventory with the re-derived findings. */
   content: ScanContent;
-  /** `resultIndexKeys(...)` of the new content. */
-  indexKeys: readonly string[];
   /** Pure: which events this re-match causes. Runs inside the transaction. */
   events: (context: ScanEventContext) => readonly PlannedEvent[];
 }
@@ -222,6 +238,11 @@ export interface ScannerStore {
   listWorkloads(visibility: Visibility, filter: WorkloadFilter, page: Page): Promise<WorkloadRecord[]>;
   listScans(visibility: Visibility, filter: WorkloadFilter, page: Page): Promise<ScanRecord[]>;
   getScan(id: number, visibility: Visibility): Promise<ScanDetail | undefined>;
+  /**
+   * The latest scan of each visible workload whose image equals `query.image` or whose image
+   * digest equals `query.digest`, newest first.
+   */
+  imageScans(visibility: Visibility, query: ImageQuery, limit: number): Promise<ScanRecord[]>;
   summary(visibility: Visibility, filter: { namespace?: string }): Promise<NamespaceSummary[]>;
 
   createTrigger(input: NewTrigger): Promise<TriggerRecord>;
@@ -232,22 +253,30 @@ export interface ScannerStore {
   triggerTarget(id: string): Promise<DeliveryTarget | undefined>;
 
   /*
-   * Re-matching after advisory updates (`rematch.ts`). A store keeps, for each workload's latest
-   * result (full scan or re-match; a check-in keeps its predecessor's), the index keys
-   * `resultIndexKeys(inventory.packages, vulnerabilities)` from `rematch-index.ts`: written by
-   * `recordScan` (full scans) and `recordRematch`, replacing the workload's previous keys.
+   * Re-matching after advisory updates (`rematch.ts`). A store indexes each distinct inventory by
+   * its package keys (`inventoryPackageKey`, written once with the inventory) and remembers, for
+   * every advisory id a stored finding cites, the package key it was found on; a workload points
+   * at the inventory of its latest result. Nothing is re-indexed per scan.
    */
-  /** Ids of workloads whose latest result is indexed under any of `keys`, ascending. */
+  /**
+   * Ids of workloads whose latest inventory holds a package key among `keys`, or a package a
+   * stored finding citing an advisory key among `keys` was found on; ascending.
+   */
   rematchCandidates(keys: readonly string[]): Promise<number[]>;
   /** The latest content of these workloads (those without a scan or gone are left out). */
   rematchTargets(workloadIds: readonly number[]): Promise<RematchTarget[]>;
   /**
    * In one transaction: unless `basedOnScanId` is no longer the workload's latest scan (`stale`),
    * stores the content as a new result and a scan of kind `rematch` (report id `rematch:<based-on id>`,
-   * not registered as a report; node, image and inventory hash as in the based-on scan), replaces
-   * the workload's index keys, and enqueues the planned events (`checkIn` false).
+   * not registered as a report; node, image and inventory hash as in the based-on scan) and
+   * enqueues the planned events (`checkIn` false).
    */
   recordRematch(input: RecordRematchInput): Promise<RecordRematchOutcome>;
+  /**
+   * `recordRematch` for each input, in one transaction (fewer commits for a large re-match);
+   * outcomes in input order. Optional: callers fall back to `recordRematch`.
+   */
+  recordRematches?(inputs: readonly RecordRematchInput[]): Promise<RecordRematchOutcome[]>;
   /** The advisory import id the last completed re-match covered; undefined before the first. */
   rematchCursor(): Promise<number | undefined>;
   setRematchCursor(importId: number): Promise<void>;

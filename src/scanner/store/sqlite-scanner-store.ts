@@ -1,22 +1,29 @@
 /**
  * `ScannerStore` on one SQLite file (better-sqlite3, WAL). The outbox (`SqliteOutbox`) and the API
  * tokens live on the same connection, so a scan, its history row and its CloudEvents commit in one
- * transaction. A scan row points at a `scanner_results` row holding inventory and findings; a
- * check-in (unchanged inventory hash) adds only a scan row pointing at the previous result.
+ * transaction. A scan row points at a `scanner_results` row; a result references its inventory
+ * (stored once per distinct content) and its findings as (package index, finding set) pairs, each
+ * distinct finding set stored once (`result-codec.ts`). A check-in (unchanged inventory hash)
+ * adds only a scan row pointing at the previous result. Statements are prepared once and cached.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Database as Db } from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
 import type { DeliveryTarget } from '../../events/deliverer.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import { SqliteOutbox } from '../../events/sqlite-outbox.js';
+import type { InsecureConfiguration } from '../../inventory/types.js';
 import { ApiErrorCodes, ScannerApiError } from '../api-error.js';
-import { resultIndexKeys } from '../rematch-index.js';
+import type { FindingSet } from '../finding-sets.js';
+import { contentOf } from '../package-matcher.js';
+import { ResultCodec, lazyEventContext, rematchTarget } from './result-codec.js';
+import type { EncodedContent, ResultRow, StoredBlobs } from './result-codec.js';
 import type {
   ClusterListing,
   ClusterRecord,
+  ImageQuery,
   NamespaceSummary,
   NewTrigger,
   Page,
@@ -26,11 +33,13 @@ import type {
   RematchTarget,
   RecordScanOutcome,
   ReportRef,
+  ScanContent,
   ScanDetail,
   ScanEventContext,
   ScanKind,
   ScannerStore,
   ScanRecord,
+  StoredInventory,
   TriggerRecord,
   Visibility,
   WorkloadFilter,
@@ -57,17 +66,44 @@ CREATE TABLE IF NOT EXISTS scanner_workloads (
   first_seen INTEGER NOT NULL,
   last_seen INTEGER NOT NULL,
   last_scan_id INTEGER,
+  -- The inventory of the latest result: what a feed change is matched against.
+  inventory_id INTEGER,
   UNIQUE (cluster_id, namespace, pod, container)
 ) STRICT;
+CREATE INDEX IF NOT EXISTS scanner_workloads_inventory ON scanner_workloads (inventory_id);
+-- Content-addressed blobs (digest = SHA-256 of the JSON), immutable, shared by every result.
+CREATE TABLE IF NOT EXISTS scanner_inventories (
+  id INTEGER PRIMARY KEY,
+  digest TEXT NOT NULL UNIQUE,
+  inventory TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS scanner_finding_sets (
+  id INTEGER PRIMARY KEY,
+  digest TEXT NOT NULL UNIQUE,
+  findings TEXT NOT NULL
+) STRICT;
+-- The re-match index: package keys (rematch-index.ts) of each inventory, written with it, and
+-- the package keys each cited advisory id was found on.
+CREATE TABLE IF NOT EXISTS scanner_inventory_keys (
+  key TEXT NOT NULL,
+  inventory_id INTEGER NOT NULL REFERENCES scanner_inventories(id),
+  PRIMARY KEY (key, inventory_id)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS scanner_advisory_packages (
+  advisory_key TEXT NOT NULL,
+  package_key TEXT NOT NULL,
+  PRIMARY KEY (advisory_key, package_key)
+) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS scanner_results (
   id INTEGER PRIMARY KEY,
   workload_id INTEGER NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
-  inventory TEXT NOT NULL,
-  vulnerabilities TEXT NOT NULL,
+  inventory_id INTEGER NOT NULL REFERENCES scanner_inventories(id),
+  -- [[package index, finding set id], ...] for the packages with findings.
+  runs TEXT NOT NULL,
   insecure_configurations TEXT NOT NULL,
-  summary TEXT NOT NULL,
-  finding_keys TEXT NOT NULL
+  summary TEXT NOT NULL
 ) STRICT;
+CREATE INDEX IF NOT EXISTS scanner_results_workload ON scanner_results (workload_id);
 CREATE TABLE IF NOT EXISTS scanner_scans (
   id INTEGER PRIMARY KEY,
   workload_id INTEGER NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
@@ -81,6 +117,8 @@ CREATE TABLE IF NOT EXISTS scanner_scans (
   image TEXT NOT NULL,
   image_digest TEXT
 ) STRICT;
+CREATE INDEX IF NOT EXISTS scanner_workloads_image ON scanner_workloads (image);
+CREATE INDEX IF NOT EXISTS scanner_workloads_image_digest ON scanner_workloads (image_digest);
 CREATE INDEX IF NOT EXISTS scanner_scans_workload_time ON scanner_scans (workload_id, scan_time, id);
 CREATE TABLE IF NOT EXISTS scanner_reports (
   cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
@@ -88,13 +126,6 @@ CREATE TABLE IF NOT EXISTS scanner_reports (
   scan_id INTEGER NOT NULL REFERENCES scanner_scans(id) ON DELETE CASCADE,
   PRIMARY KEY (cluster_id, report_id)
 ) STRICT;
--- The re-match index: the keys (rematch-index.ts) of each workload's latest result.
-CREATE TABLE IF NOT EXISTS scanner_match_index (
-  key TEXT NOT NULL,
-  workload_id INTEGER NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
-  PRIMARY KEY (key, workload_id)
-) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS scanner_match_index_workload ON scanner_match_index (workload_id);
 CREATE TABLE IF NOT EXISTS scanner_meta (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -113,6 +144,8 @@ CREATE TABLE IF NOT EXISTS scanner_triggers (
 `;
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+/** Re-matches written per transaction by `recordRematches`. */
+const REMATCH_TRANSACTION = 50;
 
 interface ScanRow extends WorkloadRow {
   id: number;
@@ -124,11 +157,7 @@ interface ScanRow extends WorkloadRow {
   summary: string;
 }
 
-interface ScanDetailRow extends ScanRow {
-  inventory: string;
-  vulnerabilities: string;
-  insecure_configurations: string;
-}
+type ScanDetailRow = ScanRow & ResultRow;
 
 function scanOf(row: ScanRow): ScanRecord {
   return {
@@ -140,15 +169,6 @@ function scanOf(row: ScanRow): ScanRecord {
     inventoryHash: row.inventory_hash,
     kind: row.kind,
     summary: JSON.parse(row.summary) as ScanRecord['summary'],
-  };
-}
-
-function scanDetailOf(row: ScanDetailRow): ScanDetail {
-  return {
-    ...scanOf(row),
-    vulnerabilities: JSON.parse(row.vulnerabilities) as ScanDetail['vulnerabilities'],
-    insecureConfigurations: JSON.parse(row.insecure_configurations) as ScanDetail['insecureConfigurations'],
-    inventory: JSON.parse(row.inventory) as ScanDetail['inventory'],
   };
 }
 
@@ -216,6 +236,8 @@ export class SqliteScannerStore implements ScannerStore {
   /** The outbox on this connection: events commit with the scans that caused them. */
   readonly queue: SqliteOutbox;
   private readonly now: () => number;
+  private readonly codec = new ResultCodec();
+  private readonly statements = new Map<string, Statement>();
 
   /** Opens (creating if needed) the database at `path`. */
   static open(path: string, options: SqliteScannerStoreOptions = {}): SqliteScannerStore {
@@ -234,32 +256,98 @@ export class SqliteScannerStore implements ScannerStore {
     db.pragma('foreign_keys = ON');
     // Concurrent writers (CLI next to a server) wait instead of failing at once.
     db.pragma('busy_timeout = 5000');
-    db.exec(SCHEMA);
+    const previousLayout = this.columns('scanner_results').includes('vulnerabilities');
+    db.transaction(() => {
+      if (previousLayout) {
+        // Columns the tables of the previous layout lack; the rest of SCHEMA creates what is new.
+        db.exec(`ALTER TABLE scanner_workloads ADD COLUMN inventory_id INTEGER;
+          ALTER TABLE scanner_results ADD COLUMN inventory_id INTEGER REFERENCES scanner_inventories(id);
+          ALTER TABLE scanner_results ADD COLUMN runs TEXT;`);
+      }
+      db.exec(SCHEMA);
+      if (previousLayout) this.migrateWholeResults();
+    })();
     this.queue = new SqliteOutbox(db);
   }
 
+  private columns(table: string): string[] {
+    return this.db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[];
+  }
+
+  /**
+   * From the previous layout (inventory and findings as JSON in every result, a per-workload key
+   * index): each result becomes blobs and runs in place, keeping its id, in the constructor's
+   * transaction.
+   */
+  private migrateWholeResults(): void {
+    // A page at a time: whole results are large, and no statement may write while one iterates.
+    const page = this.db.prepare(
+      'SELECT id, inventory, vulnerabilities FROM scanner_results WHERE id > ? ORDER BY id LIMIT 50',
+    );
+    const update = this.db.prepare('UPDATE scanner_results SET inventory_id = ?, runs = ? WHERE id = ?');
+    for (let after = 0; ;) {
+      const rows = page.all(after) as { id: number; inventory: string; vulnerabilities: string }[];
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        const encoded = this.codec.encode({
+          inventory: JSON.parse(row.inventory) as StoredInventory,
+          vulnerabilities: JSON.parse(row.vulnerabilities) as ScanDetail['vulnerabilities'],
+        });
+        const stored = this.storeBlobs(encoded);
+        update.run(Number(stored.inventoryId), this.codec.runsJson(encoded, stored.setIds), row.id);
+        after = row.id;
+      }
+    }
+    this.db.exec(`ALTER TABLE scanner_results DROP COLUMN inventory;
+      ALTER TABLE scanner_results DROP COLUMN vulnerabilities;
+      ALTER TABLE scanner_results DROP COLUMN finding_keys;
+      UPDATE scanner_workloads SET inventory_id = (SELECT r.inventory_id FROM scanner_scans s
+        JOIN scanner_results r ON r.id = s.result_id WHERE s.id = scanner_workloads.last_scan_id);
+      DROP TABLE IF EXISTS scanner_match_index;`);
+  }
+
+  /** The statement for `sql`, prepared once per connection. */
+  private stmt(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
+    this.stmt('SELECT 1').get();
+  }
+
+  private scanDetailOf(row: ScanDetailRow): ScanDetail {
+    const content = this.decodeContent(row);
+    return {
+      ...scanOf(row),
+      vulnerabilities: content.vulnerabilities,
+      insecureConfigurations: content.insecureConfigurations,
+      inventory: content.inventory,
+    };
   }
 
   private clusterId(name: string): number | undefined {
-    const row = this.db.prepare('SELECT id FROM scanner_clusters WHERE name = ?').get(name) as
+    const row = this.stmt('SELECT id FROM scanner_clusters WHERE name = ?').get(name) as
       { id: number } | undefined;
     return row?.id;
   }
 
   async createCluster(name: string): Promise<ClusterRecord> {
     const at = this.now();
-    const inserted = this.db
-      .prepare('INSERT INTO scanner_clusters (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING')
-      .run(name, at);
+    const inserted = this.stmt(
+      'INSERT INTO scanner_clusters (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
+    ).run(name, at);
     if (inserted.changes === 0)
       throw new ScannerApiError(409, ApiErrorCodes.CLUSTER_EXISTS, `cluster ${name} already exists`);
     return { name, createdAt: iso(at) };
   }
 
   async getCluster(name: string): Promise<ClusterRecord | undefined> {
-    const row = this.db.prepare('SELECT name, created_at FROM scanner_clusters WHERE name = ?').get(name) as
+    const row = this.stmt('SELECT name, created_at FROM scanner_clusters WHERE name = ?').get(name) as
       { name: string; created_at: number } | undefined;
     return row && { name: row.name, createdAt: iso(row.created_at) };
   }
@@ -267,54 +355,51 @@ export class SqliteScannerStore implements ScannerStore {
   async listClusters(visibility: Visibility): Promise<ClusterListing[]> {
     const where = visibleWhere(visibility);
     // The workload count obeys the namespace filter; the cluster filter applies to clusters themselves.
-    const rows = this.db
-      .prepare(
-        `SELECT c.name, c.created_at,
+    const rows = this.stmt(
+      `SELECT c.name, c.created_at,
            (SELECT count(*) FROM scanner_workloads w WHERE w.cluster_id = c.id AND ${where.sql}) AS workloads
          FROM scanner_clusters c
          WHERE ${visibility.cluster === '*' ? '1' : 'c.name = @visCluster'}
          ORDER BY c.name`,
-      )
-      .all(where.params) as { name: string; created_at: number; workloads: number }[];
+    ).all(where.params) as { name: string; created_at: number; workloads: number }[];
     return rows.map((r) => ({ name: r.name, createdAt: iso(r.created_at), workloads: r.workloads }));
   }
 
   async deleteCluster(name: string): Promise<boolean> {
-    return this.db.prepare('DELETE FROM scanner_clusters WHERE name = ?').run(name).changes === 1;
+    return this.stmt('DELETE FROM scanner_clusters WHERE name = ?').run(name).changes === 1;
   }
 
   async findReport(cluster: string, reportId: string): Promise<ReportRef | undefined> {
-    const row = this.db
-      .prepare(
-        `SELECT s.id, s.kind, c.name AS cluster, w.namespace, w.pod, w.container, s.node, s.image, s.image_digest
+    const row = this.stmt(
+      `SELECT s.id, s.kind, c.name AS cluster, w.namespace, w.pod, w.container, s.node, s.image, s.image_digest
          FROM scanner_reports rp
          JOIN scanner_clusters c ON c.id = rp.cluster_id
          JOIN scanner_scans s ON s.id = rp.scan_id
          JOIN scanner_workloads w ON w.id = s.workload_id
          WHERE c.name = ? AND rp.report_id = ?`,
-      )
-      .get(cluster, reportId) as (WorkloadRow & { id: number; kind: ReportRef['kind'] }) | undefined;
+    ).get(cluster, reportId) as (WorkloadRow & { id: number; kind: ReportRef['kind'] }) | undefined;
     return row && { scanId: row.id, kind: row.kind, workload: identityOf(row) };
   }
 
   async lastInventoryHash(workload: WorkloadIdentity): Promise<string | undefined> {
-    const row = this.db
-      .prepare(
-        `SELECT s.inventory_hash FROM scanner_workloads w
+    const row = this.stmt(
+      `SELECT s.inventory_hash FROM scanner_workloads w
          JOIN scanner_clusters c ON c.id = w.cluster_id
          JOIN scanner_scans s ON s.id = w.last_scan_id
          WHERE c.name = ? AND w.namespace = ? AND w.pod = ? AND w.container = ?`,
-      )
-      .get(workload.cluster, workload.namespace, workload.pod, workload.container ?? '') as
+    ).get(workload.cluster, workload.namespace, workload.pod, workload.container ?? '') as
       { inventory_hash: string } | undefined;
     return row?.inventory_hash;
   }
 
   async recordScan(input: RecordScanInput): Promise<RecordScanOutcome> {
     const { workload } = input;
+    // Encoding (hashing, JSON) happens before the write lock is taken.
+    const encoded = input.content ? this.codec.encode(input.content) : undefined;
     // IMMEDIATE: take the write lock before reading "the previous scan", so two reports for one
     // workload cannot both diff against the same predecessor.
-    return this.db
+    let stored: StoredBlobs | undefined;
+    const outcome = this.db
       .transaction((): RecordScanOutcome => {
         const clusterId = this.clusterId(workload.cluster);
         if (clusterId === undefined) {
@@ -324,14 +409,12 @@ export class SqliteScannerStore implements ScannerStore {
             `cluster ${workload.cluster} is not registered`,
           );
         }
-        const seen = this.db
-          .prepare(
-            `SELECT rp.scan_id, s.kind, w.namespace, w.pod, w.container, s.node, s.image, s.image_digest
-             FROM scanner_reports rp JOIN scanner_scans s ON s.id = rp.scan_id
-             JOIN scanner_workloads w ON w.id = s.workload_id
-             WHERE rp.cluster_id = ? AND rp.report_id = ?`,
-          )
-          .get(clusterId, input.reportId) as
+        const seen = this.stmt(
+          `SELECT rp.scan_id, s.kind, w.namespace, w.pod, w.container, s.node, s.image, s.image_digest
+           FROM scanner_reports rp JOIN scanner_scans s ON s.id = rp.scan_id
+           JOIN scanner_workloads w ON w.id = s.workload_id
+           WHERE rp.cluster_id = ? AND rp.report_id = ?`,
+        ).get(clusterId, input.reportId) as
           (Omit<WorkloadRow, 'cluster'> & { scan_id: number; kind: ReportRef['kind'] }) | undefined;
         if (seen) {
           return {
@@ -344,26 +427,20 @@ export class SqliteScannerStore implements ScannerStore {
 
         const now = this.now();
         const container = workload.container ?? '';
-        const existing = this.db
-          .prepare(
-            `SELECT w.id, w.last_scan_id, s.result_id, s.inventory_hash, r.finding_keys,
-               r.vulnerabilities, r.insecure_configurations, r.summary
-             FROM scanner_workloads w
-             LEFT JOIN scanner_scans s ON s.id = w.last_scan_id
-             LEFT JOIN scanner_results r ON r.id = s.result_id
-             WHERE w.cluster_id = ? AND w.namespace = ? AND w.pod = ? AND w.container = ?`,
-          )
-          .get(clusterId, workload.namespace, workload.pod, container) as
-          | {
+        const existing = this.stmt(
+          `SELECT w.id, w.last_scan_id, s.result_id, s.inventory_hash, r.inventory_id, r.runs,
+             r.insecure_configurations, r.summary
+           FROM scanner_workloads w
+           LEFT JOIN scanner_scans s ON s.id = w.last_scan_id
+           LEFT JOIN scanner_results r ON r.id = s.result_id
+           WHERE w.cluster_id = ? AND w.namespace = ? AND w.pod = ? AND w.container = ?`,
+        ).get(clusterId, workload.namespace, workload.pod, container) as
+          | (Partial<ResultRow> & {
               id: number;
               last_scan_id: number | null;
               result_id: number | null;
               inventory_hash: string | null;
-              finding_keys: string | null;
-              vulnerabilities: string | null;
-              insecure_configurations: string | null;
-              summary: string | null;
-            }
+            })
           | undefined;
 
         if (!input.content && (existing?.inventory_hash ?? undefined) !== input.inventoryHash) {
@@ -373,104 +450,91 @@ export class SqliteScannerStore implements ScannerStore {
         let workloadId: number;
         if (existing) {
           workloadId = existing.id;
-          this.db
-            .prepare(
-              'UPDATE scanner_workloads SET node = ?, image = ?, image_digest = ?, last_seen = ? WHERE id = ?',
-            )
-            .run(workload.node, workload.image, workload.imageDigest ?? null, now, workloadId);
+          this.stmt(
+            'UPDATE scanner_workloads SET node = ?, image = ?, image_digest = ?, last_seen = ? WHERE id = ?',
+          ).run(workload.node, workload.image, workload.imageDigest ?? null, now, workloadId);
         } else {
           workloadId = Number(
-            this.db
-              .prepare(
-                `INSERT INTO scanner_workloads
-                   (cluster_id, namespace, pod, container, node, image, image_digest, first_seen, last_seen)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-              )
-              .run(
-                clusterId,
-                workload.namespace,
-                workload.pod,
-                container,
-                workload.node,
-                workload.image,
-                workload.imageDigest ?? null,
-                now,
-                now,
-              ).lastInsertRowid,
-          );
-        }
-
-        let resultId: number;
-        let content: ScanEventContext['content'];
-        if (input.content) {
-          content = input.content;
-          resultId = Number(
-            this.db
-              .prepare(
-                `INSERT INTO scanner_results
-                   (workload_id, inventory, vulnerabilities, insecure_configurations, summary, finding_keys)
-                 VALUES (?, ?, ?, ?, ?, ?)`,
-              )
-              .run(
-                workloadId,
-                JSON.stringify(input.content.inventory),
-                JSON.stringify(input.content.vulnerabilities),
-                JSON.stringify(input.content.insecureConfigurations),
-                JSON.stringify(input.content.summary),
-                JSON.stringify(input.content.findingKeys),
-              ).lastInsertRowid,
-          );
-          this.replaceIndexKeys(
-            workloadId,
-            resultIndexKeys(input.content.inventory.packages, input.content.vulnerabilities),
-          );
-        } else {
-          // A check-in: the hash matched above, so the previous result exists.
-          const prev = existing as NonNullable<typeof existing>;
-          resultId = prev.result_id as number;
-          content = {
-            vulnerabilities: JSON.parse(prev.vulnerabilities as string) as ScanDetail['vulnerabilities'],
-            insecureConfigurations: JSON.parse(
-              prev.insecure_configurations as string,
-            ) as ScanDetail['insecureConfigurations'],
-            summary: JSON.parse(prev.summary as string) as ScanDetail['summary'],
-            findingKeys: JSON.parse(prev.finding_keys as string) as string[],
-          };
-        }
-
-        const scanId = Number(
-          this.db
-            .prepare(
-              `INSERT INTO scanner_scans (workload_id, result_id, report_id, kind, scan_time, received_at,
-                 inventory_hash, node, image, image_digest)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-            )
-            .run(
-              workloadId,
-              resultId,
-              input.reportId,
-              input.content ? 'full' : 'check-in',
-              input.scanTime.getTime(),
-              now,
-              input.inventoryHash,
+            this.stmt(
+              `INSERT INTO scanner_workloads
+                 (cluster_id, namespace, pod, container, node, image, image_digest, first_seen, last_seen)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            ).run(
+              clusterId,
+              workload.namespace,
+              workload.pod,
+              container,
               workload.node,
               workload.image,
               workload.imageDigest ?? null,
+              now,
+              now,
             ).lastInsertRowid,
-        );
-        this.db.prepare('UPDATE scanner_workloads SET last_scan_id = ? WHERE id = ?').run(scanId, workloadId);
-        this.db
-          .prepare('INSERT INTO scanner_reports (cluster_id, report_id, scan_id) VALUES (?, ?, ?)')
-          .run(clusterId, input.reportId, scanId);
+          );
+        }
+        const previous =
+          existing?.result_id == null ? undefined : (existing as ResultRow & { result_id: number });
 
-        const planned = input.events({
+        let resultId: number;
+        let inventoryId: number;
+        let content: () => ScanEventContext['content'];
+        if (input.content && encoded) {
+          const fresh = input.content;
+          content = () => fresh;
+          stored = this.storeBlobs(encoded);
+          inventoryId = Number(stored.inventoryId);
+          resultId = this.insertResult(
+            workloadId,
+            inventoryId,
+            this.codec.runsJson(encoded, stored.setIds),
+            fresh,
+          );
+        } else {
+          // A check-in: the hash matched above, so the previous result exists.
+          const prev = previous as ResultRow & { result_id: number };
+          resultId = prev.result_id;
+          inventoryId = prev.inventory_id;
+          content = () => this.decodeContent(prev);
+        }
+
+        const scanId = Number(
+          this.stmt(
+            `INSERT INTO scanner_scans (workload_id, result_id, report_id, kind, scan_time, received_at,
+               inventory_hash, node, image, image_digest)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(
+            workloadId,
+            resultId,
+            input.reportId,
+            input.content ? 'full' : 'check-in',
+            input.scanTime.getTime(),
+            now,
+            input.inventoryHash,
+            workload.node,
+            workload.image,
+            workload.imageDigest ?? null,
+          ).lastInsertRowid,
+        );
+        this.stmt('UPDATE scanner_workloads SET last_scan_id = ?, inventory_id = ? WHERE id = ?').run(
           scanId,
-          previousKeys:
-            existing?.finding_keys == null ? undefined : (JSON.parse(existing.finding_keys) as string[]),
-          content,
-          checkIn: !input.content,
-          triggers: this.triggersFor(clusterId, workload.namespace),
-        });
+          inventoryId,
+          workloadId,
+        );
+        this.stmt('INSERT INTO scanner_reports (cluster_id, report_id, scan_id) VALUES (?, ?, ?)').run(
+          clusterId,
+          input.reportId,
+          scanId,
+        );
+
+        const planned = input.events(
+          this.eventContext({
+            scanId,
+            previous,
+            content,
+            checkIn: !input.content,
+            triggers: () => this.triggersFor(clusterId, workload.namespace),
+          }),
+        );
         for (const { event, triggerIds } of planned) this.queue.enqueue(this.db, event, triggerIds);
         return {
           status: 'recorded',
@@ -480,14 +544,133 @@ export class SqliteScannerStore implements ScannerStore {
         };
       })
       .immediate();
+    if (encoded && stored && outcome.status === 'recorded')
+      this.codec.rememberStored(encoded, stored.inventoryId, stored.setIds);
+    return outcome;
+  }
+
+  /** The event callback's view; findings are decoded only if the callback asks for them. */
+  private eventContext(parts: {
+    scanId: number;
+    previous: ResultRow | undefined;
+    content: () => ScanEventContext['content'];
+    checkIn: boolean;
+    triggers: () => ScanEventContext['triggers'];
+  }): ScanEventContext {
+    const { previous } = parts;
+    return lazyEventContext({
+      scanId: parts.scanId,
+      checkIn: parts.checkIn,
+      triggers: parts.triggers(),
+      previousKeys: () => (previous === undefined ? undefined : this.decodeContent(previous).findingKeys),
+      content: parts.content,
+    });
+  }
+
+  /** Inserts the blobs the content needs and the codec does not know to be stored. */
+  private storeBlobs(encoded: EncodedContent): StoredBlobs {
+    const { inventory } = encoded;
+    let inventoryId = inventory.knownId ?? this.codec.inventoryId(inventory.digest);
+    if (inventoryId === undefined) {
+      const found = this.stmt('SELECT id FROM scanner_inventories WHERE digest = ?')
+        .pluck()
+        .get(inventory.digest) as number | undefined;
+      if (found !== undefined) inventoryId = String(found);
+      else {
+        const id = Number(
+          this.stmt('INSERT INTO scanner_inventories (digest, inventory) VALUES (?, ?)').run(
+            inventory.digest,
+            inventory.json,
+          ).lastInsertRowid,
+        );
+        this.stmt(
+          'INSERT OR IGNORE INTO scanner_inventory_keys (key, inventory_id) SELECT value, ? FROM json_each(?)',
+        ).run(id, JSON.stringify(inventory.packageKeys()));
+        inventoryId = String(id);
+      }
+    }
+    const setIds = new Map<string, string>();
+    for (const set of encoded.sets) {
+      let id = this.codec.setId(set.digest);
+      if (id === undefined) {
+        const found = this.stmt('SELECT id FROM scanner_finding_sets WHERE digest = ?')
+          .pluck()
+          .get(set.digest) as number | undefined;
+        id = String(
+          found ??
+            this.stmt('INSERT INTO scanner_finding_sets (digest, findings) VALUES (?, ?)').run(
+              set.digest,
+              set.body,
+            ).lastInsertRowid,
+        );
+      }
+      setIds.set(set.digest, id);
+    }
+    if (encoded.advisoryPackages.length > 0) {
+      this.stmt(
+        `INSERT OR IGNORE INTO scanner_advisory_packages (advisory_key, package_key)
+         SELECT value ->> 0, value ->> 1 FROM json_each(?)`,
+      ).run(JSON.stringify(encoded.advisoryPackages));
+    }
+    return { inventoryId, setIds };
+  }
+
+  private insertResult(
+    workloadId: number,
+    inventoryId: number,
+    runsJson: string,
+    content: Pick<ScanContent, 'insecureConfigurations' | 'summary'>,
+  ): number {
+    return Number(
+      this.stmt(
+        `INSERT INTO scanner_results (workload_id, inventory_id, runs, insecure_configurations, summary)
+         VALUES (?, ?, ?, ?, ?)`,
+      ).run(
+        workloadId,
+        inventoryId,
+        runsJson,
+        JSON.stringify(content.insecureConfigurations),
+        JSON.stringify(content.summary),
+      ).lastInsertRowid,
+    );
+  }
+
+  private inventory(id: number): StoredInventory {
+    const cached = this.codec.cachedInventory(String(id));
+    if (cached) return cached;
+    const json = this.stmt('SELECT inventory FROM scanner_inventories WHERE id = ?')
+      .pluck()
+      .get(id) as string;
+    return this.codec.rememberInventory(String(id), json);
+  }
+
+  private sets(ids: readonly string[]): Map<string, FindingSet> {
+    return this.codec.resolveSets(
+      ids,
+      (missing) =>
+        this.stmt(
+          'SELECT id, digest, findings FROM scanner_finding_sets WHERE id IN (SELECT value FROM json_each(?))',
+        ).all(JSON.stringify(missing.map(Number))) as { id: number; digest: string; findings: string }[],
+    );
+  }
+
+  /** A stored result's content, findings decoded. */
+  private decodeContent(row: ResultRow): ScanContent {
+    const inventory = this.inventory(row.inventory_id);
+    const sets = this.sets(this.codec.setIdsOf(row.runs));
+    return contentOf(
+      inventory,
+      this.codec.runs(inventory.packages, row.runs, sets),
+      JSON.parse(row.insecure_configurations) as InsecureConfiguration[],
+    );
   }
 
   /** Triggers of the cluster covering the namespace. */
   private triggersFor(clusterId: number, namespace: string): ScanEventContext['triggers'] {
     return (
-      this.db
-        .prepare('SELECT id, namespaces, every_scan FROM scanner_triggers WHERE cluster_id = ? ORDER BY id')
-        .all(clusterId) as { id: string; namespaces: string; every_scan: number }[]
+      this.stmt(
+        'SELECT id, namespaces, every_scan FROM scanner_triggers WHERE cluster_id = ? ORDER BY id',
+      ).all(clusterId) as { id: string; namespaces: string; every_scan: number }[]
     )
       .filter((t) => {
         const namespaces = JSON.parse(t.namespaces) as string[] | '*';
@@ -496,153 +679,161 @@ export class SqliteScannerStore implements ScannerStore {
       .map((t) => ({ id: t.id, everyScan: t.every_scan === 1 }));
   }
 
-  private replaceIndexKeys(workloadId: number, keys: readonly string[]): void {
-    this.db.prepare('DELETE FROM scanner_match_index WHERE workload_id = ?').run(workloadId);
-    this.db
-      .prepare('INSERT INTO scanner_match_index (key, workload_id) SELECT value, ? FROM json_each(?)')
-      .run(workloadId, JSON.stringify(keys));
-  }
-
   async rematchCandidates(keys: readonly string[]): Promise<number[]> {
-    return this.db
-      .prepare(
-        `SELECT DISTINCT workload_id FROM scanner_match_index
-         WHERE key IN (SELECT value FROM json_each(?)) ORDER BY workload_id`,
-      )
+    return this.stmt(
+      `WITH k(key) AS (SELECT value FROM json_each(?)),
+         pk(key) AS (SELECT key FROM k
+                     UNION SELECT ap.package_key FROM scanner_advisory_packages ap JOIN k ON ap.advisory_key = k.key)
+       SELECT DISTINCT w.id FROM pk
+       JOIN scanner_inventory_keys ik ON ik.key = pk.key
+       JOIN scanner_workloads w ON w.inventory_id = ik.inventory_id
+       ORDER BY w.id`,
+    )
       .pluck()
       .all(JSON.stringify(keys)) as number[];
   }
 
   async rematchTargets(workloadIds: readonly number[]): Promise<RematchTarget[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT w.id AS workload_id, s.id AS scan_id, s.scan_time, s.inventory_hash, c.name AS cluster,
-           w.namespace, w.pod, w.container, s.node, s.image, s.image_digest,
-           r.inventory, r.finding_keys, r.vulnerabilities
-         FROM scanner_workloads w
-         JOIN scanner_clusters c ON c.id = w.cluster_id
-         JOIN scanner_scans s ON s.id = w.last_scan_id
-         JOIN scanner_results r ON r.id = s.result_id
-         WHERE w.id IN (SELECT value FROM json_each(?))
-         ORDER BY w.id`,
-      )
-      .all(JSON.stringify(workloadIds)) as (WorkloadRow & {
-      workload_id: number;
-      scan_id: number;
-      scan_time: number;
-      inventory_hash: string;
-      inventory: string;
-      finding_keys: string;
-      vulnerabilities: string;
-    })[];
-    return rows.map((row) => ({
-      workloadId: row.workload_id,
-      workload: identityOf(row),
-      scanId: row.scan_id,
-      scanTime: iso(row.scan_time),
-      inventoryHash: row.inventory_hash,
-      inventory: JSON.parse(row.inventory) as RematchTarget['inventory'],
-      findingKeys: JSON.parse(row.finding_keys) as string[],
-      loadVulnerabilities: () => JSON.parse(row.vulnerabilities) as ScanDetail['vulnerabilities'],
-    }));
+    const rows = this.stmt(
+      `SELECT w.id AS workload_id, s.id AS scan_id, s.scan_time, s.inventory_hash, c.name AS cluster,
+         w.namespace, w.pod, w.container, s.node, s.image, s.image_digest,
+         r.inventory_id, r.runs, r.insecure_configurations, r.summary
+       FROM scanner_workloads w
+       JOIN scanner_clusters c ON c.id = w.cluster_id
+       JOIN scanner_scans s ON s.id = w.last_scan_id
+       JOIN scanner_results r ON r.id = s.result_id
+       WHERE w.id IN (SELECT value FROM json_each(?))
+       ORDER BY w.id`,
+    ).all(JSON.stringify(workloadIds)) as (WorkloadRow &
+      ResultRow & {
+        workload_id: number;
+        scan_id: number;
+        scan_time: number;
+        inventory_hash: string;
+      })[];
+    // Every set of the batch in one query.
+    const sets = this.sets([...new Set(rows.flatMap((r) => this.codec.setIdsOf(r.runs)))]);
+    return rows.map((row) => {
+      const inventory = this.inventory(row.inventory_id);
+      return rematchTarget({
+        workloadId: row.workload_id,
+        workload: identityOf(row),
+        scanId: row.scan_id,
+        scanTime: iso(row.scan_time),
+        inventoryHash: row.inventory_hash,
+        inventory,
+        runs: this.codec.runs(inventory.packages, row.runs, sets),
+        insecureConfigurations: JSON.parse(row.insecure_configurations) as InsecureConfiguration[],
+      });
+    });
   }
 
   async recordRematch(input: RecordRematchInput): Promise<RecordRematchOutcome> {
-    return this.db
-      .transaction((): RecordRematchOutcome => {
-        const base = this.db
-          .prepare(
-            `SELECT w.cluster_id, w.namespace, w.last_scan_id, s.scan_time, s.inventory_hash, s.node, s.image,
-               s.image_digest, r.finding_keys
-             FROM scanner_workloads w
-             JOIN scanner_scans s ON s.id = w.last_scan_id
-             JOIN scanner_results r ON r.id = s.result_id
-             WHERE w.id = ?`,
-          )
-          .get(input.workloadId) as
-          | {
-              cluster_id: number;
-              namespace: string;
-              last_scan_id: number;
-              scan_time: number;
-              inventory_hash: string;
-              node: string;
-              image: string;
-              image_digest: string | null;
-              finding_keys: string;
-            }
-          | undefined;
-        if (base?.last_scan_id !== input.basedOnScanId) return { status: 'stale' };
-        const { content } = input;
-        const resultId = Number(
-          this.db
-            .prepare(
-              `INSERT INTO scanner_results
-                 (workload_id, inventory, vulnerabilities, insecure_configurations, summary, finding_keys)
-               VALUES (?, ?, ?, ?, ?, ?)`,
-            )
-            .run(
-              input.workloadId,
-              JSON.stringify(content.inventory),
-              JSON.stringify(content.vulnerabilities),
-              JSON.stringify(content.insecureConfigurations),
-              JSON.stringify(content.summary),
-              JSON.stringify(content.findingKeys),
-            ).lastInsertRowid,
-        );
-        // Never before the scan it re-derives, or `latestScans` would still pick that one.
-        const scanTime = Math.max(input.scanTime.getTime(), base.scan_time);
-        const scanId = Number(
-          this.db
-            .prepare(
-              `INSERT INTO scanner_scans (workload_id, result_id, report_id, kind, scan_time, received_at,
-                 inventory_hash, node, image, image_digest)
-               VALUES (?, ?, ?, 'rematch', ?, ?, ?, ?, ?, ?)`,
-            )
-            .run(
-              input.workloadId,
-              resultId,
-              `rematch:${input.basedOnScanId}`,
-              scanTime,
-              this.now(),
-              base.inventory_hash,
-              base.node,
-              base.image,
-              base.image_digest,
-            ).lastInsertRowid,
-        );
-        this.db
-          .prepare('UPDATE scanner_workloads SET last_scan_id = ? WHERE id = ?')
-          .run(scanId, input.workloadId);
-        this.replaceIndexKeys(input.workloadId, input.indexKeys);
-        const planned = input.events({
-          scanId,
-          previousKeys: JSON.parse(base.finding_keys) as string[],
-          content,
-          checkIn: false,
-          triggers: this.triggersFor(base.cluster_id, base.namespace),
-        });
-        for (const { event, triggerIds } of planned) this.queue.enqueue(this.db, event, triggerIds);
-        return { status: 'recorded', scanId, events: planned.length };
-      })
-      .immediate();
+    const [outcome] = await this.recordRematches([input]);
+    return outcome as RecordRematchOutcome;
+  }
+
+  async recordRematches(inputs: readonly RecordRematchInput[]): Promise<RecordRematchOutcome[]> {
+    const outcomes: RecordRematchOutcome[] = [];
+    // A few dozen per transaction: fewer commits, yet the event loop is never held for long.
+    for (let start = 0; start < inputs.length; start += REMATCH_TRANSACTION) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      const chunk = inputs.slice(start, start + REMATCH_TRANSACTION);
+      const encoded = chunk.map((input) => this.codec.encode(input.content));
+      const results = this.db
+        .transaction(() => chunk.map((input, i) => this.rematchOne(input, encoded[i] as EncodedContent)))
+        .immediate();
+      for (const [i, r] of results.entries()) {
+        if (r.stored)
+          this.codec.rememberStored(encoded[i] as EncodedContent, r.stored.inventoryId, r.stored.setIds);
+        outcomes.push(r.outcome);
+      }
+    }
+    return outcomes;
+  }
+
+  /** One re-match, inside the caller's transaction. */
+  private rematchOne(
+    input: RecordRematchInput,
+    encoded: EncodedContent,
+  ): { outcome: RecordRematchOutcome; stored?: StoredBlobs } {
+    const base = this.stmt(
+      `SELECT w.cluster_id, w.namespace, w.last_scan_id, s.scan_time, s.inventory_hash, s.node, s.image,
+         s.image_digest, s.result_id, r.inventory_id, r.runs, r.insecure_configurations, r.summary
+       FROM scanner_workloads w
+       JOIN scanner_scans s ON s.id = w.last_scan_id
+       JOIN scanner_results r ON r.id = s.result_id
+       WHERE w.id = ?`,
+    ).get(input.workloadId) as
+      | (ResultRow & {
+          cluster_id: number;
+          namespace: string;
+          last_scan_id: number;
+          scan_time: number;
+          inventory_hash: string;
+          node: string;
+          image: string;
+          image_digest: string | null;
+        })
+      | undefined;
+    if (base?.last_scan_id !== input.basedOnScanId) return { outcome: { status: 'stale' } };
+    const { content } = input;
+    const stored = this.storeBlobs(encoded);
+    const inventoryId = Number(stored.inventoryId);
+    const resultId = this.insertResult(
+      input.workloadId,
+      inventoryId,
+      this.codec.runsJson(encoded, stored.setIds),
+      content,
+    );
+    // Never before the scan it re-derives, or `latestScans` would still pick that one.
+    const scanTime = Math.max(input.scanTime.getTime(), base.scan_time);
+    const scanId = Number(
+      this.stmt(
+        `INSERT INTO scanner_scans (workload_id, result_id, report_id, kind, scan_time, received_at,
+           inventory_hash, node, image, image_digest)
+         VALUES (?, ?, ?, 'rematch', ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        input.workloadId,
+        resultId,
+        `rematch:${input.basedOnScanId}`,
+        scanTime,
+        this.now(),
+        base.inventory_hash,
+        base.node,
+        base.image,
+        base.image_digest,
+      ).lastInsertRowid,
+    );
+    this.stmt('UPDATE scanner_workloads SET last_scan_id = ?, inventory_id = ? WHERE id = ?').run(
+      scanId,
+      inventoryId,
+      input.workloadId,
+    );
+    const planned = input.events(
+      this.eventContext({
+        scanId,
+        previous: base,
+        content: () => content,
+        checkIn: false,
+        triggers: () => this.triggersFor(base.cluster_id, base.namespace),
+      }),
+    );
+    for (const { event, triggerIds } of planned) this.queue.enqueue(this.db, event, triggerIds);
+    return { outcome: { status: 'recorded', scanId, events: planned.length }, stored };
   }
 
   async rematchCursor(): Promise<number | undefined> {
-    const value = this.db
-      .prepare(`SELECT value FROM scanner_meta WHERE key = 'rematch_cursor'`)
-      .pluck()
-      .get() as string | undefined;
+    const value = this.stmt(`SELECT value FROM scanner_meta WHERE key = 'rematch_cursor'`).pluck().get() as
+      string | undefined;
     return value === undefined ? undefined : Number(value);
   }
 
   async setRematchCursor(importId: number): Promise<void> {
-    this.db
-      .prepare(
-        `INSERT INTO scanner_meta (key, value) VALUES ('rematch_cursor', ?)
+    this.stmt(
+      `INSERT INTO scanner_meta (key, value) VALUES ('rematch_cursor', ?)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-      )
-      .run(String(importId));
+    ).run(String(importId));
   }
 
   async latestScans(
@@ -652,24 +843,21 @@ export class SqliteScannerStore implements ScannerStore {
     at: Date,
   ): Promise<ScanDetail[]> {
     const where = visibleWhere(visibility, filter);
-    const rows = this.db
-      .prepare(
-        `SELECT ${SCAN_COLUMNS}, r.inventory, r.vulnerabilities, r.insecure_configurations
+    const rows = this.stmt(
+      `SELECT ${SCAN_COLUMNS}, r.inventory_id, r.runs, r.insecure_configurations
          FROM ${SCAN_FROM}
          WHERE c.name = @cluster AND ${where.sql}
            AND s.id = (SELECT s2.id FROM scanner_scans s2 WHERE s2.workload_id = w.id AND s2.scan_time <= @at
                        ORDER BY s2.scan_time DESC, s2.id DESC LIMIT 1)
          ORDER BY w.container`,
-      )
-      .all({ ...where.params, cluster, at: at.getTime() }) as ScanDetailRow[];
-    return rows.map(scanDetailOf);
+    ).all({ ...where.params, cluster, at: at.getTime() }) as ScanDetailRow[];
+    return rows.map((row) => this.scanDetailOf(row));
   }
 
   async listWorkloads(visibility: Visibility, filter: WorkloadFilter, page: Page): Promise<WorkloadRecord[]> {
     const where = visibleWhere(visibility, filter);
-    const rows = this.db
-      .prepare(
-        `SELECT c.name AS cluster, w.namespace, w.pod, w.container, w.node, w.image, w.image_digest,
+    const rows = this.stmt(
+      `SELECT c.name AS cluster, w.namespace, w.pod, w.container, w.node, w.image, w.image_digest,
            w.first_seen, w.last_seen, s.id AS scan_id, s.scan_time, s.kind, r.summary
          FROM scanner_workloads w
          JOIN scanner_clusters c ON c.id = w.cluster_id
@@ -678,8 +866,7 @@ export class SqliteScannerStore implements ScannerStore {
          WHERE ${where.sql}
          ORDER BY c.name, w.namespace, w.pod, w.container
          LIMIT @limit OFFSET @offset`,
-      )
-      .all({ ...where.params, ...page }) as (WorkloadRow & {
+    ).all({ ...where.params, ...page }) as (WorkloadRow & {
       first_seen: number;
       last_seen: number;
       scan_id: number | null;
@@ -706,39 +893,47 @@ export class SqliteScannerStore implements ScannerStore {
 
   async listScans(visibility: Visibility, filter: WorkloadFilter, page: Page): Promise<ScanRecord[]> {
     const where = visibleWhere(visibility, filter);
-    const rows = this.db
-      .prepare(
-        `SELECT ${SCAN_COLUMNS} FROM ${SCAN_FROM} WHERE ${where.sql}
+    const rows = this.stmt(
+      `SELECT ${SCAN_COLUMNS} FROM ${SCAN_FROM} WHERE ${where.sql}
          ORDER BY s.scan_time DESC, s.id DESC LIMIT @limit OFFSET @offset`,
-      )
-      .all({ ...where.params, ...page }) as ScanRow[];
+    ).all({ ...where.params, ...page }) as ScanRow[];
     return rows.map(scanOf);
   }
 
   async getScan(id: number, visibility: Visibility): Promise<ScanDetail | undefined> {
     const where = visibleWhere(visibility);
-    const row = this.db
-      .prepare(
-        `SELECT ${SCAN_COLUMNS}, r.inventory, r.vulnerabilities, r.insecure_configurations
+    const row = this.stmt(
+      `SELECT ${SCAN_COLUMNS}, r.inventory_id, r.runs, r.insecure_configurations
          FROM ${SCAN_FROM} WHERE s.id = @id AND ${where.sql}`,
-      )
-      .get({ ...where.params, id }) as ScanDetailRow | undefined;
-    return row && scanDetailOf(row);
+    ).get({ ...where.params, id }) as ScanDetailRow | undefined;
+    return row && this.scanDetailOf(row);
+  }
+
+  async imageScans(visibility: Visibility, query: ImageQuery, limit: number): Promise<ScanRecord[]> {
+    const where = visibleWhere(visibility);
+    const rows = this.stmt(
+      `SELECT ${SCAN_COLUMNS}
+         FROM scanner_workloads w
+         JOIN scanner_clusters c ON c.id = w.cluster_id
+         JOIN scanner_scans s ON s.id = w.last_scan_id
+         JOIN scanner_results r ON r.id = s.result_id
+         WHERE (w.image = @image OR w.image_digest = @digest) AND ${where.sql}
+         ORDER BY s.scan_time DESC, s.id DESC LIMIT @limit`,
+    ).all({ ...where.params, image: query.image, digest: query.digest ?? null, limit }) as ScanRow[];
+    return rows.map(scanOf);
   }
 
   async summary(visibility: Visibility, filter: { namespace?: string }): Promise<NamespaceSummary[]> {
     const where = visibleWhere(visibility, filter);
-    const rows = this.db
-      .prepare(
-        `SELECT c.name AS cluster, w.namespace, r.summary
+    const rows = this.stmt(
+      `SELECT c.name AS cluster, w.namespace, r.summary
          FROM scanner_workloads w
          JOIN scanner_clusters c ON c.id = w.cluster_id
          JOIN scanner_scans s ON s.id = w.last_scan_id
          JOIN scanner_results r ON r.id = s.result_id
          WHERE ${where.sql}
          ORDER BY c.name, w.namespace`,
-      )
-      .all(where.params) as { cluster: string; namespace: string; summary: string }[];
+    ).all(where.params) as { cluster: string; namespace: string; summary: string }[];
     const byNamespace = new Map<string, NamespaceSummary>();
     for (const row of rows) {
       const summary = JSON.parse(row.summary) as ScanRecord['summary'];
@@ -782,22 +977,20 @@ export class SqliteScannerStore implements ScannerStore {
     }
     const id = randomUUID();
     const at = this.now();
-    this.db
-      .prepare(
-        `INSERT INTO scanner_triggers (id, cluster_id, namespaces, url, kind, secret, auth, every_scan, created_at)
+    this.stmt(
+      `INSERT INTO scanner_triggers (id, cluster_id, namespaces, url, kind, secret, auth, every_scan, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        id,
-        clusterId,
-        JSON.stringify(input.namespaces),
-        input.url,
-        input.kind,
-        input.secret,
-        input.auth ?? null,
-        input.everyScan ? 1 : 0,
-        at,
-      );
+    ).run(
+      id,
+      clusterId,
+      JSON.stringify(input.namespaces),
+      input.url,
+      input.kind,
+      input.secret,
+      input.auth ?? null,
+      input.everyScan ? 1 : 0,
+      at,
+    );
     return {
       id,
       cluster: input.cluster,
@@ -810,12 +1003,10 @@ export class SqliteScannerStore implements ScannerStore {
   }
 
   private triggerRow(id: string): TriggerRow | undefined {
-    return this.db
-      .prepare(
-        `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
+    return this.stmt(
+      `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
          WHERE t.id = ?`,
-      )
-      .get(id) as TriggerRow | undefined;
+    ).get(id) as TriggerRow | undefined;
   }
 
   async getTrigger(id: string): Promise<TriggerRecord | undefined> {
@@ -824,17 +1015,15 @@ export class SqliteScannerStore implements ScannerStore {
   }
 
   async listTriggers(): Promise<TriggerRecord[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
+    const rows = this.stmt(
+      `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
          ORDER BY c.name, t.created_at, t.id`,
-      )
-      .all() as TriggerRow[];
+    ).all() as TriggerRow[];
     return rows.map(triggerOf);
   }
 
   async deleteTrigger(id: string): Promise<boolean> {
-    return this.db.prepare('DELETE FROM scanner_triggers WHERE id = ?').run(id).changes === 1;
+    return this.stmt('DELETE FROM scanner_triggers WHERE id = ?').run(id).changes === 1;
   }
 
   async triggerTarget(id: string): Promise<DeliveryTarget | undefined> {
