@@ -28,6 +28,7 @@
  * process is identified by pid and start time, so a reused pid is not mistaken for it.
  */
 import { randomUUID } from 'node:crypto';
+import { readlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { ContainerEngine } from '../engine/container-engine.js';
 import { ErrorCodes, isContainmentError } from '../errors.js';
@@ -378,7 +379,8 @@ export class Agent {
     const pid = workload.pid;
     const startTime = processStartTime(pid);
     if (startTime === undefined) throw new Gone('before scan');
-    const alive = (): boolean => processStartTime(pid) === startTime;
+    // An exiting process loses its root a moment before it shows as a zombie: check both.
+    const alive = async (): Promise<boolean> => processStartTime(pid) === startTime && (await hasRoot(pid));
     // Taken before the scan: a change made while scanning shows as drift on the next check.
     t.upperDir = workload.upperDir;
     const layer = workload.upperDir ? await layerSignature(workload.upperDir) : undefined;
@@ -390,14 +392,14 @@ export class Agent {
       Date.now() - t.walked.at < this.rescanMs * FULL_WALK_EVERY;
     const inventory = reuse && t.walked ? t.walked.inventory : await this.walk(workload, alive);
     // Files of an exited process read as missing, not as errors: only this check tells.
-    if (!alive()) throw new Gone('during scan');
+    if (!(await alive())) throw new Gone('during scan');
     t.lastScanAt = Date.now();
     t.layer = layer;
     if (!reuse) t.walked = { inventory, at: t.lastScanAt };
     return { workload, inventory, scanTime };
   }
 
-  private async walk(workload: DiscoveredWorkload, alive: () => boolean): Promise<Inventory> {
+  private async walk(workload: DiscoveredWorkload, alive: () => Promise<boolean>): Promise<Inventory> {
     this.stats.walks += 1;
     try {
       const fs = await DirectoryRootFs.open(`/proc/${workload.pid}/root`, `container ${workload.name}`);
@@ -407,8 +409,17 @@ export class Agent {
         fs.close();
       }
     } catch (e) {
-      if (!alive()) throw new Gone('during scan');
+      if (!(await alive())) throw new Gone('during scan');
       throw e;
     }
+  }
+}
+
+async function hasRoot(pid: number): Promise<boolean> {
+  try {
+    await readlink(`/proc/${pid}/root`);
+    return true;
+  } catch {
+    return false;
   }
 }
