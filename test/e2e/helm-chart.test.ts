@@ -471,6 +471,7 @@ describe('Helm chart: rendering with the real helm', () => {
       key: 'token',
     });
     assert.equal(operatorC.args?.[0], 'operator');
+    assert.equal(env(operatorC, 'NODE_OPTIONS')?.value, '--max-old-space-size=128');
     for (const c of [agentC, operatorC]) {
       assert.equal(env(c, 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName', c.name);
       assert.equal(c.securityContext?.privileged, false, c.name);
@@ -801,6 +802,7 @@ describe('Helm chart: rendering with the real helm', () => {
         }
         for (const e of c.env ?? []) {
           const known =
+            e.name === 'NODE_OPTIONS' ||
             sub.options.some((o) => o.envVar === e.name) ||
             ((e.name.startsWith('NODE_NAME') || e.name.startsWith('CONTAINMENT_')) &&
               cliSource(sub.name()).includes(e.name));
