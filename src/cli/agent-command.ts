@@ -141,7 +141,7 @@ export function registerAgentCommand(program: Command): void {
       }
       // Loaded here, not at the top: the Kubernetes client costs every other command ~100 MB.
       const [{ loadKubeConfig }, { KubernetesDiscovery }] = await Promise.all([
-        import('../agent/kubernetes/kube-config.js'),
+        import('../kubernetes/kube-config.js'),
         import('../agent/kubernetes/kubernetes-discovery.js'),
       ]);
       source = {

@@ -5,8 +5,6 @@ import { Option } from 'commander';
 import type { AsyncAdvisoryStore, ImportReport } from '../vulndb/advisory-store.js';
 import { downloadAndImport, DEFAULT_OSV_BASE_URL, DEFAULT_ECOSYSTEMS } from '../vulndb/download.js';
 import { importFromPath } from '../vulndb/record-sources.js';
-import { openPostgresAdvisoryStore } from '../vulndb/postgres-store.js';
-import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { addDbOptions, configOf, databaseOption, dbPathOf } from './common.js';
 import type { DbFlags } from './common.js';
 
@@ -30,10 +28,18 @@ async function withStore<T>(
   create: boolean,
   work: (store: AsyncAdvisoryStore) => Promise<T>,
 ): Promise<T> {
+  // The database drivers are loaded here, not at the top: every other command would pay for them.
   const store =
     flags.database === undefined
-      ? openSqliteAdvisoryStore(dbPathOf(flags, configOf(command)), { create })
-      : await openPostgresAdvisoryStore(flags.database, { create });
+      ? (await import('../vulndb/sqlite-store.js')).openSqliteAdvisoryStore(
+          dbPathOf(flags, configOf(command)),
+          {
+            create,
+          },
+        )
+      : await (
+          await import('../vulndb/postgres-store.js')
+        ).openPostgresAdvisoryStore(flags.database, { create });
   return work(store).finally(() => store.close());
 }
 

@@ -36,7 +36,7 @@ async function sdkHost(flags: FunctionsFlags): Promise<PolicyHost | undefined> {
   const config = loadSdkConfig(flags.sdkConfig, mode);
   let enforcement;
   if (mode === 'kubernetes') {
-    const { loadKubeConfig } = await import('../agent/kubernetes/kube-config.js');
+    const { loadKubeConfig } = await import('../kubernetes/kube-config.js');
     const { kubernetesEnforcement } = await import('../functions/sdk/kubernetes-enforcement-client.js');
     const fallback = loadKubeConfig(flags.kubeconfig);
     const perCluster = new Map(Object.entries(config.kubeconfigs).map(([c, f]) => [c, loadKubeConfig(f)]));

@@ -5,6 +5,7 @@ import { Option } from 'commander';
 import yaml from 'js-yaml';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import { hardenWorkload } from '../posture/harden.js';
+import { parseManifests } from '../posture/manifests/load-manifests.js';
 import type { HardeningResult } from '../posture/harden.js';
 import { POD_OWNING_KINDS } from '../posture/workload-pods.js';
 
@@ -49,20 +50,8 @@ function readManifest(path: string): unknown[] {
       `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
     );
   }
-  let docs: unknown[];
-  try {
-    docs = yaml.loadAll(text, undefined, { schema: yaml.CORE_SCHEMA });
-  } catch (e) {
-    throw new ContainmentError(
-      ErrorCodes.MANIFEST_INVALID,
-      `${path} is not YAML: ${(e as Error).message.split('\n')[0]}`,
-    );
-  }
-  // `kubectl get -o yaml` of several objects is one List.
-  return docs.flatMap((d) => {
-    const o = d as { kind?: unknown; items?: unknown };
-    return o && typeof o === 'object' && o.kind === 'List' && Array.isArray(o.items) ? o.items : [d];
-  });
+  // The same reader as `posture -f`: multi-document YAML, JSON, List kinds, one-line errors.
+  return parseManifests(text, path === '-' ? '<stdin>' : path).map((input) => input.object);
 }
 
 async function readFromCluster(kubeconfig: string | undefined, ref: string): Promise<unknown> {
@@ -73,7 +62,7 @@ async function readFromCluster(kubeconfig: string | undefined, ref: string): Pro
   const [namespace, kindName, name] = parts as [string, string, string];
   const kind = kindOf(kindName);
   const k8s = await import('@kubernetes/client-node');
-  const { loadKubeConfig } = await import('../agent/kubernetes/kube-config.js');
+  const { loadKubeConfig } = await import('../kubernetes/kube-config.js');
   const client = k8s.KubernetesObjectApi.makeApiClient(loadKubeConfig(kubeconfig));
   try {
     const object = await client.read({

@@ -93,7 +93,7 @@ export function registerOperatorCommand(program: Command): void {
       const evidenceDir = flags.evidenceDir ?? join(dataDirOf(flags, configOf(cmd)), 'evidence');
       // Loaded here, not at the top: the Kubernetes client costs every other command ~100 MB.
       const [{ loadKubeConfig }, { Operator }] = await Promise.all([
-        import('../agent/kubernetes/kube-config.js'),
+        import('../kubernetes/kube-config.js'),
         import('../operator/operator.js'),
       ]);
       const kubeConfig = loadKubeConfig(flags.kubeconfig);

@@ -327,6 +327,6 @@ describe('posture against a real API server', () => {
     writeFileSync(join(tmp, 'bad.kubeconfig'), '{{{');
     const bad = runPosture(['--kubeconfig', join(tmp, 'bad.kubeconfig')]);
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /^error\[CONFIG_INVALID\]: cannot read kubeconfig/);
+    assert.match(bad.stderr, /^error\[CONFIG_INVALID\]: cannot load Kubernetes credentials from /);
   });
 });

@@ -9,7 +9,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
 import type { PostureInput } from '../types.js';
 
@@ -187,24 +187,4 @@ export async function readCluster(
     .map((i) => String((i.object.metadata as { name?: string } | undefined)?.name ?? ''))
     .filter((n) => n !== '');
   return { inputs, namespaces, warnings: warnings.sort() };
-}
-
-/** A KubeConfig from a file (or the default locations when `path` is undefined). */
-export function loadKubeConfig(path: string | undefined): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  try {
-    if (path) kc.loadFromFile(path);
-    else kc.loadFromDefault();
-  } catch (e) {
-    throw new ContainmentError(
-      ErrorCodes.CONFIG_INVALID,
-      `cannot read kubeconfig ${path ?? '(default)'}: ${((e as Error).message.split('\n')[0] ?? '').trim()}`,
-    );
-  }
-  if (!kc.getCurrentCluster())
-    throw new ContainmentError(
-      ErrorCodes.CONFIG_INVALID,
-      `kubeconfig ${path ?? '(default)'} has no current cluster`,
-    );
-  return kc;
 }

@@ -3,7 +3,7 @@
  * ServiceAccount (in-cluster), else the usual `KUBECONFIG` / `~/.kube/config`.
  */
 import * as k8s from '@kubernetes/client-node';
-import { ContainmentError, ErrorCodes } from '../../errors.js';
+import { ContainmentError, ErrorCodes } from '../errors.js';
 
 export function loadKubeConfig(file?: string, env: NodeJS.ProcessEnv = process.env): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
