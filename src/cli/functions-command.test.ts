@@ -17,7 +17,7 @@ interface Run {
 async function runFunctions(
   args: string[],
   env: NodeJS.ProcessEnv,
-  use?: (apihost: string, stdout: string) => Promise<void>,
+  use?: (apihost: string, stdout: () => string) => Promise<void>,
 ): Promise<Run> {
   const child = spawn(process.execPath, [join(repoRoot, 'bin', 'containment.js'), 'functions', ...args], {
     cwd: repoRoot,
@@ -39,7 +39,7 @@ async function runFunctions(
   const apihost = await listening;
   if (apihost !== undefined && use) {
     try {
-      await use(apihost, stdout);
+      await use(apihost, () => stdout);
     } finally {
       child.kill('SIGTERM');
     }
@@ -60,7 +60,10 @@ describe('containment functions', () => {
       ['--port', '0', '--data-dir', dataDir],
       { CONTAINMENT_FUNCTIONS_AUTH: '' },
       async (apihost, stdout) => {
-        key = stdout.trim();
+        // stdout and stderr are separate pipes: the key may arrive after the "listening" line.
+        const deadline = Date.now() + 10_000;
+        while (!stdout().includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        key = stdout().trim();
         assert.match(key, /^[\w-]+:\S{16,}$/);
         const ok = await fetch(`${apihost}/api/v1/namespaces`, {
           headers: { authorization: `Basic ${Buffer.from(key).toString('base64')}` },
