@@ -9,11 +9,12 @@
  * the same action (same action UID) is reused, so a resumed action does not collect twice.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
 import { processUpperDir } from '../../agent/kubernetes/process-facts.js';
+import { MANIFEST_FILE, sealBundle } from '../linux/evidence.js';
 import { assertPidInContainer, containerProcesses, containerSockets } from '../linux/proc-inspect.js';
 import type { EvidenceItem } from '../security-action.js';
 import { validateActionId } from '../security-action.js';
@@ -26,7 +27,6 @@ import {
 } from './container-files.js';
 
 export const POD_MANIFEST_FORMAT = 'containment.pod-evidence/v1';
-export const MANIFEST_FILE = 'manifest.json';
 
 export interface PodEvidenceFile {
   kind: 'pod' | 'events' | 'processes' | 'sockets' | 'filesystem-changes' | 'logs';
@@ -201,21 +201,10 @@ export async function writePodEvidence(input: PodEvidenceInput): Promise<PodEvid
       limits: { maxLayerBytes, maxLogBytes },
       notes,
     };
-    const text = `${JSON.stringify(manifest, null, 2)}\n`;
-    await writeFile(join(tmp, MANIFEST_FILE), text, { flag: 'wx', mode: 0o600 });
-    try {
-      // rename(2) fails on a non-empty target: a bundle that appeared meanwhile survives.
-      await rename(tmp, dir);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') throw bundleExists(dir);
-      throw e;
-    }
     return {
       dir,
       manifest,
-      manifestSha256: sha256(text),
-      manifestBytes: Buffer.byteLength(text),
+      ...(await sealBundle(tmp, dir, manifest)),
       reused: false,
     };
   } catch (e) {

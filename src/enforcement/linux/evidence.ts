@@ -79,26 +79,37 @@ export async function takeSnapshot(
   const tmp = await mkdtemp(join(parent, `.partial-${actionId}-`));
   try {
     const manifest = await collect(engine, nameOrId, tmp, actionId, options);
-    const text = `${JSON.stringify(manifest, null, 2)}\n`;
-    await writeFile(join(tmp, MANIFEST_FILE), text, { flag: 'wx', mode: 0o600 });
-    try {
-      // rename(2) fails on a non-empty target, so a bundle that appeared meanwhile survives.
-      await rename(tmp, dir);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') throw bundleExists(dir);
-      throw e;
-    }
-    return {
-      dir,
-      manifest,
-      manifestSha256: createHash('sha256').update(text).digest('hex'),
-      manifestBytes: Buffer.byteLength(text),
-    };
+    return { dir, manifest, ...(await sealBundle(tmp, dir, manifest)) };
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/**
+ * Writes the manifest into the bundle being collected in `tmp` and moves it to `dir` in one
+ * rename: a bundle is complete or absent, and one that appeared meanwhile is never overwritten
+ * (EVIDENCE_EXISTS). The caller removes `tmp` when this throws.
+ */
+export async function sealBundle(
+  tmp: string,
+  dir: string,
+  manifest: unknown,
+): Promise<{ manifestSha256: string; manifestBytes: number }> {
+  const text = `${JSON.stringify(manifest, null, 2)}\n`;
+  await writeFile(join(tmp, MANIFEST_FILE), text, { flag: 'wx', mode: 0o600 });
+  try {
+    // rename(2) fails on a non-empty target, so a bundle that appeared meanwhile survives.
+    await rename(tmp, dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') throw bundleExists(dir);
+    throw e;
+  }
+  return {
+    manifestSha256: createHash('sha256').update(text).digest('hex'),
+    manifestBytes: Buffer.byteLength(text),
+  };
 }
 
 /** The bundle as SecurityAction status evidence: the manifest first, then every file. */
