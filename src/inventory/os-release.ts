@@ -14,7 +14,9 @@
  * - Alpine: `Alpine:v<major>.<minor>` (edge's `3.22.0_alpha…` gives `v3.22`).
  * - RHEL: `Red Hat:enterprise_linux:<major>::baseos`. OSV scopes Red Hat records by repository
  *   stream (baseos, appstream, crb …) which the rpm database does not record; baseos is the
- *   stream of the base image. Matching appstream records needs the matcher to widen the scope.
+ *   stream of the base image and stands for the whole release: the advisory stores and the
+ *   matcher accept every `Red Hat:enterprise_linux:<major>::*` stream for it (`rhelStreamFamily`
+ *   in src/vulndb/package-key.ts), never another major release or `rhel_eus`/`rhel_aus`.
  * - openSUSE / SUSE: the suffix is the PRETTY_NAME without the vendor word, as the schema says
  *   (`openSUSE:Leap 15.6`, `openSUSE:Tumbleweed`, `SUSE:Linux Enterprise Server 15 SP5`).
  * - openEuler: `openEuler:<VERSION_ID>` plus `-<LTS…>` from VERSION's parentheses

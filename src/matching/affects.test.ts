@@ -2,6 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ContainmentError } from '../errors.js';
 import type { OsvRecord } from '../vulndb/osv.js';
+import {
+  ALL_RHEL_RECORDS,
+  APPSTREAM_9,
+  RHEL9_INVENTORY_ECOSYSTEM,
+  RHEL9_NODEJS,
+  RHEL9_NODEJS_IDS,
+} from '../vulndb/rhel-stream-records.test-helper.js';
 import { affects } from './affects.js';
 
 type Events = { introduced?: string; fixed?: string; last_affected?: string; limit?: string }[];
@@ -168,6 +175,30 @@ describe('affects: which package a record names', () => {
     assert.equal(affects(alpine, { ...v318, ecosystem: 'Alpine:v3.20' }).affected, false);
     const pro = record('Ubuntu:Pro:22.04:LTS', 'curl', { events: [{ introduced: '0' }] });
     assert.equal(affects(pro, { ecosystem: 'Ubuntu:22.04:LTS', name: 'curl', version: '1' }).affected, false);
+  });
+
+  it('applies every RHEL stream of the same major release to a baseos-mapped package, nothing else', () => {
+    // Synthetic records in the real Red Hat OSV shape; the inventory maps RHEL 9 to `::baseos`.
+    const nodejs = { ecosystem: RHEL9_INVENTORY_ECOSYSTEM, ...RHEL9_NODEJS };
+    const hit = affects(APPSTREAM_9, nodejs);
+    assert.equal(hit.affected, true);
+    assert.equal(hit.fixedVersion, '1:20.11.1-1.el9_4');
+    assert.equal(hit.affectedEntry?.package?.ecosystem, 'Red Hat:enterprise_linux:9::appstream');
+    const matched = ALL_RHEL_RECORDS.filter((r) => affects(r, nodejs).affected).map((r) => r.id);
+    assert.deepEqual(matched.sort(), RHEL9_NODEJS_IDS);
+    // The fix still decides: at the AppStream fix the package is not affected.
+    assert.equal(affects(APPSTREAM_9, { ...nodejs, version: '1:20.11.1-1.el9_4' }).affected, false);
+    // A RHEL 8 inventory does not see the RHEL 9 AppStream record, nor does another distribution.
+    assert.equal(
+      affects(APPSTREAM_9, { ...nodejs, ecosystem: 'Red Hat:enterprise_linux:8::baseos' }).affected,
+      false,
+    );
+    assert.equal(affects(APPSTREAM_9, { ...nodejs, ecosystem: 'Rocky Linux:9' }).affected, false);
+    // EUS inventories keep exact stream matching (a separate product with its own fixes).
+    assert.equal(
+      affects(APPSTREAM_9, { ...nodejs, ecosystem: 'Red Hat:rhel_eus:9.2::baseos' }).affected,
+      false,
+    );
   });
 
   it('matches a binary package through its source package name and version', () => {

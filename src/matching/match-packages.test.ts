@@ -2,6 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Package } from '../inventory/types.js';
 import type { OsvRecord, OsvSeverity } from '../vulndb/osv.js';
+import {
+  ALL_RHEL_RECORDS,
+  RHEL9_INVENTORY_ECOSYSTEM,
+  RHEL9_NODEJS,
+  RHEL9_NODEJS_IDS,
+} from '../vulndb/rhel-stream-records.test-helper.js';
 import { matchPackages } from './match-packages.js';
 
 function pkg(ecosystem: string, name: string, version: string, extra: Partial<Package> = {}): Package {
@@ -222,5 +228,20 @@ describe('matchPackages: packages', () => {
     );
     assert.equal(warnings.length, 1);
     assert.match(warnings[0] ?? '', /NoSuchEcosystem.*X-1/);
+  });
+});
+
+describe('matchPackages: RHEL repository streams', () => {
+  it('reports AppStream advisories on a baseos-mapped RHEL 9 package, not RHEL 8, EUS or AUS ones', () => {
+    // The source rpm names the package, as the rpm extractor records it.
+    const nodejs = pkg(RHEL9_INVENTORY_ECOSYSTEM, 'nodejs', RHEL9_NODEJS.version, {
+      source: { name: 'nodejs', version: RHEL9_NODEJS.version },
+    });
+    const findings = matchPackages([nodejs], ALL_RHEL_RECORDS);
+    assert.deepEqual(findings.map((f) => f.id).sort(), RHEL9_NODEJS_IDS);
+    // The AppStream fix is the later one, reported on the package as inventoried.
+    const appstream = findings.find((f) => f.id === 'RHSA-2099:0001');
+    assert.equal(appstream?.fixedVersion, '1:20.11.1-1.el9_4');
+    assert.equal(appstream?.package.ecosystem, RHEL9_INVENTORY_ECOSYSTEM);
   });
 });

@@ -2,6 +2,7 @@
  * Which package an OSV `affected[].package` names, compared the way each ecosystem defines it.
  * Pure: no I/O.
  */
+import { sameRhelRelease } from '../vulndb/package-key.js';
 import { baseEcosystem } from '../versions/index.js';
 
 /** The package to evaluate: for distributions, pass the SOURCE package (see `matchIdentity`). */
@@ -40,12 +41,19 @@ function releaseSuffix(ecosystem: string): string {
  * record is not scoped to a release (`Debian`) or it names the package's release exactly
  * (`Debian:11` never matches a `Debian:12` system; `Ubuntu:Pro:22.04:LTS` is not
  * `Ubuntu:22.04:LTS`). A package without a release only matches unscoped records: guessing its
- * release would match other releases' version lines.
+ * release would match other releases' version lines. RHEL is the one exception: records are
+ * scoped per repository stream, which an rpm inventory does not know, so any stream of the
+ * package's product and major release applies (`…:9::appstream` to `…:9::baseos`; see
+ * `rhelStreamFamily`).
  */
 export function ecosystemApplies(recordEcosystem: string, packageEcosystem: string): boolean {
   if (baseEcosystem(recordEcosystem) !== baseEcosystem(packageEcosystem)) return false;
   const scope = releaseSuffix(recordEcosystem);
-  return scope === '' || scope === releaseSuffix(packageEcosystem);
+  return (
+    scope === '' ||
+    scope === releaseSuffix(packageEcosystem) ||
+    sameRhelRelease(recordEcosystem, packageEcosystem)
+  );
 }
 
 /**

@@ -14,6 +14,12 @@ import { requireOrSkip, sharedDataOrSkip } from '../testing/shared-data.js';
 import type { AsyncAdvisoryStore, ImportItem, ImportReport } from './advisory-store.js';
 import type { OsvRecord } from './osv.js';
 import { openRecordSource } from './record-sources.js';
+import {
+  ALL_RHEL_RECORDS,
+  APPSTREAM_9,
+  RHEL9_INVENTORY_ECOSYSTEM,
+  RHEL9_NODEJS_IDS,
+} from './rhel-stream-records.test-helper.js';
 import { storeFactories } from './store-factories.test-helper.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
@@ -278,6 +284,45 @@ for (const factory of engines.factories) {
             assert.deepEqual(ids(await store.lookup('PyPI', name)), ['TEST-ZOPE'], name);
           }
           assert.deepEqual(await store.lookup('PyPI', 'zopeinterface'), []);
+        } finally {
+          await store.close();
+        }
+      });
+
+      it('an RHEL baseos inventory finds every stream of its major release, not 8, 90, EUS or AUS', async () => {
+        const store = await factory.open();
+        try {
+          // Synthetic records in the real Red Hat OSV shape (rhel-stream-records.test-helper.ts).
+          await store.importRecords(items(...ALL_RHEL_RECORDS));
+          assert.deepEqual(ids(await store.lookup(RHEL9_INVENTORY_ECOSYSTEM, 'nodejs')), RHEL9_NODEJS_IDS);
+          // The AppStream record names several binaries; each is indexed under its stream.
+          assert.deepEqual(ids(await store.lookup(RHEL9_INVENTORY_ECOSYSTEM, 'npm')), [APPSTREAM_9.id]);
+          // Batched lookups widen per query: RHEL 8 sees only its own record, EUS only EUS.
+          const [nine, eight, eus, rocky] = await store.lookupMany([
+            { ecosystem: RHEL9_INVENTORY_ECOSYSTEM, name: 'nodejs' },
+            { ecosystem: 'Red Hat:enterprise_linux:8::baseos', name: 'nodejs' },
+            { ecosystem: 'Red Hat:rhel_eus:9.2::appstream', name: 'nodejs' },
+            { ecosystem: 'Rocky Linux:9', name: 'nodejs' },
+          ]);
+          assert.deepEqual(ids(nine ?? []), RHEL9_NODEJS_IDS);
+          assert.deepEqual(ids(eight ?? []), ['RHSA-2099:0002']);
+          assert.deepEqual(ids(eus ?? []), ['RHSA-2099:0003']);
+          assert.deepEqual(rocky, []);
+          assert.deepEqual(ids(await store.lookup('Red Hat:enterprise_linux:90::baseos', 'nodejs')), [
+            'RHSA-2099:0006',
+          ]);
+          // A record for the whole release (no stream) and one for plain `Red Hat` apply as well.
+          await store.importRecords(
+            items(
+              record('TEST-RHEL9', 'Red Hat:enterprise_linux:9', 'nodejs'),
+              record('TEST-RH', 'Red Hat', 'nodejs'),
+            ),
+          );
+          assert.deepEqual(ids(await store.lookup(RHEL9_INVENTORY_ECOSYSTEM, 'nodejs')), [
+            ...RHEL9_NODEJS_IDS,
+            'TEST-RH',
+            'TEST-RHEL9',
+          ]);
         } finally {
           await store.close();
         }

@@ -77,7 +77,8 @@ export interface AsyncAdvisoryStore {
   ): Promise<ImportReport>;
   /**
    * Candidate (non-withdrawn) records naming the package: affected entries whose ecosystem is
-   * `ecosystem` itself or its suffix-less base, and whose name matches (PEP 503 for PyPI).
+   * `ecosystem` itself or its suffix-less base (for RHEL, any stream of the same product and
+   * major release; see `candidateEcosystems`), and whose name matches (PEP 503 for PyPI).
    */
   lookup(ecosystem: string, name: string): MaybePromise<OsvRecord[]>;
   /** `lookup` for many packages in one go (one round trip); result[i] answers queries[i]. */

@@ -312,30 +312,44 @@ class PostgresAdvisoryStore implements AsyncAdvisoryStore {
     const names: string[] = [];
     const exacts: string[] = [];
     const bases: string[] = [];
+    const releases: string[] = [];
+    const rangeFroms: string[] = [];
+    const rangeTos: string[] = [];
     const slots = queries.map(({ ecosystem, name }) => {
       const normalized = normalizePackageName(ecosystem, name);
       if (normalized.includes('\0') || ecosystem.includes('\0')) return undefined;
-      const [exact, base] = candidateEcosystems(ecosystem);
-      const key = JSON.stringify([normalized, exact]);
+      const c = candidateEcosystems(ecosystem);
+      const key = JSON.stringify([normalized, c.exact]);
       let slot = keyIndex.get(key);
       if (slot === undefined) {
         slot = names.push(normalized);
-        exacts.push(exact);
-        bases.push(base);
+        exacts.push(c.exact);
+        bases.push(c.base);
+        releases.push(c.release);
+        rangeFroms.push(c.rangeFrom);
+        rangeTos.push(c.rangeTo);
         keyIndex.set(key, slot);
       }
       return slot;
     });
     const answers = new Map<number, OsvRecord[]>();
+    // Two branches, each an index condition on (name, ecosystem): equality for the exact, base
+    // and release ecosystems, a "C"-collated range for the RHEL stream prefix (candidateEcosystems).
     if (names.length > 0) {
       const { rows } = await this.pool.query<{ slot: number; rid: number; json: string }>(
         `SELECT h.slot, r.rid, r.json
          FROM (SELECT DISTINCT q.slot::int AS slot, a.rid
-               FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS q (name, exact, base, slot)
-               JOIN vulndb_affected a ON a.name = q.name AND a.ecosystem IN (q.exact, q.base)) h
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                      WITH ORDINALITY AS q (name, exact, base, release, range_from, range_to, slot)
+               CROSS JOIN LATERAL (
+                 SELECT rid FROM vulndb_affected
+                  WHERE name = q.name AND ecosystem = ANY (ARRAY[q.exact, q.base, q.release])
+                 UNION ALL
+                 SELECT rid FROM vulndb_affected
+                  WHERE name = q.name AND ecosystem >= q.range_from AND ecosystem < q.range_to) a) h
          JOIN vulndb_records r ON r.rid = h.rid
          ORDER BY h.slot, r.id`,
-        [names, exacts, bases],
+        [names, exacts, bases, releases, rangeFroms, rangeTos],
       );
       // Records shared by several queries are parsed once per call.
       const parsed = new Map<number, OsvRecord>();

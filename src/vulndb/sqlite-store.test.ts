@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { ErrorCodes } from '../errors.js';
 import type { ImportItem } from './advisory-store.js';
 import type { OsvRecord } from './osv.js';
-import { openSqliteAdvisoryStore } from './sqlite-store.js';
+import { LOOKUP_SQL, openSqliteAdvisoryStore } from './sqlite-store.js';
 
 let tmp: string;
 before(() => {
@@ -93,6 +93,31 @@ describe('opening the database', () => {
       assert.equal(reader.lastImport()?.importId, 1);
     } finally {
       reader.close();
+    }
+  });
+});
+
+describe('lookup query plan', () => {
+  test('both the exact ecosystems and the RHEL stream range are primary-key searches', async () => {
+    const path = join(tmp, 'plan', 'vulndb.sqlite');
+    const store = openSqliteAdvisoryStore(path, { create: true });
+    await store.importRecords(items(record('TEST-PLAN', 'Red Hat:enterprise_linux:9::appstream', 'nodejs')));
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    try {
+      const plan = (
+        db.prepare(`EXPLAIN QUERY PLAN ${LOOKUP_SQL}`).all('a', 'b', 'c', 'd', 'a', 'e', 'f') as {
+          detail: string;
+        }[]
+      ).map((row) => row.detail);
+      assert.ok(plan.includes('SEARCH affected USING PRIMARY KEY (name=? AND ecosystem=?)'), plan.join('\n'));
+      assert.ok(
+        plan.includes('SEARCH affected USING PRIMARY KEY (name=? AND ecosystem>? AND ecosystem<?)'),
+        plan.join('\n'),
+      );
+      assert.ok(!plan.some((d) => d.startsWith('SCAN affected')), plan.join('\n'));
+    } finally {
+      db.close();
     }
   });
 });

@@ -123,6 +123,17 @@ function prepareSchema(db: Database.Database, path: string, create: boolean): vo
   }
 }
 
+/**
+ * Records for (name, exact, base, release, name, rangeFrom, rangeTo); see `candidateEcosystems`.
+ * Two branches so each is a primary-key search on (name, ecosystem): with an OR, SQLite would
+ * search on the name alone. Exported for the query-plan test.
+ */
+export const LOOKUP_SQL = `SELECT rid, json FROM records
+  WHERE rid IN (SELECT rid FROM affected WHERE name = ? AND ecosystem IN (?, ?, ?)
+                UNION ALL
+                SELECT rid FROM affected WHERE name = ? AND ecosystem >= ? AND ecosystem < ?)
+  ORDER BY id`;
+
 class SqliteAdvisoryStore implements AdvisoryStore {
   /** Imports run one after another: each holds the connection's single write transaction. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -131,10 +142,7 @@ class SqliteAdvisoryStore implements AdvisoryStore {
   constructor(private readonly db: Database.Database) {
     const p = (sql: string) => db.prepare(sql);
     this.stmt = {
-      lookup: p(
-        `SELECT rid, json FROM records
-         WHERE rid IN (SELECT rid FROM affected WHERE name = ? AND ecosystem IN (?, ?)) ORDER BY id`,
-      ),
+      lookup: p(LOOKUP_SQL),
       get: p(`SELECT json FROM records WHERE id = ?`).pluck(),
       count: p(`SELECT count(*) AS records, count(withdrawn) AS withdrawn FROM records`),
       changedSince: p(`SELECT id FROM records WHERE import_id > ? ORDER BY id`).pluck(),
@@ -229,8 +237,9 @@ class SqliteAdvisoryStore implements AdvisoryStore {
     // Records shared by several queries are parsed once per call.
     const parsed = new Map<number, OsvRecord>();
     return queries.map(({ ecosystem, name }) => {
-      const [exact, base] = candidateEcosystems(ecosystem);
-      const rows = this.stmt.lookup.all(normalizePackageName(ecosystem, name), exact, base) as {
+      const c = candidateEcosystems(ecosystem);
+      const key = normalizePackageName(ecosystem, name);
+      const rows = this.stmt.lookup.all(key, c.exact, c.base, c.release, key, c.rangeFrom, c.rangeTo) as {
         rid: number;
         json: string;
       }[];
