@@ -17,7 +17,7 @@ import type { TestContext } from 'node:test';
 import yaml from 'js-yaml';
 import { binariesWhat, findBinaries, findHelm, helmWhat } from '../../src/testing/k8s/binaries.js';
 import { startControlPlane } from '../../src/testing/k8s/control-plane.js';
-import type { ControlPlane } from '../../src/testing/k8s/control-plane.js';
+import type { ApiResponse, ControlPlane } from '../../src/testing/k8s/control-plane.js';
 import { repoRoot, requireOrSkip } from '../../src/testing/shared-data.js';
 import { containment } from '../../src/testing/tools.js';
 
@@ -159,11 +159,7 @@ function env(c: Container, name: string): NonNullable<Container['env']>[number] 
 // ---------------------------------------------------------------------------------------------------
 // The API server, as the admin or impersonating a ServiceAccount
 
-interface Resp {
-  status: number;
-  json: unknown;
-  text: string;
-}
+type Resp = ApiResponse;
 
 const sa = (name: string, namespace = NS): string => `system:serviceaccount:${namespace}:${name}`;
 const SA = {
@@ -184,42 +180,12 @@ function api(
   options: { body?: unknown; contentType?: string; as?: string } = {},
 ): Promise<Resp> {
   assert.ok(cp, 'control plane started');
-  const { caPem, admin, server } = cp;
-  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      new URL(path, server),
-      {
-        method,
-        agent,
-        ca: caPem,
-        cert: admin.certPem,
-        key: admin.keyPem,
-        timeout: 30_000,
-        headers: {
-          accept: 'application/json',
-          ...(options.as === undefined ? {} : { 'Impersonate-User': options.as }),
-          ...(body === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, json, text });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
-    req.end(body);
+  return cp.request(method, path, {
+    ...(options.body === undefined ? {} : { body: options.body }),
+    ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
+    ...(options.as === undefined ? {} : { impersonate: options.as }),
+    agent,
+    timeoutMs: 30_000,
   });
 }
 

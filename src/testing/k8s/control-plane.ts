@@ -46,6 +46,11 @@ export interface RequestOptions {
   contentType?: string;
   /** Whose certificate to present; 'anonymous' presents none. Defaults to the admin. */
   as?: ClientCredentials | 'anonymous';
+  /** Act as this user (`Impersonate-User`), e.g. `system:serviceaccount:<ns>:<name>`. */
+  impersonate?: string;
+  /** Reuse connections (many requests in a row); default: one connection per request. */
+  agent?: https.Agent;
+  timeoutMs?: number;
 }
 
 /** What `npm run k8s:down` needs to stop a control plane another process started. */
@@ -295,9 +300,11 @@ function apiRequest(
         ca: caPem,
         cert: client?.certPem,
         key: client?.keyPem,
-        timeout: 10_000,
+        ...(options.agent === undefined ? {} : { agent: options.agent }),
+        timeout: options.timeoutMs ?? 10_000,
         headers: {
           accept: 'application/json',
+          ...(options.impersonate === undefined ? {} : { 'Impersonate-User': options.impersonate }),
           ...(body === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }),
         },
       },
