@@ -11,7 +11,7 @@ import { commandPath, DATA_DIR_DEFAULT } from './help.js';
 import { buildProgram } from './main.js';
 
 /** Names that keep their capital at the start of a description. */
-const PROPER = /^(PostgreSQL|Kubernetes|OpenWhisk|Knative|Podman|Helm|CloudEvents)\b/;
+const PROPER = /^(PostgreSQL|Kubernetes|OpenWhisk|Knative|Podman|Helm|CloudEvents|Pod Security)\b/;
 const sentenceCase = (text: string): boolean => /^[A-Z][a-z]/.test(text) && !PROPER.test(text);
 
 function all(cmd: Command): Command[] {
