@@ -26,8 +26,9 @@ function helpOf(cmd: Command): string {
   return out;
 }
 
-describe('help texts', () => {
-  const root = buildProgram();
+describe('help texts', async () => {
+  // Awaited: buildProgram becomes asynchronous when commands load lazily.
+  const root = await Promise.resolve(buildProgram());
   const commands = all(root);
 
   it('covers every command', () => {
