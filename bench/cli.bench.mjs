@@ -49,7 +49,7 @@ function hasHyperfine() {
   return spawnSync('hyperfine', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Wall-time samples in ms. */
+/** Wall-time samples in ms, and (hyperfine only) the mean CPU time, which load disturbs less. */
 function measure([cmd, ...cmdArgs]) {
   if (hasHyperfine()) {
     const out = join(work, 'out.json');
@@ -58,7 +58,8 @@ function measure([cmd, ...cmdArgs]) {
       cwd: root,
       stdio: 'ignore',
     });
-    return JSON.parse(readFileSync(out, 'utf8')).results[0].times.map((s) => s * 1000);
+    const [result] = JSON.parse(readFileSync(out, 'utf8')).results;
+    return { wall: result.times.map((s) => s * 1000), cpu: (result.user + result.system) * 1000 };
   }
   const times = [];
   for (let i = 0; i < runs + 2; i++) {
@@ -67,7 +68,7 @@ function measure([cmd, ...cmdArgs]) {
     if (r.status !== 0) throw new Error(`${cmdArgs.join(' ')} exited with ${r.status}`);
     if (i >= 2) times.push(performance.now() - t0); // two warm-up runs
   }
-  return times;
+  return { wall: times, cpu: undefined };
 }
 
 const nodeAlone = (() => {
@@ -88,7 +89,11 @@ console.log(
 );
 for (const c of cases) {
   const row = [];
-  for (const mode of modes)
-    row.push(`${mode.name} ${median(measure([...mode.command, ...c.args])).toFixed(0)} ms`);
+  for (const mode of modes) {
+    const { wall, cpu } = measure([...mode.command, ...c.args]);
+    row.push(
+      `${mode.name} ${median(wall).toFixed(0)} ms${cpu === undefined ? '' : ` (cpu ${cpu.toFixed(0)} ms)`}`,
+    );
+  }
   console.log(`  containment ${c.name.padEnd(12)} ${row.join(' · ')}   (target < ${c.target} ms with dist)`);
 }
