@@ -2,7 +2,7 @@
  * Builds (once) the benchmark's inputs in a cache outside the repository:
  * - a real Debian 12 root filesystem of ~500 packages (debootstrap minbase + a list of common
  *   packages; fallback: the test minbase root plus real dpkg status paragraphs of this host);
- * - 100,000 OSV records replicated from the real ones in ../shared/data/osv under new ids, a share
+ * - 100,000 OSV records replicated from the real ones in testdata/osv under new ids, a share
  *   of them retargeted to `Debian:12` and source packages really installed in that root, written
  *   as one osv.dev-style `all.zip` (our import) and as per-ecosystem `all.zip` files in the layout
  *   osv-scanner's offline mode reads (`<dir>/osv-scanner/<Ecosystem>/all.zip`).
@@ -166,8 +166,7 @@ type Json = Record<string, unknown>;
 /** The real records, one per id (some appear in two folders), in a stable order. */
 function realRecords(): Json[] {
   const dir = join(sharedDataDir, 'osv');
-  if (!existsSync(dir))
-    throw new Error(`shared OSV records not found at ${dir} (set CONTAINMENT_SHARED_DATA)`);
+  if (!existsSync(dir)) throw new Error(`OSV records not found at ${dir} (the repository's testdata/)`);
   const byId = new Map<string, Json>();
   const files = readdirSync(dir, { recursive: true, encoding: 'utf8' })
     // The two `_osvdev-test-fixtures` records are deliberately malformed: not advisories to replicate.

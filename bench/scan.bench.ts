@@ -223,7 +223,7 @@ async function main(): Promise<void> {
     out.push(`      inventory found ${warm.packages} packages`);
     out.push(
       `advisories: ${records.total} OSV records — ${records.debian12} retargeted to Debian:12 source packages installed in the root, ` +
-        `the rest replicas of the ${records.realRecords} real records in shared/data/osv under new ids (<id>-R<n>)`,
+        `the rest replicas of the ${records.realRecords} real records in testdata/osv under new ids (<id>-R<n>)`,
     );
     if (last.invalid > 0)
       out.push(`  note: ${last.invalid} records rejected on import, e.g. ${last.firstInvalid ?? ''}`);

@@ -65,7 +65,7 @@ const load = (): string =>
 
 // --- inputs ---
 
-/** Real npm package names and versions (the GHSA records in shared/data name the first dozen). */
+/** Real npm package names and versions (the GHSA records in testdata/osv name the first dozen). */
 const NPM: readonly (readonly [string, readonly string[]])[] = [
   ['lodash', ['4.17.11', '4.17.20', '4.17.21']],
   ['minimist', ['0.2.0', '1.2.5', '1.2.8']],

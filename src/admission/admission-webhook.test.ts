@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { hardenWorkload } from '../posture/harden.js';
-import { insecureDeployment } from '../posture/harden-fixture.test-helper.js';
+import { insecureDeployment } from '../testing/harden-fixture.js';
 import { checkPodSecurity } from '../posture/pod-security.js';
 import { metadataPathOf, podTemplateOf } from '../posture/workload-pods.js';
 import { binariesWhat, findBinaries } from '../testing/k8s/binaries.js';
@@ -18,8 +18,8 @@ import { createTestServingCertificate, startControlPlane } from '../testing/k8s/
 import type { ControlPlane, TestServingCertificate } from '../testing/k8s/control-plane.js';
 import { repoRoot, requireOrSkip } from '../testing/shared-data.js';
 import { DEFAULT_THRESHOLDS } from '../matching/types.js';
-import { httpsCall } from './https-call.test-helper.js';
-import type { HttpsAnswer } from './https-call.test-helper.js';
+import { httpsCall } from '../testing/https-call.js';
+import type { HttpsAnswer } from '../testing/https-call.js';
 import { runAdmissionServer } from './run-admission.js';
 import type { RunningAdmission } from './run-admission.js';
 import {

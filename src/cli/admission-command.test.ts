@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { httpsCall } from '../admission/https-call.test-helper.js';
+import { httpsCall } from '../testing/https-call.js';
 import { createTestServingCertificate } from '../testing/k8s/control-plane.js';
 import type { TestServingCertificate } from '../testing/k8s/control-plane.js';
 import { repoRoot } from '../testing/shared-data.js';

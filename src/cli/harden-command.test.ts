@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import yaml from 'js-yaml';
-import { insecureDeployment } from '../posture/harden-fixture.test-helper.js';
+import { insecureDeployment } from '../testing/harden-fixture.js';
 import { hardenWorkload } from '../posture/harden.js';
 import { containment } from '../testing/tools.js';
 import { runMain } from './run-main.test-helper.js';

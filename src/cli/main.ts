@@ -6,24 +6,39 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isContainmentError } from '../errors.js';
 import { ApiRequestError } from './api-client.js';
-import { registerAdmissionCommand } from './admission-command.js';
-import { registerAgentCommand } from './agent-command.js';
-import { registerClusterCommands } from './cluster-command.js';
-import { registerDbCommands } from './db-command.js';
-import { registerFunctionsCommand } from './functions-command.js';
-import { registerPolicyCommands } from './policy-command.js';
-import { registerHardenCommand } from './harden-command.js';
-import { registerPostureCommand } from './posture-command.js';
-import { registerScanCommand } from './scan-command.js';
-import { registerServerCommand } from './server-command.js';
-import { registerTokenCommands } from './token-command.js';
-import { registerTriggerCommands } from './trigger-command.js';
-import { registerUpCommand } from './up-command.js';
-import { registerOperatorCommand } from './operator-command.js';
 import { EXIT_ERROR, VERSION } from './common.js';
 import { applyHelpStyle } from './help.js';
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Every top-level command, in help order, and the module that defines it. Modules load lazily:
+ * `containment scan …` loads only the scan command (and what it imports), so a command starts
+ * without paying for the server, the operator and the Kubernetes client.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  scan: async () => (await import('./scan-command.js')).registerScanCommand,
+  db: async () => (await import('./db-command.js')).registerDbCommands,
+  server: async () => (await import('./server-command.js')).registerServerCommand,
+  cluster: async () => (await import('./cluster-command.js')).registerClusterCommands,
+  token: async () => (await import('./token-command.js')).registerTokenCommands,
+  trigger: async () => (await import('./trigger-command.js')).registerTriggerCommands,
+  agent: async () => (await import('./agent-command.js')).registerAgentCommand,
+  functions: async () => (await import('./functions-command.js')).registerFunctionsCommand,
+  policy: async () => (await import('./policy-command.js')).registerPolicyCommands,
+  up: async () => (await import('./up-command.js')).registerUpCommand,
+  operator: async () => (await import('./operator-command.js')).registerOperatorCommand,
+  admission: async () => (await import('./admission-command.js')).registerAdmissionCommand,
+  harden: async () => (await import('./harden-command.js')).registerHardenCommand,
+  posture: async () => (await import('./posture-command.js')).registerPostureCommand,
+};
+
+/**
+ * The program with every command, or only with the one `argv` names (its first word, when that
+ * is a command); the top-level help, `help <command>` and global options before the command
+ * load them all.
+ */
+export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const program = new Command('containment')
     .description('Find what is really running and vulnerable in your containers, and contain it.')
     .version(VERSION)
@@ -38,27 +53,17 @@ export function buildProgram(): Command {
       // Commander's own usage messages become our one-line error format.
       outputError: (str, write) => write(`error[USAGE]: ${str.replace(/^error: /, '').trim()}\n`),
     });
-  registerScanCommand(program);
-  registerDbCommands(program);
-  registerServerCommand(program);
-  registerClusterCommands(program);
-  registerTokenCommands(program);
-  registerTriggerCommands(program);
-  registerAgentCommand(program);
-  registerFunctionsCommand(program);
-  registerPolicyCommands(program);
-  registerUpCommand(program);
-  registerOperatorCommand(program);
-  registerAdmissionCommand(program);
-  registerHardenCommand(program);
-  registerPostureCommand(program);
+  const first = argv?.[0];
+  const names = first !== undefined && Object.hasOwn(COMMANDS, first) ? [first] : Object.keys(COMMANDS);
+  const registers = await Promise.all(names.map((name) => (COMMANDS[name] as () => Promise<Register>)()));
+  for (const register of registers) register(program);
   applyHelpStyle(program);
   return program;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync(argv as string[], { from: 'user' });
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (e) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isContainmentError } from '../errors.js';
-import { insecureDeployment } from './harden-fixture.test-helper.js';
+import { insecureDeployment } from '../testing/harden-fixture.js';
 import { hardenWorkload, parseFieldPath, strategicMergeDiff } from './harden.js';
 import { checkPodSecurity } from './pod-security.js';
 import { metadataPathOf, podTemplateOf } from './workload-pods.js';

@@ -1,6 +1,7 @@
 /**
- * Runs every version vector file in ../shared/data/versions (written by dpkg, apk-tools, rpm,
- * golang/mod, node-semver, pypa/packaging and osv-scalibr) against our comparators. Each line must
+ * Runs every version vector file in testdata/versions (written by golang/mod, node-semver,
+ * pypa/packaging and osv-scalibr) and the GPL-licensed ones of dpkg, apk-tools and rpm, which the
+ * repository cannot carry and are read from the shared data when present, against our comparators. Each line must
  * hold, and every comparison must also hold reversed (antisymmetry). The few lines where we
  * deliberately differ are listed per file with the reason; the test fails if such a line starts
  * passing, so the list cannot go stale.
@@ -9,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { sharedDataOrSkip } from '../testing/shared-data.js';
+import { externalDataFileOrSkip, sharedDataOrSkip } from '../testing/shared-data.js';
 import { alpineComparator, compareAlpine } from './alpine.js';
 import { compareSemver, getComparator } from './index.js';
 import { rpmvercmp } from './rpm.js';
@@ -118,6 +119,9 @@ const FILES: Readonly<Record<string, VectorFile>> = {
 /** Ecosystems we do not support yet (not needed by the scanner so far). */
 const NOT_COVERED = new Set(['cran.txt', 'cran-generated.txt', 'hackage.txt', 'pub.txt']);
 
+/** GPL-licensed vector files: not in testdata/, read from the shared data when present. */
+const EXTERNAL = new Set(['alpine-apk-tools.txt', 'debian-dpkg-perl.txt', 'redhat-rpmvercmp.txt']);
+
 const OPS: Readonly<Record<string, Ordering>> = { '<': -1, '=': 0, '>': 1 };
 
 function isComment(line: string): boolean {
@@ -197,8 +201,13 @@ test('every vector file is either run or deliberately not covered', (t) => {
   const unknown = files.filter((f) => !(f in FILES) && !NOT_COVERED.has(f));
   assert.deepEqual(unknown, []);
   assert.deepEqual(
-    Object.keys(FILES).filter((f) => !files.includes(f)),
+    Object.keys(FILES).filter((f) => !files.includes(f) && !EXTERNAL.has(f)),
     [],
+  );
+  assert.deepEqual(
+    files.filter((f) => EXTERNAL.has(f)),
+    [],
+    'GPL-licensed vectors must not be copied into testdata/',
   );
 });
 
@@ -206,7 +215,11 @@ for (const [file, spec] of Object.entries(FILES)) {
   test(`version vectors: ${file}`, (t) => {
     const dir = sharedDataOrSkip(t);
     if (!dir) return;
-    const { lines, failures } = runFile(join(dir, 'versions', file), spec);
+    const path = EXTERNAL.has(file)
+      ? externalDataFileOrSkip(t, 'versions', file)
+      : join(dir, 'versions', file);
+    if (!path) return;
+    const { lines, failures } = runFile(path, spec);
     const deviations = spec.deviations ?? {};
     t.diagnostic(`${file}: ${lines} lines checked, ${Object.keys(deviations).length} deliberate deviations`);
     assert.ok(lines > 0, `${file} has no vectors`);

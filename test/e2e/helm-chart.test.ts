@@ -731,7 +731,7 @@ describe('Helm chart: rendering with the real helm', () => {
   it('passes only subcommands, flags and environment variables the containment CLI really has', async (t) => {
     if (!needsHelm(t)) return;
     const { buildProgram } = await import('../../src/cli/main.js');
-    const program = buildProgram();
+    const program = await buildProgram();
     const cliSource = (sub: string): string =>
       [`${sub}-command.ts`, 'common.ts', 'api-client.ts']
         .map((f) => join(repoRoot, 'src', 'cli', f))

@@ -1,6 +1,6 @@
 /**
  * End to end with real parts: a debootstrapped Debian 12 root filesystem, the real OSV records of
- * ../shared/data, the `containment` CLI as a user runs it, and Podman for image archives and a
+ * testdata/, the `containment` CLI as a user runs it, and Podman for image archives and a
  * running container. Planted package entries give known findings.
  */
 import assert from 'node:assert/strict';
@@ -72,8 +72,8 @@ after(() => {
 });
 
 function needRoot(t: TestContext): boolean {
-  if (!existsSync(sharedDataDir) && isCI()) throw new Error(`shared data missing at ${sharedDataDir}`);
-  return requireOrSkip(t, ready, 'a debootstrapped Debian root (debootstrap, root) and ../shared/data');
+  if (!existsSync(sharedDataDir) && isCI()) throw new Error(`test data missing at ${sharedDataDir}`);
+  return requireOrSkip(t, ready, 'a debootstrapped Debian root (debootstrap, root)');
 }
 
 describe('scanning a debootstrapped Debian 12 root', () => {

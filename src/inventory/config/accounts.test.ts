@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { emptyPasswordAccount } from './accounts.js';
-import { contextFor, makeRoot, populate, tempDir } from './test-root.js';
-import type { RootSpec } from './test-root.js';
+import { contextFor, makeRoot, populate, tempDir } from './test-root.test-helper.js';
+import type { RootSpec } from './test-root.test-helper.js';
 
 const HASH = '$y$j9T$abcdefghijklmnopqrstu.$0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcde';
 const PASSWD =

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { configChecks, runConfigChecks } from './index.js';
-import { contextFor, makeRoot, osPackage } from './test-root.js';
+import { contextFor, makeRoot, osPackage } from './test-root.test-helper.js';
 
 test('configChecks: the stable ids, each once', () => {
   const ids = configChecks.map((c) => c.id);

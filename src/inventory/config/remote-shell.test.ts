@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { remoteShellInstalled, remoteShellPermissive } from './remote-shell.js';
-import { contextFor, makeRoot, osPackage, populate, tempDir } from './test-root.js';
-import type { RootSpec } from './test-root.js';
+import { contextFor, makeRoot, osPackage, populate, tempDir } from './test-root.test-helper.js';
+import type { RootSpec } from './test-root.test-helper.js';
 
 const ELF = Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]);
 

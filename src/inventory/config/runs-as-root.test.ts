@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ImageConfig } from '../context.js';
 import { runsAsRoot } from './runs-as-root.js';
-import { contextFor, makeRoot } from './test-root.js';
+import { contextFor, makeRoot } from './test-root.test-helper.js';
 
 const PASSWD = 'root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\ntoor:x:0:0::/root:/bin/sh\n';
 

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { requireOrSkip } from '../../testing/shared-data.js';
 import { cloudCredentialsPresent, isSecretCandidate, maskKeyId, privateKeyPresent } from './secrets.js';
-import { contextFor, makeRoot, tempDir } from './test-root.js';
-import type { RootSpec } from './test-root.js';
+import { contextFor, makeRoot, tempDir } from './test-root.test-helper.js';
+import type { RootSpec } from './test-root.test-helper.js';
 
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const SEC1 = privateKey.export({ type: 'sec1', format: 'pem' }).toString();

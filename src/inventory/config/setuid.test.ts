@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { OsInfo } from '../types.js';
 import { setuidBinaries, toMergedUsr } from './setuid.js';
-import { contextFor, makeRoot } from './test-root.js';
-import type { RootSpec } from './test-root.js';
+import { contextFor, makeRoot } from './test-root.test-helper.js';
+import type { RootSpec } from './test-root.test-helper.js';
 
 const DEBIAN: OsInfo = { id: 'debian', versionId: '12' };
 const ALPINE: OsInfo = { id: 'alpine', versionId: '3.20.0' };

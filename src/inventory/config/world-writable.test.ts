@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { worldWritableSystemDirs, worldWritableSystemFiles } from './world-writable.js';
-import { contextFor, makeRoot } from './test-root.js';
-import type { RootSpec } from './test-root.js';
+import { contextFor, makeRoot } from './test-root.test-helper.js';
+import type { RootSpec } from './test-root.test-helper.js';
 
 const STOCK: RootSpec = {
   '/tmp': { dir: true, mode: 0o1777 },

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { sharedDataOrSkip } from '../../testing/shared-data.js';
 import type { OsInfo } from '../types.js';
-import { contextFor } from './extractor-test-support.js';
+import { contextFor } from './extractor.test-helper.js';
 import { apkExtractor, parseApkInstalled } from './apk.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'containment-apk-'));

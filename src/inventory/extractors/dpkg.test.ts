@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { requireOrSkip, sharedDataOrSkip } from '../../testing/shared-data.js';
 import type { OsInfo } from '../types.js';
-import { contextFor } from './extractor-test-support.js';
+import { contextFor } from './extractor.test-helper.js';
 import { dpkgExtractor, dpkgStatusIsPresent, parseControlParagraphs, parseDpkgStatus } from './dpkg.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'containment-dpkg-'));

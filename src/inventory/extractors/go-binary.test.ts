@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { requireOrSkip } from '../../testing/shared-data.js';
-import { contextFor, tempDir } from './extractor-test-support.js';
+import { contextFor, tempDir } from './extractor.test-helper.js';
 import {
   goBinaryExtractor,
   goBuildInfoToPackages,

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { requireOrSkip } from '../../testing/shared-data.js';
 import { buildZip } from '../../testing/zip-writer.js';
 import type { ZipEntry } from '../../testing/zip-writer.js';
-import { contextFor, tempDir } from './extractor-test-support.js';
+import { contextFor, tempDir } from './extractor.test-helper.js';
 import { javaExtractor, mavenPurl, parseProperties, scanJavaArchive } from './java.js';
 
 type ZipEntrySpec = ZipEntry;

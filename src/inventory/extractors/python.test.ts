@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { contextFor, tempDir } from './extractor-test-support.js';
+import { contextFor, tempDir } from './extractor.test-helper.js';
 import { normalizePythonName, parsePythonMetadata, pypiPurl, pythonExtractor } from './python.js';
 
 function write(root: string, path: string, content: string): void {

@@ -16,7 +16,7 @@ import type { TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { requireOrSkip } from '../../testing/shared-data.js';
 import type { OsInfo } from '../types.js';
-import { contextFor } from './extractor-test-support.js';
+import { contextFor } from './extractor.test-helper.js';
 import { parseRpmHeader, parseSourceRpm, RpmHeaderError, rpmExtractor, rpmHeaderToPackage } from './rpm.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'containment-rpm-'));

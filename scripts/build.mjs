@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// `npm run build`: compiles src/ into dist/ and stamps dist/ with the sources it was built from
+// (bin/source-stamp.mjs). The stamp is taken before compiling, so an edit made during the build
+// leaves dist/ stale rather than wrongly current, and written last, so a half-built dist/ is never run.
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { STAMP_FILE, sourceStamp, writeStamp } from '../bin/source-stamp.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+rmSync(join(root, STAMP_FILE), { force: true });
+const stamp = sourceStamp(root);
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+if (r.status !== 0) process.exit(r.status ?? 1);
+writeStamp(root, stamp);
