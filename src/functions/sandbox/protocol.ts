@@ -25,8 +25,6 @@ export type FromWorker =
       error?: string;
       logs: string[];
       coldStart: boolean;
-      /** The worker's memory passed its ceiling: it exits right after this; route nothing more to it. */
-      retiring?: true;
     };
 
 export interface WorkerOptions {

@@ -406,8 +406,7 @@ describe('QuickJsSandbox', () => {
       const r = await run(bomb, { actionKey, limits: { memoryMb: 128, timeoutMs: 20_000 } });
       assert.equal(r.status, 'action developer error');
       assert.equal(r.error, 'The action exhausted its memory and was aborted.');
-      // The next invocation routed to the same worker, at once: that worker may be retiring (its
-      // WebAssembly memory never shrinks) and must not take it with it.
+      // The next invocation of the same action, at once, gets a fresh instance and memory.
       const next = await run('export function main() { return { ok: true }; }', { actionKey });
       assert.equal(next.status, 'success', next.error);
       await assertHostIntact();

@@ -180,12 +180,6 @@ export class QuickJsSandbox implements Sandbox {
     return slot;
   }
 
-  /** A worker about to exit: new invocations go to a fresh one; its 'exit' still ends what it ran. */
-  private retire(slot: Slot): void {
-    const index = this.slots.indexOf(slot);
-    if (index >= 0 && !this.closed) this.slots[index] = this.spawn();
-  }
-
   /** Swaps a dead worker for a fresh one; invocations that were running in it end with `fields()`. */
   private replace(slot: Slot, fields: (p: Pending) => Omit<InvokeResult, 'durationMs'>): void {
     this.failAll(slot, fields);
@@ -215,7 +209,6 @@ export class QuickJsSandbox implements Sandbox {
   }
 
   private complete(slot: Slot, msg: Extract<FromWorker, { type: 'done' }>): void {
-    if (msg.retiring) this.retire(slot);
     const p = slot.pending.get(msg.id);
     if (!p) return;
     slot.pending.delete(msg.id);

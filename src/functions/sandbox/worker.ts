@@ -4,10 +4,14 @@
  * sees only the built-ins, `console` and the SDK stubs (no module loader is installed, and this build of
  * QuickJS has no std/os modules). Everything the guest hands over is checked here before it leaves.
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   DefaultIntrinsics,
-  getQuickJS,
+  RELEASE_SYNC,
+  newQuickJSWASMModuleFromVariant,
+  newVariant,
   type QuickJSContext,
   type QuickJSDeferredPromise,
   type QuickJSHandle,
@@ -22,24 +26,46 @@ import { SDK_METHODS } from './sdk-methods.js';
 const port = parentPort;
 if (!port) throw new Error('worker.ts runs only as a worker thread');
 const options = workerData as WorkerOptions;
-const quickjs = await getQuickJS();
-const wasmMemory = quickjs.getWasmMemory();
-
 const MB = 1024 * 1024;
+
 /** QuickJS stack limit: far below the WebAssembly stack, so deep recursion is a catchable RangeError. */
 const STACK_BYTES = 256 * 1024;
 /** Jobs run per slice before the worker yields to its event loop (SDK answers, other invocations). */
 const JOBS_PER_SLICE = 512;
 const MAX_DESCRIPTION = 1000;
 /**
- * QuickJS's own memory limit misses large strings and buffers in this WebAssembly build (measured: a
- * 128 MB limit let a string bomb grow the module's memory past 2 GB). So the worker also watches the
- * module's linear memory: an invocation may grow it by at most its memory limit (checked by the interrupt
- * handler), and a worker whose memory passed WORKER_MEMORY_CEILING retires after reporting, since
- * WebAssembly memory never shrinks.
+ * QuickJS's own memory limit misses much of what a policy can allocate in this WebAssembly build
+ * (measured: with a 128 MB limit, arrays reached 160 MB of "memory_used_size" and a string bomb grew
+ * the module's memory past 2 GB). So every instance gets its own WebAssembly module whose linear
+ * memory has a hard maximum: the module's initial 16 MB plus the action's memory limit. At the
+ * maximum, QuickJS's allocator fails, the guest sees "out of memory", and the activation ends as
+ * OpenWhisk ends it; nothing grows past the bound, whatever the kind of allocation. An instance's
+ * memory is freed with it, so one action's bomb never costs another action or namespace anything.
  */
-const WORKER_MEMORY_CEILING = 1024 * 1024 * 1024;
 const OUT_OF_MEMORY = 'InternalError: out of memory';
+const PAGE = 64 * 1024;
+/** The release build's INITIAL_MEMORY (16 MB): a module cannot start with less. */
+const BASE_PAGES = (16 * MB) / PAGE;
+/** The two WebAssembly constructors used here (the ES2023 lib this project compiles against has no types for them). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+const Wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
+      Module: new (bytes: Uint8Array) => object;
+    };
+  }
+).WebAssembly;
+/** Compiled once per worker; instantiating it per instance takes a few milliseconds. */
+const QUICKJS_WASM = new Wasm.Module(
+  readFileSync(
+    fileURLToPath(
+      new URL('emscripten-module.wasm', import.meta.resolve('@jitl/quickjs-wasmfile-release-sync')),
+    ),
+  ),
+);
 const SDK_METHOD_SET: ReadonlySet<string> = new Set(SDK_METHODS);
 
 interface Outcome {
@@ -57,9 +83,10 @@ interface Instance {
   /** Harness `start` and the original String.prototype.slice, captured before any policy code ran. */
   start?: QuickJSHandle;
   slice?: QuickJSHandle;
+  /** The instance's own linear memory, whose maximum is the memory limit (see QUICKJS_WASM). */
+  memory: WasmMemory;
   /** Read by the interrupt handler. */
   deadline: number;
-  memoryCeiling: number;
   current: Invocation | undefined;
   tokens: number;
   lastUsed: number;
@@ -154,7 +181,7 @@ function describeError(inst: Instance, handle: QuickJSHandle): string {
 
 /** Classifies an exception that escaped guest code (uncatchable interrupt, out of memory, init errors). */
 function failureOf(inst: Instance, inv: Invocation, error: QuickJSHandle, phase: 'init' | 'run'): Outcome {
-  if (wasmMemory.buffer.byteLength > inst.memoryCeiling) {
+  if (atMemoryMaximum(inst)) {
     error.dispose();
     return developerError(Messages.memoryExhausted);
   }
@@ -253,7 +280,8 @@ function onSettle(
         : resultOutcome(payload.text, kind);
   } else if (kind === 'threw' || kind === 'invalid') {
     const why = guestString(inst, payloadHandle, MAX_DESCRIPTION)?.text ?? 'unknown error';
-    if (why === OUT_OF_MEMORY) inv.outcome = developerError(Messages.memoryExhausted);
+    if (why === OUT_OF_MEMORY || atMemoryMaximum(inst))
+      inv.outcome = developerError(Messages.memoryExhausted);
     else inv.outcome = developerError(kind === 'threw' ? Messages.threw(why) : Messages.invalidJson(why));
   }
 }
@@ -293,8 +321,39 @@ function summarize(error: JsonValue | undefined): string {
 // ---------------------------------------------------------------------------------------------------
 // Instances: one QuickJS runtime + context per warm instance of an action.
 
-function createInstance(msg: Extract<ToWorker, { type: 'invoke' }>, inv: Invocation): Instance {
-  const runtime = quickjs.newRuntime();
+/** A fresh QuickJS module with its own memory, bounded by the action's memory limit. */
+async function newEngine(memoryMb: number): Promise<Engine> {
+  const memory = new Wasm.Memory({
+    initial: BASE_PAGES,
+    maximum: BASE_PAGES + (memoryMb * MB) / PAGE,
+  });
+  const variant = newVariant(RELEASE_SYNC, {
+    wasmModule: QUICKJS_WASM as never,
+    wasmMemory: memory as never,
+  });
+  return { module: await newQuickJSWASMModuleFromVariant(variant), memory };
+}
+
+interface Engine {
+  module: Awaited<ReturnType<typeof newQuickJSWASMModuleFromVariant>>;
+  memory: WasmMemory;
+}
+
+/**
+ * True when the instance's memory is within 16 MB of its maximum. A failure there is memory
+ * exhaustion even when QuickJS could not say so: at its own limit it may have no memory left to
+ * build the error, and throws null instead.
+ */
+function atMemoryMaximum(inst: Instance): boolean {
+  return inst.memory.buffer.byteLength + 16 * MB >= BASE_PAGES * PAGE + inst.memoryMb * MB;
+}
+
+function createInstance(
+  msg: Extract<ToWorker, { type: 'invoke' }>,
+  inv: Invocation,
+  engine: Engine,
+): Instance {
+  const runtime = engine.module.newRuntime();
   runtime.setMemoryLimit(msg.limits.memoryMb * MB);
   runtime.setMaxStackSize(STACK_BYTES);
   // Typed arrays are of no use to a JSON-in, JSON-out policy and are the cheapest way to large buffers.
@@ -305,15 +364,13 @@ function createInstance(msg: Extract<ToWorker, { type: 'invoke' }>, inv: Invocat
     memoryMb: msg.limits.memoryMb,
     runtime,
     context,
+    memory: engine.memory,
     deadline: inv.deadline,
-    memoryCeiling: memoryCeilingFor(inv),
     current: inv,
     tokens: 0,
     lastUsed: 0,
   };
-  runtime.setInterruptHandler(
-    () => Date.now() > inst.deadline || wasmMemory.buffer.byteLength > inst.memoryCeiling,
-  );
+  runtime.setInterruptHandler(() => Date.now() > inst.deadline);
   try {
     inst.slice = context.unwrapResult(context.evalCode('String.prototype.slice', 'harness.js'));
     const factory = context.unwrapResult(context.evalCode(GUEST_HARNESS, 'harness.js'));
@@ -409,20 +466,32 @@ function onInvoke(msg: Extract<ToWorker, { type: 'invoke' }>): void {
     msg.limits.timeoutMs + 1,
   );
 
-  let inst = takeWarm(msg.actionKey, msg.codeHash, msg.limits.memoryMb);
+  const inst = takeWarm(msg.actionKey, msg.codeHash, msg.limits.memoryMb);
   if (inst) {
     inst.current = inv;
     inst.deadline = inv.deadline;
-    inst.memoryCeiling = memoryCeilingFor(inv);
-  } else {
-    inv.coldStart = true;
-    try {
-      inst = createInstance(msg, inv);
-    } catch (e) {
-      if (e instanceof InitFailure) return finish(inv, e.outcome);
-      throw e;
-    }
+    return start(msg, inv, inst);
   }
+  inv.coldStart = true;
+  newEngine(msg.limits.memoryMb).then(
+    (engine) =>
+      guarded(inv.id, () => {
+        if (inv.finished) return; // timed out while the module was instantiated
+        try {
+          start(msg, inv, createInstance(msg, inv, engine));
+        } catch (e) {
+          if (e instanceof InitFailure) return finish(inv, e.outcome);
+          throw e;
+        }
+      }),
+    (e: unknown) =>
+      guarded(inv.id, () => {
+        throw e;
+      }),
+  );
+}
+
+function start(msg: Extract<ToWorker, { type: 'invoke' }>, inv: Invocation, inst: Instance): void {
   inv.instance = inst;
   inv.token = ++inst.tokens;
   const { context } = inst;
@@ -458,17 +527,7 @@ function finish(inv: Invocation, outcome: Outcome): void {
   invocations.delete(inv.id);
   // Report first: freeing a runtime whose jobs were interrupted can abort QuickJS (an assertion on leftover
   // objects in JS_FreeRuntime), which must not cost this invocation its result.
-  // WebAssembly memory never shrinks, so whether this worker must retire is known before disposal; the
-  // host learns it with the result, before it can route another invocation here.
-  const retiring = wasmMemory.buffer.byteLength > WORKER_MEMORY_CEILING;
-  post({
-    type: 'done',
-    id: inv.id,
-    ...outcome,
-    logs: inv.logs,
-    coldStart: inv.coldStart,
-    ...(retiring ? { retiring } : {}),
-  });
+  post({ type: 'done', id: inv.id, ...outcome, logs: inv.logs, coldStart: inv.coldStart });
   const inst = inv.instance;
   if (!inst) return;
   inst.current = undefined;
@@ -480,11 +539,6 @@ function finish(inv: Invocation, outcome: Outcome): void {
   inv.calls.clear();
   if (quiet) keepWarm(inst);
   else disposeInstance(inst);
-  if (retiring || wasmMemory.buffer.byteLength > WORKER_MEMORY_CEILING) process.exit(0); // the host replaces this worker
-}
-
-function memoryCeilingFor(inv: Invocation): number {
-  return wasmMemory.buffer.byteLength + inv.limits.memoryMb * MB;
 }
 
 function onSdkResult(msg: Extract<ToWorker, { type: 'sdk-result' }>): void {
