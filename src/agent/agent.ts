@@ -45,7 +45,7 @@ import { processStartTime } from './process-start.js';
 
 /**
  * Where reports go: the scanner API client (`ApiClient`) in practice. An API error rejects with
- * an error carrying the server's `code` (ApiRequestError).
+ * an error carrying the server's `code` (ApiError).
  */
 export interface ReportSink {
   sendReport(report: AgentReport): Promise<IngestResult>;

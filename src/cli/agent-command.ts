@@ -13,8 +13,8 @@ import type { DockerEngine } from '../engine/docker/docker-engine.js';
 import { findEngineSocket } from '../engine/socket.js';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import { nameSchema } from '../scanner/schemas.js';
-import { addApiOptions, clientFrom } from './api-client.js';
-import type { ApiFlags } from './api-client.js';
+import { addApiOptions, clientFrom } from './api-flags.js';
+import type { ApiFlags } from './api-flags.js';
 import { stopSignal } from './common.js';
 
 interface AgentFlags extends ApiFlags {
