@@ -58,6 +58,7 @@ export function labelOption(): Option {
     .default({}, 'every container');
 }
 
+// Over 120 lines, but half of it is commander's option declarations, read top to bottom as `--help`.
 export function registerAgentCommand(program: Command): void {
   addApiOptions(
     program

@@ -1,6 +1,6 @@
 /**
- * The client of the enforcer's action API (`/v1/actions`, `/v1/audit`): what the policy SDK's
- * enforcement calls and `containment up` use. Error answers are ApiError under a shared code
+ * The client of the enforcer's action API (`POST /v1/actions`): what the policy SDK's enforcement
+ * calls use. Error answers are ApiError under a shared code
  * (ACTION_INVALID for a refused action, ENFORCEMENT_FAILED otherwise, 401/403 as such).
  */
 import { securityActionSchema } from '../enforcement/security-action.js';
@@ -25,7 +25,6 @@ export class ActionApiClient {
       base: httpBase(options.url, 'action API'),
       authorization: bearer(options.token),
       timeoutMs: options.timeoutMs ?? 300_000,
-      unreachable: 'method',
     });
   }
 
@@ -53,14 +52,5 @@ export class ActionApiClient {
         ErrorCodes.SERVER_UNREACHABLE,
       );
     return parsed.data;
-  }
-
-  /** `GET /v1/audit`: the pod's actions joined with their scans, events and activations. */
-  async audit(namespace: string, pod: string): Promise<unknown> {
-    const query = new URLSearchParams({ namespace, pod });
-    const response = await this.http.send('GET', `/v1/audit?${query}`);
-    if (response.status !== 200)
-      throw describedApiError(`audit of ${namespace}/${pod}`, response, ErrorCodes.ENFORCEMENT_FAILED);
-    return response.body;
   }
 }

@@ -23,10 +23,6 @@ export class ApiError extends Error {
   }
 }
 
-export function isApiError(e: unknown): e is ApiError {
-  return e instanceof ApiError;
-}
-
 export interface JsonResponse {
   status: number;
   /** The parsed JSON; undefined for an empty body. */
@@ -42,8 +38,6 @@ export interface HttpClientOptions {
   authorization: string;
   /** Per request; a single request may ask for more. */
   timeoutMs: number;
-  /** How a refused connection is described: `cannot reach <base>` (CLI) or `<METHOD> <origin>`. */
-  unreachable?: 'reach' | 'method';
   /** A body that is not JSON: an error (default) or kept as text (OpenWhisk errors may be text). */
   textBodies?: boolean;
   /** Injected for tests (e.g. to count requests); default the global fetch. */
@@ -93,16 +87,10 @@ export class HttpClient {
         signal: AbortSignal.timeout(init.timeoutMs ?? this.options.timeoutMs),
       });
     } catch (e) {
-      const timeoutMs = init.timeoutMs ?? this.options.timeoutMs;
-      const why =
-        this.options.unreachable === 'method' ? String((e as Error).message) : fetchFailure(e, timeoutMs);
-      throw new ContainmentError(
-        ErrorCodes.SERVER_UNREACHABLE,
-        this.options.unreachable === 'method'
-          ? `${method} ${new URL(this.base).origin}: ${why}`
-          : `cannot reach ${this.base}: ${why}`,
-        { cause: e },
-      );
+      const why = fetchFailure(e, init.timeoutMs ?? this.options.timeoutMs);
+      throw new ContainmentError(ErrorCodes.SERVER_UNREACHABLE, `cannot reach ${this.base}: ${why}`, {
+        cause: e,
+      });
     }
     const text = await res.text();
     try {
@@ -111,9 +99,7 @@ export class HttpClient {
       if (this.options.textBodies) return { status: res.status, body: text };
       throw new ContainmentError(
         ErrorCodes.SERVER_UNREACHABLE,
-        this.options.unreachable === 'method'
-          ? `${method} ${path.split('?')[0]}: HTTP ${res.status} without a JSON body`
-          : `${this.base} answered HTTP ${res.status} without JSON; is it a containment server?`,
+        `${method} ${path.split('?')[0]}: HTTP ${res.status} without JSON; is ${this.base} a containment server?`,
       );
     }
   }

@@ -81,7 +81,6 @@ export class WhiskClient implements WhiskApi {
       base: `${host.origin}${host.pathname.replace(/\/$/, '')}/api/v1/namespaces/${encodeURIComponent(target.namespace)}`,
       authorization: basic(target.auth),
       timeoutMs,
-      unreachable: 'method',
       textBodies: true,
     });
   }
