@@ -24,7 +24,7 @@ import { runInNewContext } from 'node:vm';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { DefaultIntrinsics, newQuickJSWASMModule } from 'quickjs-emscripten';
-import type { PolicyHost } from '../src/functions/policy-host.js';
+import type { PolicyHost } from '../src/functions/host/policy-host.js';
 import { FUNCTIONS_DB_FILE, runFunctions } from '../src/functions/run-functions.js';
 import { compilePolicy } from '../src/functions/sandbox/compile.js';
 import { GUEST_HARNESS } from '../src/functions/sandbox/guest-harness.js';

@@ -6,7 +6,7 @@
  */
 import pino from 'pino';
 import { Agent } from '../src/agent/agent.js';
-import { ApiClient } from '../src/cli/api-client.js';
+import { ScannerClient } from '../src/clients/scanner-client.js';
 import { DockerEngine } from '../src/engine/docker/docker-engine.js';
 import { findEngineSocket } from '../src/engine/socket.js';
 
@@ -16,7 +16,7 @@ if (socket === undefined) throw new Error('no engine socket');
 const [key = '', value = ''] = label.split('=');
 const agent = new Agent({
   engine: new DockerEngine(socket),
-  sink: new ApiClient({ server, token: process.env.CONTAINMENT_TOKEN ?? '' }),
+  sink: new ScannerClient({ server, token: process.env.CONTAINMENT_TOKEN ?? '' }),
   logger: pino({ level: 'warn' }, pino.destination(2)),
   rescanIntervalMs: Number(rescan),
   labels: { [key]: value },

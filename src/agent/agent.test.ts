@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import pino from 'pino';
-import { ApiClient } from '../cli/api-client.js';
+import { ScannerClient } from '../clients/scanner-client.js';
 import { DockerEngine } from '../engine/docker/docker-engine.js';
 import { findEngineSocket } from '../engine/socket.js';
 import { eventually } from '../enforcement/podman-fixture.test-helper.js';
@@ -37,7 +37,7 @@ interface Env {
   tmp: string;
   server: RunningServer;
   adminToken: string;
-  agentClient: ApiClient;
+  agentClient: ScannerClient;
   names: string[];
 }
 
@@ -83,7 +83,7 @@ async function setup(): Promise<Env | string> {
     rematchIntervalMs: 0,
   });
   const adminToken = server.generatedAdminToken as string;
-  const admin = new ApiClient({ server: server.url, token: adminToken });
+  const admin = new ScannerClient({ server: server.url, token: adminToken });
   const { agentToken } = await admin.createCluster('local');
   return {
     socket,
@@ -91,7 +91,7 @@ async function setup(): Promise<Env | string> {
     tmp,
     server,
     adminToken,
-    agentClient: new ApiClient({ server: server.url, token: agentToken }),
+    agentClient: new ScannerClient({ server: server.url, token: agentToken }),
     names: [],
   };
 }
@@ -301,9 +301,9 @@ describe('node agent on real podman', () => {
     const e = need(t);
     if (!e) return;
     const cluster = `resend-${RUN}`;
-    const admin = new ApiClient({ server: e.server.url, token: e.adminToken });
-    const register = async (): Promise<ApiClient> =>
-      new ApiClient({ server: e.server.url, token: (await admin.createCluster(cluster)).agentToken });
+    const admin = new ScannerClient({ server: e.server.url, token: e.adminToken });
+    const register = async (): Promise<ScannerClient> =>
+      new ScannerClient({ server: e.server.url, token: (await admin.createCluster(cluster)).agentToken });
     let client = await register();
     // The real client, wrapped to record what each report carried and what the server answered.
     const sent: { inventory: boolean; outcome: string }[] = [];

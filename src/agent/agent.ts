@@ -44,8 +44,8 @@ import { layerSignature } from './layer-signature.js';
 import { processStartTime } from './process-start.js';
 
 /**
- * Where reports go: the scanner API client (`ApiClient`) in practice. An API error rejects with
- * an error carrying the server's `code` (ApiRequestError).
+ * Where reports go: the scanner API client (`ScannerClient`) in practice. An API error rejects with
+ * an error carrying the server's `code` (ApiError).
  */
 export interface ReportSink {
   sendReport(report: AgentReport): Promise<IngestResult>;

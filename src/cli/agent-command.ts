@@ -13,8 +13,8 @@ import type { DockerEngine } from '../engine/docker/docker-engine.js';
 import { findEngineSocket } from '../engine/socket.js';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import { nameSchema } from '../scanner/schemas.js';
-import { addApiOptions, clientFrom } from './api-client.js';
-import type { ApiFlags } from './api-client.js';
+import { addApiOptions, clientFrom } from './api-flags.js';
+import type { ApiFlags } from './api-flags.js';
 import { stopSignal } from './common.js';
 
 interface AgentFlags extends ApiFlags {
@@ -58,6 +58,7 @@ export function labelOption(): Option {
     .default({}, 'every container');
 }
 
+// Over 120 lines, but half of it is commander's option declarations, read top to bottom as `--help`.
 export function registerAgentCommand(program: Command): void {
   addApiOptions(
     program

@@ -1,8 +1,8 @@
 /** `containment cluster add|list|remove`: clusters on a scanner server, through its API. */
 import type { Command } from 'commander';
 import { renderTable } from '../report/text-cells.js';
-import { addApiOptions, addFormatOption, clientFrom, printJson } from './api-client.js';
-import type { ApiFlags } from './api-client.js';
+import { addApiOptions, addFormatOption, clientFrom, printJson } from './api-flags.js';
+import type { ApiFlags } from './api-flags.js';
 
 interface FormatFlags extends ApiFlags {
   format: 'table' | 'json';

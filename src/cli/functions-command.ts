@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { ContainmentError, ErrorCodes } from '../errors.js';
-import type { PolicyHost } from '../functions/policy-host.js';
-import type { EnforcementMode } from '../functions/sdk/sdk-config.js';
+import type { PolicyHost } from '../functions/host/policy-host.js';
+import type { EnforcementMode } from '../functions/host/sdk-config.js';
 import { configOf, dataDirOf, stopSignal } from './common.js';
 import { dataDirOption } from './help.js';
 
@@ -31,14 +31,14 @@ async function sdkHost(flags: FunctionsFlags): Promise<PolicyHost | undefined> {
   const mode = flags.enforcement ?? 'http';
   if (flags.kubeconfig !== undefined && mode !== 'kubernetes')
     throw new ContainmentError(ErrorCodes.USAGE, '--kubeconfig is only used with --enforcement kubernetes');
-  const { credentialsOf, loadSdkConfig } = await import('../functions/sdk/sdk-config.js');
+  const { credentialsOf, loadSdkConfig } = await import('../functions/host/sdk-config.js');
   const { PolicySdkHost, httpEnforcement, httpFindings } =
-    await import('../functions/sdk/policy-sdk-host.js');
+    await import('../functions/host/policy-sdk-host.js');
   const config = loadSdkConfig(flags.sdkConfig, mode);
   let enforcement;
   if (mode === 'kubernetes') {
     const { loadKubeConfig } = await import('../kubernetes/kube-config.js');
-    const { kubernetesEnforcement } = await import('../functions/sdk/kubernetes-enforcement-client.js');
+    const { kubernetesEnforcement } = await import('../functions/host/kubernetes-enforcement-client.js');
     const fallback = loadKubeConfig(flags.kubeconfig);
     const perCluster = new Map(Object.entries(config.kubeconfigs).map(([c, f]) => [c, loadKubeConfig(f)]));
     enforcement = kubernetesEnforcement((cluster) => perCluster.get(cluster) ?? fallback);

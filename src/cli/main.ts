@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { isContainmentError } from '../errors.js';
-import { ApiRequestError } from './api-client.js';
+import { ApiError } from '../clients/http.js';
 import { EXIT_ERROR, VERSION } from './common.js';
 import { applyHelpStyle } from './help.js';
 
@@ -71,7 +71,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       // --help and --version also end here, with exit code 0.
       return e.exitCode === 0 ? 0 : EXIT_ERROR;
     }
-    if (isContainmentError(e) || e instanceof ApiRequestError) {
+    if (isContainmentError(e) || e instanceof ApiError) {
       process.stderr.write(`error[${e.code}]: ${e.message}\n`);
       return EXIT_ERROR;
     }

@@ -85,8 +85,8 @@ function connectionOptions(cmd: Command): Command {
 }
 
 async function whiskApi(flags: ConnectionFlags, target: Target) {
-  const { HttpWhiskApi } = await import('../functions/deploy/whisk-api.js');
-  return new HttpWhiskApi({
+  const { WhiskClient } = await import('../clients/whisk-client.js');
+  return new WhiskClient({
     apihost: need(flags.apihost, '--apihost (or CONTAINMENT_FUNCTIONS_URL)', target),
     auth: need(flags.auth, '--auth (or CONTAINMENT_FUNCTIONS_AUTH)', target),
     namespace: flags.namespace,
@@ -124,9 +124,10 @@ function writeAll(dir: string, files: { file: string; yaml: string }[]): void {
 }
 
 async function deploy(file: string, flags: DeployFlags): Promise<void> {
-  const deployMod = await import('../functions/deploy/policy-deploy.js');
+  const deployMod = await import('../functions/adapters/openwhisk/policy-deploy.js');
+  const bundling = await import('../functions/adapters/policy-bundle.js');
   const { parseParameterSchema } = await import('../functions/parameter-schema.js');
-  const source = deployMod.readPolicy(file);
+  const source = bundling.readPolicy(file);
   const parameterSchema = readSchema(flags.parameterSchema);
   if (parameterSchema !== undefined) {
     const parsed = parseParameterSchema(parameterSchema);
@@ -144,14 +145,13 @@ async function deploy(file: string, flags: DeployFlags): Promise<void> {
   const podNamespaces = flags.podNamespace.length > 0 ? flags.podNamespace : [flags.namespace];
 
   if (flags.target === 'knative') {
-    const { bundlePolicy } = await import('../functions/deploy/policy-bundle.js');
-    const knative = await import('../functions/deploy/knative-manifests.js');
-    const name = deployMod.policyName(file, flags.name);
+    const knative = await import('../functions/adapters/knative/manifests.js');
+    const name = bundling.policyName(file, flags.name);
     const objects = knative.knativeManifests({
       name,
       namespace: flags.namespace,
       image: need(flags.image, '--image', 'knative'),
-      handler: await bundlePolicy('knative', source, name),
+      handler: await bundling.bundlePolicy('knative', source, name),
       broker: flags.broker,
       ...(flags.eventType.length === 0 ? {} : { eventTypes: flags.eventType }),
       scannerUrl: need(flags.scannerUrl, '--scanner-url', 'knative'),
@@ -282,7 +282,7 @@ export function registerPolicyCommands(program: Command): void {
   connectionOptions(policy.command('list').description('deployed policies and the rules that fire them'))
     .addOption(new Option('--format <format>', 'output').choices(['table', 'json']).default('table'))
     .action(async (flags: ConnectionFlags & { format: string }) => {
-      const { listPolicies } = await import('../functions/deploy/policy-deploy.js');
+      const { listPolicies } = await import('../functions/adapters/openwhisk/policy-deploy.js');
       const policies = await listPolicies(await whiskApi(flags, 'runtime'));
       if (flags.format === 'json') {
         process.stdout.write(`${JSON.stringify(policies, null, 2)}\n`);
@@ -306,7 +306,7 @@ export function registerPolicyCommands(program: Command): void {
       .description('delete a deployed policy and its rules (the trigger stays)')
       .argument('<name>', 'the action name'),
   ).action(async (name: string, flags: ConnectionFlags) => {
-    const { removePolicy } = await import('../functions/deploy/policy-deploy.js');
+    const { removePolicy } = await import('../functions/adapters/openwhisk/policy-deploy.js');
     const removed = await removePolicy(await whiskApi(flags, 'runtime'), name);
     process.stdout.write(
       `removed ${removed.action}${removed.rules.length ? ` and rules ${removed.rules.join(', ')}` : ''}\n`,

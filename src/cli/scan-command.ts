@@ -17,7 +17,7 @@ import type { ScanPhase } from '../scan.js';
 import type { ScanResult } from '../scan-result.js';
 import { buildAgentReport } from '../scanner/agent-report.js';
 import { nameSchema } from '../scanner/schemas.js';
-import { ApiClient } from './api-client.js';
+import { ScannerClient } from '../clients/scanner-client.js';
 import { addDbOptions, configOf, dbPathOf, VERSION } from './common.js';
 import type { DbFlags } from './common.js';
 
@@ -53,7 +53,7 @@ function parseWorkload(value: string): WorkloadName {
 }
 
 /** The scan as an agent report, sent to a scanner server so CI image scans are recorded too. */
-async function sendReport(result: ScanResult, client: ApiClient, workload: WorkloadName): Promise<void> {
+async function sendReport(result: ScanResult, client: ScannerClient, workload: WorkloadName): Promise<void> {
   const report = buildAgentReport({
     reportId: randomUUID(),
     workload: {
@@ -199,7 +199,7 @@ export function registerScanCommand(program: Command): void {
     const reporting =
       reportTo === undefined || workload === undefined || !token
         ? undefined
-        : { client: new ApiClient({ server: reportTo, token }), workload: parseWorkload(workload) };
+        : { client: new ScannerClient({ server: reportTo, token }), workload: parseWorkload(workload) };
     const ignorePath = flags.ignoreFile ?? file.ignoreFile;
     const progress = progressReporter(flags.progress);
     // Loaded on use, so that the other commands start without the inventory and matching code.

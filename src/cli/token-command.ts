@@ -4,8 +4,8 @@ import { InvalidArgumentError, Option } from 'commander';
 import { ROLES } from '../auth/principal.js';
 import type { Role } from '../auth/principal.js';
 import { renderTable } from '../report/text-cells.js';
-import { addApiOptions, addFormatOption, clientFrom, printJson } from './api-client.js';
-import type { ApiFlags } from './api-client.js';
+import { addApiOptions, addFormatOption, clientFrom, printJson } from './api-flags.js';
+import type { ApiFlags } from './api-flags.js';
 
 interface FormatFlags extends ApiFlags {
   format: 'table' | 'json';

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { renderTable } from '../report/text-cells.js';
 import type { TriggerKind } from '../scanner/store/scanner-store.js';
-import { addApiOptions, addFormatOption, clientFrom, printJson } from './api-client.js';
-import type { ApiFlags } from './api-client.js';
+import { addApiOptions, addFormatOption, clientFrom, printJson } from './api-flags.js';
+import type { ApiFlags } from './api-flags.js';
 
 interface FormatFlags extends ApiFlags {
   format: 'table' | 'json';

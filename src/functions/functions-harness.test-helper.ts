@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import type { PolicyHost } from './policy-host.js';
+import type { PolicyHost } from './host/policy-host.js';
 import { runFunctions } from './run-functions.js';
 import type { RunFunctionsOptions, RunningFunctions } from './run-functions.js';
 

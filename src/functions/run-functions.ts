@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { PolicyHost } from './policy-host.js';
+import type { PolicyHost } from './host/policy-host.js';
 import { FunctionRuntime } from './runtime.js';
 import { QuickJsSandbox } from './sandbox/quickjs-sandbox.js';
 import type { QuickJsSandboxOptions } from './sandbox/quickjs-sandbox.js';

@@ -36,8 +36,9 @@ import type {
 } from './entities.js';
 import { checkParameters, PARAMETER_SCHEMA_ANNOTATION, parseParameterSchema } from './parameter-schema.js';
 import type { ParameterSchema } from './parameter-schema.js';
-import type { PolicyHost } from './policy-host.js';
-import { noPolicyHost } from './policy-host.js';
+import { ApiError } from '../clients/http.js';
+import type { PolicyHost } from './host/policy-host.js';
+import { noPolicyHost } from './host/policy-host.js';
 import { compilePolicy } from './sandbox/compile.js';
 import { firstLine, toJsonText } from './sandbox/json.js';
 import { PAYLOAD_LIMIT_BYTES } from './sandbox/sandbox.js';
@@ -457,7 +458,8 @@ export class FunctionRuntime {
         sdk: (method, args) =>
           this.host.invokeSdk(ns, path, method, args, { activationId, annotations }).catch((e: unknown) => {
             // A policy reaching for a pod outside its namespaces is an attempt to leave its sandbox.
-            if (e instanceof ContainmentError && e.code === ErrorCodes.FORBIDDEN) violation(e.message);
+            if ((e instanceof ContainmentError || e instanceof ApiError) && e.code === ErrorCodes.FORBIDDEN)
+              violation(e.message);
             throw e;
           }),
       })

@@ -11,6 +11,7 @@ import type { ScanCompletedData } from '../events/cloud-event.js';
 import { SIGNATURE_HEADER, sign } from '../events/signature.js';
 import { eventually, GUEST_AUTH, startHarness } from './functions-harness.test-helper.js';
 import type { AnyJson, Harness } from './functions-harness.test-helper.js';
+import { WhiskClient } from '../clients/whisk-client.js';
 import { DEFAULT_NOTICE_BODY_LIMIT, installSecurityNotices, securityNoticesUrl } from './security-notices.js';
 
 const SECRET = 'notices-secret-0123456789';
@@ -41,7 +42,10 @@ describe('security-notices package', () => {
   before(async () => {
     h = await startHarness();
     url = securityNoticesUrl(h.url, 'guest');
-    await installSecurityNotices(h.url, GUEST_AUTH, 'guest', SECRET);
+    await installSecurityNotices(
+      new WhiskClient({ apihost: h.url, auth: GUEST_AUTH, namespace: 'guest' }),
+      SECRET,
+    );
     assert.equal(
       (await h.call('PUT', '/api/v1/namespaces/_/actions/echo', { exec: { kind: 'nodejs:20', code: ECHO } }))
         .status,
@@ -59,7 +63,10 @@ describe('security-notices package', () => {
     const trigger = await h.call('GET', '/api/v1/namespaces/_/triggers/security-notices');
     assert.equal(trigger.status, 200);
     // Installing again (up restarts) keeps working.
-    await installSecurityNotices(h.url, GUEST_AUTH, 'guest', SECRET);
+    await installSecurityNotices(
+      new WhiskClient({ apihost: h.url, auth: GUEST_AUTH, namespace: 'guest' }),
+      SECRET,
+    );
   });
 
   it('fires the trigger for a signed structured-mode event', async () => {

@@ -10,6 +10,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { CloudEvent, HTTP } from 'cloudevents';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WhiskApi } from '../clients/whisk-client.js';
 import { SIGNATURE_HEADER, verifySignature } from '../events/signature.js';
 import type { FunctionRuntime } from './runtime.js';
 import type { SecurityEventKind, SecurityEventLog } from './security-events.js';
@@ -130,30 +131,14 @@ export function registerSecurityNotices(app: FastifyInstance, options: SecurityN
 }
 
 /** Installs the package and its trigger in `ns` through the runtime's REST API (idempotent). */
-export async function installSecurityNotices(
-  apiUrl: string,
-  auth: string,
-  ns: string,
-  secret: string,
-): Promise<void> {
-  const put = async (path: string, body: unknown): Promise<void> => {
-    const res = await fetch(`${apiUrl}/api/v1/namespaces/${encodeURIComponent(ns)}/${path}?overwrite=true`, {
-      method: 'PUT',
-      headers: {
-        authorization: `Basic ${Buffer.from(auth).toString('base64')}`,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`PUT ${path}: HTTP ${res.status} ${await res.text()}`);
-  };
-  await put(`packages/${SECURITY_NOTICES}`, {
+export async function installSecurityNotices(api: WhiskApi, secret: string): Promise<void> {
+  await api.put('packages', SECURITY_NOTICES, {
     annotations: [
       { key: SECRET_ANNOTATION, value: secret },
       { key: 'description', value: 'Scanner CloudEvents in, trigger security-notices fired' },
     ],
   });
-  await put(`triggers/${SECURITY_NOTICES}`, {});
+  await api.put('triggers', SECURITY_NOTICES, {});
 }
 
 /** The web endpoint URL for `ns` on a runtime at `apiUrl`. */

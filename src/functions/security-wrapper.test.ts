@@ -14,7 +14,7 @@ import { ErrorCodes } from '../errors.js';
 import { GUEST_AUTH, eventually, startHarness } from './functions-harness.test-helper.js';
 import type { AnyJson, Harness } from './functions-harness.test-helper.js';
 import { PARAMETER_SCHEMA_ANNOTATION } from './parameter-schema.js';
-import { PolicySdkHost, httpEnforcement, httpFindings } from './sdk/policy-sdk-host.js';
+import { PolicySdkHost, httpEnforcement, httpFindings } from './host/policy-sdk-host.js';
 
 const basic = (auth: string): string => `Basic ${Buffer.from(auth).toString('base64')}`;
 const WRONG_KEY = `${GUEST_AUTH.split(':')[0]}:not-the-key-0123456789abcdef`;

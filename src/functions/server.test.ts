@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GUEST_AUTH, eventually, startHarness } from './functions-harness.test-helper.js';
 import type { AnyJson, Harness } from './functions-harness.test-helper.js';
-import type { PolicyCallContext, PolicyHost } from './policy-host.js';
+import type { PolicyCallContext, PolicyHost } from './host/policy-host.js';
 import type { JsonValue } from './sandbox/sandbox.js';
 
 const OTHER_AUTH = '9f1c3c0e-5b7a-4c38-9d55-0c8f3b1e2a77:other-namespace-key-0123456789abcdef';

@@ -1,10 +1,13 @@
 /**
  * Whether an image's latest scan passes the compliance thresholds, as the admission gate and
  * posture checks ask it. The judgement (`judgeImageScan`) is pure; `HttpImageVerdictSource` asks
- * the scanner's `GET /v1/images` and caches answers briefly, because a Deployment rollout sends
+ * the scanner's `GET /v1/images` (through the scanner client) and caches answers briefly, because a Deployment rollout sends
  * the same image to the webhook many times a second.
  */
 import { z } from 'zod';
+import { errorOf, fetchFailure } from '../clients/http.js';
+import type { JsonResponse } from '../clients/http.js';
+import { ScannerClient } from '../clients/scanner-client.js';
 import { SEVERITIES } from '../inventory/types.js';
 import type { Severity } from '../inventory/types.js';
 import type { ComplianceThresholds } from '../matching/types.js';
@@ -101,22 +104,26 @@ interface CacheEntry {
 }
 
 export class HttpImageVerdictSource implements ImageVerdictSource {
-  private readonly base: string;
   private readonly cache = new Map<string, CacheEntry>();
   private readonly thresholds: ComplianceThresholds;
   private readonly timeoutMs: number;
   private readonly ttlMs: number;
   private readonly size: number;
-  private readonly fetch: typeof fetch;
+  private readonly client: ScannerClient;
   private readonly now: () => number;
 
-  constructor(private readonly options: HttpImageVerdictSourceOptions) {
-    this.base = options.server.replace(/\/+$/, '');
+  constructor(options: HttpImageVerdictSourceOptions) {
     this.thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.ttlMs = options.cacheTtlMs ?? 5000;
     this.size = options.cacheSize ?? 10_000;
-    this.fetch = options.fetch ?? fetch;
+    this.client = new ScannerClient({
+      server: options.server,
+      token: options.token,
+      timeoutMs: this.timeoutMs,
+      serverFlag: 'scanner',
+      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    });
     this.now = options.now ?? Date.now;
   }
 
@@ -151,30 +158,20 @@ export class HttpImageVerdictSource implements ImageVerdictSource {
       unreachable: true,
       reason: `scanner unreachable (${why})`,
     });
-    let res: Response;
+    let response: JsonResponse;
     try {
-      res = await this.fetch(`${this.base}/v1/images?${query}`, {
-        headers: { authorization: `Bearer ${this.options.token}`, accept: 'application/json' },
-        redirect: 'error',
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      response = await this.client.images(query);
     } catch (e) {
-      const err = e as { name?: string; cause?: { code?: string }; message?: string };
+      // SERVER_UNREACHABLE from the client: the fetch's own failure says why in a word.
+      const cause = (e as { cause?: unknown }).cause;
       return unreachable(
-        err.name === 'TimeoutError'
-          ? `no answer in ${this.timeoutMs} ms`
-          : (err.cause?.code ?? String(err.message)),
+        cause === undefined ? firstLine((e as Error).message) : fetchFailure(cause, this.timeoutMs),
       );
     }
-    let body: unknown;
-    try {
-      body = await res.json();
-    } catch {
-      return unreachable(`HTTP ${res.status} without JSON`);
-    }
-    if (!res.ok) {
-      const code = (body as { error?: { code?: unknown } } | undefined)?.error?.code;
-      return unreachable(`HTTP ${res.status}${typeof code === 'string' ? ` ${code}` : ''}`);
+    const { status, body } = response;
+    if (status < 200 || status > 299) {
+      const { code } = errorOf(response);
+      return unreachable(`HTTP ${status}${code === undefined ? '' : ` ${code}`}`);
     }
     const parsed = imagesResponseSchema.safeParse(body);
     if (!parsed.success) return unreachable('unexpected answer from /v1/images');
@@ -191,4 +188,8 @@ export class HttpImageVerdictSource implements ImageVerdictSource {
       this.thresholds,
     );
   }
+}
+
+function firstLine(text: string): string {
+  return text.split('\n', 1)[0] ?? text;
 }

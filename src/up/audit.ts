@@ -9,6 +9,9 @@
  * followed (a manual action, a record not written yet, an API that failed) is named in `gaps`.
  */
 import { z } from 'zod';
+import { ApiError } from '../clients/http.js';
+import { ScannerClient } from '../clients/scanner-client.js';
+import { WhiskClient } from '../clients/whisk-client.js';
 import type { SecurityAction } from '../enforcement/security-action.js';
 
 export interface AuditSources {
@@ -77,29 +80,25 @@ const scanSchema = z.looseObject({
 
 type Fetched<T> = { ok: true; value: T } | { ok: false; why: string };
 
-async function getJson<T>(
-  url: string,
-  authorization: string,
-  schema: z.ZodType<T>,
-  timeoutMs: number,
-): Promise<Fetched<T>> {
+/** One record through a client, checked against `schema`; why not, when it could not be had. */
+async function fetched<T>(get: () => Promise<unknown>, schema: z.ZodType<T>): Promise<Fetched<T>> {
   try {
-    const res = await fetch(url, { headers: { authorization }, signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) return { ok: false, why: `HTTP ${res.status}` };
-    const parsed = schema.safeParse(await res.json());
+    const parsed = schema.safeParse(await get());
     return parsed.success ? { ok: true, value: parsed.data } : { ok: false, why: 'unexpected answer' };
   } catch (e) {
-    return { ok: false, why: (e as Error).message };
+    return { ok: false, why: e instanceof ApiError ? `HTTP ${e.status}` : (e as Error).message };
   }
 }
 
 /** Follows each action's links; actions in the order given (the action API's: newest first). */
 export async function auditTrail(sources: AuditSources, actions: SecurityAction[]): Promise<AuditLink[]> {
-  const timeout = sources.timeoutMs ?? 10_000;
-  const basic = `Basic ${Buffer.from(sources.functions.auth).toString('base64')}`;
-  const bearer = `Bearer ${sources.scanner.token}`;
-  const activationUrl = (id: string) =>
-    `${sources.functions.url}/api/v1/namespaces/${encodeURIComponent(sources.functions.namespace)}/activations/${id}`;
+  const timeoutMs = sources.timeoutMs ?? 10_000;
+  const scanner = new ScannerClient({ server: sources.scanner.url, token: sources.scanner.token, timeoutMs });
+  const whisk = new WhiskClient(
+    { apihost: sources.functions.url, auth: sources.functions.auth, namespace: sources.functions.namespace },
+    timeoutMs,
+  );
+  const activation = (id: string) => fetched(() => whisk.activation(id), activationSchema);
   return Promise.all(
     actions.map(async ({ metadata, spec, status }): Promise<AuditLink> => {
       const gaps: string[] = [];
@@ -123,7 +122,7 @@ export async function auditTrail(sources: AuditSources, actions: SecurityAction[
       if (!requested)
         gaps.push(`requestedBy ${JSON.stringify(spec.requestedBy ?? '')} names no policy activation`);
       else {
-        const got = await getJson(activationUrl(requested[2] as string), basic, activationSchema, timeout);
+        const got = await activation(requested[2] as string);
         if (!got.ok) gaps.push(`activation ${requested[2]}: ${got.why}`);
         else {
           const a = got.value;
@@ -137,7 +136,7 @@ export async function auditTrail(sources: AuditSources, actions: SecurityAction[
           };
           if (a.cause === undefined) gaps.push(`activation ${a.activationId} was not caused by a trigger`);
           else {
-            const trigger = await getJson(activationUrl(a.cause), basic, activationSchema, timeout);
+            const trigger = await activation(a.cause);
             const event = trigger.ok ? eventSchema.safeParse(trigger.value.response.result) : undefined;
             if (!trigger.ok) gaps.push(`trigger activation ${a.cause}: ${trigger.why}`);
             else if (!event?.success) gaps.push(`trigger activation ${a.cause} carries no CloudEvent`);
@@ -160,7 +159,7 @@ export async function auditTrail(sources: AuditSources, actions: SecurityAction[
       const ref = FINDINGS_REF.exec(spec.findingsRef ?? '');
       if (!ref) gaps.push(`findingsRef ${JSON.stringify(spec.findingsRef ?? '')} names no scan`);
       else {
-        const got = await getJson(`${sources.scanner.url}/v1/scans/${ref[1]}`, bearer, scanSchema, timeout);
+        const got = await fetched(() => scanner.scan(ref[1] as string), scanSchema);
         if (!got.ok) gaps.push(`scan ${ref[1]}: ${got.why}`);
         else {
           const { id, kind, scanTime, receivedAt } = got.value;

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
-import { ApiClient } from '../cli/api-client.js';
+import { ScannerClient } from '../clients/scanner-client.js';
 import { securityNoticesUrl } from '../functions/security-notices.js';
 import { repoRoot } from '../testing/shared-data.js';
 import { ADVISORY_DB_FILE, POLICY_ACTION, runUp, UP_NAMESPACE } from './run-up.js';
@@ -86,7 +86,7 @@ describe('runUp without a container engine', () => {
       ({ adminToken, functionsAuth } = up);
       first = up.issuedTokens;
 
-      const admin = new ApiClient({ server: up.scannerUrl, token: up.adminToken });
+      const admin = new ScannerClient({ server: up.scannerUrl, token: up.adminToken });
       const triggers = await admin.listTriggers();
       assert.deepEqual(
         triggers.map((t) => [t.url, t.kind]),
@@ -214,7 +214,7 @@ describe('runUp without a container engine', () => {
       assert.equal(up2.functionsAuth, functionsAuth);
       assert.ok(!again.some((n) => /no advisory database/.test(n)));
       // The earlier run's trigger was replaced, not duplicated.
-      const admin = new ApiClient({ server: up2.scannerUrl, token: up2.adminToken });
+      const admin = new ScannerClient({ server: up2.scannerUrl, token: up2.adminToken });
       assert.equal((await admin.listTriggers()).length, 1);
       second = up2.issuedTokens;
       assert.notEqual(second.agent, first.agent);
@@ -233,7 +233,7 @@ describe('runUp without a container engine', () => {
         assert.equal(await scannerStatus(up3, old.policy), 401);
       }
       assert.equal(await scannerStatus(up3, up3.issuedTokens.policy), 200);
-      const admin = new ApiClient({ server: up3.scannerUrl, token: up3.adminToken });
+      const admin = new ScannerClient({ server: up3.scannerUrl, token: up3.adminToken });
       const live = (await admin.listTokens())
         .filter((t) => t.revokedAt === undefined && t.name.startsWith('up '))
         .map((t) => t.name);

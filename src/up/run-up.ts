@@ -20,7 +20,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
-import { ApiClient, ApiRequestError } from '../cli/api-client.js';
+import { ApiError } from '../clients/http.js';
+import { ScannerClient } from '../clients/scanner-client.js';
+import { WhiskClient } from '../clients/whisk-client.js';
 import { startActionApi } from '../enforcement/action-api.js';
 import type { RunningActionApi } from '../enforcement/action-api.js';
 import { LocalEnforcer } from '../enforcement/local-enforcer.js';
@@ -28,21 +30,13 @@ import type { Enforcer } from '../enforcement/local-enforcer.js';
 import { UnavailableEnforcer } from '../enforcement/unavailable-enforcer.js';
 import { DockerEngine } from '../engine/docker/docker-engine.js';
 import { findEngineSocket } from '../engine/socket.js';
-import { ContainmentError, ErrorCodes } from '../errors.js';
+import { deployToRuntime } from '../functions/adapters/openwhisk/policy-deploy.js';
+import { readPolicy } from '../functions/adapters/policy-bundle.js';
 import { runFunctions } from '../functions/run-functions.js';
 import type { RunningFunctions } from '../functions/run-functions.js';
-import {
-  installSecurityNotices,
-  SECURITY_NOTICES,
-  securityNoticesUrl,
-} from '../functions/security-notices.js';
-import {
-  DRY_RUN_ANNOTATION,
-  httpEnforcement,
-  httpFindings,
-  PolicySdkHost,
-} from '../functions/sdk/policy-sdk-host.js';
-import type { NamespaceCredentials } from '../functions/sdk/policy-sdk-host.js';
+import { installSecurityNotices, securityNoticesUrl } from '../functions/security-notices.js';
+import { httpEnforcement, httpFindings, PolicySdkHost } from '../functions/host/policy-sdk-host.js';
+import type { NamespaceCredentials } from '../functions/host/policy-sdk-host.js';
 import { TOKEN_PREFIX } from '../auth/api-tokens.js';
 import { runScannerServer } from '../scanner/run-server.js';
 import type { RunningServer } from '../scanner/run-server.js';
@@ -142,10 +136,13 @@ async function reachableEngine(
   }
 }
 
-export async function runUp(options: RunUpOptions): Promise<RunningUp> {
-  const env = options.env ?? process.env;
-  const { dataDir, logger } = options;
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+/**
+ * The advisory database in the data dir, created empty when missing. The scanner takes the newest
+ * import it finds at start as already matched; a database that never had one gets an empty import,
+ * so the first real import is re-matched, not swallowed.
+ */
+async function prepareAdvisoryDb(options: RunUpOptions): Promise<string> {
+  const { dataDir } = options;
   const advisoryDbPath = join(dataDir, ADVISORY_DB_FILE);
   if (!existsSync(advisoryDbPath)) {
     options.notice(
@@ -154,109 +151,160 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
   }
   const advisories = openSqliteAdvisoryStore(advisoryDbPath, { create: true });
   try {
-    // The scanner takes the newest import it finds at start as already matched; a database that
-    // never had one gets an empty import, so the first real import is re-matched, not swallowed.
     if (advisories.lastImport() === undefined)
       await advisories.importRecords([], { source: 'containment up: empty database' });
   } finally {
     advisories.close();
   }
+  return advisoryDbPath;
+}
+
+/**
+ * The cluster `local`, and fresh agent and policy tokens: those of earlier starts (even one that
+ * crashed) are revoked first, so a token copied out of an old process stops working.
+ */
+async function issueTokens(admin: ScannerClient): Promise<RunningUp['issuedTokens']> {
+  try {
+    await admin.createCluster(UP_CLUSTER);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 409)) throw e;
+  }
+  for (const t of await admin.listTokens())
+    if (UP_TOKEN_NAMES.includes(t.name) && t.revokedAt === undefined) await admin.revokeToken(t.id);
+  const agent = (
+    await admin.createToken({ name: AGENT_TOKEN_NAME, role: 'agent', cluster: UP_CLUSTER, namespaces: '*' })
+  ).token;
+  const policy = (
+    await admin.createToken({
+      name: POLICY_TOKEN_NAME,
+      role: 'policy',
+      cluster: UP_CLUSTER,
+      namespaces: [UP_NAMESPACE],
+    })
+  ).token;
+  return { agent, policy };
+}
+
+/** Stops what was started, in reverse order (the agent first, the scanner last). */
+function closerList(logger: Logger): { push(c: () => Promise<void> | void): void; close(): Promise<void> } {
+  const closers: (() => Promise<void> | void)[] = [];
+  return {
+    push: (c) => closers.push(c),
+    async close() {
+      for (const c of closers.splice(0).reverse()) {
+        try {
+          await c();
+        } catch (e) {
+          logger.error({ err: e }, 'stopping failed');
+        }
+      }
+    },
+  };
+}
+
+interface Started {
+  scanner: RunningServer;
+  admin: ScannerClient;
+  state: UpState;
+  closers: ReturnType<typeof closerList>;
+}
+
+/** The scanner, its advisory-import watch, and the tokens of this start. */
+async function startScanner(
+  options: RunUpOptions,
+  advisoryDbPath: string,
+  state: UpState,
+  closers: Started['closers'],
+): Promise<{ scanner: RunningServer; admin: ScannerClient; tokens: RunningUp['issuedTokens'] }> {
+  const { dataDir, logger } = options;
+  const scanner = await runScannerServer({
+    host: HOST,
+    port: options.port,
+    dataDir,
+    advisoryDbPath,
+    triggerAllow: ['127.0.0.0/8'],
+    adminToken: state.adminToken,
+    rematchIntervalMs: options.rematchIntervalMs,
+    logger,
+  });
+  closers.push(() => scanner.close());
+  saveState(dataDir, state);
+  const admin = new ScannerClient({ server: scanner.url, token: state.adminToken });
+  const imports = watchAdvisoryImports(
+    dataDir,
+    ADVISORY_DB_FILE,
+    () => admin.rematch(),
+    (e) => logger.warn({ err: e }, 'advisory import watch'),
+  );
+  closers.push(() => imports.close());
+  return { scanner, admin, tokens: await issueTokens(admin) };
+}
+
+/** The function runtime with the policy SDK host for namespace `local`, and the loop deployed in it. */
+async function startFunctions(
+  options: RunUpOptions,
+  started: Started,
+  policyToken: string,
+  enforcerToken: string,
+): Promise<{ functions: RunningFunctions; functionsAuth: string }> {
+  const { dataDir, logger } = options;
+  const env = options.env ?? process.env;
+  const { scanner, admin, state, closers } = started;
+  const credentials: NamespaceCredentials = {
+    cluster: UP_CLUSTER,
+    scannerToken: policyToken,
+    enforcerToken,
+  };
+  const functions = await runFunctions({
+    host: HOST,
+    port: options.port + 1,
+    dataDir: join(dataDir, 'functions'),
+    logger,
+    ...(env.CONTAINMENT_FUNCTIONS_AUTH ? { guestAuth: env.CONTAINMENT_FUNCTIONS_AUTH } : {}),
+    policyHost: new PolicySdkHost({
+      credentials: (ns) => (ns === UP_NAMESPACE ? credentials : undefined),
+      findings: httpFindings(scanner.url),
+      enforcement: httpEnforcement(actionApiUrlOf(options)),
+    }),
+  });
+  closers.push(() => functions.close());
+  if (state.functionsAuth === undefined) {
+    state.functionsAuth = functions.addNamespace(UP_NAMESPACE);
+    saveState(dataDir, state);
+  }
+  const functionsAuth = state.functionsAuth;
+  await deployLoop(functions.url, functionsAuth, options.gracePeriodSeconds, admin, options.enforce !== true);
+  return { functions, functionsAuth };
+}
+
+const actionApiUrlOf = (options: RunUpOptions): string => `http://${HOST}:${options.port + 2}`;
+
+export async function runUp(options: RunUpOptions): Promise<RunningUp> {
+  const env = options.env ?? process.env;
+  const { dataDir, logger } = options;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const advisoryDbPath = await prepareAdvisoryDb(options);
   const state = loadState(dataDir);
   if (env.CONTAINMENT_ADMIN_TOKEN) state.adminToken = env.CONTAINMENT_ADMIN_TOKEN;
 
-  const closers: (() => Promise<void> | void)[] = [];
-  const close = async (): Promise<void> => {
-    // Reverse order of start: the agent first, the scanner last.
-    for (const c of closers.splice(0).reverse()) {
-      try {
-        await c();
-      } catch (e) {
-        logger.error({ err: e }, 'stopping failed');
-      }
-    }
-  };
+  const closers = closerList(logger);
+  const { close } = closers;
   try {
-    const scanner: RunningServer = await runScannerServer({
-      host: HOST,
-      port: options.port,
-      dataDir,
-      advisoryDbPath,
-      triggerAllow: ['127.0.0.0/8'],
-      adminToken: state.adminToken,
-      rematchIntervalMs: options.rematchIntervalMs,
-      logger,
-    });
-    closers.push(() => scanner.close());
-    saveState(dataDir, state);
-    const admin = new ApiClient({ server: scanner.url, token: state.adminToken });
-    const imports = watchAdvisoryImports(
-      dataDir,
-      ADVISORY_DB_FILE,
-      async () => {
-        const res = await fetch(`${scanner.url}/v1/admin/rematch`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${state.adminToken}` },
-          signal: AbortSignal.timeout(120_000),
-        });
-        if (!res.ok) throw new Error(`re-match check: HTTP ${res.status} ${await res.text()}`);
-      },
-      (e) => logger.warn({ err: e }, 'advisory import watch'),
-    );
-    closers.push(() => imports.close());
-    try {
-      await admin.createCluster(UP_CLUSTER);
-    } catch (e) {
-      if (!(e instanceof ApiRequestError && e.status === 409)) throw e;
-    }
-    // Each start issues fresh agent and policy tokens; those of earlier starts (even one that
-    // crashed) are revoked first, so a token copied out of an old process stops working.
-    for (const t of await admin.listTokens())
-      if (UP_TOKEN_NAMES.includes(t.name) && t.revokedAt === undefined) await admin.revokeToken(t.id);
-    const agentToken = (
-      await admin.createToken({ name: AGENT_TOKEN_NAME, role: 'agent', cluster: UP_CLUSTER, namespaces: '*' })
-    ).token;
-    const policyToken = (
-      await admin.createToken({
-        name: POLICY_TOKEN_NAME,
-        role: 'policy',
-        cluster: UP_CLUSTER,
-        namespaces: [UP_NAMESPACE],
-      })
-    ).token;
-
+    const { scanner, admin, tokens } = await startScanner(options, advisoryDbPath, state, closers);
     const found = await reachableEngine(options, env);
     const engine = typeof found === 'string' ? undefined : found;
     if (engine === undefined)
       options.notice(`${String(found)}: live scanning and enforcement are OFF (scanner and functions only)`);
 
     const enforcerToken = `enforcer-${randomBytes(24).toString('hex')}`;
-    const credentials: NamespaceCredentials = {
-      cluster: UP_CLUSTER,
-      scannerToken: policyToken,
+    const { functions, functionsAuth } = await startFunctions(
+      options,
+      { scanner, admin, state, closers },
+      tokens.policy,
       enforcerToken,
-    };
-    const actionApiUrl = `http://${HOST}:${options.port + 2}`;
-    const functions: RunningFunctions = await runFunctions({
-      host: HOST,
-      port: options.port + 1,
-      dataDir: join(dataDir, 'functions'),
-      logger,
-      ...(env.CONTAINMENT_FUNCTIONS_AUTH ? { guestAuth: env.CONTAINMENT_FUNCTIONS_AUTH } : {}),
-      policyHost: new PolicySdkHost({
-        credentials: (ns) => (ns === UP_NAMESPACE ? credentials : undefined),
-        findings: httpFindings(scanner.url),
-        enforcement: httpEnforcement(actionApiUrl),
-      }),
-    });
-    closers.push(() => functions.close());
-    if (state.functionsAuth === undefined) {
-      state.functionsAuth = functions.addNamespace(UP_NAMESPACE);
-      saveState(dataDir, state);
-    }
-    const functionsAuth = state.functionsAuth;
-    const enforce = options.enforce === true;
-    await deployLoop(functions.url, functionsAuth, options.gracePeriodSeconds, admin, !enforce);
+    );
 
+    const enforce = options.enforce === true;
     const engineEnforcer: Enforcer =
       engine === undefined
         ? new UnavailableEnforcer(String(found))
@@ -293,7 +341,7 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
     if (engine !== undefined) {
       const agent = new Agent({
         engine: engine.engine,
-        sink: new ApiClient({ server: scanner.url, token: agentToken }),
+        sink: new ScannerClient({ server: scanner.url, token: tokens.agent }),
         logger,
         cluster: UP_CLUSTER,
         rescanIntervalMs: options.rescanIntervalMs,
@@ -308,7 +356,7 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
       actionApiUrl: running.url,
       enforcement: engine !== undefined,
       mode: enforce ? 'enforce' : 'monitor',
-      issuedTokens: { agent: agentToken, policy: policyToken },
+      issuedTokens: tokens,
       adminToken: state.adminToken,
       functionsAuth,
       ...(engine === undefined ? {} : { engineSocket: engine.socket }),
@@ -321,44 +369,28 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
 }
 
 /**
- * Namespace `local` gets the security-notices package, the reference policy and the rule between
- * them; the scanner gets one `cloudevents` trigger at the web endpoint (an earlier run's is replaced).
+ * Namespace `local` gets the security-notices package (a new secret each start), the reference
+ * policy and the rule between them — deployed as `containment policy deploy` deploys to the
+ * runtime; the scanner gets one `cloudevents` trigger at the web endpoint (an earlier run's is
+ * replaced).
  */
 async function deployLoop(
   functionsUrl: string,
   auth: string,
   gracePeriodSeconds: number,
-  admin: ApiClient,
+  admin: ScannerClient,
   dryRun: boolean,
 ): Promise<void> {
   const secret = randomBytes(32).toString('base64url');
-  await installSecurityNotices(functionsUrl, auth, UP_NAMESPACE, secret);
-  const put = async (path: string, body: unknown): Promise<void> => {
-    const res = await fetch(`${functionsUrl}/api/v1/namespaces/${UP_NAMESPACE}/${path}?overwrite=true`, {
-      method: 'PUT',
-      headers: {
-        authorization: `Basic ${Buffer.from(auth).toString('base64')}`,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify(body),
-    });
-    if (!res.ok)
-      throw new ContainmentError(
-        ErrorCodes.CONFIG_INVALID,
-        `deploying ${path}: HTTP ${res.status} ${await res.text()}`,
-      );
-  };
-  await put(`actions/${POLICY_ACTION}`, {
-    exec: { kind: 'typescript', code: readFileSync(REFERENCE_POLICY, 'utf8') },
-    parameters: [{ key: 'gracePeriodSeconds', value: gracePeriodSeconds }],
-    // Overwritten on every start, so the mode of this start is the one the policy runs in.
-    annotations: [{ key: DRY_RUN_ANNOTATION, value: dryRun }],
+  const api = new WhiskClient({ apihost: functionsUrl, auth, namespace: UP_NAMESPACE });
+  await installSecurityNotices(api, secret);
+  await deployToRuntime(api, readPolicy(REFERENCE_POLICY), {
+    name: POLICY_ACTION,
+    params: { gracePeriodSeconds },
+    // Deployed on every start, so the mode of this start is the one the policy runs in.
+    dryRun,
     // Snapshot, grace period and removal all happen while the policy waits.
-    limits: { timeout: 300_000 },
-  });
-  await put(`rules/${SECURITY_NOTICES}-${POLICY_ACTION}`, {
-    trigger: `/${UP_NAMESPACE}/${SECURITY_NOTICES}`,
-    action: `/${UP_NAMESPACE}/${POLICY_ACTION}`,
+    timeoutMs: 300_000,
   });
   const url = securityNoticesUrl(functionsUrl, UP_NAMESPACE);
   // An earlier run's trigger (perhaps on another port) would deliver to nothing, or to a stranger.

@@ -28,15 +28,16 @@ import {
   runPodContainer,
 } from '../../src/agent/kubernetes/pod-container.test-helper.js';
 import type { PodContainer, PodTestImage } from '../../src/agent/kubernetes/pod-container.test-helper.js';
-import { ApiClient } from '../../src/cli/api-client.js';
+import { ScannerClient } from '../../src/clients/scanner-client.js';
 import { eventually } from '../../src/enforcement/podman-fixture.test-helper.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { runFunctions } from '../../src/functions/run-functions.js';
 import type { RunningFunctions } from '../../src/functions/run-functions.js';
-import type { EnforcementClient } from '../../src/functions/sdk/enforcement-client.js';
-import { kubernetesEnforcement } from '../../src/functions/sdk/kubernetes-enforcement-client.js';
-import { httpFindings, PolicySdkHost } from '../../src/functions/sdk/policy-sdk-host.js';
-import type { NamespaceCredentials } from '../../src/functions/sdk/policy-sdk-host.js';
+import type { EnforcementClient } from '../../src/functions/host/enforcement-client.js';
+import { kubernetesEnforcement } from '../../src/functions/host/kubernetes-enforcement-client.js';
+import { httpFindings, PolicySdkHost } from '../../src/functions/host/policy-sdk-host.js';
+import type { NamespaceCredentials } from '../../src/functions/host/policy-sdk-host.js';
+import { WhiskClient } from '../../src/clients/whisk-client.js';
 import { installSecurityNotices, securityNoticesUrl } from '../../src/functions/security-notices.js';
 import { installCrd } from '../../src/operator/crd.test-helper.js';
 import { Operator } from '../../src/operator/operator.js';
@@ -180,7 +181,7 @@ async function setup(): Promise<Env | string> {
     }),
   ]);
   const adminToken = scanner.generatedAdminToken as string;
-  const admin = new ApiClient({ server: scanner.url, token: adminToken });
+  const admin = new ScannerClient({ server: scanner.url, token: adminToken });
   const clusters = {} as Record<ClusterName, Cluster>;
   for (const [name, cp] of [
     ['east', east],
@@ -227,7 +228,7 @@ async function setup(): Promise<Env | string> {
     const ns = `${cluster}-policies`;
     const auth = functions.addNamespace(ns);
     const secret = randomBytes(32).toString('base64url');
-    await installSecurityNotices(functions.url, auth, ns, secret);
+    await installSecurityNotices(new WhiskClient({ apihost: functions.url, auth, namespace: ns }), secret);
     const put = async (path: string, body: unknown): Promise<void> => {
       const res = await fetch(`${functions.url}/api/v1/namespaces/${ns}/${path}?overwrite=true`, {
         method: 'PUT',
@@ -367,7 +368,7 @@ describe('two clusters, one scanner, one policy runtime', () => {
         logger,
         pollIntervalMs: 300,
       }),
-      sink: new ApiClient({ server: e.scanner.url, token: east.agentToken }),
+      sink: new ScannerClient({ server: e.scanner.url, token: east.agentToken }),
       logger,
       rescanIntervalMs: 60_000,
       driftCheckIntervalMs: 0,
@@ -414,10 +415,10 @@ describe('two clusters, one scanner, one policy runtime', () => {
         insecureConfigurations: [],
       },
     });
-    await new ApiClient({ server: e.scanner.url, token: west.agentToken }).sendReport(westReport);
+    await new ScannerClient({ server: e.scanner.url, token: west.agentToken }).sendReport(westReport);
     // A west agent token cannot report for east.
     await assert.rejects(
-      new ApiClient({ server: e.scanner.url, token: west.agentToken }).sendReport({
+      new ScannerClient({ server: e.scanner.url, token: west.agentToken }).sendReport({
         ...westReport,
         reportId: randomUUID(),
         workload: { ...westReport.workload, cluster: 'east' },

@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
-import { ApiClient } from '../../cli/api-client.js';
+import { ScannerClient } from '../../clients/scanner-client.js';
 import { eventually } from '../../enforcement/podman-fixture.test-helper.js';
 import { runScannerServer } from '../../scanner/run-server.js';
 import type { RunningServer } from '../../scanner/run-server.js';
@@ -77,7 +77,9 @@ async function setup(): Promise<Env | string> {
     })(),
   ]);
   const adminToken = server.generatedAdminToken as string;
-  const { agentToken } = await new ApiClient({ server: server.url, token: adminToken }).createCluster('east');
+  const { agentToken } = await new ScannerClient({ server: server.url, token: adminToken }).createCluster(
+    'east',
+  );
   // What the chart grants the node DaemonSet's ServiceAccount on pods, and nothing else.
   await must(cp, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
     metadata: { name: 'containment-agent-test' },
@@ -202,7 +204,7 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
     });
     const agent = new Agent({
       discovery,
-      sink: new ApiClient({ server: e.server.url, token: e.agentToken }),
+      sink: new ScannerClient({ server: e.server.url, token: e.agentToken }),
       logger,
       rescanIntervalMs: 60_000,
       // The writable layer comes from /proc/<pid>/mountinfo here (no engine to ask).
@@ -365,7 +367,7 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
         logger,
         pollIntervalMs: 200,
       }),
-      sink: new ApiClient({ server: e.server.url, token: e.agentToken }),
+      sink: new ScannerClient({ server: e.server.url, token: e.agentToken }),
       logger,
       rescanIntervalMs: 60_000,
       driftCheckIntervalMs: 0,

@@ -10,6 +10,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type * as k8s from '@kubernetes/client-node';
+import { ApiError } from '../../clients/http.js';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
 import type { PostureInput } from '../types.js';
 
@@ -47,21 +48,12 @@ const SOURCES: readonly KindSource[] = [
   path: `${apiVersion === 'v1' ? '/api/v1' : `/apis/${apiVersion}`}/${plural}`,
 }));
 
-class HttpStatusError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 interface ListPage {
   items?: Record<string, unknown>[];
   metadata?: { continue?: string };
 }
 
-/** One GET through client-node's connection settings; rejects with HttpStatusError on a non-2xx. */
+/** One GET through client-node's connection settings; rejects with ApiError on a non-2xx. */
 async function getJson(kc: k8s.KubeConfig, base: URL, path: string): Promise<ListPage> {
   const options: https.RequestOptions = {
     protocol: base.protocol,
@@ -84,12 +76,15 @@ async function getJson(kc: k8s.KubeConfig, base: URL, path: string): Promise<Lis
         const status = res.statusCode ?? 0;
         if (status < 200 || status > 299) {
           let message = text.slice(0, 200);
+          let reason = `HTTP_${status}`;
           try {
-            message = String((JSON.parse(text) as { message?: unknown }).message ?? message);
+            const body = JSON.parse(text) as { message?: unknown; reason?: unknown };
+            message = String(body.message ?? message);
+            if (typeof body.reason === 'string' && body.reason !== '') reason = body.reason;
           } catch {
             // not a Status object: keep the text
           }
-          reject(new HttpStatusError(status, message));
+          reject(new ApiError(status, reason, message));
           return;
         }
         try {
@@ -159,7 +154,7 @@ export async function readCluster(
       try {
         return await listAll(get, source, options.pageSize ?? PAGE_SIZE);
       } catch (e) {
-        const code = e instanceof HttpStatusError ? e.status : undefined;
+        const code = e instanceof ApiError ? e.status : undefined;
         // Without pods and namespaces there is no posture to speak of: a score would be a lie.
         if (code === 403 && MANDATORY.has(source.kind)) {
           throw new ContainmentError(

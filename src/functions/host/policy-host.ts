@@ -1,10 +1,10 @@
 /**
- * The seam between the function runtime and the real policy SDK bindings (`src/functions/sdk/`): every
+ * The seam between the function runtime and the real policy SDK bindings (`src/functions/host/`): every
  * SDK call a policy makes in the sandbox arrives here as JSON, tagged with who made it. The runtime
  * supplies the namespace and action from the activation, never from the policy, so a host can scope
  * the call to that namespace's credentials.
  */
-import type { JsonValue } from './sandbox/sandbox.js';
+import type { JsonValue } from '../sandbox/sandbox.js';
 
 export interface PolicyCallContext {
   /** The activation making the call (for `requestedBy: "policy/<name>@<activationId>"`). */

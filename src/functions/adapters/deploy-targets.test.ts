@@ -26,19 +26,18 @@ import { repoRoot, sharedDataDir } from '../../testing/shared-data.js';
 import { GUEST_AUTH, eventually, startHarness } from '../functions-harness.test-helper.js';
 import type { AnyJson, Harness } from '../functions-harness.test-helper.js';
 import type { JsonObject } from '../sandbox/sandbox.js';
-import { REMOTE_SHELL, startPolicyLoop } from '../sdk/policy-loop.test-helper.js';
-import type { PolicyLoop } from '../sdk/policy-loop.test-helper.js';
-import { CONFIG_PARAM } from './bundled-sdk.js';
-import type { BundledConfig } from './bundled-sdk.js';
-import { HANDLER_FILE, knativeManifests, toYaml } from './knative-manifests.js';
-import { bundlePolicy } from './policy-bundle.js';
+import { REMOTE_SHELL, startPolicyLoop } from '../host/policy-loop.test-helper.js';
+import type { PolicyLoop } from '../host/policy-loop.test-helper.js';
+import type { WhiskApi, WhiskCollection } from '../../clients/whisk-client.js';
+import { CONFIG_PARAM } from './bundled-config.js';
+import type { BundledConfig } from './bundled-config.js';
+import { HANDLER_FILE, knativeManifests, toYaml } from './knative/manifests.js';
 import {
   NOTICES_WEB_ACTION,
   OPENWHISK_POLICY_PACKAGE,
   deployToOpenWhisk,
-  readPolicy,
-} from './policy-deploy.js';
-import type { WhiskApi, WhiskCollection } from './whisk-api.js';
+} from './openwhisk/policy-deploy.js';
+import { bundlePolicy, readPolicy } from './policy-bundle.js';
 
 const REFERENCE = join(repoRoot, 'policies', 'examples', 'quarantine-or-terminate.ts');
 const POLICY = 'quarantine-or-terminate';

@@ -3,11 +3,13 @@
  * annotations `web-export`, `raw-http`, `require-whisk-auth` and `provide-api-key`): OpenWhisk checks
  * the `X-Require-Whisk-Auth` secret before this runs; it reads the CloudEvent (structured or binary
  * mode), refuses anything else with 400, and fires the trigger `security-notices` with the event as
- * parameters through OpenWhisk's own API. Runs on Node 20 globals only (fetch), so the bundle has no
- * `require` (see bundled-sdk.ts).
+ * parameters through OpenWhisk's own API (the whisk client). Runs on Node 20 globals only (fetch), so the bundle has no
+ * `require` (see ../bundled-host.ts).
  */
 import { z } from 'zod';
-import { CONFIG_PARAM } from './bundled-sdk.js';
+import { WhiskClient } from '../../../clients/whisk-client.js';
+import type { JsonObject } from '../../sandbox/sandbox.js';
+import { CONFIG_PARAM } from '../bundled-config.js';
 
 export const NOTICES_TRIGGER = 'security-notices';
 
@@ -80,15 +82,15 @@ export async function main(params: WebParams): Promise<unknown> {
   const apiKey = process.env.__OW_API_KEY;
   if (!apiHost || !apiKey)
     return reply(500, { error: 'no API key: the web action needs the provide-api-key annotation' });
-  const res = await fetch(`${apiHost}/api/v1/namespaces/_/triggers/${NOTICES_TRIGGER}`, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from(apiKey).toString('base64')}`,
-      'content-type': 'application/json',
-    },
-    body: JSON.stringify(event),
-  });
-  const text = await res.text();
-  if (res.status === 204) return { statusCode: 204 };
-  return reply(res.status === 202 ? 202 : 502, text === '' ? {} : JSON.parse(text));
+  let activationId: string | undefined;
+  try {
+    activationId = await new WhiskClient({ apihost: apiHost, auth: apiKey, namespace: '_' }).fire(
+      NOTICES_TRIGGER,
+      event as JsonObject,
+    );
+  } catch (e) {
+    return reply(502, { error: (e as Error).message.split('\n')[0] });
+  }
+  if (activationId === undefined) return { statusCode: 204 };
+  return reply(202, { activationId });
 }

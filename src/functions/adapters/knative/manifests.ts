@@ -5,7 +5,7 @@
  * type on a Broker. Tokens come from a Secret (written too when the tokens are given). Pure.
  */
 import { dump } from 'js-yaml';
-import { ContainmentError, ErrorCodes } from '../../errors.js';
+import { ContainmentError, ErrorCodes } from '../../../errors.js';
 
 export const DEFAULT_EVENT_TYPES = ['dev.containment.scan.completed', 'dev.containment.findings.changed'];
 export const HANDLER_FILE = 'handler.cjs';

@@ -1,5 +1,5 @@
 /**
- * Entry of a policy bundled for Knative (see policy-bundle.ts): an HTTP server on `$PORT` (8080) that
+ * Entry of a policy bundled for Knative (see ../policy-bundle.ts): an HTTP server on `$PORT` (8080) that
  * takes CloudEvents in binary or structured mode (as a Knative Trigger delivers them), runs the
  * policy with the event as parameters — as the runtime's security-notices trigger gives it — and
  * answers 200 with the result (not a CloudEvent, so the Broker sends no reply event). A repeated
@@ -13,8 +13,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { CloudEvent, HTTP } from 'cloudevents';
 // @ts-expect-error resolved by the bundler to the policy's source
 import * as policy from 'containment:policy';
-import { CONFIG_PARAM, bundledConfigSchema, runPolicy, useContextStore } from './bundled-sdk.js';
-import type { ActivationContext, BundledConfig } from './bundled-sdk.js';
+import { CONFIG_PARAM, bundledConfigSchema, runPolicy, useContextStore } from '../bundled-host.js';
+import type { ActivationContext, BundledConfig } from '../bundled-host.js';
 
 declare const __CONTAINMENT_POLICY_NAME__: string;
 

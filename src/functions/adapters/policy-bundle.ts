@@ -1,6 +1,7 @@
 /**
  * Bundles a policy with esbuild for a platform other than this project's runtime: one file holding
- * the policy, the Node implementation of its SDK (bundled-sdk.ts) and an entry —
+ * the policy, its SDK module (sdk/policy-sdk.ts) bound to the SDK host (bundled-host.ts), and an
+ * entry, one folder per platform —
  * - `openwhisk`: a plain script declaring a global `main(params)`, as Apache OpenWhisk's Node.js
  *   runtime loads non-binary action code (it evaluates the code and calls `main`);
  * - `openwhisk-notices`: the security-notices web action (no policy in it);
@@ -8,12 +9,13 @@
  * As with compilePolicy, a policy may import only `@containment/policy-sdk`: nothing else is read
  * from the host while bundling it.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { Message, Plugin } from 'esbuild';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
+import { isValidName } from '../entities.js';
 import { SDK_MODULE } from '../sandbox/sdk-methods.js';
 
 export type BundleTarget = 'openwhisk' | 'openwhisk-notices' | 'knative';
@@ -25,13 +27,41 @@ export interface PolicySource {
   loader: 'ts' | 'js';
 }
 
+/** Reads a policy file; TARGET_NOT_FOUND / USAGE for a missing file or an unknown extension. */
+export function readPolicy(file: string): PolicySource {
+  const ext = extname(file).toLowerCase();
+  const loader = ext === '.ts' || ext === '.mts' ? 'ts' : ext === '.js' || ext === '.mjs' ? 'js' : undefined;
+  if (loader === undefined)
+    throw new ContainmentError(ErrorCodes.USAGE, `${file}: a policy is a .ts, .mts, .js or .mjs file`);
+  let contents: string;
+  try {
+    contents = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ContainmentError(
+      ErrorCodes.TARGET_NOT_FOUND,
+      `${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    );
+  }
+  return { filename: file, contents, loader };
+}
+
+export function policyName(file: string, given?: string): string {
+  const name = given ?? basename(file).replace(/\.[^.]+$/, '');
+  if (!isValidName(name))
+    throw new ContainmentError(
+      ErrorCodes.USAGE,
+      `"${name}" is not a valid action name (letters, digits, _ @ . - and spaces)`,
+    );
+  return name;
+}
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 const POLICY_MODULE = 'containment:policy';
 const POLICY_NAMESPACE = 'containment-policy';
 /** The global the OpenWhisk script's exports land on before `main` hands over to them. */
 const BUNDLE_GLOBAL = '__containmentAction';
 
-/** A sibling module, as .ts in a checkout (tsx) or .js once built. */
+/** A module relative to this folder, as .ts in a checkout (tsx) or .js once built. */
 function sibling(name: string): string {
   for (const ext of ['.ts', '.js']) {
     const file = join(HERE, `${name}${ext}`);
@@ -41,13 +71,14 @@ function sibling(name: string): string {
 }
 
 const ENTRIES: Record<BundleTarget, string> = {
-  openwhisk: 'openwhisk-action-entry',
-  'openwhisk-notices': 'openwhisk-notices-entry',
-  knative: 'knative-handler-entry',
+  openwhisk: 'openwhisk/action-entry',
+  'openwhisk-notices': 'openwhisk/notices-entry',
+  knative: 'knative/handler-entry',
 };
 
 function policyPlugin(source: PolicySource | undefined): Plugin {
-  const sdk = sibling('bundled-sdk');
+  // The I/O-free SDK module; the entry binds it to the host (bundled-host.ts).
+  const sdk = sibling('../sdk/policy-sdk');
   return {
     name: 'containment-policy',
     setup(b) {

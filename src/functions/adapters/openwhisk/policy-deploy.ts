@@ -12,20 +12,18 @@
  * compiled before anything is sent, so a broken policy changes nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { basename, extname } from 'node:path';
-import { ContainmentError, ErrorCodes } from '../../errors.js';
-import { isValidName } from '../entities.js';
-import { PARAMETER_SCHEMA_ANNOTATION } from '../parameter-schema.js';
-import { compilePolicy } from '../sandbox/compile.js';
-import type { JsonObject, JsonValue } from '../sandbox/sandbox.js';
-import { DRY_RUN_ANNOTATION } from '../sdk/policy-sdk-host.js';
-import { SECRET_ANNOTATION, SECURITY_NOTICES } from '../security-notices.js';
-import { CONFIG_PARAM } from './bundled-sdk.js';
-import type { BundledConfig } from './bundled-sdk.js';
-import { bundlePolicy } from './policy-bundle.js';
-import type { PolicySource } from './policy-bundle.js';
-import type { WhiskApi } from './whisk-api.js';
+import type { WhiskApi } from '../../../clients/whisk-client.js';
+import { ContainmentError, ErrorCodes } from '../../../errors.js';
+import { isValidName } from '../../entities.js';
+import { DRY_RUN_ANNOTATION } from '../../host/policy-sdk-host.js';
+import { PARAMETER_SCHEMA_ANNOTATION } from '../../parameter-schema.js';
+import { compilePolicy } from '../../sandbox/compile.js';
+import type { JsonObject, JsonValue } from '../../sandbox/sandbox.js';
+import { installSecurityNotices, SECRET_ANNOTATION, SECURITY_NOTICES } from '../../security-notices.js';
+import { CONFIG_PARAM } from '../bundled-config.js';
+import type { BundledConfig } from '../bundled-config.js';
+import { bundlePolicy, policyName } from '../policy-bundle.js';
+import type { PolicySource } from '../policy-bundle.js';
 
 /** The package holding policies deployed to OpenWhisk, with the SDK configuration as its default. */
 export const OPENWHISK_POLICY_PACKAGE = 'containment';
@@ -56,34 +54,6 @@ export interface DeployResult {
   generatedSecret?: string;
   /** Compiled/bundled code size in bytes. */
   codeBytes: number;
-}
-
-/** Reads a policy file; TARGET_NOT_FOUND / USAGE for a missing file or an unknown extension. */
-export function readPolicy(file: string): PolicySource {
-  const ext = extname(file).toLowerCase();
-  const loader = ext === '.ts' || ext === '.mts' ? 'ts' : ext === '.js' || ext === '.mjs' ? 'js' : undefined;
-  if (loader === undefined)
-    throw new ContainmentError(ErrorCodes.USAGE, `${file}: a policy is a .ts, .mts, .js or .mjs file`);
-  let contents: string;
-  try {
-    contents = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ContainmentError(
-      ErrorCodes.TARGET_NOT_FOUND,
-      `${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`,
-    );
-  }
-  return { filename: file, contents, loader };
-}
-
-export function policyName(file: string, given?: string): string {
-  const name = given ?? basename(file).replace(/\.[^.]+$/, '');
-  if (!isValidName(name))
-    throw new ContainmentError(
-      ErrorCodes.USAGE,
-      `"${name}" is not a valid action name (letters, digits, _ @ . - and spaces)`,
-    );
-  return name;
 }
 
 function names(file: string, options: DeployOptions): { name: string; trigger: string; rule: string } {
@@ -137,14 +107,8 @@ export async function deployToRuntime(
   let generatedSecret: string | undefined;
   if (trigger === SECURITY_NOTICES && (await api.get('packages', SECURITY_NOTICES)) === undefined) {
     generatedSecret = newSecret();
-    await api.put('packages', SECURITY_NOTICES, {
-      annotations: [
-        { key: SECRET_ANNOTATION, value: generatedSecret },
-        { key: 'description', value: 'Scanner CloudEvents in, trigger security-notices fired' },
-      ],
-    });
-  }
-  await ensureTrigger(api, trigger);
+    await installSecurityNotices(api, generatedSecret);
+  } else await ensureTrigger(api, trigger);
   await activeRule(api, rule, trigger, name);
   return {
     action: name,

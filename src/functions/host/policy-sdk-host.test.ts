@@ -5,7 +5,7 @@ import pino from 'pino';
 import { ErrorCodes } from '../../errors.js';
 import type { SecurityAction } from '../../enforcement/security-action.js';
 import { sharedDataDir } from '../../testing/shared-data.js';
-import type { PolicyCallContext } from '../policy-host.js';
+import type { PolicyCallContext } from './policy-host.js';
 import type { JsonValue } from '../sandbox/sandbox.js';
 import { AuditNotifier } from './notifier.js';
 import { podRefSchema } from './pod-ref.js';
@@ -167,7 +167,7 @@ describe('PolicySdkHost against the real scanner and action API', () => {
     assert.equal(first.dryRun, false);
     assert.equal(
       first.name,
-      actionName(
+      await actionName(
         { namespace: 'local', action: 'pkg/reference', context: { activationId: 'act-1' } },
         'TerminateGraceful',
         { namespace: 'local', pod: 'app-1' },

@@ -1,11 +1,11 @@
 /**
- * Entry of a policy bundled as an Apache OpenWhisk `nodejs:20` action (see policy-bundle.ts): the
+ * Entry of a policy bundled as an Apache OpenWhisk `nodejs:20` action (see ../policy-bundle.ts): the
  * configuration arrives as the package's default parameter `__containment`, the rest of the
  * parameters (the CloudEvent the trigger was fired with) go to the policy.
  */
 // @ts-expect-error resolved by the bundler to the policy's source
 import * as policy from 'containment:policy';
-import { CONFIG_PARAM, bundledConfigSchema, runPolicy } from './bundled-sdk.js';
+import { CONFIG_PARAM, bundledConfigSchema, runPolicy } from '../bundled-host.js';
 
 declare const __CONTAINMENT_POLICY_NAME__: string;
 
