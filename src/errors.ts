@@ -62,6 +62,10 @@ export const ErrorCodes = {
   KUBERNETES_UNAVAILABLE: 'KUBERNETES_UNAVAILABLE',
   /** A request to the admission webhook is not a valid admission.k8s.io/v1 AdmissionReview. */
   ADMISSION_REVIEW_INVALID: 'ADMISSION_REVIEW_INVALID',
+  /** A delivery's Standard Webhooks headers are missing or malformed, or no signature matches a known secret. */
+  SIGNATURE_INVALID: 'SIGNATURE_INVALID',
+  /** A delivery's `webhook-timestamp` lies outside the receiver's tolerance (stale or from the future). */
+  DELIVERY_STALE: 'DELIVERY_STALE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
