@@ -16,6 +16,7 @@ interface FunctionsFlags {
   enforcement?: EnforcementMode;
   kubeconfig?: string;
   rateLimit?: number;
+  acceptLegacySignature?: boolean;
 }
 
 /**
@@ -95,6 +96,12 @@ export function registerFunctionsCommand(program: Command): void {
         return Number(value);
       }),
     )
+    .addOption(
+      new Option(
+        '--accept-legacy-signature',
+        'deprecated, for one release: also accept deliveries signed with containment-signature or X-Require-Whisk-Auth, which can be replayed',
+      ),
+    )
     .action(async (flags: FunctionsFlags, command: Command) => {
       // Logs go to stderr so stdout carries only the generated guest key.
       const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
@@ -109,6 +116,7 @@ export function registerFunctionsCommand(program: Command): void {
         logger,
         ...(guestAuth === undefined || guestAuth === '' ? {} : { guestAuth }),
         ...(policyHost === undefined ? {} : { policyHost }),
+        acceptLegacySignature: flags.acceptLegacySignature === true,
         ...(flags.rateLimit === undefined
           ? {}
           : {

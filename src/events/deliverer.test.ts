@@ -14,7 +14,7 @@ import { Deliverer, openWhiskTriggerUrl, retryDelayMs } from './deliverer.js';
 import type { DelivererOptions, DeliveryOutcome, DeliveryTarget } from './deliverer.js';
 import { startReceiver, waitUntil } from './receiver.test-helper.js';
 import type { Receiver } from './receiver.test-helper.js';
-import { verifySignature } from './signature.js';
+import { signedBy } from '../testing/webhooks.js';
 import { SqliteOutbox } from './sqlite-outbox.js';
 import { TargetGuard } from './ssrf.js';
 
@@ -108,9 +108,10 @@ describe('cloudevents targets', () => {
     assert.equal(req.path, '/hook?x=1');
     assert.match(req.headers['content-type'] ?? '', /^application\/cloudevents\+json/);
     assert.equal(req.headers['idempotency-key'], event.id);
-    const signature = req.headers['containment-signature'] as string;
-    assert.equal(verifySignature(req.body, 'trigger-secret', signature), true);
-    assert.equal(verifySignature(req.body, 'another-secret', signature), false);
+    // Standard Webhooks: the delivery id is the event id, and the signature covers id, time and body.
+    assert.equal(req.headers['webhook-id'], event.id);
+    assert.equal(signedBy(req.body, req.headers, 'trigger-secret'), true);
+    assert.equal(signedBy(req.body, req.headers, 'another-secret'), false);
     const parsed = HTTP.toEvent({ headers: req.headers, body: req.body }) as CloudEvent<unknown>;
     assert.equal(parsed.id, event.id);
     assert.equal(parsed.type, 'dev.containment.scan.completed');
@@ -326,10 +327,7 @@ describe('openwhisk targets', () => {
     )!;
     assert.equal(req.path, '/api/v1/namespaces/guest/triggers/containment%20scan');
     assert.equal(req.headers['content-type'], 'application/json');
-    assert.equal(
-      verifySignature(req.body, 'sig-secret', req.headers['containment-signature'] as string),
-      true,
-    );
+    assert.equal(signedBy(req.body, req.headers, 'sig-secret'), true);
     const params = JSON.parse(req.body);
     assert.equal(params.id, event.id);
     assert.equal(params.type, EventTypes.SCAN_COMPLETED);

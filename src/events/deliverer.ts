@@ -14,7 +14,7 @@ import https from 'node:https';
 import { hostname } from 'node:os';
 import { ContainmentError, ErrorCodes, isContainmentError } from '../errors.js';
 import type { ClaimedDelivery, DeliveryQueue } from './outbox.js';
-import { SIGNATURE_HEADER, sign } from './signature.js';
+import { signDelivery } from './signature.js';
 import type { TargetGuard } from './ssrf.js';
 
 export type DeliveryTarget =
@@ -241,7 +241,8 @@ export class Deliverer {
       'content-type':
         target.kind === 'cloudevents' ? 'application/cloudevents+json; charset=utf-8' : 'application/json',
       'content-length': String(Buffer.byteLength(delivery.body)),
-      [SIGNATURE_HEADER]: sign(delivery.body, target.secret),
+      // Standard Webhooks: webhook-id is the event id, so every retry of one event shares it.
+      ...signDelivery(delivery.body, target.secret, delivery.eventId),
       'idempotency-key': delivery.eventId,
       'user-agent': 'containment-deliverer',
     };

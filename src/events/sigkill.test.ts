@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { repoRoot } from '../testing/shared-data.js';
 import { startReceiver, waitUntil } from './receiver.test-helper.js';
-import { verifySignature } from './signature.js';
+import { signedBy } from '../testing/webhooks.js';
 
 const child = join(dirname(fileURLToPath(import.meta.url)), 'sigkill-child.test-helper.ts');
 
@@ -80,10 +80,7 @@ test('SIGKILL with deliveries in flight loses no event: a restarted process deli
     const afterRestart = new Set(receiver.requests.slice(seenBeforeRestart).map((r) => idOf(r.body)));
     for (const id of inFlightAtKill) assert.ok(afterRestart.has(id), `${id} redelivered`);
     for (const r of receiver.requests) {
-      assert.equal(
-        verifySignature(r.body, 'sigkill-secret', r.headers['containment-signature'] as string),
-        true,
-      );
+      assert.equal(signedBy(r.body, r.headers, 'sigkill-secret'), true);
       assert.ok(enqueued.includes(idOf(r.body)));
     }
     const db = new Database(dbFile, { readonly: true });

@@ -33,6 +33,7 @@ export async function startHarness(
     guestAuth?: string | null;
     dataDir?: string;
     rateLimit?: RunFunctionsOptions['rateLimit'];
+    acceptLegacySignature?: boolean;
   } = {},
 ): Promise<Harness> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'functions-'));
@@ -45,6 +46,7 @@ export async function startHarness(
     ...(options.policyHost === undefined ? {} : { policyHost: options.policyHost }),
     ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
     sandbox: { workers: 1 },
+    acceptLegacySignature: options.acceptLegacySignature === true,
   });
   return {
     running,

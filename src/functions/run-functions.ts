@@ -15,10 +15,12 @@ import type { QuickJsSandboxOptions } from './sandbox/quickjs-sandbox.js';
 import { SecurityEventLog } from './security-events.js';
 import { buildFunctionsApp } from './server.js';
 import type { FunctionsAppOptions } from './server.js';
+import { SqliteReplayGuard } from '../events/sqlite-replay-guard.js';
 import { FunctionStore, parseAuth } from './store.js';
 
 export const FUNCTIONS_DB_FILE = 'functions.sqlite';
 export const GUEST_NAMESPACE = 'guest';
+export const DELIVERIES_DB_FILE = 'deliveries.sqlite';
 
 export interface RunFunctionsOptions {
   host: string;
@@ -31,6 +33,8 @@ export interface RunFunctionsOptions {
   sandbox?: QuickJsSandboxOptions;
   /** Per-source request limits (default DEFAULT_RATE_LIMITS); `false` for none (benchmarks). */
   rateLimit?: FunctionsAppOptions['rateLimit'];
+  /** @deprecated Accept the replayable pre-Standard-Webhooks schemes for one release. */
+  acceptLegacySignature?: boolean;
 }
 
 export interface RunningFunctions {
@@ -61,7 +65,11 @@ export async function runFunctions(options: RunFunctionsOptions): Promise<Runnin
     securityEvents,
     ...(options.policyHost === undefined ? {} : { host: options.policyHost }),
   });
+  // Accepted delivery ids outlive a restart, so a replay right after one is still recognised.
+  const replayGuard = new SqliteReplayGuard(join(options.dataDir, DELIVERIES_DB_FILE));
   const app = await buildFunctionsApp({
+    replayGuard,
+    acceptLegacySignature: options.acceptLegacySignature === true,
     runtime,
     store,
     logger: options.logger,
@@ -74,6 +82,7 @@ export async function runFunctions(options: RunFunctionsOptions): Promise<Runnin
   } catch (e) {
     await runtime.close();
     store.close();
+    replayGuard.close();
     throw e;
   }
   const address = app.server.address() as AddressInfo;
@@ -86,6 +95,7 @@ export async function runFunctions(options: RunFunctionsOptions): Promise<Runnin
       await app.close();
       await runtime.close();
       store.close();
+      replayGuard.close();
     },
   };
 }

@@ -10,6 +10,8 @@ export type SecurityEventKind =
   | 'rate-limited'
   | 'body-too-large'
   | 'invalid-event'
+  | 'stale-delivery'
+  | 'replayed-delivery'
   | 'invalid-input'
   | 'sandbox-violation';
 

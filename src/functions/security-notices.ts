@@ -2,16 +2,29 @@
  * The security-notices package: installed in a namespace it is a package `security-notices` (its
  * `require-whisk-auth` annotation holds the namespace's secret) and a trigger `security-notices`.
  * The web endpoint `POST /api/v1/web/{ns}/security-notices/events` takes the scanner's CloudEvents
- * (structured or binary mode), checks the scanner's HMAC signature or OpenWhisk's
- * `X-Require-Whisk-Auth` header against the secret, and fires the trigger with the event as
- * parameters. Rejected calls are answered 401/413/400 and kept in the namespace's security-event
- * log (security-events.ts).
+ * signed as Standard Webhooks (../events/signature.ts) under that secret, in structured mode only:
+ * every attribute the policy sees must come from the signed body, and binary mode's `ce-*` headers
+ * are not signed. A timestamp outside the tolerance is refused; an id already accepted is answered
+ * 200 `{ duplicate: true }` without firing again (ids are remembered past the tolerance, in a store
+ * that survives restarts). The older `containment-signature` header and OpenWhisk's static
+ * `X-Require-Whisk-Auth` secret (both replayable) are accepted only with `acceptLegacySignature`,
+ * deprecated, for one release. Rejected calls are answered 401/413/415/400 and kept in the
+ * namespace's security-event log (security-events.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { CloudEvent, HTTP } from 'cloudevents';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WhiskApi } from '../clients/whisk-client.js';
-import { SIGNATURE_HEADER, verifySignature } from '../events/signature.js';
+import { isContainmentError } from '../errors.js';
+import {
+  DEFAULT_TOLERANCE_SECONDS,
+  LEGACY_SIGNATURE_HEADER,
+  MemoryReplayGuard,
+  hasWebhookHeaders,
+  verifyDelivery,
+  verifyLegacySignature,
+} from '../events/signature.js';
+import type { ReplayGuard } from '../events/signature.js';
 import type { FunctionRuntime } from './runtime.js';
 import type { SecurityEventKind, SecurityEventLog } from './security-events.js';
 import { WhiskError } from './runtime.js';
@@ -29,7 +42,15 @@ export interface SecurityNoticesOptions {
   runtime: FunctionRuntime;
   log: SecurityEventLog;
   bodyLimit?: number;
+  /** Remembers accepted delivery ids; persisted in production (SqliteReplayGuard). */
+  replayGuard?: ReplayGuard;
+  /** Seconds a `webhook-timestamp` may be away from now (default 300). */
+  toleranceSeconds?: number;
+  /** @deprecated Also accept `containment-signature` and `X-Require-Whisk-Auth` (replayable). */
+  acceptLegacySignature?: boolean;
 }
+
+const STRUCTURED = 'application/cloudevents+json';
 
 function secretOf(runtime: FunctionRuntime, ns: string): string | undefined {
   let value: unknown;
@@ -44,10 +65,12 @@ function secretOf(runtime: FunctionRuntime, ns: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-function sameSecret(given: string, secret: string): boolean {
+function sameSecret(given: string, secrets: string): boolean {
   const a = Buffer.from(given);
-  const b = Buffer.from(secret);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return secrets.split(/\s+/).some((secret) => {
+    const b = Buffer.from(secret);
+    return a.length === b.length && timingSafeEqual(a, b);
+  });
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {
@@ -59,6 +82,8 @@ export function registerSecurityNotices(app: FastifyInstance, options: SecurityN
   const { runtime } = options;
   const { log } = options;
   const bodyLimit = options.bodyLimit ?? DEFAULT_NOTICE_BODY_LIMIT;
+  const replayGuard = options.replayGuard ?? new MemoryReplayGuard();
+  const toleranceSeconds = options.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
   const endpoint = `/api/v1/web/:ns/${SECURITY_NOTICES}/events`;
 
   void app.register(async (scope) => {
@@ -94,40 +119,89 @@ export function registerSecurityNotices(app: FastifyInstance, options: SecurityN
       if (secret === undefined)
         return reply.code(404).send({ error: 'The requested resource does not exist.' });
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-      const signature = header(request, SIGNATURE_HEADER);
-      const whiskAuth = header(request, WHISK_AUTH_HEADER);
-      const authentic =
-        signature !== undefined
-          ? verifySignature(body, secret, signature)
-          : whiskAuth !== undefined && sameSecret(whiskAuth, secret);
-      if (!authentic)
-        return reject(
-          401,
-          'authentication-failed',
-          signature !== undefined
-            ? 'the signature does not match the body'
-            : whiskAuth !== undefined
-              ? 'the X-Require-Whisk-Auth secret is wrong'
-              : 'no signature and no X-Require-Whisk-Auth header',
-        );
+      let deliveryId: string | undefined;
+      if (hasWebhookHeaders(request.headers)) {
+        try {
+          deliveryId = verifyDelivery(body, request.headers, secret, { toleranceSeconds }).id;
+        } catch (e) {
+          if (!isContainmentError(e)) throw e;
+          return reject(
+            401,
+            e.code === 'DELIVERY_STALE' ? 'stale-delivery' : 'authentication-failed',
+            e.message,
+          );
+        }
+        if (!(header(request, 'content-type') ?? '').startsWith(STRUCTURED))
+          return reject(
+            415,
+            'invalid-event',
+            `signed deliveries must be structured-mode CloudEvents (${STRUCTURED}): ce-* headers are not signed`,
+          );
+      } else {
+        const refusal = legacyRefusal(request, body, secret, options.acceptLegacySignature === true);
+        if (refusal !== undefined) return reject(401, 'authentication-failed', refusal);
+      }
       let event: JsonObject;
       try {
-        const received = HTTP.toEvent({
-          headers: request.headers as Record<string, string>,
-          body: body.toString('utf8'),
-        });
+        // Signed: the event is read from the body alone, whatever ce-* headers came along.
+        const headers =
+          deliveryId === undefined
+            ? (request.headers as Record<string, string>)
+            : { 'content-type': header(request, 'content-type') ?? STRUCTURED };
+        const received = HTTP.toEvent({ headers, body: body.toString('utf8') });
         if (Array.isArray(received)) throw new Error('batched events are not accepted');
         // toEvent does not validate; the strict constructor refuses a body without type or source.
         event = JSON.parse(JSON.stringify(new CloudEvent({ ...received }))) as JsonObject;
       } catch (e) {
         return reject(400, 'invalid-event', `not a CloudEvent: ${(e as Error).message.split('\n')[0]}`);
       }
-      const activationId = runtime.fire(ns, SECURITY_NOTICES, event);
+      if (deliveryId !== undefined && !(await replayGuard.claim(`${ns}/${deliveryId}`))) {
+        log.record({
+          namespace: ns,
+          kind: 'replayed-delivery',
+          endpoint: request.url,
+          source: request.ip,
+          reason: `delivery ${deliveryId} was already accepted; not fired again`,
+        });
+        return reply.code(200).send({ duplicate: true });
+      }
+      let activationId: string | undefined;
+      try {
+        activationId = runtime.fire(ns, SECURITY_NOTICES, event);
+      } catch (e) {
+        // Not processed: the sender's retry of the same id must not be taken for a replay.
+        if (deliveryId !== undefined) await replayGuard.release(`${ns}/${deliveryId}`);
+        throw e;
+      }
       if (activationId === undefined) return reply.code(204).send();
       reply.header('x-openwhisk-activation-id', activationId);
       return reply.code(202).send({ activationId });
     });
   });
+}
+
+/**
+ * The deprecated schemes (no id, no time: replayable), accepted only when asked for. Returns why a
+ * request is refused, or undefined when it is authentic under one of them.
+ */
+function legacyRefusal(
+  request: FastifyRequest,
+  body: Buffer,
+  secret: string,
+  accept: boolean,
+): string | undefined {
+  const signature = header(request, LEGACY_SIGNATURE_HEADER);
+  const whiskAuth = header(request, WHISK_AUTH_HEADER);
+  if (signature === undefined && whiskAuth === undefined)
+    return 'no webhook-signature (Standard Webhooks) on the delivery';
+  if (!accept)
+    return `${signature !== undefined ? LEGACY_SIGNATURE_HEADER : WHISK_AUTH_HEADER} is no longer accepted (replayable); sign deliveries as Standard Webhooks, or start the runtime with --accept-legacy-signature (deprecated)`;
+  request.log.warn('accepted a delivery under a deprecated, replayable signature scheme');
+  if (signature !== undefined)
+    return verifyLegacySignature(body, secret, signature)
+      ? undefined
+      : 'the signature does not match the body';
+  return sameSecret(whiskAuth!, secret) ? undefined : 'the X-Require-Whisk-Auth secret is wrong';
 }
 
 /** Installs the package and its trigger in `ns` through the runtime's REST API (idempotent). */

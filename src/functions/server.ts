@@ -19,6 +19,7 @@ import { registerEntityRoutes } from './routes/entities.js';
 import { registerSecurityEventRoutes } from './routes/security-events.js';
 import { installSecurityWrapper } from './routes/security-wrapper.js';
 import type { RateLimitSetting } from './routes/security-wrapper.js';
+import type { ReplayGuard } from '../events/signature.js';
 import type { SecurityEventLog } from './security-events.js';
 import { registerSecurityNotices } from './security-notices.js';
 import type { FunctionStore } from './store.js';
@@ -34,6 +35,10 @@ export interface FunctionsAppOptions {
   adminNamespace?: string;
   /** Requests per source address and window; `false` turns a limit (or both) off. */
   rateLimit?: { api: RateLimitSetting | false; web: RateLimitSetting | false } | false;
+  /** Accepted delivery ids of the security-notices endpoint (in memory when not given). */
+  replayGuard?: ReplayGuard;
+  /** @deprecated Accept the replayable pre-Standard-Webhooks schemes on security-notices. */
+  acceptLegacySignature?: boolean;
 }
 
 const DEFAULT_BODY_LIMIT = 50 * 1024 * 1024;
@@ -67,6 +72,11 @@ export async function buildFunctionsApp(options: FunctionsAppOptions): Promise<F
   registerActivationRoutes(app, context);
   registerSecurityEventRoutes(app, securityEvents, options.adminNamespace);
   // The web endpoint of the security-notices package.
-  registerSecurityNotices(app, { runtime, log: securityEvents });
+  registerSecurityNotices(app, {
+    runtime,
+    log: securityEvents,
+    ...(options.replayGuard === undefined ? {} : { replayGuard: options.replayGuard }),
+    acceptLegacySignature: options.acceptLegacySignature === true,
+  });
   return app;
 }

@@ -149,7 +149,7 @@ test('50 reports spread over both replicas: all stored once; every event deliver
   assert.equal(new Set(ids).size, 50);
   assert.deepEqual(overlapping, [], 'an event was in flight twice at the same time');
   assert.ok(
-    received.every((r) => String(r.headers['containment-signature']).startsWith('sha256=')),
+    received.every((r) => String(r.headers['webhook-signature']).startsWith('v1,')),
     'unsigned delivery',
   );
   // One delivery per outbox event, no failures, and both replicas' deliverers took part.

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { ApiError } from '../clients/http.js';
+import { newWebhookSecret } from '../events/signature.js';
 import { ScannerClient } from '../clients/scanner-client.js';
 import { WhiskClient } from '../clients/whisk-client.js';
 import { startActionApi } from '../enforcement/action-api.js';
@@ -381,7 +382,7 @@ async function deployLoop(
   admin: ScannerClient,
   dryRun: boolean,
 ): Promise<void> {
-  const secret = randomBytes(32).toString('base64url');
+  const secret = newWebhookSecret();
   const api = new WhiskClient({ apihost: functionsUrl, auth, namespace: UP_NAMESPACE });
   await installSecurityNotices(api, secret);
   await deployToRuntime(api, readPolicy(REFERENCE_POLICY), {

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { startReceiver, waitUntil } from '../../src/events/receiver.test-helper.js';
 import type { ReceivedRequest } from '../../src/events/receiver.test-helper.js';
-import { verifySignature } from '../../src/events/signature.js';
+import { signedBy } from '../../src/testing/webhooks.js';
 import { buildAgentReport } from '../../src/scanner/agent-report.js';
 import type { Package } from '../../src/inventory/types.js';
 import {
@@ -178,15 +178,8 @@ test(
         assert.equal(body.type, 'dev.containment.scan.completed');
         assert.equal(body.source, '/containment/crash');
         assert.equal(r.headers['idempotency-key'], body.id);
-        assert.equal(
-          verifySignature(r.body, SECRET, r.headers['containment-signature'] as string | undefined),
-          true,
-          `signature of ${body.id}`,
-        );
-        assert.equal(
-          verifySignature(r.body, 'another-secret', r.headers['containment-signature'] as string),
-          false,
-        );
+        assert.equal(signedBy(r.body, r.headers, SECRET), true, `signature of ${body.id}`);
+        assert.equal(signedBy(r.body, r.headers, 'another-secret'), false);
         const ids = idsByPod.get(body.data.workload.pod) ?? new Set<string>();
         ids.add(body.id);
         idsByPod.set(body.data.workload.pod, ids);

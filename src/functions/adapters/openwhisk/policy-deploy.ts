@@ -11,10 +11,10 @@
  * Either way the rule trigger → action is created (or replaced) and left active. The policy is
  * compiled before anything is sent, so a broken policy changes nothing.
  */
-import { randomBytes } from 'node:crypto';
 import type { WhiskApi } from '../../../clients/whisk-client.js';
 import { ContainmentError, ErrorCodes } from '../../../errors.js';
 import { isValidName } from '../../entities.js';
+import { newWebhookSecret } from '../../../events/signature.js';
 import { DRY_RUN_ANNOTATION } from '../../host/policy-sdk-host.js';
 import { PARAMETER_SCHEMA_ANNOTATION } from '../../parameter-schema.js';
 import { compilePolicy } from '../../sandbox/compile.js';
@@ -88,7 +88,8 @@ async function activeRule(api: WhiskApi, rule: string, trigger: string, action: 
   await api.setRuleStatus(rule, 'active');
 }
 
-const newSecret = (): string => randomBytes(32).toString('base64url');
+/** Standard Webhooks secrets (`whsec_…`); the scanner's trigger signs with the same one. */
+const newSecret = newWebhookSecret;
 
 /** To this project's runtime: the source is the action; the runtime compiles it for its sandbox. */
 export async function deployToRuntime(
