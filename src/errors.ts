@@ -62,6 +62,10 @@ export const ErrorCodes = {
   KUBERNETES_UNAVAILABLE: 'KUBERNETES_UNAVAILABLE',
   /** A request to the admission webhook is not a valid admission.k8s.io/v1 AdmissionReview. */
   ADMISSION_REVIEW_INVALID: 'ADMISSION_REVIEW_INVALID',
+  /** A cluster named in a request is not registered (stores: `NotFoundError`). */
+  CLUSTER_NOT_FOUND: 'CLUSTER_NOT_FOUND',
+  /** A cluster with that name is already registered (stores: `ConflictError`). */
+  CLUSTER_EXISTS: 'CLUSTER_EXISTS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -80,3 +84,11 @@ export class ContainmentError extends Error {
 export function isContainmentError(e: unknown): e is ContainmentError {
   return e instanceof ContainmentError;
 }
+
+/**
+ * Domain errors a store throws: what is asked for does not exist (`NotFoundError`) or collides
+ * with what is stored (`ConflictError`). Stores know nothing of HTTP; each API maps these kinds
+ * to statuses in one place (the scanner: `scanner/routes/errors.ts`).
+ */
+export class NotFoundError extends ContainmentError {}
+export class ConflictError extends ContainmentError {}

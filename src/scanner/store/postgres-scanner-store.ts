@@ -12,13 +12,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
+import { ConflictError, ErrorCodes, NotFoundError } from '../../errors.js';
 import type { DeliveryTarget } from '../../events/deliverer.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import type { DeadLetter, DeadLetterFilter } from '../../events/outbox.js';
 import { PostgresOutbox } from '../../events/postgres-outbox.js';
 import { SEVERITIES } from '../../inventory/types.js';
 import type { InsecureConfiguration } from '../../inventory/types.js';
-import { ApiErrorCodes, ScannerApiError } from '../api-error.js';
 import type { FindingSet } from '../finding-sets.js';
 import { contentOf } from '../package-matcher.js';
 import { ResultCodec, lazyEventContext, rematchTarget } from './result-codec.js';
@@ -250,8 +250,8 @@ const severitySums = (field: 'counts' | 'configurationCounts', prefix: string): 
     (s) => `coalesce(sum((r.summary->'${field}'->>'${s}')::int), 0)::int AS "${prefix}${s}"`,
   ).join(',\n  ');
 
-function clusterNotFound(name: string): ScannerApiError {
-  return new ScannerApiError(404, ApiErrorCodes.CLUSTER_NOT_FOUND, `cluster ${name} is not registered`);
+function clusterNotFound(name: string): NotFoundError {
+  return new NotFoundError(ErrorCodes.CLUSTER_NOT_FOUND, `cluster ${name} is not registered`);
 }
 
 /** Ends the transaction early with a result instead of committing. */
@@ -377,7 +377,7 @@ export class PostgresScannerStore implements ScannerStore {
       [name, this.now()],
     );
     const [row] = rows;
-    if (!row) throw new ScannerApiError(409, ApiErrorCodes.CLUSTER_EXISTS, `cluster ${name} already exists`);
+    if (!row) throw new ConflictError(ErrorCodes.CLUSTER_EXISTS, `cluster ${name} already exists`);
     return { name, createdAt: row.created_at.toISOString() };
   }
 

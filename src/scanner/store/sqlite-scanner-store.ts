@@ -11,11 +11,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
+import { ConflictError, ErrorCodes, NotFoundError } from '../../errors.js';
 import type { DeliveryTarget } from '../../events/deliverer.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import { SqliteOutbox } from '../../events/sqlite-outbox.js';
 import type { InsecureConfiguration } from '../../inventory/types.js';
-import { ApiErrorCodes, ScannerApiError } from '../api-error.js';
 import type { FindingSet } from '../finding-sets.js';
 import { contentOf } from '../package-matcher.js';
 import { ResultCodec, lazyEventContext, rematchTarget } from './result-codec.js';
@@ -342,7 +342,7 @@ export class SqliteScannerStore implements ScannerStore {
       'INSERT INTO scanner_clusters (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
     ).run(name, at);
     if (inserted.changes === 0)
-      throw new ScannerApiError(409, ApiErrorCodes.CLUSTER_EXISTS, `cluster ${name} already exists`);
+      throw new ConflictError(ErrorCodes.CLUSTER_EXISTS, `cluster ${name} already exists`);
     return { name, createdAt: iso(at) };
   }
 
@@ -403,9 +403,8 @@ export class SqliteScannerStore implements ScannerStore {
       .transaction((): RecordScanOutcome => {
         const clusterId = this.clusterId(workload.cluster);
         if (clusterId === undefined) {
-          throw new ScannerApiError(
-            404,
-            ApiErrorCodes.CLUSTER_NOT_FOUND,
+          throw new NotFoundError(
+            ErrorCodes.CLUSTER_NOT_FOUND,
             `cluster ${workload.cluster} is not registered`,
           );
         }
@@ -969,11 +968,7 @@ export class SqliteScannerStore implements ScannerStore {
   async createTrigger(input: NewTrigger): Promise<TriggerRecord> {
     const clusterId = this.clusterId(input.cluster);
     if (clusterId === undefined) {
-      throw new ScannerApiError(
-        404,
-        ApiErrorCodes.CLUSTER_NOT_FOUND,
-        `cluster ${input.cluster} is not registered`,
-      );
+      throw new NotFoundError(ErrorCodes.CLUSTER_NOT_FOUND, `cluster ${input.cluster} is not registered`);
     }
     const id = randomUUID();
     const at = this.now();
