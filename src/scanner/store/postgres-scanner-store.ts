@@ -16,7 +16,9 @@ import { ConflictError, ErrorCodes, NotFoundError } from '../../errors.js';
 import type { DeliveryTarget } from '../../events/deliverer.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import type { DeadLetter, DeadLetterFilter } from '../../events/outbox.js';
-import { PostgresOutbox } from '../../events/postgres-outbox.js';
+import { migratePostgres } from '../../storage/migrations.js';
+import { PostgresOutbox } from '../../storage/outbox/postgres-outbox.js';
+import { scannerMigrations } from '../../storage/scanner/migrations.js';
 import { SEVERITIES } from '../../inventory/types.js';
 import type { InsecureConfiguration } from '../../inventory/types.js';
 import type { FindingSet } from '../finding-sets.js';
@@ -50,108 +52,6 @@ import type {
 } from './scanner-store.js';
 import { identityOf } from './workload-row.js';
 import type { WorkloadRow } from './workload-row.js';
-
-// "C" collation on names: binary order and equality, as in SQLite, so listings sort the same.
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS scanner_clusters (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  name text COLLATE "C" NOT NULL UNIQUE,
-  created_at timestamptz NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scanner_workloads (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  cluster_id bigint NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
-  namespace text COLLATE "C" NOT NULL,
-  pod text COLLATE "C" NOT NULL,
-  container text COLLATE "C" NOT NULL DEFAULT '',
-  node text NOT NULL,
-  image text NOT NULL,
-  image_digest text,
-  first_seen timestamptz NOT NULL,
-  last_seen timestamptz NOT NULL,
-  last_scan_id bigint,
-  -- The inventory of the latest result: what a feed change is matched against.
-  inventory_id bigint,
-  UNIQUE (cluster_id, namespace, pod, container)
-);
-CREATE INDEX IF NOT EXISTS scanner_workloads_inventory ON scanner_workloads (inventory_id);
--- Content-addressed blobs (digest = SHA-256 of the JSON), immutable, shared by every result.
-CREATE TABLE IF NOT EXISTS scanner_inventories (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  digest text COLLATE "C" NOT NULL UNIQUE,
-  inventory text NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scanner_finding_sets (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  digest text COLLATE "C" NOT NULL UNIQUE,
-  findings text NOT NULL
-);
--- The re-match index: package keys (rematch-index.ts) of each inventory, written with it, and
--- the package keys each cited advisory id was found on.
-CREATE TABLE IF NOT EXISTS scanner_inventory_keys (
-  key text COLLATE "C" NOT NULL,
-  inventory_id bigint NOT NULL REFERENCES scanner_inventories(id),
-  PRIMARY KEY (key, inventory_id)
-);
-CREATE TABLE IF NOT EXISTS scanner_advisory_packages (
-  advisory_key text COLLATE "C" NOT NULL,
-  package_key text COLLATE "C" NOT NULL,
-  PRIMARY KEY (advisory_key, package_key)
-);
-CREATE TABLE IF NOT EXISTS scanner_results (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  workload_id bigint NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
-  inventory_id bigint NOT NULL REFERENCES scanner_inventories(id),
-  -- [[package index, finding set id], ...] for the packages with findings.
-  runs text NOT NULL,
-  insecure_configurations json NOT NULL,
-  summary json NOT NULL
-);
-CREATE INDEX IF NOT EXISTS scanner_results_workload ON scanner_results (workload_id);
-CREATE TABLE IF NOT EXISTS scanner_scans (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  workload_id bigint NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
-  result_id bigint NOT NULL REFERENCES scanner_results(id) ON DELETE CASCADE,
-  report_id text NOT NULL,
-  kind text NOT NULL CHECK (kind IN ('full', 'check-in', 'rematch')),
-  scan_time timestamptz NOT NULL,
-  received_at timestamptz NOT NULL,
-  inventory_hash text NOT NULL,
-  node text NOT NULL,
-  image text NOT NULL,
-  image_digest text
-);
-CREATE INDEX IF NOT EXISTS scanner_workloads_image ON scanner_workloads (image);
-CREATE INDEX IF NOT EXISTS scanner_workloads_image_digest ON scanner_workloads (image_digest);
-CREATE INDEX IF NOT EXISTS scanner_scans_workload_time ON scanner_scans (workload_id, scan_time, id);
-CREATE INDEX IF NOT EXISTS scanner_scans_result ON scanner_scans (result_id);
-CREATE TABLE IF NOT EXISTS scanner_reports (
-  cluster_id bigint NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
-  report_id text NOT NULL,
-  scan_id bigint NOT NULL REFERENCES scanner_scans(id) ON DELETE CASCADE,
-  PRIMARY KEY (cluster_id, report_id)
-);
-CREATE INDEX IF NOT EXISTS scanner_reports_scan ON scanner_reports (scan_id);
-CREATE TABLE IF NOT EXISTS scanner_meta (
-  key text PRIMARY KEY,
-  value text NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scanner_triggers (
-  id text PRIMARY KEY,
-  cluster_id bigint NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
-  namespaces json NOT NULL,
-  url text NOT NULL,
-  kind text NOT NULL CHECK (kind IN ('cloudevents', 'openwhisk')),
-  secret text NOT NULL,
-  auth text,
-  every_scan boolean NOT NULL,
-  created_at timestamptz NOT NULL
-);
-CREATE INDEX IF NOT EXISTS scanner_triggers_cluster ON scanner_triggers (cluster_id);
-`;
-
-/** Keyed by schema too, so stores in different schemas of one database do not wait on each other. */
-const SCHEMA_LOCK = `SELECT pg_advisory_xact_lock(hashtext('containment.scanner.schema:' || coalesce(current_schema(), '')))`;
 
 /** bigint columns arrive as strings (pg keeps 64-bit integers exact); ids stay far below 2^53. */
 type Id = string;
@@ -274,21 +174,10 @@ export class PostgresScannerStore implements ScannerStore {
    */
   static async open(pool: Pool, options: PostgresScannerStoreOptions = {}): Promise<PostgresScannerStore> {
     const store = new PostgresScannerStore(pool, await PostgresOutbox.open(pool), options);
-    await store.transaction(async (client) => {
-      await client.query(SCHEMA_LOCK);
-      const { rowCount } = await client.query(
-        `SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
-         AND table_name = 'scanner_results' AND column_name = 'vulnerabilities'`,
-      );
-      const previousLayout = rowCount === 1;
-      if (previousLayout) {
-        // Columns the tables of the previous layout lack; the rest of SCHEMA creates what is new.
-        await client.query(`ALTER TABLE scanner_workloads ADD COLUMN inventory_id bigint;
-          ALTER TABLE scanner_results ADD COLUMN inventory_id bigint, ADD COLUMN runs text`);
-      }
-      await client.query(SCHEMA);
-      if (previousLayout) await store.migrateWholeResults(client);
-    });
+    await migratePostgres(
+      pool,
+      scannerMigrations({ postgres: (client) => store.convertWholeResults(client) }),
+    );
     return store;
   }
 
@@ -296,7 +185,7 @@ export class PostgresScannerStore implements ScannerStore {
    * From the previous layout (inventory and findings as JSON in every result, a per-workload key
    * index): each result becomes blobs and runs in place, keeping its id, in `open`'s transaction.
    */
-  private async migrateWholeResults(client: PoolClient): Promise<void> {
+  private async convertWholeResults(client: PoolClient): Promise<void> {
     for (let after = '0'; ;) {
       const { rows } = await client.query<{ id: Id; inventory: string; vulnerabilities: string }>(
         `SELECT id, inventory::text AS inventory, vulnerabilities::text AS vulnerabilities
@@ -318,12 +207,6 @@ export class PostgresScannerStore implements ScannerStore {
         after = row.id;
       }
     }
-    await client.query(`ALTER TABLE scanner_results DROP COLUMN inventory, DROP COLUMN vulnerabilities,
-        DROP COLUMN finding_keys, ALTER COLUMN inventory_id SET NOT NULL, ALTER COLUMN runs SET NOT NULL,
-        ADD FOREIGN KEY (inventory_id) REFERENCES scanner_inventories(id);
-      UPDATE scanner_workloads w SET inventory_id = r.inventory_id
-        FROM scanner_scans s JOIN scanner_results r ON r.id = s.result_id WHERE s.id = w.last_scan_id;
-      DROP TABLE IF EXISTS scanner_match_index`);
   }
 
   private constructor(
@@ -692,15 +575,15 @@ export class PostgresScannerStore implements ScannerStore {
     return this.codec.rememberInventory(String(id), (rows[0] as { inventory: string }).inventory);
   }
 
-  private sets(db: Pool | PoolClient, ids: readonly string[]): Promise<Map<string, FindingSet>> {
-    return this.codec.resolveSetsAsync(ids, async (missing) => {
-      const { rows } = await db.query<{ id: Id; digest: string; findings: string }>({
-        name: 'scanner-sets-get',
-        text: 'SELECT id, digest, findings FROM scanner_finding_sets WHERE id = ANY($1::bigint[])',
-        values: [missing],
-      });
-      return rows;
+  private async sets(db: Pool | PoolClient, ids: readonly string[]): Promise<Map<string, FindingSet>> {
+    const { found, missing } = this.codec.cachedSets(ids);
+    if (missing.length === 0) return found;
+    const { rows } = await db.query<{ id: Id; digest: string; findings: string }>({
+      name: 'scanner-sets-get',
+      text: 'SELECT id, digest, findings FROM scanner_finding_sets WHERE id = ANY($1::bigint[])',
+      values: [missing],
     });
+    return this.codec.addSets(found, rows);
   }
 
   /** Inserts a scan and makes it the workload's latest (its result's inventory too). */

@@ -7,14 +7,14 @@
  * adds only a scan row pointing at the previous result. Statements are prepared once and cached.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { ConflictError, ErrorCodes, NotFoundError } from '../../errors.js';
 import type { DeliveryTarget } from '../../events/deliverer.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
-import { SqliteOutbox } from '../../events/sqlite-outbox.js';
+import { migrateSqlite } from '../../storage/migrations.js';
+import { SqliteOutbox } from '../../storage/outbox/sqlite-outbox.js';
+import { scannerMigrations } from '../../storage/scanner/migrations.js';
+import { configureSqlite, openSqlite } from '../../storage/sqlite.js';
 import type { InsecureConfiguration } from '../../inventory/types.js';
 import type { FindingSet } from '../finding-sets.js';
 import { contentOf } from '../package-matcher.js';
@@ -47,101 +47,6 @@ import type {
 } from './scanner-store.js';
 import { identityOf } from './workload-row.js';
 import type { WorkloadRow } from './workload-row.js';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS scanner_clusters (
-  id INTEGER PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  created_at INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS scanner_workloads (
-  id INTEGER PRIMARY KEY,
-  cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
-  namespace TEXT NOT NULL,
-  pod TEXT NOT NULL,
-  container TEXT NOT NULL DEFAULT '',
-  node TEXT NOT NULL,
-  image TEXT NOT NULL,
-  image_digest TEXT,
-  first_seen INTEGER NOT NULL,
-  last_seen INTEGER NOT NULL,
-  last_scan_id INTEGER,
-  -- The inventory of the latest result: what a feed change is matched against.
-  inventory_id INTEGER,
-  UNIQUE (cluster_id, namespace, pod, container)
-) STRICT;
-CREATE INDEX IF NOT EXISTS scanner_workloads_inventory ON scanner_workloads (inventory_id);
--- Content-addressed blobs (digest = SHA-256 of the JSON), immutable, shared by every result.
-CREATE TABLE IF NOT EXISTS scanner_inventories (
-  id INTEGER PRIMARY KEY,
-  digest TEXT NOT NULL UNIQUE,
-  inventory TEXT NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS scanner_finding_sets (
-  id INTEGER PRIMARY KEY,
-  digest TEXT NOT NULL UNIQUE,
-  findings TEXT NOT NULL
-) STRICT;
--- The re-match index: package keys (rematch-index.ts) of each inventory, written with it, and
--- the package keys each cited advisory id was found on.
-CREATE TABLE IF NOT EXISTS scanner_inventory_keys (
-  key TEXT NOT NULL,
-  inventory_id INTEGER NOT NULL REFERENCES scanner_inventories(id),
-  PRIMARY KEY (key, inventory_id)
-) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS scanner_advisory_packages (
-  advisory_key TEXT NOT NULL,
-  package_key TEXT NOT NULL,
-  PRIMARY KEY (advisory_key, package_key)
-) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS scanner_results (
-  id INTEGER PRIMARY KEY,
-  workload_id INTEGER NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
-  inventory_id INTEGER NOT NULL REFERENCES scanner_inventories(id),
-  -- [[package index, finding set id], ...] for the packages with findings.
-  runs TEXT NOT NULL,
-  insecure_configurations TEXT NOT NULL,
-  summary TEXT NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS scanner_results_workload ON scanner_results (workload_id);
-CREATE TABLE IF NOT EXISTS scanner_scans (
-  id INTEGER PRIMARY KEY,
-  workload_id INTEGER NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
-  result_id INTEGER NOT NULL REFERENCES scanner_results(id) ON DELETE CASCADE,
-  report_id TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('full', 'check-in', 'rematch')),
-  scan_time INTEGER NOT NULL,
-  received_at INTEGER NOT NULL,
-  inventory_hash TEXT NOT NULL,
-  node TEXT NOT NULL,
-  image TEXT NOT NULL,
-  image_digest TEXT
-) STRICT;
-CREATE INDEX IF NOT EXISTS scanner_workloads_image ON scanner_workloads (image);
-CREATE INDEX IF NOT EXISTS scanner_workloads_image_digest ON scanner_workloads (image_digest);
-CREATE INDEX IF NOT EXISTS scanner_scans_workload_time ON scanner_scans (workload_id, scan_time, id);
-CREATE TABLE IF NOT EXISTS scanner_reports (
-  cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
-  report_id TEXT NOT NULL,
-  scan_id INTEGER NOT NULL REFERENCES scanner_scans(id) ON DELETE CASCADE,
-  PRIMARY KEY (cluster_id, report_id)
-) STRICT;
-CREATE TABLE IF NOT EXISTS scanner_meta (
-  key TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS scanner_triggers (
-  id TEXT PRIMARY KEY,
-  cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
-  namespaces TEXT NOT NULL,
-  url TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('cloudevents', 'openwhisk')),
-  secret TEXT NOT NULL,
-  auth TEXT,
-  every_scan INTEGER NOT NULL,
-  created_at INTEGER NOT NULL
-) STRICT;
-`;
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 /** Re-matches written per transaction by `recordRematches`. */
@@ -241,8 +146,7 @@ export class SqliteScannerStore implements ScannerStore {
 
   /** Opens (creating if needed) the database at `path`. */
   static open(path: string, options: SqliteScannerStoreOptions = {}): SqliteScannerStore {
-    mkdirSync(dirname(path), { recursive: true });
-    return new SqliteScannerStore(new Database(path), options);
+    return new SqliteScannerStore(openSqlite(path), options);
   }
 
   /** Uses an open connection (shared with the token store); the store takes ownership of closing it. */
@@ -251,35 +155,16 @@ export class SqliteScannerStore implements ScannerStore {
     options: SqliteScannerStoreOptions = {},
   ) {
     this.now = options.now ?? Date.now;
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
-    // Concurrent writers (CLI next to a server) wait instead of failing at once.
-    db.pragma('busy_timeout = 5000');
-    const previousLayout = this.columns('scanner_results').includes('vulnerabilities');
-    db.transaction(() => {
-      if (previousLayout) {
-        // Columns the tables of the previous layout lack; the rest of SCHEMA creates what is new.
-        db.exec(`ALTER TABLE scanner_workloads ADD COLUMN inventory_id INTEGER;
-          ALTER TABLE scanner_results ADD COLUMN inventory_id INTEGER REFERENCES scanner_inventories(id);
-          ALTER TABLE scanner_results ADD COLUMN runs TEXT;`);
-      }
-      db.exec(SCHEMA);
-      if (previousLayout) this.migrateWholeResults();
-    })();
+    configureSqlite(db);
+    migrateSqlite(db, scannerMigrations({ sqlite: () => this.convertWholeResults() }));
     this.queue = new SqliteOutbox(db);
   }
 
-  private columns(table: string): string[] {
-    return this.db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[];
-  }
-
   /**
-   * From the previous layout (inventory and findings as JSON in every result, a per-workload key
-   * index): each result becomes blobs and runs in place, keeping its id, in the constructor's
-   * transaction.
+   * From the previous layout: each whole result becomes blobs and runs in place, keeping its id,
+   * in the migration's transaction.
    */
-  private migrateWholeResults(): void {
+  private convertWholeResults(): void {
     // A page at a time: whole results are large, and no statement may write while one iterates.
     const page = this.db.prepare(
       'SELECT id, inventory, vulnerabilities FROM scanner_results WHERE id > ? ORDER BY id LIMIT 50',
@@ -298,12 +183,6 @@ export class SqliteScannerStore implements ScannerStore {
         after = row.id;
       }
     }
-    this.db.exec(`ALTER TABLE scanner_results DROP COLUMN inventory;
-      ALTER TABLE scanner_results DROP COLUMN vulnerabilities;
-      ALTER TABLE scanner_results DROP COLUMN finding_keys;
-      UPDATE scanner_workloads SET inventory_id = (SELECT r.inventory_id FROM scanner_scans s
-        JOIN scanner_results r ON r.id = s.result_id WHERE s.id = scanner_workloads.last_scan_id);
-      DROP TABLE IF EXISTS scanner_match_index;`);
   }
 
   /** The statement for `sql`, prepared once per connection. */
@@ -644,13 +523,12 @@ export class SqliteScannerStore implements ScannerStore {
   }
 
   private sets(ids: readonly string[]): Map<string, FindingSet> {
-    return this.codec.resolveSets(
-      ids,
-      (missing) =>
-        this.stmt(
-          'SELECT id, digest, findings FROM scanner_finding_sets WHERE id IN (SELECT value FROM json_each(?))',
-        ).all(JSON.stringify(missing.map(Number))) as { id: number; digest: string; findings: string }[],
-    );
+    const { found, missing } = this.codec.cachedSets(ids);
+    if (missing.length === 0) return found;
+    const rows = this.stmt(
+      'SELECT id, digest, findings FROM scanner_finding_sets WHERE id IN (SELECT value FROM json_each(?))',
+    ).all(JSON.stringify(missing.map(Number))) as { id: number; digest: string; findings: string }[];
+    return this.codec.addSets(found, rows);
   }
 
   /** A stored result's content, findings decoded. */

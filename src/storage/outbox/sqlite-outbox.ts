@@ -5,30 +5,16 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { CloudEvent } from 'cloudevents';
-import { structuredBody } from './cloud-event.js';
-import type { ClaimedDelivery, DeadLetter, DeadLetterFilter, DeliveryKey, Outbox } from './outbox.js';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS event_outbox (
-  id TEXT PRIMARY KEY,
-  type TEXT NOT NULL,
-  body TEXT NOT NULL,
-  created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS event_deliveries (
-  event_id TEXT NOT NULL REFERENCES event_outbox(id) ON DELETE CASCADE,
-  trigger_id TEXT NOT NULL,
-  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'dead')),
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER NOT NULL,
-  lease_owner TEXT,
-  lease_until INTEGER,
-  last_error TEXT,
-  finished_at INTEGER,
-  PRIMARY KEY (event_id, trigger_id)
-);
-CREATE INDEX IF NOT EXISTS event_deliveries_due ON event_deliveries (status, next_attempt_at);
-`;
+import { structuredBody } from '../../events/cloud-event.js';
+import { migrateSqlite } from '../migrations.js';
+import { OUTBOX_MIGRATIONS } from './migrations.js';
+import type {
+  ClaimedDelivery,
+  DeadLetter,
+  DeadLetterFilter,
+  DeliveryKey,
+  Outbox,
+} from '../../events/outbox.js';
 
 interface DeadRow {
   event_id: string;
@@ -51,7 +37,7 @@ export class SqliteOutbox implements Outbox<Database> {
 
   constructor(private readonly db: Database) {
     db.pragma('journal_mode = WAL');
-    db.exec(SCHEMA);
+    migrateSqlite(db, OUTBOX_MIGRATIONS);
     this.insertEvent = db.prepare(
       'INSERT INTO event_outbox (id, type, body, created_at) VALUES (?, ?, ?, ?)',
     );

@@ -6,48 +6,23 @@
  */
 import type { ClientBase, Pool } from 'pg';
 import type { CloudEvent } from 'cloudevents';
-import { structuredBody } from './cloud-event.js';
-import type { ClaimedDelivery, DeadLetter, DeadLetterFilter, DeliveryKey, Outbox } from './outbox.js';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS event_outbox (
-  id text PRIMARY KEY,
-  type text NOT NULL,
-  body text NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS event_deliveries (
-  event_id text NOT NULL REFERENCES event_outbox(id) ON DELETE CASCADE,
-  trigger_id text NOT NULL,
-  status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'dead')),
-  attempts integer NOT NULL DEFAULT 0,
-  next_attempt_at timestamptz NOT NULL DEFAULT now(),
-  lease_owner text,
-  lease_until timestamptz,
-  last_error text,
-  finished_at timestamptz,
-  PRIMARY KEY (event_id, trigger_id)
-);
-CREATE INDEX IF NOT EXISTS event_deliveries_due ON event_deliveries (next_attempt_at) WHERE status = 'pending';
-`;
+import { structuredBody } from '../../events/cloud-event.js';
+import { migratePostgres } from '../migrations.js';
+import { OUTBOX_MIGRATIONS } from './migrations.js';
+import type {
+  ClaimedDelivery,
+  DeadLetter,
+  DeadLetterFilter,
+  DeliveryKey,
+  Outbox,
+} from '../../events/outbox.js';
 
 export class PostgresOutbox implements Outbox<ClientBase | Pool> {
   private constructor(private readonly pool: Pool) {}
 
-  /** Creates the tables if needed (serialised by an advisory lock, as replicas may start together). */
+  /** Creates or migrates the tables (`OUTBOX_MIGRATIONS`). */
   static async open(pool: Pool): Promise<PostgresOutbox> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('containment.events.schema'))");
-      await client.query(SCHEMA);
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK');
-      throw e;
-    } finally {
-      client.release();
-    }
+    await migratePostgres(pool, OUTBOX_MIGRATIONS);
     return new PostgresOutbox(pool);
   }
 
