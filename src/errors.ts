@@ -66,6 +66,10 @@ export const ErrorCodes = {
   CLUSTER_NOT_FOUND: 'CLUSTER_NOT_FOUND',
   /** A cluster with that name is already registered (stores: `ConflictError`). */
   CLUSTER_EXISTS: 'CLUSTER_EXISTS',
+  /** A report id already recorded for another workload (`ConflictError`). */
+  REPORT_ID_CONFLICT: 'REPORT_ID_CONFLICT',
+  /** A report without inventory whose hash is not the workload's last one (`ConflictError`). */
+  INVENTORY_REQUIRED: 'INVENTORY_REQUIRED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
