@@ -78,3 +78,8 @@ export function int(value: number | string): number {
 export function json<T>(value: unknown): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;
 }
+
+/** A time column as RFC 3339: epoch milliseconds on SQLite, a `Date` from pg's timestamptz. */
+export function isoTime(value: number | string | Date): string {
+  return (value instanceof Date ? value : new Date(int(value))).toISOString();
+}

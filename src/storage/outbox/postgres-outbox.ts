@@ -8,6 +8,9 @@ import type { ClientBase, Pool } from 'pg';
 import type { CloudEvent } from 'cloudevents';
 import { structuredBody } from '../../events/cloud-event.js';
 import { migratePostgres } from '../migrations.js';
+import { postgresDb } from '../sql.js';
+import type { SqlDb } from '../sql.js';
+import { listDeadLetters } from './dead-letters.js';
 import { OUTBOX_MIGRATIONS } from './migrations.js';
 import type {
   ClaimedDelivery,
@@ -18,7 +21,11 @@ import type {
 } from '../../events/outbox.js';
 
 export class PostgresOutbox implements Outbox<ClientBase | Pool> {
-  private constructor(private readonly pool: Pool) {}
+  private readonly sql: SqlDb;
+
+  private constructor(private readonly pool: Pool) {
+    this.sql = postgresDb(pool);
+  }
 
   /** Creates or migrates the tables (`OUTBOX_MIGRATIONS`). */
   static async open(pool: Pool): Promise<PostgresOutbox> {
@@ -94,31 +101,8 @@ export class PostgresOutbox implements Outbox<ClientBase | Pool> {
     );
   }
 
-  async listDeadLetters(filter: DeadLetterFilter & { limit?: number } = {}): Promise<DeadLetter[]> {
-    const { rows } = await this.pool.query<{
-      event_id: string;
-      trigger_id: string;
-      type: string;
-      body: string;
-      attempts: number;
-      last_error: string | null;
-      finished_at: Date;
-    }>(
-      `SELECT d.event_id, d.trigger_id, e.type, e.body, d.attempts, d.last_error, d.finished_at
-       FROM event_deliveries d JOIN event_outbox e ON e.id = d.event_id
-       WHERE d.status = 'dead' AND ($1::text IS NULL OR d.event_id = $1) AND ($2::text IS NULL OR d.trigger_id = $2)
-       ORDER BY d.finished_at, d.event_id, d.trigger_id LIMIT $3`,
-      [filter.eventId ?? null, filter.triggerId ?? null, filter.limit ?? 1000],
-    );
-    return rows.map((r) => ({
-      eventId: r.event_id,
-      triggerId: r.trigger_id,
-      type: r.type,
-      body: r.body,
-      attempts: r.attempts,
-      lastError: r.last_error ?? '',
-      deadAt: r.finished_at.toISOString(),
-    }));
+  listDeadLetters(filter: DeadLetterFilter & { limit?: number } = {}): Promise<DeadLetter[]> {
+    return listDeadLetters(this.sql, filter);
   }
 
   async replayDeadLetters(filter: DeadLetterFilter = {}): Promise<number> {
