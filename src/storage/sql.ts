@@ -3,7 +3,7 @@
  * placeholders, which SQLite also reads (as parameters named "1", "2", … — bound here from the
  * positional array). What still differs is declared by the caller beside its SQL: column types
  * (SQLite TEXT/INTEGER vs jsonb/bigint/timestamptz), and row values (`Number()` for pg's bigint
- * strings, `JSON.parse` for SQLite's JSON text) are read through `int`/`json` below.
+ * strings, `JSON.parse` for SQLite's JSON text) are read through `int` below and `SqlDb.json`.
  *
  * The SQLite side runs synchronously under the promise (better-sqlite3), with each statement
  * prepared once per connection; the PostgreSQL side sends one query per call on the pool.
@@ -19,6 +19,8 @@ export interface SqlDb {
   get<T>(sql: string, params?: readonly unknown[]): Promise<T | undefined>;
   /** Runs a write; the number of rows it changed. */
   run(sql: string, params?: readonly unknown[]): Promise<number>;
+  /** A JSON column's value: text to parse on SQLite, already parsed from pg's json/jsonb. */
+  json<T>(value: unknown): T;
 }
 
 /** `$n` parameters as better-sqlite3 binds named ones: `{ 1: …, 2: … }`. */
@@ -51,6 +53,7 @@ export function sqliteDb(db: Database): SqlDb {
     async run(sql, params = []) {
       return stmt(sql).run(named(params)).changes;
     },
+    json: <T>(value: unknown) => JSON.parse(value as string) as T,
   };
 }
 
@@ -66,17 +69,13 @@ export function postgresDb(pool: Pool | PoolClient): SqlDb {
     async run(sql, params = []) {
       return (await pool.query(sql, params as unknown[])).rowCount ?? 0;
     },
+    json: <T>(value: unknown) => value as T,
   };
 }
 
 /** An integer column: a number on SQLite, a string for pg's bigint (exact; ids stay below 2^53). */
 export function int(value: number | string): number {
   return typeof value === 'number' ? value : Number(value);
-}
-
-/** A JSON column: text on SQLite, already parsed from pg's jsonb. */
-export function json<T>(value: unknown): T {
-  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
 }
 
 /** A time column as RFC 3339: epoch milliseconds on SQLite, a `Date` from pg's timestamptz. */

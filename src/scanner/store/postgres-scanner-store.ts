@@ -10,7 +10,6 @@
  * settles a race between two workloads claiming one report id. The losing transaction rolls back
  * and answers `duplicate`, exactly as a retry would.
  */
-import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { ConflictError, ErrorCodes, NotFoundError } from '../../errors.js';
 import type { DeliveryTarget } from '../../events/deliverer.js';
@@ -19,6 +18,8 @@ import type { DeadLetter, DeadLetterFilter } from '../../events/outbox.js';
 import { migratePostgres } from '../../storage/migrations.js';
 import { PostgresOutbox } from '../../storage/outbox/postgres-outbox.js';
 import { scannerMigrations } from '../../storage/scanner/migrations.js';
+import { TriggerStore } from '../../storage/scanner/triggers.js';
+import { postgresDb } from '../../storage/sql.js';
 import { SEVERITIES } from '../../inventory/types.js';
 import type { InsecureConfiguration } from '../../inventory/types.js';
 import type { FindingSet } from '../finding-sets.js';
@@ -88,30 +89,6 @@ function scanOf(row: ScanRow): ScanRecord {
   };
 }
 
-interface TriggerRow {
-  id: string;
-  cluster: string;
-  namespaces: TriggerRecord['namespaces'];
-  url: string;
-  kind: TriggerRecord['kind'];
-  secret: string;
-  auth: string | null;
-  every_scan: boolean;
-  created_at: Date;
-}
-
-function triggerOf(row: TriggerRow): TriggerRecord {
-  return {
-    id: row.id,
-    cluster: row.cluster,
-    namespaces: row.namespaces,
-    url: row.url,
-    kind: row.kind,
-    everyScan: row.every_scan,
-    createdAt: row.created_at.toISOString(),
-  };
-}
-
 /** Positional parameters for statements assembled from parts. */
 class Params {
   readonly values: unknown[] = [];
@@ -167,6 +144,7 @@ export interface PostgresScannerStoreOptions {
 export class PostgresScannerStore implements ScannerStore {
   private readonly now: () => Date;
   private readonly codec = new ResultCodec();
+  private readonly triggers: TriggerStore;
 
   /**
    * Creates the tables if needed (under an advisory lock: replicas may start together) on the
@@ -217,6 +195,7 @@ export class PostgresScannerStore implements ScannerStore {
   ) {
     const clock = options.now ?? Date.now;
     this.now = () => new Date(clock());
+    this.triggers = new TriggerStore(postgresDb(pool), clock);
   }
 
   /** Runs `work` in a transaction; a returned `Rollback` rolls back and yields its value. */
@@ -926,66 +905,24 @@ export class PostgresScannerStore implements ScannerStore {
     }));
   }
 
-  async createTrigger(input: NewTrigger): Promise<TriggerRecord> {
-    const id = randomUUID();
-    const at = this.now();
-    const { rowCount } = await this.pool.query(
-      `INSERT INTO scanner_triggers (id, cluster_id, namespaces, url, kind, secret, auth, every_scan, created_at)
-       SELECT $1, c.id, $3, $4, $5, $6, $7, $8, $9 FROM scanner_clusters c WHERE c.name = $2`,
-      [
-        id,
-        input.cluster,
-        JSON.stringify(input.namespaces),
-        input.url,
-        input.kind,
-        input.secret,
-        input.auth ?? null,
-        input.everyScan,
-        at,
-      ],
-    );
-    if (rowCount !== 1) throw clusterNotFound(input.cluster);
-    return {
-      id,
-      cluster: input.cluster,
-      namespaces: input.namespaces,
-      url: input.url,
-      kind: input.kind,
-      everyScan: input.everyScan,
-      createdAt: at.toISOString(),
-    };
+  createTrigger(input: NewTrigger): Promise<TriggerRecord> {
+    return this.triggers.create(input);
   }
 
-  private async triggerRows(id?: string): Promise<TriggerRow[]> {
-    const { rows } = await this.pool.query<TriggerRow>(
-      `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
-       WHERE $1::text IS NULL OR t.id = $1
-       ORDER BY c.name, t.created_at, t.id`,
-      [id ?? null],
-    );
-    return rows;
+  getTrigger(id: string): Promise<TriggerRecord | undefined> {
+    return this.triggers.get(id);
   }
 
-  async getTrigger(id: string): Promise<TriggerRecord | undefined> {
-    const [row] = await this.triggerRows(id);
-    return row && triggerOf(row);
+  listTriggers(): Promise<TriggerRecord[]> {
+    return this.triggers.list();
   }
 
-  async listTriggers(): Promise<TriggerRecord[]> {
-    return (await this.triggerRows()).map(triggerOf);
+  deleteTrigger(id: string): Promise<boolean> {
+    return this.triggers.delete(id);
   }
 
-  async deleteTrigger(id: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query('DELETE FROM scanner_triggers WHERE id = $1', [id]);
-    return rowCount === 1;
-  }
-
-  async triggerTarget(id: string): Promise<DeliveryTarget | undefined> {
-    const [row] = await this.triggerRows(id);
-    if (!row) return undefined;
-    if (row.kind === 'openwhisk')
-      return { kind: 'openwhisk', url: row.url, secret: row.secret, auth: row.auth ?? '' };
-    return { kind: 'cloudevents', url: row.url, secret: row.secret };
+  triggerTarget(id: string): Promise<DeliveryTarget | undefined> {
+    return this.triggers.target(id);
   }
 
   listDeadLetters(filter: DeadLetterFilter & { limit?: number }): Promise<DeadLetter[]> {

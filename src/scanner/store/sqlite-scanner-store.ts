@@ -6,7 +6,6 @@
  * distinct finding set stored once (`result-codec.ts`). A check-in (unchanged inventory hash)
  * adds only a scan row pointing at the previous result. Statements are prepared once and cached.
  */
-import { randomUUID } from 'node:crypto';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { ConflictError, ErrorCodes, NotFoundError } from '../../errors.js';
 import type { DeliveryTarget } from '../../events/deliverer.js';
@@ -14,6 +13,8 @@ import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import { migrateSqlite } from '../../storage/migrations.js';
 import { SqliteOutbox } from '../../storage/outbox/sqlite-outbox.js';
 import { scannerMigrations } from '../../storage/scanner/migrations.js';
+import { TriggerStore } from '../../storage/scanner/triggers.js';
+import { sqliteDb } from '../../storage/sql.js';
 import { configureSqlite, openSqlite } from '../../storage/sqlite.js';
 import type { InsecureConfiguration } from '../../inventory/types.js';
 import type { FindingSet } from '../finding-sets.js';
@@ -77,30 +78,6 @@ function scanOf(row: ScanRow): ScanRecord {
   };
 }
 
-interface TriggerRow {
-  id: string;
-  cluster: string;
-  namespaces: string;
-  url: string;
-  kind: 'cloudevents' | 'openwhisk';
-  secret: string;
-  auth: string | null;
-  every_scan: number;
-  created_at: number;
-}
-
-function triggerOf(row: TriggerRow): TriggerRecord {
-  return {
-    id: row.id,
-    cluster: row.cluster,
-    namespaces: JSON.parse(row.namespaces) as TriggerRecord['namespaces'],
-    url: row.url,
-    kind: row.kind,
-    everyScan: row.every_scan === 1,
-    createdAt: iso(row.created_at),
-  };
-}
-
 /**
  * SQL condition (over aliases `c` = cluster, `w` = workload) limiting rows to what a reader may
  * see, plus optional workload filters. Every read goes through it.
@@ -142,6 +119,7 @@ export class SqliteScannerStore implements ScannerStore {
   readonly queue: SqliteOutbox;
   private readonly now: () => number;
   private readonly codec = new ResultCodec();
+  private readonly triggers: TriggerStore;
   private readonly statements = new Map<string, Statement>();
 
   /** Opens (creating if needed) the database at `path`. */
@@ -158,6 +136,7 @@ export class SqliteScannerStore implements ScannerStore {
     configureSqlite(db);
     migrateSqlite(db, scannerMigrations({ sqlite: () => this.convertWholeResults() }));
     this.queue = new SqliteOutbox(db);
+    this.triggers = new TriggerStore(sqliteDb(db), this.now);
   }
 
   /**
@@ -843,68 +822,24 @@ export class SqliteScannerStore implements ScannerStore {
     return [...byNamespace.values()];
   }
 
-  async createTrigger(input: NewTrigger): Promise<TriggerRecord> {
-    const clusterId = this.clusterId(input.cluster);
-    if (clusterId === undefined) {
-      throw new NotFoundError(ErrorCodes.CLUSTER_NOT_FOUND, `cluster ${input.cluster} is not registered`);
-    }
-    const id = randomUUID();
-    const at = this.now();
-    this.stmt(
-      `INSERT INTO scanner_triggers (id, cluster_id, namespaces, url, kind, secret, auth, every_scan, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      id,
-      clusterId,
-      JSON.stringify(input.namespaces),
-      input.url,
-      input.kind,
-      input.secret,
-      input.auth ?? null,
-      input.everyScan ? 1 : 0,
-      at,
-    );
-    return {
-      id,
-      cluster: input.cluster,
-      namespaces: input.namespaces,
-      url: input.url,
-      kind: input.kind,
-      everyScan: input.everyScan,
-      createdAt: iso(at),
-    };
+  createTrigger(input: NewTrigger): Promise<TriggerRecord> {
+    return this.triggers.create(input);
   }
 
-  private triggerRow(id: string): TriggerRow | undefined {
-    return this.stmt(
-      `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
-         WHERE t.id = ?`,
-    ).get(id) as TriggerRow | undefined;
+  getTrigger(id: string): Promise<TriggerRecord | undefined> {
+    return this.triggers.get(id);
   }
 
-  async getTrigger(id: string): Promise<TriggerRecord | undefined> {
-    const row = this.triggerRow(id);
-    return row && triggerOf(row);
+  listTriggers(): Promise<TriggerRecord[]> {
+    return this.triggers.list();
   }
 
-  async listTriggers(): Promise<TriggerRecord[]> {
-    const rows = this.stmt(
-      `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
-         ORDER BY c.name, t.created_at, t.id`,
-    ).all() as TriggerRow[];
-    return rows.map(triggerOf);
+  deleteTrigger(id: string): Promise<boolean> {
+    return this.triggers.delete(id);
   }
 
-  async deleteTrigger(id: string): Promise<boolean> {
-    return this.stmt('DELETE FROM scanner_triggers WHERE id = ?').run(id).changes === 1;
-  }
-
-  async triggerTarget(id: string): Promise<DeliveryTarget | undefined> {
-    const row = this.triggerRow(id);
-    if (!row) return undefined;
-    if (row.kind === 'openwhisk')
-      return { kind: 'openwhisk', url: row.url, secret: row.secret, auth: row.auth ?? '' };
-    return { kind: 'cloudevents', url: row.url, secret: row.secret };
+  triggerTarget(id: string): Promise<DeliveryTarget | undefined> {
+    return this.triggers.target(id);
   }
 
   listDeadLetters(
