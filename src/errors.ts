@@ -66,6 +66,14 @@ export const ErrorCodes = {
   SIGNATURE_INVALID: 'SIGNATURE_INVALID',
   /** A delivery's `webhook-timestamp` lies outside the receiver's tolerance (stale or from the future). */
   DELIVERY_STALE: 'DELIVERY_STALE',
+  /** A cluster named in a request is not registered (stores: `NotFoundError`). */
+  CLUSTER_NOT_FOUND: 'CLUSTER_NOT_FOUND',
+  /** A cluster with that name is already registered (stores: `ConflictError`). */
+  CLUSTER_EXISTS: 'CLUSTER_EXISTS',
+  /** A report id already recorded for another workload (`ConflictError`). */
+  REPORT_ID_CONFLICT: 'REPORT_ID_CONFLICT',
+  /** A report without inventory whose hash is not the workload's last one (`ConflictError`). */
+  INVENTORY_REQUIRED: 'INVENTORY_REQUIRED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -84,3 +92,11 @@ export class ContainmentError extends Error {
 export function isContainmentError(e: unknown): e is ContainmentError {
   return e instanceof ContainmentError;
 }
+
+/**
+ * Domain errors a store throws: what is asked for does not exist (`NotFoundError`) or collides
+ * with what is stored (`ConflictError`). Stores know nothing of HTTP; each API maps these kinds
+ * to statuses in one place (the scanner: `scanner/routes/errors.ts`).
+ */
+export class NotFoundError extends ContainmentError {}
+export class ConflictError extends ContainmentError {}

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { ContainmentError } from '../errors.js';
 import type { ApiTokens, TokenStore } from './api-tokens.js';
 import { createApiTokens } from './api-tokens.js';
-import { openSqliteTokenStore } from './sqlite-token-store.js';
+import { openSqliteTokenStore } from '../storage/tokens/token-store.js';
 
 function rejects(promise: Promise<unknown>, message: RegExp, token?: string): Promise<void> {
   return assert.rejects(promise, (e: unknown) => {

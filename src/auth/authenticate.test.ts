@@ -5,7 +5,7 @@ import { ContainmentError } from '../errors.js';
 import type { ApiTokens } from './api-tokens.js';
 import { createApiTokens } from './api-tokens.js';
 import { authenticate } from './authenticate.js';
-import { openSqliteTokenStore } from './sqlite-token-store.js';
+import { openSqliteTokenStore } from '../storage/tokens/token-store.js';
 
 // OIDC routing is exercised against a real provider in oidc.test.ts; this file covers the header
 // and the API token path.

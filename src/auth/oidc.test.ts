@@ -20,7 +20,7 @@ import type { OidcVerifier } from './oidc.js';
 import { can, namespaceFilter } from './principal.js';
 import { RSA_KID, startOidcProvider } from './oidc-provider.test-helper.js';
 import type { TestOidcProvider } from './oidc-provider.test-helper.js';
-import { openSqliteTokenStore } from './sqlite-token-store.js';
+import { openSqliteTokenStore } from '../storage/tokens/token-store.js';
 
 const AUDIENCE = 'https://scanner.test';
 const ROLES = 'https://containment.dev/roles';

@@ -41,7 +41,10 @@ export function registerTriggerCommands(program: Command): void {
             .default('cloudevents'),
         )
         .addOption(
-          new Option('--secret <secret>', 'HMAC key for the containment-signature header')
+          new Option(
+            '--secret <secret>',
+            'secret the deliveries are signed with as Standard Webhooks (whsec_…; several, space-separated, while rotating)',
+          )
             .env('CONTAINMENT_TRIGGER_SECRET')
             .makeOptionMandatory(),
         )

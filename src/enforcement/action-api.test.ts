@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createApiTokens } from '../auth/api-tokens.js';
 import type { ApiTokens } from '../auth/api-tokens.js';
-import { openSqliteTokenStore } from '../auth/sqlite-token-store.js';
+import { openSqliteTokenStore } from '../storage/tokens/token-store.js';
 import Database from 'better-sqlite3';
 import { DockerEngine } from '../engine/docker/docker-engine.js';
 import { buildActionApi } from './action-api.js';

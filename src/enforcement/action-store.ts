@@ -4,6 +4,8 @@
  * is carried out once.
  */
 import Database from 'better-sqlite3';
+import { defineMigrations, migrateSqlite } from '../storage/migrations.js';
+import { configureSqlite } from '../storage/sqlite.js';
 import type { ActionPhase, SecurityAction } from './security-action.js';
 import { securityActionSchema } from './security-action.js';
 
@@ -13,19 +15,26 @@ export interface ActionListFilter {
   limit: number;
 }
 
-export class ActionStore {
-  private readonly db: Database.Database;
-
-  constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS security_actions (
+/** The enforcer's table, in the shared schema history (`storage/migrations.ts`). */
+export const ACTION_MIGRATIONS = defineMigrations('actions', [
+  {
+    version: 1,
+    name: 'security_actions',
+    sqlite: `CREATE TABLE IF NOT EXISTS security_actions (
       id TEXT PRIMARY KEY,
       phase TEXT NOT NULL,
       document TEXT NOT NULL,
       updated_at TEXT NOT NULL
-    )`);
+    )`,
+  },
+]);
+
+export class ActionStore {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = configureSqlite(new Database(path), { normalSync: false, foreignKeys: false });
+    migrateSqlite(this.db, ACTION_MIGRATIONS);
   }
 
   /** Stores the action unless its id is taken; true when this call claimed it. */

@@ -15,7 +15,7 @@ import type { DelivererOptions, DeliveryOutcome, DeliveryTarget } from './delive
 import { startReceiver, waitUntil } from './receiver.test-helper.js';
 import type { Receiver } from './receiver.test-helper.js';
 import { signedBy } from '../testing/webhooks.js';
-import { SqliteOutbox } from './sqlite-outbox.js';
+import { SqliteOutbox } from '../storage/outbox/sqlite-outbox.js';
 import { TargetGuard } from './ssrf.js';
 
 let tmp: string;

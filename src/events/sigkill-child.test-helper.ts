@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { EventTypes, createEvent } from './cloud-event.js';
 import { Deliverer } from './deliverer.js';
-import { SqliteOutbox } from './sqlite-outbox.js';
+import { SqliteOutbox } from '../storage/outbox/sqlite-outbox.js';
 import { TargetGuard } from './ssrf.js';
 
 const [dbFile, receiverUrl, countArg = '0'] = process.argv.slice(2);

@@ -6,6 +6,8 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { ContainmentError, ErrorCodes } from '../errors.js';
+import { defineMigrations, migrateSqlite } from '../storage/migrations.js';
+import { configureSqlite } from '../storage/sqlite.js';
 import type { Activation, Collection } from './entities.js';
 import type { SecurityEvent } from './security-events.js';
 import { isValidName } from './entities.js';
@@ -20,7 +22,12 @@ export interface ActivationQuery {
   upto?: number;
 }
 
-const SCHEMA = `
+/** The runtime's tables, in the shared schema history (`storage/migrations.ts`). */
+export const FUNCTION_MIGRATIONS = defineMigrations('functions', [
+  {
+    version: 1,
+    name: 'namespaces, entities, activations, security_events',
+    sqlite: `
 CREATE TABLE IF NOT EXISTS namespaces (
   name TEXT PRIMARY KEY,
   uuid TEXT NOT NULL UNIQUE,
@@ -50,7 +57,9 @@ CREATE TABLE IF NOT EXISTS security_events (
   doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS security_events_by_namespace ON security_events (namespace, id);
-`;
+`,
+  },
+]);
 
 /** Security events kept per namespace; older ones are pruned as new ones arrive. */
 export const SECURITY_EVENTS_KEPT = 10_000;
@@ -77,10 +86,8 @@ export class FunctionStore {
   private readonly db: Database.Database;
 
   constructor(file: string) {
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    this.db = configureSqlite(new Database(file), { normalSync: false, foreignKeys: false });
+    migrateSqlite(this.db, FUNCTION_MIGRATIONS);
   }
 
   close(): void {

@@ -3,8 +3,8 @@
  * `{ error: { code, message } }`. Codes here are the API's own (the shared ErrorCodes are for
  * library and CLI failures; those map onto statuses in `httpStatusOf`).
  */
-import type { ErrorCode } from '../errors.js';
-import { ErrorCodes } from '../errors.js';
+import type { ContainmentError } from '../errors.js';
+import { ConflictError, ErrorCodes, NotFoundError } from '../errors.js';
 
 export const ApiErrorCodes = {
   /** The body, query or path failed validation. */
@@ -43,9 +43,11 @@ export function notFound(what: string): ScannerApiError {
   return new ScannerApiError(404, ApiErrorCodes.NOT_FOUND, `${what} not found`);
 }
 
-/** HTTP status for a ContainmentError raised by the shared libraries. */
-export function httpStatusOf(code: ErrorCode): number {
-  switch (code) {
+/** HTTP status for a ContainmentError raised by the shared libraries or a store. */
+export function httpStatusOf(error: ContainmentError): number {
+  if (error instanceof NotFoundError) return 404;
+  if (error instanceof ConflictError) return 409;
+  switch (error.code) {
     case ErrorCodes.UNAUTHENTICATED:
       return 401;
     case ErrorCodes.FORBIDDEN:

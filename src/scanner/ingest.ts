@@ -5,10 +5,10 @@
  * workload, every scan whose findings differ from the previous one, and every scan for triggers
  * that asked for them all).
  */
+import { ConflictError, ErrorCodes, NotFoundError } from '../errors.js';
 import { EventTypes, createEvent } from '../events/cloud-event.js';
 import type { WorkloadIdentity } from '../events/cloud-event.js';
 import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
-import { ApiErrorCodes, ScannerApiError } from './api-error.js';
 import { vulnerabilityKey } from './finding-sets.js';
 import { PackageMatcher, contentOf } from './package-matcher.js';
 import type {
@@ -89,10 +89,9 @@ export interface IngestDeps {
   onEvents: () => void;
 }
 
-function reportIdConflict(reportId: string): ScannerApiError {
-  return new ScannerApiError(
-    409,
-    ApiErrorCodes.REPORT_ID_CONFLICT,
+function reportIdConflict(reportId: string): ConflictError {
+  return new ConflictError(
+    ErrorCodes.REPORT_ID_CONFLICT,
     `report id ${reportId} was already used for another workload`,
   );
 }
@@ -141,9 +140,8 @@ export async function ingestReport(deps: IngestDeps, report: AgentReport): Promi
     // The store checks the hash in its transaction: unknown workload or another hash → hash-changed.
     const checkedIn = await record();
     if (checkedIn) return checkedIn;
-    throw new ScannerApiError(
-      409,
-      ApiErrorCodes.INVENTORY_REQUIRED,
+    throw new ConflictError(
+      ErrorCodes.INVENTORY_REQUIRED,
       `inventory hash is not the workload's last one; send the report with its inventory`,
     );
   }
@@ -155,9 +153,8 @@ export async function ingestReport(deps: IngestDeps, report: AgentReport): Promi
   }
   // Before matching, which costs most: a retried report, or a cluster nobody registered.
   if (!(await store.getCluster(report.workload.cluster))) {
-    throw new ScannerApiError(
-      404,
-      ApiErrorCodes.CLUSTER_NOT_FOUND,
+    throw new NotFoundError(
+      ErrorCodes.CLUSTER_NOT_FOUND,
       `cluster ${report.workload.cluster} is not registered`,
     );
   }

@@ -7,8 +7,7 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import type { TokenStore } from '../auth/api-tokens.js';
-import { openPostgresTokenStore } from '../auth/postgres-token-store.js';
-import { openSqliteTokenStore } from '../auth/sqlite-token-store.js';
+import { openPostgresTokenStore, openSqliteTokenStore } from '../storage/tokens/token-store.js';
 import { ContainmentError, ErrorCodes, isContainmentError } from '../errors.js';
 import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
 import { openPostgresAdvisoryStore } from '../vulndb/postgres-store.js';

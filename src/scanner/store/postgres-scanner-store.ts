@@ -10,15 +10,18 @@
  * settles a race between two workloads claiming one report id. The losing transaction rolls back
  * and answers `duplicate`, exactly as a retry would.
  */
-import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
+import { ConflictError, ErrorCodes, NotFoundError } from '../../errors.js';
 import type { DeliveryTarget } from '../../events/deliverer.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import type { DeadLetter, DeadLetterFilter } from '../../events/outbox.js';
-import { PostgresOutbox } from '../../events/postgres-outbox.js';
+import { migratePostgres } from '../../storage/migrations.js';
+import { PostgresOutbox } from '../../storage/outbox/postgres-outbox.js';
+import { scannerMigrations } from '../../storage/scanner/migrations.js';
+import { TriggerStore } from '../../storage/scanner/triggers.js';
+import { postgresDb } from '../../storage/sql.js';
 import { SEVERITIES } from '../../inventory/types.js';
 import type { InsecureConfiguration } from '../../inventory/types.js';
-import { ApiErrorCodes, ScannerApiError } from '../api-error.js';
 import type { FindingSet } from '../finding-sets.js';
 import { contentOf } from '../package-matcher.js';
 import { ResultCodec, lazyEventContext, rematchTarget } from './result-codec.js';
@@ -50,108 +53,6 @@ import type {
 } from './scanner-store.js';
 import { identityOf } from './workload-row.js';
 import type { WorkloadRow } from './workload-row.js';
-
-// "C" collation on names: binary order and equality, as in SQLite, so listings sort the same.
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS scanner_clusters (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  name text COLLATE "C" NOT NULL UNIQUE,
-  created_at timestamptz NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scanner_workloads (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  cluster_id bigint NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
-  namespace text COLLATE "C" NOT NULL,
-  pod text COLLATE "C" NOT NULL,
-  container text COLLATE "C" NOT NULL DEFAULT '',
-  node text NOT NULL,
-  image text NOT NULL,
-  image_digest text,
-  first_seen timestamptz NOT NULL,
-  last_seen timestamptz NOT NULL,
-  last_scan_id bigint,
-  -- The inventory of the latest result: what a feed change is matched against.
-  inventory_id bigint,
-  UNIQUE (cluster_id, namespace, pod, container)
-);
-CREATE INDEX IF NOT EXISTS scanner_workloads_inventory ON scanner_workloads (inventory_id);
--- Content-addressed blobs (digest = SHA-256 of the JSON), immutable, shared by every result.
-CREATE TABLE IF NOT EXISTS scanner_inventories (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  digest text COLLATE "C" NOT NULL UNIQUE,
-  inventory text NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scanner_finding_sets (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  digest text COLLATE "C" NOT NULL UNIQUE,
-  findings text NOT NULL
-);
--- The re-match index: package keys (rematch-index.ts) of each inventory, written with it, and
--- the package keys each cited advisory id was found on.
-CREATE TABLE IF NOT EXISTS scanner_inventory_keys (
-  key text COLLATE "C" NOT NULL,
-  inventory_id bigint NOT NULL REFERENCES scanner_inventories(id),
-  PRIMARY KEY (key, inventory_id)
-);
-CREATE TABLE IF NOT EXISTS scanner_advisory_packages (
-  advisory_key text COLLATE "C" NOT NULL,
-  package_key text COLLATE "C" NOT NULL,
-  PRIMARY KEY (advisory_key, package_key)
-);
-CREATE TABLE IF NOT EXISTS scanner_results (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  workload_id bigint NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
-  inventory_id bigint NOT NULL REFERENCES scanner_inventories(id),
-  -- [[package index, finding set id], ...] for the packages with findings.
-  runs text NOT NULL,
-  insecure_configurations json NOT NULL,
-  summary json NOT NULL
-);
-CREATE INDEX IF NOT EXISTS scanner_results_workload ON scanner_results (workload_id);
-CREATE TABLE IF NOT EXISTS scanner_scans (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  workload_id bigint NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
-  result_id bigint NOT NULL REFERENCES scanner_results(id) ON DELETE CASCADE,
-  report_id text NOT NULL,
-  kind text NOT NULL CHECK (kind IN ('full', 'check-in', 'rematch')),
-  scan_time timestamptz NOT NULL,
-  received_at timestamptz NOT NULL,
-  inventory_hash text NOT NULL,
-  node text NOT NULL,
-  image text NOT NULL,
-  image_digest text
-);
-CREATE INDEX IF NOT EXISTS scanner_workloads_image ON scanner_workloads (image);
-CREATE INDEX IF NOT EXISTS scanner_workloads_image_digest ON scanner_workloads (image_digest);
-CREATE INDEX IF NOT EXISTS scanner_scans_workload_time ON scanner_scans (workload_id, scan_time, id);
-CREATE INDEX IF NOT EXISTS scanner_scans_result ON scanner_scans (result_id);
-CREATE TABLE IF NOT EXISTS scanner_reports (
-  cluster_id bigint NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
-  report_id text NOT NULL,
-  scan_id bigint NOT NULL REFERENCES scanner_scans(id) ON DELETE CASCADE,
-  PRIMARY KEY (cluster_id, report_id)
-);
-CREATE INDEX IF NOT EXISTS scanner_reports_scan ON scanner_reports (scan_id);
-CREATE TABLE IF NOT EXISTS scanner_meta (
-  key text PRIMARY KEY,
-  value text NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scanner_triggers (
-  id text PRIMARY KEY,
-  cluster_id bigint NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
-  namespaces json NOT NULL,
-  url text NOT NULL,
-  kind text NOT NULL CHECK (kind IN ('cloudevents', 'openwhisk')),
-  secret text NOT NULL,
-  auth text,
-  every_scan boolean NOT NULL,
-  created_at timestamptz NOT NULL
-);
-CREATE INDEX IF NOT EXISTS scanner_triggers_cluster ON scanner_triggers (cluster_id);
-`;
-
-/** Keyed by schema too, so stores in different schemas of one database do not wait on each other. */
-const SCHEMA_LOCK = `SELECT pg_advisory_xact_lock(hashtext('containment.scanner.schema:' || coalesce(current_schema(), '')))`;
 
 /** bigint columns arrive as strings (pg keeps 64-bit integers exact); ids stay far below 2^53. */
 type Id = string;
@@ -185,30 +86,6 @@ function scanOf(row: ScanRow): ScanRecord {
     inventoryHash: row.inventory_hash,
     kind: row.kind,
     summary: row.summary,
-  };
-}
-
-interface TriggerRow {
-  id: string;
-  cluster: string;
-  namespaces: TriggerRecord['namespaces'];
-  url: string;
-  kind: TriggerRecord['kind'];
-  secret: string;
-  auth: string | null;
-  every_scan: boolean;
-  created_at: Date;
-}
-
-function triggerOf(row: TriggerRow): TriggerRecord {
-  return {
-    id: row.id,
-    cluster: row.cluster,
-    namespaces: row.namespaces,
-    url: row.url,
-    kind: row.kind,
-    everyScan: row.every_scan,
-    createdAt: row.created_at.toISOString(),
   };
 }
 
@@ -250,8 +127,8 @@ const severitySums = (field: 'counts' | 'configurationCounts', prefix: string): 
     (s) => `coalesce(sum((r.summary->'${field}'->>'${s}')::int), 0)::int AS "${prefix}${s}"`,
   ).join(',\n  ');
 
-function clusterNotFound(name: string): ScannerApiError {
-  return new ScannerApiError(404, ApiErrorCodes.CLUSTER_NOT_FOUND, `cluster ${name} is not registered`);
+function clusterNotFound(name: string): NotFoundError {
+  return new NotFoundError(ErrorCodes.CLUSTER_NOT_FOUND, `cluster ${name} is not registered`);
 }
 
 /** Ends the transaction early with a result instead of committing. */
@@ -267,6 +144,7 @@ export interface PostgresScannerStoreOptions {
 export class PostgresScannerStore implements ScannerStore {
   private readonly now: () => Date;
   private readonly codec = new ResultCodec();
+  private readonly triggers: TriggerStore;
 
   /**
    * Creates the tables if needed (under an advisory lock: replicas may start together) on the
@@ -274,21 +152,10 @@ export class PostgresScannerStore implements ScannerStore {
    */
   static async open(pool: Pool, options: PostgresScannerStoreOptions = {}): Promise<PostgresScannerStore> {
     const store = new PostgresScannerStore(pool, await PostgresOutbox.open(pool), options);
-    await store.transaction(async (client) => {
-      await client.query(SCHEMA_LOCK);
-      const { rowCount } = await client.query(
-        `SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
-         AND table_name = 'scanner_results' AND column_name = 'vulnerabilities'`,
-      );
-      const previousLayout = rowCount === 1;
-      if (previousLayout) {
-        // Columns the tables of the previous layout lack; the rest of SCHEMA creates what is new.
-        await client.query(`ALTER TABLE scanner_workloads ADD COLUMN inventory_id bigint;
-          ALTER TABLE scanner_results ADD COLUMN inventory_id bigint, ADD COLUMN runs text`);
-      }
-      await client.query(SCHEMA);
-      if (previousLayout) await store.migrateWholeResults(client);
-    });
+    await migratePostgres(
+      pool,
+      scannerMigrations({ postgres: (client) => store.convertWholeResults(client) }),
+    );
     return store;
   }
 
@@ -296,7 +163,7 @@ export class PostgresScannerStore implements ScannerStore {
    * From the previous layout (inventory and findings as JSON in every result, a per-workload key
    * index): each result becomes blobs and runs in place, keeping its id, in `open`'s transaction.
    */
-  private async migrateWholeResults(client: PoolClient): Promise<void> {
+  private async convertWholeResults(client: PoolClient): Promise<void> {
     for (let after = '0'; ;) {
       const { rows } = await client.query<{ id: Id; inventory: string; vulnerabilities: string }>(
         `SELECT id, inventory::text AS inventory, vulnerabilities::text AS vulnerabilities
@@ -318,12 +185,6 @@ export class PostgresScannerStore implements ScannerStore {
         after = row.id;
       }
     }
-    await client.query(`ALTER TABLE scanner_results DROP COLUMN inventory, DROP COLUMN vulnerabilities,
-        DROP COLUMN finding_keys, ALTER COLUMN inventory_id SET NOT NULL, ALTER COLUMN runs SET NOT NULL,
-        ADD FOREIGN KEY (inventory_id) REFERENCES scanner_inventories(id);
-      UPDATE scanner_workloads w SET inventory_id = r.inventory_id
-        FROM scanner_scans s JOIN scanner_results r ON r.id = s.result_id WHERE s.id = w.last_scan_id;
-      DROP TABLE IF EXISTS scanner_match_index`);
   }
 
   private constructor(
@@ -334,6 +195,7 @@ export class PostgresScannerStore implements ScannerStore {
   ) {
     const clock = options.now ?? Date.now;
     this.now = () => new Date(clock());
+    this.triggers = new TriggerStore(postgresDb(pool), clock);
   }
 
   /** Runs `work` in a transaction; a returned `Rollback` rolls back and yields its value. */
@@ -377,7 +239,7 @@ export class PostgresScannerStore implements ScannerStore {
       [name, this.now()],
     );
     const [row] = rows;
-    if (!row) throw new ScannerApiError(409, ApiErrorCodes.CLUSTER_EXISTS, `cluster ${name} already exists`);
+    if (!row) throw new ConflictError(ErrorCodes.CLUSTER_EXISTS, `cluster ${name} already exists`);
     return { name, createdAt: row.created_at.toISOString() };
   }
 
@@ -692,15 +554,15 @@ export class PostgresScannerStore implements ScannerStore {
     return this.codec.rememberInventory(String(id), (rows[0] as { inventory: string }).inventory);
   }
 
-  private sets(db: Pool | PoolClient, ids: readonly string[]): Promise<Map<string, FindingSet>> {
-    return this.codec.resolveSetsAsync(ids, async (missing) => {
-      const { rows } = await db.query<{ id: Id; digest: string; findings: string }>({
-        name: 'scanner-sets-get',
-        text: 'SELECT id, digest, findings FROM scanner_finding_sets WHERE id = ANY($1::bigint[])',
-        values: [missing],
-      });
-      return rows;
+  private async sets(db: Pool | PoolClient, ids: readonly string[]): Promise<Map<string, FindingSet>> {
+    const { found, missing } = this.codec.cachedSets(ids);
+    if (missing.length === 0) return found;
+    const { rows } = await db.query<{ id: Id; digest: string; findings: string }>({
+      name: 'scanner-sets-get',
+      text: 'SELECT id, digest, findings FROM scanner_finding_sets WHERE id = ANY($1::bigint[])',
+      values: [missing],
     });
+    return this.codec.addSets(found, rows);
   }
 
   /** Inserts a scan and makes it the workload's latest (its result's inventory too). */
@@ -1043,66 +905,24 @@ export class PostgresScannerStore implements ScannerStore {
     }));
   }
 
-  async createTrigger(input: NewTrigger): Promise<TriggerRecord> {
-    const id = randomUUID();
-    const at = this.now();
-    const { rowCount } = await this.pool.query(
-      `INSERT INTO scanner_triggers (id, cluster_id, namespaces, url, kind, secret, auth, every_scan, created_at)
-       SELECT $1, c.id, $3, $4, $5, $6, $7, $8, $9 FROM scanner_clusters c WHERE c.name = $2`,
-      [
-        id,
-        input.cluster,
-        JSON.stringify(input.namespaces),
-        input.url,
-        input.kind,
-        input.secret,
-        input.auth ?? null,
-        input.everyScan,
-        at,
-      ],
-    );
-    if (rowCount !== 1) throw clusterNotFound(input.cluster);
-    return {
-      id,
-      cluster: input.cluster,
-      namespaces: input.namespaces,
-      url: input.url,
-      kind: input.kind,
-      everyScan: input.everyScan,
-      createdAt: at.toISOString(),
-    };
+  createTrigger(input: NewTrigger): Promise<TriggerRecord> {
+    return this.triggers.create(input);
   }
 
-  private async triggerRows(id?: string): Promise<TriggerRow[]> {
-    const { rows } = await this.pool.query<TriggerRow>(
-      `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
-       WHERE $1::text IS NULL OR t.id = $1
-       ORDER BY c.name, t.created_at, t.id`,
-      [id ?? null],
-    );
-    return rows;
+  getTrigger(id: string): Promise<TriggerRecord | undefined> {
+    return this.triggers.get(id);
   }
 
-  async getTrigger(id: string): Promise<TriggerRecord | undefined> {
-    const [row] = await this.triggerRows(id);
-    return row && triggerOf(row);
+  listTriggers(): Promise<TriggerRecord[]> {
+    return this.triggers.list();
   }
 
-  async listTriggers(): Promise<TriggerRecord[]> {
-    return (await this.triggerRows()).map(triggerOf);
+  deleteTrigger(id: string): Promise<boolean> {
+    return this.triggers.delete(id);
   }
 
-  async deleteTrigger(id: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query('DELETE FROM scanner_triggers WHERE id = $1', [id]);
-    return rowCount === 1;
-  }
-
-  async triggerTarget(id: string): Promise<DeliveryTarget | undefined> {
-    const [row] = await this.triggerRows(id);
-    if (!row) return undefined;
-    if (row.kind === 'openwhisk')
-      return { kind: 'openwhisk', url: row.url, secret: row.secret, auth: row.auth ?? '' };
-    return { kind: 'cloudevents', url: row.url, secret: row.secret };
+  triggerTarget(id: string): Promise<DeliveryTarget | undefined> {
+    return this.triggers.target(id);
   }
 
   listDeadLetters(filter: DeadLetterFilter & { limit?: number }): Promise<DeadLetter[]> {

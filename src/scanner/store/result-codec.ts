@@ -135,11 +135,11 @@ export class ResultCodec {
     return [...new Set((JSON.parse(runsJson) as [number, number][]).map(([, id]) => String(id)))];
   }
 
-  /** The sets with these ids: cached ones, the rest through `fetch` (id, digest, body rows). */
-  resolveSets(
-    ids: readonly string[],
-    fetch: (missing: string[]) => readonly { id: string | number; digest: string; findings: string }[],
-  ): Map<string, FindingSet> {
+  /**
+   * The sets with these ids the cache holds, and the ids the store must read (then hand the rows
+   * to `addSets`). The codec never reads the database itself: data flows store → codec only.
+   */
+  cachedSets(ids: readonly string[]): { found: Map<string, FindingSet>; missing: string[] } {
     const found = new Map<string, FindingSet>();
     const missing: string[] = [];
     for (const id of ids) {
@@ -147,20 +147,16 @@ export class ResultCodec {
       if (set) found.set(id, set);
       else missing.push(id);
     }
-    if (missing.length > 0)
-      for (const row of fetch(missing)) found.set(String(row.id), this.rememberSet(row));
-    return found;
+    return { found, missing };
   }
 
-  async resolveSetsAsync(
-    ids: readonly string[],
-    fetch: (
-      missing: string[],
-    ) => Promise<readonly { id: string | number; digest: string; findings: string }[]>,
-  ): Promise<Map<string, FindingSet>> {
-    const missing = ids.filter((id) => !this.sets.has(id));
-    const rows = missing.length > 0 ? await fetch(missing) : [];
-    return this.resolveSets(ids, () => rows);
+  /** Decodes set rows read by the store into `found`, and caches them. */
+  addSets(
+    found: Map<string, FindingSet>,
+    rows: readonly { id: string | number; digest: string; findings: string }[],
+  ): Map<string, FindingSet> {
+    for (const row of rows) found.set(String(row.id), this.rememberSet(row));
+    return found;
   }
 
   private rememberSet(row: { id: string | number; digest: string; findings: string }): FindingSet {

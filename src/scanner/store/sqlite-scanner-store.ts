@@ -6,16 +6,17 @@
  * distinct finding set stored once (`result-codec.ts`). A check-in (unchanged inventory hash)
  * adds only a scan row pointing at the previous result. Statements are prepared once and cached.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
+import { ConflictError, ErrorCodes, NotFoundError } from '../../errors.js';
 import type { DeliveryTarget } from '../../events/deliverer.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
-import { SqliteOutbox } from '../../events/sqlite-outbox.js';
+import { migrateSqlite } from '../../storage/migrations.js';
+import { SqliteOutbox } from '../../storage/outbox/sqlite-outbox.js';
+import { scannerMigrations } from '../../storage/scanner/migrations.js';
+import { TriggerStore } from '../../storage/scanner/triggers.js';
+import { sqliteDb } from '../../storage/sql.js';
+import { configureSqlite, openSqlite } from '../../storage/sqlite.js';
 import type { InsecureConfiguration } from '../../inventory/types.js';
-import { ApiErrorCodes, ScannerApiError } from '../api-error.js';
 import type { FindingSet } from '../finding-sets.js';
 import { contentOf } from '../package-matcher.js';
 import { ResultCodec, lazyEventContext, rematchTarget } from './result-codec.js';
@@ -48,101 +49,6 @@ import type {
 import { identityOf } from './workload-row.js';
 import type { WorkloadRow } from './workload-row.js';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS scanner_clusters (
-  id INTEGER PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  created_at INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS scanner_workloads (
-  id INTEGER PRIMARY KEY,
-  cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
-  namespace TEXT NOT NULL,
-  pod TEXT NOT NULL,
-  container TEXT NOT NULL DEFAULT '',
-  node TEXT NOT NULL,
-  image TEXT NOT NULL,
-  image_digest TEXT,
-  first_seen INTEGER NOT NULL,
-  last_seen INTEGER NOT NULL,
-  last_scan_id INTEGER,
-  -- The inventory of the latest result: what a feed change is matched against.
-  inventory_id INTEGER,
-  UNIQUE (cluster_id, namespace, pod, container)
-) STRICT;
-CREATE INDEX IF NOT EXISTS scanner_workloads_inventory ON scanner_workloads (inventory_id);
--- Content-addressed blobs (digest = SHA-256 of the JSON), immutable, shared by every result.
-CREATE TABLE IF NOT EXISTS scanner_inventories (
-  id INTEGER PRIMARY KEY,
-  digest TEXT NOT NULL UNIQUE,
-  inventory TEXT NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS scanner_finding_sets (
-  id INTEGER PRIMARY KEY,
-  digest TEXT NOT NULL UNIQUE,
-  findings TEXT NOT NULL
-) STRICT;
--- The re-match index: package keys (rematch-index.ts) of each inventory, written with it, and
--- the package keys each cited advisory id was found on.
-CREATE TABLE IF NOT EXISTS scanner_inventory_keys (
-  key TEXT NOT NULL,
-  inventory_id INTEGER NOT NULL REFERENCES scanner_inventories(id),
-  PRIMARY KEY (key, inventory_id)
-) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS scanner_advisory_packages (
-  advisory_key TEXT NOT NULL,
-  package_key TEXT NOT NULL,
-  PRIMARY KEY (advisory_key, package_key)
-) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS scanner_results (
-  id INTEGER PRIMARY KEY,
-  workload_id INTEGER NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
-  inventory_id INTEGER NOT NULL REFERENCES scanner_inventories(id),
-  -- [[package index, finding set id], ...] for the packages with findings.
-  runs TEXT NOT NULL,
-  insecure_configurations TEXT NOT NULL,
-  summary TEXT NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS scanner_results_workload ON scanner_results (workload_id);
-CREATE TABLE IF NOT EXISTS scanner_scans (
-  id INTEGER PRIMARY KEY,
-  workload_id INTEGER NOT NULL REFERENCES scanner_workloads(id) ON DELETE CASCADE,
-  result_id INTEGER NOT NULL REFERENCES scanner_results(id) ON DELETE CASCADE,
-  report_id TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('full', 'check-in', 'rematch')),
-  scan_time INTEGER NOT NULL,
-  received_at INTEGER NOT NULL,
-  inventory_hash TEXT NOT NULL,
-  node TEXT NOT NULL,
-  image TEXT NOT NULL,
-  image_digest TEXT
-) STRICT;
-CREATE INDEX IF NOT EXISTS scanner_workloads_image ON scanner_workloads (image);
-CREATE INDEX IF NOT EXISTS scanner_workloads_image_digest ON scanner_workloads (image_digest);
-CREATE INDEX IF NOT EXISTS scanner_scans_workload_time ON scanner_scans (workload_id, scan_time, id);
-CREATE TABLE IF NOT EXISTS scanner_reports (
-  cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
-  report_id TEXT NOT NULL,
-  scan_id INTEGER NOT NULL REFERENCES scanner_scans(id) ON DELETE CASCADE,
-  PRIMARY KEY (cluster_id, report_id)
-) STRICT;
-CREATE TABLE IF NOT EXISTS scanner_meta (
-  key TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS scanner_triggers (
-  id TEXT PRIMARY KEY,
-  cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
-  namespaces TEXT NOT NULL,
-  url TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('cloudevents', 'openwhisk')),
-  secret TEXT NOT NULL,
-  auth TEXT,
-  every_scan INTEGER NOT NULL,
-  created_at INTEGER NOT NULL
-) STRICT;
-`;
-
 const iso = (ms: number): string => new Date(ms).toISOString();
 /** Re-matches written per transaction by `recordRematches`. */
 const REMATCH_TRANSACTION = 50;
@@ -169,30 +75,6 @@ function scanOf(row: ScanRow): ScanRecord {
     inventoryHash: row.inventory_hash,
     kind: row.kind,
     summary: JSON.parse(row.summary) as ScanRecord['summary'],
-  };
-}
-
-interface TriggerRow {
-  id: string;
-  cluster: string;
-  namespaces: string;
-  url: string;
-  kind: 'cloudevents' | 'openwhisk';
-  secret: string;
-  auth: string | null;
-  every_scan: number;
-  created_at: number;
-}
-
-function triggerOf(row: TriggerRow): TriggerRecord {
-  return {
-    id: row.id,
-    cluster: row.cluster,
-    namespaces: JSON.parse(row.namespaces) as TriggerRecord['namespaces'],
-    url: row.url,
-    kind: row.kind,
-    everyScan: row.every_scan === 1,
-    createdAt: iso(row.created_at),
   };
 }
 
@@ -237,12 +119,12 @@ export class SqliteScannerStore implements ScannerStore {
   readonly queue: SqliteOutbox;
   private readonly now: () => number;
   private readonly codec = new ResultCodec();
+  private readonly triggers: TriggerStore;
   private readonly statements = new Map<string, Statement>();
 
   /** Opens (creating if needed) the database at `path`. */
   static open(path: string, options: SqliteScannerStoreOptions = {}): SqliteScannerStore {
-    mkdirSync(dirname(path), { recursive: true });
-    return new SqliteScannerStore(new Database(path), options);
+    return new SqliteScannerStore(openSqlite(path), options);
   }
 
   /** Uses an open connection (shared with the token store); the store takes ownership of closing it. */
@@ -251,35 +133,17 @@ export class SqliteScannerStore implements ScannerStore {
     options: SqliteScannerStoreOptions = {},
   ) {
     this.now = options.now ?? Date.now;
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
-    // Concurrent writers (CLI next to a server) wait instead of failing at once.
-    db.pragma('busy_timeout = 5000');
-    const previousLayout = this.columns('scanner_results').includes('vulnerabilities');
-    db.transaction(() => {
-      if (previousLayout) {
-        // Columns the tables of the previous layout lack; the rest of SCHEMA creates what is new.
-        db.exec(`ALTER TABLE scanner_workloads ADD COLUMN inventory_id INTEGER;
-          ALTER TABLE scanner_results ADD COLUMN inventory_id INTEGER REFERENCES scanner_inventories(id);
-          ALTER TABLE scanner_results ADD COLUMN runs TEXT;`);
-      }
-      db.exec(SCHEMA);
-      if (previousLayout) this.migrateWholeResults();
-    })();
+    configureSqlite(db);
+    migrateSqlite(db, scannerMigrations({ sqlite: () => this.convertWholeResults() }));
     this.queue = new SqliteOutbox(db);
-  }
-
-  private columns(table: string): string[] {
-    return this.db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[];
+    this.triggers = new TriggerStore(sqliteDb(db), this.now);
   }
 
   /**
-   * From the previous layout (inventory and findings as JSON in every result, a per-workload key
-   * index): each result becomes blobs and runs in place, keeping its id, in the constructor's
-   * transaction.
+   * From the previous layout: each whole result becomes blobs and runs in place, keeping its id,
+   * in the migration's transaction.
    */
-  private migrateWholeResults(): void {
+  private convertWholeResults(): void {
     // A page at a time: whole results are large, and no statement may write while one iterates.
     const page = this.db.prepare(
       'SELECT id, inventory, vulnerabilities FROM scanner_results WHERE id > ? ORDER BY id LIMIT 50',
@@ -298,12 +162,6 @@ export class SqliteScannerStore implements ScannerStore {
         after = row.id;
       }
     }
-    this.db.exec(`ALTER TABLE scanner_results DROP COLUMN inventory;
-      ALTER TABLE scanner_results DROP COLUMN vulnerabilities;
-      ALTER TABLE scanner_results DROP COLUMN finding_keys;
-      UPDATE scanner_workloads SET inventory_id = (SELECT r.inventory_id FROM scanner_scans s
-        JOIN scanner_results r ON r.id = s.result_id WHERE s.id = scanner_workloads.last_scan_id);
-      DROP TABLE IF EXISTS scanner_match_index;`);
   }
 
   /** The statement for `sql`, prepared once per connection. */
@@ -342,7 +200,7 @@ export class SqliteScannerStore implements ScannerStore {
       'INSERT INTO scanner_clusters (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
     ).run(name, at);
     if (inserted.changes === 0)
-      throw new ScannerApiError(409, ApiErrorCodes.CLUSTER_EXISTS, `cluster ${name} already exists`);
+      throw new ConflictError(ErrorCodes.CLUSTER_EXISTS, `cluster ${name} already exists`);
     return { name, createdAt: iso(at) };
   }
 
@@ -403,9 +261,8 @@ export class SqliteScannerStore implements ScannerStore {
       .transaction((): RecordScanOutcome => {
         const clusterId = this.clusterId(workload.cluster);
         if (clusterId === undefined) {
-          throw new ScannerApiError(
-            404,
-            ApiErrorCodes.CLUSTER_NOT_FOUND,
+          throw new NotFoundError(
+            ErrorCodes.CLUSTER_NOT_FOUND,
             `cluster ${workload.cluster} is not registered`,
           );
         }
@@ -645,13 +502,12 @@ export class SqliteScannerStore implements ScannerStore {
   }
 
   private sets(ids: readonly string[]): Map<string, FindingSet> {
-    return this.codec.resolveSets(
-      ids,
-      (missing) =>
-        this.stmt(
-          'SELECT id, digest, findings FROM scanner_finding_sets WHERE id IN (SELECT value FROM json_each(?))',
-        ).all(JSON.stringify(missing.map(Number))) as { id: number; digest: string; findings: string }[],
-    );
+    const { found, missing } = this.codec.cachedSets(ids);
+    if (missing.length === 0) return found;
+    const rows = this.stmt(
+      'SELECT id, digest, findings FROM scanner_finding_sets WHERE id IN (SELECT value FROM json_each(?))',
+    ).all(JSON.stringify(missing.map(Number))) as { id: number; digest: string; findings: string }[];
+    return this.codec.addSets(found, rows);
   }
 
   /** A stored result's content, findings decoded. */
@@ -966,72 +822,24 @@ export class SqliteScannerStore implements ScannerStore {
     return [...byNamespace.values()];
   }
 
-  async createTrigger(input: NewTrigger): Promise<TriggerRecord> {
-    const clusterId = this.clusterId(input.cluster);
-    if (clusterId === undefined) {
-      throw new ScannerApiError(
-        404,
-        ApiErrorCodes.CLUSTER_NOT_FOUND,
-        `cluster ${input.cluster} is not registered`,
-      );
-    }
-    const id = randomUUID();
-    const at = this.now();
-    this.stmt(
-      `INSERT INTO scanner_triggers (id, cluster_id, namespaces, url, kind, secret, auth, every_scan, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      id,
-      clusterId,
-      JSON.stringify(input.namespaces),
-      input.url,
-      input.kind,
-      input.secret,
-      input.auth ?? null,
-      input.everyScan ? 1 : 0,
-      at,
-    );
-    return {
-      id,
-      cluster: input.cluster,
-      namespaces: input.namespaces,
-      url: input.url,
-      kind: input.kind,
-      everyScan: input.everyScan,
-      createdAt: iso(at),
-    };
+  createTrigger(input: NewTrigger): Promise<TriggerRecord> {
+    return this.triggers.create(input);
   }
 
-  private triggerRow(id: string): TriggerRow | undefined {
-    return this.stmt(
-      `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
-         WHERE t.id = ?`,
-    ).get(id) as TriggerRow | undefined;
+  getTrigger(id: string): Promise<TriggerRecord | undefined> {
+    return this.triggers.get(id);
   }
 
-  async getTrigger(id: string): Promise<TriggerRecord | undefined> {
-    const row = this.triggerRow(id);
-    return row && triggerOf(row);
+  listTriggers(): Promise<TriggerRecord[]> {
+    return this.triggers.list();
   }
 
-  async listTriggers(): Promise<TriggerRecord[]> {
-    const rows = this.stmt(
-      `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id
-         ORDER BY c.name, t.created_at, t.id`,
-    ).all() as TriggerRow[];
-    return rows.map(triggerOf);
+  deleteTrigger(id: string): Promise<boolean> {
+    return this.triggers.delete(id);
   }
 
-  async deleteTrigger(id: string): Promise<boolean> {
-    return this.stmt('DELETE FROM scanner_triggers WHERE id = ?').run(id).changes === 1;
-  }
-
-  async triggerTarget(id: string): Promise<DeliveryTarget | undefined> {
-    const row = this.triggerRow(id);
-    if (!row) return undefined;
-    if (row.kind === 'openwhisk')
-      return { kind: 'openwhisk', url: row.url, secret: row.secret, auth: row.auth ?? '' };
-    return { kind: 'cloudevents', url: row.url, secret: row.secret };
+  triggerTarget(id: string): Promise<DeliveryTarget | undefined> {
+    return this.triggers.target(id);
   }
 
   listDeadLetters(

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { requireOrSkip } from '../testing/shared-data.js';
-import { EventTypes, createEvent } from './cloud-event.js';
-import { Deliverer } from './deliverer.js';
-import type { DeliveryOutcome } from './deliverer.js';
+import { requireOrSkip } from '../../testing/shared-data.js';
+import { EventTypes, createEvent } from '../../events/cloud-event.js';
+import { Deliverer } from '../../events/deliverer.js';
+import type { DeliveryOutcome } from '../../events/deliverer.js';
 import { PostgresOutbox } from './postgres-outbox.js';
-import { startReceiver, waitUntil } from './receiver.test-helper.js';
-import { TargetGuard } from './ssrf.js';
+import { startReceiver, waitUntil } from '../../events/receiver.test-helper.js';
+import { TargetGuard } from '../../events/ssrf.js';
 
 const adminUrl = process.env.CONTAINMENT_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 

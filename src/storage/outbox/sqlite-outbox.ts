@@ -5,40 +5,19 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { CloudEvent } from 'cloudevents';
-import { structuredBody } from './cloud-event.js';
-import type { ClaimedDelivery, DeadLetter, DeadLetterFilter, DeliveryKey, Outbox } from './outbox.js';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS event_outbox (
-  id TEXT PRIMARY KEY,
-  type TEXT NOT NULL,
-  body TEXT NOT NULL,
-  created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS event_deliveries (
-  event_id TEXT NOT NULL REFERENCES event_outbox(id) ON DELETE CASCADE,
-  trigger_id TEXT NOT NULL,
-  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'dead')),
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER NOT NULL,
-  lease_owner TEXT,
-  lease_until INTEGER,
-  last_error TEXT,
-  finished_at INTEGER,
-  PRIMARY KEY (event_id, trigger_id)
-);
-CREATE INDEX IF NOT EXISTS event_deliveries_due ON event_deliveries (status, next_attempt_at);
-`;
-
-interface DeadRow {
-  event_id: string;
-  trigger_id: string;
-  type: string;
-  body: string;
-  attempts: number;
-  last_error: string | null;
-  finished_at: number;
-}
+import { structuredBody } from '../../events/cloud-event.js';
+import { migrateSqlite } from '../migrations.js';
+import { sqliteDb } from '../sql.js';
+import type { SqlDb } from '../sql.js';
+import { listDeadLetters } from './dead-letters.js';
+import { OUTBOX_MIGRATIONS } from './migrations.js';
+import type {
+  ClaimedDelivery,
+  DeadLetter,
+  DeadLetterFilter,
+  DeliveryKey,
+  Outbox,
+} from '../../events/outbox.js';
 
 export class SqliteOutbox implements Outbox<Database> {
   private readonly insertEvent: Statement;
@@ -48,10 +27,12 @@ export class SqliteOutbox implements Outbox<Database> {
   private readonly deliveredStmt: Statement;
   private readonly retryStmt: Statement;
   private readonly deadStmt: Statement;
+  private readonly sql: SqlDb;
 
   constructor(private readonly db: Database) {
     db.pragma('journal_mode = WAL');
-    db.exec(SCHEMA);
+    migrateSqlite(db, OUTBOX_MIGRATIONS);
+    this.sql = sqliteDb(db);
     this.insertEvent = db.prepare(
       'INSERT INTO event_outbox (id, type, body, created_at) VALUES (?, ?, ?, ?)',
     );
@@ -132,29 +113,8 @@ export class SqliteOutbox implements Outbox<Database> {
     this.deadStmt.run({ ...key, owner, error, now: Date.now() });
   }
 
-  async listDeadLetters(filter: DeadLetterFilter & { limit?: number } = {}): Promise<DeadLetter[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT d.event_id, d.trigger_id, e.type, e.body, d.attempts, d.last_error, d.finished_at
-         FROM event_deliveries d JOIN event_outbox e ON e.id = d.event_id
-         WHERE d.status = 'dead' AND (@eventId IS NULL OR d.event_id = @eventId)
-           AND (@triggerId IS NULL OR d.trigger_id = @triggerId)
-         ORDER BY d.finished_at, d.event_id, d.trigger_id LIMIT @limit`,
-      )
-      .all({
-        eventId: filter.eventId ?? null,
-        triggerId: filter.triggerId ?? null,
-        limit: filter.limit ?? 1000,
-      }) as DeadRow[];
-    return rows.map((r) => ({
-      eventId: r.event_id,
-      triggerId: r.trigger_id,
-      type: r.type,
-      body: r.body,
-      attempts: r.attempts,
-      lastError: r.last_error ?? '',
-      deadAt: new Date(r.finished_at).toISOString(),
-    }));
+  listDeadLetters(filter: DeadLetterFilter & { limit?: number } = {}): Promise<DeadLetter[]> {
+    return listDeadLetters(this.sql, filter);
   }
 
   async replayDeadLetters(filter: DeadLetterFilter = {}): Promise<number> {

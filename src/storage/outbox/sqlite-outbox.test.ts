@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { EventTypes, createEvent } from './cloud-event.js';
+import { EventTypes, createEvent } from '../../events/cloud-event.js';
 import { SqliteOutbox } from './sqlite-outbox.js';
 
 let tmp: string;

@@ -6,48 +6,30 @@
  */
 import type { ClientBase, Pool } from 'pg';
 import type { CloudEvent } from 'cloudevents';
-import { structuredBody } from './cloud-event.js';
-import type { ClaimedDelivery, DeadLetter, DeadLetterFilter, DeliveryKey, Outbox } from './outbox.js';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS event_outbox (
-  id text PRIMARY KEY,
-  type text NOT NULL,
-  body text NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS event_deliveries (
-  event_id text NOT NULL REFERENCES event_outbox(id) ON DELETE CASCADE,
-  trigger_id text NOT NULL,
-  status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'dead')),
-  attempts integer NOT NULL DEFAULT 0,
-  next_attempt_at timestamptz NOT NULL DEFAULT now(),
-  lease_owner text,
-  lease_until timestamptz,
-  last_error text,
-  finished_at timestamptz,
-  PRIMARY KEY (event_id, trigger_id)
-);
-CREATE INDEX IF NOT EXISTS event_deliveries_due ON event_deliveries (next_attempt_at) WHERE status = 'pending';
-`;
+import { structuredBody } from '../../events/cloud-event.js';
+import { migratePostgres } from '../migrations.js';
+import { postgresDb } from '../sql.js';
+import type { SqlDb } from '../sql.js';
+import { listDeadLetters } from './dead-letters.js';
+import { OUTBOX_MIGRATIONS } from './migrations.js';
+import type {
+  ClaimedDelivery,
+  DeadLetter,
+  DeadLetterFilter,
+  DeliveryKey,
+  Outbox,
+} from '../../events/outbox.js';
 
 export class PostgresOutbox implements Outbox<ClientBase | Pool> {
-  private constructor(private readonly pool: Pool) {}
+  private readonly sql: SqlDb;
 
-  /** Creates the tables if needed (serialised by an advisory lock, as replicas may start together). */
+  private constructor(private readonly pool: Pool) {
+    this.sql = postgresDb(pool);
+  }
+
+  /** Creates or migrates the tables (`OUTBOX_MIGRATIONS`). */
   static async open(pool: Pool): Promise<PostgresOutbox> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('containment.events.schema'))");
-      await client.query(SCHEMA);
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK');
-      throw e;
-    } finally {
-      client.release();
-    }
+    await migratePostgres(pool, OUTBOX_MIGRATIONS);
     return new PostgresOutbox(pool);
   }
 
@@ -119,31 +101,8 @@ export class PostgresOutbox implements Outbox<ClientBase | Pool> {
     );
   }
 
-  async listDeadLetters(filter: DeadLetterFilter & { limit?: number } = {}): Promise<DeadLetter[]> {
-    const { rows } = await this.pool.query<{
-      event_id: string;
-      trigger_id: string;
-      type: string;
-      body: string;
-      attempts: number;
-      last_error: string | null;
-      finished_at: Date;
-    }>(
-      `SELECT d.event_id, d.trigger_id, e.type, e.body, d.attempts, d.last_error, d.finished_at
-       FROM event_deliveries d JOIN event_outbox e ON e.id = d.event_id
-       WHERE d.status = 'dead' AND ($1::text IS NULL OR d.event_id = $1) AND ($2::text IS NULL OR d.trigger_id = $2)
-       ORDER BY d.finished_at, d.event_id, d.trigger_id LIMIT $3`,
-      [filter.eventId ?? null, filter.triggerId ?? null, filter.limit ?? 1000],
-    );
-    return rows.map((r) => ({
-      eventId: r.event_id,
-      triggerId: r.trigger_id,
-      type: r.type,
-      body: r.body,
-      attempts: r.attempts,
-      lastError: r.last_error ?? '',
-      deadAt: r.finished_at.toISOString(),
-    }));
+  listDeadLetters(filter: DeadLetterFilter & { limit?: number } = {}): Promise<DeadLetter[]> {
+    return listDeadLetters(this.sql, filter);
   }
 
   async replayDeadLetters(filter: DeadLetterFilter = {}): Promise<number> {
