@@ -13,9 +13,9 @@ import { ContainmentError, ErrorCodes, isContainmentError } from '../errors.js';
 import type { ActionCompletedData } from '../events/cloud-event.js';
 import { ActionStore } from './action-store.js';
 import type { ActionListFilter } from './action-store.js';
-import { evidenceItems, takeSnapshot } from './linux/evidence.js';
-import type { NetnsToolPaths } from './linux/netns-quarantine.js';
-import { QUARANTINE_TABLE, quarantine, release } from './linux/netns-quarantine.js';
+import { evidenceItems, takeSnapshot } from '../linux/evidence.js';
+import type { NetnsToolPaths } from '../linux/netns-quarantine.js';
+import { QUARANTINE_TABLE, quarantine, release } from '../linux/netns-quarantine.js';
 import type { ActionCondition, ActionStatus, EvidenceItem, SecurityAction } from './security-action.js';
 import { parseSecurityAction } from './security-action.js';
 

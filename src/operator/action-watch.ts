@@ -9,9 +9,9 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiMessage, apiStatus } from '../enforcement/kubernetes/api-errors.js';
-import type { SecurityActionApi, SecurityActionObject } from './security-action-api.js';
-import { WATCH_PATH } from './security-action-api.js';
+import { apiMessage, apiStatus } from '../kubernetes/api-errors.js';
+import type { SecurityActionApi, SecurityActionObject } from '../kubernetes/security-action-api.js';
+import { WATCH_PATH } from '../kubernetes/security-action-api.js';
 
 export type WatchEventType = 'LISTED' | 'ADDED' | 'MODIFIED' | 'DELETED';
 

@@ -20,8 +20,8 @@ import {
   podmanPodAvailable,
   runPodContainer,
 } from '../agent/kubernetes/pod-container.test-helper.js';
-import { verifyBundle } from '../enforcement/linux/evidence.js';
-import { isQuarantined } from '../enforcement/linux/netns-quarantine.js';
+import { verifyBundle } from '../linux/evidence.js';
+import { isQuarantined } from '../linux/netns-quarantine.js';
 import { hasCommand, run } from '../testing/tools.js';
 import type { ActionStatus } from '../enforcement/security-action.js';
 import { binariesWhat, findBinaries } from '../testing/k8s/binaries.js';
@@ -29,7 +29,7 @@ import { startControlPlane } from '../testing/k8s/control-plane.js';
 import type { ControlPlane } from '../testing/k8s/control-plane.js';
 import { repoRoot, requireOrSkip } from '../testing/shared-data.js';
 import { ActionWatch } from './action-watch.js';
-import { installCrd } from './crd.test-helper.js';
+import { installCrd } from '../kubernetes/crd.test-helper.js';
 import { Operator } from './operator.js';
 import type { OperatorOptions } from './operator.js';
 import {
@@ -40,8 +40,8 @@ import {
   PLURAL,
   SecurityActionApi,
   VERSION,
-} from './security-action-api.js';
-import type { SecurityActionObject } from './security-action-api.js';
+} from '../kubernetes/security-action-api.js';
+import type { SecurityActionObject } from '../kubernetes/security-action-api.js';
 
 const binaries = findBinaries();
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

@@ -12,10 +12,10 @@
 import { stat } from 'node:fs/promises';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { PodProcess } from '../agent/kubernetes/proc-pods.js';
-import { listPodProcesses } from '../agent/kubernetes/proc-pods.js';
+import type { PodProcess } from '../linux/proc-pods.js';
+import { listPodProcesses } from '../linux/proc-pods.js';
 import { isContainmentError } from '../errors.js';
-import { apiMessage, apiStatus, isTransient } from '../enforcement/kubernetes/api-errors.js';
+import { apiMessage, apiStatus, isTransient } from '../kubernetes/api-errors.js';
 import {
   bundleDir,
   existingPodEvidence,
@@ -25,9 +25,9 @@ import {
 import type { EventRecord } from '../enforcement/kubernetes/pod-driver.js';
 import { PodDriver, podIdentity } from '../enforcement/kubernetes/pod-driver.js';
 import { QUARANTINE_LABEL, quarantinePolicyName } from '../enforcement/kubernetes/quarantine-policy.js';
-import type { NetnsToolPaths } from '../enforcement/linux/netns-quarantine.js';
-import { quarantine, release } from '../enforcement/linux/netns-quarantine.js';
-import { assertPidInContainer } from '../enforcement/linux/proc-inspect.js';
+import type { NetnsToolPaths } from '../linux/netns-quarantine.js';
+import { quarantine, release } from '../linux/netns-quarantine.js';
+import { assertPidInContainer } from '../linux/proc-inspect.js';
 import type {
   ActionCondition,
   ActionSpec,
@@ -38,8 +38,8 @@ import { actionSpecSchema } from '../enforcement/security-action.js';
 import { ActionWatch } from './action-watch.js';
 import type { WatchEventType } from './action-watch.js';
 import { condition, isFinal, plan, resolvedPodUid, targetResolved } from './outcomes.js';
-import type { SecurityActionObject } from './security-action-api.js';
-import { API_VERSION, KIND, NODE_LABEL, SecurityActionApi, keyOf } from './security-action-api.js';
+import type { SecurityActionObject } from '../kubernetes/security-action-api.js';
+import { API_VERSION, KIND, NODE_LABEL, SecurityActionApi, keyOf } from '../kubernetes/security-action-api.js';
 
 export interface OperatorOptions {
   kubeConfig: k8s.KubeConfig;

@@ -38,7 +38,7 @@ import { kubernetesEnforcement } from '../../src/functions/sdk/kubernetes-enforc
 import { httpFindings, PolicySdkHost } from '../../src/functions/sdk/policy-sdk-host.js';
 import type { NamespaceCredentials } from '../../src/functions/sdk/policy-sdk-host.js';
 import { installSecurityNotices, securityNoticesUrl } from '../../src/functions/security-notices.js';
-import { installCrd } from '../../src/operator/crd.test-helper.js';
+import { installCrd } from '../../src/kubernetes/crd.test-helper.js';
 import { Operator } from '../../src/operator/operator.js';
 import { buildAgentReport } from '../../src/scanner/agent-report.js';
 import { runScannerServer } from '../../src/scanner/run-server.js';

@@ -13,14 +13,14 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { readFile } from 'node:fs/promises';
-import { apiMessage } from '../../enforcement/kubernetes/api-errors.js';
+import { apiMessage } from '../../kubernetes/api-errors.js';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
 import type { AgentLogger } from '../agent.js';
 import type { Resolution, WorkloadDiscovery, WorkloadEvent } from '../discovery.js';
 import { PodIndex, podWorkloadIdentity, specUser } from './pod-index.js';
-import { processUpperDir, processUser } from './process-facts.js';
-import { listPodProcesses, parsePodCgroup } from './proc-pods.js';
-import type { PodProcess } from './proc-pods.js';
+import { processUpperDir, processUser } from '../../linux/process-facts.js';
+import { listPodProcesses, parsePodCgroup } from '../../linux/proc-pods.js';
+import type { PodProcess } from '../../linux/proc-pods.js';
 
 export const DEFAULT_PROC_POLL_INTERVAL_MS = 2_000;
 const RESTART_MIN_MS = 500;

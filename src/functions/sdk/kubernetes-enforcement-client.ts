@@ -13,7 +13,7 @@
  * before this client is called.
  */
 import * as k8s from '@kubernetes/client-node';
-import { apiMessage, apiStatus, isNotFound } from '../../enforcement/kubernetes/api-errors.js';
+import { apiMessage, apiStatus, isNotFound } from '../../kubernetes/api-errors.js';
 import { parseSecurityAction, securityActionSchema } from '../../enforcement/security-action.js';
 import type { SecurityAction, SecurityActionInput } from '../../enforcement/security-action.js';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
@@ -25,7 +25,7 @@ import {
   NODE_LABEL,
   PLURAL as SECURITY_ACTION_PLURAL,
   VERSION as SECURITY_ACTION_VERSION,
-} from '../../operator/security-action-api.js';
+} from '../../kubernetes/security-action-api.js';
 import type { EnforcementClient, LabelOutcome } from './enforcement-client.js';
 import type { NamespaceCredentials } from './policy-sdk-host.js';
 

@@ -4,7 +4,7 @@
  * subresource with conflict retries).
  */
 import * as k8s from '@kubernetes/client-node';
-import { isConflict } from '../enforcement/kubernetes/api-errors.js';
+import { isConflict } from './api-errors.js';
 import type { ActionStatus } from '../enforcement/security-action.js';
 
 export const GROUP = 'containment.dev';
