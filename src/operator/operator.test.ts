@@ -28,7 +28,6 @@ import { binariesWhat, findBinaries } from '../testing/k8s/binaries.js';
 import { startControlPlane } from '../testing/k8s/control-plane.js';
 import type { ControlPlane } from '../testing/k8s/control-plane.js';
 import { repoRoot, requireOrSkip } from '../testing/shared-data.js';
-import { ActionWatch } from './action-watch.js';
 import { installCrd } from '../kubernetes/crd.test-helper.js';
 import { Operator } from './operator.js';
 import type { OperatorOptions } from './operator.js';
@@ -38,7 +37,7 @@ import {
   KIND,
   NODE_LABEL,
   PLURAL,
-  SecurityActionApi,
+  watchSecurityActions,
   VERSION,
 } from '../kubernetes/security-action-api.js';
 import type { SecurityActionObject } from '../kubernetes/security-action-api.js';
@@ -548,15 +547,14 @@ describe('node operator (real kube-apiserver)', () => {
       onNode(NODE_A),
     );
     const seen: string[] = [];
-    const watch = new ActionWatch({
+    const watch = watchSecurityActions({
       kubeConfig: kc,
-      api: new SecurityActionApi(kc),
       labelSelector: `${NODE_LABEL}=${NODE_A}`,
       logger,
       resourceVersion: '1',
       onEvent: (type, a) => seen.push(`${type}:${a.metadata.name}`),
     });
-    watch.start();
+    void watch.start();
     const deadline = Date.now() + 10_000;
     while (!seen.includes('LISTED:before-start') && Date.now() < deadline) await sleep(50);
     await watch.stop();
