@@ -62,8 +62,11 @@ export interface EnforcementTarget {
 /**
  * The one place that decides whether this enforcer may act on a target at all (e.g. only
  * managed targets): called after the target is resolved and before anything — a dry run
- * included — is done. Throw a ContainmentError to refuse; the action then fails with its message.
+ * included — is done. Throw a ContainmentError to refuse; the action then fails with its message
+ * (the operator also records a `TargetAllowed` False condition).
  */
+export const TARGET_ALLOWED = 'TargetAllowed';
+
 export type TargetGuard = (target: EnforcementTarget, spec: ActionSpec) => void | Promise<void>;
 
 export interface CarryOutInput {
@@ -139,7 +142,6 @@ export function stepsFor(spec: ActionSpec, drivers: readonly EnforcementDriver[]
 /** Guards, then runs the action's steps (or only plans them, for a dry run). */
 export async function carryOut(input: CarryOutInput): Promise<CarryOutResult> {
   const { spec, now } = input;
-  await input.guard?.(input.target, spec);
   const result: CarryOutResult = {
     phase: 'Succeeded',
     dryRun: spec.dryRun,
@@ -148,6 +150,14 @@ export async function carryOut(input: CarryOutInput): Promise<CarryOutResult> {
     evidence: [],
     changed: false,
   };
+  try {
+    await input.guard?.(input.target, spec);
+  } catch (e) {
+    if (input.onError(e) === 'rethrow') throw e;
+    const message = input.describeError?.(e) ?? (e as Error).message;
+    result.conditions.push(condition(TARGET_ALLOWED, 'False', 'Refused', message, now()));
+    return { ...result, phase: 'Failed', failedAt: `${TARGET_ALLOWED}: ${message}` };
+  }
   if (spec.dryRun) {
     result.plan = await input.plan();
     result.conditions.push(condition('DryRun', 'True', 'DryRun', 'nothing was changed', now()));

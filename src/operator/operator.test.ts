@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +25,7 @@ import { hasCommand, run } from '../testing/tools.js';
 import type { ActionStatus } from '../enforcement/security-action.js';
 import { binariesWhat, findBinaries } from '../testing/k8s/binaries.js';
 import { startControlPlane } from '../testing/k8s/control-plane.js';
+import { Relay } from '../testing/k8s/tcp-relay.js';
 import type { ControlPlane } from '../testing/k8s/control-plane.js';
 import { repoRoot, requireOrSkip } from '../testing/shared-data.js';
 import { installCrd } from '../kubernetes/crd.test-helper.js';
@@ -169,42 +169,6 @@ async function startOperator(
 async function stopOperator(op: Operator): Promise<void> {
   await op.stop();
   operators.splice(operators.indexOf(op), 1);
-}
-
-/** A loopback TCP relay to the API server whose connections the test can cut (TLS passes through). */
-class Relay {
-  private server: net.Server;
-  private sockets = new Set<net.Socket>();
-  port = 0;
-  constructor(private readonly upstream: URL) {
-    this.server = this.make();
-  }
-  private make(): net.Server {
-    return net.createServer((client) => {
-      const up = net.connect(Number(this.upstream.port), this.upstream.hostname);
-      for (const s of [client, up]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(up).pipe(client);
-    });
-  }
-  async listen(port = 0): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-  /** Refuses new connections and resets the open ones. */
-  async cut(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      for (const s of this.sockets) s.resetAndDestroy();
-    });
-  }
-  async restore(): Promise<void> {
-    this.server = this.make();
-    await this.listen(this.port);
-  }
 }
 
 describe('node operator (real kube-apiserver)', () => {
