@@ -91,44 +91,6 @@ export function kubernetesDriver(options: KubernetesDriverOptions): EnforcementD
     );
   };
 
-  const snapshot = async (): Promise<StepResult> => {
-    const s = options.snapshot;
-    let events: unknown[] | { error: string };
-    try {
-      events = await driver.podEvents(pod);
-    } catch (e) {
-      if (isTransient(e)) throw e;
-      events = { error: apiStatus(e) === 403 ? `forbidden: ${apiMessage(e)}` : apiMessage(e) };
-    }
-    const local = await options.processes();
-    const bundle = await writePodEvidence({
-      evidenceDir: s.evidenceDir,
-      namespace: s.action.namespace,
-      actionName: s.action.name,
-      actionUid: s.action.uid,
-      node: s.node,
-      pod,
-      events,
-      containers: local.map((p) => ({ containerId: p.containerId, pid: p.pid })),
-      ...(s.podLogsDir === undefined ? {} : { podLogsDir: s.podLogsDir }),
-      ...(s.hostRoot === undefined ? {} : { hostRoot: s.hostRoot }),
-      ...(s.maxLayerBytes === undefined ? {} : { maxLayerBytes: s.maxLayerBytes }),
-      ...(s.maxLogBytes === undefined ? {} : { maxLogBytes: s.maxLogBytes }),
-      now,
-    });
-    const notes = bundle.manifest.notes.length > 0 ? ` (${bundle.manifest.notes.join('; ')})` : '';
-    return {
-      ...result(
-        'EvidenceCollected',
-        'True',
-        !bundle.reused,
-        ['Snapshot', 'AlreadyCollected'],
-        `evidence bundle of ${bundle.manifest.files.length} files at ${bundle.dir}${notes}`,
-      ),
-      evidence: podEvidenceItems(bundle),
-    };
-  };
-
   const remove = async (how: 'graceful' | 'abrupt', gracePeriodSeconds: number): Promise<StepResult> => {
     const changed = (await driver.deletePod(pod, gracePeriodSeconds)) === 'changed';
     return how === 'graceful'
@@ -151,10 +113,52 @@ export function kubernetesDriver(options: KubernetesDriverOptions): EnforcementD
   return {
     label: (mode) => ({ type: 'PodLabelled', run: () => label(mode) }),
     isolate: (mode) => ({ type: 'NetworkPolicyApplied', run: () => policy(mode) }),
-    snapshot: () => ({ type: 'EvidenceCollected', run: snapshot }),
+    snapshot: () => ({ type: 'EvidenceCollected', run: () => snapshotPod(options) }),
     terminate: (how, gracePeriodSeconds) => ({
       type: 'PodDeleted',
       run: () => remove(how, gracePeriodSeconds),
     }),
+  };
+}
+
+/** The pod's evidence bundle: its object, recent events, and what this node shows of its containers. */
+async function snapshotPod(options: KubernetesDriverOptions): Promise<StepResult> {
+  const { driver, pod, now } = options;
+  const s = options.snapshot;
+  let events: unknown[] | { error: string };
+  try {
+    events = await driver.podEvents(pod);
+  } catch (e) {
+    if (isTransient(e)) throw e;
+    events = { error: apiStatus(e) === 403 ? `forbidden: ${apiMessage(e)}` : apiMessage(e) };
+  }
+  const local = await options.processes();
+  const bundle = await writePodEvidence({
+    evidenceDir: s.evidenceDir,
+    namespace: s.action.namespace,
+    actionName: s.action.name,
+    actionUid: s.action.uid,
+    node: s.node,
+    pod,
+    events,
+    containers: local.map((p) => ({ containerId: p.containerId, pid: p.pid })),
+    ...(s.podLogsDir === undefined ? {} : { podLogsDir: s.podLogsDir }),
+    ...(s.hostRoot === undefined ? {} : { hostRoot: s.hostRoot }),
+    ...(s.maxLayerBytes === undefined ? {} : { maxLayerBytes: s.maxLayerBytes }),
+    ...(s.maxLogBytes === undefined ? {} : { maxLogBytes: s.maxLogBytes }),
+    now,
+  });
+  const notes = bundle.manifest.notes.length > 0 ? ` (${bundle.manifest.notes.join('; ')})` : '';
+  const message = `evidence bundle of ${bundle.manifest.files.length} files at ${bundle.dir}${notes}`;
+  return {
+    condition: condition(
+      'EvidenceCollected',
+      'True',
+      bundle.reused ? 'AlreadyCollected' : 'Snapshot',
+      message,
+      now(),
+    ),
+    changed: !bundle.reused,
+    evidence: podEvidenceItems(bundle),
   };
 }
