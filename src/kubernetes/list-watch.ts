@@ -59,6 +59,12 @@ export interface ListWatchOptions<T extends k8s.KubernetesObject> {
   stopOnError?: 'never' | 'before-sync' | 'always';
   /** Called once when a failure stopped it (`stopOnError`), never after `stop()`. */
   onStopped?: (error: unknown) => void;
+  /**
+   * What is kept of each object, in ListWatch's cache and for `onEvent` (default: all of it).
+   * The cache holds every object the selector matches: the operator keeps only the name and
+   * phase of finished actions, which it never acts on again.
+   */
+  slim?: (object: T) => T;
 }
 
 export interface ListWatchStats {
@@ -163,7 +169,8 @@ export class ListWatcher<T extends k8s.KubernetesObject> {
         ...(cont === undefined ? {} : { continue: cont }),
       });
       resourceVersion ??= page.metadata?.resourceVersion;
-      items.push(...page.items);
+      const { slim } = this.options;
+      items.push(...(slim ? page.items.map(slim) : page.items));
       cont = page.metadata?.continue || undefined;
     } while (cont !== undefined);
     this.stats.lists++;
@@ -185,6 +192,10 @@ export class ListWatcher<T extends k8s.KubernetesObject> {
       this.synced = true;
       this.settleSync();
     }
+  }
+
+  slimmed(object: T): T {
+    return this.options.slim ? this.options.slim(object) : object;
   }
 
   gone(): void {
@@ -241,7 +252,8 @@ class CountingWatch<T extends k8s.KubernetesObject> extends k8s.Watch {
       { ...queryParams, allowWatchBookmarks: true },
       (phase, object, raw) => {
         if (phase === 'ERROR' && (object as { code?: number }).code === 410) this.owner.gone();
-        callback(phase, object, raw);
+        const kept = phase === 'ERROR' || phase === 'BOOKMARK' ? object : this.owner.slimmed(object as T);
+        callback(phase, kept, raw);
       },
       (err) => {
         if (isGone(err)) this.owner.gone();
