@@ -31,7 +31,8 @@ export interface ListWatchLogger {
 
 export interface ListPage<T> {
   items: T[];
-  metadata?: { resourceVersion?: string; continue?: string };
+  /** `continue` in raw JSON (custom objects); `_continue` in client-node's typed lists. */
+  metadata?: { resourceVersion?: string; continue?: string; _continue?: string };
 }
 
 export interface ListWatchOptions<T extends k8s.KubernetesObject> {
@@ -171,7 +172,7 @@ export class ListWatcher<T extends k8s.KubernetesObject> {
       resourceVersion ??= page.metadata?.resourceVersion;
       const { slim } = this.options;
       items.push(...(slim ? page.items.map(slim) : page.items));
-      cont = page.metadata?.continue || undefined;
+      cont = page.metadata?.continue || page.metadata?._continue || undefined;
     } while (cont !== undefined);
     this.stats.lists++;
     this.backoffMs = this.options.minBackoffMs ?? 100;
