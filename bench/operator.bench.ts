@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
-import { installCrd } from '../src/operator/crd.test-helper.js';
+import { installCrd } from '../src/kubernetes/crd.test-helper.js';
 import { Operator } from '../src/operator/operator.js';
 import {
   API_VERSION,
@@ -42,7 +42,7 @@ import {
   PLURAL,
   VERSION,
   WATCH_PATH,
-} from '../src/operator/security-action-api.js';
+} from '../src/kubernetes/security-action-api.js';
 import { binariesWhat, findBinaries } from '../src/testing/k8s/binaries.js';
 import { startControlPlane } from '../src/testing/k8s/control-plane.js';
 import type { ControlPlane } from '../src/testing/k8s/control-plane.js';

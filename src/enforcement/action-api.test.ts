@@ -10,7 +10,7 @@ import { openSqliteTokenStore } from '../storage/tokens/token-store.js';
 import Database from 'better-sqlite3';
 import { DockerEngine } from '../engine/docker/docker-engine.js';
 import { buildActionApi } from './action-api.js';
-import { isQuarantined } from './linux/netns-quarantine.js';
+import { isQuarantined } from '../linux/netns-quarantine.js';
 import { LocalEnforcer } from './local-enforcer.js';
 import { PodmanFixture, eventually, httpReachable } from './podman-fixture.test-helper.js';
 import type { SecurityAction, SecurityActionInput } from './security-action.js';

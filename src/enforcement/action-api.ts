@@ -23,6 +23,7 @@ import type {
   FastifyError,
   FastifyInstance,
   FastifyPluginAsync,
+  FastifyReply,
   FastifyRequest,
 } from 'fastify';
 import { z } from 'zod';
@@ -126,15 +127,14 @@ const noVerifier: Pick<ApiTokens, 'verify'> = {
 
 const BEARER = /^bearer +(\S+) *$/i;
 
-/** The routes, for registering into a larger server (`containment up`) or `buildActionApi`. */
-export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app, options) => {
-  const cluster = options.cluster ?? 'local';
-  const { enforcer } = options;
+/** Who sends a request: a token from the configuration, else the API tokens and OIDC. */
+function authenticator(
+  options: ActionApiOptions,
+  cluster: string,
+): (header: string | undefined) => Promise<Principal> {
   // Compared as digests so the comparison takes the same time whatever the token's length.
   const configured = (options.tokens ?? []).map((t) => ({ ...t, digest: digest(t.token) }));
-  const principals = new WeakMap<FastifyRequest, Principal>();
-
-  const principalFor = async (header: string | undefined): Promise<Principal> => {
+  return async (header) => {
     const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
     if (token !== undefined) {
       const d = digest(token);
@@ -153,6 +153,32 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
       ...(options.oidc ? { oidc: options.oidc } : {}),
     });
   };
+}
+
+/** Every failure as `{ error: { code, message } }` with its HTTP status; internals are logged, not sent. */
+function sendError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const send = (status: number, code: string, message: string): FastifyReply =>
+    reply.status(status).send({ error: { code, message } });
+  if (error instanceof HttpError) return send(error.status, error.code, error.message);
+  if (isContainmentError(error)) {
+    const status = statusOf(error.code);
+    if (status === 401)
+      void reply.header('www-authenticate', 'Bearer realm="containment", error="invalid_token"');
+    return send(status, error.code, error.message);
+  }
+  const status = (error as FastifyError).statusCode;
+  if (status !== undefined && status >= 400 && status < 500)
+    return send(status, ActionApiErrorCodes.REQUEST_INVALID, error.message);
+  request.log.error({ err: error }, 'action API request failed');
+  return send(500, ActionApiErrorCodes.INTERNAL, 'internal error');
+}
+
+/** The routes, for registering into a larger server (`containment up`) or `buildActionApi`. */
+export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app, options) => {
+  const cluster = options.cluster ?? 'local';
+  const { enforcer } = options;
+  const principalFor = authenticator(options, cluster);
+  const principals = new WeakMap<FastifyRequest, Principal>();
 
   const principalOf = (request: FastifyRequest): Principal => {
     const principal = principals.get(request);
@@ -173,22 +199,7 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
     principals.set(request, principal);
   });
 
-  app.setErrorHandler((error: FastifyError | Error, request, reply) => {
-    const send = (status: number, code: string, message: string) =>
-      reply.status(status).send({ error: { code, message } });
-    if (error instanceof HttpError) return send(error.status, error.code, error.message);
-    if (isContainmentError(error)) {
-      const status = statusOf(error.code);
-      if (status === 401)
-        void reply.header('www-authenticate', 'Bearer realm="containment", error="invalid_token"');
-      return send(status, error.code, error.message);
-    }
-    const status = (error as FastifyError).statusCode;
-    if (status !== undefined && status >= 400 && status < 500)
-      return send(status, ActionApiErrorCodes.REQUEST_INVALID, error.message);
-    request.log.error({ err: error }, 'action API request failed');
-    return send(500, ActionApiErrorCodes.INTERNAL, 'internal error');
-  });
+  app.setErrorHandler(sendError);
 
   app.post('/v1/actions', { bodyLimit: MAX_BODY_BYTES }, async (request, reply) => {
     const principal = principalOf(request);

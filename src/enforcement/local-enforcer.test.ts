@@ -8,8 +8,8 @@ import { after, before, test } from 'node:test';
 import { ErrorCodes } from '../errors.js';
 import type { ActionCompletedData } from '../events/cloud-event.js';
 import { ActionStore } from './action-store.js';
-import { verifyBundle } from './linux/evidence.js';
-import { isQuarantined, release } from './linux/netns-quarantine.js';
+import { verifyBundle } from '../linux/evidence.js';
+import { isQuarantined, release } from '../linux/netns-quarantine.js';
 import { LocalEnforcer } from './local-enforcer.js';
 import {
   PodmanFixture,

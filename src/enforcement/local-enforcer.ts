@@ -1,6 +1,6 @@
 /**
  * The enforcer for containers on this node (single-machine mode): takes a SecurityAction, carries
- * it out through the container engine and the Linux drivers, and moves it Pending → Running →
+ * it out through the one enforcer (`enforcer.ts`) with the container engine and Linux drivers, and moves it Pending → Running →
  * Succeeded | Failed with a message, timestamps, evidence and conditions. Every action ends in a
  * final phase and is reported through `onCompleted` (the `dev.containment.action.completed`
  * event); the same action id is carried out once.
@@ -13,9 +13,12 @@ import { ContainmentError, ErrorCodes, isContainmentError } from '../errors.js';
 import type { ActionCompletedData } from '../events/cloud-event.js';
 import { ActionStore } from './action-store.js';
 import type { ActionListFilter } from './action-store.js';
-import { evidenceItems, takeSnapshot } from './linux/evidence.js';
-import type { NetnsToolPaths } from './linux/netns-quarantine.js';
-import { QUARANTINE_TABLE, quarantine, release } from './linux/netns-quarantine.js';
+import type { NetnsToolPaths } from '../linux/netns-quarantine.js';
+import { QUARANTINE_TABLE } from '../linux/netns-quarantine.js';
+import { engineDriver, resolveContainer } from './drivers/engine-driver.js';
+import { linuxContainerDriver } from './drivers/linux-driver.js';
+import { carryOut } from './enforcer.js';
+import type { TargetGuard } from './enforcer.js';
 import type { ActionCondition, ActionStatus, EvidenceItem, SecurityAction } from './security-action.js';
 import { parseSecurityAction } from './security-action.js';
 
@@ -43,6 +46,8 @@ export interface LocalEnforcerOptions {
   /** Include the engine's full filesystem export in snapshots (default true). */
   exportFilesystem?: boolean;
   tools?: NetnsToolPaths;
+  /** May this enforcer act on the resolved container? (see `TargetGuard`; default: yes) */
+  guard?: TargetGuard;
   /** Called once per action that reached a final phase; should hand it to the durable outbox. */
   onCompleted?: (data: ActionCompletedData) => void | Promise<void>;
   now?: () => Date;
@@ -53,9 +58,6 @@ interface Outcome {
   evidence?: EvidenceItem[];
   conditions: ActionCondition[];
 }
-
-/** 128 + SIGKILL: the engine had to kill the container. */
-const KILLED_EXIT_CODE = 137;
 
 export class LocalEnforcer implements Enforcer {
   private readonly store: ActionStore;
@@ -186,9 +188,10 @@ export class LocalEnforcer implements Enforcer {
     }
   }
 
+  /** The local front end of the enforcer: one container, through the engine and Linux drivers. */
   private async perform(action: SecurityAction): Promise<Outcome> {
     const { spec } = action;
-    const info = await this.resolve(action);
+    const info = await resolveContainer(this.options.engine, spec.target, this.node);
     const what = `container ${info.name} (${info.id.slice(0, 12)})`;
     if (spec.action !== 'Snapshot' && !info.running) {
       throw new ContainmentError(
@@ -196,102 +199,50 @@ export class LocalEnforcer implements Enforcer {
         `${what} is not running (exit code ${info.exitCode ?? 'unknown'}): already gone`,
       );
     }
-    if (spec.dryRun) {
-      return {
-        message: `dry run: would ${this.plan(action, info)}; nothing was changed`,
-        conditions: [this.condition('DryRun', true, 'DryRun', 'nothing was changed')],
-      };
-    }
-    const pid = info.pid ?? 0;
-    switch (spec.action) {
-      case 'Quarantine': {
-        const { warnings } = await quarantine({ pid, containerId: info.id }, this.options.tools);
-        const message = [`${what} quarantined: all traffic in and out dropped`, ...warnings].join('; ');
-        return { message, conditions: [this.condition('Quarantined', true, 'NetworkIsolated', message)] };
-      }
-      case 'Release': {
-        await release({ pid, containerId: info.id }, this.options.tools);
-        const message = `${what} released: quarantine table removed`;
-        return { message, conditions: [this.condition('Quarantined', false, 'Released', message)] };
-      }
-      case 'Snapshot':
-        return this.snapshot(action, info);
-      case 'TerminateGraceful': {
-        const snapshot = await this.snapshot(action, info);
-        const started = Date.now();
-        await this.options.engine.stop(info.id, spec.gracePeriodSeconds);
-        const seconds = ((Date.now() - started) / 1000).toFixed(1);
-        const exitCode = (await this.options.engine.inspect(info.id).catch(() => undefined))?.exitCode;
-        await this.removeContainer(info.id);
-        const how =
-          exitCode === KILLED_EXIT_CODE
-            ? `did not stop within the ${spec.gracePeriodSeconds} s grace period: killed (exit code ${exitCode})`
-            : `stopped after SIGTERM in ${seconds} s (exit code ${exitCode ?? 'unknown'}, grace period ${spec.gracePeriodSeconds} s)`;
-        const message = `${what} ${how} and removed; ${snapshot.message}`;
-        return {
-          message,
-          evidence: snapshot.evidence ?? [],
-          conditions: [
-            ...snapshot.conditions,
-            this.condition(
-              'Terminated',
-              true,
-              exitCode === KILLED_EXIT_CODE ? 'Killed' : 'Graceful',
-              message,
-            ),
-          ],
-        };
-      }
-      case 'Terminate': {
-        await this.options.engine.kill(info.id, 'SIGKILL');
-        await this.removeContainer(info.id);
-        const message = `${what} killed (SIGKILL) and removed`;
-        return { message, conditions: [this.condition('Terminated', true, 'Killed', message)] };
-      }
-    }
-  }
-
-  private async snapshot(action: SecurityAction, info: ContainerInfo): Promise<Outcome> {
-    const bundle = await takeSnapshot(this.options.engine, info.id, {
-      evidenceDir: this.evidenceDir,
-      actionId: action.metadata.name,
-      ...(this.options.exportFilesystem !== undefined
-        ? { exportFilesystem: this.options.exportFilesystem }
-        : {}),
+    const done = await carryOut({
+      spec,
+      target: {
+        kind: 'container',
+        namespace: spec.target.namespace,
+        name: info.name,
+        uid: info.id,
+        node: this.node,
+      },
+      drivers: [
+        engineDriver({
+          engine: this.options.engine,
+          container: info,
+          what,
+          evidenceDir: this.evidenceDir,
+          actionId: action.metadata.name,
+          exportFilesystem: this.options.exportFilesystem,
+          now: this.now,
+        }),
+        linuxContainerDriver({
+          pid: info.pid ?? 0,
+          containerId: info.id,
+          what,
+          tools: this.options.tools,
+          now: this.now,
+        }),
+      ],
+      plan: () => this.plan(action, info),
+      guard: this.options.guard,
+      // Any failure fails the action with its own message (`execute`).
+      onError: () => 'rethrow',
       now: this.now,
     });
-    const notes = bundle.manifest.notes.length > 0 ? ` (${bundle.manifest.notes.join('; ')})` : '';
-    const message = `evidence bundle of ${bundle.manifest.files.length} files at ${bundle.dir}${notes}`;
+    if (done.dryRun)
+      return {
+        message: `dry run: would ${done.plan ?? ''}; nothing was changed`,
+        conditions: done.conditions,
+      };
+    const last = done.results.at(-1);
     return {
-      message,
-      evidence: evidenceItems(bundle),
-      conditions: [this.condition('EvidenceCollected', true, 'Snapshot', message)],
+      message: last?.message ?? last?.condition.message ?? '',
+      evidence: done.evidence,
+      conditions: done.conditions,
     };
-  }
-
-  /** The target's container: `container` when given, else the pod name (local mode). */
-  private async resolve(action: SecurityAction): Promise<ContainerInfo> {
-    const { target } = action.spec;
-    const name = target.container ?? target.pod;
-    let info: ContainerInfo;
-    try {
-      info = await this.options.engine.inspect(name);
-    } catch (e) {
-      if (isContainmentError(e) && e.code === ErrorCodes.CONTAINER_NOT_FOUND) {
-        throw new ContainmentError(
-          ErrorCodes.CONTAINER_NOT_FOUND,
-          `target ${target.namespace}/${target.pod}${target.container ? `/${target.container}` : ''}: no such container on node ${this.node}`,
-        );
-      }
-      throw e;
-    }
-    if (target.uid !== undefined && !info.id.startsWith(target.uid)) {
-      throw new ContainmentError(
-        ErrorCodes.CONTAINER_NOT_FOUND,
-        `target ${name}: container ${info.id.slice(0, 12)} is not the requested uid ${target.uid} (replaced since?)`,
-      );
-    }
-    return info;
   }
 
   private plan(action: SecurityAction, info: ContainerInfo): string {
@@ -308,15 +259,6 @@ export class LocalEnforcer implements Enforcer {
         return `write an evidence bundle of ${what} to ${bundle}, stop it with a ${action.spec.gracePeriodSeconds} s grace period, then remove it`;
       case 'Terminate':
         return `kill ${what} with SIGKILL, then remove it`;
-    }
-  }
-
-  private async removeContainer(id: string): Promise<void> {
-    try {
-      await this.options.engine.remove(id, { force: true });
-    } catch (e) {
-      // Already removed (e.g. started with --rm): that is the state we want.
-      if (!(isContainmentError(e) && e.code === ErrorCodes.CONTAINER_NOT_FOUND)) throw e;
     }
   }
 

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,16 +19,16 @@ import {
   podmanPodAvailable,
   runPodContainer,
 } from '../agent/kubernetes/pod-container.test-helper.js';
-import { verifyBundle } from '../enforcement/linux/evidence.js';
-import { isQuarantined } from '../enforcement/linux/netns-quarantine.js';
+import { verifyBundle } from '../linux/evidence.js';
+import { isQuarantined } from '../linux/netns-quarantine.js';
 import { hasCommand, run } from '../testing/tools.js';
 import type { ActionStatus } from '../enforcement/security-action.js';
 import { binariesWhat, findBinaries } from '../testing/k8s/binaries.js';
 import { startControlPlane } from '../testing/k8s/control-plane.js';
+import { Relay } from '../testing/k8s/tcp-relay.js';
 import type { ControlPlane } from '../testing/k8s/control-plane.js';
 import { repoRoot, requireOrSkip } from '../testing/shared-data.js';
-import { ActionWatch } from './action-watch.js';
-import { installCrd } from './crd.test-helper.js';
+import { installCrd } from '../kubernetes/crd.test-helper.js';
 import { Operator } from './operator.js';
 import type { OperatorOptions } from './operator.js';
 import {
@@ -38,10 +37,10 @@ import {
   KIND,
   NODE_LABEL,
   PLURAL,
-  SecurityActionApi,
+  watchSecurityActions,
   VERSION,
-} from './security-action-api.js';
-import type { SecurityActionObject } from './security-action-api.js';
+} from '../kubernetes/security-action-api.js';
+import type { SecurityActionObject } from '../kubernetes/security-action-api.js';
 
 const binaries = findBinaries();
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -170,42 +169,6 @@ async function startOperator(
 async function stopOperator(op: Operator): Promise<void> {
   await op.stop();
   operators.splice(operators.indexOf(op), 1);
-}
-
-/** A loopback TCP relay to the API server whose connections the test can cut (TLS passes through). */
-class Relay {
-  private server: net.Server;
-  private sockets = new Set<net.Socket>();
-  port = 0;
-  constructor(private readonly upstream: URL) {
-    this.server = this.make();
-  }
-  private make(): net.Server {
-    return net.createServer((client) => {
-      const up = net.connect(Number(this.upstream.port), this.upstream.hostname);
-      for (const s of [client, up]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(up).pipe(client);
-    });
-  }
-  async listen(port = 0): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-  /** Refuses new connections and resets the open ones. */
-  async cut(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      for (const s of this.sockets) s.resetAndDestroy();
-    });
-  }
-  async restore(): Promise<void> {
-    this.server = this.make();
-    await this.listen(this.port);
-  }
 }
 
 describe('node operator (real kube-apiserver)', () => {
@@ -548,15 +511,14 @@ describe('node operator (real kube-apiserver)', () => {
       onNode(NODE_A),
     );
     const seen: string[] = [];
-    const watch = new ActionWatch({
+    const watch = watchSecurityActions({
       kubeConfig: kc,
-      api: new SecurityActionApi(kc),
       labelSelector: `${NODE_LABEL}=${NODE_A}`,
       logger,
       resourceVersion: '1',
       onEvent: (type, a) => seen.push(`${type}:${a.metadata.name}`),
     });
-    watch.start();
+    void watch.start();
     const deadline = Date.now() + 10_000;
     while (!seen.includes('LISTED:before-start') && Date.now() < deadline) await sleep(50);
     await watch.stop();

@@ -9,25 +9,14 @@
  * present, bundle written, pod deleting), so an operator that resumes a Running action finishes
  * it without repeating work, and a final phase is never redone.
  */
-import { stat } from 'node:fs/promises';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { PodProcess } from '../agent/kubernetes/proc-pods.js';
-import { listPodProcesses } from '../agent/kubernetes/proc-pods.js';
-import { isContainmentError } from '../errors.js';
-import { apiMessage, apiStatus, isTransient } from '../enforcement/kubernetes/api-errors.js';
-import {
-  bundleDir,
-  existingPodEvidence,
-  podEvidenceItems,
-  writePodEvidence,
-} from '../enforcement/kubernetes/pod-evidence.js';
-import type { EventRecord } from '../enforcement/kubernetes/pod-driver.js';
+import { kubernetesDriver } from '../enforcement/drivers/kubernetes-driver.js';
+import { linuxPodDriver } from '../enforcement/drivers/linux-driver.js';
+import { carryOut } from '../enforcement/enforcer.js';
+import type { TargetGuard } from '../enforcement/enforcer.js';
+import { bundleDir, existingPodEvidence, podEvidenceItems } from '../enforcement/kubernetes/pod-evidence.js';
 import { PodDriver, podIdentity } from '../enforcement/kubernetes/pod-driver.js';
-import { QUARANTINE_LABEL, quarantinePolicyName } from '../enforcement/kubernetes/quarantine-policy.js';
-import type { NetnsToolPaths } from '../enforcement/linux/netns-quarantine.js';
-import { quarantine, release } from '../enforcement/linux/netns-quarantine.js';
-import { assertPidInContainer } from '../enforcement/linux/proc-inspect.js';
 import type {
   ActionCondition,
   ActionSpec,
@@ -35,11 +24,23 @@ import type {
   EvidenceItem,
 } from '../enforcement/security-action.js';
 import { actionSpecSchema } from '../enforcement/security-action.js';
-import { ActionWatch } from './action-watch.js';
-import type { WatchEventType } from './action-watch.js';
-import { condition, isFinal, plan, resolvedPodUid, targetResolved } from './outcomes.js';
-import type { SecurityActionObject } from './security-action-api.js';
-import { API_VERSION, KIND, NODE_LABEL, SecurityActionApi, keyOf } from './security-action-api.js';
+import { isContainmentError } from '../errors.js';
+import { apiMessage, isTransient } from '../kubernetes/api-errors.js';
+import type { ListWatchEventType, ListWatchStats, ListWatcher } from '../kubernetes/list-watch.js';
+import type { NetnsToolPaths } from '../linux/netns-quarantine.js';
+import type { PodProcess } from '../linux/proc-pods.js';
+import { listPodProcesses } from '../linux/proc-pods.js';
+import type { Outcome } from './outcomes.js';
+import { condition, isFinal, outcomeOf, plan, resolvedPodUid, targetResolved } from './outcomes.js';
+import type { SecurityActionObject } from '../kubernetes/security-action-api.js';
+import {
+  API_VERSION,
+  KIND,
+  NODE_LABEL,
+  SecurityActionApi,
+  keyOf,
+  watchSecurityActions,
+} from '../kubernetes/security-action-api.js';
 
 export interface OperatorOptions {
   kubeConfig: k8s.KubeConfig;
@@ -73,6 +74,8 @@ export interface OperatorOptions {
   adoptDelayMs?: number;
   /** Attempts for an action whose steps fail transiently (API unreachable, 5xx) before it fails. */
   maxAttempts?: number;
+  /** May this operator act on the resolved pod? (see `TargetGuard`; default: yes) */
+  guard?: TargetGuard;
 }
 
 export interface OperatorStats {
@@ -88,14 +91,6 @@ export interface OperatorStats {
   events: number;
 }
 
-interface Outcome {
-  phase: 'Succeeded' | 'Failed';
-  message: string;
-  conditions: ActionCondition[];
-  evidence: EvidenceItem[];
-  podEvent?: EventRecord;
-}
-
 type Source = 'node' | 'unlabelled';
 
 interface Item {
@@ -104,9 +99,6 @@ interface Item {
   /** An unlabelled action whose wait for its own node's operator is over. */
   deferred?: boolean;
 }
-
-/** A step failed for good: the action fails with the conditions gathered so far. */
-class StepFailed extends Error {}
 
 const TERMINATING = new Set(['Terminate', 'TerminateGraceful']);
 
@@ -121,7 +113,7 @@ export class Operator {
   };
   private readonly api: SecurityActionApi;
   private readonly driver: PodDriver;
-  private readonly watches: ActionWatch[];
+  private readonly watches: ListWatcher<SecurityActionObject>[];
   private readonly pending = new Map<string, Item>();
   private readonly queued = new Set<string>();
   private readonly ready: string[] = [];
@@ -140,9 +132,9 @@ export class Operator {
   constructor(private readonly options: OperatorOptions) {
     this.api = new SecurityActionApi(options.kubeConfig);
     this.driver = new PodDriver(options.kubeConfig, { name: 'containment-operator', node: options.node });
-    const common = { kubeConfig: options.kubeConfig, api: this.api, logger: options.logger };
+    const common = { kubeConfig: options.kubeConfig, logger: options.logger };
     this.watches = [
-      new ActionWatch({
+      watchSecurityActions({
         ...common,
         labelSelector: `${NODE_LABEL}=${options.node}`,
         onEvent: (type, action) => this.onEvent('node', type, action),
@@ -150,7 +142,7 @@ export class Operator {
           ? {}
           : { resourceVersion: options.watchResourceVersion }),
       }),
-      new ActionWatch({
+      watchSecurityActions({
         ...common,
         labelSelector: `!${NODE_LABEL}`,
         onEvent: (type, action) => this.onEvent('unlabelled', type, action),
@@ -162,14 +154,13 @@ export class Operator {
     return this.options.node;
   }
 
-  watchStats(): ActionWatch['stats'][] {
+  watchStats(): ListWatchStats[] {
     return this.watches.map((w) => w.stats);
   }
 
   /** Starts both watches; resolves once both have listed (or begun watching). */
   async start(): Promise<void> {
-    for (const w of this.watches) w.start();
-    await Promise.all(this.watches.map((w) => w.whenSynced()));
+    await Promise.all(this.watches.map((w) => w.start()));
     this.options.logger.info({ node: this.options.node }, 'operator: watching SecurityActions');
   }
 
@@ -202,7 +193,7 @@ export class Operator {
     return this.options.now?.() ?? new Date();
   }
 
-  private onEvent(source: Source, type: WatchEventType, action: SecurityActionObject): void {
+  private onEvent(source: Source, type: ListWatchEventType, action: SecurityActionObject): void {
     this.stats.events++;
     const key = `${source}:${keyOf(action.metadata)}`;
     if (type === 'DELETED' || isFinal(action.status)) {
@@ -263,7 +254,7 @@ export class Operator {
     } catch (e) {
       if (this.stopped) return;
       const attempt = (this.attempts.get(key) ?? 0) + 1;
-      const transient = !isContainmentError(e) && !(e instanceof StepFailed) && isTransient(e);
+      const transient = !isContainmentError(e) && isTransient(e);
       const name = keyOf(item.action.metadata);
       if (transient && attempt < (this.options.maxAttempts ?? 6)) {
         this.attempts.set(key, attempt);
@@ -394,179 +385,52 @@ export class Operator {
       if (!r.written) return;
       action = r.action;
     }
-    const outcome = spec.dryRun
-      ? await this.dryRun(action, spec, pod)
-      : await this.perform(action, spec, pod);
-    await this.complete(action, outcome, pod);
+    await this.complete(action, await this.perform(action, spec, pod), pod);
   }
 
-  private async dryRun(action: SecurityActionObject, spec: ActionSpec, pod: k8s.V1Pod): Promise<Outcome> {
-    const id = podIdentity(pod);
-    const local = await this.localContainers(id.uid);
-    const dir = bundleDir(this.options.evidenceDir, action.metadata.namespace, action.metadata.name);
-    const message = `dry run: would ${plan(spec, id, local.length, dir)}; nothing was changed`;
-    return {
-      phase: 'Succeeded',
-      message,
-      evidence: [],
-      conditions: [condition('DryRun', 'True', 'DryRun', 'nothing was changed', this.now())],
-    };
-  }
-
+  /** The operator's front end of the enforcer: one pod, through the Kubernetes and Linux drivers. */
   private async perform(action: SecurityActionObject, spec: ActionSpec, pod: k8s.V1Pod): Promise<Outcome> {
-    const conditions: ActionCondition[] = [];
-    const evidence: EvidenceItem[] = [];
-    const messages: string[] = [];
-    let changed = false;
     const id = podIdentity(pod);
-    const what = `pod ${id.namespace}/${id.name}`;
+    const { options } = this;
     const now = (): Date => this.now();
-    /** Runs one step; a permanent failure ends the action as Failed, keeping earlier conditions. */
-    const step = async (type: string, run: () => Promise<ActionCondition>): Promise<void> => {
-      let c: ActionCondition;
-      try {
-        c = await run();
-      } catch (e) {
-        if (!isContainmentError(e) && isTransient(e) && !(e instanceof StepFailed)) throw e;
-        const message = isContainmentError(e) ? e.message : apiMessage(e);
-        conditions.push(condition(type, 'False', 'Failed', message, now()));
-        throw new StepFailed(`${type}: ${message}`);
-      }
-      conditions.push(c);
-      if (c.status === 'False' && c.reason === 'Failed') throw new StepFailed(`${type}: ${c.message ?? ''}`);
-      await this.options.afterStep?.(action, type);
-    };
-
-    try {
-      switch (spec.action) {
-        case 'Quarantine': {
-          await step('PodLabelled', async () => {
-            const ch = await this.driver.labelPod(pod);
-            changed ||= ch === 'changed';
-            return condition(
-              'PodLabelled',
-              'True',
-              ch === 'changed' ? 'Labelled' : 'AlreadyLabelled',
-              `${what} labelled ${QUARANTINE_LABEL}=${id.uid}`,
-              now(),
-            );
-          });
-          await step('NetworkPolicyApplied', async () => {
-            const ch = await this.driver.applyQuarantinePolicy(pod);
-            changed ||= ch === 'changed';
-            return condition(
-              'NetworkPolicyApplied',
-              'True',
-              ch === 'changed' ? 'Created' : 'AlreadyPresent',
-              `NetworkPolicy ${id.namespace}/${quarantinePolicyName(id.name)} denies all ingress and egress of this pod only`,
-              now(),
-            );
-          });
-          await step('NodeIsolation', () => this.nodeIsolation(id, 'quarantine'));
-          messages.push(`${what} quarantined: NetworkPolicy applied`);
-          break;
-        }
-        case 'Release': {
-          await step('PodLabelled', async () => {
-            const ch = await this.driver.unlabelPod(pod);
-            changed ||= ch === 'changed';
-            return condition(
-              'PodLabelled',
-              'False',
-              ch === 'changed' ? 'Unlabelled' : 'NotLabelled',
-              `${what} carries no ${QUARANTINE_LABEL} label`,
-              now(),
-            );
-          });
-          await step('NetworkPolicyApplied', async () => {
-            const ch = await this.driver.removeQuarantinePolicy(pod);
-            changed ||= ch === 'changed';
-            return condition(
-              'NetworkPolicyApplied',
-              'False',
-              ch === 'changed' ? 'Deleted' : 'NotPresent',
-              `no quarantine NetworkPolicy selects this pod`,
-              now(),
-            );
-          });
-          await step('NodeIsolation', () => this.nodeIsolation(id, 'release'));
-          messages.push(`${what} released`);
-          break;
-        }
-        case 'Snapshot':
-        case 'TerminateGraceful': {
-          await step('EvidenceCollected', async () => {
-            const items = await this.snapshot(action, pod);
-            evidence.push(...items.evidence);
-            changed ||= !items.reused;
-            return condition(
-              'EvidenceCollected',
-              'True',
-              items.reused ? 'AlreadyCollected' : 'Snapshot',
-              items.message,
-              now(),
-            );
-          });
-          messages.push(conditions.at(-1)?.message ?? '');
-          if (spec.action === 'TerminateGraceful') {
-            await step('PodDeleted', async () => {
-              const ch = await this.driver.deletePod(pod, spec.gracePeriodSeconds);
-              changed ||= ch === 'changed';
-              return condition(
-                'PodDeleted',
-                'True',
-                ch === 'changed' ? 'GracefulDeletion' : 'AlreadyDeleting',
-                `${what} deletion requested with a ${spec.gracePeriodSeconds} s grace period`,
-                now(),
-              );
-            });
-            messages.unshift(`${what} deleted with a ${spec.gracePeriodSeconds} s grace period`);
-          }
-          break;
-        }
-        case 'Terminate': {
-          await step('NodeKill', () => this.killLocal(id));
-          await step('PodDeleted', async () => {
-            const ch = await this.driver.deletePod(pod, 0);
-            changed ||= ch === 'changed';
-            return condition(
-              'PodDeleted',
-              'True',
-              ch === 'changed' ? 'ForceDeleted' : 'AlreadyGone',
-              `${what} deleted with grace period 0`,
-              now(),
-            );
-          });
-          messages.push(`${what} terminated (grace period 0)`);
-          break;
-        }
-      }
-    } catch (e) {
-      if (!(e instanceof StepFailed)) throw e;
-      return {
-        phase: 'Failed',
-        message: `${spec.action} of ${what} failed at ${e.message}`,
-        conditions,
-        evidence,
-      };
-    }
-    const skipped = conditions.filter((c) => c.status === 'Unknown').map((c) => c.message);
-    const message = [...messages, ...skipped].join('; ');
-    return {
-      phase: 'Succeeded',
-      message,
-      conditions,
-      evidence,
-      ...(changed
-        ? {
-            podEvent: {
-              type: spec.action === 'Release' ? 'Normal' : 'Warning',
-              reason: podEventReason(spec),
-              message,
-            },
-          }
-        : {}),
-    };
+    const processes = (): Promise<PodProcess[]> => this.localContainers(id.uid);
+    const { metadata } = action;
+    const done = await carryOut({
+      spec,
+      target: { kind: 'pod', namespace: id.namespace, name: id.name, uid: id.uid, node: options.node },
+      drivers: [
+        kubernetesDriver({
+          driver: this.driver,
+          pod,
+          processes,
+          snapshot: {
+            evidenceDir: options.evidenceDir,
+            action: { namespace: metadata.namespace, name: metadata.name, uid: metadata.uid },
+            node: options.node,
+            podLogsDir: options.podLogsDir,
+            hostRoot: options.hostRoot,
+            maxLayerBytes: options.maxLayerBytes,
+            maxLogBytes: options.maxLogBytes,
+          },
+          now,
+        }),
+        linuxPodDriver({ pod: id, node: options.node, processes, tools: options.tools, now }),
+      ],
+      plan: async () =>
+        plan(
+          spec,
+          id,
+          (await processes()).length,
+          bundleDir(options.evidenceDir, metadata.namespace, metadata.name),
+        ),
+      guard: options.guard,
+      // Transient API failures are retried by `process`; anything else fails the action here.
+      onError: (e) => (!isContainmentError(e) && isTransient(e) ? 'rethrow' : 'record'),
+      describeError: (e) => (isContainmentError(e) ? e.message : apiMessage(e)),
+      afterStep: async (type) => options.afterStep?.(action, type),
+      now,
+    });
+    return outcomeOf(spec, `pod ${id.namespace}/${id.name}`, done);
   }
 
   private async localContainers(podUid: string): Promise<PodProcess[]> {
@@ -577,105 +441,6 @@ export class Operator {
       this.procScan = list().finally(() => (this.procScan = undefined));
     }
     return (await this.procScan).filter((p) => p.podUid === podUid);
-  }
-
-  /** nftables in the pod's network namespace, once per namespace (a pod's containers share one). */
-  private async nodeIsolation(
-    id: { uid: string; namespace: string; name: string },
-    mode: 'quarantine' | 'release',
-  ): Promise<ActionCondition> {
-    const local = await this.localContainers(id.uid);
-    if (local.length === 0) return noLocalProcess('NodeIsolation', id, this.options.node, this.now());
-    const seen = new Set<string>();
-    const warnings: string[] = [];
-    try {
-      for (const p of local) {
-        const ns = await stat(`/proc/${p.pid}/ns/net`).catch(() => undefined);
-        const nsKey = ns ? `${ns.dev}:${ns.ino}` : `pid:${p.pid}`;
-        if (seen.has(nsKey)) continue;
-        seen.add(nsKey);
-        if (mode === 'quarantine')
-          warnings.push(
-            ...(await quarantine({ pid: p.pid, containerId: p.containerId }, this.options.tools)).warnings,
-          );
-        else await release({ pid: p.pid, containerId: p.containerId }, this.options.tools);
-      }
-    } catch (e) {
-      return condition('NodeIsolation', 'False', 'Failed', (e as Error).message, this.now());
-    }
-    const message =
-      mode === 'quarantine'
-        ? [
-            `nftables drop-all in ${seen.size} network namespace(s) of the pod on node ${this.options.node}`,
-            ...warnings,
-          ].join('; ')
-        : `nftables quarantine removed from ${seen.size} network namespace(s) on node ${this.options.node}`;
-    return condition(
-      'NodeIsolation',
-      mode === 'quarantine' ? 'True' : 'False',
-      mode === 'quarantine' ? 'NftablesApplied' : 'Released',
-      message,
-      this.now(),
-    );
-  }
-
-  private async killLocal(id: { uid: string; namespace: string; name: string }): Promise<ActionCondition> {
-    const local = await this.localContainers(id.uid);
-    if (local.length === 0) return noLocalProcess('NodeKill', id, this.options.node, this.now());
-    for (const p of local) {
-      try {
-        await assertPidInContainer(p.pid, p.containerId);
-        process.kill(p.pid, 'SIGKILL');
-      } catch (e) {
-        // Gone already is what we want; anything else is a failure.
-        if (!(isContainmentError(e) || (e as NodeJS.ErrnoException).code === 'ESRCH')) {
-          return condition('NodeKill', 'False', 'Failed', (e as Error).message, this.now());
-        }
-      }
-    }
-    return condition(
-      'NodeKill',
-      'True',
-      'Killed',
-      `SIGKILL sent to ${local.length} container(s) on node ${this.options.node}`,
-      this.now(),
-    );
-  }
-
-  private async snapshot(
-    action: SecurityActionObject,
-    pod: k8s.V1Pod,
-  ): Promise<{ evidence: EvidenceItem[]; reused: boolean; message: string }> {
-    const id = podIdentity(pod);
-    let events: unknown[] | { error: string };
-    try {
-      events = await this.driver.podEvents(pod);
-    } catch (e) {
-      if (isTransient(e)) throw e;
-      events = { error: apiStatus(e) === 403 ? `forbidden: ${apiMessage(e)}` : apiMessage(e) };
-    }
-    const local = await this.localContainers(id.uid);
-    const bundle = await writePodEvidence({
-      evidenceDir: this.options.evidenceDir,
-      namespace: action.metadata.namespace,
-      actionName: action.metadata.name,
-      actionUid: action.metadata.uid,
-      node: this.options.node,
-      pod,
-      events,
-      containers: local.map((p) => ({ containerId: p.containerId, pid: p.pid })),
-      ...(this.options.podLogsDir === undefined ? {} : { podLogsDir: this.options.podLogsDir }),
-      ...(this.options.hostRoot === undefined ? {} : { hostRoot: this.options.hostRoot }),
-      ...(this.options.maxLayerBytes === undefined ? {} : { maxLayerBytes: this.options.maxLayerBytes }),
-      ...(this.options.maxLogBytes === undefined ? {} : { maxLogBytes: this.options.maxLogBytes }),
-      now: () => this.now(),
-    });
-    const notes = bundle.manifest.notes.length > 0 ? ` (${bundle.manifest.notes.join('; ')})` : '';
-    return {
-      evidence: podEvidenceItems(bundle),
-      reused: bundle.reused,
-      message: `evidence bundle of ${bundle.manifest.files.length} files at ${bundle.dir}${notes}`,
-    };
   }
 
   /** A Terminate started earlier whose pod is gone now: the goal is reached. */
@@ -802,34 +567,4 @@ export class Operator {
 
 function crossNamespace(action: SecurityActionObject, targetNamespace: string): string {
   return `refused: target namespace ${targetNamespace} differs from the action's namespace ${action.metadata.namespace}; an action may only act on pods of its own namespace`;
-}
-
-function noLocalProcess(
-  type: string,
-  id: { uid: string; namespace: string; name: string },
-  node: string,
-  now: Date,
-): ActionCondition {
-  return condition(
-    type,
-    'Unknown',
-    'NoLocalProcess',
-    `no process of pod ${id.namespace}/${id.name} (uid ${id.uid}) runs on node ${node} (none found in /proc/*/cgroup): node-level step skipped`,
-    now,
-  );
-}
-
-function podEventReason(spec: ActionSpec): string {
-  switch (spec.action) {
-    case 'Quarantine':
-      return 'Quarantined';
-    case 'Release':
-      return 'Released';
-    case 'Snapshot':
-      return 'Snapshotted';
-    case 'TerminateGraceful':
-      return 'TerminatedGracefully';
-    case 'Terminate':
-      return 'Terminated';
-  }
 }

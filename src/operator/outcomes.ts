@@ -3,19 +3,27 @@
  * started (so a resumed action never acts on a replacement pod of the same name), and the dry-run
  * plan. No I/O here.
  */
+import type { CarryOutResult } from '../enforcement/enforcer.js';
+import { condition } from '../enforcement/enforcer.js';
+import type { EventRecord } from '../enforcement/kubernetes/pod-driver.js';
 import { QUARANTINE_LABEL, quarantinePolicyName } from '../enforcement/kubernetes/quarantine-policy.js';
-import type { ActionCondition, ActionSpec, ActionStatus } from '../enforcement/security-action.js';
+import type {
+  ActionCondition,
+  ActionSpec,
+  ActionStatus,
+  EvidenceItem,
+} from '../enforcement/security-action.js';
 
+export { condition };
 export type ConditionStatus = ActionCondition['status'];
 
-export function condition(
-  type: string,
-  status: ConditionStatus,
-  reason: string,
-  message: string,
-  now: Date,
-): ActionCondition {
-  return { type, status, reason, message, lastTransitionTime: now.toISOString() };
+/** What an action came to: its final status, and the Event for its pod when something changed. */
+export interface Outcome {
+  phase: 'Succeeded' | 'Failed';
+  message: string;
+  conditions: ActionCondition[];
+  evidence: EvidenceItem[];
+  podEvent?: EventRecord;
 }
 
 export const TARGET_RESOLVED = 'TargetResolved';
@@ -66,5 +74,64 @@ export function plan(
       return `write an evidence bundle of ${what} to ${bundleDir}, then delete the pod with a ${spec.gracePeriodSeconds} s grace period`;
     case 'Terminate':
       return `kill the processes of ${local} (SIGKILL), then delete ${what} with grace period 0`;
+  }
+}
+
+/** The enforcer's result as the operator reports it: one message, and a pod Event when it changed something. */
+export function outcomeOf(spec: ActionSpec, what: string, done: CarryOutResult): Outcome {
+  const { conditions, evidence } = done;
+  if (done.dryRun)
+    return {
+      phase: 'Succeeded',
+      message: `dry run: would ${done.plan ?? ''}; nothing was changed`,
+      conditions,
+      evidence: [],
+    };
+  if (done.phase === 'Failed')
+    return {
+      phase: 'Failed',
+      message: `${spec.action} of ${what} failed at ${done.failedAt ?? ''}`,
+      conditions,
+      evidence,
+    };
+  const snapshot = conditions.find((c) => c.type === 'EvidenceCollected')?.message ?? '';
+  const messages: Record<ActionSpec['action'], string[]> = {
+    Quarantine: [`${what} quarantined: NetworkPolicy applied`],
+    Release: [`${what} released`],
+    Snapshot: [snapshot],
+    TerminateGraceful: [`${what} deleted with a ${spec.gracePeriodSeconds} s grace period`, snapshot],
+    Terminate: [`${what} terminated (grace period 0)`],
+  };
+  const skipped = conditions.filter((c) => c.status === 'Unknown').map((c) => c.message);
+  const message = [...messages[spec.action], ...skipped].join('; ');
+  return {
+    phase: 'Succeeded',
+    message,
+    conditions,
+    evidence,
+    ...(done.changed
+      ? {
+          podEvent: {
+            type: spec.action === 'Release' ? 'Normal' : 'Warning',
+            reason: podEventReason(spec),
+            message,
+          },
+        }
+      : {}),
+  };
+}
+
+function podEventReason(spec: ActionSpec): string {
+  switch (spec.action) {
+    case 'Quarantine':
+      return 'Quarantined';
+    case 'Release':
+      return 'Released';
+    case 'Snapshot':
+      return 'Snapshotted';
+    case 'TerminateGraceful':
+      return 'TerminatedGracefully';
+    case 'Terminate':
+      return 'Terminated';
   }
 }

@@ -39,7 +39,7 @@ import { httpFindings, PolicySdkHost } from '../../src/functions/host/policy-sdk
 import type { NamespaceCredentials } from '../../src/functions/host/policy-sdk-host.js';
 import { WhiskClient } from '../../src/clients/whisk-client.js';
 import { installSecurityNotices, securityNoticesUrl } from '../../src/functions/security-notices.js';
-import { installCrd } from '../../src/operator/crd.test-helper.js';
+import { installCrd } from '../../src/kubernetes/crd.test-helper.js';
 import { Operator } from '../../src/operator/operator.js';
 import { buildAgentReport } from '../../src/scanner/agent-report.js';
 import { runScannerServer } from '../../src/scanner/run-server.js';

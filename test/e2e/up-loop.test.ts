@@ -28,7 +28,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { verifyBundle } from '../../src/enforcement/linux/evidence.js';
+import { verifyBundle } from '../../src/linux/evidence.js';
 import { httpReachable, reachableFromNetns } from '../../src/enforcement/podman-fixture.test-helper.js';
 import type { SecurityAction } from '../../src/enforcement/security-action.js';
 import type { AuditLink } from '../../src/up/audit.js';

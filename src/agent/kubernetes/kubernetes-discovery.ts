@@ -2,7 +2,8 @@
  * Discovery on a Kubernetes node, runtime-agnostic: the node's processes are mapped to pod
  * containers through their cgroups (`proc-pods.ts`, whatever runs them: containerd, CRI-O,
  * Docker), and each container is named by the API server's pod object — found through an informer
- * on this node's pods (`fieldSelector=spec.nodeName=<node>`), by the container id its status names.
+ * on this node's pods (`fieldSelector=spec.nodeName=<node>`, through the shared `ListWatcher`), by
+ * the container id its status names.
  *
  * A process whose container no pod of this node names (a sandbox's pause process, a container
  * whose status the kubelet has not written yet, something outside Kubernetes) is ignored, logged
@@ -13,14 +14,15 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { readFile } from 'node:fs/promises';
-import { apiMessage } from '../../enforcement/kubernetes/api-errors.js';
+import { apiMessage } from '../../kubernetes/api-errors.js';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
+import { ListWatcher } from '../../kubernetes/list-watch.js';
 import type { AgentLogger } from '../agent.js';
 import type { Resolution, WorkloadDiscovery, WorkloadEvent } from '../discovery.js';
 import { PodIndex, podWorkloadIdentity, specUser } from './pod-index.js';
-import { processUpperDir, processUser } from './process-facts.js';
-import { listPodProcesses, parsePodCgroup } from './proc-pods.js';
-import type { PodProcess } from './proc-pods.js';
+import { processUpperDir, processUser } from '../../linux/process-facts.js';
+import { listPodProcesses, parsePodCgroup } from '../../linux/proc-pods.js';
+import type { PodProcess } from '../../linux/proc-pods.js';
 
 export const DEFAULT_PROC_POLL_INTERVAL_MS = 2_000;
 const RESTART_MIN_MS = 500;
@@ -44,7 +46,7 @@ export class KubernetesDiscovery implements WorkloadDiscovery {
   private readonly index = new PodIndex();
   private readonly log: AgentLogger;
   private readonly place: { cluster: string; node: string };
-  private informer: k8s.ListWatch<k8s.V1Pod> | undefined;
+  private informer: ListWatcher<k8s.V1Pod> | undefined;
   /** Containers with a process here and a pod naming them, by container id. */
   private matched = new Map<string, PodProcess>();
   private readonly unmatchedLogged = new Set<string>();
@@ -53,8 +55,6 @@ export class KubernetesDiscovery implements WorkloadDiscovery {
   private refreshing: Promise<void> = Promise.resolve();
   private pollTimer: NodeJS.Timeout | undefined;
   private changeTimer: NodeJS.Timeout | undefined;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private restartDelay = RESTART_MIN_MS;
   private closed = false;
 
   constructor(private readonly options: KubernetesDiscoveryOptions) {
@@ -68,48 +68,36 @@ export class KubernetesDiscovery implements WorkloadDiscovery {
     const { kubeConfig, node } = this.options;
     const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
     const fieldSelector = `spec.nodeName=${node}`;
-    let listError: unknown;
-    let listed = false;
-    const list = async (): Promise<k8s.V1PodList> => {
-      try {
-        const result = await core.listPodForAllNamespaces({ fieldSelector });
-        listed = true;
-        this.restartDelay = RESTART_MIN_MS;
-        return result;
-      } catch (e) {
-        listError = e;
-        throw e;
-      }
-    };
-    const informer = new k8s.ListWatch<k8s.V1Pod>(
-      '/api/v1/pods',
-      new k8s.Watch(kubeConfig),
-      list,
-      false,
-      undefined,
+    const informer = new ListWatcher<k8s.V1Pod>({
+      kubeConfig,
+      path: '/api/v1/pods',
       fieldSelector,
-    );
-    this.informer = informer;
-    const upsert = (pod: k8s.V1Pod): void => {
-      this.index.upsert(pod);
-      this.changed();
-    };
-    informer.on('add', upsert);
-    informer.on('update', upsert);
-    informer.on('delete', (pod: k8s.V1Pod) => {
-      this.index.remove(pod);
-      this.changed();
+      listPage: (page) =>
+        core.listPodForAllNamespaces({
+          fieldSelector,
+          limit: page.limit,
+          ...(page.continue === undefined ? {} : { _continue: page.continue }),
+        }),
+      onEvent: (type, pod) => {
+        if (type === 'DELETED') this.index.remove(pod);
+        else this.index.upsert(pod);
+        this.changed();
+      },
+      logger: this.log,
+      name: `pods of node ${node} at ${this.endpoint}`,
+      // The first list's failure is the caller's (the agent does not start); later ones retry.
+      stopOnError: 'before-sync',
+      minBackoffMs: RESTART_MIN_MS,
+      maxBackoffMs: RESTART_MAX_MS,
     });
-    informer.on('error', (e: unknown) => this.restart(e));
-    await informer.start();
-    if (!listed) {
-      // Not started: no retry either (the error callback scheduled one).
+    this.informer = informer;
+    try {
+      await informer.start();
+    } catch (e) {
       this.closed = true;
-      clearTimeout(this.restartTimer);
-      await informer.stop();
       throw new ContainmentError(
         ErrorCodes.KUBERNETES_UNAVAILABLE,
-        `cannot list the pods of node ${node} at ${this.endpoint}: ${apiMessage(listError)}`,
+        `cannot list the pods of node ${node} at ${this.endpoint}: ${apiMessage(e)}`,
       );
     }
     await this.refresh();
@@ -171,7 +159,6 @@ export class KubernetesDiscovery implements WorkloadDiscovery {
     this.closed = true;
     clearInterval(this.pollTimer);
     clearTimeout(this.changeTimer);
-    clearTimeout(this.restartTimer);
     await this.informer?.stop();
     this.wake();
     await this.refreshing;
@@ -180,18 +167,6 @@ export class KubernetesDiscovery implements WorkloadDiscovery {
   /** Pods known to the informer with at least one container id (for tests and diagnostics). */
   get knownContainers(): number {
     return this.index.size;
-  }
-
-  private restart(e: unknown): void {
-    if (this.closed) return;
-    const delay = this.restartDelay;
-    this.restartDelay = Math.min(delay * 2, RESTART_MAX_MS);
-    this.log.warn({ err: apiMessage(e), retryInMs: delay, server: this.endpoint }, 'pod watch lost');
-    clearTimeout(this.restartTimer);
-    this.restartTimer = setTimeout(() => {
-      // A failing relist reports through the error callback again, which schedules the next try.
-      if (!this.closed) void this.informer?.start();
-    }, delay);
   }
 
   private changed(): void {

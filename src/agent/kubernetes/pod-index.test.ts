@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type * as k8s from '@kubernetes/client-node';
 import { PodIndex, imageDigestOf, podWorkloadIdentity, runtimeContainerId, specUser } from './pod-index.js';
-import { effectiveUid, rootUpperDir, uidInside } from './process-facts.js';
+import { effectiveUid, rootUpperDir, uidInside } from '../../linux/process-facts.js';
 
 const UID = '1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9';
 const A = 'a'.repeat(64);

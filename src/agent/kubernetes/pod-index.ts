@@ -4,7 +4,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
-import type { PodContainerRef } from './proc-pods.js';
+import type { PodContainerRef } from '../../linux/proc-pods.js';
 
 /** The kubelet marks a static pod's mirror with the static pod's own UID (the one in its cgroups). */
 export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';

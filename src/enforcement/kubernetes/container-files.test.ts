@@ -28,7 +28,7 @@ import {
 } from '../../agent/kubernetes/pod-container.test-helper.js';
 import type { PodContainer, PodTestImage } from '../../agent/kubernetes/pod-container.test-helper.js';
 import { requireOrSkip } from '../../testing/shared-data.js';
-import { verifyBundle } from '../linux/evidence.js';
+import { verifyBundle } from '../../linux/evidence.js';
 import { copyPodLogs, tarWritableLayer } from './container-files.js';
 import { writePodEvidence } from './pod-evidence.js';
 import type { PodEvidenceInput } from './pod-evidence.js';

@@ -16,7 +16,7 @@ import tar from 'tar-stream';
 import type { Header, Pack } from 'tar-stream';
 import { DirectoryRootFs } from '../../inventory/fs/directory-root-fs.js';
 import type { RootFsStat } from '../../inventory/fs/root-fs.js';
-import { writeHashed } from '../linux/evidence.js';
+import { writeHashed } from '../../linux/evidence.js';
 
 /** Defaults of the caps, per container. */
 export const DEFAULT_MAX_LAYER_BYTES = 256 * 1024 * 1024;

@@ -6,7 +6,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
-import { apiMessage, isConflict, isNotFound } from './api-errors.js';
+import { apiMessage, isConflict, isNotFound } from '../../kubernetes/api-errors.js';
 import {
   QUARANTINE_LABEL,
   isQuarantinePolicyFor,

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { verifyBundle } from '../linux/evidence.js';
+import { verifyBundle } from '../../linux/evidence.js';
 import { podEvidenceItems, writePodEvidence } from './pod-evidence.js';
 import type { PodEvidenceInput } from './pod-evidence.js';
 

@@ -13,9 +13,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
-import { processUpperDir } from '../../agent/kubernetes/process-facts.js';
-import { MANIFEST_FILE, sealBundle } from '../linux/evidence.js';
-import { assertPidInContainer, containerProcesses, containerSockets } from '../linux/proc-inspect.js';
+import { processUpperDir } from '../../linux/process-facts.js';
+import { MANIFEST_FILE, sealBundle } from '../../linux/evidence.js';
+import { assertPidInContainer, containerProcesses, containerSockets } from '../../linux/proc-inspect.js';
 import type { EvidenceItem } from '../security-action.js';
 import { validateActionId } from '../security-action.js';
 import {

@@ -15,7 +15,7 @@ import type { TestContext } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import type { SecurityActionInput } from '../../enforcement/security-action.js';
 import { ErrorCodes } from '../../errors.js';
-import { installCrd } from '../../operator/crd.test-helper.js';
+import { installCrd } from '../../kubernetes/crd.test-helper.js';
 import { binariesWhat, findBinaries } from '../../testing/k8s/binaries.js';
 import { startControlPlane } from '../../testing/k8s/control-plane.js';
 import type { ControlPlane } from '../../testing/k8s/control-plane.js';

@@ -13,7 +13,9 @@
  * before this client is called.
  */
 import * as k8s from '@kubernetes/client-node';
-import { apiMessage, apiStatus, isNotFound } from '../../enforcement/kubernetes/api-errors.js';
+import { apiMessage, apiStatus, isNotFound } from '../../kubernetes/api-errors.js';
+import { ListWatcher } from '../../kubernetes/list-watch.js';
+import type { ListPage } from '../../kubernetes/list-watch.js';
 import { parseSecurityAction, securityActionSchema } from '../../enforcement/security-action.js';
 import type { SecurityAction, SecurityActionInput } from '../../enforcement/security-action.js';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
@@ -25,7 +27,7 @@ import {
   NODE_LABEL,
   PLURAL as SECURITY_ACTION_PLURAL,
   VERSION as SECURITY_ACTION_VERSION,
-} from '../../operator/security-action-api.js';
+} from '../../kubernetes/security-action-api.js';
 import type { EnforcementClient, LabelOutcome } from './enforcement-client.js';
 import type { NamespaceCredentials } from './policy-sdk-host.js';
 
@@ -42,6 +44,8 @@ export interface KubernetesEnforcementClientOptions {
 }
 
 const FINAL = new Set(['Succeeded', 'Failed']);
+/** The wait reports through its result, not a log. */
+const quiet = { info: () => undefined, warn: () => undefined };
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const THROTTLE_ATTEMPTS = 5;
 
@@ -230,49 +234,23 @@ export class KubernetesEnforcementClient implements EnforcementClient {
     return found;
   }
 
-  /** Follows the action's status until a final phase; re-watches when the server closes the watch. */
-  private async waitFor(namespace: string, name: string, what: string): Promise<SecurityAction> {
+  /**
+   * Follows the action's status until a final phase, through the shared list-watch (one object,
+   * by name): it relists on 410 Gone and re-watches when the server closes the watch; any other
+   * failure ends the wait with the API server's answer.
+   */
+  private waitFor(namespace: string, name: string, what: string): Promise<SecurityAction> {
     const timeoutMs = this.options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
-    const deadline = Date.now() + timeoutMs;
+    const fieldSelector = `metadata.name=${name}`;
     let last: SecurityAction | undefined;
-    while (Date.now() < deadline) {
-      let raw: unknown;
-      try {
-        raw = await throttled(() =>
-          this.custom.getNamespacedCustomObject({ ...this.resource(namespace), name }),
-        );
-      } catch (e) {
-        throw this.failure(e, what, ErrorCodes.KUBERNETES_UNAVAILABLE);
-      }
-      last = this.parse(raw, what);
-      if (FINAL.has(last.status?.phase ?? '')) return last;
-      const rv = (last.metadata as { resourceVersion?: string }).resourceVersion;
-      const final = await this.watchOnce(namespace, name, rv, deadline - Date.now(), what);
-      if (final) return final;
-    }
-    throw new ContainmentError(
-      ErrorCodes.ENFORCEMENT_FAILED,
-      `${what}: not finished within ${Math.round(timeoutMs / 1000)} s (phase ${last?.status?.phase ?? 'none yet'})`,
-    );
-  }
-
-  /** The action once final, or undefined when the watch ended (or time ran out) first. */
-  private watchOnce(
-    namespace: string,
-    name: string,
-    resourceVersion: string | undefined,
-    remainingMs: number,
-    what: string,
-  ): Promise<SecurityAction | undefined> {
     return new Promise((resolve, reject) => {
-      let controller: AbortController | undefined;
       let settled = false;
       const settle = (value: SecurityAction | undefined, error?: unknown): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        controller?.abort();
-        if (error === undefined) resolve(value);
+        void watcher.stop();
+        if (value) resolve(value);
         else
           reject(
             error instanceof ContainmentError
@@ -280,38 +258,61 @@ export class KubernetesEnforcementClient implements EnforcementClient {
               : this.failure(error, what, ErrorCodes.KUBERNETES_UNAVAILABLE),
           );
       };
-      const timer = setTimeout(() => settle(undefined), Math.max(0, remainingMs));
-      const path = `/apis/${SECURITY_ACTION_GROUP}/${SECURITY_ACTION_VERSION}/namespaces/${namespace}/${SECURITY_ACTION_PLURAL}`;
-      new k8s.Watch(this.options.kubeConfig)
-        .watch(
-          path,
-          {
-            fieldSelector: `metadata.name=${name}`,
-            ...(resourceVersion === undefined ? {} : { resourceVersion }),
-            allowWatchBookmarks: false,
-          },
-          (phase, obj) => {
-            if (phase === 'DELETED') {
-              settle(
-                undefined,
-                new ContainmentError(ErrorCodes.ENFORCEMENT_FAILED, `${what}: deleted before it finished`),
-              );
-              return;
-            }
-            if (phase !== 'ADDED' && phase !== 'MODIFIED') return;
-            const parsed = securityActionSchema.safeParse(obj);
-            if (parsed.success && FINAL.has(parsed.data.status?.phase ?? '')) settle(parsed.data);
-          },
-          // Closed by the server (timeout, 410 Gone): the caller reads the object again and re-watches.
-          () => settle(undefined),
-        )
-        .then(
-          (c) => {
-            controller = c;
-            if (settled) c.abort();
-          },
-          (e: unknown) => settle(undefined, e),
-        );
+      const timer = setTimeout(
+        () =>
+          settle(
+            undefined,
+            new ContainmentError(
+              ErrorCodes.ENFORCEMENT_FAILED,
+              `${what}: not finished within ${Math.round(timeoutMs / 1000)} s (phase ${last?.status?.phase ?? 'none yet'})`,
+            ),
+          ),
+        timeoutMs,
+      );
+      const watcher = new ListWatcher<k8s.KubernetesObject>({
+        kubeConfig: this.options.kubeConfig,
+        path: `/apis/${SECURITY_ACTION_GROUP}/${SECURITY_ACTION_VERSION}/namespaces/${namespace}/${SECURITY_ACTION_PLURAL}`,
+        fieldSelector,
+        listPage: ({ limit, continue: cont }) =>
+          throttled(
+            () =>
+              this.custom.listNamespacedCustomObject({
+                ...this.resource(namespace),
+                fieldSelector,
+                limit,
+                ...(cont === undefined ? {} : { _continue: cont }),
+              }) as Promise<ListPage<k8s.KubernetesObject>>,
+          ),
+        onEvent: (type, object) => {
+          if (type === 'DELETED') {
+            settle(
+              undefined,
+              new ContainmentError(ErrorCodes.ENFORCEMENT_FAILED, `${what}: deleted before it finished`),
+            );
+            return;
+          }
+          try {
+            last = this.parse(object, what);
+          } catch (e) {
+            settle(undefined, e);
+            return;
+          }
+          if (FINAL.has(last.status?.phase ?? '')) settle(last);
+        },
+        logger: quiet,
+        stopOnError: 'always',
+        onStopped: (e) => settle(undefined, e),
+      });
+      watcher.start().then(
+        () => {
+          if (watcher.list().length === 0)
+            settle(
+              undefined,
+              new ContainmentError(ErrorCodes.ENFORCEMENT_FAILED, `${what}: deleted before it finished`),
+            );
+        },
+        (e: unknown) => settle(undefined, e),
+      );
     });
   }
 

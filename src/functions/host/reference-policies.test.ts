@@ -8,8 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { verifyBundle } from '../../enforcement/linux/evidence.js';
-import { isQuarantined } from '../../enforcement/linux/netns-quarantine.js';
+import { verifyBundle } from '../../linux/evidence.js';
+import { isQuarantined } from '../../linux/netns-quarantine.js';
 import {
   PodmanFixture,
   eventually,

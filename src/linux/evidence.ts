@@ -14,10 +14,10 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import type { ContainerEngine, ContainerInfo } from '../../engine/container-engine.js';
-import { ContainmentError, ErrorCodes } from '../../errors.js';
-import type { EvidenceItem } from '../security-action.js';
-import { validateActionId } from '../security-action.js';
+import type { ContainerEngine, ContainerInfo } from '../engine/container-engine.js';
+import { ContainmentError, ErrorCodes } from '../errors.js';
+import type { EvidenceItem } from '../enforcement/security-action.js';
+import { validateActionId } from '../enforcement/security-action.js';
 import { assertPidInContainer, containerProcesses, containerSockets } from './proc-inspect.js';
 
 export const MANIFEST_FILE = 'manifest.json';

@@ -8,7 +8,7 @@
 import { readFile, readdir, readlink } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { endianness } from 'node:os';
-import { ContainmentError, ErrorCodes } from '../../errors.js';
+import { ContainmentError, ErrorCodes } from '../errors.js';
 
 export interface ProcessEntry {
   pid: number;

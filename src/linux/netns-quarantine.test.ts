@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { ErrorCodes } from '../../errors.js';
+import { ErrorCodes } from '../errors.js';
 import {
   PodmanFixture,
   eventually,
@@ -10,8 +10,8 @@ import {
   pingable,
   reachableFromNetns,
   udpRoundTrip,
-} from '../podman-fixture.test-helper.js';
-import type { TestContainer } from '../podman-fixture.test-helper.js';
+} from '../enforcement/podman-fixture.test-helper.js';
+import type { TestContainer } from '../enforcement/podman-fixture.test-helper.js';
 import { QUARANTINE_TABLE, isQuarantined, quarantine, quarantineState, release } from './netns-quarantine.js';
 
 let fixture: PodmanFixture | string | undefined;

@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process';
 import { open, readFile, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { ContainmentError, ErrorCodes } from '../../errors.js';
+import { ContainmentError, ErrorCodes } from '../errors.js';
 import { assertPidInContainer, processGone } from './proc-inspect.js';
 
 export const QUARANTINE_TABLE = 'containment_quarantine';

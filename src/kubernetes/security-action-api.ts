@@ -4,7 +4,9 @@
  * subresource with conflict retries).
  */
 import * as k8s from '@kubernetes/client-node';
-import { isConflict } from '../enforcement/kubernetes/api-errors.js';
+import { isConflict } from './api-errors.js';
+import { ListWatcher } from './list-watch.js';
+import type { ListWatchEventType, ListWatchLogger } from './list-watch.js';
 import type { ActionStatus } from '../enforcement/security-action.js';
 
 export const GROUP = 'containment.dev';
@@ -132,4 +134,52 @@ export class SecurityActionApi {
       if (phase === 'Succeeded' || phase === 'Failed') return { action: current, written: false };
     }
   }
+}
+
+/** The SecurityActions matching one label selector, listed then watched for as long as it runs. */
+export function watchSecurityActions(options: {
+  kubeConfig: k8s.KubeConfig;
+  labelSelector: string;
+  onEvent: (type: ListWatchEventType, action: SecurityActionObject) => void;
+  logger: ListWatchLogger;
+  /** Start by watching from this resourceVersion instead of listing (tests: a too-old one). */
+  resourceVersion?: string;
+}): ListWatcher<SecurityActionObject> {
+  const api = new SecurityActionApi(options.kubeConfig);
+  return new ListWatcher<SecurityActionObject>({
+    kubeConfig: options.kubeConfig,
+    path: WATCH_PATH,
+    labelSelector: options.labelSelector,
+    listPage: async ({ limit, continue: cont }) => {
+      const page = await api.listPage(options.labelSelector, limit, cont);
+      return {
+        items: page.items,
+        metadata: {
+          resourceVersion: page.resourceVersion,
+          ...(page.continue === undefined ? {} : { continue: page.continue }),
+        },
+      };
+    },
+    onEvent: options.onEvent,
+    logger: options.logger,
+    slim: slimFinished,
+    ...(options.resourceVersion === undefined ? {} : { resourceVersion: options.resourceVersion }),
+  });
+}
+
+/**
+ * A finished action as the watch keeps it: its identity and phase. Phases never go back, so
+ * nothing else of it is read again; a node's history of thousands of actions then costs little.
+ */
+export function slimFinished(action: SecurityActionObject): SecurityActionObject {
+  const phase = action.status?.phase;
+  if (phase !== 'Succeeded' && phase !== 'Failed') return action;
+  const { name, namespace, uid, resourceVersion, labels } = action.metadata;
+  return {
+    ...(action.apiVersion === undefined ? {} : { apiVersion: action.apiVersion }),
+    ...(action.kind === undefined ? {} : { kind: action.kind }),
+    metadata: { name, namespace, uid, resourceVersion, ...(labels === undefined ? {} : { labels }) },
+    spec: {},
+    status: { phase, evidence: [], conditions: [] },
+  };
 }

@@ -13,9 +13,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ErrorCodes } from '../../errors.js';
-import { PodmanFixture, eventually, httpReachable } from '../podman-fixture.test-helper.js';
-import type { TestContainer } from '../podman-fixture.test-helper.js';
+import { ErrorCodes } from '../errors.js';
+import { PodmanFixture, eventually, httpReachable } from '../enforcement/podman-fixture.test-helper.js';
+import type { TestContainer } from '../enforcement/podman-fixture.test-helper.js';
 import type { EvidenceManifest } from './evidence.js';
 import { MANIFEST_FILE, takeSnapshot, verifyBundle } from './evidence.js';
 import type { ProcessEntry, SocketEntry } from './proc-inspect.js';

@@ -2,7 +2,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isConflict } from '../enforcement/kubernetes/api-errors.js';
+import { isConflict } from './api-errors.js';
 import { repoRoot } from '../testing/shared-data.js';
 import { CRD_NAME } from './security-action-api.js';
 
