@@ -69,8 +69,11 @@ export async function evaluateInventory(
       kept.vulnerabilities,
       kept.insecureConfigurations,
       options.thresholds ?? DEFAULT_THRESHOLDS,
+      inventory.completeness,
     ),
     notes,
+    completeness: inventory.completeness,
+    gaps: inventory.gaps,
   };
 }
 

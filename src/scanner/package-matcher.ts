@@ -8,6 +8,7 @@ import type { Package } from '../inventory/types.js';
 import { matchIdentity, matchPackages, summarize } from '../matching/index.js';
 import type { InsecureConfiguration } from '../inventory/types.js';
 import type { ScanSummary, VulnerabilityFinding } from '../matching/types.js';
+import { DEFAULT_THRESHOLDS } from '../matching/types.js';
 import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
 import type { OsvRecord } from '../vulndb/osv.js';
 import { findingKeys, findingSet, joinRuns } from './finding-sets.js';
@@ -44,7 +45,12 @@ export function contentOf(
   let keys: string[] | undefined;
   // `summarize` counts severities only; the bare findings carry them.
   const flat = sets.flatMap((s) => s?.findings ?? []) as unknown as VulnerabilityFinding[];
-  const summary: ScanSummary = summarize(flat, insecureConfigurations);
+  const summary: ScanSummary = summarize(
+    flat,
+    insecureConfigurations,
+    DEFAULT_THRESHOLDS,
+    inventory.completeness ?? 'complete',
+  );
   return {
     inventory,
     insecureConfigurations: [...insecureConfigurations],
