@@ -3,7 +3,13 @@
  * `scan()` returns. This shape is documented in the README and stable: fields may be added,
  * never renamed or removed, without bumping `schemaVersion`.
  */
-import type { Completeness, InsecureConfiguration, InventoryGap, OsInfo, Package } from './inventory/types.js';
+import type {
+  Completeness,
+  InsecureConfiguration,
+  InventoryGap,
+  OsInfo,
+  Package,
+} from './inventory/types.js';
 import type { ScanSummary, VulnerabilityFinding } from './matching/types.js';
 
 export type TargetKind = 'directory' | 'image-archive' | 'container' | 'process';

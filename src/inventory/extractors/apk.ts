@@ -60,7 +60,8 @@ export const apkExtractor: PackageExtractor = {
   async extract(ctx) {
     const seen = new Set<string>();
     let ecosystem: string | undefined;
-    const lazyEcosystem = (): string => (ecosystem ??= osPackageEcosystem(ctx, apkEcosystems, 'Alpine', 'apk'));
+    const lazyEcosystem = (): string =>
+      (ecosystem ??= osPackageEcosystem(ctx, apkEcosystems, 'Alpine', 'apk'));
     const packages: Package[] = [];
     for (const path of DATABASES) {
       const canonical = (await ctx.fs.resolve(path)) ?? path;

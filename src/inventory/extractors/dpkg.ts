@@ -96,7 +96,9 @@ export function dpkgParagraphToPackage(
 
 /** Packages present in one dpkg status text (pure); see `dpkgParagraphToPackage`. */
 export function parseDpkgStatus(text: string, location: string, ecosystem: string, os?: OsInfo): Package[] {
-  return parseControlParagraphs(text).flatMap((p) => dpkgParagraphToPackage(p, location, ecosystem, os) ?? []);
+  return parseControlParagraphs(text).flatMap(
+    (p) => dpkgParagraphToPackage(p, location, ecosystem, os) ?? [],
+  );
 }
 
 /**
@@ -134,7 +136,8 @@ export const dpkgExtractor: PackageExtractor = {
       else reportNotAFile(ctx, 'dpkg', entry.path, entry.stat);
     }
     let ecosystem: string | undefined;
-    const lazyEcosystem = (): string => (ecosystem ??= osPackageEcosystem(ctx, dpkgEcosystems, 'Debian', 'dpkg'));
+    const lazyEcosystem = (): string =>
+      (ecosystem ??= osPackageEcosystem(ctx, dpkgEcosystems, 'Debian', 'dpkg'));
     const packages: Package[] = [];
     for (const path of paths) await readStatus(ctx, path, lazyEcosystem, packages);
     return packages;

@@ -34,7 +34,11 @@ export async function readFileOrNote(
  * something is there that is not a readable regular file (a FIFO, a device, a directory, a link
  * that leads nowhere): a database that exists but cannot be read must never look like no database.
  */
-export async function databaseExists(ctx: InventoryContext, extractor: string, path: string): Promise<boolean> {
+export async function databaseExists(
+  ctx: InventoryContext,
+  extractor: string,
+  path: string,
+): Promise<boolean> {
   const own = await ctx.fs.lstat(path);
   if (own === undefined) return false;
   const target = await ctx.fs.stat(path);
@@ -50,7 +54,12 @@ export async function databaseExists(ctx: InventoryContext, extractor: string, p
 }
 
 /** Records a `PACKAGE_DB_NOT_A_FILE` gap for a database path holding something else. */
-export function reportNotAFile(ctx: InventoryContext, extractor: string, path: string, stat: RootFsStat): void {
+export function reportNotAFile(
+  ctx: InventoryContext,
+  extractor: string,
+  path: string,
+  stat: RootFsStat,
+): void {
   const what = stat.type === 'directory' ? 'a directory' : 'a special file (FIFO, device or socket)';
   ctx.gap('PACKAGE_DB_NOT_A_FILE', extractor, path, `is ${what}, not a regular file; not read`);
 }

@@ -55,7 +55,8 @@ class Elf {
   readonly le: boolean;
 
   constructor(readonly buf: Buffer) {
-    if (buf.length < 52 || !buf.subarray(0, 4).equals(ELF_MAGIC)) throw new GoBuildInfoError('not an ELF file');
+    if (buf.length < 52 || !buf.subarray(0, 4).equals(ELF_MAGIC))
+      throw new GoBuildInfoError('not an ELF file');
     const cls = buf[4];
     const data = buf[5];
     if ((cls !== 1 && cls !== 2) || (data !== 1 && data !== 2))
@@ -184,7 +185,8 @@ function readGoString(elf: Elf, address: number, ptrSize: number, le: boolean): 
   const length = readPointer(elf.buf, header + ptrSize, ptrSize, le);
   if (length === 0) return '';
   const start = elf.offsetOf(data);
-  if (start + length > elf.buf.length) throw new GoBuildInfoError('build info string runs past the end of the file');
+  if (start + length > elf.buf.length)
+    throw new GoBuildInfoError('build info string runs past the end of the file');
   return elf.buf.toString('utf8', start, start + length);
 }
 
@@ -241,7 +243,8 @@ export function readGoBuildInfo(file: Buffer): GoBuildInfo | undefined {
     if (goVersion === '') return undefined;
     return { goVersion, ...parseGoModInfo(stripSentinels(modinfo)) };
   } catch (e) {
-    if (e instanceof RangeError) throw new GoBuildInfoError(`truncated or malformed ELF (${e.message})`, { cause: e });
+    if (e instanceof RangeError)
+      throw new GoBuildInfoError(`truncated or malformed ELF (${e.message})`, { cause: e });
     throw e;
   }
 }

@@ -164,7 +164,10 @@ async function scanArchive(buffer: Buffer, location: string, depth: number, stat
       }
     }
   } catch (e) {
-    state.gaps.push({ code: 'PACKAGE_DB_CORRUPT', message: `${location}: corrupt zip archive (${errorMessage(e)})` });
+    state.gaps.push({
+      code: 'PACKAGE_DB_CORRUPT',
+      message: `${location}: corrupt zip archive (${errorMessage(e)})`,
+    });
   } finally {
     zip.close();
   }

@@ -64,7 +64,12 @@ async function readMetadataHeaders(
       const meta = parsePythonMetadata(text.slice(0, text.lastIndexOf('\n') + 1));
       if (meta) return { meta };
       if (text.length > MAX_HEADER_BYTES) {
-        ctx.gap('PACKAGE_RECORD_TOO_LARGE', ID, path, `no Name/Version in the first ${MAX_HEADER_BYTES} bytes`);
+        ctx.gap(
+          'PACKAGE_RECORD_TOO_LARGE',
+          ID,
+          path,
+          `no Name/Version in the first ${MAX_HEADER_BYTES} bytes`,
+        );
         return undefined;
       }
     }

@@ -303,9 +303,10 @@ export class DirectoryRootFs implements RootFs {
     } catch (e) {
       throw unreadable(r.path, e);
     }
-    if (fd === undefined) throw new ContainmentError(ErrorCodes.FILE_UNREADABLE, `${r.path} cannot be opened`);
+    if (fd === undefined)
+      throw new ContainmentError(ErrorCodes.FILE_UNREADABLE, `${r.path} cannot be opened`);
     try {
-      for (let position = 0; ; ) {
+      for (let position = 0; ;) {
         const buffer = Buffer.allocUnsafe(chunkBytes);
         let n: number;
         try {
