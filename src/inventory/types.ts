@@ -29,6 +29,12 @@ export interface Package {
   location: string;
   /** Id of the extractor that found it: `dpkg`, `apk`, `rpm`, `npm`, `python`, `go-binary`, `java`. */
   extractor: string;
+  /**
+   * `declared`: only a manifest names it (a lockfile with no installed tree beside it, e.g. a
+   * vendored project's `package-lock.json` without `node_modules`); it is listed but does not count
+   * toward findings unless asked (`--include-declared`). Absent: installed.
+   */
+  provenance?: 'declared';
 }
 
 export interface InsecureConfiguration {

@@ -43,6 +43,7 @@ const PACKAGE_KEYS: KeyOrder<Package> = {
   purl: null,
   location: null,
   extractor: null,
+  provenance: null,
 };
 const NAME_VERSION_KEYS: KeyOrder<{ name: string; version: string }> = { name: null, version: null };
 const FINDING_KEYS: KeyOrder<VulnerabilityFinding> = {

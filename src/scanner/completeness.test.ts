@@ -131,4 +131,42 @@ describeEachBackend('an incomplete agent report', { skip: !existsSync(osvNpm) },
     assert.equal(warned.allowed, true);
     assert.match(warned.warnings.join('\n'), /is incomplete/);
   });
+
+  test('a declared-only package (issue 14) is stored but never counted toward findings', async () => {
+    const agent = await h.app.inject({
+      method: 'POST',
+      url: '/v1/clusters',
+      headers: { authorization: `Bearer ${h.adminToken}` },
+      payload: { name: 'c2' },
+    });
+    const agentToken = (agent.json() as { agentToken: string }).agentToken;
+    const counts = async (provenance: object, n: number): Promise<number> => {
+      const posted = await h.app.inject({
+        method: 'POST',
+        url: '/v1/reports',
+        headers: { authorization: `Bearer ${agentToken}` },
+        payload: {
+          reportId: `declared-${n}`,
+          workload: { cluster: 'c2', namespace: 'ns', pod: `p${n}`, node: 'n1', image: 'x:1' },
+          scanTime: new Date().toISOString(),
+          inventory: {
+            packages: [{ name: 'minimist', version: '1.2.5', ecosystem: 'npm', ...provenance }],
+            insecureConfigurations: [],
+          },
+          inventoryHash: `declared-${n}`,
+        },
+      });
+      assert.equal(posted.statusCode, 201, posted.body);
+      const scanId = (posted.json() as { scanId: number }).scanId;
+      const detail = await h.app.inject({
+        method: 'GET',
+        url: `/v1/scans/${scanId}`,
+        headers: { authorization: `Bearer ${h.adminToken}` },
+      });
+      const body = detail.json() as { vulnerabilities: unknown[]; inventory?: { packages: object[] } };
+      return body.vulnerabilities.length;
+    };
+    assert.ok((await counts({}, 1)) > 0, 'installed minimist 1.2.5 has findings');
+    assert.equal(await counts({ provenance: 'declared' }, 2), 0);
+  });
 });

@@ -43,6 +43,10 @@ export function contentOf(
 ): ScanContent {
   let vulnerabilities: VulnerabilityFinding[] | undefined;
   let keys: string[] | undefined;
+  // Packages only a manifest declares never count toward a workload's findings.
+  if (inventory.packages.some((p) => p.provenance === 'declared')) {
+    sets = sets.map((s, i) => (inventory.packages[i]?.provenance === 'declared' ? undefined : s));
+  }
   // `summarize` counts severities only; the bare findings carry them.
   const flat = sets.flatMap((s) => s?.findings ?? []) as unknown as VulnerabilityFinding[];
   const summary: ScanSummary = summarize(

@@ -31,6 +31,7 @@ const packageSchema = z.object({
   purl: text(2048).optional(),
   location: z.string().max(4096).default(''),
   extractor: z.string().max(64).default('report'),
+  provenance: z.literal('declared').optional(),
 });
 
 const insecureConfigurationSchema = z.object({

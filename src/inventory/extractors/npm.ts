@@ -137,12 +137,18 @@ export const npmExtractor: PackageExtractor = {
         lockfiles.push(path);
       }
     }
+    const directories = new Set(ctx.files.filter((f) => f.stat.type === 'directory').map((f) => f.path));
     const locked: Package[] = [];
     for (const path of lockfiles) {
       const refs = await readJson(ctx, path, MAX_LOCKFILE_BYTES, parseNpmLockfile);
       const project = dirname(path);
+      // No installed tree beside the lockfile: it only declares what an install would fetch.
+      const declared = !directories.has(`${project === '/' ? '' : project}/node_modules`);
       for (const ref of refs ?? []) {
-        if (!installedKeys.has(`${project}\0${ref.name}\0${ref.version}`)) locked.push(toPackage(ref, path));
+        if (installedKeys.has(`${project}\0${ref.name}\0${ref.version}`)) continue;
+        const pkg = toPackage(ref, path);
+        if (declared) pkg.provenance = 'declared';
+        locked.push(pkg);
       }
     }
     return dedupePackages([...installed, ...locked]);
