@@ -151,7 +151,10 @@ describe('package databases that cannot be read make the inventory incomplete', 
     );
   });
 
-  test('a status file cut in the middle of a line is truncated', async () => {
+  test('a status file cut in the middle of a record is truncated; a missing final newline alone is not', async () => {
+    const whole = await inventoryOf(root({ 'var/lib/dpkg/status': PARAGRAPH('bash', '5.2.15-2').trimEnd() }));
+    assert.equal(whole.completeness, 'complete', whole.notes.join());
+    assert.equal(whole.packages.length, 1);
     const text = PARAGRAPH('bash', '5.2.15-2') + '\n' + PARAGRAPH('libc6', '2.36-9').slice(0, 40);
     const inv = await inventoryOf(root({ 'var/lib/dpkg/status': text }));
     assert.ok(gapCodes(inv).includes('PACKAGE_DB_TRUNCATED dpkg /var/lib/dpkg/status'));

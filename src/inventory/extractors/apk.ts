@@ -68,12 +68,21 @@ export const apkExtractor: PackageExtractor = {
       if (seen.has(canonical)) continue;
       seen.add(canonical);
       let named = 0;
-      const read = await streamRecords(ctx, 'apk', path, (text) => {
-        const fields = apkRecordFields(text);
-        if (fields.has('P')) named += 1;
-        const pkg = apkFieldsToPackage(fields, path, lazyEcosystem(), ctx.os);
-        if (pkg) packages.push(pkg);
-      });
+      const read = await streamRecords(
+        ctx,
+        'apk',
+        path,
+        (text) => {
+          const fields = apkRecordFields(text);
+          if (fields.has('P')) named += 1;
+          const pkg = apkFieldsToPackage(fields, path, lazyEcosystem(), ctx.os);
+          if (pkg) packages.push(pkg);
+        },
+        (last) => {
+          const fields = apkRecordFields(last);
+          return fields.has('P') && fields.has('V');
+        },
+      );
       if (read && read.bytes > 0 && named === 0) {
         ctx.gap('PACKAGE_DB_CORRUPT', 'apk', path, `${read.bytes} bytes without a single P: record`);
       }

@@ -113,13 +113,19 @@ async function readStatus(
   out: Package[],
 ): Promise<void> {
   let named = 0;
-  const read = await streamRecords(ctx, 'dpkg', path, (text) => {
-    for (const p of parseControlParagraphs(text)) {
-      if (p.has('package')) named += 1;
-      const pkg = dpkgParagraphToPackage(p, path, ecosystem(), ctx.os);
-      if (pkg) out.push(pkg);
-    }
-  });
+  const read = await streamRecords(
+    ctx,
+    'dpkg',
+    path,
+    (text) => {
+      for (const p of parseControlParagraphs(text)) {
+        if (p.has('package')) named += 1;
+        const pkg = dpkgParagraphToPackage(p, path, ecosystem(), ctx.os);
+        if (pkg) out.push(pkg);
+      }
+    },
+    (last) => parseControlParagraphs(last).every((p) => p.has('package') && p.has('version')),
+  );
   if (read && read.bytes > 0 && named === 0) {
     ctx.gap('PACKAGE_DB_CORRUPT', 'dpkg', path, `${read.bytes} bytes without a single Package paragraph`);
   }

@@ -77,19 +77,26 @@ export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 /**
  * Streams a database of blank-line separated records (dpkg status, apk installed) through
  * `onRecord`, one record's text at a time, so its size is bounded per record, not per file.
- * Records over `maxRecordBytes` are skipped with a `PACKAGE_RECORD_TOO_LARGE` gap; a file that
- * does not end with a newline is `PACKAGE_DB_TRUNCATED`; read failures are gaps. Undefined when
- * there is no readable database at `path` (a gap says why when something else is there).
+ * Records over `maxRecordBytes` are skipped with a `PACKAGE_RECORD_TOO_LARGE` gap; read failures
+ * are gaps. A file that stops mid-line is `PACKAGE_DB_TRUNCATED` when its last record is then not
+ * `complete` (test fixtures and hand edits often just lack the final newline; a cut record lacks
+ * its fields). Undefined when there is no readable database at `path` (a gap says why when
+ * something else is there).
  */
 export async function streamRecords(
   ctx: InventoryContext,
   extractor: string,
   path: string,
   onRecord: (text: string) => void,
+  complete: (lastRecord: string) => boolean,
   maxRecordBytes = MAX_RECORD_BYTES,
 ): Promise<RecordStreamResult | undefined> {
   if (!(await databaseExists(ctx, extractor, path))) return undefined;
-  const splitter = new RecordSplitter(maxRecordBytes, onRecord);
+  let last = '';
+  const splitter = new RecordSplitter(maxRecordBytes, (text) => {
+    last = text;
+    onRecord(text);
+  });
   try {
     for await (const chunk of ctx.fs.readChunks(path)) splitter.push(chunk);
   } catch (e) {
@@ -107,7 +114,9 @@ export async function streamRecords(
       `${oversized} record(s) over the ${maxRecordBytes}-byte record limit skipped`,
     );
   }
-  if (truncated) ctx.gap('PACKAGE_DB_TRUNCATED', extractor, path, 'ends in the middle of a line');
+  if (truncated && !complete(last)) {
+    ctx.gap('PACKAGE_DB_TRUNCATED', extractor, path, 'ends in the middle of a record');
+  }
   return { bytes: splitter.bytes, records: splitter.records };
 }
 
