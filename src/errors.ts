@@ -13,6 +13,10 @@ export const ErrorCodes = {
   ARCHIVE_PATH_ESCAPE: 'ARCHIVE_PATH_ESCAPE',
   /** A file is larger than the configured read limit. */
   FILE_TOO_LARGE: 'FILE_TOO_LARGE',
+  /** A path that should be a regular file is a FIFO, device, socket or directory (never opened). */
+  FILE_NOT_REGULAR: 'FILE_NOT_REGULAR',
+  /** A regular file exists but cannot be opened or read (permissions, I/O error, a dangling link). */
+  FILE_UNREADABLE: 'FILE_UNREADABLE',
   /** The vulnerability database cannot be opened or has an unknown schema. */
   DB_UNREADABLE: 'DB_UNREADABLE',
   /** An OSV record or advisory input failed validation. */

@@ -3,7 +3,13 @@
  * `scan()` returns. This shape is documented in the README and stable: fields may be added,
  * never renamed or removed, without bumping `schemaVersion`.
  */
-import type { InsecureConfiguration, OsInfo, Package } from './inventory/types.js';
+import type {
+  Completeness,
+  InsecureConfiguration,
+  InventoryGap,
+  OsInfo,
+  Package,
+} from './inventory/types.js';
 import type { ScanSummary, VulnerabilityFinding } from './matching/types.js';
 
 export type TargetKind = 'directory' | 'image-archive' | 'container' | 'process';
@@ -42,4 +48,11 @@ export interface ScanResult {
   ignored: IgnoredFinding[];
   summary: ScanSummary;
   notes: string[];
+  /**
+   * `incomplete` when a package database exists but could not be read as one (see `gaps` and
+   * docs/scanning.md): packages may be missing, and the compliance verdict is then never `pass`.
+   */
+  completeness: Completeness;
+  /** Why the scan is incomplete, with stable codes; empty when complete. */
+  gaps: InventoryGap[];
 }

@@ -25,6 +25,8 @@ export interface ScanOptions {
   ignore?: readonly IgnoreEntry[];
   /** Clock for ignore expiry and the scan time (tests). */
   now?: Date;
+  /** Count packages only a manifest declares (`provenance: declared`) toward findings too. */
+  includeDeclared?: boolean;
   engineSocket?: string;
   tmpDir?: string;
   onPhase?: (phase: ScanPhase, detail?: string) => void;
@@ -35,18 +37,21 @@ export async function evaluateInventory(
   target: ScanTarget,
   inventory: Inventory,
   store: AsyncAdvisoryStore,
-  options: Pick<ScanOptions, 'thresholds' | 'ignore' | 'now'> & { scanTime: string },
+  options: Pick<ScanOptions, 'thresholds' | 'ignore' | 'now' | 'includeDeclared'> & { scanTime: string },
 ): Promise<ScanResult> {
   const notes = [...inventory.notes];
+  const counted = options.includeDeclared
+    ? inventory.packages
+    : inventory.packages.filter((p) => p.provenance !== 'declared');
   // Every package's candidates in one call: one round trip for a database server, not one per package.
   const candidates = await store.lookupMany(
-    inventory.packages.map((pkg) => {
+    counted.map((pkg) => {
       const { ecosystem, name } = matchIdentity(pkg);
       return { ecosystem, name };
     }),
   );
-  const byPackage = new Map(inventory.packages.map((pkg, i) => [pkg, candidates[i] ?? []]));
-  const found = matchPackages(inventory.packages, (pkg) => byPackage.get(pkg) ?? [], {
+  const byPackage = new Map(counted.map((pkg, i) => [pkg, candidates[i] ?? []]));
+  const found = matchPackages(counted, (pkg) => byPackage.get(pkg) ?? [], {
     onWarning: (message) => notes.push(message),
   });
   const kept = applyIgnores(
@@ -69,8 +74,11 @@ export async function evaluateInventory(
       kept.vulnerabilities,
       kept.insecureConfigurations,
       options.thresholds ?? DEFAULT_THRESHOLDS,
+      inventory.completeness,
     ),
     notes,
+    completeness: inventory.completeness,
+    gaps: inventory.gaps,
   };
 }
 

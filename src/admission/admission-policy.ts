@@ -87,7 +87,9 @@ function verdictProblem(verdict: ImageVerdict, denyUnknown: boolean): { problem?
     case 'unknown': {
       const text = verdict.unreachable
         ? `image ${name}: scan status unknown, ${verdict.reason}`
-        : `image ${name} has never been scanned`;
+        : verdict.scan
+          ? `image ${name}: ${verdict.reason}`
+          : `image ${name} has never been scanned`;
       return denyUnknown ? { problem: `${text} (unknown images are denied)` } : { note: text };
     }
   }

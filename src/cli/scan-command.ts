@@ -38,6 +38,7 @@ interface ScanFlags extends DbFlags {
   reportTo?: string;
   workload?: string;
   token?: string;
+  includeDeclared?: boolean;
 }
 
 type WorkloadName = Pick<WorkloadIdentity, 'cluster' | 'namespace' | 'pod' | 'container'>;
@@ -173,6 +174,10 @@ export function registerScanCommand(program: Command): void {
     )
     .option('--engine-socket <path>', 'container engine API socket for container: targets')
     .option('--no-progress', 'no progress bar on a terminal')
+    .option(
+      '--include-declared',
+      'count packages only a lockfile declares (no installed tree beside it) toward findings',
+    )
     .option('--report-to <server>', 'also send the scan as an agent report to this scanner server')
     .option(
       '--workload <cluster/namespace/pod>',
@@ -212,6 +217,7 @@ export function registerScanCommand(program: Command): void {
         ignore: ignorePath ? loadIgnoreFile(ignorePath) : [],
         engineSocket: flags.engineSocket ?? file.engineSocket,
         onPhase: progress.onPhase,
+        includeDeclared: flags.includeDeclared === true,
       });
     } finally {
       progress.stop();

@@ -25,6 +25,10 @@ describe('checkUrl: metadata and link-local targets are refused whatever the all
     'http://[::ffff:a9fe:a9fe]/',
     'http://[::169.254.169.254]/', // IPv4-compatible
     'http://[64:ff9b::169.254.169.254]/', // NAT64
+    'http://[::ffff:0:169.254.169.254]/', // SIIT IPv4-translated (::ffff:0:0:0/96)
+    'http://[::ffff:0:a9fe:a9fe]/',
+    'http://[0:0:0:0:ffff:0:7f00:1]/', // SIIT form of 127.0.0.1
+    'http://[::ffff:0:5db8:d822]/', // SIIT form of a public address: the whole range is refused
     'http://[2002:a9fe:a9fe::1]/', // 6to4
     'http://2852039166/', // decimal
     'http://0xA9FEA9FE/', // hex
@@ -88,6 +92,14 @@ describe('checkUrl: private and loopback ranges need --trigger-allow', () => {
     assert.ok(tenOnly.checkUrl('http://10.0.255.1/'));
     assertRefused(tenOnly, 'http://10.1.0.1/');
     assertRefused(tenOnly, 'http://127.0.0.1/');
+  });
+
+  test('SIIT (::ffff:0:0:0/96) is refused even when an allow-list covers its IPv4 address', () => {
+    assertRefused(loopbackAllowed, 'http://[::ffff:0:127.0.0.1]/');
+    assert.match(strict.refusal('::ffff:0:7f00:1') ?? '', /link-local, metadata, multicast or reserved/);
+    // Its neighbours are judged by what they are: mapped (::ffff:a.b.c.d) and a public address.
+    assert.ok(loopbackAllowed.checkUrl('http://[::ffff:127.0.0.1]/'));
+    assert.equal(strict.refusal('::fffe:0:7f00:1'), undefined);
   });
 
   test('public addresses and names pass the static check', () => {

@@ -2,7 +2,7 @@
  * SSRF guard for event targets. Link-local, metadata, unspecified, multicast and reserved
  * addresses are always refused; private, shared (CGNAT) and loopback ranges only when an
  * allow-list CIDR (`--trigger-allow`) covers them. IPv6 forms that embed an IPv4 address
- * (mapped, compatible, NAT64, 6to4) are judged by that IPv4 address.
+ * (mapped, SIIT-translated, compatible, NAT64, 6to4) are judged by that IPv4 address.
  *
  * Names are checked twice: statically (`checkUrl`, at registration) and at connection time
  * (`lookup`, passed to `http.request`), which resolves the name, drops refused addresses and
@@ -43,6 +43,9 @@ const ALWAYS_REFUSED = blockList([
   'fe80::/10',
   'ff00::/8',
   'fd00:ec2::254/128', // AWS metadata over IPv6
+  // SIIT "IPv4-translated" addresses (::ffff:0:a.b.c.d, RFC 7915/2765): only meaningful inside a
+  // stateless translator, never a webhook's address; refused outright on every OS.
+  '::ffff:0:0:0/96',
 ]);
 
 const NEEDS_ALLOW = blockList([
@@ -88,6 +91,9 @@ function embeddedIpv4(address: string): string | undefined {
   const w = ipv6Words(address) as [number, number, number, number, number, number, number, number];
   const zeros = (n: number): boolean => w.slice(0, n).every((x) => x === 0);
   if (zeros(5) && w[5] === 0xffff) return wordsToIpv4(w[6], w[7]); // ::ffff:a.b.c.d (mapped)
+  // ::ffff:0:a.b.c.d (SIIT): the range is refused outright (ALWAYS_REFUSED); named here too so
+  // the refusal says which IPv4 address it stood for.
+  if (zeros(4) && w[4] === 0xffff && w[5] === 0) return wordsToIpv4(w[6], w[7]);
   if (zeros(6) && (w[6] !== 0 || w[7] > 1)) return wordsToIpv4(w[6], w[7]); // ::a.b.c.d (compatible)
   if (w[0] === 0x64 && w[1] === 0xff9b && w.slice(2, 6).every((x) => x === 0)) {
     return wordsToIpv4(w[6], w[7]); // 64:ff9b::/96 (NAT64)

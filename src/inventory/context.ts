@@ -1,5 +1,5 @@
 import type { RootFs, RootFsStat } from './fs/root-fs.js';
-import type { InsecureConfiguration, OsInfo, Package, Severity } from './types.js';
+import type { GapCode, InsecureConfiguration, OsInfo, Package, Severity } from './types.js';
 
 export interface FileEntry {
   /** Absolute in-root path. */
@@ -33,6 +33,11 @@ export interface InventoryContext {
   files: readonly FileEntry[];
   /** Tell the user something about this scan (an unsupported database, a skipped file …). */
   note(message: string): void;
+  /**
+   * A database (or one of its records) exists but could not be read: packages may be missing.
+   * Also a note (`[CODE] extractor: path: message`); makes the inventory `incomplete`.
+   */
+  gap(code: GapCode, extractor: string, path: string, message: string): void;
 }
 
 /** Finds installed packages of one kind. Registered by id in `extractors/index.ts`. */

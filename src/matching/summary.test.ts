@@ -47,7 +47,12 @@ describe('summarize', () => {
   it('passes at each default threshold and fails one above it', () => {
     const at = [...findings('HIGH', 5), ...findings('MEDIUM', 20), ...findings('LOW', 50)];
     const ok = summarize(at, []);
-    assert.deepEqual(ok.compliance, { passed: true, thresholds: DEFAULT_THRESHOLDS, violations: [] });
+    assert.deepEqual(ok.compliance, {
+      passed: true,
+      verdict: 'pass',
+      thresholds: DEFAULT_THRESHOLDS,
+      violations: [],
+    });
 
     const above = summarize([...at, ...findings('HIGH', 1), ...findings('LOW', 1)], []);
     assert.equal(above.compliance.passed, false);

@@ -3,9 +3,9 @@
  */
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import { SEVERITIES } from '../inventory/types.js';
-import type { InsecureConfiguration, Severity } from '../inventory/types.js';
+import type { Completeness, InsecureConfiguration, Severity } from '../inventory/types.js';
 import { DEFAULT_THRESHOLDS } from './types.js';
-import type { ComplianceThresholds, ScanSummary, VulnerabilityFinding } from './types.js';
+import type { ComplianceThresholds, ComplianceVerdict, ScanSummary, VulnerabilityFinding } from './types.js';
 
 /** Points per finding or insecure configuration in the risk score. */
 export const RISK_WEIGHTS: Readonly<Record<Severity, number>> = {
@@ -39,6 +39,20 @@ export function exceededThresholds(
   })).filter((e) => e.total > e.threshold);
 }
 
+/**
+ * The verdict from the exceeded thresholds and whether the scan saw everything. An exceeded
+ * threshold fails whatever else (more packages can only add findings); with none exceeded, an
+ * incomplete scan is `unknown`: a pass would be a guess, and a hostile container could make itself
+ * look clean by breaking its own package database.
+ */
+export function complianceVerdict(
+  exceeded: readonly ExceededThreshold[],
+  completeness: Completeness = 'complete',
+): ComplianceVerdict {
+  if (exceeded.length > 0) return 'fail';
+  return completeness === 'complete' ? 'pass' : 'unknown';
+}
+
 function countBySeverity(items: readonly { severity: Severity }[]): Record<Severity, number> {
   const counts = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
   for (const item of items) counts[item.severity] += 1;
@@ -58,12 +72,14 @@ function countBySeverity(items: readonly { severity: Severity }[]): Record<Sever
  *   configurations of that severity are compared with the threshold; the scan fails when a count
  *   EXCEEDS its threshold (a count equal to it passes), with one violation string per exceeded
  *   threshold. UNKNOWN is not thresholded. `thresholds` may be partial (the rest are defaults);
- *   each must be a non-negative number (`Infinity` = no limit).
+ *   each must be a non-negative number (`Infinity` = no limit). The verdict is `complianceVerdict`:
+ *   an incomplete scan that exceeds nothing is `unknown`, and `passed` is false.
  */
 export function summarize(
   findings: readonly VulnerabilityFinding[],
   insecureConfigurations: readonly InsecureConfiguration[],
   thresholds: Partial<ComplianceThresholds> = DEFAULT_THRESHOLDS,
+  completeness: Completeness = 'complete',
 ): ScanSummary {
   const effective: ComplianceThresholds = { ...DEFAULT_THRESHOLDS };
   for (const severity of THRESHOLDED) {
@@ -88,7 +104,9 @@ export function summarize(
   const totals = Object.fromEntries(
     SEVERITIES.map((severity) => [severity, counts[severity] + configurationCounts[severity]]),
   ) as Record<Severity, number>;
-  const violations = exceededThresholds(totals, effective).map(
+  const exceeded = exceededThresholds(totals, effective);
+  const verdict = complianceVerdict(exceeded, completeness);
+  const violations = exceeded.map(
     ({ severity, total, threshold }) =>
       `${severity}: ${total} exceeds the threshold of ${threshold} ` +
       `(${counts[severity]} vulnerabilities, ${configurationCounts[severity]} insecure configurations)`,
@@ -98,6 +116,7 @@ export function summarize(
     counts,
     configurationCounts,
     riskScore: Math.min(100, points),
-    compliance: { passed: violations.length === 0, thresholds: effective, violations },
+    completeness,
+    compliance: { passed: verdict === 'pass', verdict, thresholds: effective, violations },
   };
 }

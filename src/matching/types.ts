@@ -1,4 +1,4 @@
-import type { InsecureConfiguration, Package, Severity } from '../inventory/types.js';
+import type { Completeness, InsecureConfiguration, Package, Severity } from '../inventory/types.js';
 
 /** One vulnerability finding: a package affected by one advisory group (aliases merged). */
 export interface VulnerabilityFinding {
@@ -41,7 +41,22 @@ export interface ScanSummary {
   configurationCounts: Record<Severity, number>;
   /** 0 (no risk) … 100 (worst); documented in the README. */
   riskScore: number;
-  compliance: { passed: boolean; thresholds: ComplianceThresholds; violations: string[] };
+  /** Whether the scan read every package database it found; absent (older results) = complete. */
+  completeness?: Completeness;
+  compliance: {
+    /** True only for the `pass` verdict. */
+    passed: boolean;
+    /**
+     * `pass`, `fail` (a threshold exceeded), or `unknown`: the scan is incomplete (a package
+     * database could not be read) and no threshold is exceeded by what was seen. Absent in results
+     * stored before it existed, where `passed` decides.
+     */
+    verdict?: ComplianceVerdict;
+    thresholds: ComplianceThresholds;
+    violations: string[];
+  };
 }
+
+export type ComplianceVerdict = 'pass' | 'fail' | 'unknown';
 
 export type { InsecureConfiguration };

@@ -189,7 +189,9 @@ export function evaluateObjects(inputs: readonly PostureInput[], options: Evalua
             input,
             ref,
             `${path}.image`,
-            `container "${name}": image ${image} has never been scanned`,
+            verdict.scan
+              ? `container "${name}": image ${image}: ${verdict.reason}`
+              : `container "${name}": image ${image} has never been scanned`,
           );
         }
       });

@@ -9,9 +9,9 @@ import { errorOf, fetchFailure } from '../clients/http.js';
 import type { JsonResponse } from '../clients/http.js';
 import { ScannerClient } from '../clients/scanner-client.js';
 import { SEVERITIES } from '../inventory/types.js';
-import type { Severity } from '../inventory/types.js';
+import type { Completeness, Severity } from '../inventory/types.js';
 import type { ComplianceThresholds } from '../matching/types.js';
-import { exceededThresholds } from '../matching/summary.js';
+import { complianceVerdict, exceededThresholds } from '../matching/summary.js';
 import { DEFAULT_THRESHOLDS } from '../matching/types.js';
 
 /** One scan of an image, as `GET /v1/images` lists them (newest first). */
@@ -22,13 +22,18 @@ export interface ImageScanRecord {
   scanTime: string;
   /** Vulnerabilities plus insecure configurations per severity: what the thresholds compare. */
   severityCounts: Record<Severity, number>;
+  /** `incomplete`: a package database of the image could not be read (absent from older scanners = complete). */
+  completeness?: Completeness;
 }
 
 export type ImageVerdict =
   | { status: 'pass'; image: string; scan: ImageScanRecord }
   | { status: 'fail'; image: string; scan: ImageScanRecord; reasons: string[] }
-  /** Never scanned (`unreachable` false), or the scanner could not be asked (`unreachable` true). */
-  | { status: 'unknown'; image: string; unreachable: boolean; reason: string };
+  /**
+   * Never scanned (`unreachable` false, no `scan`), the latest scan is incomplete (`scan` set), or
+   * the scanner could not be asked (`unreachable` true).
+   */
+  | { status: 'unknown'; image: string; unreachable: boolean; reason: string; scan?: ImageScanRecord };
 
 export interface ImageVerdictSource {
   /** Never rejects: failures to ask become an `unknown` verdict that says why. */
@@ -54,8 +59,21 @@ export function judgeImageScan(
   thresholds: ComplianceThresholds = DEFAULT_THRESHOLDS,
 ): ImageVerdict {
   if (!scan) return { status: 'unknown', image, unreachable: false, reason: 'never scanned' };
-  const reasons = thresholdViolations(scan.severityCounts, thresholds);
-  return reasons.length === 0 ? { status: 'pass', image, scan } : { status: 'fail', image, scan, reasons };
+  const exceeded = exceededThresholds(scan.severityCounts, thresholds);
+  switch (complianceVerdict(exceeded, scan.completeness ?? 'complete')) {
+    case 'pass':
+      return { status: 'pass', image, scan };
+    case 'fail':
+      return { status: 'fail', image, scan, reasons: thresholdViolations(scan.severityCounts, thresholds) };
+    case 'unknown':
+      return {
+        status: 'unknown',
+        image,
+        unreachable: false,
+        scan,
+        reason: `latest scan (${scan.scanTime}) is incomplete: a package database could not be read`,
+      };
+  }
 }
 
 const countSchema = z.number().int().min(0);
@@ -72,6 +90,7 @@ const imagesResponseSchema = z.object({
           z.ZodDefault<typeof countSchema>
         >,
       ),
+      completeness: z.enum(['complete', 'incomplete']).optional(),
     }),
   ),
 });
@@ -184,6 +203,7 @@ export class HttpImageVerdictSource implements ImageVerdictSource {
         scanId: latest.scanId,
         scanTime: latest.scanTime,
         severityCounts: latest.severityCounts,
+        ...(latest.completeness === undefined ? {} : { completeness: latest.completeness }),
       },
       this.thresholds,
     );

@@ -208,7 +208,11 @@ export function renderCycloneDx(result: ScanResult, options: { toolVersion?: str
         { name: 'containment:riskScore', value: String(result.summary.riskScore) },
         {
           name: 'containment:compliance',
-          value: result.summary.compliance.passed ? 'PASSED' : 'FAILED',
+          value: result.summary.compliance.passed
+            ? 'PASSED'
+            : result.summary.compliance.verdict === 'unknown'
+              ? 'UNKNOWN'
+              : 'FAILED',
         },
       ],
     },

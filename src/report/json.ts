@@ -23,6 +23,8 @@ const RESULT_KEYS: KeyOrder<ScanResult> = {
   ignored: null,
   summary: null,
   notes: null,
+  completeness: null,
+  gaps: null,
 };
 const TARGET_KEYS: KeyOrder<ScanTarget> = { kind: null, ref: null, image: null, container: null };
 const CONTAINER_KEYS: KeyOrder<NonNullable<ScanTarget['container']>> = { id: null, name: null, pid: null };
@@ -41,6 +43,7 @@ const PACKAGE_KEYS: KeyOrder<Package> = {
   purl: null,
   location: null,
   extractor: null,
+  provenance: null,
 };
 const NAME_VERSION_KEYS: KeyOrder<{ name: string; version: string }> = { name: null, version: null };
 const FINDING_KEYS: KeyOrder<VulnerabilityFinding> = {
@@ -73,10 +76,12 @@ const SUMMARY_KEYS: KeyOrder<ScanSummary> = {
   counts: null,
   configurationCounts: null,
   riskScore: null,
+  completeness: null,
   compliance: null,
 };
 const COMPLIANCE_KEYS: KeyOrder<ScanSummary['compliance']> = {
   passed: null,
+  verdict: null,
   thresholds: null,
   violations: null,
 };

@@ -122,7 +122,11 @@ export function renderTableReport(result: ScanResult, options: { color?: boolean
     `  ${countsLine('Insecure configurations', summary.configurationCounts)}`,
     `  Risk score: ${summary.riskScore}/100`,
     `  Compliance: ${
-      compliance.passed ? paint(PASSED_COLOR, 'PASSED') : paint(FAILED_COLOR, 'FAILED')
+      compliance.passed
+        ? paint(PASSED_COLOR, 'PASSED')
+        : compliance.verdict === 'unknown'
+          ? paint(FAILED_COLOR, 'UNKNOWN (incomplete scan: a package database could not be read)')
+          : paint(FAILED_COLOR, 'FAILED')
     } (thresholds ${thresholdsText(compliance.thresholds)})`,
     ...compliance.violations.map((v) => `    - ${v}`),
   );

@@ -30,12 +30,19 @@ const byKey =
     return ka < kb ? -1 : ka > kb ? 1 : 0;
   };
 
-/** The inventory as reported, in a fixed order (notes, if any, stay out: they describe the scan). */
+/**
+ * The inventory as reported, in a fixed order (notes, if any, stay out: they describe the scan).
+ * An incomplete inventory carries its completeness and gaps (a complete one leaves both out, so its
+ * hash is what it always was).
+ */
 export function reportInventory(inventory: StoredInventory): StoredInventory {
   return {
     ...(inventory.os ? { os: inventory.os } : {}),
     packages: [...inventory.packages].sort(byKey(packageKey)),
     insecureConfigurations: [...inventory.insecureConfigurations].sort(byKey(configKey)),
+    ...(inventory.completeness === 'incomplete'
+      ? { completeness: 'incomplete' as const, gaps: inventory.gaps ?? [] }
+      : {}),
   };
 }
 

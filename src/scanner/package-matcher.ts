@@ -8,6 +8,7 @@ import type { Package } from '../inventory/types.js';
 import { matchIdentity, matchPackages, summarize } from '../matching/index.js';
 import type { InsecureConfiguration } from '../inventory/types.js';
 import type { ScanSummary, VulnerabilityFinding } from '../matching/types.js';
+import { DEFAULT_THRESHOLDS } from '../matching/types.js';
 import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
 import type { OsvRecord } from '../vulndb/osv.js';
 import { findingKeys, findingSet, joinRuns } from './finding-sets.js';
@@ -42,9 +43,18 @@ export function contentOf(
 ): ScanContent {
   let vulnerabilities: VulnerabilityFinding[] | undefined;
   let keys: string[] | undefined;
+  // Packages only a manifest declares never count toward a workload's findings.
+  if (inventory.packages.some((p) => p.provenance === 'declared')) {
+    sets = sets.map((s, i) => (inventory.packages[i]?.provenance === 'declared' ? undefined : s));
+  }
   // `summarize` counts severities only; the bare findings carry them.
   const flat = sets.flatMap((s) => s?.findings ?? []) as unknown as VulnerabilityFinding[];
-  const summary: ScanSummary = summarize(flat, insecureConfigurations);
+  const summary: ScanSummary = summarize(
+    flat,
+    insecureConfigurations,
+    DEFAULT_THRESHOLDS,
+    inventory.completeness ?? 'complete',
+  );
   return {
     inventory,
     insecureConfigurations: [...insecureConfigurations],

@@ -180,7 +180,7 @@ async function rederive(
   const sets: (FindingSet | undefined)[] = [];
   for (const [i, pkg] of packages.entries()) {
     const old = stored[i];
-    if (!touchedTriples.has(packageTriple(pkg))) {
+    if (!touchedTriples.has(packageTriple(pkg)) || pkg.provenance === 'declared') {
       sets.push(old);
       continue;
     }

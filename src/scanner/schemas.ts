@@ -1,7 +1,7 @@
 /** zod schemas for everything the scanner API accepts: validation happens here, at the boundary. */
 import { z } from 'zod';
 import { ROLES } from '../auth/principal.js';
-import { SEVERITIES } from '../inventory/types.js';
+import { GAP_CODES, SEVERITIES } from '../inventory/types.js';
 
 /** Cluster, namespace, pod and container names: Kubernetes-like, never `*` (which means "all"). */
 export const nameSchema = z
@@ -31,6 +31,7 @@ const packageSchema = z.object({
   purl: text(2048).optional(),
   location: z.string().max(4096).default(''),
   extractor: z.string().max(64).default('report'),
+  provenance: z.literal('declared').optional(),
 });
 
 const insecureConfigurationSchema = z.object({
@@ -49,6 +50,14 @@ const osSchema = z.object({
   ecosystem: z.string().max(128).optional(),
 });
 
+/** Why an inventory is incomplete (see `inventory/types.ts`); absent means complete. */
+const gapSchema = z.object({
+  code: z.enum(GAP_CODES),
+  extractor: text(64),
+  path: z.string().max(4096),
+  message: z.string().max(4096),
+});
+
 export const reportSchema = z.object({
   reportId: text(200),
   workload: workloadSchema,
@@ -62,6 +71,8 @@ export const reportSchema = z.object({
       os: osSchema.optional(),
       packages: z.array(packageSchema).max(100_000),
       insecureConfigurations: z.array(insecureConfigurationSchema).max(10_000),
+      completeness: z.enum(['complete', 'incomplete']).optional(),
+      gaps: z.array(gapSchema).max(1000).optional(),
     })
     .optional(),
   inventoryHash: text(256),

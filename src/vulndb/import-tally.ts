@@ -4,6 +4,7 @@
  */
 import type { ImportItem, ImportReport, InvalidRecord } from './advisory-store.js';
 import { OsvRecordSchema } from './osv.js';
+import { impossibleRange } from './osv-ranges.js';
 import type { OsvRecord } from './osv.js';
 
 /** What storing one valid record did to the stored state. */
@@ -20,7 +21,12 @@ export class ImportTally {
   /** The item's record when it is a valid OSV record; otherwise notes it as invalid. */
   validate(item: ImportItem): OsvRecord | undefined {
     const parsed = item.error === undefined ? OsvRecordSchema.safeParse(item.record) : undefined;
-    if (parsed?.success === true) return parsed.data;
+    if (parsed?.success === true) {
+      const impossible = impossibleRange(parsed.data);
+      if (impossible === undefined) return parsed.data;
+      this.invalid(item.origin, `${parsed.data.id}: ${impossible}`);
+      return undefined;
+    }
     this.invalid(item.origin, item.error ?? describeIssue(item.record, parsed?.error.issues[0]));
     return undefined;
   }

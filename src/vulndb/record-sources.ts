@@ -16,8 +16,12 @@ import type { AsyncAdvisoryStore, ImportItem, ImportReport } from './advisory-st
 
 const openFd = promisify(openCallback);
 
-/** No single OSV record comes close; a larger entry is reported invalid instead of buffered. */
-export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
+/**
+ * No single OSV record comes close (the largest real ones are a few MiB); a larger file or zip
+ * entry is reported invalid, per record, before a byte of it is read: a 100 MB `details` must not
+ * be parsed into memory. A `.json` file holding an array counts as one record here.
+ */
+export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
 export interface RecordSource {
   kind: 'directory' | 'json' | 'zip';
@@ -57,6 +61,9 @@ export async function openRecordSource(path: string): Promise<RecordSource> {
     return zipSource(path);
   }
   if (path.endsWith('.json')) {
+    if (info.size > MAX_RECORD_BYTES) {
+      return { kind: 'json', total: 1, items: [tooLarge(path, info.size)] };
+    }
     const text = await readFile(path, 'utf8').catch((e: unknown) => {
       throw notReadable(path, e);
     });
@@ -80,15 +87,34 @@ async function directorySource(dir: string): Promise<RecordSource> {
   const source: RecordSource = { kind: 'directory', total: files.length, items: [] };
   source.items = (async function* () {
     for (const file of files) {
-      const items = await readFile(file, 'utf8').then(
-        (text) => parseJsonItems(text, file),
-        (e: unknown) => [{ record: undefined, origin: file, error: `cannot read: ${errorText(e)}` }],
-      );
+      const items = await readRecordFile(file);
       source.total += items.length - 1;
       yield* items;
     }
   })();
   return source;
+}
+
+/** A directory's file as import items; an unreadable or oversized one is one invalid item. */
+async function readRecordFile(file: string): Promise<ImportItem[]> {
+  const cannot = (e: unknown): ImportItem[] => [
+    { record: undefined, origin: file, error: `cannot read: ${errorText(e)}` },
+  ];
+  try {
+    const size = (await stat(file)).size;
+    if (size > MAX_RECORD_BYTES) return [tooLarge(file, size)];
+    return parseJsonItems(await readFile(file, 'utf8'), file);
+  } catch (e) {
+    return cannot(e);
+  }
+}
+
+function tooLarge(origin: string, size: number): ImportItem {
+  return {
+    record: undefined,
+    origin,
+    error: `${size} bytes, over the ${MAX_RECORD_BYTES}-byte record limit; not read`,
+  };
 }
 
 /** A file holds one record, or an array of records (each reported as `file[i]`). */
@@ -125,11 +151,7 @@ async function zipSource(path: string): Promise<RecordSource> {
           continue;
         }
         if (Math.max(entry.uncompressedSize, entry.compressedSize) > MAX_RECORD_BYTES) {
-          yield {
-            record: undefined,
-            origin,
-            error: `entry is ${entry.uncompressedSize} bytes, over the record limit`,
-          };
+          yield tooLarge(origin, Math.max(entry.uncompressedSize, entry.compressedSize));
           continue;
         }
         const text = await zip

@@ -62,6 +62,7 @@ export async function contextFor(
     files,
     packages: options.packages ?? [],
     note: (m) => notes.push(m),
+    gap: (code, extractor, path, message) => notes.push(`[${code}] ${extractor}: ${path}: ${message}`),
     ...(options.os ? { os: options.os } : {}),
     ...(options.image ? { image: options.image } : {}),
   };

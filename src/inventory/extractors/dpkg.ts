@@ -11,9 +11,9 @@
  * construction.
  */
 import { dpkgEcosystems } from '../../versions/index.js';
-import { isContainmentError } from '../../errors.js';
 import type { InventoryContext, PackageExtractor } from '../context.js';
 import type { OsInfo, Package } from '../types.js';
+import { reportNotAFile, streamRecords } from './extractor-support.js';
 import { distroQualifier, osPackageEcosystem, packageUrl } from './os-package.js';
 
 const STATUS_FILE = '/var/lib/dpkg/status';
@@ -65,41 +65,69 @@ function parseSource(value: string, binaryVersion: string): { name: string; vers
 }
 
 /**
- * Packages present in one dpkg status text (pure). Paragraphs without Package or Version are
- * skipped; `os` supplies the purl vendor and distro.
+ * The package one status paragraph describes, or undefined when it is not present on disk or has
+ * no Package/Version (pure). `os` supplies the purl vendor and distro.
  */
-export function parseDpkgStatus(text: string, location: string, ecosystem: string, os?: OsInfo): Package[] {
-  const packages: Package[] = [];
-  for (const p of parseControlParagraphs(text)) {
-    const name = p.get('package');
-    const version = p.get('version');
-    if (!name || !version || !dpkgStatusIsPresent(p.get('status'))) continue;
-    const pkg: Package = {
-      name,
-      version,
-      ecosystem,
-      purl: packageUrl('deb', os?.id ?? 'debian', name, version, {
-        arch: p.get('architecture'),
-        distro: distroQualifier(os),
-      }),
-      location,
-      extractor: 'dpkg',
-    };
-    const source = p.get('source');
-    const parsed = source ? parseSource(source, version) : undefined;
-    if (parsed) pkg.source = parsed;
-    packages.push(pkg);
-  }
-  return packages;
+export function dpkgParagraphToPackage(
+  p: Map<string, string>,
+  location: string,
+  ecosystem: string,
+  os?: OsInfo,
+): Package | undefined {
+  const name = p.get('package');
+  const version = p.get('version');
+  if (!name || !version || !dpkgStatusIsPresent(p.get('status'))) return undefined;
+  const pkg: Package = {
+    name,
+    version,
+    ecosystem,
+    purl: packageUrl('deb', os?.id ?? 'debian', name, version, {
+      arch: p.get('architecture'),
+      distro: distroQualifier(os),
+    }),
+    location,
+    extractor: 'dpkg',
+  };
+  const source = p.get('source');
+  const parsed = source ? parseSource(source, version) : undefined;
+  if (parsed) pkg.source = parsed;
+  return pkg;
 }
 
-async function readStatusText(ctx: InventoryContext, path: string): Promise<string | undefined> {
-  try {
-    return await ctx.fs.readText(path);
-  } catch (e) {
-    if (!isContainmentError(e)) throw e;
-    ctx.note(`dpkg: ${path} skipped: ${e.message}`);
-    return undefined;
+/** Packages present in one dpkg status text (pure); see `dpkgParagraphToPackage`. */
+export function parseDpkgStatus(text: string, location: string, ecosystem: string, os?: OsInfo): Package[] {
+  return parseControlParagraphs(text).flatMap(
+    (p) => dpkgParagraphToPackage(p, location, ecosystem, os) ?? [],
+  );
+}
+
+/**
+ * Streams one status file paragraph by paragraph (a per-record limit, not a per-file one: a
+ * 100 MB status is read to its end). A non-empty file without a single Package paragraph is not
+ * a status file: `PACKAGE_DB_CORRUPT`.
+ */
+async function readStatus(
+  ctx: InventoryContext,
+  path: string,
+  ecosystem: () => string,
+  out: Package[],
+): Promise<void> {
+  let named = 0;
+  const read = await streamRecords(
+    ctx,
+    'dpkg',
+    path,
+    (text) => {
+      for (const p of parseControlParagraphs(text)) {
+        if (p.has('package')) named += 1;
+        const pkg = dpkgParagraphToPackage(p, path, ecosystem(), ctx.os);
+        if (pkg) out.push(pkg);
+      }
+    },
+    (last) => parseControlParagraphs(last).every((p) => p.has('package') && p.has('version')),
+  );
+  if (read && read.bytes > 0 && named === 0) {
+    ctx.gap('PACKAGE_DB_CORRUPT', 'dpkg', path, `${read.bytes} bytes without a single Package paragraph`);
   }
 }
 
@@ -109,17 +137,15 @@ export const dpkgExtractor: PackageExtractor = {
     const paths = [STATUS_FILE];
     for (const entry of ctx.files) {
       const rest = entry.path.startsWith(STATUS_DIR) ? entry.path.slice(STATUS_DIR.length) : undefined;
-      if (rest && entry.stat.type === 'file' && !rest.includes('/') && !rest.endsWith('.md5sums')) {
-        paths.push(entry.path);
-      }
+      if (!rest || rest.includes('/') || rest.endsWith('.md5sums')) continue;
+      if (entry.stat.type === 'file') paths.push(entry.path);
+      else reportNotAFile(ctx, 'dpkg', entry.path, entry.stat);
     }
-    const texts: Array<[string, string]> = [];
-    for (const path of paths) {
-      const text = await readStatusText(ctx, path);
-      if (text !== undefined) texts.push([path, text]);
-    }
-    if (texts.length === 0) return [];
-    const ecosystem = osPackageEcosystem(ctx, dpkgEcosystems, 'Debian', 'dpkg');
-    return texts.flatMap(([path, text]) => parseDpkgStatus(text, path, ecosystem, ctx.os));
+    let ecosystem: string | undefined;
+    const lazyEcosystem = (): string =>
+      (ecosystem ??= osPackageEcosystem(ctx, dpkgEcosystems, 'Debian', 'dpkg'));
+    const packages: Package[] = [];
+    for (const path of paths) await readStatus(ctx, path, lazyEcosystem, packages);
+    return packages;
   },
 };

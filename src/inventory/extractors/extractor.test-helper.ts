@@ -3,12 +3,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { gapNote } from '../collect.js';
 import type { FileEntry, InventoryContext } from '../context.js';
 import { DirectoryRootFs } from '../fs/directory-root-fs.js';
-import type { OsInfo } from '../types.js';
+import type { InventoryGap, OsInfo } from '../types.js';
 
 export interface TestInventoryContext extends InventoryContext {
   notes: string[];
+  gaps: InventoryGap[];
 }
 
 /** The walk result and a note collector for `dir`, read through the safe DirectoryRootFs. */
@@ -17,7 +19,19 @@ export async function contextFor(dir: string, os?: OsInfo): Promise<TestInventor
   const files: FileEntry[] = [];
   for await (const e of fs.walk('/')) files.push(e);
   const notes: string[] = [];
-  return { fs, os, files, notes, note: (m) => notes.push(m) };
+  const gaps: InventoryGap[] = [];
+  return {
+    fs,
+    os,
+    files,
+    notes,
+    gaps,
+    note: (m) => notes.push(m),
+    gap: (code, extractor, path, message) => {
+      gaps.push({ code, extractor, path, message });
+      notes.push(gapNote({ code, extractor, path, message }));
+    },
+  };
 }
 
 /** A fresh temporary directory removed after the test. */

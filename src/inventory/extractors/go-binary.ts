@@ -45,19 +45,25 @@ export interface GoBuildInfo {
   deps: GoModule[];
 }
 
+/** The bytes are not a readable Go binary's build information. */
+export class GoBuildInfoError extends Error {
+  override readonly name = 'GoBuildInfoError';
+}
+
 class Elf {
   readonly is64: boolean;
   readonly le: boolean;
 
   constructor(readonly buf: Buffer) {
-    if (buf.length < 52 || !buf.subarray(0, 4).equals(ELF_MAGIC)) throw new Error('not an ELF file');
+    if (buf.length < 52 || !buf.subarray(0, 4).equals(ELF_MAGIC))
+      throw new GoBuildInfoError('not an ELF file');
     const cls = buf[4];
     const data = buf[5];
     if ((cls !== 1 && cls !== 2) || (data !== 1 && data !== 2))
-      throw new Error('unknown ELF class or byte order');
+      throw new GoBuildInfoError('unknown ELF class or byte order');
     this.is64 = cls === 2;
     this.le = data === 1;
-    if (this.is64 && buf.length < 64) throw new Error('truncated ELF header');
+    if (this.is64 && buf.length < 64) throw new GoBuildInfoError('truncated ELF header');
   }
 
   u16(off: number): number {
@@ -98,7 +104,7 @@ class Elf {
     };
     const names = header(shstrndx);
     if (shoff + shnum * shentsize > this.buf.length || names.offset + names.size > this.buf.length) {
-      throw new Error('truncated: section table lies past the end of the file');
+      throw new GoBuildInfoError('truncated: section table lies past the end of the file');
     }
     for (let i = 0; i < shnum; i++) {
       const s = header(i);
@@ -123,13 +129,13 @@ class Elf {
         : [this.word(at + 0x04), this.word(at + 0x08), this.word(at + 0x10)];
       if (address >= vaddr && address < vaddr + filesz) return offset + (address - vaddr);
     }
-    throw new Error(`address 0x${address.toString(16)} is outside every loadable segment`);
+    throw new GoBuildInfoError(`address 0x${address.toString(16)} is outside every loadable segment`);
   }
 }
 
 function uint64(buf: Buffer, off: number, le: boolean): number {
   const v = le ? buf.readBigUInt64LE(off) : buf.readBigUInt64BE(off);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error('64-bit value out of range');
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new GoBuildInfoError('64-bit value out of range');
   return Number(v);
 }
 
@@ -140,7 +146,7 @@ function findHeader(elf: Elf): number | undefined {
     const s = sections.get('.go.buildinfo');
     if (!s || s.type === SHT_NOBITS) return undefined;
     if (s.offset + HEADER_SIZE > elf.buf.length)
-      throw new Error('truncated: .go.buildinfo lies past the end of the file');
+      throw new GoBuildInfoError('truncated: .go.buildinfo lies past the end of the file');
     return elf.buf.subarray(s.offset, s.offset + BUILDINFO_MAGIC.length).equals(BUILDINFO_MAGIC)
       ? s.offset
       : undefined;
@@ -158,11 +164,11 @@ function readVarintString(buf: Buffer, start: number): { value: string; next: nu
   let at = start;
   for (let shift = 0; ; shift += 7) {
     const byte = buf[at++];
-    if (byte === undefined || shift > 28) throw new Error('malformed build info length');
+    if (byte === undefined || shift > 28) throw new GoBuildInfoError('malformed build info length');
     length += (byte & 0x7f) * 2 ** shift;
     if ((byte & 0x80) === 0) break;
   }
-  if (at + length > buf.length) throw new Error('build info string runs past the end of the file');
+  if (at + length > buf.length) throw new GoBuildInfoError('build info string runs past the end of the file');
   return { value: buf.toString('utf8', at, at + length), next: at + length };
 }
 
@@ -179,7 +185,8 @@ function readGoString(elf: Elf, address: number, ptrSize: number, le: boolean): 
   const length = readPointer(elf.buf, header + ptrSize, ptrSize, le);
   if (length === 0) return '';
   const start = elf.offsetOf(data);
-  if (start + length > elf.buf.length) throw new Error('build info string runs past the end of the file');
+  if (start + length > elf.buf.length)
+    throw new GoBuildInfoError('build info string runs past the end of the file');
   return elf.buf.toString('utf8', start, start + length);
 }
 
@@ -228,7 +235,7 @@ export function readGoBuildInfo(file: Buffer): GoBuildInfo | undefined {
       goVersion = version.value;
       modinfo = readVarintString(file, version.next).value;
     } else {
-      if (ptrSize !== 4 && ptrSize !== 8) throw new Error(`unsupported pointer size ${ptrSize}`);
+      if (ptrSize !== 4 && ptrSize !== 8) throw new GoBuildInfoError(`unsupported pointer size ${ptrSize}`);
       const le = (flags & 1) === 0;
       goVersion = readGoString(elf, readPointer(file, at + 16, ptrSize, le), ptrSize, le);
       modinfo = readGoString(elf, readPointer(file, at + 16 + ptrSize, ptrSize, le), ptrSize, le);
@@ -236,7 +243,8 @@ export function readGoBuildInfo(file: Buffer): GoBuildInfo | undefined {
     if (goVersion === '') return undefined;
     return { goVersion, ...parseGoModInfo(stripSentinels(modinfo)) };
   } catch (e) {
-    if (e instanceof RangeError) throw new Error(`truncated or malformed ELF (${e.message})`, { cause: e });
+    if (e instanceof RangeError)
+      throw new GoBuildInfoError(`truncated or malformed ELF (${e.message})`, { cause: e });
     throw e;
   }
 }
@@ -315,13 +323,13 @@ export const goBinaryExtractor: PackageExtractor = {
     for (const { path, stat } of ctx.files) {
       if (stat.type !== 'file' || (stat.mode & 0o111) === 0 || stat.size < 64) continue;
       if (!(await mayCarryGoBuildInfo((offset, length) => ctx.fs.readRange(path, offset, length)))) continue;
-      const file = await readFileOrNote(ctx, path, MAX_BINARY_BYTES);
+      const file = await readFileOrNote(ctx, ID, path, MAX_BINARY_BYTES);
       if (!file) continue;
       try {
         const info = readGoBuildInfo(file);
         if (info) packages.push(...goBuildInfoToPackages(info, path));
       } catch (e) {
-        ctx.note(`skipped ${path}: ${errorMessage(e)}`);
+        ctx.gap('PACKAGE_DB_CORRUPT', ID, path, `build information unreadable: ${errorMessage(e)}`);
       }
     }
     return dedupePackages(packages);

@@ -109,9 +109,10 @@ test('nested-jar bomb: depth limit and decompression budget stop the scan with n
     deep.artifacts.map((a) => a.artifactId),
     ['level0', 'level1', 'level2', 'level3'],
   );
-  assert.equal(deep.notes.length, 1);
+  assert.equal(deep.gaps.length, 1);
+  assert.equal(deep.gaps[0]?.code, 'PACKAGE_DB_TOO_LARGE');
   assert.match(
-    deep.notes[0] ?? '',
+    deep.gaps[0]?.message ?? '',
     /bomb\.jar!\/lib\/level1\.jar!\/lib\/level2\.jar!\/lib\/level3\.jar!\/lib\/level4\.jar: not opened, nested deeper than 3/,
   );
 
@@ -129,13 +130,16 @@ test('nested-jar bomb: depth limit and decompression budget stop the scan with n
     budget.artifacts.map((a) => a.artifactId),
     ['outer'],
   );
-  assert.match(budget.notes[0] ?? '', /^\/w\.war: stopped, over the 1048576-byte decompression budget/);
+  assert.match(
+    budget.gaps[0]?.message ?? '',
+    /^\/w\.war: stopped, over the 1048576-byte decompression budget/,
+  );
 
   // With the default limits, a nested entry claiming ~4 GiB is refused before a byte is inflated.
   const claims = zip([{ name: 'lib/huge.jar', data: zeros, declaredSize: 0xfffffff0, deflate: true }]);
   const refused = await scanJavaArchive(claims, '/c.jar');
   assert.deepEqual(refused.artifacts, []);
-  assert.match(refused.notes[0] ?? '', /decompression budget/);
+  assert.match(refused.gaps[0]?.message ?? '', /decompression budget/);
 });
 
 test('an entry inflating past its declared size, a corrupt zip and a pom without version give notes', async (t) => {
@@ -146,8 +150,9 @@ test('an entry inflating past its declared size, a corrupt zip and a pom without
   ]);
   const r = await scanJavaArchive(liar, '/l.jar');
   assert.deepEqual(names(r.artifacts), ['g:fine@1 /l.jar']);
-  assert.match(r.notes[0] ?? '', /^\/l\.jar!\/lib\/liar\.jar: unreadable/);
-  assert.equal(r.notes[1], '/l.jar!/META-INF/maven/g/nover/pom.properties: no version');
+  assert.match(r.gaps[0]?.message ?? '', /^\/l\.jar!\/lib\/liar\.jar: unreadable/);
+  assert.equal(r.gaps[0]?.code, 'PACKAGE_RECORD_INVALID');
+  assert.equal(r.notes[0], '/l.jar!/META-INF/maven/g/nover/pom.properties: no version');
 
   const root = tempDir(t, 'jarroot');
   writeFileSync(join(root, 'corrupt.jar'), Buffer.from('PK\u0003\u0004 this is not really a zip'));
@@ -155,7 +160,11 @@ test('an entry inflating past its declared size, a corrupt zip and a pom without
   const ctx = await contextFor(root);
   assert.deepEqual(await javaExtractor.extract(ctx), []);
   assert.equal(
-    ctx.notes.filter((n) => /^\/(corrupt|truncated)\.jar: not a readable zip archive/.test(n)).length,
+    ctx.gaps.filter(
+      (g) =>
+        g.code === 'PACKAGE_DB_CORRUPT' &&
+        /^\/(corrupt|truncated)\.jar: not a readable zip archive/.test(g.message),
+    ).length,
     2,
   );
 });

@@ -16,7 +16,7 @@ import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 import type { InventoryContext, PackageExtractor } from '../context.js';
 import type { Package } from '../types.js';
-import { dedupePackages, errorMessage, readFileOrNote } from './extractor-support.js';
+import { dedupePackages, errorMessage, readFileOrNote, reportNotAFile } from './extractor-support.js';
 
 const ID = 'java';
 const ARCHIVE_RE = /\.(?:jar|war|ear)$/i;
@@ -61,6 +61,13 @@ interface ScanState {
   /** Archives (top-level or nested) in which nothing was found. */
   empty: string[];
   notes: string[];
+  /** Problems that may hide packages (corrupt archive, limits reached): gaps of the inventory. */
+  gaps: JavaArchiveGap[];
+}
+
+export interface JavaArchiveGap {
+  code: 'PACKAGE_DB_CORRUPT' | 'PACKAGE_DB_TOO_LARGE' | 'PACKAGE_RECORD_TOO_LARGE' | 'PACKAGE_RECORD_INVALID';
+  message: string;
 }
 
 /** Reads an entry in full after charging it to the decompressed-bytes budget. */
@@ -73,9 +80,10 @@ async function readEntry(
   // yauzl checks the inflated stream against the declared size, so the declared size is binding.
   if (state.usedBytes + entry.uncompressedSize > state.limits.maxTotalBytes) {
     state.exhausted = true;
-    state.notes.push(
-      `${location}: stopped, over the ${state.limits.maxTotalBytes}-byte decompression budget (possible zip bomb)`,
-    );
+    state.gaps.push({
+      code: 'PACKAGE_DB_TOO_LARGE',
+      message: `${location}: stopped, over the ${state.limits.maxTotalBytes}-byte decompression budget (possible zip bomb)`,
+    });
     return undefined;
   }
   state.usedBytes += entry.uncompressedSize;
@@ -95,7 +103,10 @@ async function scanArchive(buffer: Buffer, location: string, depth: number, stat
       decodeStrings: false,
     });
   } catch (e) {
-    state.notes.push(`${location}: not a readable zip archive (${errorMessage(e)})`);
+    state.gaps.push({
+      code: 'PACKAGE_DB_CORRUPT',
+      message: `${location}: not a readable zip archive (${errorMessage(e)})`,
+    });
     return;
   }
   const found = state.artifacts.length;
@@ -114,7 +125,10 @@ async function scanArchive(buffer: Buffer, location: string, depth: number, stat
       try {
         if (pom) {
           if (entry.uncompressedSize > MAX_POM_PROPERTIES_BYTES) {
-            state.notes.push(`${entryLocation}: skipped, ${entry.uncompressedSize} bytes is too large`);
+            state.gaps.push({
+              code: 'PACKAGE_RECORD_TOO_LARGE',
+              message: `${entryLocation}: skipped, ${entry.uncompressedSize} bytes is too large`,
+            });
             continue;
           }
           const data = await readEntry(zip, entry, state, location);
@@ -133,20 +147,27 @@ async function scanArchive(buffer: Buffer, location: string, depth: number, stat
           });
         } else if (ARCHIVE_RE.test(name)) {
           if (depth + 1 > state.limits.maxDepth) {
-            state.notes.push(
-              `${entryLocation}: not opened, nested deeper than ${state.limits.maxDepth} archives`,
-            );
+            state.gaps.push({
+              code: 'PACKAGE_DB_TOO_LARGE',
+              message: `${entryLocation}: not opened, nested deeper than ${state.limits.maxDepth} archives`,
+            });
             continue;
           }
           const data = await readEntry(zip, entry, state, location);
           if (data) await scanArchive(data, entryLocation, depth + 1, state);
         }
       } catch (e) {
-        state.notes.push(`${entryLocation}: unreadable (${errorMessage(e)})`);
+        state.gaps.push({
+          code: 'PACKAGE_RECORD_INVALID',
+          message: `${entryLocation}: unreadable (${errorMessage(e)})`,
+        });
       }
     }
   } catch (e) {
-    state.notes.push(`${location}: corrupt zip archive (${errorMessage(e)})`);
+    state.gaps.push({
+      code: 'PACKAGE_DB_CORRUPT',
+      message: `${location}: corrupt zip archive (${errorMessage(e)})`,
+    });
   } finally {
     zip.close();
   }
@@ -161,15 +182,23 @@ export async function scanJavaArchive(
   buffer: Buffer,
   location: string,
   limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
-): Promise<{ artifacts: MavenArtifact[]; notes: string[] }> {
-  const state: ScanState = { limits, usedBytes: 0, exhausted: false, artifacts: [], empty: [], notes: [] };
+): Promise<{ artifacts: MavenArtifact[]; notes: string[]; gaps: JavaArchiveGap[] }> {
+  const state: ScanState = {
+    limits,
+    usedBytes: 0,
+    exhausted: false,
+    artifacts: [],
+    empty: [],
+    notes: [],
+    gaps: [],
+  };
   await scanArchive(buffer, location, 0, state);
   if (state.empty.length > 0) {
     const listed = state.empty.slice(0, LISTED_EMPTY).join(', ');
     const more = state.empty.length > LISTED_EMPTY ? ` and ${state.empty.length - LISTED_EMPTY} more` : '';
     state.notes.push(`no Maven metadata (pom.properties), packages not identified: ${listed}${more}`);
   }
-  return { artifacts: state.artifacts, notes: state.notes };
+  return { artifacts: state.artifacts, notes: state.notes, gaps: state.gaps };
 }
 
 export function mavenPurl(groupId: string, artifactId: string, version: string): string {
@@ -181,11 +210,14 @@ export const javaExtractor: PackageExtractor = {
   async extract(ctx: InventoryContext): Promise<Package[]> {
     const packages: Package[] = [];
     for (const { path, stat } of ctx.files) {
-      if (stat.type !== 'file' || !ARCHIVE_RE.test(path)) continue;
-      const buffer = await readFileOrNote(ctx, path, MAX_ARCHIVE_BYTES);
+      if (!ARCHIVE_RE.test(path)) continue;
+      if (stat.type === 'other') reportNotAFile(ctx, ID, path, stat);
+      if (stat.type !== 'file') continue;
+      const buffer = await readFileOrNote(ctx, ID, path, MAX_ARCHIVE_BYTES);
       if (!buffer) continue;
-      const { artifacts, notes } = await scanJavaArchive(buffer, path);
+      const { artifacts, notes, gaps } = await scanJavaArchive(buffer, path);
       notes.forEach((n) => ctx.note(n));
+      gaps.forEach((g) => ctx.gap(g.code, ID, path, g.message));
       for (const a of artifacts) {
         packages.push({
           name: `${a.groupId}:${a.artifactId}`,

@@ -144,12 +144,15 @@ test('npmExtractor notes malformed files and never follows a link out of the roo
   ];
   const pkgs = await npmExtractor.extract({ ...ctx, files });
   assert.deepEqual(summary(pkgs), ['ok@1.0.0 /app/node_modules/ok/package.json']);
-  assert.equal(ctx.notes.length, 2);
-  assert.match(
-    ctx.notes.find((n) => n.includes('broken')) ?? '',
-    /skipped \/app\/node_modules\/broken\/package\.json/,
+  // Each is a gap: the swapped link is there but leads nowhere inside the root.
+  assert.deepEqual(
+    ctx.gaps.map((g) => `${g.code} ${g.path}`),
+    [
+      'PACKAGE_DB_CORRUPT /app/node_modules/broken/package.json',
+      'PACKAGE_DB_UNREADABLE /app/node_modules/evil/package.json',
+      'PACKAGE_DB_CORRUPT /app/package-lock.json',
+    ],
   );
-  assert.ok(ctx.notes.some((n) => n.startsWith('skipped /app/package-lock.json')));
 });
 
 test('npmExtractor notes an oversized package.json instead of reading it', async (t) => {
@@ -161,6 +164,7 @@ test('npmExtractor notes an oversized package.json instead of reading it', async
   );
   const ctx = await contextFor(root);
   assert.deepEqual(await npmExtractor.extract(ctx), []);
-  assert.equal(ctx.notes.length, 1);
+  assert.equal(ctx.gaps.length, 1);
+  assert.equal(ctx.gaps[0]?.code, 'PACKAGE_DB_TOO_LARGE');
   assert.match(ctx.notes[0] ?? '', /huge\/package\.json.*read limit/);
 });

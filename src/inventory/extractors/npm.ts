@@ -12,7 +12,7 @@
 import semver from 'semver';
 import type { InventoryContext, PackageExtractor } from '../context.js';
 import type { Package } from '../types.js';
-import { dedupePackages, errorMessage, readFileOrNote } from './extractor-support.js';
+import { dedupePackages, errorMessage, readFileOrNote, reportNotAFile } from './extractor-support.js';
 
 const ID = 'npm';
 const MAX_PACKAGE_JSON_BYTES = 1024 * 1024;
@@ -99,12 +99,12 @@ async function readJson<T>(
   maxBytes: number,
   parse: (text: string) => T,
 ): Promise<T | undefined> {
-  const buffer = await readFileOrNote(ctx, path, maxBytes);
+  const buffer = await readFileOrNote(ctx, ID, path, maxBytes);
   if (!buffer) return undefined;
   try {
     return parse(buffer.toString('utf8'));
   } catch (e) {
-    ctx.note(`skipped ${path}: ${errorMessage(e)}`);
+    ctx.gap('PACKAGE_DB_CORRUPT', ID, path, errorMessage(e));
     return undefined;
   }
 }
@@ -122,7 +122,10 @@ export const npmExtractor: PackageExtractor = {
     const installedKeys = new Set<string>();
     const lockfiles: string[] = [];
     for (const { path, stat } of ctx.files) {
-      if (stat.type !== 'file') continue;
+      if (stat.type !== 'file') {
+        if (INSTALLED_RE.test(path) || LOCKFILE_RE.test(path)) reportNotAFile(ctx, ID, path, stat);
+        continue;
+      }
       if (INSTALLED_RE.test(path)) {
         const ref = await readJson(ctx, path, MAX_PACKAGE_JSON_BYTES, parsePackageJson);
         if (!ref) continue;
@@ -134,12 +137,18 @@ export const npmExtractor: PackageExtractor = {
         lockfiles.push(path);
       }
     }
+    const directories = new Set(ctx.files.filter((f) => f.stat.type === 'directory').map((f) => f.path));
     const locked: Package[] = [];
     for (const path of lockfiles) {
       const refs = await readJson(ctx, path, MAX_LOCKFILE_BYTES, parseNpmLockfile);
       const project = dirname(path);
+      // No installed tree beside the lockfile: it only declares what an install would fetch.
+      const declared = !directories.has(`${project === '/' ? '' : project}/node_modules`);
       for (const ref of refs ?? []) {
-        if (!installedKeys.has(`${project}\0${ref.name}\0${ref.version}`)) locked.push(toPackage(ref, path));
+        if (installedKeys.has(`${project}\0${ref.name}\0${ref.version}`)) continue;
+        const pkg = toPackage(ref, path);
+        if (declared) pkg.provenance = 'declared';
+        locked.push(pkg);
       }
     }
     return dedupePackages([...installed, ...locked]);

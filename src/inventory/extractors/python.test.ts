@@ -65,7 +65,9 @@ test('pythonExtractor finds dist-info, egg-info directories and files, and egg d
   assert.equal(jinja?.purl, 'pkg:pypi/jinja2@3.1.2');
   assert.equal(jinja?.ecosystem, 'PyPI');
   assert.equal(jinja?.extractor, 'python');
-  assert.deepEqual(ctx.notes, [`skipped /${site}/broken-1.0.dist-info/METADATA: no Name/Version header`]);
+  assert.deepEqual(ctx.notes, [
+    `[PACKAGE_RECORD_INVALID] python: /${site}/broken-1.0.dist-info/METADATA: no Name/Version header`,
+  ]);
 });
 
 test('pythonExtractor does not read metadata through a link leading out of the root', async (t) => {

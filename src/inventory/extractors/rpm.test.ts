@@ -305,21 +305,31 @@ describe('parseRpmHeader attacks (real header blob, then damaged)', () => {
 });
 
 describe('rpmExtractor: unsupported and broken databases', () => {
-  const cases: Array<[string, string, RegExp]> = [
-    ['Berkeley DB', 'Packages', /Berkeley DB format at \/var\/lib\/rpm\/Packages is not supported/],
-    ['NDB', 'Packages.db', /NDB format at \/var\/lib\/rpm\/Packages.db is not supported/],
+  const cases: Array<[string, string, string, RegExp]> = [
     [
-      'garbage rpmdb.sqlite',
-      'rpmdb.sqlite',
-      /cannot read the rpm database \/var\/lib\/rpm\/rpmdb.sqlite: not an SQLite database/,
+      'Berkeley DB',
+      'Packages',
+      'PACKAGE_DB_UNSUPPORTED',
+      /\/var\/lib\/rpm\/Packages: the rpm database in Berkeley DB format is not supported/,
     ],
+    [
+      'NDB',
+      'Packages.db',
+      'PACKAGE_DB_UNSUPPORTED',
+      /\/var\/lib\/rpm\/Packages.db: the rpm database in NDB format is not supported/,
+    ],
+    ['garbage rpmdb.sqlite', 'rpmdb.sqlite', 'PACKAGE_DB_CORRUPT', /rpmdb.sqlite: not an SQLite database/],
   ];
-  for (const [name, file, note] of cases) {
-    test(`${name} → a note, no packages`, async () => {
+  for (const [name, file, code, note] of cases) {
+    test(`${name} → a gap (${code}), no packages`, async () => {
       const { root, dbDir } = newRoot();
       writeFileSync(join(dbDir, file), Buffer.alloc(8192, 0x61));
       const ctx = await contextFor(root, RHEL9);
       assert.deepEqual(await rpmExtractor.extract(ctx), []);
+      assert.deepEqual(
+        ctx.gaps.map((g) => g.code),
+        [code],
+      );
       assert.equal(ctx.notes.length, 1);
       assert.match(ctx.notes[0] ?? '', note);
     });
@@ -333,6 +343,7 @@ describe('rpmExtractor: unsupported and broken databases', () => {
     const ctx = await contextFor(root, RHEL9);
     assert.deepEqual(await rpmExtractor.extract(ctx), []);
     assert.match(ctx.notes[0] ?? '', /no such table: Packages/);
+    assert.equal(ctx.gaps[0]?.code, 'PACKAGE_DB_CORRUPT');
   });
 
   test('gpg-pubkey headers are not packages; unknown OS gives no purl vendor', () => {

@@ -15,9 +15,9 @@
  */
 import { rpmEcosystems } from '../../versions/index.js';
 import Database from 'better-sqlite3';
-import { isContainmentError } from '../../errors.js';
 import type { InventoryContext, PackageExtractor } from '../context.js';
 import type { OsInfo, Package } from '../types.js';
+import { readFileOrNote } from './extractor-support.js';
 import { distroQualifier, osPackageEcosystem, packageUrl } from './os-package.js';
 
 const DB_DIRS = ['/var/lib/rpm', '/usr/lib/sysimage/rpm'];
@@ -150,43 +150,72 @@ export function rpmHeaderToPackage(
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
+/** The bytes are not a readable rpm SQLite database; `truncated` when they end before its last page. */
+export class RpmDatabaseError extends Error {
+  override readonly name = 'RpmDatabaseError';
+  constructor(
+    message: string,
+    readonly truncated = false,
+  ) {
+    super(message);
+  }
+}
+
+/** Page size and page count from the SQLite file header (offsets 16 and 28). */
+function sqliteDeclaredBytes(bytes: Buffer): number {
+  const raw = bytes.readUInt16BE(16);
+  const pageSize = raw === 1 ? 65536 : raw;
+  return pageSize * bytes.readUInt32BE(28);
+}
+
 /**
  * Headers of an rpmdb.sqlite image (pure: the bytes are deserialized in memory). Malformed
- * headers are returned as errors beside the good ones. Throws when the bytes are not an rpm
- * SQLite database.
+ * headers are returned as errors beside the good ones. Throws RpmDatabaseError when the bytes are
+ * not an rpm SQLite database, or are cut short.
  */
 export function readRpmSqlite(bytes: Buffer): { headers: RpmHeader[]; errors: string[] } {
   if (bytes.length < 100 || !bytes.subarray(0, 16).equals(SQLITE_MAGIC)) {
-    throw new Error('not an SQLite database');
+    throw new RpmDatabaseError('not an SQLite database');
+  }
+  const declared = sqliteDeclaredBytes(bytes);
+  if (declared > bytes.length) {
+    throw new RpmDatabaseError(`${bytes.length} bytes, but its header declares ${declared}`, true);
   }
   const copy = Buffer.from(bytes);
   // Header bytes 18/19 are the read/write format versions: 2 = WAL, 1 = rollback journal.
   copy[18] = 1;
   copy[19] = 1;
-  const db = new Database(copy, { readonly: true });
+  let db: Database.Database;
+  let rows: Array<{ hnum: number; blob: unknown }>;
   try {
-    const rows = db.prepare('SELECT hnum, blob FROM Packages ORDER BY hnum').all() as Array<{
-      hnum: number;
-      blob: unknown;
-    }>;
-    const headers: RpmHeader[] = [];
-    const errors: string[] = [];
-    for (const row of rows) {
-      if (!(row.blob instanceof Uint8Array)) {
-        errors.push(`header ${row.hnum}: not a blob`);
-        continue;
-      }
-      try {
-        headers.push(parseRpmHeader(row.blob));
-      } catch (e) {
-        if (!(e instanceof RpmHeaderError)) throw e;
-        errors.push(`header ${row.hnum}: ${e.message}`);
-      }
-    }
-    return { headers, errors };
+    db = new Database(copy, { readonly: true });
+  } catch (e) {
+    throw new RpmDatabaseError(`cannot be opened (${(e as Error).message})`);
+  }
+  try {
+    rows = db.prepare('SELECT hnum, blob FROM Packages ORDER BY hnum').all() as typeof rows;
+  } catch (e) {
+    // SQLite reports corruption (and a missing table) as errors; anything else is ours to see.
+    if (!(e instanceof Database.SqliteError)) throw e;
+    throw new RpmDatabaseError(`cannot be read (${e.message})`);
   } finally {
     db.close();
   }
+  const headers: RpmHeader[] = [];
+  const errors: string[] = [];
+  for (const row of rows) {
+    if (!(row.blob instanceof Uint8Array)) {
+      errors.push(`header ${row.hnum}: not a blob`);
+      continue;
+    }
+    try {
+      headers.push(parseRpmHeader(row.blob));
+    } catch (e) {
+      if (!(e instanceof RpmHeaderError)) throw e;
+      errors.push(`header ${row.hnum}: ${e.message}`);
+    }
+  }
+  return { headers, errors };
 }
 
 async function extractSqlite(
@@ -194,28 +223,25 @@ async function extractSqlite(
   path: string,
   ecosystem: () => string,
 ): Promise<Package[]> {
-  let bytes: Buffer | undefined;
-  try {
-    bytes = await ctx.fs.readFile(path, { maxBytes: MAX_DB_BYTES });
-  } catch (e) {
-    if (!isContainmentError(e)) throw e;
-    ctx.note(`rpm: ${path} skipped: ${e.message}`);
-    return [];
-  }
+  const bytes = await readFileOrNote(ctx, 'rpm', path, MAX_DB_BYTES);
   if (bytes === undefined) return [];
   let result: { headers: RpmHeader[]; errors: string[] };
   try {
     result = readRpmSqlite(bytes);
   } catch (e) {
-    ctx.note(`rpm: cannot read the rpm database ${path}: ${(e as Error).message}`);
+    if (!(e instanceof RpmDatabaseError)) throw e;
+    ctx.gap(e.truncated ? 'PACKAGE_DB_TRUNCATED' : 'PACKAGE_DB_CORRUPT', 'rpm', path, e.message);
     return [];
   }
   if ((await ctx.fs.stat(`${path}-wal`))?.size) {
     ctx.note(`rpm: ${path}-wal holds changes not yet checkpointed; packages changed since are not seen`);
   }
   if (result.errors.length > 0) {
-    ctx.note(
-      `rpm: skipped ${result.errors.length} malformed package header(s) in ${path} (first: ${result.errors[0]})`,
+    ctx.gap(
+      'PACKAGE_RECORD_INVALID',
+      'rpm',
+      path,
+      `skipped ${result.errors.length} malformed package header(s) (first: ${result.errors[0]})`,
     );
   }
   const eco = result.headers.length > 0 ? ecosystem() : '';
@@ -234,15 +260,21 @@ export const rpmExtractor: PackageExtractor = {
       const canonical = await ctx.fs.resolve(dir);
       if (canonical === undefined || seen.has(canonical)) continue;
       seen.add(canonical);
-      if ((await ctx.fs.stat(`${dir}/rpmdb.sqlite`))?.type === 'file') {
+      if ((await ctx.fs.lstat(`${dir}/rpmdb.sqlite`)) !== undefined) {
         packages.push(...(await extractSqlite(ctx, `${dir}/rpmdb.sqlite`, lazyEcosystem)));
-      } else if ((await ctx.fs.stat(`${dir}/Packages`))?.type === 'file') {
-        ctx.note(
-          `rpm: the rpm database in Berkeley DB format at ${dir}/Packages is not supported; its packages are not listed`,
+      } else if ((await ctx.fs.lstat(`${dir}/Packages`)) !== undefined) {
+        ctx.gap(
+          'PACKAGE_DB_UNSUPPORTED',
+          'rpm',
+          `${dir}/Packages`,
+          'the rpm database in Berkeley DB format is not supported; its packages are not listed',
         );
-      } else if ((await ctx.fs.stat(`${dir}/Packages.db`))?.type === 'file') {
-        ctx.note(
-          `rpm: the rpm database in NDB format at ${dir}/Packages.db is not supported; its packages are not listed`,
+      } else if ((await ctx.fs.lstat(`${dir}/Packages.db`)) !== undefined) {
+        ctx.gap(
+          'PACKAGE_DB_UNSUPPORTED',
+          'rpm',
+          `${dir}/Packages.db`,
+          'the rpm database in NDB format is not supported; its packages are not listed',
         );
       }
     }

@@ -66,6 +66,20 @@ function toStat(s: Stats): RootFsStat {
   };
 }
 
+function describeType(s: Stats): string {
+  if (s.isFIFO()) return 'a FIFO';
+  if (s.isCharacterDevice()) return 'a character device';
+  if (s.isBlockDevice()) return 'a block device';
+  if (s.isSocket()) return 'a socket';
+  if (s.isDirectory()) return 'a directory';
+  return 'not a regular file';
+}
+
+function unreadable(path: string, e: unknown): ContainmentError {
+  const code = (e as NodeJS.ErrnoException).code ?? String(e);
+  return new ContainmentError(ErrorCodes.FILE_UNREADABLE, `${path} cannot be read (${code})`);
+}
+
 function splitPath(path: string): string[] {
   return path.split('/').filter((c) => c !== '' && c !== '.');
 }
@@ -267,6 +281,43 @@ export class DirectoryRootFs implements RootFs {
         );
       }
       return buffer.subarray(0, length);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async *readChunks(path: string, options?: { chunkBytes?: number }): AsyncIterable<Buffer> {
+    const chunkBytes = options?.chunkBytes ?? 1024 * 1024;
+    const r = this.lookup(path, true);
+    if (!r) {
+      // Missing, or an entry resolution cannot follow (a link to nowhere, a loop): the latter exists.
+      if (this.lookup(path, false) === undefined) return;
+      throw new ContainmentError(ErrorCodes.FILE_UNREADABLE, `${path} is a link that leads nowhere`);
+    }
+    if (!r.stats.isFile()) {
+      throw new ContainmentError(ErrorCodes.FILE_NOT_REGULAR, `${r.path} is ${describeType(r.stats)}`);
+    }
+    let fd: number | undefined;
+    try {
+      fd = this.openVerified(r, false);
+    } catch (e) {
+      throw unreadable(r.path, e);
+    }
+    if (fd === undefined)
+      throw new ContainmentError(ErrorCodes.FILE_UNREADABLE, `${r.path} cannot be opened`);
+    try {
+      for (let position = 0; ;) {
+        const buffer = Buffer.allocUnsafe(chunkBytes);
+        let n: number;
+        try {
+          n = readSync(fd, buffer, 0, chunkBytes, position);
+        } catch (e) {
+          throw unreadable(r.path, e);
+        }
+        if (n === 0) return;
+        position += n;
+        yield buffer.subarray(0, n);
+      }
     } finally {
       closeSync(fd);
     }

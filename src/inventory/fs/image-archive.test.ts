@@ -184,8 +184,12 @@ async function checkStandardTree(path: string): Promise<void> {
     assert.equal(((await fs.stat('/usr/bin/su'))?.mode ?? 0) & 0o7777, 0o4755, 'setuid kept');
     assert.equal(await fs.readText('/usr/bin/su-link'), 'setuid', 'hard link inside the tree');
     assert.equal(await fs.readlink('/usr/bin/sh'), '/bin/dash');
-    assert.equal(await fs.lstat('/dev/null'), undefined, 'device not created');
-    assert.equal(await fs.lstat('/run/fifo'), undefined, 'fifo not created');
+    assert.equal(
+      (await fs.lstat('/dev/null'))?.type,
+      'directory',
+      'device not created, a directory stands in',
+    );
+    assert.equal((await fs.lstat('/run/fifo'))?.type, 'directory', 'fifo not created, a directory stands in');
     assert.ok(
       archive.notes.some((n) => n.includes('/dev/null')),
       archive.notes.join('; '),
@@ -405,18 +409,25 @@ describe('openImageArchive: hostile layers', () => {
     assert.deepEqual(leftovers(tmp), []);
   });
 
-  test('devices and FIFOs are skipped, not created', async () => {
+  test('devices and FIFOs are not created: an empty directory stands in, hiding lower layers', async () => {
+    const lower = await tarOf([{ name: 'pipe', content: 'lower layer file' }]);
     const layer = await tarOf([
       { name: 'dev/sda', type: 'character-device' },
       { name: 'pipe', type: 'fifo' },
       { name: 'x', content: 'y' },
     ]);
-    const archive = await openImageArchive(await dockerArchive([layer]));
+    const archive = await openImageArchive(await dockerArchive([lower, layer]));
     try {
       assert.deepEqual(
-        (await archive.fs.readdir('/')).map((e) => e.name),
-        ['x'],
+        (await archive.fs.readdir('/')).map((e) => [e.name, e.type]),
+        [
+          ['dev', 'directory'],
+          ['pipe', 'directory'],
+          ['x', 'file'],
+        ],
       );
+      assert.deepEqual(await archive.fs.readdir('/pipe'), []);
+      assert.deepEqual(await archive.fs.readdir('/dev/sda'), []);
       assert.equal(archive.notes.length, 2);
     } finally {
       await archive.cleanup();

@@ -7,7 +7,8 @@
  * above the root (ARCHIVE_PATH_ESCAPE); parent directories are then resolved INSIDE the destination
  * exactly as `DirectoryRootFs` reads them (an image link `etc -> /host` means the image's `/host`),
  * so a link planted by an earlier entry or layer can never make a later one write on the host.
- * Hard links may only name files of the tree; devices and FIFOs are skipped; owners are not set.
+ * Hard links may only name files of the tree; devices and FIFOs are not created (an empty directory
+ * stands in for each); owners are not set.
  *
  * The outer archive is staged first (each entry to a numbered file) because manifests may come
  * after the layers they list and layers must be applied in manifest order.
@@ -493,6 +494,13 @@ class LayerWriter {
     const type = header.type ?? 'file';
     if (type === 'character-device' || type === 'block-device' || type === 'fifo') {
       this.note(type, '/' + parts.join('/'));
+      // Not created, but not absent either: an empty directory stands in for it, so a FIFO or
+      // device where a package database belongs reads as "there, and not a file" (a gap of the
+      // inventory), never as no database; like the node itself, it hides what lower layers had.
+      const target = [...(this.resolveDir(dirParts, true, entry) as string[]), base];
+      this.layerPaths.add(target.join('/'));
+      this.clear(target, false);
+      mkdirSync(this.host(target), 0o700);
       return;
     }
     if (!['file', 'contiguous-file', 'directory', 'symlink', 'link'].includes(type)) {

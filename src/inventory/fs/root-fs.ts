@@ -44,6 +44,14 @@ export interface RootFs {
    * formats that need only their headers (ELF). Undefined when missing or not a regular file.
    */
   readRange(path: string, offset: number, length: number): Promise<Buffer | undefined>;
+  /**
+   * Streams a regular file in chunks (links followed inside the root) without ever holding it
+   * whole: package databases of any size. Yields nothing when nothing exists at the path. Throws
+   * `FILE_NOT_REGULAR` for a FIFO, device, socket or directory, which is never opened (so a FIFO
+   * cannot block the scan), and `FILE_UNREADABLE` when the path exists but cannot be opened or
+   * read, including a link that leads nowhere.
+   */
+  readChunks(path: string, options?: { chunkBytes?: number }): AsyncIterable<Buffer>;
   /** As readFile, decoded as UTF-8. */
   readText(path: string, options?: { maxBytes?: number }): Promise<string | undefined>;
   /** Stat, following links inside the root; undefined when missing or a link leads nowhere. */

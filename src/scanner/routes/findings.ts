@@ -73,6 +73,8 @@ function imageEntry(scan: ScanRecord): object {
     scanId: scan.id,
     scanTime: scan.scanTime,
     severityCounts,
+    // An incomplete scan (a package database unreadable) can never pass: see `complianceVerdict`.
+    completeness: scan.summary.completeness ?? 'complete',
   };
 }
 

@@ -8,7 +8,13 @@ import type { CloudEvent } from 'cloudevents';
 import type { DeliveryTarget } from '../../events/deliverer.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import type { DeadLetter, DeadLetterFilter, DeliveryQueue } from '../../events/outbox.js';
-import type { InsecureConfiguration, OsInfo, Package } from '../../inventory/types.js';
+import type {
+  Completeness,
+  InsecureConfiguration,
+  InventoryGap,
+  OsInfo,
+  Package,
+} from '../../inventory/types.js';
 import type { ScanSummary, VulnerabilityFinding } from '../../matching/types.js';
 import type { FindingSet } from '../finding-sets.js';
 
@@ -33,6 +39,9 @@ export interface StoredInventory {
   os?: OsInfo;
   packages: Package[];
   insecureConfigurations: InsecureConfiguration[];
+  /** Stored inside the inventory JSON; absent (inventories stored before it existed) = complete. */
+  completeness?: Completeness;
+  gaps?: InventoryGap[];
 }
 
 export type ScanKind = 'full' | 'check-in' | 'rematch';
