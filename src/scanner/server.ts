@@ -25,6 +25,9 @@ import { PackageMatcher } from './package-matcher.js';
 import type { RematchCheck } from './rematch.js';
 import { ScannerMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { registerUiSession } from './routes/ui-session.js';
+import { registerWebAssets } from './routes/web-assets.js';
+import { registerWorkloadSearch } from './routes/workload-search.js';
 import {
   clusterBodySchema,
   deadLetterQuerySchema,
@@ -63,6 +66,8 @@ export interface ScannerAppOptions {
   metrics?: ScannerMetrics;
   /** Matches report inventories (e.g. with a worker thread); default: one on the event loop. */
   matcher?: PackageMatcher;
+  /** The dashboard's built assets served at `/ui/` (default `dist/web/`). */
+  webDir?: string;
 }
 
 export interface RateLimit {
@@ -227,6 +232,9 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
       .status(404)
       .send(errorBody(ApiErrorCodes.NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`)),
   );
+
+  registerUiSession(app, { tokens, ...(options.oidc ? { oidc: options.oidc } : {}) });
+  registerWebAssets(app, options.webDir);
 
   await app.register(fastifyRateLimit, { global: false });
   const rateLimit = options.rateLimit
@@ -414,6 +422,8 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
         const filter = query.namespace === undefined ? {} : { namespace: query.namespace };
         return { namespaces: visibility ? await store.summary(visibility, filter) : [] };
       });
+
+      registerWorkloadSearch(v1, store, principalOf, visibilityFor);
 
       // --- triggers ---
       v1.post('/triggers', async (request, reply) => {
