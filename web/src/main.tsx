@@ -1,4 +1,5 @@
 import '@mantine/core/styles.css';
+import './app.css';
 import { MantineProvider } from '@mantine/core';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import {
@@ -70,7 +71,7 @@ const queryClient = new QueryClient({
 createRoot(document.getElementById('root') as HTMLElement).render(
   <StrictMode>
     {/* Theme variables come from styles.css: injecting them as a <style> would break the CSP. */}
-    <MantineProvider withCssVariables={false} defaultColorScheme="light">
+    <MantineProvider withCssVariables={false} withGlobalClasses={false} defaultColorScheme="light">
       <QueryClientProvider client={queryClient}>
         <RouterProvider router={router} />
       </QueryClientProvider>

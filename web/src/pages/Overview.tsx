@@ -4,7 +4,7 @@ import { AnchorLink } from '../AnchorLink';
 import { api, SEVERITIES } from '../api';
 import type { NamespaceSummary, Severity } from '../api';
 import { ErrorNote } from '../ErrorNote';
-import { SEVERITY_COLOR } from '../severity';
+import { SeverityBadge } from '../severity';
 
 function Stat({ label, value, testId }: { label: string; value: number | string; testId: string }) {
   return (
@@ -58,9 +58,7 @@ export default function Overview() {
       <Group>
         {SEVERITIES.map((s) => (
           <Card key={s} withBorder padding="sm" miw={130}>
-            <Text size="xs" fw={700} c={SEVERITY_COLOR[s]}>
-              {s}
-            </Text>
+            <SeverityBadge severity={s} />
             <Text size="xl" fw={700} data-testid={`count-${s}`}>
               {total(rows, s)}
             </Text>
