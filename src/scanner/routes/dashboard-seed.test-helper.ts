@@ -5,7 +5,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { planScanEvents } from '../ingest.js';
-import { contentOf } from '../package-matcher.js';
+import type { AsyncAdvisoryStore } from '../../vulndb/advisory-store.js';
+import { contentOf, PackageMatcher } from '../package-matcher.js';
 import type { ScannerStore } from '../store/scanner-store.js';
 import { npmReport } from '../scanner-harness.test-helper.js';
 
@@ -32,20 +33,39 @@ export async function reportRealWorkloads(app: FastifyInstance, adminToken: stri
   }
 }
 
-/** `count` workloads `bulk-<i>` across 20 namespaces `team-<i % 20>`, written straight to the store. */
-export async function seedBulkWorkloads(store: ScannerStore, count: number): Promise<void> {
-  const inventory = {
-    packages: [
-      {
-        name: 'left-pad',
-        version: '1.3.0',
-        ecosystem: 'npm',
-        location: '/app/node_modules/left-pad/package.json',
-        extractor: 'npm',
-      },
-    ],
-    insecureConfigurations: [],
-  };
+const npm = (name: string, version: string) => ({
+  name,
+  version,
+  ecosystem: 'npm',
+  location: `/app/node_modules/${name}/package.json`,
+  extractor: 'npm',
+});
+
+/**
+ * `count` workloads `bulk-<i>` across 20 namespaces `team-<i % 20>`, written straight to the store.
+ * With `findings`, each runs old lodash, express, axios, send, cookie, body-parser and path-to-regexp
+ * (11 real findings each, matched once);
+ * otherwise one clean package.
+ */
+export async function seedBulkWorkloads(
+  store: ScannerStore,
+  advisories: AsyncAdvisoryStore,
+  count: number,
+  options: { findings?: boolean } = {},
+): Promise<void> {
+  const packages = options.findings
+    ? [
+        npm('lodash', '4.17.11'),
+        npm('express', '4.17.1'),
+        npm('axios', '0.21.1'),
+        npm('send', '0.17.1'),
+        npm('cookie', '0.4.0'),
+        npm('body-parser', '1.19.0'),
+        npm('path-to-regexp', '0.1.7'),
+      ]
+    : [npm('left-pad', '1.3.0')];
+  const sets = await new PackageMatcher(advisories).match(packages);
+  const inventory = { packages, insecureConfigurations: [] };
   const scanTime = new Date(Date.UTC(2025, 0, 2));
   for (let i = 0; i < count; i++) {
     const workload = {
@@ -59,8 +79,8 @@ export async function seedBulkWorkloads(store: ScannerStore, count: number): Pro
       reportId: `bulk-${i}`,
       workload,
       scanTime,
-      inventoryHash: 'bulk',
-      content: contentOf(inventory, [undefined]),
+      inventoryHash: options.findings ? 'bulk-vulnerable' : 'bulk',
+      content: contentOf(inventory, sets),
       events: (context) => planScanEvents(workload, scanTime, context),
     });
   }

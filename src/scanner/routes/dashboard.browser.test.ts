@@ -18,19 +18,9 @@ import { isCI, repoRoot, sharedDataDir } from '../../testing/shared-data.js';
 import { startHarness } from '../scanner-harness.test-helper.js';
 import type { Harness } from '../scanner-harness.test-helper.js';
 import { CLUSTER, reportRealWorkloads, seedBulkWorkloads } from './dashboard-seed.test-helper.js';
+import { CHROMIUM, CHROMIUM_ARGS } from './browser.test-helper.js';
 import { DEFAULT_WEB_DIR } from './web-assets.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const BULK = 10_000;
 const osvNpm = join(sharedDataDir, 'osv', 'npm');
 const images = join(repoRoot, 'docs', 'images');
@@ -60,7 +50,7 @@ describe('dashboard in chromium', { skip: missing.length > 0, timeout: 600_000 }
     h = await startHarness(osvNpm);
     await h.store.createCluster(CLUSTER);
     await reportRealWorkloads(h.app, h.adminToken);
-    await seedBulkWorkloads(h.store, BULK);
+    await seedBulkWorkloads(h.store, h.advisories, BULK);
     viewerToken = (
       await h.tokens.issue({
         name: 'web-viewer',

@@ -1,6 +1,7 @@
 /**
  * `GET /v1/workload-search`: the dashboard's workload list — the caller's visible workloads,
- * filtered and paged on the server, with the total that matched.
+ * filtered and paged on the server, with the total that matched and the compliance verdicts of
+ * the matches before the `compliance` filter (`{ passed, failed, unscanned }`).
  *
  * `q` matches a workload's namespace, pod, container, image or digest (substring, any case), a
  * package name (exact, any ecosystem) or an advisory id (exact, e.g. `CVE-2023-4911`); the package
@@ -100,10 +101,17 @@ export function registerWorkloadSearch(
       });
     }
     if (severity !== undefined) rows = rows.filter((r) => worstAtLeast(r, severity));
+    // Verdict counts of what matched so far, so the overview needs no second request.
+    const verdicts = { passed: 0, failed: 0, unscanned: 0 };
+    for (const r of rows) {
+      if (r.lastScan === undefined) verdicts.unscanned++;
+      else if (r.lastScan.summary.compliance.passed) verdicts.passed++;
+      else verdicts.failed++;
+    }
     if (compliance !== undefined)
       rows = rows.filter(
         (r) => r.lastScan !== undefined && r.lastScan.summary.compliance.passed === (compliance === 'passed'),
       );
-    return { total: rows.length, workloads: rows.slice(offset, offset + limit) };
+    return { total: rows.length, compliance: verdicts, workloads: rows.slice(offset, offset + limit) };
   });
 }

@@ -27,15 +27,10 @@ export default function Overview() {
     queryKey: ['summary'],
     queryFn: () => api<{ namespaces: NamespaceSummary[] }>('/v1/summary'),
   });
-  const failed = useQuery({
-    queryKey: ['compliance', 'failed'],
-    queryFn: () => api<{ total: number }>('/v1/workload-search?compliance=failed&limit=1'),
+  const verdicts = useQuery({
+    queryKey: ['compliance'],
+    queryFn: () => api<{ compliance: { passed: number; failed: number } }>('/v1/workload-search?limit=1'),
   });
-  const passed = useQuery({
-    queryKey: ['compliance', 'passed'],
-    queryFn: () => api<{ total: number }>('/v1/workload-search?compliance=passed&limit=1'),
-  });
-
   if (summary.error) return <ErrorNote error={summary.error} />;
   if (!summary.data) return <Loader aria-label="Loading overview" />;
   const rows = summary.data.namespaces;
@@ -49,8 +44,12 @@ export default function Overview() {
         <Stat label="Clusters" value={clusters} testId="stat-clusters" />
         <Stat label="Namespaces" value={rows.length} testId="stat-namespaces" />
         <Stat label="Workloads" value={workloads} testId="stat-workloads" />
-        <Stat label="Compliant" value={passed.data?.total ?? '…'} testId="stat-compliant" />
-        <Stat label="Not compliant" value={failed.data?.total ?? '…'} testId="stat-noncompliant" />
+        <Stat label="Compliant" value={verdicts.data?.compliance.passed ?? '…'} testId="stat-compliant" />
+        <Stat
+          label="Not compliant"
+          value={verdicts.data?.compliance.failed ?? '…'}
+          testId="stat-noncompliant"
+        />
       </Group>
       <Title order={3} size="h4">
         Findings by severity (vulnerabilities and insecure configurations)

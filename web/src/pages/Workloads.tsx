@@ -2,7 +2,7 @@ import { Box, Group, Select, Stack, Text, TextInput, Title } from '@mantine/core
 import { useDebouncedValue } from '@mantine/hooks';
 import { keepPreviousData, useQueries, useQuery } from '@tanstack/react-query';
 import { useNavigate, useSearch } from '@tanstack/react-router';
-import { useState } from 'react';
+import { memo, useState } from 'react';
 import { api, SEVERITIES } from '../api';
 import type { WorkloadRecord } from '../api';
 import { AnchorLink } from '../AnchorLink';
@@ -24,60 +24,47 @@ function query(params: Record<string, string | undefined>, offset: number): stri
   return `/v1/workload-search?${q}`;
 }
 
-function Row({ record, top }: { record: WorkloadRecord | undefined; top: number }) {
+/** One row: plain elements (a list of thousands scrolls; component overhead per row adds up). */
+const Row = memo(function Row({ record, top }: { record: WorkloadRecord | undefined; top: number }) {
   const w = record?.workload;
   const s = record?.lastScan?.summary;
   return (
-    <Group
-      role="row"
-      pos="absolute"
-      top={top}
-      left={0}
-      right={0}
-      h={ROW}
-      px="xs"
-      wrap="nowrap"
-      gap="sm"
-      style={{ borderBottom: '1px solid var(--mantine-color-gray-3)' }}
-    >
+    <div role="row" className="wl-row" style={{ top }}>
       {w ? (
         <>
-          <Text role="cell" w={140} truncate size="sm">
+          <span role="cell" className="wl-ns">
             {w.namespace}
-          </Text>
-          <Box role="cell" w={260}>
+          </span>
+          <span role="cell" className="wl-pod">
             <AnchorLink
               to="/workload/$cluster/$namespace/$pod"
               params={{ cluster: w.cluster, namespace: w.namespace, pod: w.pod }}
               search={{ container: w.container }}
               size="sm"
-              truncate
             >
               {w.pod}
               {w.container ? ` / ${w.container}` : ''}
             </AnchorLink>
-          </Box>
-          <Text role="cell" flex={1} truncate size="sm">
+          </span>
+          <span role="cell" className="wl-image">
             {w.image}
-          </Text>
-          <Text role="cell" w={70} size="sm" c="red.9" fw={700}>
+          </span>
+          <span role="cell" className="wl-num wl-critical">
             {s ? s.counts.CRITICAL : '–'}
-          </Text>
-          <Text role="cell" w={70} size="sm" c="orange.9" fw={700}>
+          </span>
+          <span role="cell" className="wl-num wl-high">
             {s ? s.counts.HIGH : '–'}
-          </Text>
-          <Text role="cell" w={110} size="sm">
+          </span>
+          <span role="cell" className="wl-verdict">
             {s ? (s.compliance.passed ? 'compliant' : 'not compliant') : 'no scan'}
-          </Text>
+          </span>
         </>
       ) : (
-        <Text role="cell" size="sm" c="dimmed">
-          loading…
-        </Text>
+        <span role="cell">loading…</span>
       )}
-    </Group>
+    </div>
   );
-}
+});
 
 /** The workload list: filtered and paged by the server, only the visible rows rendered. */
 export default function Workloads() {
