@@ -69,6 +69,27 @@ export const ROUTES: readonly RouteDoc[] = [
   },
   {
     method: 'GET',
+    path: '/ui/oidc',
+    summary: 'Whether dashboard sign-in through the OIDC issuer is configured: {"enabled"}',
+    auth: 'none',
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/ui/oidc/login',
+    summary: 'Starts OIDC sign-in (authorization code + PKCE): redirects to the issuer; query next=/ui/…',
+    auth: 'none',
+    status: 302,
+  },
+  {
+    method: 'GET',
+    path: '/ui/oidc/callback',
+    summary: 'OIDC redirect URI: exchanges the code, sets the session cookie, redirects to next',
+    auth: 'none',
+    status: 303,
+  },
+  {
+    method: 'GET',
     path: '/ui/session',
     summary: 'Who the session cookie (or bearer token) signs in: subject, role, scope',
     auth: 'signed-in',

@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { createApiTokens } from '../auth/api-tokens.js';
 import type { ApiTokens, TokenStore } from '../auth/api-tokens.js';
+import type { OidcVerifier } from '../auth/oidc.js';
 import { openPostgresTokenStore } from '../auth/postgres-token-store.js';
 import { openSqliteTokenStore } from '../auth/sqlite-token-store.js';
 import { Deliverer } from '../events/deliverer.js';
@@ -25,6 +26,7 @@ import { importFromPath } from '../vulndb/record-sources.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { ScannerMetrics } from './metrics.js';
 import { buildScannerApp } from './server.js';
+import type { WebOidcClient } from './routes/ui-oidc.js';
 import type { RateLimit } from './server.js';
 import { PostgresScannerStore } from './store/postgres-scanner-store.js';
 import type { ScannerStore } from './store/scanner-store.js';
@@ -155,6 +157,9 @@ export interface HarnessOptions {
   backend?: ScannerBackendName;
   /** PostgreSQL: run as another replica on this database (see `openBackendStores`). */
   databaseUrl?: string;
+  /** Also accept OIDC tokens (and, with `webOidc`, the dashboard's OIDC sign-in). */
+  oidc?: OidcVerifier;
+  webOidc?: WebOidcClient;
 }
 
 /** `osvDir`: a directory of OSV records (e.g. `<shared>/osv/npm`). */
@@ -196,6 +201,8 @@ export async function startHarness(osvDir: string, options: HarnessOptions = {})
     metrics,
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
     ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+    ...(options.oidc === undefined ? {} : { oidc: options.oidc }),
+    ...(options.webOidc === undefined ? {} : { webOidc: options.webOidc }),
   });
   const admin = await tokens.issue({
     name: 'admin',

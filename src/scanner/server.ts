@@ -25,6 +25,8 @@ import { PackageMatcher } from './package-matcher.js';
 import type { RematchCheck } from './rematch.js';
 import { ScannerMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { registerUiOidc } from './routes/ui-oidc.js';
+import type { WebOidcClient } from './routes/ui-oidc.js';
 import { registerUiSession } from './routes/ui-session.js';
 import { registerWebAssets } from './routes/web-assets.js';
 import { registerWorkloadSearch } from './routes/workload-search.js';
@@ -68,6 +70,8 @@ export interface ScannerAppOptions {
   matcher?: PackageMatcher;
   /** The dashboard's built assets served at `/ui/` (default `dist/web/`). */
   webDir?: string;
+  /** The dashboard's OIDC client (authorization code + PKCE against `oidc`'s issuer). */
+  webOidc?: WebOidcClient;
 }
 
 export interface RateLimit {
@@ -234,6 +238,7 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
   );
 
   registerUiSession(app, { tokens, ...(options.oidc ? { oidc: options.oidc } : {}) });
+  registerUiOidc(app, options.webOidc, options.oidc);
   registerWebAssets(app, options.webDir);
 
   await app.register(fastifyRateLimit, { global: false });

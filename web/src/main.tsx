@@ -21,7 +21,10 @@ const rootRoute = createRootRoute({ component: Shell });
 const signInRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/signin',
-  validateSearch: (s: Record<string, unknown>): { next?: string } => ({ next: text(s.next) }),
+  validateSearch: (s: Record<string, unknown>): { next?: string; error?: string } => ({
+    next: text(s.next),
+    error: text(s.error),
+  }),
   component: SignIn,
 });
 const overviewRoute = createRoute({

@@ -34,6 +34,16 @@ export function cookieValue(header: string | undefined, name: string): string | 
   return undefined;
 }
 
+/** Sets the session cookie (an OIDC sign-in gives it the token's remaining lifetime). */
+export function setSessionCookie(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  token: string,
+  maxAge?: number,
+): void {
+  void reply.header('set-cookie', sessionCookie(request, token, maxAge));
+}
+
 function sessionCookie(request: FastifyRequest, value: string, maxAge?: number): string {
   const parts = [`${SESSION_COOKIE}=${encodeURIComponent(value)}`, 'Path=/', 'HttpOnly', 'SameSite=Strict'];
   if (request.protocol === 'https') parts.push('Secure');

@@ -1,5 +1,5 @@
 import { Alert, Button, Container, Paper, PasswordInput, Stack, Text, Title } from '@mantine/core';
-import { useQueryClient } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSearch } from '@tanstack/react-router';
 import { useState } from 'react';
 import type { FormEvent } from 'react';
@@ -11,7 +11,8 @@ function safeNext(next: string | undefined): string {
 }
 
 export function SignIn() {
-  const { next } = useSearch({ from: '/signin' });
+  const { next, error: failed } = useSearch({ from: '/signin' });
+  const oidc = useQuery({ queryKey: ['oidc'], queryFn: () => api<{ enabled: boolean }>('/ui/oidc') });
   const [token, setToken] = useState('');
   const [error, setError] = useState<ApiError | undefined>();
   const [busy, setBusy] = useState(false);
@@ -56,9 +57,23 @@ export function SignIn() {
                 {error.message}
               </Alert>
             )}
+            {failed && !error && (
+              <Alert color="red" title={`Error ${failed}`} role="alert" data-testid="api-error">
+                Sign-in through the identity provider failed.
+              </Alert>
+            )}
             <Button type="submit" loading={busy}>
               Sign in
             </Button>
+            {oidc.data?.enabled && (
+              <Button
+                component="a"
+                variant="outline"
+                href={`/ui/oidc/login?next=${encodeURIComponent(safeNext(next))}`}
+              >
+                Sign in with your identity provider (OIDC)
+              </Button>
+            )}
           </Stack>
         </form>
       </Paper>
