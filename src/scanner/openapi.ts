@@ -163,6 +163,15 @@ export const ROUTES: readonly RouteDoc[] = [
   },
   {
     method: 'GET',
+    path: '/v1/events/stream',
+    summary:
+      'Server-Sent Events: each new scan the caller may see (event: scan); the stream ends after 5 minutes and the client reconnects',
+    auth: 'findings:read',
+    status: 200,
+    produces: 'text/event-stream',
+  },
+  {
+    method: 'GET',
     path: '/v1/scans',
     summary: 'List scans',
     auth: 'findings:read',

@@ -26,6 +26,7 @@ import { importFromPath } from '../vulndb/record-sources.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { ScannerMetrics } from './metrics.js';
 import { buildScannerApp } from './server.js';
+import type { EventStreamOptions } from './routes/events-stream.js';
 import type { WebOidcClient } from './routes/ui-oidc.js';
 import type { RateLimit } from './server.js';
 import { PostgresScannerStore } from './store/postgres-scanner-store.js';
@@ -160,6 +161,7 @@ export interface HarnessOptions {
   /** Also accept OIDC tokens (and, with `webOidc`, the dashboard's OIDC sign-in). */
   oidc?: OidcVerifier;
   webOidc?: WebOidcClient;
+  eventStream?: EventStreamOptions;
 }
 
 /** `osvDir`: a directory of OSV records (e.g. `<shared>/osv/npm`). */
@@ -203,6 +205,7 @@ export async function startHarness(osvDir: string, options: HarnessOptions = {})
     ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
     ...(options.oidc === undefined ? {} : { oidc: options.oidc }),
     ...(options.webOidc === undefined ? {} : { webOidc: options.webOidc }),
+    ...(options.eventStream === undefined ? {} : { eventStream: options.eventStream }),
   });
   const admin = await tokens.issue({
     name: 'admin',

@@ -25,8 +25,10 @@ import { PackageMatcher } from './package-matcher.js';
 import type { RematchCheck } from './rematch.js';
 import { ScannerMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { registerEventStream } from './routes/events-stream.js';
 import { registerUiOidc } from './routes/ui-oidc.js';
 import type { WebOidcClient } from './routes/ui-oidc.js';
+import type { EventStreamOptions } from './routes/events-stream.js';
 import { registerUiSession } from './routes/ui-session.js';
 import { registerWebAssets } from './routes/web-assets.js';
 import { registerWorkloadSearch } from './routes/workload-search.js';
@@ -72,6 +74,8 @@ export interface ScannerAppOptions {
   webDir?: string;
   /** The dashboard's OIDC client (authorization code + PKCE against `oidc`'s issuer). */
   webOidc?: WebOidcClient;
+  /** `GET /v1/events/stream` timing (tests shorten it). */
+  eventStream?: EventStreamOptions;
 }
 
 export interface RateLimit {
@@ -429,6 +433,7 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
       });
 
       registerWorkloadSearch(v1, store, principalOf, visibilityFor);
+      registerEventStream(v1, store, principalOf, visibilityFor, options.eventStream);
 
       // --- triggers ---
       v1.post('/triggers', async (request, reply) => {

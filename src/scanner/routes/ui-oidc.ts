@@ -17,6 +17,7 @@ import * as oauth from 'oauth4webapi';
 import { z } from 'zod';
 import type { OidcVerifier } from '../../auth/oidc.js';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
+import { notFound } from '../api-error.js';
 import { cookieValue, setSessionCookie } from './ui-session.js';
 import { uiSecurityHeaders } from './web-assets.js';
 
@@ -58,7 +59,15 @@ export function registerUiOidc(
     uiSecurityHeaders(reply).header('cache-control', 'no-store');
     return { enabled };
   });
-  if (!enabled) return;
+  if (!enabled) {
+    // The same routes either way (one route table, one OpenAPI document); here they only say so.
+    const off = async (): Promise<never> => {
+      throw notFound('OIDC sign-in on this server');
+    };
+    app.get('/ui/oidc/login', off);
+    app.get('/ui/oidc/callback', off);
+    return;
+  }
 
   const issuer = new URL(config.issuer);
   const http = insecureAllowed(issuer) ? { [oauth.allowInsecureRequests]: true } : {};
