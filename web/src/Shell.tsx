@@ -1,7 +1,7 @@
 import { Badge, Box, Button, Container, Group, Loader, Text, Title } from '@mantine/core';
 import { useQueryClient } from '@tanstack/react-query';
 import { Outlet, useRouterState } from '@tanstack/react-router';
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { api, ApiError, signInUrl } from './api';
 import { AnchorLink } from './AnchorLink';
 import { ErrorNote } from './ErrorNote';
@@ -23,6 +23,19 @@ export function Shell() {
   useEffect(() => {
     if (!onSignIn && unauthenticated) location.assign(signInUrl());
   }, [onSignIn, unauthenticated]);
+
+  // Live: new scans the principal may see arrive over SSE; the pages' data is refetched.
+  const [live, setLive] = useState(0);
+  const signedIn = session.data !== undefined;
+  useEffect(() => {
+    if (!signedIn || onSignIn) return;
+    const source = new EventSource('/v1/events/stream');
+    source.addEventListener('scan', () => {
+      setLive((n) => n + 1);
+      void queryClient.invalidateQueries({ predicate: (q) => q.queryKey[0] !== 'session' });
+    });
+    return () => source.close();
+  }, [signedIn, onSignIn, queryClient]);
 
   if (onSignIn) return <Outlet />;
   return (
@@ -46,6 +59,9 @@ export function Shell() {
           </Group>
           {session.data && (
             <Group gap="sm">
+              <Text size="sm" aria-live="polite" data-testid="live-count">
+                {live > 0 ? `${live} new scan${live === 1 ? '' : 's'}` : ''}
+              </Text>
               <Badge color="gray" variant="light" data-testid="principal-role">
                 {session.data.role}
               </Badge>

@@ -15,7 +15,7 @@ import AxeBuilder from '@axe-core/playwright';
 import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { isCI, repoRoot, sharedDataDir } from '../../testing/shared-data.js';
-import { startHarness } from '../scanner-harness.test-helper.js';
+import { npmReport, startHarness } from '../scanner-harness.test-helper.js';
 import type { Harness } from '../scanner-harness.test-helper.js';
 import { CLUSTER, reportRealWorkloads, seedBulkWorkloads } from './dashboard-seed.test-helper.js';
 import { CHROMIUM, CHROMIUM_ARGS } from './browser.test-helper.js';
@@ -192,7 +192,28 @@ describe('dashboard in chromium', { skip: missing.length > 0, timeout: 600_000 }
     assert.match(await page.getByTestId('principal-scope').innerText(), /prod · web/);
     await page.screenshot({ path: join(images, 'dashboard-viewer-overview.png') });
 
+    // Live: a new scan in web arrives without reload; one in payments never shows.
+    for (const [namespace, pod] of [
+      ['payments', 'ledger-live'],
+      ['web', 'search-live'],
+    ] as const) {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/v1/reports',
+        headers: { authorization: `Bearer ${h.adminToken}` },
+        payload: npmReport(CLUSTER, namespace, pod, [['minimist', '1.2.0']]),
+      });
+      assert.equal(res.statusCode, 201, res.body);
+    }
+    await page.getByTestId('stat-workloads').filter({ hasText: /^3$/ }).waitFor();
+    assert.equal(await page.getByTestId('live-count').innerText(), '1 new scan');
+
     await page.goto(`${base}/ui/workloads?q=ledger`);
+    await page
+      .getByTestId('workload-total')
+      .filter({ hasText: /^0 workloads$/ })
+      .waitFor();
+    await page.goto(`${base}/ui/workloads?q=ledger-live`);
     await page
       .getByTestId('workload-total')
       .filter({ hasText: /^0 workloads$/ })

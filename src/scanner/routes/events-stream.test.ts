@@ -37,12 +37,9 @@ async function readScans(
     while ((end = buffer.indexOf('\n\n')) !== -1) {
       const frame = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
-      const data =
-        /^event: scan\n(?:.*\n)*?data: (.*)$/m.exec(frame) ?? /event: scan\ndata: (.*)/.exec(frame);
-      if (frame.includes('event: scan')) {
-        const line = frame.split('\n').find((l) => l.startsWith('data: '));
-        scans.push(JSON.parse((line ?? data?.[1] ?? '').replace(/^data: /, '')));
-      }
+      const data = frame.split('\n').find((l) => l.startsWith('data: '));
+      if (frame.split('\n').includes('event: scan') && data !== undefined)
+        scans.push(JSON.parse(data.slice(6)));
     }
     if (until(scans)) {
       await reader.cancel();
