@@ -16,7 +16,7 @@ import type { Arbitrary } from 'fast-check';
 import { createOidcVerifier } from '../src/auth/oidc.js';
 import type { OidcVerifier } from '../src/auth/oidc.js';
 import { isContainmentError } from '../src/errors.js';
-import { cloudEventOf } from '../src/functions/deploy/openwhisk-notices-entry.js';
+import { cloudEventOf } from '../src/functions/adapters/openwhisk/notices-entry.js';
 import { parseApkInstalled } from '../src/inventory/extractors/apk.js';
 import { parseDpkgStatus } from '../src/inventory/extractors/dpkg.js';
 import { RecordSplitter } from '../src/inventory/extractors/extractor-support.js';

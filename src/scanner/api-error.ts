@@ -23,6 +23,10 @@ export const ApiErrorCodes = {
   NOT_READY: 'NOT_READY',
   /** Too many requests from one token (or one address when unauthenticated); see Retry-After. */
   RATE_LIMITED: 'RATE_LIMITED',
+  /** A state-changing call authenticated by the dashboard's session cookie lacks the CSRF header. */
+  CSRF_REJECTED: 'CSRF_REJECTED',
+  /** `/ui/` was requested but the dashboard's assets were not built (`npm run build`). */
+  UI_NOT_BUILT: 'UI_NOT_BUILT',
   INTERNAL: 'INTERNAL',
 } as const;
 

@@ -38,8 +38,10 @@ function registeredRoutes(tree: string): string[] {
     if (!m) continue;
     const depth = (m[1] ?? '').length / 4;
     stack.length = depth;
-    const path = `${stack.join('')}${m[2] ?? ''}`;
-    stack.push(m[2] ?? '');
+    // The tree prints `/ui/*` as `/ui` with a child `*`.
+    const segment = m[2] === '*' ? '/*' : (m[2] ?? '');
+    const path = `${stack.join('')}${segment}`;
+    stack.push(segment);
     for (const method of (m[3] ?? '').split(', ').filter((x) => x !== '' && x !== 'HEAD')) {
       routes.push(`${method} ${path}`);
     }

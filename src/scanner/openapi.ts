@@ -19,14 +19,18 @@ import {
   triggerBodySchema,
   workloadQuerySchema,
 } from './schemas.js';
+import { workloadSearchQuerySchema } from './routes/workload-search.js';
 
 export interface RouteDoc {
   method: 'GET' | 'POST' | 'DELETE';
   /** Fastify pattern: `/v1/scans/:id`. */
   path: string;
   summary: string;
-  /** The permission the route checks; `global-admin`: the admin role over every cluster; `none`: no token. */
-  auth: Action | 'global-admin' | 'none';
+  /**
+   * The permission the route checks; `global-admin`: the admin role over every cluster; `signed-in`:
+   * any valid credential; `none`: no token.
+   */
+  auth: Action | 'global-admin' | 'signed-in' | 'none';
   body?: z.ZodType;
   query?: z.ZodType;
   params?: z.ZodType;
@@ -54,6 +58,58 @@ export const ROUTES: readonly RouteDoc[] = [
     produces: 'text/plain; version=0.0.4',
   },
   { method: 'GET', path: '/v1/openapi.json', summary: 'This document', auth: 'none', status: 200 },
+  { method: 'GET', path: '/ui', summary: 'Redirects to /ui/', auth: 'none', status: 308 },
+  {
+    method: 'GET',
+    path: '/ui/*',
+    summary: 'The web dashboard (static assets; unknown paths answer its index.html)',
+    auth: 'none',
+    status: 200,
+    produces: 'text/html',
+  },
+  {
+    method: 'GET',
+    path: '/ui/oidc',
+    summary: 'Whether dashboard sign-in through the OIDC issuer is configured: {"enabled"}',
+    auth: 'none',
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/ui/oidc/login',
+    summary: 'Starts OIDC sign-in (authorization code + PKCE): redirects to the issuer; query next=/ui/…',
+    auth: 'none',
+    status: 302,
+  },
+  {
+    method: 'GET',
+    path: '/ui/oidc/callback',
+    summary: 'OIDC redirect URI: exchanges the code, sets the session cookie, redirects to next',
+    auth: 'none',
+    status: 303,
+  },
+  {
+    method: 'GET',
+    path: '/ui/session',
+    summary: 'Who the session cookie (or bearer token) signs in: subject, role, scope',
+    auth: 'signed-in',
+    status: 200,
+  },
+  {
+    method: 'POST',
+    path: '/ui/session',
+    summary:
+      'Dashboard sign-in: body {"token"}; sets the HttpOnly SameSite=Strict ctm_session cookie (needs header X-Containment-CSRF: 1)',
+    auth: 'none',
+    status: 200,
+  },
+  {
+    method: 'DELETE',
+    path: '/ui/session',
+    summary: 'Sign out: clears the session cookie (needs header X-Containment-CSRF: 1)',
+    auth: 'none',
+    status: 204,
+  },
   {
     method: 'POST',
     path: '/v1/clusters',
@@ -95,6 +151,24 @@ export const ROUTES: readonly RouteDoc[] = [
     auth: 'findings:read',
     query: workloadQuerySchema,
     status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/workload-search',
+    summary:
+      'Visible workloads filtered on the server (q: namespace, pod, container, image or digest substring, package name or advisory id; severity at least; compliance), paged, with the total that matched',
+    auth: 'findings:read',
+    query: workloadSearchQuerySchema,
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/events/stream',
+    summary:
+      'Server-Sent Events: each new scan the caller may see (event: scan); the stream ends after 5 minutes and the client reconnects',
+    auth: 'findings:read',
+    status: 200,
+    produces: 'text/event-stream',
   },
   {
     method: 'GET',
@@ -282,11 +356,14 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[] = ROUTES): Json
       title: 'Containment scanner API',
       version: '1.0.0',
       description:
-        'Clusters, agent reports, findings, triggers and tokens. Every route except /healthz, /readyz and this document needs a bearer token (an API token or an OIDC JWT); reads are limited to the caller’s namespaces.',
+        'Clusters, agent reports, findings, triggers and tokens. Every route except /healthz, /readyz, /ui and this document needs a bearer token (an API token or an OIDC JWT) or the dashboard’s session cookie (`ctm_session`, set by POST /ui/session; state-changing calls with the cookie need the header `X-Containment-CSRF: 1`); reads are limited to the caller’s namespaces.',
     },
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer' },
+        session: { type: 'apiKey', in: 'cookie', name: 'ctm_session' },
+      },
       schemas: {
         Error: {
           type: 'object',

@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { createApiTokens } from '../auth/api-tokens.js';
 import type { ApiTokens, TokenStore } from '../auth/api-tokens.js';
+import type { OidcVerifier } from '../auth/oidc.js';
 import { openPostgresTokenStore, openSqliteTokenStore } from '../storage/tokens/token-store.js';
 import { Deliverer } from '../events/deliverer.js';
 import type { DeliveryOutcome } from '../events/deliverer.js';
@@ -24,6 +25,8 @@ import { importFromPath } from '../vulndb/record-sources.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { ScannerMetrics } from './metrics.js';
 import { buildScannerApp } from './server.js';
+import type { EventStreamOptions } from './routes/events-stream.js';
+import type { WebOidcClient } from './routes/ui-oidc.js';
 import type { RateLimit } from './server.js';
 import { PostgresScannerStore } from './store/postgres-scanner-store.js';
 import type { ScannerStore } from './store/scanner-store.js';
@@ -154,6 +157,10 @@ export interface HarnessOptions {
   backend?: ScannerBackendName;
   /** PostgreSQL: run as another replica on this database (see `openBackendStores`). */
   databaseUrl?: string;
+  /** Also accept OIDC tokens (and, with `webOidc`, the dashboard's OIDC sign-in). */
+  oidc?: OidcVerifier;
+  webOidc?: WebOidcClient;
+  eventStream?: EventStreamOptions;
 }
 
 /** `osvDir`: a directory of OSV records (e.g. `<shared>/osv/npm`). */
@@ -195,6 +202,9 @@ export async function startHarness(osvDir: string, options: HarnessOptions = {})
     metrics,
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
     ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+    ...(options.oidc === undefined ? {} : { oidc: options.oidc }),
+    ...(options.webOidc === undefined ? {} : { webOidc: options.webOidc }),
+    ...(options.eventStream === undefined ? {} : { eventStream: options.eventStream }),
   });
   const admin = await tokens.issue({
     name: 'admin',

@@ -21,6 +21,14 @@ import type { RematchCheck } from './rematch.js';
 import { ScannerMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { RouteContext } from './routes/context.js';
+import { visibilityFor } from './routes/context.js';
+import { registerEventStream } from './routes/events-stream.js';
+import type { EventStreamOptions } from './routes/events-stream.js';
+import { registerUiOidc } from './routes/ui-oidc.js';
+import type { WebOidcClient } from './routes/ui-oidc.js';
+import { registerUiSession } from './routes/ui-session.js';
+import { registerWebAssets } from './routes/web-assets.js';
+import { registerWorkloadSearch } from './routes/workload-search.js';
 import { errorBody, registerErrorHandlers } from './routes/errors.js';
 import { V1_ROUTES } from './routes/index.js';
 import type { ScannerStore } from './store/scanner-store.js';
@@ -50,6 +58,12 @@ export interface ScannerAppOptions {
   metrics?: ScannerMetrics;
   /** Matches report inventories (e.g. with a worker thread); default: one on the event loop. */
   matcher?: PackageMatcher;
+  /** The dashboard's built assets served at `/ui/` (default `dist/web/`). */
+  webDir?: string;
+  /** The dashboard's OIDC client (authorization code + PKCE against `oidc`'s issuer). */
+  webOidc?: WebOidcClient;
+  /** `GET /v1/events/stream` timing (tests shorten it). */
+  eventStream?: EventStreamOptions;
 }
 
 export interface RateLimit {
@@ -130,6 +144,10 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
       metrics.reportReceived('rejected');
   });
   registerErrorHandlers(app);
+  // The dashboard: its session cookie is turned into credentials before /v1 authenticates.
+  registerUiSession(app, { tokens: options.tokens, ...(options.oidc ? { oidc: options.oidc } : {}) });
+  registerUiOidc(app, options.webOidc, options.oidc);
+  registerWebAssets(app, options.webDir);
   const { authenticateRequest, principalOf } = await authentication(app, options);
 
   const openApiDocument = buildOpenApiDocument();
@@ -169,6 +187,8 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
     async (v1) => {
       v1.addHook('onRequest', authenticateRequest);
       for (const routes of V1_ROUTES) routes(v1, context);
+      registerWorkloadSearch(v1, store, principalOf, visibilityFor);
+      registerEventStream(v1, store, principalOf, visibilityFor, options.eventStream);
     },
     { prefix: '/v1' },
   );

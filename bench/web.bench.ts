@@ -1,0 +1,131 @@
+/**
+ * `npm run bench:web`: the dashboard's budgets. (1) Initial JavaScript (the entry script and what it
+ * preloads, gzip -9) against 250 KB. (2) Time to interactive of the overview — navigation start to
+ * the counts rendered — in Debian's chromium against a real scanner on loopback with 10,000
+ * workloads and ~110,000 findings stored (median of 7 loads, signed in). (3) Frames per second while
+ * the 10,000-row workload list scrolls (requestAnimationFrame count over 2 s of scrolling).
+ * Needs `npm run build` first. Exits 1 when a budget is exceeded.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from '../src/scanner/routes/browser.test-helper.js';
+import {
+  CLUSTER,
+  reportRealWorkloads,
+  seedBulkWorkloads,
+} from '../src/scanner/routes/dashboard-seed.test-helper.js';
+import { DEFAULT_WEB_DIR } from '../src/scanner/routes/web-assets.js';
+import { startHarness } from '../src/scanner/scanner-harness.test-helper.js';
+import { sharedDataDir } from '../src/testing/shared-data.js';
+
+const JS_BUDGET_KB = 250;
+const TTI_BUDGET_MS = 1000;
+const WORKLOADS = 10_000;
+const LOADS = 7;
+
+const log = (msg: string): void => console.log(`[bench:web] ${msg}`);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+function initialJsKb(): number {
+  const html = readFileSync(join(DEFAULT_WEB_DIR, 'index.html'), 'utf8');
+  const files = [...html.matchAll(/(?:src|href)="\/ui\/(assets\/[^"]+\.js)"/g)].map((m) => m[1] as string);
+  if (files.length === 0) throw new Error('no script in dist/web/index.html');
+  const bytes = files.reduce(
+    (n, f) => n + gzipSync(readFileSync(join(DEFAULT_WEB_DIR, f)), { level: 9 }).length,
+    0,
+  );
+  return bytes / 1024;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(join(DEFAULT_WEB_DIR, 'index.html'))) throw new Error('run `npm run build` first');
+  if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}`);
+  const js = initialJsKb();
+  log(`initial JS: ${js.toFixed(1)} KB gzip (budget ${JS_BUDGET_KB} KB)`);
+
+  const h = await startHarness(join(sharedDataDir, 'osv', 'npm'));
+  const profile = mkdtempSync(join(tmpdir(), 'containment-bench-chromium-'));
+  try {
+    await h.store.createCluster(CLUSTER);
+    await reportRealWorkloads(h.app, h.adminToken);
+    let t = performance.now();
+    await seedBulkWorkloads(h.store, h.advisories, WORKLOADS, { findings: true });
+    log(
+      `stored ${WORKLOADS} workloads (11 findings each) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    );
+    const base = await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      args: CHROMIUM_ARGS,
+      headless: true,
+      viewport: { width: 1280, height: 860 },
+    });
+    const page = await context.newPage();
+    const signIn = await page.request.post(`${base}/ui/session`, {
+      headers: { 'x-containment-csrf': '1' },
+      data: { token: h.adminToken },
+    });
+    if (!signIn.ok()) throw new Error(`sign-in failed: ${signIn.status()}`);
+
+    // The server's share of the overview: its two API calls, timed without the browser.
+    const api: Record<string, number[]> = { '/v1/summary': [], '/v1/workload-search?limit=1': [] };
+    for (let i = 0; i < LOADS; i++)
+      for (const [path, samples] of Object.entries(api)) {
+        t = performance.now();
+        const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${h.adminToken}` } });
+        await res.arrayBuffer();
+        samples.push(performance.now() - t);
+      }
+    for (const [path, samples] of Object.entries(api))
+      log(`GET ${path}: median ${median(samples).toFixed(0)} ms`);
+
+    const times: number[] = [];
+    for (let i = 0; i < LOADS; i++) {
+      t = performance.now();
+      await page.goto(`${base}/ui/`);
+      await page.getByTestId('stat-compliant').filter({ hasText: /\d/ }).waitFor();
+      times.push(performance.now() - t);
+    }
+    const tti = median(times);
+    log(`overview interactive: median ${tti.toFixed(0)} ms of ${LOADS} loads (budget ${TTI_BUDGET_MS} ms)`);
+
+    await page.goto(`${base}/ui/workloads`);
+    await page
+      .getByTestId('workload-total')
+      .filter({ hasText: `${WORKLOADS + 3} workloads` })
+      .waitFor();
+    // A string: this file is type-checked without the DOM library.
+    const fps = (await page.evaluate(`new Promise((resolve) => {
+      const el = document.querySelector('[data-testid=workload-list]');
+      let frames = 0;
+      const start = performance.now();
+      const step = () => {
+        frames++;
+        el.scrollTop += 120;
+        if (performance.now() - start < 2000) requestAnimationFrame(step);
+        else resolve((frames * 1000) / (performance.now() - start));
+      };
+      requestAnimationFrame(step);
+    })`)) as number;
+    log(`workload list scrolling: ${fps.toFixed(0)} frames/s (headless chromium, 120 px a frame)`);
+    await context.close();
+    log(
+      `load: ${(await import('node:os'))
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} (1/5/15 min)`,
+    );
+    if (js > JS_BUDGET_KB || tti > TTI_BUDGET_MS) {
+      log('BUDGET EXCEEDED');
+      process.exitCode = 1;
+    }
+  } finally {
+    await h.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+await main();
