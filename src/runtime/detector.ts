@@ -316,7 +316,7 @@ export class RuntimeDetector {
     const book = this.options.baselines;
     if (book) {
       for (const item of baselineItems(e, proc)) {
-        const a = book.observe(baselineKey, item, e.time);
+        const a = book.observe(baselineKey, item, e.time, state.facts.startedAt);
         if (a) anomalies.push(a);
       }
       baselineState = book.state(baselineKey);

@@ -42,14 +42,17 @@ export class BaselineBook {
     );
   }
 
-  /** One observation; returns the anomaly it is, if any. */
-  observe(image: string, item: BaselineItem, now: number): Anomaly | undefined {
+  /**
+   * One observation; returns the anomaly it is, if any. A new image's learning window starts at
+   * `since` (its first container's start) when given — a quiet container has learned by then.
+   */
+  observe(image: string, item: BaselineItem, now: number, since = now): Anomaly | undefined {
     let b = this.baselines.get(image);
     if (!b) {
       b = {
         image,
         state: 'learning',
-        learningStartedAt: now,
+        learningStartedAt: Math.min(since, now),
         eventsLearned: 0,
         executables: [],
         listeners: [],

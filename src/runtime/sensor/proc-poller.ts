@@ -109,9 +109,17 @@ export class ProcPoller implements Sensor {
       cgroupId,
       comm: stat.comm,
       argv,
+      // As asked (argv[0]) like the kernel's exec path: a symlink's name (`sh`), not busybox.
+      ...(argv[0]?.startsWith('/') ? { path: argv[0] } : {}),
       ...(exe === undefined
         ? {}
-        : { path: exe.replace(/ \(deleted\)$/, ''), exeName: exe.split('/').pop() ?? exe }),
+        : {
+            exeName:
+              exe
+                .replace(/ \(deleted\)$/, '')
+                .split('/')
+                .pop() ?? exe,
+          }),
       stdinSocket: isSocket(0),
       stdoutSocket: isSocket(1),
       time: now,
