@@ -100,7 +100,7 @@ export class RuntimeDetector {
   /** Starts the sensor; says at start which mode it runs in and why. */
   async start(): Promise<void> {
     const pf = preflight({ ...(this.options.bpftrace ? { bpftrace: this.options.bpftrace } : {}) });
-    let mode = this.options.mode ?? pf.mode;
+    const mode = this.options.mode ?? pf.mode;
     if (mode === 'procfs') this.reasons = pf.mode === 'ebpf' ? ['procfs mode requested'] : pf.reasons;
     const onEvent = (e: SensorEvent): void => this.onEvent(e);
     if (this.options.sensor) {
@@ -114,7 +114,6 @@ export class RuntimeDetector {
         this.sensor = sensor;
       } catch (e) {
         await sensor.stop();
-        mode = 'procfs';
         this.reasons = [`bpftrace failed to start: ${(e as Error).message.split('\n')[0]}`];
       }
     }

@@ -56,7 +56,7 @@ describe('runtime detection: real eBPF and Podman', { concurrency: false }, () =
   /** Runs `act`, waits for `ruleId` in container A, then checks A got exactly that and B nothing. */
   async function expectExactly(
     ruleId: string,
-    act: () => void | Promise<unknown>,
+    act: () => unknown,
     check?: (d: RuntimeDetection) => void,
   ): Promise<void> {
     seen.since();

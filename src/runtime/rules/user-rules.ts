@@ -47,7 +47,7 @@ const Operator = z
 type OperatorT = z.infer<typeof Operator>;
 
 const FieldName = z.enum(USER_RULE_FIELDS as [string, ...string[]]);
-const Conditions = z.record(FieldName, z.union([Operator, Scalar]));
+const Conditions = z.partialRecord(FieldName, z.union([Operator, Scalar]));
 
 const UserRuleSchema = z
   .object({
@@ -86,7 +86,9 @@ function test(op: OperatorT | string | number, value: string | number | undefine
 }
 
 function holds(conditions: z.infer<typeof Conditions>, ctx: RuleContext): boolean {
-  return Object.entries(conditions).every(([field, op]) => test(op, FIELDS[field]?.(ctx)));
+  return Object.entries(conditions).every(
+    ([field, op]) => op !== undefined && test(op, FIELDS[field]?.(ctx)),
+  );
 }
 
 /** A rule file's text (YAML or JSON) to rules; one-line CONFIG_INVALID errors for bad input. */
