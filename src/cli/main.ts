@@ -20,6 +20,7 @@ import { registerTokenCommands } from './token-command.js';
 import { registerTriggerCommands } from './trigger-command.js';
 import { registerUpCommand } from './up-command.js';
 import { registerOperatorCommand } from './operator-command.js';
+import { registerRuntimeCommand } from './runtime-command.js';
 import { EXIT_ERROR, VERSION } from './common.js';
 
 export function buildProgram(): Command {
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerAdmissionCommand(program);
   registerHardenCommand(program);
   registerPostureCommand(program);
+  registerRuntimeCommand(program);
   return program;
 }
 

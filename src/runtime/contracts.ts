@@ -53,6 +53,8 @@ export const SensorEventSchema = z.object({
   /** ptrace: the target pid and request. */
   targetPid: z.number().int().optional(),
   request: z.number().int().optional(),
+  /** exec: the kernel's CLOCK_MONOTONIC (ns) at the exec, for latency figures. */
+  monotonicNs: z.number().optional(),
   /** Milliseconds since the epoch, when user space received it. */
   time: z.number(),
   source: z.enum(['ebpf', 'procfs']),

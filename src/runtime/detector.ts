@@ -87,6 +87,7 @@ export class RuntimeDetector {
   private flushTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private iterating = false;
+  private readonly latencies: number[] = [];
   private reasons: string[] = [];
   private counts = { droppedNoContainer: 0, detections: 0, aggregated: 0 };
 
@@ -132,7 +133,7 @@ export class RuntimeDetector {
     );
     this.flushTimer = setInterval(
       () => this.flush(),
-      Math.min(this.options.aggregateWindowMs ?? 60_000, 5000),
+      Math.max(1000, Math.min(this.options.aggregateWindowMs ?? 60_000, 5000)),
     );
     this.flushTimer.unref();
   }
@@ -164,6 +165,11 @@ export class RuntimeDetector {
   /** A callback per detection (instead of, or with, `detections()`). */
   onDetection(listener: (d: RuntimeDetection) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Exec → detection latencies (ms) of the last 10,000 eBPF detections of an exec. */
+  latencySamplesMs(): readonly number[] {
+    return this.latencies;
   }
 
   rules(): { rule: RuntimeRule; enabled: boolean }[] {
@@ -389,6 +395,11 @@ export class RuntimeDetector {
       source: e.source,
     };
     const out = this.aggregator.observe(detection, e.time);
+    if (out && e.monotonicNs !== undefined) {
+      // Kernel exec → detection emitted, both on CLOCK_MONOTONIC.
+      if (this.latencies.length >= 10_000) this.latencies.shift();
+      this.latencies.push(Number(process.hrtime.bigint() - BigInt(Math.round(e.monotonicNs))) / 1e6);
+    }
     if (out) this.emit(out);
     else this.counts.aggregated++;
   }

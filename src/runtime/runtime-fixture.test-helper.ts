@@ -26,7 +26,7 @@ import { preflight } from './sensor/preflight.js';
 import { parseTcpTable } from './sensor/proc-poller.js';
 
 const BUSYBOX = '/usr/bin/busybox';
-const APPLETS = ['sh', 'sleep', 'nc', 'cat', 'echo', 'ls', 'true', 'apk'];
+const APPLETS = ['sh', 'sleep', 'usleep', 'nc', 'cat', 'echo', 'ls', 'true', 'apk'];
 
 /** Why the eBPF tests cannot run here, or undefined when they can. */
 export function ebpfMissing(): string | undefined {

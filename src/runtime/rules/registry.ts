@@ -6,6 +6,7 @@ import { ContainmentError, ErrorCodes } from '../../errors.js';
 import type { SensorEventKind } from '../contracts.js';
 import { BUILTIN_RULES } from './builtin.js';
 import type { RuleContext, RuleHit, RuntimeRule } from './rule.js';
+import { parseRuleFile } from './user-rules.js';
 
 export class RuleRegistry {
   private readonly rules = new Map<string, RuntimeRule>();
@@ -52,4 +53,23 @@ export class RuleRegistry {
     const superseded = new Set(hits.flatMap((h) => h.rule.supersedes ?? []));
     return hits.filter((h) => !superseded.has(h.rule.id));
   }
+}
+
+/** The registry for a rule file (YAML/JSON) given by the user, or the built-ins alone. */
+export function registryFromFile(path: string | undefined, read: (p: string) => string): RuleRegistry {
+  const registry = new RuleRegistry();
+  if (path === undefined) return registry;
+  let text: string;
+  try {
+    text = read(path);
+  } catch (e) {
+    throw new ContainmentError(
+      ErrorCodes.CONFIG_INVALID,
+      `cannot read rule file ${path}: ${(e as Error).message}`,
+    );
+  }
+  const file = parseRuleFile(text, path);
+  for (const rule of file.rules) registry.add(rule);
+  for (const id of file.disable) registry.disable(id);
+  return registry;
 }

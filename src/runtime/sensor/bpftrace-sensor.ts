@@ -199,6 +199,7 @@ export class BpftraceSensor implements Sensor {
       events: c.events,
       ...(this.decoder.attachedProbes === undefined ? {} : { attachedProbes: this.decoder.attachedProbes }),
       ...(this.lastError === undefined ? {} : { lastError: this.lastError }),
+      ...(this.child?.pid === undefined ? {} : { pid: this.child.pid }),
     };
   }
 }

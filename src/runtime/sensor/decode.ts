@@ -97,7 +97,7 @@ export class BpftraceDecoder {
           this.fragment(num(1), false).exeName = str(2);
           return undefined;
         case 'exec':
-          return this.exec(num, str);
+          return this.exec(t, num, str);
         case 'exit':
           return this.base('exit', num(1), 0, num(2), str(3));
         case 'connect':
@@ -129,7 +129,7 @@ export class BpftraceDecoder {
     }
   }
 
-  private exec(num: (i: number) => number, str: (i: number) => string): SensorEvent {
+  private exec(t: unknown[], num: (i: number) => number, str: (i: number) => string): SensorEvent {
     const pid = num(1);
     const oldPid = num(2);
     // A non-leader thread's exec takes over the leader's pid: its argv was sent under the old tid.
@@ -145,6 +145,7 @@ export class BpftraceDecoder {
       argv: p?.argv.map((a) => a ?? '') ?? [],
       argvTruncated: p?.argvTruncated ?? false,
     };
+    if (typeof t[10] === 'number') event.monotonicNs = t[10];
     if (p?.path !== undefined) event.path = p.path;
     if (p?.exeName !== undefined) event.exeName = p.exeName;
     return event;

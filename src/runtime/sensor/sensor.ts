@@ -16,6 +16,8 @@ export interface SensorStatus {
   parseFailures: number;
   events: number;
   attachedProbes?: number;
+  /** The probe engine's pid (bpftrace), for resource figures. */
+  pid?: number;
   lastError?: string;
 }
 
