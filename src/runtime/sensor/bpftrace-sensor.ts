@@ -52,6 +52,7 @@ export class BpftraceSensor implements Sensor {
   private readonly log: SensorLogger;
   private readonly killOnExit = (): void => this.killGroup('SIGKILL');
   private readonly onSignal = (signal: NodeJS.Signals): void => {
+    this.stopping = true; // the agent is going down: no restart
     this.killGroup('SIGKILL');
     // Only this handler: keep the default meaning of the signal (terminate).
     if (process.listenerCount(signal) <= 1) process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
