@@ -31,6 +31,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   admission: async () => (await import('./admission-command.js')).registerAdmissionCommand,
   harden: async () => (await import('./harden-command.js')).registerHardenCommand,
   posture: async () => (await import('./posture-command.js')).registerPostureCommand,
+  runtime: async () => (await import('./runtime-command.js')).registerRuntimeCommand,
 };
 
 /**

@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { QUARANTINE_TABLE } from '../enforcement/linux/netns-quarantine.js';
+import { QUARANTINE_TABLE } from '../linux/netns-quarantine.js';
 import { httpReachable } from '../enforcement/podman-fixture.test-helper.js';
 import type { SecurityAction } from '../enforcement/security-action.js';
 import { findEngineSocket } from '../engine/socket.js';

@@ -1,0 +1,198 @@
+/**
+ * `npm run bench:runtime`: the runtime sensor with real bpftrace and Podman. Prints
+ *  - exec in a container → detection emitted: p50/p99 over BENCH_RUNTIME_EXECS execs (default 300),
+ *    measured from the kernel's exec timestamp (CLOCK_MONOTONIC) to the detection leaving the detector;
+ *  - sensor (bpftrace) and detector (this Node process) CPU and RSS, idle with
+ *    BENCH_RUNTIME_IDLE_CONTAINERS containers (default 20) running;
+ *  - the same at increasing exec rates (1, 2, 4, 8 parallel exec loops in one container), with
+ *    events lost in the kernel and execs missed, to show where drops start.
+ * A benchmark, not a test: it fails when eBPF or Podman is missing.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import type { SensorEvent } from '../src/runtime/contracts.js';
+import { execFileSync, spawn } from 'node:child_process';
+import { RuntimeDetector } from '../src/runtime/detector.js';
+import { RuleRegistry } from '../src/runtime/rules/registry.js';
+import { parseRuleFile } from '../src/runtime/rules/user-rules.js';
+import { RuntimeFixture, ebpfMissing } from '../src/runtime/runtime-fixture.test-helper.js';
+
+const EXECS = Number(process.env.BENCH_RUNTIME_EXECS ?? 300);
+const IDLE = Number(process.env.BENCH_RUNTIME_IDLE_CONTAINERS ?? 20);
+const CLK_TCK = 100;
+
+const missing = ebpfMissing();
+if (missing) {
+  console.error(`bench:runtime needs ${missing}`);
+  process.exit(1);
+}
+
+function cpuTicks(pid: number): number {
+  const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return Number(rest[11]) + Number(rest[12]);
+}
+function rssMb(pid: number): number {
+  const kb = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return kb / 1024;
+}
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** CPU (% of one core) and RSS of bpftrace and of this process over `ms`. */
+async function resources(
+  bpftracePid: number,
+  ms: number,
+): Promise<{ bpftraceCpu: number; nodeCpu: number; bpftraceRss: number; nodeRss: number }> {
+  const t0 = cpuTicks(bpftracePid);
+  const n0 = process.cpuUsage();
+  const start = Date.now();
+  await sleep(ms);
+  const wall = (Date.now() - start) / 1000;
+  const n1 = process.cpuUsage(n0);
+  return {
+    bpftraceCpu: ((cpuTicks(bpftracePid) - t0) / CLK_TCK / wall) * 100,
+    nodeCpu: ((n1.user + n1.system) / 1e6 / wall) * 100,
+    bpftraceRss: rssMb(bpftracePid),
+    nodeRss: process.memoryUsage().rss / 1024 / 1024,
+  };
+}
+
+function podmanExec(name: string, script: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn('podman', ['exec', name, 'sh', '-c', script], { stdio: 'ignore' });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exec loop exited ${code}`))));
+  });
+}
+const loop = (n: number): string => `n=0; while [ $n -lt ${n} ]; do /bin/true; n=$((n+1)); done`;
+
+const fixture = RuntimeFixture.create();
+const rules = new RuleRegistry();
+for (const r of parseRuleFile(
+  `rules:
+  - { id: bench_exec, title: bench exec, severity: LOW, event: exec, condition: { proc.cmdline: { contains: "bench-" } } }
+  - { id: bench_true, title: bench loop exec, severity: LOW, event: exec, condition: { proc.name: "true" } }`,
+  'bench',
+).rules)
+  rules.add(r);
+const detector = new RuntimeDetector({ mode: 'ebpf', rules, aggregateWindowMs: 0 });
+const counts = new Map<string, number>();
+let target = '';
+detector.onDetection((d) => {
+  if (d.workload.containerId === target) counts.set(d.ruleId, (counts.get(d.ruleId) ?? 0) + 1);
+});
+const load = execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim();
+try {
+  // The machine's own exec rate, before any probe is attached.
+  const bare = fixture.run();
+  const b0 = Date.now();
+  await podmanExec(bare.name, loop(1000));
+  console.log(`load average at start: ${load}`);
+  console.log(
+    `without the sensor: 1000 execs in ${((Date.now() - b0) / 1000).toFixed(1)} s = ${(1000 / ((Date.now() - b0) / 1000)).toFixed(0)} execs/s`,
+  );
+  await detector.start();
+  const bpftracePid = detector.status().pid as number;
+  const a = fixture.run();
+  target = a.id;
+  await sleep(1000);
+
+  // 1. exec → detection latency, 50 execs/s.
+  // Asynchronously: a synchronous exec would block this event loop and count as sensor latency.
+  await podmanExec(
+    a.name,
+    `i=0; while [ $i -lt ${EXECS} ]; do /bin/echo bench-$i >/dev/null; i=$((i+1)); usleep 20000; done`,
+  );
+  const until = Date.now() + 30_000;
+  while ((counts.get('bench_exec') ?? 0) < EXECS && Date.now() < until) await sleep(100);
+  const lat = [...detector.latencySamplesMs()].sort((x, y) => x - y);
+  console.log(
+    `exec → detection (${counts.get('bench_exec') ?? 0}/${EXECS} detected, 50 execs/s): p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${lat.at(-1)?.toFixed(2)} ms`,
+  );
+
+  // 2. idle with N containers.
+  for (let i = 0; i < IDLE; i++) fixture.run();
+  await sleep(3000);
+  const idle = await resources(bpftracePid, 15_000);
+  console.log(
+    `idle, ${IDLE + 1} containers (15 s; other engineers' containers on this host also produce events): bpftrace ${idle.bpftraceCpu.toFixed(2)} % CPU, ${idle.bpftraceRss.toFixed(0)} MB RSS; detector ${idle.nodeCpu.toFixed(2)} % CPU, ${idle.nodeRss.toFixed(0)} MB RSS`,
+  );
+
+  // 3. exec rates: P parallel tight loops of /bin/true, 1000 execs each.
+  const PER_LOOP = 1000;
+  for (const parallel of (process.env.BENCH_RUNTIME_LOOPS ?? '1,2,4').split(',').map(Number)) {
+    counts.set('bench_true', 0);
+    const lost0 = detector.status().lostEvents;
+    const loops = Array.from({ length: parallel }, (_, i) => i).join(' ');
+    const script = `for p in ${loops}; do (${loop(PER_LOOP)}) & done; wait`;
+    const t0 = Date.now();
+    const c0 = cpuTicks(bpftracePid);
+    const n0 = process.cpuUsage();
+    await podmanExec(a.name, script);
+    const secs = (Date.now() - t0) / 1000;
+    await sleep(2000);
+    const n1 = process.cpuUsage(n0);
+    const total = parallel * PER_LOOP;
+    const seen = counts.get('bench_true') ?? 0;
+    const lost = detector.status().lostEvents - lost0;
+    console.log(
+      `${parallel} loop(s): ${total} execs in ${secs.toFixed(1)} s = ${(total / secs).toFixed(0)} execs/s; detected ${seen} (${total - seen} missed), lost events ${lost}; bpftrace ${(((cpuTicks(bpftracePid) - c0) / CLK_TCK / (secs + 2)) * 100).toFixed(1)} % CPU, ${rssMb(bpftracePid).toFixed(0)} MB; detector ${(((n1.user + n1.system) / 1e6 / (secs + 2)) * 100).toFixed(1)} % CPU, ${(process.memoryUsage().rss / 1048576).toFixed(0)} MB`,
+    );
+  }
+  // 4. User-space capacity: the detector fed exec events as fast as it takes them (no kernel), an
+  // upper bound of the rate the pipeline sustains before bpftrace's ring buffer fills.
+  const cgroupId =
+    statSync(`/sys/fs/cgroup/unified/libpod_parent/libpod-${a.id}`, { throwIfNoEntry: false })?.ino ??
+    statSync(`/sys/fs/cgroup/machine.slice/libpod-${a.id}.scope`).ino;
+  let feed: (e: SensorEvent) => void = () => {};
+  const synthetic = new RuntimeDetector({
+    rules,
+    aggregateWindowMs: 0,
+    sensor: {
+      start: async (on) => void (feed = on),
+      stop: async () => {},
+      status: () => ({
+        mode: 'ebpf',
+        reasons: [],
+        blindSpots: [],
+        running: true,
+        restarts: 0,
+        lostEvents: 0,
+        parseFailures: 0,
+        events: 0,
+      }),
+    },
+  });
+  let got = 0;
+  synthetic.onDetection(() => got++);
+  await synthetic.start();
+  const N = 20_000;
+  const s0 = performance.now();
+  for (let i = 0; i < N; i++)
+    feed({
+      kind: 'exec',
+      pid: a.pid,
+      ppid: a.pid,
+      uid: 0,
+      euid: 0,
+      cgroupId,
+      comm: 'true',
+      path: '/bin/true',
+      argv: ['/bin/true', `bench-${i}`],
+      time: Date.now(),
+      source: 'ebpf',
+    });
+  while (got < N) await sleep(5);
+  const rate = N / ((performance.now() - s0) / 1000);
+  await synthetic.stop();
+  console.log(
+    `detector capacity (user space only, ${N} exec events with a detection each): ${rate.toFixed(0)} events/s`,
+  );
+
+  const s = detector.status();
+  console.log(
+    `totals: events ${s.events}, lost ${s.lostEvents}, parse failures ${s.parseFailures}, restarts ${s.restarts}, not in a container ${s.droppedNoContainer}`,
+  );
+} finally {
+  await detector.stop();
+  fixture.cleanup();
+}

@@ -1,0 +1,115 @@
+/**
+ * What the detector reads from /proc about a container the first time it sees one (its first
+ * process, entrypoint, writable layer, start time, listening ports) and about an exec (the
+ * executable's real path, and whether it lies in the writable layer or in memory).
+ */
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseTcpTable } from './sensor/proc-poller.js';
+
+export interface ContainerFacts {
+  initPid?: number;
+  entrypointName?: string;
+  upperDir?: string;
+  startedAt?: number;
+  listeners: Set<number>;
+}
+
+function read(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function readlink(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The overlay upper directory of the mount namespace's root (`upperdir=` of `/`). */
+export function upperDirOf(mountinfo: string): string | undefined {
+  for (const line of mountinfo.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (f[4] !== '/' || sep < 0 || f[sep + 1] !== 'overlay') continue;
+    return /(?:^|,)upperdir=([^,]+)/.exec(f[sep + 3] ?? '')?.[1];
+  }
+  return undefined;
+}
+
+let bootTimeMs: number | undefined;
+function processStartMs(stat: string): number | undefined {
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(rest[19]);
+  if (!Number.isFinite(ticks)) return undefined;
+  bootTimeMs ??= Number(/^btime (\d+)/m.exec(read('/proc/stat'))?.[1] ?? 0) * 1000;
+  return bootTimeMs + ticks * 10; // USER_HZ is 100 on Linux
+}
+
+export function containerFacts(cgroupDir: string, fallbackPid: number, procRoot = '/proc'): ContainerFacts {
+  const pids = read(join(cgroupDir, 'cgroup.procs'))
+    .split('\n')
+    .filter((l) => l !== '')
+    .map(Number);
+  const initPid = pids.length > 0 ? Math.min(...pids) : fallbackPid;
+  const argv0 = read(`${procRoot}/${initPid}/cmdline`).split('\0')[0] ?? '';
+  const listeners = new Set<number>();
+  for (const [file, family] of [
+    ['tcp', 4],
+    ['tcp6', 6],
+  ] as const)
+    for (const row of parseTcpTable(read(`${procRoot}/${initPid}/net/${file}`), family))
+      if (row.state === 0x0a) listeners.add(row.localPort);
+  const facts: ContainerFacts = { initPid, listeners };
+  if (argv0 !== '') facts.entrypointName = basename(argv0);
+  const upper = upperDirOf(read(`${procRoot}/${initPid}/mountinfo`));
+  if (upper) facts.upperDir = upper;
+  const started = processStartMs(read(`${procRoot}/${initPid}/stat`));
+  if (started !== undefined) facts.startedAt = started;
+  return facts;
+}
+
+/** The name a program goes by: its path's basename, argv[0]'s for a re-exec of itself or an fd. */
+export function programName(path: string | undefined, argv: readonly string[], comm: string): string {
+  const self = path === undefined || path === '' || /^\/proc\/(self|\d+)\/exe$|^\/dev\/fd\/\d+$/.test(path);
+  const name = self ? basename(argv[0] ?? '') : basename(path);
+  return name || comm;
+}
+
+export interface ExecFacts {
+  /** The executable's path inside the container. */
+  exe?: string;
+  drift: { upperLayer: boolean; memfd: boolean; deleted: boolean };
+}
+
+/** Read at once, while the process most likely still lives; falls back to the path asked. */
+export function execFacts(
+  pid: number,
+  path: string | undefined,
+  exeName: string | undefined,
+  upperDir: string | undefined,
+  procRoot = '/proc',
+): ExecFacts {
+  const link = readlink(`${procRoot}/${pid}/exe`);
+  const deleted = link?.endsWith(' (deleted)') ?? false;
+  const real = link?.replace(/ \(deleted\)$/, '');
+  const memfd = (exeName?.startsWith('memfd:') ?? false) || (real?.startsWith('/memfd:') ?? false);
+  const usable = (p: string | undefined): p is string =>
+    p !== undefined && p.startsWith('/') && !/^\/(proc|dev\/fd)\//.test(p);
+  const exe = usable(real) ? real : usable(path) ? path : undefined;
+  let upperLayer = false;
+  if (!memfd && exe !== undefined && upperDir !== undefined) {
+    try {
+      // A regular file in the upper layer: written (or changed) after the container started.
+      upperLayer = lstatSync(join(upperDir, exe)).isFile();
+    } catch {
+      upperLayer = false;
+    }
+  }
+  return { ...(exe === undefined ? {} : { exe }), drift: { upperLayer, memfd, deleted } };
+}

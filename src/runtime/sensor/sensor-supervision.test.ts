@@ -1,0 +1,116 @@
+/**
+ * The bpftrace sensor's supervision with the real bpftrace: it is restarted (counted) after it
+ * dies and events flow again; stop, the agent's SIGTERM and even the agent's SIGKILL leave no
+ * bpftrace (no probes) behind. Needs root, bpftrace and podman: fails under CI=true without them,
+ * skips loudly otherwise.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { repoRoot, requireOrSkip } from '../../testing/shared-data.js';
+import type { SensorEvent } from '../contracts.js';
+import { RuntimeFixture, ebpfMissing } from '../runtime-fixture.test-helper.js';
+import type { Ctr } from '../runtime-fixture.test-helper.js';
+import { BpftraceSensor } from './bpftrace-sensor.js';
+
+const missing = ebpfMissing();
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean, timeoutMs = 60_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return check();
+}
+
+/** Starts a child Node that runs a sensor and prints bpftrace's pid once attached. */
+async function agentChild(): Promise<{ child: ReturnType<typeof spawn>; bpftracePid: number }> {
+  const script = `import { BpftraceSensor } from ${JSON.stringify(join(repoRoot, 'src/runtime/sensor/bpftrace-sensor.ts'))};
+const s = new BpftraceSensor(); await s.start(() => {}); console.log('PID', s.pid); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const pid = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /PID (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', () => reject(new Error(`agent child exited early: ${out}`)));
+  });
+  return { child, bpftracePid: pid };
+}
+
+describe('bpftrace sensor supervision (real bpftrace)', { concurrency: false }, () => {
+  let fixture: RuntimeFixture | undefined;
+  let c: Ctr;
+  const need = (t: TestContext): boolean => requireOrSkip(t, missing === undefined, missing ?? '');
+
+  before(() => {
+    if (missing !== undefined) return;
+    fixture = RuntimeFixture.create();
+    c = fixture.run();
+  });
+  after(() => fixture?.cleanup());
+
+  test('restarts bpftrace after it dies, counts it, and sees events again; stop detaches', async (t) => {
+    if (!need(t)) return;
+    const events: SensorEvent[] = [];
+    const sensor = new BpftraceSensor({ backoffMinMs: 200 });
+    await sensor.start((e) => events.push(e));
+    try {
+      const first = sensor.pid as number;
+      fixture!.exec(c, ['echo', 'one']);
+      assert.ok(
+        await until(() => events.some((e) => e.kind === 'exec' && e.argv?.[1] === 'one')),
+        'exec seen',
+      );
+      process.kill(first, 'SIGKILL');
+      assert.ok(await until(() => sensor.status().restarts === 1 && sensor.status().running), 'restarted');
+      assert.notEqual(sensor.pid, first);
+      assert.equal(alive(first), false);
+      fixture!.exec(c, ['echo', 'two']);
+      assert.ok(
+        await until(() => events.some((e) => e.kind === 'exec' && e.argv?.[1] === 'two'), 30_000),
+        'events after the restart',
+      );
+      assert.match(sensor.status().lastError ?? '', /SIGKILL/);
+    } finally {
+      const pid = sensor.pid as number;
+      await sensor.stop();
+      assert.equal(alive(pid), false, 'bpftrace gone after stop');
+      assert.equal(sensor.status().running, false);
+    }
+  });
+
+  test("the agent's SIGTERM kills bpftrace's process group", async (t) => {
+    if (!need(t)) return;
+    const { child, bpftracePid } = await agentChild();
+    assert.equal(alive(bpftracePid), true);
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    assert.ok(await until(() => !alive(bpftracePid), 10_000), 'bpftrace exited with the agent');
+  });
+
+  test("even the agent's SIGKILL leaves no bpftrace behind (parent-death signal)", async (t) => {
+    if (!need(t)) return;
+    const { child, bpftracePid } = await agentChild();
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    assert.ok(await until(() => !alive(bpftracePid), 10_000), 'bpftrace exited with the agent');
+  });
+});
