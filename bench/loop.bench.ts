@@ -151,7 +151,7 @@ async function startUp(dataDir: string): Promise<Up> {
     // BENCH_LOOP_UP_NODE_ARGS: e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where up spends its time.
     [
       ...(process.env.BENCH_LOOP_UP_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-      ...[BIN, 'up', '--data-dir', dataDir, '--port', String(port), '--label', label],
+      ...[BIN, 'up', '--enforce', '--data-dir', dataDir, '--port', String(port), '--label', label],
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONTAINMENT_LOG_LEVEL: 'warn' } },
   );

@@ -5,6 +5,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import type { ConfigFile } from '../config/config.js';
 import { loadConfigFile } from '../config/config.js';
 import { resolveDataDir, resolveDbPath } from '../config/paths.js';
+import { dataDirOption } from './help.js';
 
 /** Exit status for every error (bad input, unreadable database …). */
 export const EXIT_ERROR = 2;
@@ -22,12 +23,7 @@ export interface DbFlags {
 export function addDbOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--db <file>', 'vulnerability database file (default: <data dir>/vulndb.sqlite)'))
-    .addOption(
-      new Option(
-        '--data-dir <dir>',
-        'data directory (default: $CONTAINMENT_DATA_DIR, else $XDG_DATA_HOME/containment or ~/.local/share/containment)',
-      ),
-    );
+    .addOption(dataDirOption());
 }
 
 /** The config file named by the root command's `--config` (or CONTAINMENT_CONFIG). */

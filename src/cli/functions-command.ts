@@ -6,6 +6,7 @@ import { ContainmentError, ErrorCodes } from '../errors.js';
 import type { PolicyHost } from '../functions/policy-host.js';
 import type { EnforcementMode } from '../functions/sdk/sdk-config.js';
 import { configOf, dataDirOf, stopSignal } from './common.js';
+import { dataDirOption } from './help.js';
 
 interface FunctionsFlags {
   host: string;
@@ -66,12 +67,7 @@ export function registerFunctionsCommand(program: Command): void {
     .addOption(
       new Option('--port <n>', 'port to listen on (0 = any free port)').argParser(port).default(3233),
     )
-    .addOption(
-      new Option(
-        '--data-dir <dir>',
-        'data directory (default: $CONTAINMENT_DATA_DIR, else $XDG_DATA_HOME/containment or ~/.local/share/containment)',
-      ),
-    )
+    .addOption(dataDirOption())
     .addOption(
       new Option(
         '--sdk-config <file>',

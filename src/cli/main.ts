@@ -21,6 +21,7 @@ import { registerTriggerCommands } from './trigger-command.js';
 import { registerUpCommand } from './up-command.js';
 import { registerOperatorCommand } from './operator-command.js';
 import { EXIT_ERROR, VERSION } from './common.js';
+import { applyHelpStyle } from './help.js';
 
 export function buildProgram(): Command {
   const program = new Command('containment')
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerAdmissionCommand(program);
   registerHardenCommand(program);
   registerPostureCommand(program);
+  applyHelpStyle(program);
   return program;
 }
 

@@ -8,6 +8,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import { configOf, dataDirOf, stopSignal } from './common.js';
+import { dataDirOption } from './help.js';
 
 interface OperatorFlags {
   node?: string;
@@ -43,12 +44,7 @@ export function registerOperatorCommand(program: Command): void {
       new Option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account credentials)'),
     )
     .addOption(new Option('--evidence-dir <dir>', 'where Snapshot bundles go (default: <data dir>/evidence)'))
-    .addOption(
-      new Option(
-        '--data-dir <dir>',
-        'data directory (default: $CONTAINMENT_DATA_DIR, else $XDG_DATA_HOME/containment or ~/.local/share/containment)',
-      ),
-    )
+    .addOption(dataDirOption())
     .addOption(
       new Option(
         '--pod-logs-dir <dir>',

@@ -43,7 +43,7 @@ function registry(value: string, previous: string[]): string[] {
 export function registerPostureCommand(program: Command): void {
   program
     .command('posture')
-    .description('Find weak pod, namespace, RBAC, image and container configuration; score it 0-100')
+    .description('find weak pod, namespace, RBAC, image and container configuration; score it 0-100')
     .option('--kubeconfig [file]', 'read a live cluster (default kubeconfig locations without a file)')
     .option(
       '-f, --file <path>',

@@ -2,10 +2,11 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
-import { resolveDataDir } from '../config/paths.js';
+import type { ConfigFile } from '../config/config.js';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import { labelOption, parseDuration } from './agent-command.js';
-import { stopSignal } from './common.js';
+import { configOf, dataDirOf, stopSignal } from './common.js';
+import { dataDirOption, portDefaultNote } from './help.js';
 
 interface UpFlags {
   dataDir?: string;
@@ -15,6 +16,10 @@ interface UpFlags {
   rematchInterval: number;
   gracePeriod: number;
   label: Record<string, string>;
+  enforce?: boolean;
+  monitor?: boolean;
+  quiet?: boolean;
+  json?: boolean;
 }
 
 const DEFAULT_PORT = 8080;
@@ -27,18 +32,60 @@ function intIn(min: number, max: number) {
   };
 }
 
+const TRUE = /^(1|true|yes|on)$/i;
+const FALSE = /^(0|false|no|off)$/i;
+
+/** Flags > CONTAINMENT_ENFORCE > the config file's `enforce` > monitor. */
+export function enforceSetting(
+  flags: Pick<UpFlags, 'enforce' | 'monitor'>,
+  env: NodeJS.ProcessEnv,
+  file: ConfigFile,
+): boolean {
+  if (flags.enforce === true) return true;
+  if (flags.monitor === true) return false;
+  const value = env.CONTAINMENT_ENFORCE;
+  if (value !== undefined && value !== '') {
+    if (TRUE.test(value)) return true;
+    if (FALSE.test(value)) return false;
+    throw new ContainmentError(
+      ErrorCodes.USAGE,
+      `CONTAINMENT_ENFORCE=${JSON.stringify(value)}: expected true or false (1/0, yes/no, on/off)`,
+    );
+  }
+  return file.enforce ?? false;
+}
+
 export function registerUpCommand(program: Command): void {
   program
     .command('up')
     .description(
-      'run the whole loop on this machine: scanner (port), functions (port+1), action API (port+2), agent',
+      'run the whole loop on this machine: scanner (port), functions (port+1), action API (port+2), agent; monitors (dry runs only) unless --enforce',
     )
-    .addOption(new Option('--data-dir <dir>', 'data directory (the one `containment db import` fills)'))
+    .addOption(dataDirOption())
     .addOption(
-      new Option('--port <port>', 'scanner API port; the runtime uses port+1, the action API port+2')
+      new Option('--port <port>', `scanner API port; ${portDefaultNote(DEFAULT_PORT)}`)
         .argParser(intIn(1, 65533))
+        .env('CONTAINMENT_PORT')
         .default(DEFAULT_PORT),
     )
+    .addOption(
+      new Option(
+        '--enforce',
+        'carry actions out (quarantine, terminate …); default: monitor — every action is a dry run (also CONTAINMENT_ENFORCE=true or "enforce": true in the config file)',
+      ).conflicts('monitor'),
+    )
+    .addOption(
+      new Option(
+        '--monitor',
+        'only record what would be done, even if the environment or config file says enforce',
+      ),
+    )
+    .addOption(
+      new Option('--quiet', 'print only warnings and errors (no banner, no successful decisions)').conflicts(
+        'json',
+      ),
+    )
+    .addOption(new Option('--json', 'print the banner and each decision as one JSON object per line'))
     .addOption(new Option('--engine-socket <path>', 'container engine API socket (found automatically)'))
     .addOption(
       new Option('--rescan-interval <duration>', 'rescan every running container this often')
@@ -56,12 +103,19 @@ export function registerUpCommand(program: Command): void {
         .default(30),
     )
     .addOption(labelOption())
-    .action(async (flags: UpFlags) => {
+    .action(async (flags: UpFlags, cmd: Command) => {
       const { runUp } = await import('../up/run-up.js');
-      const dataDir = resolveDataDir({ dataDir: flags.dataDir, env: process.env });
+      const { banner, decisionOutput, readyObject, removeUpEnv, writeUpEnv } =
+        await import('../up/up-console.js');
+      const file = configOf(cmd);
+      const dataDir = dataDirOf(flags, file);
+      const enforce = enforceSetting(flags, process.env, file);
+      const output = flags.json === true ? 'json' : flags.quiet === true ? 'quiet' : 'text';
       const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'warn' }, pino.destination(2));
       // Listening before starting: a signal during start-up also ends in a clean stop.
       const signalled = stopSignal();
+      // A file left by an earlier run that crashed must not look like this run being ready.
+      removeUpEnv(dataDir);
       const up = await runUp({
         dataDir,
         port: flags.port,
@@ -70,6 +124,11 @@ export function registerUpCommand(program: Command): void {
         rematchIntervalMs: flags.rematchInterval,
         gracePeriodSeconds: flags.gracePeriod,
         labels: flags.label,
+        enforce,
+        onDecision: (d) => {
+          const out = decisionOutput(output, d);
+          if (out) process[out.stream].write(`${out.line}\n`);
+        },
         logger,
         notice: (line) => process.stderr.write(`containment up: ${line}\n`),
       }).catch((e: unknown) => {
@@ -80,21 +139,12 @@ export function registerUpCommand(program: Command): void {
           `port ${port ?? '?'} is in use; up needs --port and the two ports after it free`,
         );
       });
-      process.stdout.write(
-        [
-          `containment up (data dir ${dataDir})`,
-          `  scanner API:      ${up.scannerUrl}`,
-          `  functions API:    ${up.functionsUrl}  (namespace local, auth ${up.functionsAuth})`,
-          `  action API:       ${up.actionApiUrl}${up.enforcement ? '' : '  (enforcement OFF: no container engine; actions are refused)'}`,
-          `  audit:            ${up.actionApiUrl}/v1/audit?namespace=local&pod=<container name>`,
-          `  container engine: ${up.engineSocket === undefined ? 'none' : `unix://${up.engineSocket}`}`,
-          `  admin token:      ${up.adminToken}`,
-          'ready; Ctrl-C to stop',
-          '',
-        ].join('\n'),
-      );
+      const envFile = writeUpEnv(dataDir, up);
+      if (output === 'json') process.stdout.write(`${JSON.stringify(readyObject(up, dataDir, envFile))}\n`);
+      else if (output === 'text') process.stdout.write(banner(up, dataDir, envFile));
       const signal = await signalled;
       process.stderr.write(`containment up: ${signal}, stopping\n`);
+      removeUpEnv(dataDir);
       await up.close();
       process.stderr.write('containment up: stopped\n');
     });

@@ -28,6 +28,8 @@ export const ConfigFileSchema = z
     ignoreFile: z.string().optional(),
     osvBaseUrl: z.string().url().optional(),
     ecosystems: z.array(z.string().min(1)).optional(),
+    /** `containment up` carries actions out instead of monitoring (flag and env win). */
+    enforce: z.boolean().optional(),
   })
   .strict();
 

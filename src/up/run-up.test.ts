@@ -22,6 +22,7 @@ import { securityNoticesUrl } from '../functions/security-notices.js';
 import { repoRoot } from '../testing/shared-data.js';
 import { ADVISORY_DB_FILE, POLICY_ACTION, runUp, UP_NAMESPACE } from './run-up.js';
 import type { RunningUp, RunUpOptions } from './run-up.js';
+import type { Decision } from './decision-log.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -53,6 +54,7 @@ describe('runUp without a container engine', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'containment-up-'));
   after(() => rmSync(dataDir, { recursive: true, force: true }));
 
+  const decisions: Decision[] = [];
   const start = async (notices: string[]) =>
     runUp({
       dataDir,
@@ -61,6 +63,9 @@ describe('runUp without a container engine', () => {
       rescanIntervalMs: 10_000,
       rematchIntervalMs: 1_000,
       gracePeriodSeconds: 30,
+      // Enforcing: a valid action must reach the (missing) engine and be refused there.
+      enforce: true,
+      onDecision: (d) => decisions.push(d),
       logger: pino({ level: 'silent' }),
       notice: (line) => notices.push(line),
       env: {},
@@ -118,6 +123,12 @@ describe('runUp without a container engine', () => {
       const { error } = (await refused.json()) as { error: { code: string; message: string } };
       assert.equal(error.code, 'ENGINE_UNAVAILABLE');
       assert.match(error.message, /cannot Quarantine local\/web: enforcement is off \(.*no-engine\.sock/);
+      // The refusal is a decision line too (what the terminal shows).
+      assert.deepEqual(
+        decisions.map((d) => [d.workload, d.action, d.requestedBy, d.outcome]),
+        [['local/web', 'Quarantine', 'manual', 'refused']],
+      );
+      assert.equal(up.mode, 'enforce');
       const invalid = await post({ metadata: { name: 'manual-2' }, spec: { action: 'Quarantine' } });
       assert.equal(invalid.status, 400);
       assert.equal(((await invalid.json()) as { error: { code: string } }).error.code, 'ACTION_INVALID');

@@ -9,6 +9,10 @@
  * refuses every action with ENGINE_UNAVAILABLE; the scanner and the runtime run as usual.
  * `GET /v1/audit?namespace=&pod=` on the action API joins each action with its scan, event and
  * policy activation through the scanner's and the runtime's APIs.
+ *
+ * Monitor mode (the default; `enforce` off): the reference policy is deployed with the dry-run
+ * annotation and the enforcer turns every action but Release into a dry run (decision-log.ts), so
+ * decisions are recorded and reported but nothing is changed.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,13 +36,20 @@ import {
   SECURITY_NOTICES,
   securityNoticesUrl,
 } from '../functions/security-notices.js';
-import { httpEnforcement, httpFindings, PolicySdkHost } from '../functions/sdk/policy-sdk-host.js';
+import {
+  DRY_RUN_ANNOTATION,
+  httpEnforcement,
+  httpFindings,
+  PolicySdkHost,
+} from '../functions/sdk/policy-sdk-host.js';
 import type { NamespaceCredentials } from '../functions/sdk/policy-sdk-host.js';
 import { TOKEN_PREFIX } from '../auth/api-tokens.js';
 import { runScannerServer } from '../scanner/run-server.js';
 import type { RunningServer } from '../scanner/run-server.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { auditTrail } from './audit.js';
+import { ObservedEnforcer } from './decision-log.js';
+import type { Decision } from './decision-log.js';
 import { watchAdvisoryImports } from './import-watch.js';
 import type { AuditSources } from './audit.js';
 
@@ -66,6 +77,10 @@ export interface RunUpOptions {
   gracePeriodSeconds: number;
   /** How often the scanner looks for advisory imports to re-match. */
   rematchIntervalMs: number;
+  /** Carry actions out for real; otherwise (the default) monitor: every action is a dry run. */
+  enforce?: boolean;
+  /** Called once per new action with its outcome (the CLI's live output). */
+  onDecision?: (decision: Decision) => void;
   logger: Logger;
   /** One-line notices for the operator (stderr in the CLI). */
   notice: (line: string) => void;
@@ -79,6 +94,8 @@ export interface RunningUp {
   actionApiUrl: string;
   /** False when no engine is reachable: no live scanning, no enforcement. */
   enforcement: boolean;
+  /** `monitor`: actions are recorded as dry runs; `enforce`: carried out. */
+  mode: 'monitor' | 'enforce';
   /** The agent and policy tokens this start issued (those of earlier starts are revoked). */
   issuedTokens: { agent: string; policy: string };
   adminToken: string;
@@ -237,9 +254,10 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
       saveState(dataDir, state);
     }
     const functionsAuth = state.functionsAuth;
-    await deployLoop(functions.url, functionsAuth, options.gracePeriodSeconds, admin);
+    const enforce = options.enforce === true;
+    await deployLoop(functions.url, functionsAuth, options.gracePeriodSeconds, admin, !enforce);
 
-    const enforcer: Enforcer =
+    const engineEnforcer: Enforcer =
       engine === undefined
         ? new UnavailableEnforcer(String(found))
         : new LocalEnforcer({
@@ -248,6 +266,10 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
             evidenceDir: join(dataDir, 'evidence'),
             cluster: UP_CLUSTER,
           });
+    const enforcer = new ObservedEnforcer(engineEnforcer, {
+      enforce,
+      onDecision: options.onDecision ?? (() => {}),
+    });
     closers.push(() => enforcer.close());
     const auditSources: AuditSources = {
       scanner: { url: scanner.url, token: state.adminToken },
@@ -285,6 +307,7 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
       functionsUrl: functions.url,
       actionApiUrl: running.url,
       enforcement: engine !== undefined,
+      mode: enforce ? 'enforce' : 'monitor',
       issuedTokens: { agent: agentToken, policy: policyToken },
       adminToken: state.adminToken,
       functionsAuth,
@@ -306,6 +329,7 @@ async function deployLoop(
   auth: string,
   gracePeriodSeconds: number,
   admin: ApiClient,
+  dryRun: boolean,
 ): Promise<void> {
   const secret = randomBytes(32).toString('base64url');
   await installSecurityNotices(functionsUrl, auth, UP_NAMESPACE, secret);
@@ -327,6 +351,8 @@ async function deployLoop(
   await put(`actions/${POLICY_ACTION}`, {
     exec: { kind: 'typescript', code: readFileSync(REFERENCE_POLICY, 'utf8') },
     parameters: [{ key: 'gracePeriodSeconds', value: gracePeriodSeconds }],
+    // Overwritten on every start, so the mode of this start is the one the policy runs in.
+    annotations: [{ key: DRY_RUN_ANNOTATION, value: dryRun }],
     // Snapshot, grace period and removal all happen while the policy waits.
     limits: { timeout: 300_000 },
   });

@@ -231,6 +231,7 @@ describe('containment up: scan → event → policy → enforcement on podman', 
       [
         bin,
         'up',
+        '--enforce',
         '--data-dir',
         dataDir,
         '--port',
