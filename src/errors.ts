@@ -62,6 +62,12 @@ export const ErrorCodes = {
   KUBERNETES_UNAVAILABLE: 'KUBERNETES_UNAVAILABLE',
   /** A request to the admission webhook is not a valid admission.k8s.io/v1 AdmissionReview. */
   ADMISSION_REVIEW_INVALID: 'ADMISSION_REVIEW_INVALID',
+  /** A syscall recording could not run or finished without data (bpftrace, cgroup, target). */
+  RECORDING_FAILED: 'RECORDING_FAILED',
+  /** A seccomp profile file is not a valid OCI seccomp profile. */
+  SECCOMP_PROFILE_INVALID: 'SECCOMP_PROFILE_INVALID',
+  /** A Falco / falcosidekick alert payload does not have Falco's JSON alert shape. */
+  FALCO_ALERT_INVALID: 'FALCO_ALERT_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

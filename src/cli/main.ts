@@ -14,6 +14,7 @@ import { registerFunctionsCommand } from './functions-command.js';
 import { registerPolicyCommands } from './policy-command.js';
 import { registerHardenCommand } from './harden-command.js';
 import { registerPostureCommand } from './posture-command.js';
+import { registerProfileCommand } from './profile-command.js';
 import { registerScanCommand } from './scan-command.js';
 import { registerServerCommand } from './server-command.js';
 import { registerTokenCommands } from './token-command.js';
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerAdmissionCommand(program);
   registerHardenCommand(program);
   registerPostureCommand(program);
+  registerProfileCommand(program);
   applyHelpStyle(program);
   return program;
 }
