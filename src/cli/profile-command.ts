@@ -16,9 +16,9 @@ import {
   buildSpoSeccompProfile,
   syscallNames,
 } from '../runtime/seccomp/profile.js';
-import { recordSyscalls } from '../runtime/seccomp/recorder.js';
+import { countsOf, startRecorder } from '../runtime/seccomp/recorder.js';
 import { parseRecordTarget, resolveRecordTarget } from '../runtime/seccomp/target.js';
-import type { TargetDeps } from '../runtime/seccomp/target.js';
+import type { RecordTarget, ResolvedTarget, TargetDeps } from '../runtime/seccomp/target.js';
 import { preflight } from '../runtime/sensor/preflight.js';
 import { parseDuration } from './agent-command.js';
 
@@ -29,7 +29,10 @@ interface RecordFlags {
   spoNamespace?: string;
   spoOutput?: string;
   container?: string;
-  base: boolean;
+  /** undefined: the default (added when attaching to a running workload, not --from-start). */
+  base?: boolean;
+  fromStart: boolean;
+  startTimeout: number;
   engineSocket?: string;
   kubeconfig?: string;
   bpftrace?: string;
@@ -72,27 +75,91 @@ function targetDeps(flags: RecordFlags): TargetDeps {
   };
 }
 
-async function record(args: string[], flags: RecordFlags): Promise<void> {
-  const target = parseRecordTarget(args, flags.container);
-  if (flags.spoName !== undefined && flags.output === undefined && flags.spoOutput === undefined)
-    throw new ContainmentError(ErrorCodes.USAGE, '--spo-name needs -o <file> or --spo-output <file>');
-  const arch = archOf();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until the target runs (from-start mode); other errors end the wait at once. */
+async function waitForTarget(
+  target: RecordTarget,
+  deps: TargetDeps,
+  timeoutMs: number,
+): Promise<ResolvedTarget> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await resolveRecordTarget(target, deps);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      const notYet = code === ErrorCodes.CONTAINER_NOT_FOUND || code === ErrorCodes.RECORDING_FAILED;
+      if (!notYet || Date.now() >= deadline) throw e;
+    }
+    await sleep(200);
+  }
+}
+
+/** Records and returns the target and its syscall counts (by number). */
+async function recordTarget(
+  target: RecordTarget,
+  flags: RecordFlags,
+): Promise<{ resolved: ResolvedTarget; counts: Map<number, number> }> {
   const pf = preflight(flags.bpftrace ? { bpftrace: flags.bpftrace } : {});
   if (pf.mode !== 'ebpf')
     throw new ContainmentError(
       ErrorCodes.RECORDING_FAILED,
       `eBPF is not available: ${pf.reasons.join('; ')}`,
     );
-  const resolved = await resolveRecordTarget(target, targetDeps(flags));
-  process.stderr.write(`recording ${resolved.label} for ${flags.duration / 1000}s …\n`);
-  const recording = await recordSyscalls({
-    cgroupIds: resolved.cgroupIds,
-    durationMs: flags.duration,
-    ...(flags.bpftrace ? { bpftrace: flags.bpftrace } : {}),
+  const deps = targetDeps(flags);
+  const bin = flags.bpftrace ? { bpftrace: flags.bpftrace } : {};
+  const label =
+    target.kind === 'container' ? `container:${target.name}` : `pod ${target.namespace}/${target.name}`;
+  if (!flags.fromStart) {
+    const resolved = await resolveRecordTarget(target, deps);
+    const recorder = await startRecorder({
+      filter: { kind: 'cgroups', cgroupIds: resolved.cgroupIds },
+      durationMs: flags.duration,
+      ...bin,
+    });
+    process.stderr.write(`recording ${resolved.label} for ${flags.duration / 1000}s …\n`);
+    return { resolved, counts: countsOf(await recorder.finished, resolved.cgroupIds) };
+  }
+  const recorder = await startRecorder({
+    filter: { kind: 'seccomp', hostPidLevel: pf.hostPidLevel },
+    ...bin,
   });
-  const { observed, unknown } = syscallNames(recording.counts.keys(), arch);
-  const profile = buildSeccompProfile(observed, arch, { includeBase: flags.base });
-  const calls = [...recording.counts.values()].reduce((a, b) => a + b, 0);
+  try {
+    process.stderr.write(`recording: start ${label} now (waiting up to ${flags.startTimeout / 1000}s) …\n`);
+    const resolved = await waitForTarget(target, deps, flags.startTimeout);
+    process.stderr.write(`recording ${resolved.label} from its start for ${flags.duration / 1000}s …\n`);
+    await sleep(flags.duration);
+    // Cgroups made since the start (a runtime's sub-cgroup) count too; the container may be gone.
+    const ids = new Set(resolved.cgroupIds);
+    await resolveRecordTarget(target, deps).then(
+      (r) => r.cgroupIds.forEach((id) => ids.add(id)),
+      () => undefined,
+    );
+    recorder.stop();
+    return { resolved, counts: countsOf(await recorder.finished, ids) };
+  } finally {
+    recorder.stop();
+    await recorder.finished.catch(() => undefined);
+  }
+}
+
+async function record(args: string[], flags: RecordFlags): Promise<void> {
+  const target = parseRecordTarget(args, flags.container);
+  if (flags.spoName !== undefined && flags.output === undefined && flags.spoOutput === undefined)
+    throw new ContainmentError(ErrorCodes.USAGE, '--spo-name needs -o <file> or --spo-output <file>');
+  const arch = archOf();
+  const { resolved, counts } = await recordTarget(target, flags);
+  const { observed, unknown } = syscallNames(counts.keys(), arch);
+  if (observed.length === 0)
+    throw new ContainmentError(
+      ErrorCodes.RECORDING_FAILED,
+      `no system calls of ${resolved.label} were recorded${flags.fromStart ? " (--from-start counts calls made under a seccomp filter: start the workload with its runtime's default profile, not unconfined)" : ''}`,
+    );
+  // From its start, the runtime's own steps after loading the filter were recorded.
+  const includeBase = flags.base ?? !flags.fromStart;
+  const profile = buildSeccompProfile(observed, arch, { includeBase });
+  const calls = [...counts.values()].reduce((a, b) => a + b, 0);
   const json = `${JSON.stringify(profile, null, 2)}\n`;
   let spoText: string | undefined;
   if (flags.spoName !== undefined) {
@@ -108,10 +175,10 @@ async function record(args: string[], flags: RecordFlags): Promise<void> {
   else writeAtomically(flags.output, json);
   if (spoText !== undefined)
     writeAtomically(flags.spoOutput ?? (flags.output as string).replace(/(\.json)?$/, '.spo.yaml'), spoText);
-  const baseAdded = baseSyscalls(arch).filter((n) => !observed.includes(n)).length;
+  const baseAdded = includeBase ? baseSyscalls(arch).filter((n) => !observed.includes(n)).length : 0;
   process.stderr.write(
     `${resolved.label}: ${observed.length} system calls observed (${calls} calls) on ${arch.name}` +
-      `${flags.base ? `, ${baseAdded} added from the runtime base set` : ''}` +
+      `${includeBase ? `, ${baseAdded} added from the runtime base set` : ''}` +
       `${unknown.length > 0 ? `; numbers not in the ${arch.name} table (left out): ${unknown.join(', ')}` : ''}\n`,
   );
 }
@@ -123,7 +190,7 @@ export function registerProfileCommand(program: Command): void {
   profile
     .command('record')
     .description(
-      "record one workload's system calls through eBPF and write a seccomp profile allowing only those (plus the runtime's base set)",
+      "record one workload's system calls through eBPF and write a seccomp profile allowing only those",
     )
     .argument('<target...>', 'container:<name-or-id> (local engine) or pod <namespace>/<name> (on this node)')
     .option('--duration <duration>', 'how long to record, e.g. 60s or 5m', (v) => parseDuration(v), 60_000)
@@ -132,7 +199,18 @@ export function registerProfileCommand(program: Command): void {
     .option('--spo-namespace <namespace>', "the SeccompProfile's namespace (default: the pod's)")
     .option('--spo-output <file>', 'where the SeccompProfile goes (default: the -o file with .spo.yaml)')
     .option('--container <name>', "a pod target's container (needed when the pod has several)")
-    .option('--no-base', "leave out the runtime base set (when SPO's baseProfileName supplies it)")
+    .option(
+      '--from-start',
+      'start recording first, then wait for the workload to start (start it yourself): its start-up is recorded too',
+    )
+    .option(
+      '--start-timeout <duration>',
+      'with --from-start: how long to wait for the workload to start',
+      (v) => parseDuration(v),
+      300_000,
+    )
+    .option('--base', 'add the runtime base set (the default unless --from-start)')
+    .option('--no-base', "leave out the runtime base set (e.g. when SPO's baseProfileName supplies it)")
     .option('--engine-socket <path>', 'container engine API socket for container: targets')
     .option('--kubeconfig <file>', 'kubeconfig for pod targets')
     .option('--bpftrace <path>', 'the bpftrace binary (default: bpftrace on PATH)')
