@@ -6,6 +6,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { Option } from 'commander';
 import yaml from 'js-yaml';
 import { findEngineSocket } from '../engine/socket.js';
 import { ContainmentError, ErrorCodes } from '../errors.js';
@@ -193,7 +194,11 @@ export function registerProfileCommand(program: Command): void {
       "record one workload's system calls through eBPF and write a seccomp profile allowing only those",
     )
     .argument('<target...>', 'container:<name-or-id> (local engine) or pod <namespace>/<name> (on this node)')
-    .option('--duration <duration>', 'how long to record, e.g. 60s or 5m', (v) => parseDuration(v), 60_000)
+    .addOption(
+      new Option('--duration <duration>', 'how long to record, e.g. 60s or 5m')
+        .argParser((v) => parseDuration(v))
+        .default(60_000, '60s'),
+    )
     .option('-o, --output <file>', 'write the OCI seccomp profile here (default: stdout)')
     .option('--spo-name <name>', 'also write a Security Profiles Operator SeccompProfile of this name')
     .option('--spo-namespace <namespace>', "the SeccompProfile's namespace (default: the pod's)")
@@ -203,11 +208,13 @@ export function registerProfileCommand(program: Command): void {
       '--from-start',
       'start recording first, then wait for the workload to start (start it yourself): its start-up is recorded too',
     )
-    .option(
-      '--start-timeout <duration>',
-      'with --from-start: how long to wait for the workload to start',
-      (v) => parseDuration(v),
-      300_000,
+    .addOption(
+      new Option(
+        '--start-timeout <duration>',
+        'with --from-start: how long to wait for the workload to start',
+      )
+        .argParser((v) => parseDuration(v))
+        .default(300_000, '5m'),
     )
     .option('--base', 'add the runtime base set (the default unless --from-start)')
     .option('--no-base', "leave out the runtime base set (e.g. when SPO's baseProfileName supplies it)")
