@@ -78,6 +78,12 @@ export const ErrorCodes = {
   REPORT_ID_CONFLICT: 'REPORT_ID_CONFLICT',
   /** A report without inventory whose hash is not the workload's last one (`ConflictError`). */
   INVENTORY_REQUIRED: 'INVENTORY_REQUIRED',
+  /** A syscall recording could not run or finished without data (bpftrace, cgroup, target). */
+  RECORDING_FAILED: 'RECORDING_FAILED',
+  /** A seccomp profile file is not a valid OCI seccomp profile. */
+  SECCOMP_PROFILE_INVALID: 'SECCOMP_PROFILE_INVALID',
+  /** A Falco / falcosidekick alert payload does not have Falco's JSON alert shape. */
+  FALCO_ALERT_INVALID: 'FALCO_ALERT_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

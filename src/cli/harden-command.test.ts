@@ -7,8 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import yaml from 'js-yaml';
 import { insecureDeployment } from '../testing/harden-fixture.js';
 import { hardenWorkload } from '../posture/harden.js';
+import { archOf, buildSeccompProfile } from '../runtime/seccomp/profile.js';
 import { containment } from '../testing/tools.js';
 import { runMain } from './run-main.test-helper.js';
+
+type TemplatePatch = { spec: { template: { spec: { securityContext: { seccompProfile: unknown } } } } };
 
 describe('containment harden', () => {
   let dir: string;
@@ -49,7 +52,7 @@ describe('containment harden', () => {
     );
     assert.match(
       r.stdout,
-      /^# seccomp: RuntimeDefault \(no recorded per-workload syscall profile exists yet\)$/m,
+      /^# seccomp: RuntimeDefault \(record a tighter one: containment profile record, then --seccomp-profile\)$/m,
     );
     assert.match(r.stdout, /^# note: volume "host-logs": hostPath \/var\/log replaced by an emptyDir/m);
     assert.match(r.stdout, /^# note: .*mostly immutable/m);
@@ -72,11 +75,50 @@ describe('containment harden', () => {
     );
   });
 
+  test('--seccomp-profile proposes the recorded profile as Localhost for the pod and containers that set their own', () => {
+    const profile = join(dir, 'web.json');
+    writeFileSync(profile, JSON.stringify(buildSeccompProfile(['read', 'write', 'accept4'], archOf('x64'))));
+    const r = containment(['harden', '-f', manifest, '--seccomp-profile', profile]);
+    assert.equal(r.status, 0, r.stderr);
+    const [patch] = yaml.loadAll(r.stdout) as TemplatePatch[];
+    assert.deepEqual(patch?.spec.template.spec.securityContext.seccompProfile, {
+      type: 'Localhost',
+      localhostProfile: 'web.json',
+    });
+    assert.match(r.stdout, /^# seccomp: Localhost web\.json, recorded in .*web\.json: copy it to/m);
+    assert.doesNotMatch(r.stdout, /RuntimeDefault/);
+
+    const spo = containment([
+      'harden',
+      '-f',
+      manifest,
+      '--seccomp-profile',
+      profile,
+      '--seccomp-localhost',
+      'operator/harden/web.json',
+      '--format',
+      'json',
+    ]);
+    assert.equal(spo.status, 0, spo.stderr);
+    const [first] = JSON.parse(spo.stdout) as { patch: TemplatePatch }[];
+    assert.deepEqual(first?.patch.spec.template.spec.securityContext.seccompProfile, {
+      type: 'Localhost',
+      localhostProfile: 'operator/harden/web.json',
+    });
+  });
+
   test('bad input: one line with a stable code, exit 2', async () => {
     const services = join(dir, 'svc.yaml');
     writeFileSync(services, 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\n');
     const broken = join(dir, 'broken.yaml');
     writeFileSync(broken, 'kind: Deployment\n  spec: [\n');
+    const notAProfile = join(dir, 'not-profile.json');
+    writeFileSync(
+      notAProfile,
+      JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: [] }] }),
+    );
+    const goodProfile = join(dir, 'good.json');
+    writeFileSync(goodProfile, JSON.stringify(buildSeccompProfile(['read'], archOf('x64'))));
     for (const [args, code] of [
       [['harden'], 'USAGE'],
       [['harden', '-f', manifest, 'ns/deployment/x'], 'USAGE'],
@@ -84,6 +126,14 @@ describe('containment harden', () => {
       [['harden', '-f', services], 'MANIFEST_INVALID'],
       [['harden', '-f', broken], 'MANIFEST_INVALID'],
       [['harden', 'ns/service/x', '--kubeconfig', join(dir, 'none')], 'USAGE'],
+      [['harden', '-f', manifest, '--seccomp-profile', join(dir, 'nope.json')], 'TARGET_NOT_FOUND'],
+      [['harden', '-f', manifest, '--seccomp-profile', manifest], 'SECCOMP_PROFILE_INVALID'],
+      [['harden', '-f', manifest, '--seccomp-profile', notAProfile], 'SECCOMP_PROFILE_INVALID'],
+      [['harden', '-f', manifest, '--seccomp-localhost', 'x.json'], 'USAGE'],
+      [
+        ['harden', '-f', manifest, '--seccomp-profile', goodProfile, '--seccomp-localhost', '../../etc/x'],
+        'USAGE',
+      ],
     ] as const) {
       const r = await runMain(args);
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);

@@ -1,10 +1,12 @@
 /** `containment harden`: a patch bringing a workload to the Pod Security restricted level. */
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import yaml from 'js-yaml';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import { hardenWorkload } from '../posture/harden.js';
+import { parseSeccompProfile } from '../runtime/seccomp/profile.js';
 import { parseManifests } from '../posture/manifests/load-manifests.js';
 import type { HardeningResult } from '../posture/harden.js';
 import { POD_OWNING_KINDS } from '../posture/workload-pods.js';
@@ -13,6 +15,40 @@ interface HardenFlags {
   filename?: string;
   kubeconfig?: string;
   format: 'yaml' | 'json';
+  seccompProfile?: string;
+  seccompLocalhost?: string;
+}
+
+interface SeccompChoice {
+  /** The kubelet-relative path the patch names. */
+  localhost: string;
+  file: string;
+}
+
+/** Checks the recorded profile is one, and where the kubelet will find it. */
+function seccompChoice(flags: HardenFlags): SeccompChoice | undefined {
+  if (flags.seccompProfile === undefined) {
+    if (flags.seccompLocalhost !== undefined)
+      throw new ContainmentError(ErrorCodes.USAGE, '--seccomp-localhost needs --seccomp-profile <file>');
+    return undefined;
+  }
+  let text: string;
+  try {
+    text = readFileSync(flags.seccompProfile, 'utf8');
+  } catch (e) {
+    throw new ContainmentError(
+      ErrorCodes.TARGET_NOT_FOUND,
+      `cannot read ${flags.seccompProfile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+    );
+  }
+  parseSeccompProfile(text, flags.seccompProfile);
+  const localhost = flags.seccompLocalhost ?? basename(flags.seccompProfile);
+  if (localhost.startsWith('/') || localhost.split('/').includes('..'))
+    throw new ContainmentError(
+      ErrorCodes.USAGE,
+      `--seccomp-localhost must be relative to the kubelet's seccomp directory, got "${localhost}"`,
+    );
+  return { localhost, file: flags.seccompProfile };
 }
 
 /** API version of each pod-owning kind, for reading it from a cluster. */
@@ -83,12 +119,14 @@ async function readFromCluster(kubeconfig: string | undefined, ref: string): Pro
   }
 }
 
-function yamlDocument(r: HardeningResult): string {
+function yamlDocument(r: HardeningResult, seccomp: SeccompChoice | undefined): string {
   const where = r.namespace === undefined ? '' : ` -n ${r.namespace}`;
   const header = [
     `# ${r.kind} ${r.name}${r.namespace === undefined ? '' : ` (namespace ${r.namespace})`}: strategic-merge patch to the restricted level`,
     `# apply: kubectl patch ${r.kind.toLowerCase()} ${r.name}${where} --type strategic --patch-file <this file>`,
-    '# seccomp: RuntimeDefault (no recorded per-workload syscall profile exists yet)',
+    seccomp === undefined
+      ? '# seccomp: RuntimeDefault (record a tighter one: containment profile record, then --seccomp-profile)'
+      : `# seccomp: Localhost ${seccomp.localhost}, recorded in ${seccomp.file}: copy it to <kubelet root>/seccomp/${seccomp.localhost} on every node, or apply its SeccompProfile (Security Profiles Operator)`,
     ...r.notes.map((n) => `# note: ${n}`),
   ];
   return `${header.join('\n')}\n${yaml.dump(r.patch, { noRefs: true, lineWidth: 120 })}`;
@@ -104,6 +142,14 @@ export function registerHardenCommand(program: Command): void {
     .option('-f, --filename <file>', 'manifest file (YAML or JSON, several documents allowed; - for stdin)')
     .option('--kubeconfig <file>', 'read the workload from this cluster')
     .addOption(new Option('--format <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
+    .option(
+      '--seccomp-profile <file>',
+      'propose this recorded profile (containment profile record) as seccompProfile Localhost instead of RuntimeDefault',
+    )
+    .option(
+      '--seccomp-localhost <path>',
+      "the profile's path under the kubelet's seccomp directory (default: the file's name; SPO: operator/<ns>/<name>.json)",
+    )
     .action(async (workload: string | undefined, flags: HardenFlags) => {
       if ((flags.filename === undefined) === (workload === undefined)) {
         throw new ContainmentError(
@@ -111,6 +157,7 @@ export function registerHardenCommand(program: Command): void {
           'give either -f <manifest> or <namespace>/<kind>/<name> (with --kubeconfig)',
         );
       }
+      const seccomp = seccompChoice(flags);
       const objects =
         flags.filename !== undefined
           ? readManifest(flags.filename).filter((o) =>
@@ -123,7 +170,9 @@ export function registerHardenCommand(program: Command): void {
           `${flags.filename ?? 'input'} holds no Pod or pod-owning workload`,
         );
       }
-      const results = objects.map((o) => hardenWorkload(o));
+      const results = objects.map((o) =>
+        hardenWorkload(o, seccomp === undefined ? {} : { seccompLocalhostProfile: seccomp.localhost }),
+      );
       if (flags.format === 'json') {
         process.stdout.write(
           `${JSON.stringify(
@@ -134,6 +183,6 @@ export function registerHardenCommand(program: Command): void {
         );
         return;
       }
-      process.stdout.write(results.map(yamlDocument).join('---\n'));
+      process.stdout.write(results.map((r) => yamlDocument(r, seccomp)).join('---\n'));
     });
 }

@@ -182,6 +182,27 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
   harden: [
     ['containment harden -f deploy.yaml', 'a patch for a manifest'],
     ['containment harden shop/deployment/web --kubeconfig ~/.kube/config', 'a patch for a live workload'],
+    [
+      'containment harden -f deploy.yaml --seccomp-profile web.json',
+      'with a recorded seccomp profile (Localhost) instead of RuntimeDefault',
+    ],
+  ],
+  profile: [
+    [
+      'containment profile record container:web --duration 60s -o web.json',
+      'record a container, write its profile',
+    ],
+    [
+      'containment profile record pod shop/web-0 --spo-name web -o web.json',
+      'a pod on this node, plus a SeccompProfile',
+    ],
+  ],
+  'profile record': [
+    ['containment profile record container:web --duration 60s -o web.json', 'a local container for a minute'],
+    [
+      'containment profile record pod shop/web-0 --container app --spo-name web -o web.json',
+      'one container of a pod on this node, plus an SPO SeccompProfile (web.spo.yaml)',
+    ],
   ],
   posture: [
     ['containment posture -f manifests/', 'score manifests'],

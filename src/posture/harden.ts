@@ -7,9 +7,9 @@
  * changed), the patch is the difference between the two, and whatever still violates the level
  * (volume types other than hostPath, ephemeral containers …) is reported as a note instead.
  *
- * Seccomp: a profile recorded from the syscalls a workload really makes would be tighter than
- * `RuntimeDefault`, but this project records no runtime syscall data yet, so `RuntimeDefault`
- * is always what is proposed.
+ * Seccomp: `RuntimeDefault` unless a profile recorded from the syscalls the workload really makes
+ * (`containment profile record`) is given: then `Localhost` with that profile, for the pod and
+ * for every container that names its own profile (a container's own setting wins over the pod's).
  */
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import { checkPodSecurity } from './pod-security.js';
@@ -31,6 +31,11 @@ export interface HardeningResult {
   notes: string[];
   /** Violations of the restricted level left after the patch (also in `notes`). */
   remaining: PodSecurityViolation[];
+}
+
+export interface HardenOptions {
+  /** A recorded profile as the kubelet finds it: relative to its seccomp root (`operator/ns/web.json`). */
+  seccompLocalhostProfile?: string;
 }
 
 /** Strategic-merge keys of the pod spec lists the patch may touch (from the Kubernetes API types). */
@@ -95,7 +100,10 @@ function child(o: Obj, key: string): Obj {
 const seccompOk = (p: unknown): boolean => ['RuntimeDefault', 'Localhost'].includes(String(obj(p)?.type));
 
 /** The securityContext every pod and container gets. */
-function hardenSecurityContexts(spec: Obj, notes: string[]): void {
+function hardenSecurityContexts(spec: Obj, notes: string[], options: HardenOptions): void {
+  const localhost = options.seccompLocalhostProfile;
+  const wanted = (): Obj =>
+    localhost === undefined ? { type: 'RuntimeDefault' } : { type: 'Localhost', localhostProfile: localhost };
   const psc = child(spec, 'securityContext');
   if (psc.runAsNonRoot !== true) {
     psc.runAsNonRoot = true;
@@ -104,7 +112,7 @@ function hardenSecurityContexts(spec: Obj, notes: string[]): void {
         'runAsNonRoot=true: the image must declare a numeric non-root USER, or set securityContext.runAsUser to one',
       );
   }
-  if (!seccompOk(psc.seccompProfile)) psc.seccompProfile = { type: 'RuntimeDefault' };
+  if (localhost !== undefined || !seccompOk(psc.seccompProfile)) psc.seccompProfile = wanted();
   for (const field of ['initContainers', 'containers'] as const) {
     const list = Array.isArray(spec[field]) ? (spec[field] as unknown[]) : [];
     for (const raw of list) {
@@ -117,8 +125,8 @@ function hardenSecurityContexts(spec: Obj, notes: string[]): void {
         notes.push(`container "${String(c.name)}": privileged=true removed; check it still works without it`);
       }
       if (sc.runAsNonRoot === false) sc.runAsNonRoot = true;
-      if (sc.seccompProfile !== undefined && !seccompOk(sc.seccompProfile))
-        sc.seccompProfile = { type: 'RuntimeDefault' };
+      if (sc.seccompProfile !== undefined && (localhost !== undefined || !seccompOk(sc.seccompProfile)))
+        sc.seccompProfile = wanted();
       const caps = child(sc, 'capabilities');
       const added = Array.isArray(caps.add) ? (caps.add as unknown[]) : [];
       // NET_BIND_SERVICE is the one capability restricted allows, and only if it was asked for.
@@ -270,7 +278,7 @@ function mergePatches(a: Obj, b: Obj): Obj {
   return out;
 }
 
-export function hardenWorkload(object: unknown): HardeningResult {
+export function hardenWorkload(object: unknown, options: HardenOptions = {}): HardeningResult {
   const template = podTemplateOf(object);
   if (!template) {
     const kind = obj(object)?.kind;
@@ -285,7 +293,12 @@ export function hardenWorkload(object: unknown): HardeningResult {
   const metadataPath = metadataPathOf(specPath);
   const notes: string[] = [];
   const spec = valueAt(hardened, specPath);
-  hardenSecurityContexts(spec, notes);
+  hardenSecurityContexts(spec, notes, options);
+  const containers = Array.isArray(spec.containers) ? spec.containers.length : 0;
+  if (options.seccompLocalhostProfile !== undefined && containers > 1)
+    notes.push(
+      `seccomp Localhost ${options.seccompLocalhostProfile} applies to all ${containers} containers; a profile recorded from one container may be too tight for the others`,
+    );
 
   const check = (): PodSecurityViolation[] => {
     const t = podTemplateOf(hardened);
