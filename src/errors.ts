@@ -62,6 +62,10 @@ export const ErrorCodes = {
   KUBERNETES_UNAVAILABLE: 'KUBERNETES_UNAVAILABLE',
   /** A request to the admission webhook is not a valid admission.k8s.io/v1 AdmissionReview. */
   ADMISSION_REVIEW_INVALID: 'ADMISSION_REVIEW_INVALID',
+  /** A policy's enforcement call names a workload outside its enforcement scope (not the event's). */
+  SCOPE_DENIED: 'SCOPE_DENIED',
+  /** A web action's input matched an attack pattern and the action blocks such input. */
+  INPUT_THREAT: 'INPUT_THREAT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

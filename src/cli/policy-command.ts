@@ -27,6 +27,7 @@ interface DeployFlags extends ConnectionFlags {
   param: JsonObject;
   timeout?: number;
   parameterSchema?: string;
+  enforcementScope: 'event' | 'namespace';
   scannerUrl?: string;
   scannerToken?: string;
   actionsUrl?: string;
@@ -141,6 +142,7 @@ async function deploy(file: string, flags: DeployFlags): Promise<void> {
     params: flags.param,
     ...(flags.timeout === undefined ? {} : { timeoutMs: flags.timeout }),
     ...(parameterSchema === undefined ? {} : { parameterSchema }),
+    enforcementScope: flags.enforcementScope,
   };
   const podNamespaces = flags.podNamespace.length > 0 ? flags.podNamespace : [flags.namespace];
 
@@ -151,7 +153,7 @@ async function deploy(file: string, flags: DeployFlags): Promise<void> {
       name,
       namespace: flags.namespace,
       image: need(flags.image, '--image', 'knative'),
-      handler: await bundling.bundlePolicy('knative', source, name),
+      handler: await bundling.bundlePolicy('knative', source, name, flags.enforcementScope),
       broker: flags.broker,
       ...(flags.eventType.length === 0 ? {} : { eventTypes: flags.eventType }),
       scannerUrl: need(flags.scannerUrl, '--scanner-url', 'knative'),
@@ -235,6 +237,14 @@ export function registerPolicyCommands(program: Command): void {
     )
     .addOption(new Option('--timeout <ms>', 'action time limit').argParser(timeout))
     .option('--parameter-schema <file.json>', 'JSON Schema (subset) the invocation parameters must match')
+    .addOption(
+      new Option(
+        '--enforcement-scope <scope>',
+        "workloads enforcement calls may name: the triggering event's, or any in the namespace scope",
+      )
+        .choices(['event', 'namespace'])
+        .default('event'),
+    )
     .addOption(
       new Option('--scanner-url <url>', 'openwhisk/knative: the scanner (findings API)').env(
         'CONTAINMENT_SCANNER_URL',

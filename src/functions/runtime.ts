@@ -37,6 +37,7 @@ import type {
 import { checkParameters, PARAMETER_SCHEMA_ANNOTATION, parseParameterSchema } from './parameter-schema.js';
 import type { ParameterSchema } from './parameter-schema.js';
 import { ApiError } from '../clients/http.js';
+import { ENFORCEMENT_SCOPE_ANNOTATION, enforcementScopeOf } from './host/enforcement-scope.js';
 import type { PolicyHost } from './host/policy-host.js';
 import { noPolicyHost } from './host/policy-host.js';
 import { compilePolicy } from './sandbox/compile.js';
@@ -336,10 +337,24 @@ export class FunctionRuntime {
     ns: string,
     path: string,
     payload: JsonObject,
-    options: { blocking: boolean; waitMs?: number; source?: string },
+    options: {
+      blocking: boolean;
+      waitMs?: number;
+      source?: string;
+      /** The payload came from an anonymous caller (a web action): it cannot name the triggering event. */
+      untrusted?: boolean;
+    },
   ): Promise<InvokeOutcome> {
     const stored = this.getAction(ns, path);
-    const { activationId, done } = this.start(ns, path, stored, payload, undefined, options.source);
+    const { activationId, done } = this.start(
+      ns,
+      path,
+      stored,
+      payload,
+      undefined,
+      options.source,
+      options.untrusted === true,
+    );
     if (!options.blocking) return { activationId };
     const waitMs = Math.min(
       options.waitMs ?? MAX_BLOCKING_WAIT_MS,
@@ -417,6 +432,7 @@ export class FunctionRuntime {
     payload: JsonObject,
     cause?: string,
     source = 'api',
+    untrusted = false,
   ): { activationId: string; done: Promise<Activation> } {
     const { doc } = stored;
     const { pkg } = splitPath(path);
@@ -441,10 +457,12 @@ export class FunctionRuntime {
     }
     const activationId = newActivationId();
     const start = Date.now();
-    const violation = (reason: string): void =>
+    // Fixed before the policy runs: which workloads its enforcement calls may name.
+    const scope = enforcementScopeOf(annotations[ENFORCEMENT_SCOPE_ANNOTATION], params, !untrusted);
+    const violation = (reason: string, kind: 'sandbox-violation' | 'scope-denied' = 'sandbox-violation'): void =>
       this.securityEvents?.record({
         namespace: ns,
-        kind: 'sandbox-violation',
+        kind,
         endpoint,
         source: `activation ${activationId}`,
         reason,
@@ -456,12 +474,19 @@ export class FunctionRuntime {
         params,
         limits: sandboxLimits(doc.limits),
         sdk: (method, args) =>
-          this.host.invokeSdk(ns, path, method, args, { activationId, annotations }).catch((e: unknown) => {
-            // A policy reaching for a pod outside its namespaces is an attempt to leave its sandbox.
-            if ((e instanceof ContainmentError || e instanceof ApiError) && e.code === ErrorCodes.FORBIDDEN)
-              violation(e.message);
-            throw e;
-          }),
+          this.host
+            .invokeSdk(ns, path, method, args, { activationId, annotations, scope })
+            .catch((e: unknown) => {
+              // A policy reaching for a pod outside its namespaces is an attempt to leave its sandbox.
+              if ((e instanceof ContainmentError || e instanceof ApiError) && e.code === ErrorCodes.FORBIDDEN)
+                violation(e.message);
+              if (e instanceof ContainmentError && e.code === ErrorCodes.SCOPE_DENIED) {
+                violation(e.message, 'scope-denied');
+                // The guest sees only the message: it carries the stable code first.
+                throw new Error(`${e.code}: ${e.message}`);
+              }
+              throw e;
+            }),
       })
       .catch((e: unknown): InvokeResult => {
         const message = firstLine(e);

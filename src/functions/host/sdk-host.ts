@@ -18,6 +18,8 @@ import type { ActionKind, SecurityAction, SecurityActionInput } from '../../enfo
 import { ContainmentError, ErrorCodes } from '../../errors.js';
 import type { JsonValue } from '../sandbox/sandbox.js';
 import type { EnforcementClient } from './enforcement-client.js';
+import { checkEnforcementScope } from './enforcement-scope.js';
+import type { EnforcementScope } from './enforcement-scope.js';
 import type { FindingsClient } from './findings-client.js';
 import type { Notification } from './notifier.js';
 import { parseSdkArgs, podLabel } from './pod-ref.js';
@@ -47,6 +49,8 @@ export interface SdkCall {
    * none: its names are keyed on the pod's namespace instead.
    */
   namespace?: string;
+  /** The workloads enforcement calls may name (enforcement-scope.ts); checked before any request. */
+  scope: EnforcementScope;
 }
 
 /** What one call may reach, and with which credentials. */
@@ -169,7 +173,10 @@ export class SdkHost {
     }
   }
 
-  /** The call's scope when `pod` is in a namespace it allows; FORBIDDEN otherwise. */
+  /**
+   * The call's scope when `pod` is in a namespace it allows (FORBIDDEN otherwise) and, for a call
+   * that changes a workload, one the enforcement scope allows (SCOPE_DENIED otherwise).
+   */
   private allow(call: SdkCall, pod: PodRef): SdkScope {
     const scope = this.options.scope(call);
     if (!scope.namespaces.includes(pod.namespace))
@@ -177,6 +184,7 @@ export class SdkHost {
         ErrorCodes.FORBIDDEN,
         `${call.method}: pod ${podLabel(pod)} is outside ${scope.describe}`,
       );
+    checkEnforcementScope(call.scope, call.method, scope.cluster, pod);
     return scope;
   }
 

@@ -15,6 +15,8 @@ import { randomBytes } from 'node:crypto';
 import type { WhiskApi } from '../../../clients/whisk-client.js';
 import { ContainmentError, ErrorCodes } from '../../../errors.js';
 import { isValidName } from '../../entities.js';
+import { ENFORCEMENT_SCOPE_ANNOTATION } from '../../host/enforcement-scope.js';
+import type { EnforcementScopeMode } from '../../host/enforcement-scope.js';
 import { DRY_RUN_ANNOTATION } from '../../host/policy-sdk-host.js';
 import { PARAMETER_SCHEMA_ANNOTATION } from '../../parameter-schema.js';
 import { compilePolicy } from '../../sandbox/compile.js';
@@ -43,6 +45,8 @@ export interface DeployOptions {
   timeoutMs?: number;
   /** A JSON Schema subset the invocation parameters must match (annotation `parameter-schema`). */
   parameterSchema?: JsonValue;
+  /** Which workloads enforcement calls may name: the triggering event's (default) or the namespaces'. */
+  enforcementScope?: EnforcementScopeMode;
 }
 
 export interface DeployResult {
@@ -71,6 +75,7 @@ function keyValues(params: JsonObject = {}): JsonValue {
 function policyAnnotations(options: DeployOptions): JsonValue {
   return [
     { key: POLICY_ANNOTATION, value: true },
+    { key: ENFORCEMENT_SCOPE_ANNOTATION, value: options.enforcementScope ?? 'event' },
     ...(options.dryRun ? [{ key: DRY_RUN_ANNOTATION, value: true }] : []),
     ...(options.parameterSchema === undefined
       ? []
@@ -135,7 +140,7 @@ export async function deployToOpenWhisk(
 ): Promise<DeployResult> {
   const { name, trigger, rule } = names(source.filename, options);
   const action = `${OPENWHISK_POLICY_PACKAGE}/${name}`;
-  const code = await bundlePolicy('openwhisk', source, name);
+  const code = await bundlePolicy('openwhisk', source, name, options.enforcementScope ?? 'event');
   const notices =
     trigger === SECURITY_NOTICES
       ? await bundlePolicy('openwhisk-notices', undefined, NOTICES_WEB_ACTION)
