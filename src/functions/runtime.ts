@@ -44,6 +44,7 @@ import { compilePolicy } from './sandbox/compile.js';
 import { firstLine, toJsonText } from './sandbox/json.js';
 import { PAYLOAD_LIMIT_BYTES } from './sandbox/sandbox.js';
 import type { InvokeResult, JsonObject, JsonValue, Sandbox } from './sandbox/sandbox.js';
+import { securityAnnotationProblem } from './security-annotations.js';
 import type { SecurityEventLog } from './security-events.js';
 import type { FunctionStore } from './store.js';
 
@@ -168,6 +169,9 @@ export class FunctionRuntime {
     }
     if (exec === undefined || compiled === undefined) throw new WhiskError(400, 'exec undefined');
     const annotations = put.annotations ?? old?.doc.annotations ?? [];
+    const annotationProblem = securityAnnotationProblem(annotations);
+    if (annotationProblem !== undefined)
+      throw new WhiskError(400, WhiskMessages.malformed(annotationProblem), ErrorCodes.CONFIG_INVALID);
     const schema = annotations.find((a) => a.key === PARAMETER_SCHEMA_ANNOTATION);
     if (schema !== undefined) {
       const parsed = parseParameterSchema(schema.value);
@@ -195,6 +199,9 @@ export class FunctionRuntime {
     if (put.binding !== undefined && Object.keys(put.binding).length > 0)
       throw new WhiskError(400, 'package bindings are not supported by this runtime');
     const old = this.existing<PackageDoc>(ns, 'packages', name, overwrite);
+    const annotationProblem = securityAnnotationProblem(put.annotations ?? []);
+    if (annotationProblem !== undefined)
+      throw new WhiskError(400, WhiskMessages.malformed(annotationProblem), ErrorCodes.CONFIG_INVALID);
     const doc: PackageDoc = {
       namespace: ns,
       name,
@@ -459,7 +466,10 @@ export class FunctionRuntime {
     const start = Date.now();
     // Fixed before the policy runs: which workloads its enforcement calls may name.
     const scope = enforcementScopeOf(annotations[ENFORCEMENT_SCOPE_ANNOTATION], params, !untrusted);
-    const violation = (reason: string, kind: 'sandbox-violation' | 'scope-denied' = 'sandbox-violation'): void =>
+    const violation = (
+      reason: string,
+      kind: 'sandbox-violation' | 'scope-denied' = 'sandbox-violation',
+    ): void =>
       this.securityEvents?.record({
         namespace: ns,
         kind,
