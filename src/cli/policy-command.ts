@@ -28,6 +28,9 @@ interface DeployFlags extends ConnectionFlags {
   timeout?: number;
   parameterSchema?: string;
   enforcementScope: 'event' | 'namespace';
+  webAuth?: 'jwt';
+  requiredRole: string[];
+  inputThreats?: 'report' | 'block';
   scannerUrl?: string;
   scannerToken?: string;
   actionsUrl?: string;
@@ -143,7 +146,16 @@ async function deploy(file: string, flags: DeployFlags): Promise<void> {
     ...(flags.timeout === undefined ? {} : { timeoutMs: flags.timeout }),
     ...(parameterSchema === undefined ? {} : { parameterSchema }),
     enforcementScope: flags.enforcementScope,
+    ...(flags.webAuth === undefined ? {} : { webAuth: flags.webAuth, requiredRoles: flags.requiredRole }),
+    ...(flags.inputThreats === undefined ? {} : { inputThreats: flags.inputThreats }),
   };
+  if (flags.requiredRole.length > 0 && flags.webAuth === undefined)
+    throw new ContainmentError(ErrorCodes.USAGE, '--required-role needs --web-auth jwt');
+  if (flags.target === 'knative' && (flags.webAuth !== undefined || flags.inputThreats !== undefined))
+    throw new ContainmentError(
+      ErrorCodes.USAGE,
+      "--web-auth and --input-threats are enforced by this project's runtime only (--target runtime)",
+    );
   const podNamespaces = flags.podNamespace.length > 0 ? flags.podNamespace : [flags.namespace];
 
   if (flags.target === 'knative') {
@@ -244,6 +256,24 @@ export function registerPolicyCommands(program: Command): void {
       )
         .choices(['event', 'namespace'])
         .default('event'),
+    )
+    .addOption(
+      // `--auth` is the API key: the web action's caller authentication is `--web-auth`.
+      new Option(
+        '--web-auth <kind>',
+        "runtime: also a web action, callable only with a JWT from the namespace's issuer",
+      ).choices(['jwt']),
+    )
+    .addOption(
+      new Option('--required-role <role>', 'with --web-auth: a role the JWT must grant (repeatable)')
+        .argParser(repeat)
+        .default([]),
+    )
+    .addOption(
+      new Option('--input-threats <mode>', "runtime: check web callers' input for attacks").choices([
+        'report',
+        'block',
+      ]),
     )
     .addOption(
       new Option('--scanner-url <url>', 'openwhisk/knative: the scanner (findings API)').env(

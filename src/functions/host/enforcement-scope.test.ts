@@ -183,7 +183,8 @@ describe('enforcement scope through the runtime and the bundled host', () => {
       ],
     });
     assert.equal(out[0], 'ok');
-    for (const refused of out.slice(1)) assert.match(refused, /^SCOPE_DENIED: .*local\/db-1 is not a workload/);
+    for (const refused of out.slice(1))
+      assert.match(refused, /^SCOPE_DENIED: .*local\/db-1 is not a workload/);
     assert.equal(requests - before, 1, 'only the in-scope call reached the action API');
     assert.deepEqual(
       enforcer.list({ namespaces: '*', limit: 100 }).map((a) => `${a.spec.action} ${a.spec.target.pod}`),
