@@ -110,7 +110,12 @@ const RULES: readonly Rule[] = [
     kind: 'path-traversal',
     test: /(?:\.\.[/\\]|^|[\s=:"'])(?:\/?etc\/(?:passwd|shadow|group|hosts)\b|\/?proc\/self\/|[a-z]:[/\\]windows[/\\]|win\.ini\b|boot\.ini\b)/,
   },
-  { id: 'path-traversal-null-byte', kind: 'path-traversal', test: /\u0000|%00/ },
+  // A NUL (raw or encoded) cuts a path short in C-based file APIs: `report.pdf%00.jpg`.
+  {
+    id: 'path-traversal-null-byte',
+    kind: 'path-traversal',
+    test: new RegExp(`${String.fromCharCode(0)}|%00`),
+  },
 ];
 
 /** Percent-encodings that browsers and servers have decoded as `/`, `\` or `.` (overlong UTF-8). */
@@ -168,7 +173,8 @@ function scanValue(value: string, field: string, out: ThreatMatch[]): void {
   };
   if (OVERLONG.test(value)) add('path-traversal', 'path-traversal-overlong');
   for (const form of decoded(value)) {
-    const text = form.toLowerCase().replace(/[\t\r\0]/g, (c) => (c === '\0' ? '\u0000' : ''));
+    // Browsers drop tabs and line breaks inside a URL scheme (`java\tscript:`); keep `\n` for the shell rules.
+    const text = form.toLowerCase().replace(/[\t\r]/g, '');
     for (const rule of RULES) if (rule.test.test(text)) add(rule.kind, rule.id);
     for (const m of form.matchAll(URL_IN_TEXT)) {
       const why = ssrfReason(m[0]);
