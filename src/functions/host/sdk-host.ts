@@ -2,8 +2,10 @@
  * The policy SDK's host: what every SDK call a policy makes does, wherever the policy runs — in this
  * project's sandbox (PolicySdkHost, behind the function runtime) or bundled for Apache OpenWhisk or
  * Knative (adapters/bundled-host.ts). The arguments are checked, the pod must be in a namespace the
- * call's scope allows, then findings are read or a SecurityAction is created through the scope's
- * clients, which carry its own credentials: the scanner and the action API enforce the boundary too.
+ * call's scope allows and, for a call that changes a workload, be one the triggering event names
+ * (enforcement-scope.ts) — both before any request — then findings are read or a SecurityAction is
+ * created through the scope's clients, which carry its own credentials: the scanner and the action
+ * API enforce the namespace boundary too.
  *
  * Enforcement calls create SecurityActions named from (activation, method, target), so a retried
  * activation creates nothing new; in a dry run they are created with `dryRun: true` and the enforcer
