@@ -76,11 +76,46 @@ describe('input threat rules', () => {
     for (let i = 0; i < 1000; i++) at = (at.n = {}) as Record<string, unknown>;
     at.v = '<script>';
     assert.deepEqual(scanInput(deep, 'body'), [], 'beyond the depth limit nothing is walked');
-    const started = performance.now();
-    for (const s of ['<a'.repeat(50_000), "'".repeat(100_000), ';'.repeat(100_000), '../'.repeat(30_000)])
-      scanInput(s, 'body');
-    // Generous: linear rules take milliseconds; a backtracking rule would take minutes.
-    assert.ok(performance.now() - started < 20_000);
+    // Bounded work per character, whatever the shape: each 1 MB hostile input is compared with the
+    // cost of visiting every character of such an input once (so load on the machine does not decide
+    // it). A rule with a 300-character gap after each `<` cost about 400 visits on `<a<a…`; the
+    // costliest shape now about 50.
+    const size = 1024 * 1024;
+    const inputs = ['<a', "' or '", '\n', ' style=', '; cat', '../', ' on', 'http://10.'].map((p) =>
+      p.repeat(Math.ceil(size / p.length)).slice(0, size),
+    );
+    const timed = (f: () => unknown): number => {
+      const started = performance.now();
+      f();
+      return performance.now() - started;
+    };
+    const visit = (input: string): number => {
+      let sum = 0;
+      for (let i = 0; i < input.length; i++) sum = (sum + input.charCodeAt(i)) | 0;
+      return sum;
+    };
+    for (const input of inputs) visit(input);
+    const visits = inputs.map((input) =>
+      Math.min(
+        timed(() => visit(input)),
+        timed(() => visit(input)),
+      ),
+    );
+    const baseline = visits.reduce((a, b) => a + b, 0) / visits.length;
+    const scans = inputs.map((input) =>
+      Math.min(
+        timed(() => scanInput(input, 'body')),
+        timed(() => scanInput(input, 'body')),
+      ),
+    );
+    const worst = Math.max(...scans);
+    console.log(
+      `input threats: 1 MB hostile inputs scanned in at most ${worst.toFixed(0)} ms (one visit: ${baseline.toFixed(1)} ms)`,
+    );
+    assert.ok(
+      worst < baseline * 200,
+      `${scans.map((t) => t.toFixed(0)).join(', ')} ms vs ${baseline.toFixed(1)} ms`,
+    );
   });
 
   it('modes: only report and block turn it on', () => {

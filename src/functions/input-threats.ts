@@ -39,7 +39,28 @@ export function inputThreatMode(annotation: unknown): InputThreatMode {
 interface Rule {
   id: string;
   kind: ThreatKind;
-  test: RegExp;
+  test: RegExp | { test(text: string): boolean };
+}
+
+/**
+ * Whether `needle` occurs where `before` (checked on at most `window` characters before it) also
+ * holds: linear in the input, where one regex with a bounded gap would be quadratic on inputs such
+ * as `<a<a<a…`.
+ */
+function preceded(needle: RegExp, window: number, before: (text: string) => boolean) {
+  return {
+    test(text: string): boolean {
+      for (const m of text.matchAll(needle))
+        if (before(text.slice(Math.max(0, m.index - window), m.index))) return true;
+      return false;
+    },
+  };
+}
+
+/** Inside an opened tag: a `<` and a tag-name character, and no `>` after it. */
+function insideTag(prefix: string): boolean {
+  const lt = prefix.lastIndexOf('<');
+  return lt >= 0 && prefix.indexOf('>', lt) < 0 && /[a-z!/?]/.test(prefix[lt + 1] ?? '');
 }
 
 const CMD =
@@ -76,7 +97,11 @@ const RULES: readonly Rule[] = [
   },
   // Cross-site scripting: script tags, event handlers in tags, script URLs, dangerous embedding tags.
   { id: 'xss-script-tag', kind: 'xss', test: /<\s{0,10}\/?\s{0,10}script\b/ },
-  { id: 'xss-event-handler', kind: 'xss', test: /<[a-z!/?][^>]{0,300}[\s/"']on[a-z]{3,30}\s{0,10}=/ },
+  {
+    id: 'xss-event-handler',
+    kind: 'xss',
+    test: preceded(/[\s/"']on[a-z]{3,30}\s{0,10}=/g, 300, insideTag),
+  },
   {
     id: 'xss-script-url',
     kind: 'xss',
@@ -87,7 +112,11 @@ const RULES: readonly Rule[] = [
     kind: 'xss',
     test: /<\s{0,10}(?:iframe|object|embed|applet|base|frameset|meta\s[^>]{0,100}http-equiv)\b/,
   },
-  { id: 'xss-css-expression', kind: 'xss', test: /\bstyle\s{0,10}=[^>]{0,200}expression\s{0,10}\(/ },
+  {
+    id: 'xss-css-expression',
+    kind: 'xss',
+    test: preceded(/expression\s{0,10}\(/g, 200, (prefix) => /\bstyle\s{0,10}=[^>]*$/.test(prefix)),
+  },
   // Command injection: a shell separator, then a command that looks run (arguments, end, pipe).
   {
     id: 'cmd-separator',
