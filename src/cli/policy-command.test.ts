@@ -263,6 +263,36 @@ describe('containment policy', () => {
     for (const run of removed) assert.equal(run.code, 0, run.stderr);
   });
 
+  it("sets, shows and removes the namespace's web-auth issuer; refuses an HMAC algorithm", async () => {
+    const issuer = ['--issuer', 'https://id.example', '--audience', 'https://orders.example'];
+    const [set, shown, hmac, partial, removed] = await cliBatch([
+      { args: ['web-auth', ...conn, ...issuer, '--jwks-url', 'https://id.example/jwks'] },
+      { args: ['web-auth', ...conn] },
+      {
+        args: [
+          'web-auth',
+          ...conn,
+          ...issuer,
+          '--jwks-url',
+          'https://id.example/jwks',
+          '--algorithm',
+          'HS256',
+        ],
+      },
+      { args: ['web-auth', ...conn, '--issuer', 'https://id.example'] },
+      { args: ['web-auth', ...conn, '--remove'] },
+    ]);
+    assert.equal(set?.code, 0, set?.stderr);
+    assert.equal(JSON.parse(shown?.stdout ?? '').jwksUrl, 'https://id.example/jwks');
+    assert.match(hmac?.stderr ?? '', /^error\[DEPLOY_REFUSED\]: PUT settings\/web-auth: .*asymmetric.*\n$/);
+    assert.match(
+      partial?.stderr ?? '',
+      /^error\[USAGE\]: --issuer, --audience and --jwks-url go together\n$/,
+    );
+    assert.equal(removed?.code, 0, removed?.stderr);
+    assert.equal((await h.call('GET', '/api/v1/namespaces/_/settings/web-auth')).status, 404);
+  });
+
   it('lists and removes deployed policies (the trigger stays); env vars stand in for flags', async () => {
     const env = { CONTAINMENT_FUNCTIONS_URL: h.url, CONTAINMENT_FUNCTIONS_AUTH: GUEST_AUTH };
     const [list, removed, again] = await cliBatch([

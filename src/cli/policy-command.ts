@@ -319,6 +319,51 @@ export function registerPolicyCommands(program: Command): void {
     .addOption(new Option('--format <format>', 'output').choices(['text', 'json']).default('text'))
     .action(async (file: string, flags: DeployFlags) => deploy(file, flags));
 
+  connectionOptions(
+    policy
+      .command('web-auth')
+      .description("show, set or remove the JWT issuer of the namespace's web actions (--web-auth jwt)"),
+  )
+    .option('--issuer <url>', "the issuer (the tokens' iss)")
+    .option('--audience <aud>', 'the audience the tokens must name (their aud)')
+    .option('--jwks-url <url>', "the issuer's JWKS (public keys)")
+    .addOption(
+      new Option('--algorithm <alg>', 'accepted algorithm (repeatable; default RS256 ES256 PS256 EdDSA)')
+        .argParser(repeat)
+        .default([]),
+    )
+    .option('--remove', 'remove the setting: JWT web actions then refuse every caller', false)
+    .action(
+      async (
+        flags: ConnectionFlags & {
+          issuer?: string;
+          audience?: string;
+          jwksUrl?: string;
+          algorithm: string[];
+          remove: boolean;
+        },
+      ) => {
+        const api = await whiskApi(flags, 'runtime');
+        const setting = 'web-auth';
+        const given = [flags.issuer, flags.audience, flags.jwksUrl];
+        if (flags.remove) await api.putSetting(setting, undefined);
+        else if (given.some((v) => v !== undefined)) {
+          if (given.some((v) => v === undefined))
+            throw new ContainmentError(ErrorCodes.USAGE, '--issuer, --audience and --jwks-url go together');
+          await api.putSetting(setting, {
+            issuer: flags.issuer as string,
+            audience: flags.audience as string,
+            jwksUrl: flags.jwksUrl as string,
+            ...(flags.algorithm.length === 0 ? {} : { algorithms: flags.algorithm }),
+          });
+        }
+        const current = flags.remove ? undefined : await api.getSetting(setting);
+        process.stdout.write(
+          `${current === undefined ? 'no web-auth issuer set' : JSON.stringify(current, null, 2)}\n`,
+        );
+      },
+    );
+
   connectionOptions(policy.command('list').description('deployed policies and the rules that fire them'))
     .addOption(new Option('--format <format>', 'output').choices(['table', 'json']).default('table'))
     .action(async (flags: ConnectionFlags & { format: string }) => {
