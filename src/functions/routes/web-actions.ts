@@ -46,7 +46,8 @@ function sameText(given: string, expected: string): boolean {
 
 /** The request's parameters: query, then a JSON object or form body; other bodies as `__ow_body`. */
 function requestParams(request: FastifyRequest): { params: JsonObject; body: JsonValue | undefined } {
-  const params: JsonObject = { ...(request.query as JsonObject) };
+  // No prototype: a `__proto__` key in a body is then just a key, never the object's prototype.
+  const params: JsonObject = Object.assign(Object.create(null) as JsonObject, request.query);
   const raw = typeof request.body === 'string' ? request.body : '';
   if (raw === '') return { params, body: undefined };
   const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
@@ -145,7 +146,7 @@ export function registerWebActionRoutes(app: FastifyInstance, context: WebAction
           annotations.final === true
             ? { ...toObject(pkgDoc?.parameters ?? []), ...toObject(stored.doc.parameters) }
             : {};
-        const payload: JsonObject = {};
+        const payload = Object.create(null) as JsonObject;
         for (const [k, v] of Object.entries(params))
           if ((!k.startsWith('__ow_') || k === '__ow_body') && !(k in fixed)) payload[k] = v;
         const headers: JsonObject = {};
