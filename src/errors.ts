@@ -84,6 +84,10 @@ export const ErrorCodes = {
   SECCOMP_PROFILE_INVALID: 'SECCOMP_PROFILE_INVALID',
   /** A Falco / falcosidekick alert payload does not have Falco's JSON alert shape. */
   FALCO_ALERT_INVALID: 'FALCO_ALERT_INVALID',
+  /** A policy's enforcement call names a workload outside its enforcement scope (not the event's). */
+  SCOPE_DENIED: 'SCOPE_DENIED',
+  /** A web action's input matched an attack pattern and the action blocks such input. */
+  INPUT_THREAT: 'INPUT_THREAT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -23,17 +23,7 @@ export interface ClaimMapping {
   clusterClaim?: string;
 }
 
-export interface OidcVerifierOptions extends ClaimMapping {
-  issuer: string;
-  audience: string | string[];
-  /** Skips discovery when given. */
-  jwksUri?: string;
-  algorithms?: string[];
-  /** Seconds (or a jose duration such as '30s') of allowed clock skew. */
-  clockTolerance?: number | string;
-  /** Timeout for discovery and JWKS requests, ms. */
-  timeoutMs?: number;
-}
+export interface OidcVerifierOptions extends ClaimMapping, JwtVerifierOptions {}
 
 export interface OidcVerifier {
   /** Resolves to the caller, or throws UNAUTHENTICATED. */
@@ -116,7 +106,31 @@ async function discoverJwksUri(issuer: string, timeoutMs: number): Promise<strin
   return meta.jwks_uri;
 }
 
-export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
+/** Which tokens a JWT verifier accepts: issuer, audience, keys and algorithms. */
+export interface JwtVerifierOptions {
+  issuer: string;
+  audience: string | string[];
+  /** Skips discovery when given. */
+  jwksUri?: string;
+  /** Asymmetric signature algorithms only; default DEFAULT_OIDC_ALGORITHMS. */
+  algorithms?: string[];
+  /** Seconds (or a jose duration such as '30s') of allowed clock skew. */
+  clockTolerance?: number | string;
+  /** Timeout for discovery and JWKS requests, ms. */
+  timeoutMs?: number;
+}
+
+export interface JwtVerifier {
+  /** Resolves to the verified claims, or throws UNAUTHENTICATED. */
+  verify(jwt: string): Promise<JWTPayload>;
+}
+
+/**
+ * A JWT's signature checked against the issuer's JWKS, then issuer, audience, expiry and algorithm
+ * (CONFIG_INVALID at construction for a symmetric or empty algorithm list). The one verifier behind
+ * OIDC bearer tokens and web actions' JWTs.
+ */
+export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const algorithms = options.algorithms ?? [...DEFAULT_OIDC_ALGORITHMS];
   const symmetric = algorithms.filter((a) => !ASYMMETRIC.test(a));
   if (algorithms.length === 0 || symmetric.length > 0) {
@@ -144,19 +158,27 @@ export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
   return {
     async verify(jwt) {
       const getKey = await getKeys();
-      let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(jwt, getKey, {
+        const { payload } = await jwtVerify(jwt, getKey, {
           issuer: options.issuer,
           audience: options.audience,
           algorithms,
           requiredClaims: ['exp', 'sub'],
           ...(options.clockTolerance === undefined ? {} : { clockTolerance: options.clockTolerance }),
-        }));
+        });
+        return payload;
       } catch (err) {
         throw unauthenticated(describe(err), err);
       }
-      return principalFromClaims(payload, options);
+    },
+  };
+}
+
+export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
+  const jwt = createJwtVerifier(options);
+  return {
+    async verify(token) {
+      return principalFromClaims(await jwt.verify(token), options);
     },
   };
 }

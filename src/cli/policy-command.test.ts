@@ -218,6 +218,81 @@ describe('containment policy', () => {
     ]);
   });
 
+  it('sets the enforcement scope (event by default), web-action JWT auth and input checks', async () => {
+    const annotationsOf = async (name: string): Promise<Record<string, unknown>> => {
+      const action = await h.call('GET', `/api/v1/namespaces/_/actions/${name}`);
+      return Object.fromEntries((action.body.annotations as AnyJson[]).map((a) => [a.key, a.value]));
+    };
+    const [plain, wide, web, orphanRole, knative] = await cliBatch([
+      { args: ['deploy', REFERENCE, ...conn, '--name', 'scope-default', '--trigger', 't-scope'] },
+      {
+        args: ['deploy', REFERENCE, ...conn, '--name', 'scope-wide', '--trigger', 't-scope'].concat([
+          '--enforcement-scope',
+          'namespace',
+        ]),
+      },
+      {
+        args: [
+          'deploy',
+          REFERENCE,
+          ...conn,
+          ...['--name', 'scope-web', '--trigger', 't-scope', '--web-auth', 'jwt'],
+          ...['--required-role', 'orders:write', '--required-role', 'ops', '--input-threats', 'block'],
+        ],
+      },
+      { args: ['deploy', REFERENCE, ...conn, '--name', 'x', '--required-role', 'ops'] },
+      {
+        args: ['deploy', REFERENCE, '--namespace', 'n', '--target', 'knative', '--input-threats', 'report'],
+      },
+    ]);
+    for (const run of [plain, wide, web]) assert.equal(run?.code, 0, run?.stderr);
+    assert.equal((await annotationsOf('scope-default'))['containment.dev/enforcement-scope'], 'event');
+    assert.equal((await annotationsOf('scope-wide'))['containment.dev/enforcement-scope'], 'namespace');
+    const webAnnotations = await annotationsOf('scope-web');
+    assert.equal(webAnnotations['web-export'], true);
+    assert.equal(webAnnotations['containment.dev/auth'], 'jwt');
+    assert.deepEqual(webAnnotations['containment.dev/required-roles'], ['orders:write', 'ops']);
+    assert.equal(webAnnotations['containment.dev/input-threats'], 'block');
+    assert.match(orphanRole?.stderr ?? '', /^error\[USAGE\]: --required-role needs --web-auth jwt\n$/);
+    assert.match(knative?.stderr ?? '', /^error\[USAGE\]: .*runtime only/);
+    assert.equal((await h.call('GET', '/api/v1/namespaces/_/actions/x')).status, 404, 'nothing deployed');
+    // The next test lists every policy: leave none of these behind.
+    const removed = await cliBatch(
+      ['scope-default', 'scope-wide', 'scope-web'].map((name) => ({ args: ['remove', name, ...conn] })),
+    );
+    for (const run of removed) assert.equal(run.code, 0, run.stderr);
+  });
+
+  it("sets, shows and removes the namespace's web-auth issuer; refuses an HMAC algorithm", async () => {
+    const issuer = ['--issuer', 'https://id.example', '--audience', 'https://orders.example'];
+    const [set, shown, hmac, partial, removed] = await cliBatch([
+      { args: ['web-auth', ...conn, ...issuer, '--jwks-url', 'https://id.example/jwks'] },
+      { args: ['web-auth', ...conn] },
+      {
+        args: [
+          'web-auth',
+          ...conn,
+          ...issuer,
+          '--jwks-url',
+          'https://id.example/jwks',
+          '--algorithm',
+          'HS256',
+        ],
+      },
+      { args: ['web-auth', ...conn, '--issuer', 'https://id.example'] },
+      { args: ['web-auth', ...conn, '--remove'] },
+    ]);
+    assert.equal(set?.code, 0, set?.stderr);
+    assert.equal(JSON.parse(shown?.stdout ?? '').jwksUrl, 'https://id.example/jwks');
+    assert.match(hmac?.stderr ?? '', /^error\[DEPLOY_REFUSED\]: PUT settings\/web-auth: .*asymmetric.*\n$/);
+    assert.match(
+      partial?.stderr ?? '',
+      /^error\[USAGE\]: --issuer, --audience and --jwks-url go together\n$/,
+    );
+    assert.equal(removed?.code, 0, removed?.stderr);
+    assert.equal((await h.call('GET', '/api/v1/namespaces/_/settings/web-auth')).status, 404);
+  });
+
   it('lists and removes deployed policies (the trigger stays); env vars stand in for flags', async () => {
     const env = { CONTAINMENT_FUNCTIONS_URL: h.url, CONTAINMENT_FUNCTIONS_AUTH: GUEST_AUTH };
     const [list, removed, again] = await cliBatch([

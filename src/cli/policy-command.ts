@@ -27,6 +27,10 @@ interface DeployFlags extends ConnectionFlags {
   param: JsonObject;
   timeout?: number;
   parameterSchema?: string;
+  enforcementScope: 'event' | 'namespace';
+  webAuth?: 'jwt';
+  requiredRole: string[];
+  inputThreats?: 'report' | 'block';
   scannerUrl?: string;
   scannerToken?: string;
   actionsUrl?: string;
@@ -141,7 +145,17 @@ async function deploy(file: string, flags: DeployFlags): Promise<void> {
     params: flags.param,
     ...(flags.timeout === undefined ? {} : { timeoutMs: flags.timeout }),
     ...(parameterSchema === undefined ? {} : { parameterSchema }),
+    enforcementScope: flags.enforcementScope,
+    ...(flags.webAuth === undefined ? {} : { webAuth: flags.webAuth, requiredRoles: flags.requiredRole }),
+    ...(flags.inputThreats === undefined ? {} : { inputThreats: flags.inputThreats }),
   };
+  if (flags.requiredRole.length > 0 && flags.webAuth === undefined)
+    throw new ContainmentError(ErrorCodes.USAGE, '--required-role needs --web-auth jwt');
+  if (flags.target === 'knative' && (flags.webAuth !== undefined || flags.inputThreats !== undefined))
+    throw new ContainmentError(
+      ErrorCodes.USAGE,
+      "--web-auth and --input-threats are enforced by this project's runtime only (--target runtime)",
+    );
   const podNamespaces = flags.podNamespace.length > 0 ? flags.podNamespace : [flags.namespace];
 
   if (flags.target === 'knative') {
@@ -151,7 +165,7 @@ async function deploy(file: string, flags: DeployFlags): Promise<void> {
       name,
       namespace: flags.namespace,
       image: need(flags.image, '--image', 'knative'),
-      handler: await bundling.bundlePolicy('knative', source, name),
+      handler: await bundling.bundlePolicy('knative', source, name, flags.enforcementScope),
       broker: flags.broker,
       ...(flags.eventType.length === 0 ? {} : { eventTypes: flags.eventType }),
       scannerUrl: need(flags.scannerUrl, '--scanner-url', 'knative'),
@@ -236,6 +250,32 @@ export function registerPolicyCommands(program: Command): void {
     .addOption(new Option('--timeout <ms>', 'action time limit').argParser(timeout))
     .option('--parameter-schema <file.json>', 'JSON Schema (subset) the invocation parameters must match')
     .addOption(
+      new Option(
+        '--enforcement-scope <scope>',
+        "workloads enforcement calls may name: the triggering event's, or any in the namespace scope",
+      )
+        .choices(['event', 'namespace'])
+        .default('event'),
+    )
+    .addOption(
+      // `--auth` is the API key: the web action's caller authentication is `--web-auth`.
+      new Option(
+        '--web-auth <kind>',
+        "runtime: also a web action, callable only with a JWT from the namespace's issuer",
+      ).choices(['jwt']),
+    )
+    .addOption(
+      new Option('--required-role <role>', 'with --web-auth: a role the JWT must grant (repeatable)')
+        .argParser(repeat)
+        .default([]),
+    )
+    .addOption(
+      new Option('--input-threats <mode>', "runtime: check web callers' input for attacks").choices([
+        'report',
+        'block',
+      ]),
+    )
+    .addOption(
       new Option('--scanner-url <url>', 'openwhisk/knative: the scanner (findings API)').env(
         'CONTAINMENT_SCANNER_URL',
       ),
@@ -278,6 +318,51 @@ export function registerPolicyCommands(program: Command): void {
     .option('--output <dir>', 'knative: write one file per object here instead of stdout')
     .addOption(new Option('--format <format>', 'output').choices(['text', 'json']).default('text'))
     .action(async (file: string, flags: DeployFlags) => deploy(file, flags));
+
+  connectionOptions(
+    policy
+      .command('web-auth')
+      .description("show, set or remove the JWT issuer of the namespace's web actions (--web-auth jwt)"),
+  )
+    .option('--issuer <url>', "the issuer (the tokens' iss)")
+    .option('--audience <aud>', 'the audience the tokens must name (their aud)')
+    .option('--jwks-url <url>', "the issuer's JWKS (public keys)")
+    .addOption(
+      new Option('--algorithm <alg>', 'accepted algorithm (repeatable; default RS256 ES256 PS256 EdDSA)')
+        .argParser(repeat)
+        .default([]),
+    )
+    .option('--remove', 'remove the setting: JWT web actions then refuse every caller', false)
+    .action(
+      async (
+        flags: ConnectionFlags & {
+          issuer?: string;
+          audience?: string;
+          jwksUrl?: string;
+          algorithm: string[];
+          remove: boolean;
+        },
+      ) => {
+        const api = await whiskApi(flags, 'runtime');
+        const setting = 'web-auth';
+        const given = [flags.issuer, flags.audience, flags.jwksUrl];
+        if (flags.remove) await api.putSetting(setting, undefined);
+        else if (given.some((v) => v !== undefined)) {
+          if (given.some((v) => v === undefined))
+            throw new ContainmentError(ErrorCodes.USAGE, '--issuer, --audience and --jwks-url go together');
+          await api.putSetting(setting, {
+            issuer: flags.issuer as string,
+            audience: flags.audience as string,
+            jwksUrl: flags.jwksUrl as string,
+            ...(flags.algorithm.length === 0 ? {} : { algorithms: flags.algorithm }),
+          });
+        }
+        const current = flags.remove ? undefined : await api.getSetting(setting);
+        process.stdout.write(
+          `${current === undefined ? 'no web-auth issuer set' : JSON.stringify(current, null, 2)}\n`,
+        );
+      },
+    );
 
   connectionOptions(policy.command('list').description('deployed policies and the rules that fire them'))
     .addOption(new Option('--format <format>', 'output').choices(['table', 'json']).default('table'))

@@ -130,6 +130,22 @@ export class WhiskClient implements WhiskApi {
     if (response.status !== 200) throw fail(`POST rules/${name}`, response);
   }
 
+  /** A namespace setting of this project's runtime (e.g. `web-auth`); undefined when not set. */
+  async getSetting(name: string): Promise<JsonObject | undefined> {
+    const response = await this.send('GET', `settings/${encodeURIComponent(name)}`);
+    if (response.status === 404) return undefined;
+    if (response.status !== 200) throw fail(`GET settings/${name}`, response);
+    return response.body as JsonObject;
+  }
+
+  /** Sets a namespace setting of this project's runtime, or removes it (`undefined`). */
+  async putSetting(name: string, value: JsonObject | undefined): Promise<void> {
+    const path = `settings/${encodeURIComponent(name)}`;
+    const response =
+      value === undefined ? await this.send('DELETE', path) : await this.send('PUT', path, value);
+    if (response.status !== 200) throw fail(`${value === undefined ? 'DELETE' : 'PUT'} ${path}`, response);
+  }
+
   /** One activation record, unchecked (the caller parses what it needs). */
   async activation(id: string): Promise<unknown> {
     const response = await this.send('GET', `activations/${encodeURIComponent(id)}`);

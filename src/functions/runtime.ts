@@ -37,12 +37,14 @@ import type {
 import { checkParameters, PARAMETER_SCHEMA_ANNOTATION, parseParameterSchema } from './parameter-schema.js';
 import type { ParameterSchema } from './parameter-schema.js';
 import { ApiError } from '../clients/http.js';
+import { ENFORCEMENT_SCOPE_ANNOTATION, enforcementScopeOf } from './host/enforcement-scope.js';
 import type { PolicyHost } from './host/policy-host.js';
 import { noPolicyHost } from './host/policy-host.js';
 import { compilePolicy } from './sandbox/compile.js';
 import { firstLine, toJsonText } from './sandbox/json.js';
 import { PAYLOAD_LIMIT_BYTES } from './sandbox/sandbox.js';
 import type { InvokeResult, JsonObject, JsonValue, Sandbox } from './sandbox/sandbox.js';
+import { securityAnnotationProblem } from './security-annotations.js';
 import type { SecurityEventLog } from './security-events.js';
 import type { FunctionStore } from './store.js';
 
@@ -167,6 +169,9 @@ export class FunctionRuntime {
     }
     if (exec === undefined || compiled === undefined) throw new WhiskError(400, 'exec undefined');
     const annotations = put.annotations ?? old?.doc.annotations ?? [];
+    const annotationProblem = securityAnnotationProblem(annotations);
+    if (annotationProblem !== undefined)
+      throw new WhiskError(400, WhiskMessages.malformed(annotationProblem), ErrorCodes.CONFIG_INVALID);
     const schema = annotations.find((a) => a.key === PARAMETER_SCHEMA_ANNOTATION);
     if (schema !== undefined) {
       const parsed = parseParameterSchema(schema.value);
@@ -194,6 +199,9 @@ export class FunctionRuntime {
     if (put.binding !== undefined && Object.keys(put.binding).length > 0)
       throw new WhiskError(400, 'package bindings are not supported by this runtime');
     const old = this.existing<PackageDoc>(ns, 'packages', name, overwrite);
+    const annotationProblem = securityAnnotationProblem(put.annotations ?? []);
+    if (annotationProblem !== undefined)
+      throw new WhiskError(400, WhiskMessages.malformed(annotationProblem), ErrorCodes.CONFIG_INVALID);
     const doc: PackageDoc = {
       namespace: ns,
       name,
@@ -336,10 +344,24 @@ export class FunctionRuntime {
     ns: string,
     path: string,
     payload: JsonObject,
-    options: { blocking: boolean; waitMs?: number; source?: string },
+    options: {
+      blocking: boolean;
+      waitMs?: number;
+      source?: string;
+      /** The payload came from an anonymous caller (a web action): it cannot name the triggering event. */
+      untrusted?: boolean;
+    },
   ): Promise<InvokeOutcome> {
     const stored = this.getAction(ns, path);
-    const { activationId, done } = this.start(ns, path, stored, payload, undefined, options.source);
+    const { activationId, done } = this.start(
+      ns,
+      path,
+      stored,
+      payload,
+      undefined,
+      options.source,
+      options.untrusted === true,
+    );
     if (!options.blocking) return { activationId };
     const waitMs = Math.min(
       options.waitMs ?? MAX_BLOCKING_WAIT_MS,
@@ -417,6 +439,7 @@ export class FunctionRuntime {
     payload: JsonObject,
     cause?: string,
     source = 'api',
+    untrusted = false,
   ): { activationId: string; done: Promise<Activation> } {
     const { doc } = stored;
     const { pkg } = splitPath(path);
@@ -441,10 +464,15 @@ export class FunctionRuntime {
     }
     const activationId = newActivationId();
     const start = Date.now();
-    const violation = (reason: string): void =>
+    // Fixed before the policy runs: which workloads its enforcement calls may name.
+    const scope = enforcementScopeOf(annotations[ENFORCEMENT_SCOPE_ANNOTATION], params, !untrusted);
+    const violation = (
+      reason: string,
+      kind: 'sandbox-violation' | 'scope-denied' = 'sandbox-violation',
+    ): void =>
       this.securityEvents?.record({
         namespace: ns,
-        kind: 'sandbox-violation',
+        kind,
         endpoint,
         source: `activation ${activationId}`,
         reason,
@@ -456,12 +484,19 @@ export class FunctionRuntime {
         params,
         limits: sandboxLimits(doc.limits),
         sdk: (method, args) =>
-          this.host.invokeSdk(ns, path, method, args, { activationId, annotations }).catch((e: unknown) => {
-            // A policy reaching for a pod outside its namespaces is an attempt to leave its sandbox.
-            if ((e instanceof ContainmentError || e instanceof ApiError) && e.code === ErrorCodes.FORBIDDEN)
-              violation(e.message);
-            throw e;
-          }),
+          this.host
+            .invokeSdk(ns, path, method, args, { activationId, annotations, scope })
+            .catch((e: unknown) => {
+              // A policy reaching for a pod outside its namespaces is an attempt to leave its sandbox.
+              if ((e instanceof ContainmentError || e instanceof ApiError) && e.code === ErrorCodes.FORBIDDEN)
+                violation(e.message);
+              if (e instanceof ContainmentError && e.code === ErrorCodes.SCOPE_DENIED) {
+                violation(e.message, 'scope-denied');
+                // The guest sees only the message: it carries the stable code first.
+                throw new Error(`${e.code}: ${e.message}`);
+              }
+              throw e;
+            }),
       })
       .catch((e: unknown): InvokeResult => {
         const message = firstLine(e);

@@ -13,7 +13,13 @@ export type SecurityEventKind =
   | 'stale-delivery'
   | 'replayed-delivery'
   | 'invalid-input'
-  | 'sandbox-violation';
+  | 'sandbox-violation'
+  /** A policy's enforcement call named a workload outside its enforcement scope (refused). */
+  | 'scope-denied'
+  /** A web action's caller had a valid identity without a role the action requires (403). */
+  | 'access-denied'
+  /** A web action's input matched an attack pattern (reported, or blocked with 400). */
+  | 'input-threat';
 
 /** Events that name no existing namespace (a made-up one, `_` without a valid key) are kept under this. */
 export const UNATTRIBUTED = '';

@@ -8,6 +8,7 @@
  * counted before authentication so key guessing is throttled too (429 with Retry-After); body-size
  * limits (action code up to 50 MB, every other body at OpenWhisk's 1 MB parameter limit); and the
  * security-event log of refused calls, readable at `/api/v1/namespaces/{ns}/security-events`.
+ * Web actions (`/api/v1/web/…`) may require a JWT and check their input (routes/web-actions.ts).
  */
 import Fastify from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -17,12 +18,16 @@ import { registerActivationRoutes } from './routes/activations.js';
 import { namespaceOf } from './routes/common.js';
 import { registerEntityRoutes } from './routes/entities.js';
 import { registerSecurityEventRoutes } from './routes/security-events.js';
+import { registerWebActionRoutes } from './routes/web-actions.js';
+import { registerWebAuthSettingsRoutes } from './routes/web-auth-settings.js';
 import { installSecurityWrapper } from './routes/security-wrapper.js';
 import type { RateLimitSetting } from './routes/security-wrapper.js';
 import type { ReplayGuard } from '../events/signature.js';
 import type { SecurityEventLog } from './security-events.js';
 import { registerSecurityNotices } from './security-notices.js';
 import type { FunctionStore } from './store.js';
+import { WEB_AUTH_SETTING, WebAuthenticator } from './web-auth.js';
+import type { WebAuthSettings } from './web-auth.js';
 
 export interface FunctionsAppOptions {
   runtime: FunctionRuntime;
@@ -77,6 +82,18 @@ export async function buildFunctionsApp(options: FunctionsAppOptions): Promise<F
     log: securityEvents,
     ...(options.replayGuard === undefined ? {} : { replayGuard: options.replayGuard }),
     acceptLegacySignature: options.acceptLegacySignature === true,
+  });
+  // Web actions, and the JWT issuer of each namespace's web actions.
+  registerWebAuthSettingsRoutes(app, store);
+  const authenticator = new WebAuthenticator((ns) =>
+    store.getNamespaceSetting<WebAuthSettings>(ns, WEB_AUTH_SETTING),
+  );
+  registerWebActionRoutes(app, {
+    runtime,
+    store,
+    securityEvents,
+    authenticator,
+    bodyLimit: PARAMETER_BODY_LIMIT,
   });
   return app;
 }

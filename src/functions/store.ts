@@ -59,6 +59,18 @@ CREATE TABLE IF NOT EXISTS security_events (
 CREATE INDEX IF NOT EXISTS security_events_by_namespace ON security_events (namespace, id);
 `,
   },
+  {
+    version: 2,
+    name: 'namespace_settings (the web-action JWT issuer of each namespace)',
+    sqlite: `
+CREATE TABLE IF NOT EXISTS namespace_settings (
+  namespace TEXT NOT NULL,
+  key TEXT NOT NULL,
+  doc TEXT NOT NULL,
+  PRIMARY KEY (namespace, key)
+);
+`,
+  },
 ]);
 
 /** Security events kept per namespace; older ones are pruned as new ones arrive. */
@@ -239,5 +251,28 @@ export class FunctionStore {
             .all(namespace, q.after ?? 0, q.limit)
     ) as { id: number; doc: string }[];
     return rows.map((r) => ({ id: r.id, ...(JSON.parse(r.doc) as SecurityEvent) }));
+  }
+
+  // ---- per-namespace settings (e.g. `web-auth`: the JWT issuer of the namespace's web actions) ----
+
+  getNamespaceSetting<T>(namespace: string, key: string): T | undefined {
+    const row = this.db
+      .prepare('SELECT doc FROM namespace_settings WHERE namespace = ? AND key = ?')
+      .get(namespace, key) as { doc: string } | undefined;
+    return row ? (JSON.parse(row.doc) as T) : undefined;
+  }
+
+  /** Stores `doc` under `key`, or removes the setting when `doc` is undefined. */
+  putNamespaceSetting(namespace: string, key: string, doc: unknown): void {
+    if (doc === undefined) {
+      this.db.prepare('DELETE FROM namespace_settings WHERE namespace = ? AND key = ?').run(namespace, key);
+      return;
+    }
+    this.db
+      .prepare(
+        `INSERT INTO namespace_settings (namespace, key, doc) VALUES (?, ?, ?)
+         ON CONFLICT (namespace, key) DO UPDATE SET doc = excluded.doc`,
+      )
+      .run(namespace, key, JSON.stringify(doc));
   }
 }

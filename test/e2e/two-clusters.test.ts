@@ -495,7 +495,7 @@ describe('two clusters, one scanner, one policy runtime', () => {
 
     const westBefore = (await actionsIn(west.cp)).length;
     const calls = { ...e.enforcementCalls };
-    const context = { activationId: 'a'.repeat(32), annotations: {} };
+    const context = { activationId: 'a'.repeat(32), annotations: {}, scope: { mode: 'namespace' as const } };
     // Outside the namespaces east's credentials allow: refused by the host, no client is even made.
     await assert.rejects(
       e.host.invokeSdk('east-policies', 'isolate', 'kubernetes.quarantine', ['kube-system/web'], context),

@@ -12,6 +12,8 @@
 import { ActionApiClient } from '../../clients/action-client.js';
 import { ScannerClient } from '../../clients/scanner-client.js';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
+import { enforcementScopeOf } from '../host/enforcement-scope.js';
+import type { EnforcementScope, EnforcementScopeMode } from '../host/enforcement-scope.js';
 import { SdkHost } from '../host/sdk-host.js';
 import { bindPolicySdk } from '../sdk/policy-sdk.js';
 import type { BundledConfig } from './bundled-config.js';
@@ -24,6 +26,8 @@ export interface ActivationContext {
   /** The policy's name, for `requestedBy: policy/<name>@<activationId>`. */
   policy: string;
   activationId: string;
+  /** Which workloads enforcement calls may name, fixed from the event before the policy runs. */
+  scope: EnforcementScope;
   /** Set when the activation has ended: later SDK calls are refused. */
   ended?: boolean;
 }
@@ -95,10 +99,32 @@ const host = new SdkHost({
 /** One SDK call of the running activation. */
 export async function call(method: string, args: unknown[]): Promise<unknown> {
   const context = activation(method);
-  return host.call(
-    { method, action: context.policy, activationId: context.activationId, dryRun: context.config.dryRun },
-    args,
-  );
+  const sdkCall = {
+    method,
+    action: context.policy,
+    activationId: context.activationId,
+    dryRun: context.config.dryRun,
+    scope: context.scope,
+  };
+  try {
+    return await host.call(sdkCall, args);
+  } catch (e) {
+    // The security-event log of a bundled policy is the platform's log of its output.
+    if (e instanceof ContainmentError && e.code === ErrorCodes.SCOPE_DENIED)
+      console.log(
+        JSON.stringify({
+          msg: 'security event',
+          securityEvent: {
+            time: new Date().toISOString(),
+            kind: 'scope-denied',
+            policy: context.policy,
+            activationId: context.activationId,
+            reason: e.message,
+          },
+        }),
+      );
+    throw e;
+  }
 }
 
 bindPolicySdk(call);
@@ -111,14 +137,19 @@ function entryOf(policy: PolicyModule): (params: Record<string, unknown>) => unk
   throw new TypeError("Action entrypoint 'main' is not a function.");
 }
 
-/** Runs the policy's main for one activation with `config`; `params` never carry the config on. */
+/**
+ * Runs the policy's main for one activation with `config`; `params` never carry the config on.
+ * `scopeMode` is fixed when the policy is bundled (`policy deploy --enforcement-scope`).
+ */
 export function runPolicy(
   policy: PolicyModule,
   name: string,
   activationId: string,
   config: BundledConfig,
   params: Record<string, unknown>,
+  scopeMode: EnforcementScopeMode = 'event',
 ): Promise<unknown> {
   const main = entryOf(policy);
-  return store.run({ config, policy: name, activationId }, async () => main(params));
+  const scope = enforcementScopeOf(scopeMode, params);
+  return store.run({ config, policy: name, activationId, scope }, async () => main(params));
 }

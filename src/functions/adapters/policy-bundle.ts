@@ -16,6 +16,7 @@ import { build } from 'esbuild';
 import type { Message, Plugin } from 'esbuild';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
 import { isValidName } from '../entities.js';
+import type { EnforcementScopeMode } from '../host/enforcement-scope.js';
 import { SDK_MODULE } from '../sandbox/sdk-methods.js';
 
 export type BundleTarget = 'openwhisk' | 'openwhisk-notices' | 'knative';
@@ -113,11 +114,15 @@ function describe(m: Message, source: PolicySource | undefined): string {
   return `${where}${m.text}`.split('\n', 1)[0] ?? m.text;
 }
 
-/** The bundled JavaScript for `target`; POLICY_COMPILE_FAILED says where a policy is wrong. */
+/**
+ * The bundled JavaScript for `target`; POLICY_COMPILE_FAILED says where a policy is wrong. The
+ * enforcement scope is compiled in, so no parameter of an activation can widen it.
+ */
 export async function bundlePolicy(
   target: BundleTarget,
   source: PolicySource | undefined,
   policyName: string,
+  enforcementScope: EnforcementScopeMode = 'event',
 ): Promise<string> {
   const openwhisk = target !== 'knative';
   let code: string | undefined;
@@ -133,7 +138,10 @@ export async function bundlePolicy(
       minify: true,
       legalComments: 'none',
       logLevel: 'silent',
-      define: { __CONTAINMENT_POLICY_NAME__: JSON.stringify(policyName) },
+      define: {
+        __CONTAINMENT_POLICY_NAME__: JSON.stringify(policyName),
+        __CONTAINMENT_ENFORCEMENT_SCOPE__: JSON.stringify(enforcementScope),
+      },
       plugins: [policyPlugin(source)],
     });
     code = result.outputFiles[0]?.text;

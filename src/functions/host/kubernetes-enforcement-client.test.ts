@@ -313,6 +313,7 @@ describe('KubernetesEnforcementClient (real API server)', () => {
       host().invokeSdk('team', 'pkg/labeller', 'kubernetes.label', [pod, labels], {
         activationId: 'a1',
         annotations,
+        scope: { mode: 'namespace' },
       });
     const podLabels = async (name: string): Promise<Record<string, string>> =>
       ((await must('GET', `/api/v1/namespaces/shop/pods/${name}`)) as k8s.V1Pod).metadata?.labels ?? {};
@@ -411,6 +412,7 @@ describe('KubernetesEnforcementClient (real API server)', () => {
         local.invokeSdk('team', 'p', 'kubernetes.label', ['shop/web', { a: 'b' }], {
           activationId: 'a2',
           annotations: {},
+          scope: { mode: 'namespace' },
         }),
         {
           code: ErrorCodes.ENFORCEMENT_FAILED,

@@ -5,12 +5,15 @@
  * the call to that namespace's credentials.
  */
 import type { JsonValue } from '../sandbox/sandbox.js';
+import type { EnforcementScope } from './enforcement-scope.js';
 
 export interface PolicyCallContext {
   /** The activation making the call (for `requestedBy: "policy/<name>@<activationId>"`). */
   activationId: string;
   /** The action's annotations merged with its package's (e.g. a `dry-run` annotation). */
   annotations: Record<string, JsonValue>;
+  /** The workloads enforcement calls may name: the triggering event's, or the namespace scope. */
+  scope: EnforcementScope;
 }
 
 export interface PolicyHost {

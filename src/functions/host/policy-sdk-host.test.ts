@@ -14,9 +14,11 @@ import type { NamespaceCredentials } from './policy-sdk-host.js';
 import { REMOTE_SHELL, startPolicyLoop } from './policy-loop.test-helper.js';
 import type { PolicyLoop } from './policy-loop.test-helper.js';
 
+/** The namespace scope: these tests are about the namespace boundary (event scope: its own tests). */
 const ctx = (activationId: string, annotations: Record<string, JsonValue> = {}): PolicyCallContext => ({
   activationId,
   annotations,
+  scope: { mode: 'namespace' },
 });
 
 describe('pod argument', () => {

@@ -95,7 +95,14 @@ export class PolicySdkHost implements PolicyHost {
     args: JsonValue[],
     context: PolicyCallContext,
   ): Promise<JsonValue> {
-    const call = { namespace, action, method, activationId: context.activationId, dryRun: isDryRun(context) };
+    const call = {
+      namespace,
+      action,
+      method,
+      activationId: context.activationId,
+      dryRun: isDryRun(context),
+      scope: context.scope,
+    };
     // The results are JSON built from JSON answers; TypeScript cannot see that through the interfaces.
     return (await this.host.call(call, args)) as JsonValue;
   }

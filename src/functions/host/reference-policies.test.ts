@@ -23,6 +23,7 @@ import { compilePolicy } from '../sandbox/compile.js';
 import { QuickJsSandbox } from '../sandbox/quickjs-sandbox.js';
 import type { JsonObject, JsonValue } from '../sandbox/sandbox.js';
 import { AuditNotifier } from './notifier.js';
+import { enforcementScopeOf } from './enforcement-scope.js';
 import { DRY_RUN_ANNOTATION, PolicySdkHost, httpEnforcement, httpFindings } from './policy-sdk-host.js';
 import { REMOTE_SHELL, startPolicyLoop } from './policy-loop.test-helper.js';
 import type { PolicyLoop } from './policy-loop.test-helper.js';
@@ -87,7 +88,13 @@ async function activate(
     code: compiled.get(policy) as string,
     params,
     limits: { timeoutMs: 30_000, memoryMb: 128, logLimitBytes: 65_536, resultLimitBytes: 65_536 },
-    sdk: (method, args) => host.invokeSdk('local', policy, method, args, { activationId, annotations }),
+    // As the runtime does: the examples act only on the triggering event's workload (the default).
+    sdk: (method, args) =>
+      host.invokeSdk('local', policy, method, args, {
+        activationId,
+        annotations,
+        scope: enforcementScopeOf(undefined, params),
+      }),
   });
   assert.equal(
     r.status,
@@ -228,6 +235,8 @@ test('the reference policy and the other examples on real containers', async (t)
       {
         activationId: 'manual-quarantine',
         annotations: {},
+        // An operator's setup step, not a policy reacting to an event.
+        scope: { mode: 'namespace' },
       },
     )) as { status: { phase: string } };
     assert.equal(q.status.phase, 'Succeeded');

@@ -2,8 +2,10 @@
  * The policy SDK's host: what every SDK call a policy makes does, wherever the policy runs — in this
  * project's sandbox (PolicySdkHost, behind the function runtime) or bundled for Apache OpenWhisk or
  * Knative (adapters/bundled-host.ts). The arguments are checked, the pod must be in a namespace the
- * call's scope allows, then findings are read or a SecurityAction is created through the scope's
- * clients, which carry its own credentials: the scanner and the action API enforce the boundary too.
+ * call's scope allows and, for a call that changes a workload, be one the triggering event names
+ * (enforcement-scope.ts) — both before any request — then findings are read or a SecurityAction is
+ * created through the scope's clients, which carry its own credentials: the scanner and the action
+ * API enforce the namespace boundary too.
  *
  * Enforcement calls create SecurityActions named from (activation, method, target), so a retried
  * activation creates nothing new; in a dry run they are created with `dryRun: true` and the enforcer
@@ -18,6 +20,8 @@ import type { ActionKind, SecurityAction, SecurityActionInput } from '../../enfo
 import { ContainmentError, ErrorCodes } from '../../errors.js';
 import type { JsonValue } from '../sandbox/sandbox.js';
 import type { EnforcementClient } from './enforcement-client.js';
+import { checkEnforcementScope } from './enforcement-scope.js';
+import type { EnforcementScope } from './enforcement-scope.js';
 import type { FindingsClient } from './findings-client.js';
 import type { Notification } from './notifier.js';
 import { parseSdkArgs, podLabel } from './pod-ref.js';
@@ -47,6 +51,8 @@ export interface SdkCall {
    * none: its names are keyed on the pod's namespace instead.
    */
   namespace?: string;
+  /** The workloads enforcement calls may name (enforcement-scope.ts); checked before any request. */
+  scope: EnforcementScope;
 }
 
 /** What one call may reach, and with which credentials. */
@@ -169,7 +175,10 @@ export class SdkHost {
     }
   }
 
-  /** The call's scope when `pod` is in a namespace it allows; FORBIDDEN otherwise. */
+  /**
+   * The call's scope when `pod` is in a namespace it allows (FORBIDDEN otherwise) and, for a call
+   * that changes a workload, one the enforcement scope allows (SCOPE_DENIED otherwise).
+   */
   private allow(call: SdkCall, pod: PodRef): SdkScope {
     const scope = this.options.scope(call);
     if (!scope.namespaces.includes(pod.namespace))
@@ -177,6 +186,7 @@ export class SdkHost {
         ErrorCodes.FORBIDDEN,
         `${call.method}: pod ${podLabel(pod)} is outside ${scope.describe}`,
       );
+    checkEnforcementScope(call.scope, call.method, scope.cluster, pod);
     return scope;
   }
 

@@ -7,7 +7,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { listPodProcesses } from '../../agent/kubernetes/proc-pods.js';
+import { listPodProcesses } from '../../linux/proc-pods.js';
 import type { ContainerEngine } from '../../engine/container-engine.js';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
 import { parseContainerCgroupPath, processCgroupPath, unifiedRoot } from '../sensor/cgroups.js';

@@ -17,6 +17,8 @@ import { CONFIG_PARAM, bundledConfigSchema, runPolicy, useContextStore } from '.
 import type { ActivationContext, BundledConfig } from '../bundled-host.js';
 
 declare const __CONTAINMENT_POLICY_NAME__: string;
+/** `event` or `namespace`, fixed when bundled (`policy deploy --enforcement-scope`). */
+declare const __CONTAINMENT_ENFORCEMENT_SCOPE__: 'event' | 'namespace';
 
 const BODY_LIMIT = 1024 * 1024;
 const REMEMBERED = 1000;
@@ -101,6 +103,7 @@ export function startHandler(config: BundledConfig, port: number, host?: string)
           randomUUID(),
           config,
           event,
+          __CONTAINMENT_ENFORCEMENT_SCOPE__,
         );
         seen.set(key, result ?? {});
         if (seen.size > REMEMBERED) seen.delete(seen.keys().next().value as string);

@@ -8,6 +8,8 @@ import * as policy from 'containment:policy';
 import { CONFIG_PARAM, bundledConfigSchema, runPolicy } from '../bundled-host.js';
 
 declare const __CONTAINMENT_POLICY_NAME__: string;
+/** `event` or `namespace`, fixed when bundled (`policy deploy --enforcement-scope`). */
+declare const __CONTAINMENT_ENFORCEMENT_SCOPE__: 'event' | 'namespace';
 
 export async function main(params: Record<string, unknown>): Promise<unknown> {
   const { [CONFIG_PARAM]: raw, ...rest } = params;
@@ -19,5 +21,12 @@ export async function main(params: Record<string, unknown>): Promise<unknown> {
   const activationId =
     process.env.__OW_ACTIVATION_ID ??
     `local-${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
-  return runPolicy(policy as object, __CONTAINMENT_POLICY_NAME__, activationId, config.data, rest);
+  return runPolicy(
+    policy as object,
+    __CONTAINMENT_POLICY_NAME__,
+    activationId,
+    config.data,
+    rest,
+    __CONTAINMENT_ENFORCEMENT_SCOPE__,
+  );
 }

@@ -15,8 +15,12 @@ import type { WhiskApi } from '../../../clients/whisk-client.js';
 import { ContainmentError, ErrorCodes } from '../../../errors.js';
 import { isValidName } from '../../entities.js';
 import { newWebhookSecret } from '../../../events/signature.js';
+import { ENFORCEMENT_SCOPE_ANNOTATION } from '../../host/enforcement-scope.js';
+import type { EnforcementScopeMode } from '../../host/enforcement-scope.js';
 import { DRY_RUN_ANNOTATION } from '../../host/policy-sdk-host.js';
+import { INPUT_THREATS_ANNOTATION } from '../../input-threats.js';
 import { PARAMETER_SCHEMA_ANNOTATION } from '../../parameter-schema.js';
+import { REQUIRED_ROLES_ANNOTATION, WEB_AUTH_ANNOTATION } from '../../web-auth.js';
 import { compilePolicy } from '../../sandbox/compile.js';
 import type { JsonObject, JsonValue } from '../../sandbox/sandbox.js';
 import { installSecurityNotices, SECRET_ANNOTATION, SECURITY_NOTICES } from '../../security-notices.js';
@@ -43,6 +47,16 @@ export interface DeployOptions {
   timeoutMs?: number;
   /** A JSON Schema subset the invocation parameters must match (annotation `parameter-schema`). */
   parameterSchema?: JsonValue;
+  /** Which workloads enforcement calls may name: the triggering event's (default) or the namespaces'. */
+  enforcementScope?: EnforcementScopeMode;
+  /**
+   * Runtime only: also a web action (`web-export`) answering only callers with a JWT from the
+   * namespace's issuer holding every one of `requiredRoles`.
+   */
+  webAuth?: 'jwt';
+  requiredRoles?: string[];
+  /** Runtime only: check web callers' input for attacks (`report` or `block`). */
+  inputThreats?: 'report' | 'block';
 }
 
 export interface DeployResult {
@@ -71,7 +85,20 @@ function keyValues(params: JsonObject = {}): JsonValue {
 function policyAnnotations(options: DeployOptions): JsonValue {
   return [
     { key: POLICY_ANNOTATION, value: true },
+    { key: ENFORCEMENT_SCOPE_ANNOTATION, value: options.enforcementScope ?? 'event' },
     ...(options.dryRun ? [{ key: DRY_RUN_ANNOTATION, value: true }] : []),
+    ...(options.webAuth === undefined
+      ? []
+      : [
+          { key: 'web-export', value: true },
+          { key: WEB_AUTH_ANNOTATION, value: options.webAuth },
+          ...(options.requiredRoles?.length
+            ? [{ key: REQUIRED_ROLES_ANNOTATION, value: options.requiredRoles }]
+            : []),
+        ]),
+    ...(options.inputThreats === undefined
+      ? []
+      : [{ key: INPUT_THREATS_ANNOTATION, value: options.inputThreats }]),
     ...(options.parameterSchema === undefined
       ? []
       : [{ key: PARAMETER_SCHEMA_ANNOTATION, value: options.parameterSchema }]),
@@ -135,8 +162,14 @@ export async function deployToOpenWhisk(
   options: OpenWhiskDeployOptions,
 ): Promise<DeployResult> {
   const { name, trigger, rule } = names(source.filename, options);
+  if (options.webAuth !== undefined || options.inputThreats !== undefined)
+    // Apache OpenWhisk knows neither annotation: deploying would leave the action unprotected.
+    throw new ContainmentError(
+      ErrorCodes.USAGE,
+      "web-action JWT auth and input-threat checks are enforced by this project's runtime only (--target runtime)",
+    );
   const action = `${OPENWHISK_POLICY_PACKAGE}/${name}`;
-  const code = await bundlePolicy('openwhisk', source, name);
+  const code = await bundlePolicy('openwhisk', source, name, options.enforcementScope ?? 'event');
   const notices =
     trigger === SECURITY_NOTICES
       ? await bundlePolicy('openwhisk-notices', undefined, NOTICES_WEB_ACTION)
