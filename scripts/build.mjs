@@ -16,14 +16,6 @@ const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
 // The dashboard's static assets (web/) into dist/web/, served by the scanner at /ui/.
-const vite = createRequire(import.meta.url).resolve('vite/bin/vite.js');
-const w = spawnSync(
-  process.execPath,
-  [vite, 'build', '--config', join(root, 'web', 'vite.config.ts'), '--logLevel', 'warn'],
-  {
-    stdio: 'inherit',
-    cwd: root,
-  },
-);
-if (w.status !== 0) process.exit(w.status ?? 1);
+const { build } = await import('vite');
+await build({ configFile: join(root, 'web', 'vite.config.ts'), logLevel: 'warn' });
 writeStamp(root, stamp);

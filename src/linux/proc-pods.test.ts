@@ -10,7 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { requireOrSkip } from '../testing/shared-data.js';
-import { buildPodTestImage, podmanPodAvailable, runPodContainer } from '../agent/kubernetes/pod-container.test-helper.js';
+import {
+  buildPodTestImage,
+  podmanPodAvailable,
+  runPodContainer,
+} from '../agent/kubernetes/pod-container.test-helper.js';
 import { listPodProcesses, parsePodCgroup, parsePodCgroupPath } from './proc-pods.js';
 
 const UID = '1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9';
