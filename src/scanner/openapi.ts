@@ -226,7 +226,7 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'POST',
     path: '/v1/falco/alerts',
     summary:
-      "Falco http_output / falcosidekick webhook alerts, mapped to runtime detections (rule id falco:<rule>); an agent token over its whole cluster; 400 FALCO_ALERT_INVALID stores nothing",
+      'Falco http_output / falcosidekick webhook alerts, mapped to runtime detections (rule id falco:<rule>); an agent token over its whole cluster; 400 FALCO_ALERT_INVALID stores nothing',
     auth: 'reports:write',
     status: 202,
   },
