@@ -11,7 +11,7 @@ import type { RuntimeDetection } from '../runtime/contracts.js';
 import { sharedDataDir } from '../testing/shared-data.js';
 import { describeEachBackend, startHarness } from './scanner-harness.test-helper.js';
 import type { BackendHarness } from './scanner-harness.test-helper.js';
-import { PostgresScannerStore } from './store/postgres-scanner-store.js';
+import type { PostgresScannerStore } from './store/postgres-scanner-store.js';
 import { SqliteScannerStore } from './store/sqlite-scanner-store.js';
 
 const osvNpm = join(sharedDataDir, 'osv', 'npm');

@@ -207,7 +207,7 @@ CREATE INDEX IF NOT EXISTS scanner_triggers_cluster ON scanner_triggers (cluster
 // (the detector's hash of rule, container, program and evidence key) identify it; `occurrences`
 // sums the agents' aggregates, whose latest count and first-seen are kept to add only the growth.
 export const SQLITE_DETECTIONS_TABLE = `
-CREATE TABLE scanner_detections (
+CREATE TABLE IF NOT EXISTS scanner_detections (
   id INTEGER PRIMARY KEY,
   cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
   namespace TEXT NOT NULL,
@@ -224,11 +224,11 @@ CREATE TABLE scanner_detections (
   detection TEXT NOT NULL,
   UNIQUE (cluster_id, namespace, pod, container, rule_id, fingerprint)
 ) STRICT;
-CREATE INDEX scanner_detections_last_seen ON scanner_detections (cluster_id, namespace, last_seen);
+CREATE INDEX IF NOT EXISTS scanner_detections_last_seen ON scanner_detections (cluster_id, namespace, last_seen);
 `;
 
 export const POSTGRES_DETECTIONS_TABLE = `
-CREATE TABLE scanner_detections (
+CREATE TABLE IF NOT EXISTS scanner_detections (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   cluster_id bigint NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
   namespace text COLLATE "C" NOT NULL,
@@ -245,7 +245,7 @@ CREATE TABLE scanner_detections (
   detection json NOT NULL,
   UNIQUE (cluster_id, namespace, pod, container, rule_id, fingerprint)
 );
-CREATE INDEX scanner_detections_last_seen ON scanner_detections (cluster_id, namespace, last_seen);
+CREATE INDEX IF NOT EXISTS scanner_detections_last_seen ON scanner_detections (cluster_id, namespace, last_seen);
 `;
 
 /** Converts each whole result of the previous layout to blobs and runs, keeping its id. */
