@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { CloudEvent, HTTP } from 'cloudevents';
 import type { Severity } from '../inventory/types.js';
+import type { RuntimeDetection } from '../runtime/contracts.js';
 
 export const EventTypes = {
   SCAN_COMPLETED: 'dev.containment.scan.completed',
@@ -45,13 +46,8 @@ export interface FindingsChangedData extends ScanCompletedData {
   reason: 'feed-update';
 }
 
-export interface RuntimeDetectedData {
-  workload: WorkloadIdentity;
-  ruleId: string;
-  kind: 'process' | 'socket' | 'drift';
-  detectedAt: string;
-  evidence: Record<string, unknown>;
-}
+/** The runtime detection contract itself (`runtime/contracts.ts`): one shape, validated by zod there. */
+export type RuntimeDetectedData = RuntimeDetection;
 
 export interface ActionCompletedData {
   /** The SecurityAction's name. */

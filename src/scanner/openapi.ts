@@ -9,6 +9,8 @@ import type { Action } from '../auth/principal.js';
 import {
   clusterBodySchema,
   deadLetterQuerySchema,
+  detectionQuerySchema,
+  detectionsBodySchema,
   findingsQuerySchema,
   imagesQuerySchema,
   replayBodySchema,
@@ -202,6 +204,31 @@ export const ROUTES: readonly RouteDoc[] = [
     auth: 'findings:read',
     query: summaryQuerySchema,
     status: 200,
+  },
+  {
+    method: 'POST',
+    path: '/v1/detections',
+    summary:
+      'Submit runtime detections (all or none); identical ones are aggregated and only a new aggregate queues a dev.containment.runtime.detected event',
+    auth: 'reports:write',
+    body: detectionsBodySchema,
+    status: 201,
+  },
+  {
+    method: 'GET',
+    path: '/v1/detections',
+    summary: 'Runtime detections (aggregates: count, first and last seen), most recently seen first',
+    auth: 'findings:read',
+    query: detectionQuerySchema,
+    status: 200,
+  },
+  {
+    method: 'POST',
+    path: '/v1/falco/alerts',
+    summary:
+      'Falco http_output / falcosidekick webhook alerts, mapped to runtime detections (rule id falco:<rule>); an agent token over its whole cluster; 400 FALCO_ALERT_INVALID stores nothing',
+    auth: 'reports:write',
+    status: 202,
   },
   {
     method: 'POST',

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { ROLES } from '../auth/principal.js';
 import { GAP_CODES, SEVERITIES } from '../inventory/types.js';
+import { RuntimeDetectionSchema, RuntimeWorkloadSchema } from '../runtime/contracts.js';
 
 /** Cluster, namespace, pod and container names: Kubernetes-like, never `*` (which means "all"). */
 export const nameSchema = z
@@ -147,3 +148,27 @@ export const deadLetterQuerySchema = z.object({
 });
 
 export const replayBodySchema = z.object({ eventId: text(200).optional(), triggerId: text(200).optional() });
+
+/** `POST /v1/detections`: the agent's detections, all stored or none. */
+export const detectionsBodySchema = z.object({
+  detections: z
+    .array(
+      RuntimeDetectionSchema.extend({
+        workload: RuntimeWorkloadSchema.extend({
+          cluster: nameSchema,
+          namespace: nameSchema,
+          pod: nameSchema,
+          container: nameSchema.optional(),
+        }),
+      }),
+    )
+    .min(1)
+    .max(1000),
+});
+
+export const detectionQuerySchema = pageSchema.extend({
+  cluster: nameSchema.optional(),
+  namespace: nameSchema.optional(),
+  pod: nameSchema.optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+});

@@ -2,6 +2,7 @@
 import { adminRoutes } from './admin.js';
 import { clusterRoutes } from './clusters.js';
 import type { V1Routes } from './context.js';
+import { detectionRoutes } from './detections.js';
 import { findingRoutes } from './findings.js';
 import { reportRoutes } from './reports.js';
 import { tokenRoutes } from './tokens.js';
@@ -12,6 +13,7 @@ export const V1_ROUTES: readonly V1Routes[] = [
   reportRoutes,
   findingRoutes,
   triggerRoutes,
+  detectionRoutes,
   tokenRoutes,
   adminRoutes,
 ];

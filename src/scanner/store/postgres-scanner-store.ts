@@ -18,6 +18,7 @@ import type { DeadLetter, DeadLetterFilter } from '../../events/outbox.js';
 import { migratePostgres } from '../../storage/migrations.js';
 import { PostgresOutbox } from '../../storage/outbox/postgres-outbox.js';
 import { scannerMigrations } from '../../storage/scanner/migrations.js';
+import { DetectionStore } from '../../storage/scanner/detections.js';
 import { TriggerStore } from '../../storage/scanner/triggers.js';
 import { postgresDb } from '../../storage/sql.js';
 import { SEVERITIES } from '../../inventory/types.js';
@@ -145,6 +146,7 @@ export class PostgresScannerStore implements ScannerStore {
   private readonly now: () => Date;
   private readonly codec = new ResultCodec();
   private readonly triggers: TriggerStore;
+  readonly detections: DetectionStore;
 
   /**
    * Creates the tables if needed (under an advisory lock: replicas may start together) on the
@@ -196,6 +198,14 @@ export class PostgresScannerStore implements ScannerStore {
     const clock = options.now ?? Date.now;
     this.now = () => new Date(clock());
     this.triggers = new TriggerStore(postgresDb(pool), clock);
+    this.detections = new DetectionStore(postgresDb(pool), (work) =>
+      this.transaction((client) =>
+        work({
+          db: postgresDb(client),
+          enqueue: (event, triggerIds) => this.queue.enqueue(client, event, triggerIds),
+        }),
+      ),
+    );
   }
 
   /** Runs `work` in a transaction; a returned `Rollback` rolls back and yields its value. */

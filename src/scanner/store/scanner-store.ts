@@ -17,6 +17,7 @@ import type {
 } from '../../inventory/types.js';
 import type { ScanSummary, VulnerabilityFinding } from '../../matching/types.js';
 import type { FindingSet } from '../finding-sets.js';
+import type { DetectionStore } from '../../storage/scanner/detections.js';
 
 /** What a reader may see: one cluster or all, and a namespace list or all. */
 export interface Visibility {
@@ -221,6 +222,8 @@ export type RecordRematchOutcome =
 export interface ScannerStore {
   /** The delivery side of the outbox the store writes events into. */
   readonly queue: DeliveryQueue;
+  /** Runtime detections, aggregated; their events go into `queue`'s outbox. */
+  readonly detections: DetectionStore;
   ping(): Promise<void>;
 
   /** Throws CLUSTER_EXISTS (ScannerApiError) when the name is taken. */

@@ -13,6 +13,8 @@ import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import { migrateSqlite } from '../../storage/migrations.js';
 import { SqliteOutbox } from '../../storage/outbox/sqlite-outbox.js';
 import { scannerMigrations } from '../../storage/scanner/migrations.js';
+import { DetectionStore } from '../../storage/scanner/detections.js';
+import type { InTransaction } from '../../storage/scanner/detections.js';
 import { TriggerStore } from '../../storage/scanner/triggers.js';
 import { sqliteDb } from '../../storage/sql.js';
 import { configureSqlite, openSqlite } from '../../storage/sqlite.js';
@@ -117,6 +119,7 @@ export interface SqliteScannerStoreOptions {
 export class SqliteScannerStore implements ScannerStore {
   /** The outbox on this connection: events commit with the scans that caused them. */
   readonly queue: SqliteOutbox;
+  readonly detections: DetectionStore;
   private readonly now: () => number;
   private readonly codec = new ResultCodec();
   private readonly triggers: TriggerStore;
@@ -137,6 +140,36 @@ export class SqliteScannerStore implements ScannerStore {
     migrateSqlite(db, scannerMigrations({ sqlite: () => this.convertWholeResults() }));
     this.queue = new SqliteOutbox(db);
     this.triggers = new TriggerStore(sqliteDb(db), this.now);
+    this.detections = new DetectionStore(sqliteDb(db), this.detectionTransaction());
+  }
+
+  /**
+   * Detection writes are awaited statement by statement (the seam is async), so they take the
+   * write lock explicitly and run one at a time. A synchronous transaction of another request
+   * that runs between two awaits nests as a savepoint and commits with this one.
+   */
+  private detectionTransaction(): InTransaction {
+    const db = sqliteDb(this.db);
+    let tail: Promise<unknown> = Promise.resolve();
+    return <T>(work: Parameters<InTransaction>[0]) => {
+      const run = async (): Promise<T> => {
+        this.db.exec('BEGIN IMMEDIATE');
+        try {
+          const result = (await work({
+            db,
+            enqueue: async (event, triggerIds) => this.queue.enqueue(this.db, event, triggerIds),
+          })) as T;
+          this.db.exec('COMMIT');
+          return result;
+        } catch (e) {
+          if (this.db.inTransaction) this.db.exec('ROLLBACK');
+          throw e;
+        }
+      };
+      const next = tail.then(run, run);
+      tail = next.catch(() => undefined);
+      return next;
+    };
   }
 
   /**

@@ -203,6 +203,51 @@ CREATE TABLE IF NOT EXISTS scanner_triggers (
 CREATE INDEX IF NOT EXISTS scanner_triggers_cluster ON scanner_triggers (cluster_id);
 `;
 
+// One row per aggregate (`storage/scanner/detections.ts`): the workload, rule and fingerprint
+// (the detector's hash of rule, container, program and evidence key) identify it; `occurrences`
+// sums the agents' aggregates, whose latest count and first-seen are kept to add only the growth.
+export const SQLITE_DETECTIONS_TABLE = `
+CREATE TABLE IF NOT EXISTS scanner_detections (
+  id INTEGER PRIMARY KEY,
+  cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
+  namespace TEXT NOT NULL,
+  pod TEXT NOT NULL,
+  container TEXT NOT NULL,
+  rule_id TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  occurrences INTEGER NOT NULL,
+  first_seen INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  agent_first_seen TEXT NOT NULL,
+  agent_count INTEGER NOT NULL,
+  detection TEXT NOT NULL,
+  UNIQUE (cluster_id, namespace, pod, container, rule_id, fingerprint)
+) STRICT;
+CREATE INDEX IF NOT EXISTS scanner_detections_last_seen ON scanner_detections (cluster_id, namespace, last_seen);
+`;
+
+export const POSTGRES_DETECTIONS_TABLE = `
+CREATE TABLE IF NOT EXISTS scanner_detections (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  cluster_id bigint NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
+  namespace text COLLATE "C" NOT NULL,
+  pod text COLLATE "C" NOT NULL,
+  container text COLLATE "C" NOT NULL,
+  rule_id text COLLATE "C" NOT NULL,
+  severity text NOT NULL,
+  fingerprint text COLLATE "C" NOT NULL,
+  occurrences bigint NOT NULL,
+  first_seen timestamptz NOT NULL,
+  last_seen timestamptz NOT NULL,
+  agent_first_seen text NOT NULL,
+  agent_count bigint NOT NULL,
+  detection json NOT NULL,
+  UNIQUE (cluster_id, namespace, pod, container, rule_id, fingerprint)
+);
+CREATE INDEX IF NOT EXISTS scanner_detections_last_seen ON scanner_detections (cluster_id, namespace, last_seen);
+`;
+
 /** Converts each whole result of the previous layout to blobs and runs, keeping its id. */
 export interface PreviousLayoutConversion {
   sqlite?: (db: Database) => void;
@@ -256,6 +301,12 @@ export function scannerMigrations(convert: PreviousLayoutConversion): Migrations
             FROM scanner_scans s JOIN scanner_results r ON r.id = s.result_id WHERE s.id = w.last_scan_id;
           DROP TABLE IF EXISTS scanner_match_index`);
       },
+    },
+    {
+      version: 2,
+      name: 'runtime detections, aggregated per workload, rule and fingerprint',
+      sqlite: SQLITE_DETECTIONS_TABLE,
+      postgres: POSTGRES_DETECTIONS_TABLE,
     },
   ]);
 }
