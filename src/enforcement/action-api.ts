@@ -110,8 +110,8 @@ function statusOf(code: string): number {
   switch (code) {
     case ErrorCodes.UNAUTHENTICATED:
       return 401;
+    // TARGET_NOT_MANAGED: the caller may act in the namespace, but this enforcer may not act on that container.
     case ErrorCodes.FORBIDDEN:
-    // The caller may act in the namespace, but this enforcer may not act on that container.
     case ErrorCodes.TARGET_NOT_MANAGED:
       return 403;
     case ErrorCodes.ENGINE_UNAVAILABLE:

@@ -57,7 +57,13 @@ function action(
   return { metadata: { name }, spec: { target, action: 'Quarantine', requestedBy: 'policy/test@1', dryRun } };
 }
 
-async function post(body: unknown, wait = true): Promise<{ status: number; json: Record<string, any> }> {
+async function post(
+  body: unknown,
+  wait = true,
+): Promise<{
+  status: number;
+  json: { error: { code: string; message: string }; status: { phase: string; message?: string } };
+}> {
   const res = await app!.inject({
     method: 'POST',
     url: `/v1/actions?wait=${String(wait)}`,
