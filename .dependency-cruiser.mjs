@@ -7,7 +7,7 @@
 // .dependency-cruiser-known-violations.json (npx depcruise-baseline src to regenerate): lint
 // ignores those and fails on any new one, so the list can only shrink.
 const CORE =
-  '^src/(versions/|matching/|errors[.]ts$|vulndb/osv[.]ts$|inventory/types[.]ts$|vulndb/package-key[.]ts$|enforcement/security-action[.]ts$)';
+  '^src/(versions/|matching/|errors[.]ts$|vulndb/osv[.]ts$|inventory/types[.]ts$|vulndb/package-key[.]ts$|enforcement/security-action[.]ts$|workload-names[.]ts$)';
 const TEST = '([.]test[.]ts|[.]test-helper[.]ts)$|^src/testing/';
 const IO_MODULES =
   '^(node:)?(fs|fs/promises|child_process|net|http|https|http2|dgram|dns|dns/promises|tls|worker_threads|cluster|os|readline|readline/promises|inspector|process)$';

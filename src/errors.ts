@@ -86,6 +86,11 @@ export const ErrorCodes = {
   FALCO_ALERT_INVALID: 'FALCO_ALERT_INVALID',
   /** A policy's enforcement call names a workload outside its enforcement scope (not the event's). */
   SCOPE_DENIED: 'SCOPE_DENIED',
+  /**
+   * The enforcer may not act on the resolved target: on one machine, a container outside the
+   * managed set (the agent's label filter, a pod's infra container, another namespace).
+   */
+  TARGET_NOT_MANAGED: 'TARGET_NOT_MANAGED',
   /** A web action's input matched an attack pattern and the action blocks such input. */
   INPUT_THREAT: 'INPUT_THREAT',
 } as const;

@@ -3,6 +3,7 @@
  * and inspect. Infra (pause) containers and containers the label selector excludes are ignored.
  */
 import type { ContainerEngine, ContainerInfo, WorkloadFacts } from '../engine/container-engine.js';
+import { selectedBy } from '../engine/managed-set.js';
 import { ErrorCodes, isContainmentError } from '../errors.js';
 import type { Resolution, WorkloadDiscovery, WorkloadEvent } from './discovery.js';
 import { workloadIdentity } from './workload-identity.js';
@@ -80,6 +81,6 @@ export class EngineDiscovery implements WorkloadDiscovery {
   async close(): Promise<void> {}
 
   private selected(c: Pick<ContainerInfo, 'labels'>): boolean {
-    return Object.entries(this.options.labels ?? {}).every(([k, v]) => c.labels[k] === v);
+    return selectedBy(this.options.labels, c);
   }
 }

@@ -18,6 +18,8 @@ const MAX_NAME = 253;
 export function apiName(name: string, fallback: string): string {
   const cleaned = name
     .replace(/[^A-Za-z0-9._-]/g, '-')
+    // `..` is refused by the workload-name rule (workload-names.ts).
+    .replace(/\.{2,}/g, '.')
     .slice(0, MAX_NAME)
     .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
   return cleaned === '' ? fallback : cleaned;

@@ -111,6 +111,12 @@ test('bad bodies and queries are 400 with the offending field; nothing is stored
     ],
     [action('b-2', 'p', { gracePeriod: 5 } as never), /gracePeriod/],
     [action('../etc', 'p'), /metadata\.name/],
+    // A path-shaped pod or container is refused by the contract, never looked up.
+    [action('b-7', '../../x'), /spec\.target\.pod/],
+    [
+      action('b-8', 'p', { target: { namespace: 'local', pod: 'p', container: 'a/b' } }),
+      /spec\.target\.container/,
+    ],
     [{ ...action('b-4', 'p'), metadata: { name: 'b-4', namespace: 'other' } }, /metadata\.namespace/],
   ];
   for (const [body, message] of cases) {

@@ -34,6 +34,7 @@ import { can, namespaceFilter, roleAllows } from '../auth/principal.js';
 import type { Principal, Role } from '../auth/principal.js';
 import { ContainmentError, ErrorCodes, isContainmentError } from '../errors.js';
 import type { Enforcer } from './local-enforcer.js';
+import { workloadNameSchema } from '../workload-names.js';
 import { ACTION_PHASES, actionIdSchema, parseSecurityAction } from './security-action.js';
 import type { SecurityAction } from './security-action.js';
 
@@ -73,13 +74,13 @@ const FINAL_PHASES: ReadonlySet<string> = new Set(['Succeeded', 'Failed']);
 
 const postQuerySchema = z.strictObject({ wait: z.enum(['true', 'false']).default('false') });
 const listQuerySchema = z.strictObject({
-  namespace: z.string().min(1).max(253).optional(),
+  namespace: workloadNameSchema.optional(),
   phase: z.enum(ACTION_PHASES).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 const auditQuerySchema = z.strictObject({
-  namespace: z.string().min(1).max(253),
-  pod: z.string().min(1).max(253),
+  namespace: workloadNameSchema,
+  pod: workloadNameSchema,
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 
@@ -109,7 +110,9 @@ function statusOf(code: string): number {
   switch (code) {
     case ErrorCodes.UNAUTHENTICATED:
       return 401;
+    // TARGET_NOT_MANAGED: the caller may act in the namespace, but this enforcer may not act on that container.
     case ErrorCodes.FORBIDDEN:
+    case ErrorCodes.TARGET_NOT_MANAGED:
       return 403;
     case ErrorCodes.ENGINE_UNAVAILABLE:
       return 503;
@@ -221,7 +224,9 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
 
     const id = action.metadata.name;
     const known = enforcer.get(id);
-    const run = enforcer.submit(action).catch((e: unknown) => {
+    let accepted = (): void => {};
+    const stored = new Promise<undefined>((resolve) => (accepted = () => resolve(undefined)));
+    const run = enforcer.submit(action, { onAccepted: () => accepted() }).catch((e: unknown) => {
       // The body was valid, so the only refusal left is an id already used for another spec.
       if (isContainmentError(e) && e.code === ErrorCodes.ACTION_INVALID)
         throw new HttpError(409, ActionApiErrorCodes.CONFLICT, e.message);
@@ -229,13 +234,14 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
     });
     if (wait === 'true') return reply.status(200).send(await run);
 
-    // Give a refusal (raised before any work starts) the chance to surface; otherwise answer now.
+    // A refusal (bad id, TARGET_NOT_MANAGED, no engine) comes before the action is stored:
+    // answer it as an error; once stored, answer at once with the current state.
     const early = await Promise.race([
       run.then(
         (done) => ({ done }),
         (error: unknown) => ({ error }),
       ),
-      new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined))),
+      stored,
     ]);
     if (early && 'error' in early) throw early.error;
     void run.catch((e: unknown) => options.onBackgroundError?.(e, id));

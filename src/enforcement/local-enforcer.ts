@@ -18,17 +18,23 @@ import { QUARANTINE_TABLE } from '../linux/netns-quarantine.js';
 import { engineDriver, resolveContainer } from './drivers/engine-driver.js';
 import { linuxContainerDriver } from './drivers/linux-driver.js';
 import { carryOut } from './enforcer.js';
-import type { TargetGuard } from './enforcer.js';
+import type { EnforcementTarget, TargetGuard } from './enforcer.js';
 import type { ActionCondition, ActionStatus, EvidenceItem, SecurityAction } from './security-action.js';
 import { parseSecurityAction } from './security-action.js';
+
+export interface SubmitHooks {
+  /** Called once the action is stored (accepted); a refusal rejects `submit` before it. */
+  onAccepted?: () => void;
+}
 
 export interface Enforcer {
   /**
    * Validates (ACTION_INVALID on bad input or an id already used for a different request),
-   * carries the action out and resolves with its final state. A known id resolves with the
-   * stored state without doing the work again.
+   * refuses a target outside the managed set (TARGET_NOT_MANAGED, nothing stored), carries the
+   * action out and resolves with its final state. A known id resolves with the stored state
+   * without doing the work again.
    */
-  submit(input: unknown): Promise<SecurityAction>;
+  submit(input: unknown, hooks?: SubmitHooks): Promise<SecurityAction>;
   get(id: string): SecurityAction | undefined;
   /** Stored actions, newest first (the local action API's `GET /v1/actions`). */
   list(filter: ActionListFilter): SecurityAction[];
@@ -77,7 +83,7 @@ export class LocalEnforcer implements Enforcer {
     this.failInterrupted();
   }
 
-  async submit(input: unknown): Promise<SecurityAction> {
+  async submit(input: unknown, hooks: SubmitHooks = {}): Promise<SecurityAction> {
     const action = parseSecurityAction(input);
     const id = action.metadata.name;
     const known = this.store.get(id);
@@ -88,17 +94,47 @@ export class LocalEnforcer implements Enforcer {
           `action id "${id}" is already used for a different request`,
         );
       }
+      hooks.onAccepted?.();
       return (await this.inFlight.get(id)) ?? known;
     }
+    await this.admit(action);
     const pending: SecurityAction = {
       ...action,
       status: { phase: 'Pending', node: this.node, evidence: [], conditions: [] },
     };
     // Lost the race to another submit of the same id: report what it stored.
-    if (!this.store.claim(pending, this.now())) return this.submit(input);
+    if (!this.store.claim(pending, this.now())) return this.submit(input, hooks);
+    hooks.onAccepted?.();
     const run = this.execute(pending).finally(() => this.inFlight.delete(id));
     this.inFlight.set(id, run);
     return run;
+  }
+
+  /**
+   * The guard, asked before the action is stored, so that a refused target is a refused request
+   * (the action API's 403) rather than a stored failure. `carryOut` asks it again right before
+   * acting. A target that does not resolve is left to the normal path, which records why.
+   */
+  private async admit(action: SecurityAction): Promise<void> {
+    const { guard } = this.options;
+    if (guard === undefined) return;
+    let info: ContainerInfo;
+    try {
+      info = await resolveContainer(this.options.engine, action.spec.target, this.node);
+    } catch {
+      return;
+    }
+    await guard(this.targetOf(action, info), action.spec);
+  }
+
+  private targetOf(action: SecurityAction, info: ContainerInfo): EnforcementTarget {
+    return {
+      kind: 'container',
+      namespace: action.spec.target.namespace,
+      name: info.name,
+      uid: info.id,
+      node: this.node,
+    };
   }
 
   get(id: string): SecurityAction | undefined {
@@ -201,13 +237,7 @@ export class LocalEnforcer implements Enforcer {
     }
     const done = await carryOut({
       spec,
-      target: {
-        kind: 'container',
-        namespace: spec.target.namespace,
-        name: info.name,
-        uid: info.id,
-        node: this.node,
-      },
+      target: this.targetOf(action, info),
       drivers: [
         engineDriver({
           engine: this.options.engine,

@@ -86,11 +86,19 @@ export class PodmanFixture {
   /** `podman run -d` of a shell command in the test image. */
   run(
     script: string,
-    options: { network?: string; volume?: string; stopSignal?: string } = {},
+    options: {
+      network?: string;
+      volume?: string;
+      stopSignal?: string;
+      labels?: Record<string, string>;
+      /** Appended to the generated name (e.g. `_1.v2`, to test engine-only characters). */
+      suffix?: string;
+    } = {},
   ): TestContainer {
-    const name = `containment-enf-${randomBytes(4).toString('hex')}`;
+    const name = `containment-enf-${randomBytes(4).toString('hex')}${options.suffix ?? ''}`;
     this.names.push(name);
     const args = ['run', '-d', '--name', name];
+    for (const [k, v] of Object.entries(options.labels ?? {})) args.push('--label', `${k}=${v}`);
     if (options.network) args.push('--network', options.network);
     if (options.volume) args.push('-v', options.volume);
     execFileSync('podman', [...args, this.image, '/bin/sh', '-c', script], { stdio: 'pipe' });

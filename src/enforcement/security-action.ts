@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ContainmentError, ErrorCodes } from '../errors.js';
+import { workloadNameSchema } from '../workload-names.js';
 
 export const ACTION_KINDS = ['Quarantine', 'Release', 'Snapshot', 'TerminateGraceful', 'Terminate'] as const;
 export type ActionKind = (typeof ACTION_KINDS)[number];
@@ -26,14 +27,20 @@ export const actionIdSchema = z
   .string()
   .regex(ACTION_ID_PATTERN, 'must be 1-128 of [A-Za-z0-9_.-], starting with a letter or digit');
 
-const nonEmpty = z.string().min(1).max(253);
+// A container id (hex) or a pod UID (UUID): looked up, so never anything else.
+const uidSchema = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9-]+$/, 'letters, digits and "-" only');
 
+/** Names as the platforms define them (`workload-names.ts`): never a path, so never a lookup. */
 export const actionTargetSchema = z.strictObject({
-  namespace: nonEmpty,
-  pod: nonEmpty,
-  container: nonEmpty.optional(),
+  namespace: workloadNameSchema,
+  pod: workloadNameSchema,
+  container: workloadNameSchema.optional(),
   /** Pod UID in Kubernetes; in local mode the container id (or a prefix of it). */
-  uid: nonEmpty.optional(),
+  uid: uidSchema.optional(),
 });
 
 // Strict: a misspelt field (`gracePeriod`) must not silently fall back to a default.

@@ -3,13 +3,13 @@ import { z } from 'zod';
 import { ROLES } from '../auth/principal.js';
 import { GAP_CODES, SEVERITIES } from '../inventory/types.js';
 import { RuntimeDetectionSchema, RuntimeWorkloadSchema } from '../runtime/contracts.js';
+import { workloadNameSchema } from '../workload-names.js';
 
-/** Cluster, namespace, pod and container names: Kubernetes-like, never `*` (which means "all"). */
-export const nameSchema = z
-  .string()
-  .min(1)
-  .max(253)
-  .regex(/^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/, 'letters, digits, ".", "_" and "-" only');
+/**
+ * Cluster, namespace, pod and container names: the one workload-name rule (`workload-names.ts`),
+ * never `*` (which means "all"), never a path.
+ */
+export const nameSchema = workloadNameSchema;
 
 const text = (max: number): z.ZodString => z.string().min(1).max(max);
 const severity = z.enum(SEVERITIES as [string, ...string[]]) as z.ZodType<(typeof SEVERITIES)[number]>;

@@ -434,6 +434,19 @@ describeEachBackend('scanner API', { skip: !haveData }, (backend) => {
     }
   });
 
+  test('path-shaped workload names in queries are 400, never a lookup', async () => {
+    for (const url of [
+      '/v1/findings?cluster=prod&namespace=shop&pod=..%2F..%2Fx',
+      '/v1/findings?cluster=prod&namespace=..&pod=web-1',
+      '/v1/findings?cluster=prod&namespace=shop&pod=web-1&container=a..b',
+      '/v1/workloads?pod=%2Fetc',
+    ]) {
+      const res = await call(h.adminToken, 'GET', url);
+      assert.equal(res.status, 400, url);
+      assert.equal((res.body.error as Json).code, 'REQUEST_INVALID', url);
+    }
+  });
+
   test('trigger URLs are checked against SSRF', async () => {
     await registerCluster('ssrf');
     const before = await count('scanner_triggers');

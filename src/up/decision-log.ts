@@ -12,7 +12,7 @@
  * by an enforcing run.
  */
 import { isContainmentError } from '../errors.js';
-import type { Enforcer } from '../enforcement/local-enforcer.js';
+import type { Enforcer, SubmitHooks } from '../enforcement/local-enforcer.js';
 import type { ActionListFilter } from '../enforcement/action-store.js';
 import { parseSecurityAction } from '../enforcement/security-action.js';
 import type { ActionKind, SecurityAction } from '../enforcement/security-action.js';
@@ -112,20 +112,20 @@ export class ObservedEnforcer implements Enforcer {
     this.now = options.now ?? (() => new Date());
   }
 
-  async submit(input: unknown): Promise<SecurityAction> {
+  async submit(input: unknown, hooks?: SubmitHooks): Promise<SecurityAction> {
     // Bad input is the inner enforcer's to refuse, with its own error.
     let action: SecurityAction;
     try {
       action = parseSecurityAction(input);
     } catch {
-      return this.inner.submit(input);
+      return this.inner.submit(input, hooks);
     }
     if (!this.options.enforce && action.spec.action !== 'Release') action.spec.dryRun = true;
     // A known id is a retry: its outcome was reported when it first finished.
     const known = this.inner.get(action.metadata.name) !== undefined;
     let done: SecurityAction;
     try {
-      done = await this.inner.submit(action);
+      done = await this.inner.submit(action, hooks);
     } catch (e) {
       if (!known && isContainmentError(e)) this.report(decisionOf(action, this.now(), e.message));
       throw e;

@@ -27,6 +27,7 @@ import { WhiskClient } from '../clients/whisk-client.js';
 import { startActionApi } from '../enforcement/action-api.js';
 import type { RunningActionApi } from '../enforcement/action-api.js';
 import { LocalEnforcer } from '../enforcement/local-enforcer.js';
+import { managedContainerGuard } from '../enforcement/managed-guard.js';
 import type { Enforcer } from '../enforcement/local-enforcer.js';
 import { UnavailableEnforcer } from '../enforcement/unavailable-enforcer.js';
 import { DockerEngine } from '../engine/docker/docker-engine.js';
@@ -314,6 +315,8 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
             dataDir: join(dataDir, 'enforcer'),
             evidenceDir: join(dataDir, 'evidence'),
             cluster: UP_CLUSTER,
+            // Least privilege: only the containers the agent below watches (same --label filter).
+            guard: managedContainerGuard(engine.engine, options.labels),
           });
     const enforcer = new ObservedEnforcer(engineEnforcer, {
       enforce,

@@ -4,12 +4,10 @@
  */
 import { z } from 'zod';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
+import { workloadNameSchema } from '../../workload-names.js';
 
-const name = z
-  .string()
-  .min(1)
-  .max(253)
-  .regex(/^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/, 'letters, digits, ".", "_" and "-" only');
+// The one workload-name rule: a `../../x` pod is refused here, before any request leaves.
+const name = workloadNameSchema;
 
 export const podObjectSchema = z.strictObject({ namespace: name, name, container: name.optional() });
 

@@ -5,6 +5,13 @@
  * answers 200 with the result (not a CloudEvent, so the Broker sends no reply event). A repeated
  * event (same source and id) is answered from memory without running the policy again.
  * Configuration comes from the environment (CONTAINMENT_*; tokens from a Secret).
+ *
+ * With `CONTAINMENT_WEBHOOK_SECRET` set (from the same Secret), every delivery must be signed as
+ * Standard Webhooks (../../../events/delivery-check.ts): unsigned, stale, forged or binary-mode
+ * deliveries are refused and a replayed id is answered 200 without running the policy; accepted
+ * ids are kept in memory and, with `CONTAINMENT_REPLAY_FILE` (a file on a volume), across restarts.
+ * A Knative Broker does not forward `webhook-*` headers: signed delivery is the scanner's
+ * `cloudevents` trigger pointed at this Service's URL (docs/policies.md).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
@@ -13,6 +20,10 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { CloudEvent, HTTP } from 'cloudevents';
 // @ts-expect-error resolved by the bundler to the policy's source
 import * as policy from 'containment:policy';
+import { checkSignedDelivery, STRUCTURED_CONTENT_TYPE } from '../../../events/delivery-check.js';
+import { FileReplayGuard } from '../../../events/file-replay-guard.js';
+import { MemoryReplayGuard } from '../../../events/signature.js';
+import type { ReplayGuard } from '../../../events/signature.js';
 import { CONFIG_PARAM, bundledConfigSchema, runPolicy, useContextStore } from '../bundled-host.js';
 import type { ActivationContext, BundledConfig } from '../bundled-host.js';
 
@@ -61,7 +72,31 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-export function startHandler(config: BundledConfig, port: number, host?: string): Promise<Server> {
+export interface WebhookConfig {
+  secret: string;
+  guard: ReplayGuard;
+  toleranceSeconds?: number;
+}
+
+export function webhookFromEnv(env: NodeJS.ProcessEnv): WebhookConfig | undefined {
+  const secret = env.CONTAINMENT_WEBHOOK_SECRET?.trim();
+  if (!secret) return undefined;
+  const tolerance = env.CONTAINMENT_WEBHOOK_TOLERANCE_SECONDS;
+  return {
+    secret,
+    guard: env.CONTAINMENT_REPLAY_FILE
+      ? new FileReplayGuard(env.CONTAINMENT_REPLAY_FILE)
+      : new MemoryReplayGuard(),
+    ...(tolerance ? { toleranceSeconds: Number(tolerance) } : {}),
+  };
+}
+
+export function startHandler(
+  config: BundledConfig,
+  port: number,
+  host?: string,
+  webhook?: WebhookConfig,
+): Promise<Server> {
   const als = new AsyncLocalStorage<ActivationContext>();
   useContextStore({
     get: () => als.getStore(),
@@ -81,17 +116,29 @@ export function startHandler(config: BundledConfig, port: number, host?: string)
       if (req.method !== 'POST') return send(res, 405, { error: 'POST a CloudEvent' });
       const body = await readBody(req);
       if (body === undefined) return send(res, 413, { error: `body over ${BODY_LIMIT} bytes` });
+      let deliveryId: string | undefined;
+      if (webhook !== undefined) {
+        const verdict = await checkSignedDelivery(body, req.headers, webhook.secret, webhook.guard, {
+          ...(webhook.toleranceSeconds === undefined ? {} : { toleranceSeconds: webhook.toleranceSeconds }),
+        });
+        if (!verdict.ok) return send(res, verdict.status, { error: verdict.message, code: verdict.code });
+        if (verdict.duplicate) return send(res, 200, { duplicate: true });
+        deliveryId = verdict.id;
+      }
       let event: Record<string, unknown>;
       try {
-        const received = HTTP.toEvent({
-          headers: req.headers as Record<string, string>,
-          body: body.toString('utf8'),
-        });
+        // Signed: the event comes from the body alone, whatever ce-* headers came along.
+        const headers =
+          deliveryId === undefined
+            ? (req.headers as Record<string, string>)
+            : { 'content-type': STRUCTURED_CONTENT_TYPE };
+        const received = HTTP.toEvent({ headers, body: body.toString('utf8') });
         if (Array.isArray(received)) throw new Error('batched events are not accepted');
         // toEvent does not validate; the strict constructor refuses an event without type or source.
         event = JSON.parse(JSON.stringify(new CloudEvent({ ...received }))) as Record<string, unknown>;
         delete event[CONFIG_PARAM];
       } catch (e) {
+        if (deliveryId !== undefined) await webhook?.guard.release(deliveryId);
         return send(res, 400, { error: `not a CloudEvent: ${(e as Error).message.split('\n')[0]}` });
       }
       const key = `${String(event.source)}\n${String(event.id)}`;
@@ -109,6 +156,8 @@ export function startHandler(config: BundledConfig, port: number, host?: string)
         if (seen.size > REMEMBERED) seen.delete(seen.keys().next().value as string);
         return send(res, 200, { result: result ?? {} });
       } catch (e) {
+        // Not processed: the sender's retry of the same id must run, not count as a replay.
+        if (deliveryId !== undefined) await webhook?.guard.release(deliveryId);
         // 5xx: Knative retries by the Trigger's delivery spec, then dead-letters.
         return send(res, 500, { error: (e as Error).message.split('\n')[0] });
       }
@@ -127,7 +176,12 @@ const port = Number(process.env.PORT ?? 8080);
 Promise.resolve()
   // CONTAINMENT_LISTEN_HOST: e.g. 127.0.0.1 outside a cluster; Knative needs every interface.
   .then(() =>
-    startHandler(configFromEnv(process.env), port, process.env.CONTAINMENT_LISTEN_HOST || undefined),
+    startHandler(
+      configFromEnv(process.env),
+      port,
+      process.env.CONTAINMENT_LISTEN_HOST || undefined,
+      webhookFromEnv(process.env),
+    ),
   )
   .then(
     (server) => {

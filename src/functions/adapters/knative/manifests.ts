@@ -33,6 +33,8 @@ export interface KnativeOptions {
   /** When both are given, a Secret holding them is written; otherwise it must exist. */
   scannerToken?: string;
   enforcerToken?: string;
+  /** `whsec_…` for Standard Webhooks on direct delivery (Secret key `webhook-secret`). */
+  webhookSecret?: string;
 }
 
 export type KubernetesObject = {
@@ -87,7 +89,11 @@ export function knativeManifests(options: KnativeOptions): KubernetesObject[] {
       kind: 'Secret',
       metadata: metadata(secretName),
       type: 'Opaque',
-      stringData: { 'scanner-token': options.scannerToken, 'enforcer-token': options.enforcerToken },
+      stringData: {
+        'scanner-token': options.scannerToken,
+        'enforcer-token': options.enforcerToken,
+        ...(options.webhookSecret === undefined ? {} : { 'webhook-secret': options.webhookSecret }),
+      },
     });
   objects.push({
     apiVersion: 'serving.knative.dev/v1',
@@ -111,6 +117,12 @@ export function knativeManifests(options: KnativeOptions): KubernetesObject[] {
                 { name: 'CONTAINMENT_DRY_RUN', value: options.dryRun ? 'true' : 'false' },
                 { name: 'CONTAINMENT_SCANNER_TOKEN', ...secretRef('scanner-token') },
                 { name: 'CONTAINMENT_ENFORCER_TOKEN', ...secretRef('enforcer-token') },
+                // Standard Webhooks on direct (scanner → Service) delivery; optional: a Broker
+                // Trigger cannot carry webhook-* headers (docs/policies.md).
+                {
+                  name: 'CONTAINMENT_WEBHOOK_SECRET',
+                  valueFrom: { secretKeyRef: { name: secretName, key: 'webhook-secret', optional: true } },
+                },
               ],
               volumeMounts: [{ name: 'policy', mountPath: POLICY_MOUNT, readOnly: true }],
               readinessProbe: { httpGet: { path: '/healthz' } },

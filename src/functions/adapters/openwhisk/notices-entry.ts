@@ -5,11 +5,23 @@
  * mode), refuses anything else with 400, and fires the trigger `security-notices` with the event as
  * parameters through OpenWhisk's own API (the whisk client). Runs on Node 20 globals only (fetch), so the bundle has no
  * `require` (see ../bundled-host.ts).
+ *
+ * With the `webhookSecret` parameter (bound to the package by `policy deploy`), every delivery
+ * must be signed as Standard Webhooks (../../../events/delivery-check.ts): unsigned, stale,
+ * forged or binary-mode deliveries are refused, and a replayed id is answered 200 without firing.
+ * Accepted ids are remembered in memory per warm container only: a replay that reaches another
+ * (or a fresh) container inside the tolerance is not recognised there — the limit of a stateless
+ * action; the runtime's own endpoint persists them (SQLite).
  */
 import { z } from 'zod';
 import { WhiskClient } from '../../../clients/whisk-client.js';
 import type { JsonObject } from '../../sandbox/sandbox.js';
+import { checkSignedDelivery, STRUCTURED_CONTENT_TYPE } from '../../../events/delivery-check.js';
+import { MemoryReplayGuard } from '../../../events/signature.js';
 import { CONFIG_PARAM } from '../bundled-config.js';
+
+/** Per warm container (see the file comment). */
+const replayGuard = new MemoryReplayGuard();
 
 export const NOTICES_TRIGGER = 'security-notices';
 
@@ -25,6 +37,9 @@ interface WebParams {
   __ow_headers?: Record<string, string>;
   /** raw-http: the body as text, or base64 when OpenWhisk considers the content type binary. */
   __ow_body?: string;
+  /** Bound at deploy (package parameter): `whsec_…`, several separated by spaces during a rotation. */
+  webhookSecret?: string;
+  webhookToleranceSeconds?: number;
 }
 
 const reply = (statusCode: number, body: unknown) => ({
@@ -71,11 +86,27 @@ export function cloudEventOf(headers: Record<string, string>, text: string): Rec
 export async function main(params: WebParams): Promise<unknown> {
   if ((params.__ow_method ?? 'post').toLowerCase() !== 'post')
     return reply(405, { error: 'POST a CloudEvent' });
-  const headers = params.__ow_headers ?? {};
+  let headers = params.__ow_headers ?? {};
+  const text = bodyText(params.__ow_body ?? '');
+  const secret = params.webhookSecret?.trim();
+  let deliveryId: string | undefined;
+  if (secret) {
+    const verdict = await checkSignedDelivery(text, headers, secret, replayGuard, {
+      ...(params.webhookToleranceSeconds === undefined
+        ? {}
+        : { toleranceSeconds: params.webhookToleranceSeconds }),
+    });
+    if (!verdict.ok) return reply(verdict.status, { error: verdict.message, code: verdict.code });
+    if (verdict.duplicate) return reply(200, { duplicate: true });
+    deliveryId = verdict.id;
+    // Signed: every attribute comes from the body alone.
+    headers = { 'content-type': STRUCTURED_CONTENT_TYPE };
+  }
   let event: Record<string, unknown>;
   try {
-    event = cloudEventOf(headers, bodyText(params.__ow_body ?? ''));
+    event = cloudEventOf(headers, text);
   } catch (e) {
+    if (deliveryId !== undefined) replayGuard.release(deliveryId);
     return reply(400, { error: (e as Error).message.split('\n')[0] });
   }
   const apiHost = process.env.__OW_API_HOST;
@@ -89,6 +120,7 @@ export async function main(params: WebParams): Promise<unknown> {
       event as JsonObject,
     );
   } catch (e) {
+    if (deliveryId !== undefined) replayGuard.release(deliveryId);
     return reply(502, { error: (e as Error).message.split('\n')[0] });
   }
   if (activationId === undefined) return { statusCode: 204 };

@@ -197,12 +197,14 @@ export async function deployToOpenWhisk(
       (typeof installed === 'string' && installed !== '' ? installed : (generatedSecret = newSecret()));
     const description = {
       key: 'description',
-      value: 'CloudEvents in (structured or binary), trigger security-notices fired',
+      value: 'Signed (Standard Webhooks) structured CloudEvents in, trigger security-notices fired',
     };
     if ((await api.get('packages', SECURITY_NOTICES)) === undefined)
       await api.put('packages', SECURITY_NOTICES, { annotations: [description] });
     await api.put('actions', NOTICES_WEB_ACTION, {
       exec: { kind: 'nodejs:20', code: notices, binary: false },
+      // The entry verifies Standard Webhooks with it; `final` keeps a request from overriding it.
+      parameters: [{ key: 'webhookSecret', value: secret }],
       annotations: [
         { key: 'web-export', value: true },
         { key: 'raw-http', value: true },
