@@ -558,3 +558,79 @@ describe('openImageArchive: real podman archives', () => {
     }
   });
 });
+
+describe('openImageArchive: read in place', () => {
+  test('compressed layers: large files stream again, executables keep their ends for ranged reads', async () => {
+    const big = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) % 251;
+    const layer = await tarOf([
+      { name: 'usr/bin/tool', content: big, mode: 0o755 },
+      { name: 'var/data.bin', content: big },
+      { name: 'etc/small', content: 'small' },
+    ]);
+    const archive = await openImageArchive(await dockerArchive([gzipSync(layer)]), { keepBytes: 64 * 1024 });
+    try {
+      const { fs } = archive;
+      assert.equal(await fs.readText('/etc/small'), 'small');
+      assert.deepEqual(await fs.readRange('/usr/bin/tool', 0, 64), big.subarray(0, 64), 'head');
+      assert.deepEqual(
+        await fs.readRange('/usr/bin/tool', big.length - 100, 200),
+        big.subarray(-100),
+        'tail',
+      );
+      assert.deepEqual(await fs.readRange('/usr/bin/tool', 500_000, 10), big.subarray(500_000, 500_010));
+      assert.ok((await fs.readFile('/var/data.bin'))?.equals(big), 'a file past the keep budget');
+      assert.ok((await fs.readFile('/usr/bin/tool'))?.equals(big));
+    } finally {
+      await archive.cleanup();
+    }
+  });
+
+  test('nothing is written under the temp dir while an archive is opened and every file read', async () => {
+    const tmp = mkdtempSync(join(scratch, 'tmpdir-'));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp; // os.tmpdir() reads it on every call
+    try {
+      const layers = await standardLayers();
+      for (const path of [
+        await dockerArchive([layers[0]!, gzipSync(layers[1]!), zstdCompressSync(layers[2]!)]),
+        scratchFile(gzipSync(readFileSync(await dockerArchive(layers)))),
+      ]) {
+        const archive = await openImageArchive(path);
+        try {
+          let files = 0;
+          for await (const { path: file, stat } of archive.fs.walk('/')) {
+            if (stat.type === 'file') files += (await archive.fs.readFile(file)) ? 1 : 0;
+          }
+          assert.ok(files >= 6, `read ${files} files`);
+          assert.deepEqual(readdirSync(tmp), [], 'nothing under TMPDIR during the scan');
+        } finally {
+          await archive.cleanup();
+        }
+      }
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    assert.deepEqual(readdirSync(tmp), []);
+  });
+
+  test('link loops and links above the root resolve inside the image', async () => {
+    const layer = await tarOf([
+      { name: 'a', type: 'symlink', linkname: 'b' },
+      { name: 'b', type: 'symlink', linkname: 'a' },
+      { name: 'up', type: 'symlink', linkname: '../../../../etc' },
+      { name: 'etc/passwd', content: 'image passwd' },
+    ]);
+    const archive = await openImageArchive(await dockerArchive([layer]));
+    try {
+      assert.equal(await archive.fs.readFile('/a'), undefined, 'loop');
+      assert.equal(await archive.fs.stat('/a/x'), undefined);
+      assert.equal(await archive.fs.readText('/up/passwd'), 'image passwd');
+      assert.equal(await archive.fs.resolve('/up/passwd'), '/etc/passwd');
+      assert.equal(await archive.fs.readText('/etc/../../../etc/passwd'), 'image passwd');
+    } finally {
+      await archive.cleanup();
+    }
+  });
+});
