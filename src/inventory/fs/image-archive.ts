@@ -170,7 +170,8 @@ class ArchiveFile {
 
   read(offset: number, length: number): Buffer {
     this.fd ??= openSync(this.path, 'r');
-    const buffer = Buffer.alloc(Math.max(0, Math.min(length, this.size - offset)));
+    // Unsafe is fine: only the bytes read are returned.
+    const buffer = Buffer.allocUnsafe(Math.max(0, Math.min(length, this.size - offset)));
     let done = 0;
     while (done < buffer.length) {
       const n = readSync(this.fd, buffer, done, buffer.length - done, offset + done);

@@ -93,11 +93,28 @@ function parsePax(data: Buffer): Map<string, string> {
   return records;
 }
 
+/** Headers of small files lie close together: read them through a window, not one call each. */
+function windowed(read: ReadAt): ReadAt {
+  const WINDOW = 4096;
+  let start = 0;
+  let window = Buffer.alloc(0);
+  return (offset, length) => {
+    if (offset >= start && offset + length <= start + window.length) {
+      return window.subarray(offset - start, offset - start + length);
+    }
+    if (length > WINDOW) return read(offset, length);
+    start = offset;
+    window = read(offset, WINDOW);
+    return window.subarray(0, Math.min(length, window.length));
+  };
+}
+
 /**
  * Every member of the tar held in `[0, size)` of `read`, in order. Stops at the first zero block
  * or at the end. Throws ARCHIVE_CORRUPT (naming `what`) on a bad checksum or truncated data.
  */
-export function indexTar(read: ReadAt, size: number, what: string): TarMember[] {
+export function indexTar(readAt: ReadAt, size: number, what: string): TarMember[] {
+  const read = windowed(readAt);
   const members: TarMember[] = [];
   let pax = new Map<string, string>();
   let longName: string | undefined;
@@ -106,7 +123,7 @@ export function indexTar(read: ReadAt, size: number, what: string): TarMember[] 
   while (at + BLOCK <= size) {
     const block = read(at, BLOCK);
     if (block.length < BLOCK) throw corrupt(what, 'unexpected end of data');
-    if (block.every((b) => b === 0)) break;
+    if (block[0] === 0 && block.every((b) => b === 0)) break;
     if (!checksumOk(block)) throw corrupt(what, `bad header checksum at offset ${at}`);
     const flag = String.fromCharCode(block[156] as number);
     let dataSize = numeric(block, 124, 12);
