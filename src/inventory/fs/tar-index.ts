@@ -97,7 +97,7 @@ function parsePax(data: Buffer): Map<string, string> {
 function windowed(read: ReadAt): ReadAt {
   const WINDOW = 4096;
   let start = 0;
-  let window = Buffer.alloc(0);
+  let window: Buffer = Buffer.alloc(0);
   return (offset, length) => {
     if (offset >= start && offset + length <= start + window.length) {
       return window.subarray(offset - start, offset - start + length);
