@@ -2,9 +2,11 @@
  * One measurement in a fresh process, so each gets its own peak RSS. Prints one JSON line.
  *   import <records> <db>            import into a new database through the library
  *   warm <root> <db> <iterations>    open the store once, scan once, then time <iterations> scans
+ *                                    (RSS after each), then <iterations> rescans with a ScanCache
  */
 import { performance } from 'node:perf_hooks';
 import { scan } from '../src/scan.js';
+import { ScanCache } from '../src/scan-cache.js';
 import { importFromPath } from '../src/vulndb/record-sources.js';
 import { openSqliteAdvisoryStore } from '../src/vulndb/sqlite-store.js';
 import { ourFindingKeys } from './finding-keys.js';
@@ -21,6 +23,10 @@ export interface ImportMeasurement {
 export interface WarmMeasurement {
   firstMs: number;
   timesMs: number[];
+  /** Process RSS after each of the `timesMs` scans. */
+  rssCurveMb: number[];
+  /** Rescans of the unchanged target with a ScanCache (after one priming scan). */
+  rescanMs: number[];
   maxRssMb: number;
   packages: number;
   findings: FindingKey[];
@@ -56,16 +62,28 @@ async function main(argv: string[]): Promise<unknown> {
     const first = await scan(root, { store });
     const firstMs = performance.now() - start;
     const timesMs: number[] = [];
+    const rssCurveMb: number[] = [];
     for (let i = 0; i < Number(iterations); i++) {
       start = performance.now();
       await scan(root, { store });
       timesMs.push(performance.now() - start);
+      rssCurveMb.push(Math.round(process.memoryUsage.rss() / 1024 / 1024));
+    }
+    const cache = new ScanCache();
+    await scan(root, { store, cache });
+    const rescanMs: number[] = [];
+    for (let i = 0; i < Number(iterations); i++) {
+      start = performance.now();
+      await scan(root, { store, cache });
+      rescanMs.push(performance.now() - start);
     }
     store.close();
     const keys = ourFindingKeys(first);
     const result: WarmMeasurement = {
       firstMs,
       timesMs,
+      rssCurveMb,
+      rescanMs,
       maxRssMb: maxRssMb(),
       packages: first.packages.length,
       findings: keys.debian,

@@ -26,7 +26,8 @@ import { ZipWriter } from '../src/testing/zip-writer.js';
 
 export const BENCH_CACHE =
   process.env.CONTAINMENT_BENCH_CACHE ?? join(homedir(), '.cache', 'containment', 'bench');
-export const TOTAL_RECORDS = 100_000;
+/** `BENCH_RECORDS` changes it (e.g. 400000 for the large-database figures). */
+export const TOTAL_RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
 /** Records retargeted to the root's own packages: the ones that give the scan real matching work. */
 export const DEBIAN12_RECORDS = 5_000;
 /** Bump when the generated records change shape, so cached archives are rebuilt. */
@@ -314,4 +315,40 @@ export function prepareRecords(root: BenchRoot, log: (line: string) => void): Be
   rmSync(dir, { recursive: true, force: true });
   renameSync(partial, dir);
   return { ...result, ...written };
+}
+
+/**
+ * The same root as a one-layer docker-archive (as `podman save` writes it: uncompressed layer,
+ * manifest.json last), built with tar once: the input both scanners read as an image.
+ */
+export function prepareImageArchive(root: BenchRoot, log: (line: string) => void): string {
+  const archive = join(BENCH_CACHE, 'bookworm-500.docker-archive.tar');
+  if (existsSync(archive)) return archive;
+  const dir = `${archive}.partial`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  log(`building ${archive} from the root (once) ...`);
+  const tar = (args: string[]): void => {
+    const r = spawnSync('tar', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    if (r.status !== 0) throw new Error(`tar ${args.join(' ')}: ${r.stderr}`);
+  };
+  tar(['--numeric-owner', '--exclude=./.complete', '-C', root.path, '-cf', join(dir, 'layer.tar'), '.']);
+  const sum = spawnSync('sha256sum', [join(dir, 'layer.tar')], { encoding: 'utf8' });
+  const diffId = sum.stdout.split(' ')[0];
+  const config = JSON.stringify({
+    architecture: 'amd64',
+    os: 'linux',
+    config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
+    rootfs: { type: 'layers', diff_ids: [`sha256:${diffId}`] },
+  });
+  const configName = `${createHash('sha256').update(config).digest('hex')}.json`;
+  writeFileSync(join(dir, configName), config);
+  const manifest = [
+    { Config: configName, RepoTags: ['localhost/bench-bookworm:500'], Layers: ['layer.tar'] },
+  ];
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  tar(['-C', dir, '-cf', `${archive}.tmp`, 'layer.tar', configName, 'manifest.json']);
+  renameSync(`${archive}.tmp`, archive);
+  rmSync(dir, { recursive: true, force: true });
+  return archive;
 }

@@ -1,12 +1,14 @@
 /**
  * The scan benchmark (`npm run bench:scan`): a real Debian 12 root of ~500 packages against
- * 100,000 OSV records. Prints import time, cold and warm scan time and peak memory next to the
- * targets, and the same scan by osv-scanner (offline, same root and records) when it is available.
+ * 100,000 OSV records (`BENCH_RECORDS`). Prints import time, cold and warm scan time, rescans with
+ * a ScanCache, peak memory and the RSS curve over the warm scans next to the targets, and the same
+ * scans by osv-scanner (offline, same records) on both inputs: the root's dpkg status, and the
+ * root as a docker-archive image, with the ratios.
  * Figures, not a test: nothing here fails on a missed target. See bench/README.md.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, homedir, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -14,13 +16,15 @@ import type { ScanResult } from '../src/scan-result.js';
 import type { ImportMeasurement, WarmMeasurement } from './bench-child.js';
 import { ourFindingKeys, osvScannerFindingKeys } from './finding-keys.js';
 import type { FindingKey } from './finding-keys.js';
-import { BENCH_CACHE, prepareRecords, prepareRoot } from './prepare-data.js';
+import { BENCH_CACHE, prepareImageArchive, prepareRecords, prepareRoot } from './prepare-data.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const WARM_ITERATIONS = Number(process.env.BENCH_WARM_ITERATIONS ?? 20);
-const TARGET = { warmMs: 200, importMs: 30_000, peakMb: 400 };
-const OSV_SCANNER_VERSION = 'v2.2.4';
-const OSV_SCANNER = process.env.OSV_SCANNER ?? '/root/.cache/containment-tools/bin/osv-scanner';
+const TARGET = { warmMs: 200, importMs: 30_000, peakMb: 400, coldPeakMb: 300 };
+/** The newest osv-scanner that builds with the Go here (v2.6.0 needs Go 1.27). */
+const OSV_SCANNER_VERSION = 'v2.5.0';
+const OSV_SCANNER =
+  process.env.OSV_SCANNER ?? join(homedir(), '.cache', 'containment-tools', 'bin', 'osv-scanner');
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(benchDir, '..');
@@ -85,7 +89,12 @@ function timedProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}):
 }
 
 function osvScannerBinary(): { path?: string; why?: string } {
-  if (existsSync(OSV_SCANNER)) return { path: OSV_SCANNER };
+  if (existsSync(OSV_SCANNER)) {
+    const version = spawnSync(OSV_SCANNER, ['--version'], { encoding: 'utf8' }).stdout ?? '';
+    if (version.includes(OSV_SCANNER_VERSION.slice(1)) || process.env.OSV_SCANNER)
+      return { path: OSV_SCANNER };
+    log(`${OSV_SCANNER} is not ${OSV_SCANNER_VERSION}; rebuilding`);
+  }
   const go = spawnSync('go', ['version'], { encoding: 'utf8' });
   if (go.status !== 0)
     return { why: `osv-scanner is not at ${OSV_SCANNER} and Go is not installed to build it` };
@@ -98,7 +107,7 @@ function osvScannerBinary(): { path?: string; why?: string } {
     ['install', `github.com/google/osv-scanner/v2/cmd/osv-scanner@${OSV_SCANNER_VERSION}`],
     {
       encoding: 'utf8',
-      env: { ...process.env, GOBIN: dirname(OSV_SCANNER) },
+      env: { ...process.env, GOBIN: dirname(OSV_SCANNER), GOFLAGS: '-mod=mod' },
     },
   );
   if (r.status !== 0 || !existsSync(OSV_SCANNER))
@@ -133,6 +142,9 @@ function compare(ours: readonly FindingKey[], theirs: readonly FindingKey[]): st
 
 async function main(): Promise<void> {
   const wall = performance.now();
+  const startLoad = loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
   const root = prepareRoot(log);
   const records = prepareRecords(root, log);
   mkdirSync(BENCH_CACHE, { recursive: true });
@@ -149,59 +161,86 @@ async function main(): Promise<void> {
     const dbPath = db(RUNS - 1);
     const last = imports[imports.length - 1]!;
 
-    // --- cold: a new CLI process per scan, wall time including start-up.
-    const cold: ProcessRun[] = [];
-    let coldResult: ScanResult | undefined;
-    for (let i = 0; i < RUNS; i++) {
-      log(`cold scan ${i + 1}/${RUNS} ...`);
-      const out = join(work, 'cold.json');
-      const run = timedProcess(process.execPath, [
-        cli,
-        'scan',
-        root.path,
-        '--db',
-        dbPath,
-        '--format',
-        'json',
-        '--output',
-        out,
-      ]);
-      if (!existsSync(out))
-        throw new Error(`containment scan wrote no report (${run.status}): ${run.stderr}`);
-      coldResult = JSON.parse(readFileSync(out, 'utf8')) as ScanResult;
-      rmSync(out);
-      cold.push(run);
-    }
+    // --- cold: a new CLI process per scan, wall time including start-up; the root, then the image.
+    const ourCold = (target: string, what: string): { runs: ProcessRun[]; result?: ScanResult } => {
+      const runs: ProcessRun[] = [];
+      let result: ScanResult | undefined;
+      for (let i = 0; i < RUNS; i++) {
+        log(`cold scan of the ${what} ${i + 1}/${RUNS} ...`);
+        const out = join(work, 'cold.json');
+        const run = timedProcess(process.execPath, [
+          cli,
+          'scan',
+          target,
+          '--db',
+          dbPath,
+          '--format',
+          'json',
+          '--output',
+          out,
+        ]);
+        if (!existsSync(out))
+          throw new Error(`containment scan wrote no report (${run.status}): ${run.stderr}`);
+        result = JSON.parse(readFileSync(out, 'utf8')) as ScanResult;
+        rmSync(out);
+        runs.push(run);
+      }
+      return { runs, ...(result ? { result } : {}) };
+    };
+    const image = prepareImageArchive(root, log);
+    const coldDir = ourCold(root.path, 'root');
+    const coldImage = ourCold(image, 'image archive');
+    const cold = coldDir.runs;
+    const coldResult = coldDir.result;
 
-    // --- warm: one process, store open, scan() repeated after a first one.
-    log(`warm scans (1 + ${WARM_ITERATIONS}) ...`);
+    // --- warm: one process, store open, scan() repeated after a first one, then rescans with a cache.
+    log(`warm scans (1 + ${WARM_ITERATIONS}) and cached rescans ...`);
     const warm = child<WarmMeasurement>(['warm', root.path, dbPath, String(WARM_ITERATIONS)]);
 
-    // --- osv-scanner, offline on the same root's dpkg status and the same records.
+    // --- osv-scanner, offline, same records: the root's dpkg status, then the same image archive.
     const osv = osvScannerBinary();
-    const osvRuns: ProcessRun[] = [];
-    let osvKeys: FindingKey[] | undefined;
-    let osvWhy = osv.why;
-    if (osv.path) {
-      for (let i = 0; i < RUNS && osvWhy === undefined; i++) {
-        log(`osv-scanner ${i + 1}/${RUNS} ...`);
+    const osvRun = (
+      args: string[],
+      what: string,
+    ): { runs: ProcessRun[]; keys?: FindingKey[]; why?: string } => {
+      const runs: ProcessRun[] = [];
+      let keys: FindingKey[] | undefined;
+      if (!osv.path) return { runs, why: osv.why ?? 'not built' };
+      for (let i = 0; i < RUNS; i++) {
+        log(`osv-scanner on the ${what} ${i + 1}/${RUNS} ...`);
         const out = join(work, 'osv.json');
-        const run = timedProcess(
-          osv.path,
-          ['scan', 'source', '--offline', '--offline-vulnerabilities', '--format', 'json', '--output', out,
-            '-L', `dpkg-status:${join(root.path, 'var/lib/dpkg/status')}`], // prettier-ignore
-          { OSV_SCANNER_LOCAL_DB_CACHE_DIRECTORY: records.osvScannerDbDir },
-        );
+        const run = timedProcess(osv.path, [...args, '--format', 'json', '--output', out], {
+          OSV_SCANNER_LOCAL_DB_CACHE_DIRECTORY: records.osvScannerDbDir,
+        });
         // Exit status 1 means "vulnerabilities found"; anything else is a failure.
         if ((run.status !== 0 && run.status !== 1) || !existsSync(out)) {
-          osvWhy = `osv-scanner failed (exit ${run.status}): ${run.stderr.trim().split('\n').slice(0, 3).join(' | ')}`;
-          break;
+          const why = `osv-scanner failed (exit ${run.status}): ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`;
+          return { runs, why };
         }
-        osvKeys = osvScannerFindingKeys(JSON.parse(readFileSync(out, 'utf8')) as object);
+        keys = osvScannerFindingKeys(JSON.parse(readFileSync(out, 'utf8')) as object);
         rmSync(out);
-        osvRuns.push(run);
+        runs.push(run);
       }
-    }
+      return { runs, ...(keys ? { keys } : {}) };
+    };
+    const osvDpkg = osvRun(
+      [
+        'scan',
+        'source',
+        '--offline',
+        '--offline-vulnerabilities',
+        '-L',
+        `dpkg-status:${join(root.path, 'var/lib/dpkg/status')}`,
+      ],
+      'dpkg status',
+    );
+    const osvImage = osvRun(
+      ['scan', 'image', '--archive', image, '--offline-vulnerabilities'],
+      'image archive',
+    );
+    const osvRuns = osvDpkg.runs;
+    const osvKeys = osvDpkg.keys;
+    const osvWhy = osvDpkg.why;
 
     // --- report
     const importMs = stats(imports.map((m) => m.ms));
@@ -211,13 +250,17 @@ async function main(): Promise<void> {
       ? undefined
       : Math.max(...cold.map((r) => r.maxRssMb!));
     const warmMs = stats(warm.timesMs);
-    const ourCold = coldResult ? ourFindingKeys(coldResult) : undefined;
+    const ourColdKeys = coldResult ? ourFindingKeys(coldResult) : undefined;
+    const coldImageMs = stats(coldImage.runs.map((r) => r.ms));
+    const coldImageRss = Math.max(...coldImage.runs.map((r) => r.maxRssMb ?? 0)) || undefined;
+    const rescanMs = stats(warm.rescanMs);
+    const osvImageMs = osvImage.runs.length > 0 ? stats(osvImage.runs.map((r) => r.ms)) : undefined;
     const compiled = existsSync(join(repoRoot, 'dist', 'cli', 'main.js'));
 
     const out: string[] = [];
     out.push('', `Containment scan benchmark — ${new Date().toISOString()}`);
     out.push(
-      `machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}; ${RUNS} runs each (warm: ${WARM_ITERATIONS} scans)`,
+      `machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}; ${RUNS} runs each (warm: ${WARM_ITERATIONS} scans); load average at start ${startLoad}`,
     );
     out.push(`root: ${root.path} — ${root.packages} installed dpkg packages (${root.how})`);
     out.push(`      inventory found ${warm.packages} packages`);
@@ -238,16 +281,23 @@ async function main(): Promise<void> {
     // prettier-ignore
     const table: string[][] = [
       ['measure', 'median', 'min', 'max', 'target', ''],
-      ['import 100k records (library, new db)', ...range(importMs, fmtMs), '< 30 s', verdict(importMs.median, TARGET.importMs)],
+      [`import ${records.total / 1000}k records (library, new db)`, ...range(importMs, fmtMs), '< 30 s', verdict(importMs.median, TARGET.importMs)],
       ['  import peak RSS (max of runs)', fmtMb(importRss), '', '', '< 400 MB', verdict(importRss, TARGET.peakMb)],
       ['cold scan (new CLI process, wall)', ...range(coldMs, fmtMs), '', ''],
       ['  first scan() in the warm process', fmtMs(warm.firstMs), '', '', '', ''],
-      ['warm scan (scan(), store open)', ...range(warmMs, fmtMs), '< 200 ms', verdict(warmMs.median, TARGET.warmMs)],
-      ['peak RSS, cold CLI scan (max of runs)', fmtMb(coldRss), '', '', '< 400 MB', verdict(coldRss, TARGET.peakMb)],
+      ['warm scan (scan(), store open)', ...range(warmMs, fmtMs), '', ''],
+      ['warm rescan, unchanged (ScanCache)', ...range(rescanMs, fmtMs), '< 200 ms', verdict(rescanMs.median, TARGET.warmMs)],
+      ['cold scan of the image archive (CLI)', ...range(coldImageMs, fmtMs), '', ''],
+      ['  peak RSS, image archive scan', fmtMb(coldImageRss), '', '', '< 300 MB', verdict(coldImageRss, TARGET.coldPeakMb)],
+      ['peak RSS, cold CLI scan (max of runs)', fmtMb(coldRss), '', '', '< 300 MB', verdict(coldRss, TARGET.coldPeakMb)],
       ['peak RSS, warm scan process', fmtMb(warm.maxRssMb), '', '', '< 400 MB', verdict(warm.maxRssMb, TARGET.peakMb)],
       ...(osvMs ? [
         [`osv-scanner ${OSV_SCANNER_VERSION} offline (new process)`, ...range(osvMs, fmtMs), '', ''],
         ['  osv-scanner peak RSS (max of runs)', fmtMb(osvRss), '', '', '', ''],
+      ] : []),
+      ...(osvImageMs ? [
+        [`osv-scanner ${OSV_SCANNER_VERSION} image archive`, ...range(osvImageMs, fmtMs), '', ''],
+        ['  its peak RSS (max of runs)', fmtMb(Math.max(...osvImage.runs.map((r) => r.maxRssMb ?? 0)) || undefined), '', '', '', ''],
       ] : []),
     ];
     out.push('', ...table.map(row));
@@ -257,18 +307,38 @@ async function main(): Promise<void> {
         `ratio osv-scanner / ours: cold ${(osvMs.median / coldMs.median).toFixed(2)}×, warm ${(osvMs.median / warmMs.median).toFixed(1)}× ` +
           `(> 1 means ours is faster)`,
       );
-      out.push(...compare(ourCold?.debian ?? warm.findings, osvKeys ?? []));
+      out.push(...compare(ourColdKeys?.debian ?? warm.findings, osvKeys ?? []));
+      if (osvImageMs) {
+        out.push(
+          `image archive: ours / osv-scanner = ${(coldImageMs.median / osvImageMs.median).toFixed(2)} (target ≤ 0.5; < 1 means ours is faster)`,
+        );
+        out.push(
+          ...compare(coldImage.result ? ourFindingKeys(coldImage.result).debian : [], osvImage.keys ?? []),
+        );
+      } else out.push(`*** osv-scanner on the image archive SKIPPED: ${osvImage.why ?? 'not run'} ***`);
       out.push(
-        `  (ours also reported ${ourCold?.other ?? warm.otherFindings} non-Debian findings; osv-scanner read only the dpkg status)`,
+        `  (ours also reported ${ourColdKeys?.other ?? warm.otherFindings} non-Debian findings; osv-scanner read only the dpkg status)`,
       );
     } else {
       out.push('');
       out.push(`*** osv-scanner SKIPPED: ${osvWhy ?? 'not run'} ***`);
       out.push(`findings: ours ${warm.findings.length} (Debian package × record)`);
     }
-    if (ourCold && ourCold.debian.join('\n') !== warm.findings.join('\n')) {
+    if (ourColdKeys && ourColdKeys.debian.join('\n') !== warm.findings.join('\n')) {
       out.push('  WARNING: the cold CLI scan and the library scan found different Debian findings');
     }
+    const curve = warm.rssCurveMb.filter(
+      (_, i) =>
+        i % Math.max(1, Math.floor(warm.rssCurveMb.length / 10)) === 0 || i === warm.rssCurveMb.length - 1,
+    );
+    out.push(
+      `RSS after warm scans 1..${warm.rssCurveMb.length} (MB, sampled): ${curve.join(' ')} (target < 400 MB after 100)`,
+    );
+    out.push(
+      `load average at the end: ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+    );
     out.push(`bench wall time ${fmtMs(performance.now() - wall)}`);
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {

@@ -2,16 +2,22 @@
  * `scan(target, options)`: open the target safely, take its inventory, match it against the
  * advisory store, apply ignores, and summarise. The library entry point behind `containment scan`.
  */
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { collectInventory } from './inventory/collect.js';
+import type { FileEntry } from './inventory/context.js';
 import type { InventoryPhase } from './inventory/collect.js';
-import type { Inventory } from './inventory/types.js';
+import type { Inventory, Package } from './inventory/types.js';
 import { matchIdentity, matchPackages, summarize } from './matching/index.js';
-import type { ComplianceThresholds } from './matching/types.js';
+import type { ComplianceThresholds, VulnerabilityFinding } from './matching/types.js';
 import { DEFAULT_THRESHOLDS } from './matching/types.js';
 import { applyIgnores } from './report/ignore-file.js';
 import type { IgnoreEntry } from './report/ignore-file.js';
+import { ScanCache } from './scan-cache.js';
+import type { PackageMatch } from './scan-cache.js';
 import type { ScanResult, ScanTarget } from './scan-result.js';
 import { openTarget } from './targets.js';
+import type { OpenedTarget } from './targets.js';
 import type { AsyncAdvisoryStore } from './vulndb/advisory-store.js';
 import { openSqliteAdvisoryStore } from './vulndb/sqlite-store.js';
 
@@ -30,32 +36,85 @@ export interface ScanOptions {
   engineSocket?: string;
   tmpDir?: string;
   onPhase?: (phase: ScanPhase, detail?: string) => void;
+  /**
+   * Kept between scans by a long-lived caller: a rescan of an unchanged target against an
+   * unchanged store then neither extracts nor matches, and a changed one matches only the
+   * packages that are new (see `scan-cache.ts`).
+   */
+  cache?: ScanCache;
 }
 
-/** Matching and summary for an inventory already taken: also what the server does on re-match. */
-export async function evaluateInventory(
+/** Packages looked up per store call: bounds the advisories held at once (one batch's). */
+const LOOKUP_BATCH = 64;
+
+/** The advisory store's state, for ScanCache: changes with every import. */
+async function storeState(store: AsyncAdvisoryStore): Promise<string> {
+  const last = await store.lastImport();
+  return last ? `${last.importId}\0${last.finishedAt}` : 'empty';
+}
+
+/**
+ * Findings of every package, in inventory order. Advisories are fetched a batch of packages at a
+ * time (one round trip per batch for a database server) and dropped once that batch is matched,
+ * so memory holds one batch's candidates, not the whole inventory's. Packages already matched
+ * against this store state (`cache`) are not looked up again.
+ */
+async function matchInventory(
+  packages: readonly Package[],
+  store: AsyncAdvisoryStore,
+  cache: ScanCache | undefined,
+): Promise<{ found: VulnerabilityFinding[]; warnings: string[] }> {
+  const results = new Map<string, PackageMatch>();
+  const pending: Array<[string, Package]> = [];
+  for (const pkg of packages) {
+    const key = ScanCache.packageKey(pkg);
+    if (results.has(key)) continue;
+    const cached = cache?.packageMatch(key);
+    if (cached) results.set(key, cached);
+    else {
+      results.set(key, { findings: [], warnings: [] }); // placeholder: each key is matched once
+      pending.push([key, pkg]);
+    }
+  }
+  for (let i = 0; i < pending.length; i += LOOKUP_BATCH) {
+    const batch = pending.slice(i, i + LOOKUP_BATCH);
+    const candidates = await store.lookupMany(batch.map(([, pkg]) => matchIdentity(pkg)));
+    batch.forEach(([key, pkg], j) => {
+      const warnings: string[] = [];
+      const findings = matchPackages([pkg], () => candidates[j] ?? [], {
+        onWarning: (w) => warnings.push(w),
+      });
+      const match = { findings, warnings };
+      results.set(key, match);
+      cache?.setPackageMatch(key, match);
+    });
+  }
+  const found: VulnerabilityFinding[] = [];
+  const warnings = new Set<string>();
+  for (const pkg of packages) {
+    const match = results.get(ScanCache.packageKey(pkg)) as PackageMatch;
+    found.push(...match.findings);
+    for (const w of match.warnings) warnings.add(w);
+  }
+  return { found, warnings: [...warnings] };
+}
+
+/** The packages that count toward findings: installed ones, and declared ones only when asked. */
+function counted(packages: readonly Package[], includeDeclared: boolean | undefined): readonly Package[] {
+  return includeDeclared ? packages : packages.filter((p) => p.provenance !== 'declared');
+}
+
+/** Ignores and summary over findings already matched: cheap, so redone on every scan. */
+function finish(
   target: ScanTarget,
   inventory: Inventory,
-  store: AsyncAdvisoryStore,
-  options: Pick<ScanOptions, 'thresholds' | 'ignore' | 'now' | 'includeDeclared'> & { scanTime: string },
-): Promise<ScanResult> {
+  matched: { found: VulnerabilityFinding[]; warnings: string[] },
+  options: Pick<ScanOptions, 'thresholds' | 'ignore' | 'now'> & { scanTime: string },
+): ScanResult {
   const notes = [...inventory.notes];
-  const counted = options.includeDeclared
-    ? inventory.packages
-    : inventory.packages.filter((p) => p.provenance !== 'declared');
-  // Every package's candidates in one call: one round trip for a database server, not one per package.
-  const candidates = await store.lookupMany(
-    counted.map((pkg) => {
-      const { ecosystem, name } = matchIdentity(pkg);
-      return { ecosystem, name };
-    }),
-  );
-  const byPackage = new Map(counted.map((pkg, i) => [pkg, candidates[i] ?? []]));
-  const found = matchPackages(counted, (pkg) => byPackage.get(pkg) ?? [], {
-    onWarning: (message) => notes.push(message),
-  });
+  for (const w of matched.warnings) if (!notes.includes(w)) notes.push(w);
   const kept = applyIgnores(
-    { vulnerabilities: found, insecureConfigurations: inventory.insecureConfigurations },
+    { vulnerabilities: matched.found, insecureConfigurations: inventory.insecureConfigurations },
     options.ignore ?? [],
     options.now ?? new Date(),
   );
@@ -82,21 +141,82 @@ export async function evaluateInventory(
   };
 }
 
+/** Matching and summary for an inventory already taken: also what the server does on re-match. */
+export async function evaluateInventory(
+  target: ScanTarget,
+  inventory: Inventory,
+  store: AsyncAdvisoryStore,
+  options: Pick<ScanOptions, 'thresholds' | 'ignore' | 'now' | 'cache' | 'includeDeclared'> & {
+    scanTime: string;
+  },
+): Promise<ScanResult> {
+  if (options.cache) options.cache.useStoreState(await storeState(store));
+  const matched = await matchInventory(
+    counted(inventory.packages, options.includeDeclared),
+    store,
+    options.cache,
+  );
+  return finish(target, inventory, matched, options);
+}
+
+/**
+ * What identifies the content of a target for ScanCache, and the walk when one was taken. An
+ * image archive is identified by its file (device, inode, size, times): it is read only when that
+ * changed. A directory is identified by the stat walk of its tree (path, type, size, mode, mtime
+ * of every entry; a directory's mtime covers entries added, removed and links replaced), which
+ * is then reused for the inventory. Other targets (running containers) are not cached here: the
+ * agent has its own change detection (`agent/layer-signature.ts`).
+ */
+async function targetSignature(
+  opened: OpenedTarget,
+  ref: string,
+): Promise<{ signature: string; files?: FileEntry[] } | undefined> {
+  if (opened.target.kind === 'image-archive') {
+    const s = statSync(ref, { bigint: true });
+    return { signature: `archive:${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}` };
+  }
+  if (opened.target.kind !== 'directory') return undefined;
+  const hash = createHash('sha256');
+  const files: FileEntry[] = [];
+  hash.update(`/\0${(await opened.fs.lstat('/'))?.mtimeMs ?? 0}\n`);
+  for await (const entry of opened.fs.walk('/')) {
+    files.push(entry);
+    const { stat } = entry;
+    hash.update(`${entry.path}\0${stat.type}\0${stat.size}\0${stat.mode}\0${stat.mtimeMs}\n`);
+  }
+  return { signature: `tree:${files.length}:${hash.digest('hex')}`, files };
+}
+
 export async function scan(targetRef: string, options: ScanOptions = {}): Promise<ScanResult> {
   const scanTime = (options.now ?? new Date()).toISOString();
-  // Open the database first: a missing database should fail before minutes of unpacking.
+  // Open the database first: a missing database should fail before minutes of reading.
   const store: AsyncAdvisoryStore =
     options.store ?? openSqliteAdvisoryStore(options.dbPath ?? '', { readonly: true });
+  const { cache } = options;
   try {
+    if (cache) cache.useStoreState(await storeState(store));
     options.onPhase?.('open', targetRef);
     const opened = await openTarget(targetRef, {
       engineSocket: options.engineSocket,
       tmpDir: options.tmpDir,
     });
     try {
-      const inventory = await collectInventory(opened.fs, { image: opened.image, onPhase: options.onPhase });
+      const signed = cache ? await targetSignature(opened, targetRef) : undefined;
+      const hit = signed && cache?.target(targetRef, signed.signature);
+      if (hit) return finish(opened.target, hit.inventory, hit, { ...options, scanTime });
+      const inventory = await collectInventory(opened.fs, {
+        image: opened.image,
+        onPhase: options.onPhase,
+        ...(signed?.files ? { files: signed.files } : {}),
+      });
       options.onPhase?.('match');
-      return await evaluateInventory(opened.target, inventory, store, { ...options, scanTime });
+      const matched = await matchInventory(
+        counted(inventory.packages, options.includeDeclared),
+        store,
+        cache,
+      );
+      if (signed) cache?.setTarget(targetRef, { signature: signed.signature, inventory, ...matched });
+      return finish(opened.target, inventory, matched, { ...options, scanTime });
     } finally {
       await opened.cleanup();
     }

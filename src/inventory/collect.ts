@@ -18,6 +18,8 @@ export interface CollectOptions {
   /** Extractor ids to run (default: all). */
   extractors?: readonly string[];
   onPhase?: (phase: InventoryPhase, detail?: string) => void;
+  /** The walk of `/`, when the caller already took it (an incremental rescan signs it first). */
+  files?: FileEntry[];
 }
 
 export async function collectInventory(fs: RootFs, options: CollectOptions = {}): Promise<Inventory> {
@@ -34,8 +36,8 @@ export async function collectInventory(fs: RootFs, options: CollectOptions = {})
   if (!os) note('no /etc/os-release: operating system unknown, OS packages are matched without a release');
 
   options.onPhase?.('walk');
-  const files: FileEntry[] = [];
-  for await (const entry of fs.walk('/')) files.push(entry);
+  const files: FileEntry[] = options.files ?? [];
+  if (!options.files) for await (const entry of fs.walk('/')) files.push(entry);
 
   const ctx: InventoryContext = { fs, os, files, note, gap };
   const selected = options.extractors

@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
 import { requireOrSkip } from '../../testing/shared-data.js';
@@ -201,11 +201,11 @@ async function checkStandardTree(path: string): Promise<void> {
     assert.deepEqual(archive.image.config.Env, ['PATH=/usr/bin', 'A=1']);
     assert.equal(archive.image.config.User, 'app');
     assert.equal(archive.image.layers, 3);
-    assert.equal(readdirSync(tmp).length, 1, 'staging removed, one work dir');
+    assert.deepEqual(readdirSync(tmp), [], 'read in place: nothing written under the temp dir');
   } finally {
     await archive.cleanup();
   }
-  assert.deepEqual(readdirSync(tmp), [], 'cleanup removes everything');
+  assert.deepEqual(readdirSync(tmp), [], 'nothing left behind');
 }
 
 describe('openImageArchive: layouts', () => {
@@ -245,17 +245,23 @@ describe('openImageArchive: layouts', () => {
     assert.match(archive.image.digest ?? '', /^sha256:[a-f0-9]{64}$/);
   });
 
-  test('zstd layers are refused by name', async () => {
-    const l1 = await tarOf([{ name: 'a', content: 'x' }]);
-    const path = await ociArchive([[l1, 'application/vnd.oci.image.layer.v1.tar+zstd']]);
-    await assertCode(openImageArchive(path), ErrorCodes.TARGET_UNSUPPORTED, /zstd/);
-    // A zstd frame behind a docker-archive (no media type) is caught by its magic number.
-    const zstdMagic = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(64)]);
-    await assertCode(
-      openImageArchive(await dockerArchive([zstdMagic])),
-      ErrorCodes.TARGET_UNSUPPORTED,
-      /zstd/,
-    );
+  test('zstd layers (OCI media type, or a bare zstd frame in a docker-archive) are read', async () => {
+    const l1 = await tarOf([{ name: 'etc/os-release', content: 'ID=debian\n' }]);
+    const l2 = await tarOf([{ name: 'etc/motd', content: 'zstd motd' }]);
+    const oci = await ociArchive([
+      [zstdCompressSync(l1), 'application/vnd.oci.image.layer.v1.tar+zstd'],
+      [zstdCompressSync(l2), 'application/vnd.oci.image.layer.v1.tar+zstd'],
+    ]);
+    const docker = await dockerArchive([zstdCompressSync(l1), zstdCompressSync(l2)]);
+    for (const path of [oci, docker]) {
+      const archive = await openImageArchive(path);
+      try {
+        assert.equal(await archive.fs.readText('/etc/os-release'), 'ID=debian\n');
+        assert.equal(await archive.fs.readText('/etc/motd'), 'zstd motd');
+      } finally {
+        await archive.cleanup();
+      }
+    }
   });
 });
 
@@ -560,6 +566,82 @@ describe('openImageArchive: real podman archives', () => {
       }
     } finally {
       spawnSync(podman, ['rmi', '-f', name]);
+    }
+  });
+});
+
+describe('openImageArchive: read in place', () => {
+  test('compressed layers: large files stream again, executables keep their ends for ranged reads', async () => {
+    const big = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) % 251;
+    const layer = await tarOf([
+      { name: 'usr/bin/tool', content: big, mode: 0o755 },
+      { name: 'var/data.bin', content: big },
+      { name: 'etc/small', content: 'small' },
+    ]);
+    const archive = await openImageArchive(await dockerArchive([gzipSync(layer)]), { keepBytes: 64 * 1024 });
+    try {
+      const { fs } = archive;
+      assert.equal(await fs.readText('/etc/small'), 'small');
+      assert.deepEqual(await fs.readRange('/usr/bin/tool', 0, 64), big.subarray(0, 64), 'head');
+      assert.deepEqual(
+        await fs.readRange('/usr/bin/tool', big.length - 100, 200),
+        big.subarray(-100),
+        'tail',
+      );
+      assert.deepEqual(await fs.readRange('/usr/bin/tool', 500_000, 10), big.subarray(500_000, 500_010));
+      assert.ok((await fs.readFile('/var/data.bin'))?.equals(big), 'a file past the keep budget');
+      assert.ok((await fs.readFile('/usr/bin/tool'))?.equals(big));
+    } finally {
+      await archive.cleanup();
+    }
+  });
+
+  test('nothing is written under the temp dir while an archive is opened and every file read', async () => {
+    const tmp = mkdtempSync(join(scratch, 'tmpdir-'));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp; // os.tmpdir() reads it on every call
+    try {
+      const layers = await standardLayers();
+      for (const path of [
+        await dockerArchive([layers[0]!, gzipSync(layers[1]!), zstdCompressSync(layers[2]!)]),
+        scratchFile(gzipSync(readFileSync(await dockerArchive(layers)))),
+      ]) {
+        const archive = await openImageArchive(path);
+        try {
+          let files = 0;
+          for await (const { path: file, stat } of archive.fs.walk('/')) {
+            if (stat.type === 'file') files += (await archive.fs.readFile(file)) ? 1 : 0;
+          }
+          assert.ok(files >= 6, `read ${files} files`);
+          assert.deepEqual(readdirSync(tmp), [], 'nothing under TMPDIR during the scan');
+        } finally {
+          await archive.cleanup();
+        }
+      }
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    assert.deepEqual(readdirSync(tmp), []);
+  });
+
+  test('link loops and links above the root resolve inside the image', async () => {
+    const layer = await tarOf([
+      { name: 'a', type: 'symlink', linkname: 'b' },
+      { name: 'b', type: 'symlink', linkname: 'a' },
+      { name: 'up', type: 'symlink', linkname: '../../../../etc' },
+      { name: 'etc/passwd', content: 'image passwd' },
+    ]);
+    const archive = await openImageArchive(await dockerArchive([layer]));
+    try {
+      assert.equal(await archive.fs.readFile('/a'), undefined, 'loop');
+      assert.equal(await archive.fs.stat('/a/x'), undefined);
+      assert.equal(await archive.fs.readText('/up/passwd'), 'image passwd');
+      assert.equal(await archive.fs.resolve('/up/passwd'), '/etc/passwd');
+      assert.equal(await archive.fs.readText('/etc/../../../etc/passwd'), 'image passwd');
+    } finally {
+      await archive.cleanup();
     }
   });
 });

@@ -1,54 +1,38 @@
 /**
  * Image archives: `docker save` / `podman save` (docker-archive: `manifest.json`) and OCI image
- * layout archives (`oci-layout` + `index.json`). The layers are applied in order into a fresh
- * temporary directory, honouring whiteouts, and the result is read through `DirectoryRootFs`.
+ * layout archives (`oci-layout` + `index.json`), read in place: nothing is written to disk.
  *
- * The archive is hostile by assumption. Every entry name is cleaned lexically and may not climb
- * above the root (ARCHIVE_PATH_ESCAPE); parent directories are then resolved INSIDE the destination
- * exactly as `DirectoryRootFs` reads them (an image link `etc -> /host` means the image's `/host`),
- * so a link planted by an earlier entry or layer can never make a later one write on the host.
- * Hard links may only name files of the tree; devices and FIFOs are not created (an empty directory
- * stands in for each); owners are not set.
+ * The outer archive is indexed by its tar headers (`tar-index.ts`); an uncompressed layer inside
+ * it is indexed the same way, and its files are read later by offset from the archive file. A
+ * gzip or zstd layer is decompressed once while indexing: small files are kept in memory then
+ * (within a budget), executables keep their first and last bytes (enough for the ELF headers the
+ * Go extractor checks), and any other read streams that layer again. The layers are merged in
+ * memory (`layer-tree.ts`: whiteouts, opaque directories, links resolved inside the image) and
+ * read through `TreeRootFs`. A compressed outer archive (`docker save | gzip`) is streamed: once
+ * for its manifests, once for its layers.
  *
- * The outer archive is staged first (each entry to a numbered file) because manifests may come
- * after the layers they list and layers must be applied in manifest order.
+ * The archive is hostile by assumption: see `layer-tree.ts` for the guarantees on entry names and
+ * links; sizes are bounded per file and in total for what decompression produces.
  */
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  createReadStream,
-  fchmodSync,
-  futimesSync,
-  linkSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  unlinkSync,
-  writeSync,
-  chmodSync,
-} from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
 import tar from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { z } from 'zod';
 import { ContainmentError, ErrorCodes, isContainmentError } from '../../errors.js';
 import type { ImageConfig } from '../context.js';
-import { DirectoryRootFs } from './directory-root-fs.js';
+import { cleanEntryName, LayerTree } from './layer-tree.js';
+import type { Content } from './layer-tree.js';
+import type { RootFs } from './root-fs.js';
+import { indexTar } from './tar-index.js';
+import type { TarHeader, TarMember } from './tar-index.js';
+import { TreeRootFs } from './tree-root-fs.js';
+
+export { cleanEntryName } from './layer-tree.js';
 
 const GiB = 1024 * 1024 * 1024;
 const MAX_LINKS = 40;
@@ -59,12 +43,14 @@ const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 
 export interface ImageArchiveOptions {
-  /** Where the temporary directory is made (default: the OS temp dir). */
+  /** Unused: archives are read in place (kept for callers that pass it). */
   tmpDir?: string;
-  /** Limit on the bytes staged plus the decompressed layer streams (default 8 GiB). */
+  /** Limit on the bytes decompression produces, all streams together (default 8 GiB). */
   maxTotalBytes?: number;
   /** Limit on a single file in a layer (default 4 GiB). */
   maxEntryBytes?: number;
+  /** Memory for files kept while indexing compressed layers (default 256 MiB). */
+  keepBytes?: number;
 }
 
 export interface ImageInfo {
@@ -80,11 +66,11 @@ export interface ImageInfo {
 }
 
 export interface ImageArchive {
-  fs: DirectoryRootFs;
+  fs: RootFs;
   image: ImageInfo;
   /** Things the user should know (skipped device nodes, …). */
   notes: string[];
-  /** Removes the unpacked tree. */
+  /** Releases the archive (nothing was unpacked). */
   cleanup(): Promise<void>;
 }
 
@@ -122,6 +108,14 @@ const OciManifest = z.object({
   layers: z.array(Descriptor),
 });
 
+/** Files of a compressed layer up to this size are kept in memory while it is indexed. */
+const KEEP_WHOLE_BYTES = 256 * 1024;
+/** Bytes kept from the start and the end of a larger executable of a compressed layer. */
+const KEEP_HEAD_BYTES = 4096;
+const KEEP_TAIL_BYTES = 16 * 1024;
+/** Total memory for kept bytes of compressed layers; past it, reads stream the layer again. */
+const DEFAULT_KEEP_BUDGET = 256 * 1024 * 1024;
+
 function corrupt(message: string): ContainmentError {
   return new ContainmentError(ErrorCodes.ARCHIVE_CORRUPT, message);
 }
@@ -130,29 +124,13 @@ function errorText(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0] as string;
 }
 
-/**
- * Cleans an entry name lexically (as docker does): leading `/` and `.` components are dropped,
- * `..` removes the previous component and may not climb above the root.
- */
-export function cleanEntryName(name: string): string[] {
-  const parts: string[] = [];
-  for (const part of name.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (parts.length === 0) {
-        throw new ContainmentError(
-          ErrorCodes.ARCHIVE_PATH_ESCAPE,
-          `archive entry ${JSON.stringify(name)} points outside the destination`,
-        );
-      }
-      parts.pop();
-    } else parts.push(part);
-  }
-  return parts;
+interface Budget {
+  left: number;
+  limit: number;
 }
 
 /** Counts bytes flowing through and fails the pipeline once `budget.left` is exhausted. */
-function byteBudget(budget: { left: number; limit: number }, what: string): Transform {
+function byteBudget(budget: Budget, what: string): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, callback) {
       budget.left -= chunk.length;
@@ -170,60 +148,110 @@ function byteBudget(budget: { left: number; limit: number }, what: string): Tran
 
 type Compression = 'none' | 'gzip' | 'zstd';
 
-function sniff(file: string): Compression {
-  const fd = openSync(file, 'r');
-  try {
-    const magic = Buffer.alloc(4);
-    const n = readSync(fd, magic, 0, 4, 0);
-    if (n >= 2 && magic[0] === 0x1f && magic[1] === 0x8b) return 'gzip';
-    if (n === 4 && magic.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-    return 'none';
-  } finally {
-    closeSync(fd);
+function sniff(magic: Buffer): Compression {
+  if (magic.length >= 2 && magic[0] === 0x1f && magic[1] === 0x8b) return 'gzip';
+  if (magic.length >= 4 && magic.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
+function decompressor(compression: Compression): Transform[] {
+  if (compression === 'gzip') return [createGunzip()];
+  if (compression === 'zstd') return [createZstdDecompress()];
+  return [];
+}
+
+/** The archive file, read by offset through one descriptor opened on demand. */
+class ArchiveFile {
+  private fd: number | undefined;
+  constructor(
+    readonly path: string,
+    readonly size: number,
+  ) {}
+
+  read(offset: number, length: number): Buffer {
+    this.fd ??= openSync(this.path, 'r');
+    // Unsafe is fine: only the bytes read are returned.
+    const buffer = Buffer.allocUnsafe(Math.max(0, Math.min(length, this.size - offset)));
+    let done = 0;
+    while (done < buffer.length) {
+      const n = readSync(this.fd, buffer, done, buffer.length - done, offset + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return buffer.subarray(0, done);
+  }
+
+  stream(offset: number, length: number): Readable {
+    return length === 0
+      ? Readable.from([])
+      : createReadStream(this.path, { start: offset, end: offset + length - 1 });
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }
 
+function toTarHeader(header: Header): TarHeader {
+  return {
+    name: header.name,
+    type: header.type ?? 'file',
+    mode: header.mode ?? 0o644,
+    uid: header.uid ?? 0,
+    gid: header.gid ?? 0,
+    size: header.size ?? 0,
+    mtime: header.mtime ? Math.floor(header.mtime.getTime() / 1000) : 0,
+    linkname: header.linkname ?? '',
+  };
+}
+
 /**
- * Streams the entries of a tar file (plain or gzip) to `onEntry`, in order. Errors of the
- * decompressor or the tar parser become ARCHIVE_CORRUPT naming `what`.
+ * Streams the entries of a tar (plain, gzip or zstd, told by its first bytes) to `onEntry`, in
+ * order. `hash`, when given, sees the bytes before decompression. Errors of the decompressor or
+ * the tar parser become ARCHIVE_CORRUPT naming `what`.
  */
 async function forEachTarEntry(
-  file: string,
+  bytes: Readable,
   what: string,
-  budget: { left: number; limit: number },
-  onEntry: (header: Header, body: AsyncIterable<unknown>) => Promise<void>,
+  budget: Budget,
+  onEntry: (header: Header, body: AsyncIterable<Buffer>) => Promise<void>,
+  hash?: ReturnType<typeof createHash>,
 ): Promise<void> {
-  const compression = sniff(file);
-  if (compression === 'zstd') {
-    throw new ContainmentError(
-      ErrorCodes.TARGET_UNSUPPORTED,
-      `${what} is zstd-compressed, which is not supported yet (re-save the image with gzip or no compression)`,
-    );
-  }
+  const source = await peeked(bytes);
   const extract = tar.extract();
-  const stages: NodeJS.ReadWriteStream[] = compression === 'gzip' ? [createGunzip()] : [];
+  const hashing = hash
+    ? [
+        new Transform({
+          transform(chunk: Buffer, _enc, callback) {
+            hash.update(chunk);
+            callback(null, chunk);
+          },
+        }),
+      ]
+    : [];
   let failure: unknown;
   // tar-stream's extractor is a streamx Writable; Node's pipeline drives it like any other.
   const sink = extract as unknown as NodeJS.WritableStream;
-  const streams = [createReadStream(file), ...stages, byteBudget(budget, what)];
+  const streams = [source.stream, ...hashing, ...decompressor(source.compression), byteBudget(budget, what)];
   const piped = pipeline([...streams, sink]).catch((e: unknown) => {
     failure ??= e;
   });
   try {
     for await (const entry of extract) {
       try {
-        await onEntry(entry.header, entry);
-        // An entry's body must be drained before the next header arrives; bodies the callback
-        // did not read would otherwise stall a large archive once its buffers fill.
+        await onEntry(entry.header, entry as AsyncIterable<Buffer>);
+        // An entry's body must be drained before the next header arrives.
         entry.resume();
       } catch (e) {
         if (isContainmentError(e)) throw e;
-        throw corrupt(`cannot unpack ${what}: entry ${JSON.stringify(entry.header.name)}: ${errorText(e)}`);
+        throw corrupt(`cannot read ${what}: entry ${JSON.stringify(entry.header.name)}: ${errorText(e)}`);
       }
     }
   } catch (e) {
     failure ??= e;
     extract.destroy();
+    source.stream.destroy();
   }
   await piped;
   if (failure === undefined) return;
@@ -231,69 +259,270 @@ async function forEachTarEntry(
   throw corrupt(`${what} is not a readable tar archive: ${errorText(failure)}`);
 }
 
-/** The outer archive's regular files staged under numbered names, plus its links as aliases. */
-class Staging {
-  private readonly files = new Map<string, string>();
-  private readonly aliases = new Map<string, string>();
-  private count = 0;
+/** Reads the first chunk to tell the compression, and gives back a stream of all the bytes. */
+async function peeked(bytes: Readable): Promise<{ compression: Compression; stream: Readable }> {
+  const iterator = bytes[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first = await iterator.next();
+  const head = first.done ? Buffer.alloc(0) : first.value;
+  async function* all(): AsyncIterable<Buffer> {
+    if (head.length > 0) yield head;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+  }
+  return { compression: sniff(head), stream: Readable.from(all(), { objectMode: false }) };
+}
 
-  constructor(private readonly dir: string) {}
+/** Where a layer blob is, and how to get its bytes. */
+interface LayerBlob {
+  name: string;
+  digest?: string;
+  /** Set when the blob lies uncompressed in the archive file: indexed and read in place. */
+  inPlace?: { offset: number; size: number };
+  bytes(): Readable;
+}
 
-  async load(archive: string, budget: { left: number; limit: number }): Promise<void> {
-    await forEachTarEntry(archive, 'the archive', budget, async (header, body) => {
-      const key = cleanEntryName(header.name).join('/');
-      if (header.type === 'file' || header.type === 'contiguous-file') {
-        const file = join(this.dir, String(this.count++));
-        const fd = openSync(file, 'wx', 0o600);
-        try {
-          for await (const chunk of body) writeSync(fd, chunk as Buffer);
-        } finally {
-          closeSync(fd);
-        }
-        this.files.set(key, file);
-      } else if (header.type === 'symlink' && header.linkname) {
-        const dir = key.split('/').slice(0, -1).join('/');
-        const target = header.linkname.startsWith('/') ? header.linkname : `${dir}/${header.linkname}`;
-        this.aliases.set(key, cleanEntryName(target).join('/'));
-      } else if (header.type === 'link' && header.linkname) {
-        this.aliases.set(key, cleanEntryName(header.linkname).join('/'));
-      }
-    });
+/** What the plan needs of the outer archive: its small JSON members and its layer blobs. */
+interface Blobs {
+  has(name: string): boolean;
+  json(name: string, what: string): { value: unknown; bytes: Buffer };
+  layer(name: string, digest?: string): LayerBlob;
+}
+
+/** Archive members by cleaned name, with the archive's own links followed. */
+class MemberNames<T> {
+  readonly files = new Map<string, T>();
+  readonly aliases = new Map<string, string>();
+
+  add(header: { name: string; type: string; linkname: string }, value: T): void {
+    const key = cleanEntryName(header.name).join('/');
+    if (header.type === 'file' || header.type === 'contiguous-file') this.files.set(key, value);
+    else if (header.type === 'symlink' && header.linkname) {
+      const dir = key.split('/').slice(0, -1).join('/');
+      const target = header.linkname.startsWith('/') ? header.linkname : `${dir}/${header.linkname}`;
+      this.aliases.set(key, cleanEntryName(target).join('/'));
+    } else if (header.type === 'link' && header.linkname) {
+      this.aliases.set(key, cleanEntryName(header.linkname).join('/'));
+    }
   }
 
-  has(name: string): boolean {
-    return this.find(name) !== undefined;
-  }
-
-  /** The staged file of an archive member (following the archive's own links), if any. */
-  find(name: string): string | undefined {
+  /** The canonical member name and its value, following the archive's links. */
+  find(name: string): [string, T] | undefined {
     let key = cleanEntryName(name).join('/');
     for (let hops = 0; hops <= MAX_LINKS; hops++) {
-      const file = this.files.get(key);
-      if (file) return file;
+      const value = this.files.get(key);
+      if (value !== undefined) return [key, value];
       const next = this.aliases.get(key);
       if (next === undefined) return undefined;
       key = next;
     }
     return undefined;
   }
+}
 
-  file(name: string, what: string): string {
-    const file = this.find(name);
-    if (!file) throw corrupt(`${what} ${JSON.stringify(name)} is listed but missing from the archive`);
-    return file;
+function parseJson(bytes: Buffer, name: string, what: string): { value: unknown; bytes: Buffer } {
+  try {
+    return { value: JSON.parse(bytes.toString('utf8')), bytes };
+  } catch {
+    throw corrupt(`${what} ${name} is not valid JSON`);
   }
+}
 
-  json(name: string, what: string): { value: unknown; bytes: Buffer } {
-    const file = this.file(name, what);
-    if (statSync(file).size > MAX_JSON_BYTES) throw corrupt(`${what} ${name} is implausibly large`);
-    const bytes = readFileSync(file);
-    try {
-      return { value: JSON.parse(bytes.toString('utf8')), bytes };
-    } catch {
-      throw corrupt(`${what} ${name} is not valid JSON`);
+function missing(name: string, what: string): ContainmentError {
+  return corrupt(`${what} ${JSON.stringify(name)} is listed but missing from the archive`);
+}
+
+/** An uncompressed outer archive: members indexed by header, read by offset. */
+function inPlaceBlobs(file: ArchiveFile): Blobs {
+  const names = new MemberNames<TarMember>();
+  for (const member of indexTar((o, l) => file.read(o, l), file.size, 'the archive')) {
+    names.add(member, member);
+  }
+  return {
+    has: (name) => names.find(name) !== undefined,
+    json(name, what) {
+      const member = names.find(name)?.[1];
+      if (!member) throw missing(name, what);
+      if (member.size > MAX_JSON_BYTES) throw corrupt(`${what} ${name} is implausibly large`);
+      return parseJson(file.read(member.offset, member.size), name, what);
+    },
+    layer(name, digest) {
+      const member = names.find(name)?.[1];
+      if (!member) throw missing(name, 'layer');
+      const compressed = sniff(file.read(member.offset, 4)) !== 'none';
+      return {
+        name,
+        ...(digest ? { digest } : {}),
+        ...(compressed ? {} : { inPlace: { offset: member.offset, size: member.size } }),
+        bytes: () => file.stream(member.offset, member.size),
+      };
+    },
+  };
+}
+
+/** A compressed outer archive: small members kept from one streaming pass, layers streamed. */
+async function streamedBlobs(path: string, budget: Budget): Promise<Blobs> {
+  const names = new MemberNames<Buffer | number>();
+  await forEachTarEntry(createReadStream(path), 'the archive', budget, async (header, body) => {
+    const h = toTarHeader(header);
+    if (h.type !== 'file' && h.type !== 'contiguous-file') return names.add(h, 0);
+    if (h.size > MAX_JSON_BYTES) return names.add(h, h.size); // a layer: streamed again when needed
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk);
+    names.add(h, Buffer.concat(chunks));
+  });
+  return {
+    has: (name) => names.find(name) !== undefined,
+    json(name, what) {
+      const found = names.find(name);
+      if (!found) throw missing(name, what);
+      if (typeof found[1] === 'number') throw corrupt(`${what} ${name} is implausibly large`);
+      return parseJson(found[1], name, what);
+    },
+    layer(name, digest) {
+      const found = names.find(name);
+      if (!found) throw missing(name, 'layer');
+      const [key, value] = found;
+      return {
+        name,
+        ...(digest ? { digest } : {}),
+        bytes: () => (typeof value === 'number' ? outerMember(path, key, budget) : Readable.from([value])),
+      };
+    },
+  };
+}
+
+/** Ends a streaming pass early (identity-compared, so never mistaken for a real error). */
+const STOP = new ContainmentError(ErrorCodes.ARCHIVE_CORRUPT, 'stop');
+
+/** The bytes of one member of a compressed outer archive, streamed up to and through it. */
+function outerMember(path: string, key: string, budget: Budget): Readable {
+  const out = new PassThrough();
+  forEachTarEntry(createReadStream(path), 'the archive', budget, async (header, body) => {
+    if (cleanEntryName(header.name).join('/') !== key) return;
+    for await (const chunk of body) {
+      if (out.destroyed) break;
+      if (!out.write(chunk))
+        await new Promise((resolve) => out.once('drain', resolve).once('close', resolve));
     }
+    throw STOP;
+  }).then(
+    () => out.destroy(corrupt(`layer ${key} is missing from the archive`)),
+    (e: unknown) => (e === STOP ? out.end() : out.destroy(e as Error)),
+  );
+  return out;
+}
+
+/** Memory kept for compressed layers, shared by all layers of one archive. */
+interface Keep {
+  left: number;
+}
+
+/** Bytes of a file of a compressed layer: what was kept, or else that layer streamed again. */
+class StreamedContent implements Content {
+  constructor(
+    private readonly refetch: () => Promise<Buffer>,
+    private readonly size: number,
+    private readonly head?: Buffer,
+    private readonly tail?: Buffer,
+  ) {}
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    const end = offset + length;
+    if (this.head && end <= this.head.length) return this.head.subarray(offset, end);
+    if (this.tail && offset >= this.size - this.tail.length) {
+      const base = this.size - this.tail.length;
+      return this.tail.subarray(offset - base, end - base);
+    }
+    return (await this.refetch()).subarray(offset, end);
   }
+}
+
+/** Content of a file lying uncompressed in the archive file. */
+function inPlaceContent(file: ArchiveFile, offset: number): Content {
+  return { read: async (at, length) => file.read(offset + at, length) };
+}
+
+/** Indexes an uncompressed layer lying in the archive file: headers only, data left in place. */
+function indexInPlace(
+  file: ArchiveFile,
+  blob: LayerBlob & { inPlace: { offset: number; size: number } },
+  what: string,
+): Array<{ header: TarHeader; content?: Content }> {
+  const base = blob.inPlace.offset;
+  return indexTar((o, l) => file.read(base + o, l), blob.inPlace.size, what).map((member) => ({
+    header: member,
+    ...(member.type === 'file' || member.type === 'contiguous-file'
+      ? { content: inPlaceContent(file, base + member.offset) }
+      : {}),
+  }));
+}
+
+/**
+ * Indexes a compressed layer in one streaming pass, keeping small files and the ends of
+ * executables in memory (see KEEP_*); other bytes are fetched by streaming the layer again.
+ */
+async function indexStreamed(
+  blob: LayerBlob,
+  what: string,
+  budget: Budget,
+  keep: Keep,
+  hash?: ReturnType<typeof createHash>,
+): Promise<Array<{ header: TarHeader; content?: Content }>> {
+  const entries: Array<{ header: TarHeader; content?: Content }> = [];
+  let cached: { ordinal: number; data: Buffer } | undefined;
+  const refetch = (ordinal: number) => async (): Promise<Buffer> => {
+    if (cached?.ordinal === ordinal) return cached.data;
+    let data: Buffer | undefined;
+    let seen = 0;
+    const unlimited = { left: Number.MAX_SAFE_INTEGER, limit: Number.MAX_SAFE_INTEGER };
+    await forEachTarEntry(blob.bytes(), what, unlimited, async (_header, body) => {
+      if (seen++ !== ordinal) return;
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk);
+      data = Buffer.concat(chunks);
+      throw STOP;
+    }).catch((e: unknown) => {
+      if (e !== STOP) throw e;
+    });
+    if (!data) throw corrupt(`${what} changed while being read`);
+    cached = { ordinal, data };
+    return data;
+  };
+  await forEachTarEntry(
+    blob.bytes(),
+    what,
+    budget,
+    async (raw, body) => {
+      const header = toTarHeader(raw);
+      const ordinal = entries.length;
+      if (header.type !== 'file' && header.type !== 'contiguous-file') return void entries.push({ header });
+      const whole = header.size <= KEEP_WHOLE_BYTES && keep.left >= header.size;
+      const ends = !whole && (header.mode & 0o111) !== 0 && keep.left >= KEEP_HEAD_BYTES + KEEP_TAIL_BYTES;
+      if (!whole && !ends)
+        return void entries.push({ header, content: new StreamedContent(refetch(ordinal), header.size) });
+      const chunks: Buffer[] = [];
+      let head = Buffer.alloc(0);
+      let tail = Buffer.alloc(0);
+      for await (const chunk of body) {
+        if (whole) chunks.push(chunk);
+        else {
+          if (head.length < KEEP_HEAD_BYTES)
+            head = Buffer.concat([head, chunk.subarray(0, KEEP_HEAD_BYTES - head.length)]);
+          tail = Buffer.concat([tail, chunk]);
+          if (tail.length > KEEP_TAIL_BYTES) tail = Buffer.from(tail.subarray(tail.length - KEEP_TAIL_BYTES));
+        }
+      }
+      if (whole) {
+        const data = Buffer.concat(chunks);
+        keep.left -= data.length;
+        entries.push({ header, content: { read: async (o, l) => data.subarray(o, o + l) } });
+      } else {
+        keep.left -= head.length + tail.length;
+        entries.push({ header, content: new StreamedContent(refetch(ordinal), header.size, head, tail) });
+      }
+    },
+    hash,
+  );
+  return entries;
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
@@ -313,10 +542,10 @@ function sha256(bytes: Buffer): string {
 
 interface Plan {
   info: ImageInfo;
-  layers: Array<{ file: string; name: string; digest?: string }>;
+  layers: LayerBlob[];
 }
 
-function dockerPlan(staging: Staging): Plan {
+function dockerPlan(staging: Blobs): Plan {
   const manifest = parse(DockerManifest, staging.json('manifest.json', 'manifest').value, 'manifest.json');
   const image = manifest[0] as z.infer<typeof DockerManifest>[number];
   const config = staging.json(image.Config, 'image config');
@@ -329,7 +558,7 @@ function dockerPlan(staging: Staging): Plan {
       id: sha256(config.bytes),
       layers: image.Layers.length,
     },
-    layers: image.Layers.map((name) => ({ file: staging.file(name, 'layer'), name })),
+    layers: image.Layers.map((name) => staging.layer(name)),
   };
 }
 
@@ -337,7 +566,7 @@ function blobName(digest: string): string {
   return `blobs/${digest.replace(':', '/')}`;
 }
 
-function ociBlob(staging: Staging, digest: string, what: string): { value: unknown; bytes: Buffer } {
+function ociBlob(staging: Blobs, digest: string, what: string): { value: unknown; bytes: Buffer } {
   const blob = staging.json(blobName(digest), what);
   if (sha256(blob.bytes) !== digest && digest.startsWith('sha256:')) {
     throw corrupt(`${what} ${digest} does not match its digest`);
@@ -345,7 +574,7 @@ function ociBlob(staging: Staging, digest: string, what: string): { value: unkno
   return blob;
 }
 
-function ociPlan(staging: Staging): Plan {
+function ociPlan(staging: Blobs): Plan {
   let index = parse(OciIndex, staging.json('index.json', 'OCI index').value, 'index.json');
   const tags: string[] = [];
   // Nested indexes (multi-platform images) are followed to the manifest for this platform.
@@ -367,14 +596,6 @@ function ociPlan(staging: Staging): Plan {
     const manifest = parse(OciManifest, blob.value, `manifest ${chosen.digest}`);
     const config = ociBlob(staging, manifest.config.digest, 'image config');
     const configFile = parse(ImageConfigFile, config.value, `image config ${manifest.config.digest}`);
-    for (const layer of manifest.layers) {
-      if (layer.mediaType?.includes('zstd')) {
-        throw new ContainmentError(
-          ErrorCodes.TARGET_UNSUPPORTED,
-          `layer ${layer.digest} is zstd-compressed (${layer.mediaType}), which is not supported yet`,
-        );
-      }
-    }
     return {
       info: {
         format: 'oci-archive',
@@ -384,210 +605,53 @@ function ociPlan(staging: Staging): Plan {
         id: manifest.config.digest,
         layers: manifest.layers.length,
       },
-      layers: manifest.layers.map((l) => ({
-        file: staging.file(blobName(l.digest), 'layer'),
-        name: l.digest,
-        digest: l.digest,
-      })),
+      layers: manifest.layers.map((l) => staging.layer(blobName(l.digest), l.digest)),
     };
   }
 }
 
-function isNotFound(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException).code;
-  return code === 'ENOENT';
-}
-
-function lstatOrUndefined(path: string): Stats | undefined {
+/** The archive's outer compression, from its first bytes. */
+function outerCompression(path: string): Compression {
+  const file = new ArchiveFile(path, 4);
   try {
-    return lstatSync(path);
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
+    return sniff(file.read(0, 4));
+  } finally {
+    file.close();
   }
 }
 
-/** Applies layer entries to `root`, resolving every parent directory inside it. */
-class LayerWriter {
-  /** In-root paths (joined by `/`) this layer created or entered: an opaque dir keeps only those. */
-  private layerPaths = new Set<string>();
-  readonly skipped = new Map<string, string[]>();
-
-  constructor(
-    private readonly root: string,
-    private readonly maxEntryBytes: number,
-  ) {}
-
-  startLayer(): void {
-    this.layerPaths = new Set();
+/** Indexes every layer and merges them in manifest order. */
+async function mergeLayers(
+  plan: Plan,
+  file: ArchiveFile,
+  options: ImageArchiveOptions,
+  budget: Budget,
+): Promise<LayerTree> {
+  const tree = new LayerTree();
+  const keep: Keep = { left: options.keepBytes ?? DEFAULT_KEEP_BUDGET };
+  const maxEntryBytes = options.maxEntryBytes ?? 4 * GiB;
+  for (const [i, layer] of plan.layers.entries()) {
+    const what = `layer ${i + 1} (${layer.digest ?? layer.name})`;
+    const hash = layer.digest?.startsWith('sha256:') ? createHash('sha256') : undefined;
+    let entries: Array<{ header: TarHeader; content?: Content }>;
+    if (layer.inPlace) {
+      const inPlace = layer.inPlace;
+      entries = indexInPlace(file, { ...layer, inPlace }, what);
+      if (hash) for await (const chunk of layer.bytes()) hash.update(chunk as Buffer);
+    } else {
+      entries = await indexStreamed(layer, what, budget, keep, hash);
+    }
+    if (hash && 'sha256:' + hash.digest('hex') !== layer.digest)
+      throw corrupt(`${what} does not match its digest`);
+    tree.startLayer(i);
+    for (const { header, content } of entries) tree.apply(header, content, maxEntryBytes);
   }
-
-  private host(parts: readonly string[]): string {
-    return parts.length === 0 ? this.root : join(this.root, ...parts);
-  }
-
-  /**
-   * Resolves a directory path inside the root, following the image's links against the root
-   * (never the kernel's view), creating missing directories when `create`. Returns the canonical
-   * component list, or undefined when missing and not creating.
-   */
-  private resolveDir(parts: readonly string[], create: boolean, entry: string): string[] | undefined {
-    const pending = [...parts].reverse();
-    const done: string[] = [];
-    let links = 0;
-    while (pending.length > 0) {
-      const part = pending.pop() as string;
-      if (part === '..') {
-        done.pop();
-        continue;
-      }
-      const candidate = [...done, part];
-      const stats = lstatOrUndefined(this.host(candidate));
-      if (stats === undefined) {
-        if (!create) return undefined;
-        mkdirSync(this.host(candidate), 0o755);
-      } else if (stats.isSymbolicLink()) {
-        if (++links > MAX_LINKS)
-          throw corrupt(`archive entry ${JSON.stringify(entry)}: too many levels of links`);
-        const target = readlinkSync(this.host(candidate));
-        if (target.startsWith('/')) done.length = 0;
-        pending.push(
-          ...target
-            .split('/')
-            .filter((c) => c !== '' && c !== '.')
-            .reverse(),
-        );
-        continue;
-      } else if (!stats.isDirectory()) {
-        throw corrupt(`archive entry ${JSON.stringify(entry)}: /${candidate.join('/')} is not a directory`);
-      }
-      done.push(part);
-      if (create) this.layerPaths.add(done.join('/'));
-    }
-    return done;
-  }
-
-  /** Removes whatever is at `parts` (a link is removed, never followed). */
-  private clear(parts: readonly string[], keepDirectory: boolean): void {
-    const path = this.host(parts);
-    const stats = lstatOrUndefined(path);
-    if (!stats || (keepDirectory && stats.isDirectory())) return;
-    if (stats.isDirectory()) rmSync(path, { recursive: true, force: true });
-    else unlinkSync(path);
-  }
-
-  private note(kind: string, path: string): void {
-    const list = this.skipped.get(kind) ?? [];
-    list.push(path);
-    this.skipped.set(kind, list);
-  }
-
-  async apply(header: Header, body: AsyncIterable<unknown>): Promise<void> {
-    const entry = header.name;
-    const parts = cleanEntryName(entry);
-    const base = parts.at(-1);
-    if (base === undefined) return; // the root directory itself
-    const dirParts = parts.slice(0, -1);
-
-    if (base.startsWith('.wh.')) return this.whiteout(dirParts, base, entry);
-
-    const type = header.type ?? 'file';
-    if (type === 'character-device' || type === 'block-device' || type === 'fifo') {
-      this.note(type, '/' + parts.join('/'));
-      // Not created, but not absent either: an empty directory stands in for it, so a FIFO or
-      // device where a package database belongs reads as "there, and not a file" (a gap of the
-      // inventory), never as no database; like the node itself, it hides what lower layers had.
-      const target = [...(this.resolveDir(dirParts, true, entry) as string[]), base];
-      this.layerPaths.add(target.join('/'));
-      this.clear(target, false);
-      mkdirSync(this.host(target), 0o700);
-      return;
-    }
-    if (!['file', 'contiguous-file', 'directory', 'symlink', 'link'].includes(type)) {
-      this.note(type, '/' + parts.join('/'));
-      return;
-    }
-    const dir = this.resolveDir(dirParts, true, entry) as string[];
-    const target = [...dir, base];
-    this.layerPaths.add(target.join('/'));
-    const path = this.host(target);
-    const mode = (header.mode ?? 0o644) & 0o7777;
-
-    if (type === 'directory') {
-      this.clear(target, true);
-      // Owner rwx is kept so that later entries and cleanup work without root.
-      if (lstatOrUndefined(path) === undefined) mkdirSync(path, 0o700);
-      chmodSync(path, mode | 0o700); // a real directory, just checked: chmod cannot follow a link here
-      return;
-    }
-    if (type === 'symlink') {
-      this.clear(target, false);
-      symlinkSync(header.linkname ?? '', path);
-      return;
-    }
-    if (type === 'link') {
-      const linkParts = cleanEntryName(header.linkname ?? '');
-      const linkBase = linkParts.at(-1);
-      const linkDir = this.resolveDir(linkParts.slice(0, -1), false, entry);
-      const source = linkDir && linkBase !== undefined ? [...linkDir, linkBase] : undefined;
-      const stats = source ? lstatOrUndefined(this.host(source)) : undefined;
-      if (!source || !stats || stats.isDirectory()) {
-        throw corrupt(
-          `archive entry ${JSON.stringify(entry)}: hard link target ${JSON.stringify(header.linkname)} is not a file of the image`,
-        );
-      }
-      this.clear(target, false);
-      linkSync(this.host(source), path); // link(2) does not follow a link named by its source
-      return;
-    }
-    const size = header.size ?? 0;
-    if (size > this.maxEntryBytes) {
-      throw new ContainmentError(
-        ErrorCodes.FILE_TOO_LARGE,
-        `archive entry ${JSON.stringify(entry)} is ${size} bytes, over the ${this.maxEntryBytes}-byte limit`,
-      );
-    }
-    this.clear(target, false);
-    const fd = openSync(
-      path,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o600,
-    );
-    try {
-      for await (const chunk of body) writeSync(fd, chunk as Buffer);
-      fchmodSync(fd, mode);
-      if (header.mtime) futimesSync(fd, header.mtime, header.mtime);
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  private whiteout(dirParts: string[], base: string, entry: string): void {
-    const opaque = base === '.wh..wh..opq';
-    if (!opaque && base.startsWith('.wh..wh.')) return; // aufs bookkeeping (`.wh..wh.plnk`, …), not content
-    const name = base.slice('.wh.'.length);
-    if (name === '' || name === '.' || name === '..') {
-      throw corrupt(`archive entry ${JSON.stringify(entry)} is not a valid whiteout`);
-    }
-    const dir = this.resolveDir(dirParts, opaque, entry);
-    if (dir === undefined) return; // nothing below to hide
-    if (opaque) this.prune(dir);
-    else this.clear([...dir, name], false);
-  }
-
-  /** Opaque directory: removes everything below `dir` that this layer did not put there. */
-  private prune(dir: string[]): void {
-    for (const name of readdirSync(this.host(dir))) {
-      const child = [...dir, name];
-      if (!this.layerPaths.has(child.join('/'))) this.clear(child, false);
-      else if (lstatSync(this.host(child)).isDirectory()) this.prune(child);
-    }
-  }
+  return tree;
 }
 
 /**
- * Opens an image archive: stages it, applies its layers into a temporary directory and returns a
- * RootFs on the result. The caller must call `cleanup()`; on failure nothing is left behind.
+ * Opens an image archive in place: indexes it and its layers and returns a RootFs over the merged
+ * view. Nothing is written to disk; `cleanup()` releases the archive's descriptor.
  */
 export async function openImageArchive(
   path: string,
@@ -604,45 +668,25 @@ export async function openImageArchive(
 
   const maxTotalBytes = options.maxTotalBytes ?? 8 * GiB;
   const budget = { left: maxTotalBytes, limit: maxTotalBytes };
-  const work = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'containment-image-'));
-  const cleanup = (): Promise<void> => rm(work, { recursive: true, force: true });
+  const file = new ArchiveFile(path, stats.size);
   try {
-    const stagingDir = join(work, 'staging');
-    const rootDir = join(work, 'rootfs');
-    mkdirSync(stagingDir, 0o700);
-    mkdirSync(rootDir, 0o755);
-    const staging = new Staging(stagingDir);
-    await staging.load(path, budget);
-
+    const blobs = outerCompression(path) === 'none' ? inPlaceBlobs(file) : await streamedBlobs(path, budget);
     let plan: Plan;
-    if (staging.has('manifest.json')) plan = dockerPlan(staging);
-    else if (staging.has('oci-layout') && staging.has('index.json')) plan = ociPlan(staging);
+    if (blobs.has('manifest.json')) plan = dockerPlan(blobs);
+    else if (blobs.has('oci-layout') && blobs.has('index.json')) plan = ociPlan(blobs);
     else throw corrupt(`${path} has neither manifest.json nor an OCI layout (oci-layout, index.json)`);
 
-    const writer = new LayerWriter(rootDir, options.maxEntryBytes ?? 4 * GiB);
-    for (const [i, layer] of plan.layers.entries()) {
-      writer.startLayer();
-      const what = `layer ${i + 1} (${layer.name})`;
-      const hash = layer.digest?.startsWith('sha256:') ? createHash('sha256') : undefined;
-      if (hash) {
-        for await (const chunk of createReadStream(layer.file)) hash.update(chunk as Buffer);
-        if ('sha256:' + hash.digest('hex') !== layer.digest)
-          throw corrupt(`${what} does not match its digest`);
-      }
-      await forEachTarEntry(layer.file, what, budget, (header, body) => writer.apply(header, body));
-    }
-    rmSync(stagingDir, { recursive: true, force: true });
-
-    const notes = [...writer.skipped].map(
+    const tree = await mergeLayers(plan, file, options, budget);
+    const notes = [...tree.skipped].map(
       ([kind, paths]) =>
         `skipped ${paths.length} ${kind} entr${paths.length === 1 ? 'y' : 'ies'} (not created): ${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ', …' : ''}`,
     );
-    const fs = new DirectoryRootFs(rootDir, `image archive ${path}`);
-    return { fs, image: plan.info, notes, cleanup };
+    const fs = new TreeRootFs(tree.root, `image archive ${path}`, () => file.close());
+    return { fs, image: plan.info, notes, cleanup: async () => file.close() };
   } catch (e) {
-    await cleanup();
+    file.close();
     if (isContainmentError(e)) throw e;
-    throw corrupt(`cannot unpack ${path}: ${errorText(e)}`);
+    throw corrupt(`cannot read ${path}: ${errorText(e)}`);
   }
 }
 
@@ -651,15 +695,27 @@ export async function openImageArchive(
  * `manifest.json` or `oci-layout`. Never throws.
  */
 export async function isImageArchive(path: string): Promise<boolean> {
+  const isMarker = (name: string): boolean => {
+    const key = cleanEntryName(name).join('/');
+    return key === 'manifest.json' || key === 'oci-layout';
+  };
   try {
-    if (!statSync(path).isFile()) return false;
+    const stats = statSync(path);
+    if (!stats.isFile()) return false;
+    if (outerCompression(path) === 'none') {
+      const file = new ArchiveFile(path, stats.size);
+      try {
+        return indexTar((o, l) => file.read(o, l), file.size, 'the archive').some((m) => isMarker(m.name));
+      } finally {
+        file.close();
+      }
+    }
     let found = false;
     const unlimited = { left: Number.MAX_SAFE_INTEGER, limit: Number.MAX_SAFE_INTEGER };
-    await forEachTarEntry(path, 'the archive', unlimited, async (header) => {
-      const name = cleanEntryName(header.name).join('/');
-      if (name === 'manifest.json' || name === 'oci-layout') {
+    await forEachTarEntry(createReadStream(path), 'the archive', unlimited, async (header) => {
+      if (isMarker(header.name)) {
         found = true;
-        throw new Error('found'); // stop reading: the answer is known
+        throw STOP; // the answer is known
       }
     }).catch((e: unknown) => {
       if (!found) throw e;

@@ -2,8 +2,8 @@
  * A read-only view of a container's filesystem. Every path is interpreted inside the root:
  * symbolic links (absolute or relative, `..` chains) are resolved against the root and can
  * never lead to a file of the host. Implementations: `DirectoryRootFs` (a directory on this
- * host, also used for `/proc/<pid>/root`). Image archives are unpacked safely into a
- * directory first (see `image-archive.ts`).
+ * host, also used for `/proc/<pid>/root`) and `TreeRootFs` (an image archive read in place,
+ * see `image-archive.ts`).
  */
 export interface RootFsEntry {
   /** Name within its directory. */
