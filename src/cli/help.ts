@@ -156,6 +156,29 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
     ['containment policy list', 'policies and their rules'],
     ['containment policy list --namespace local --format json', 'as JSON'],
   ],
+  'policy web-auth': [
+    [
+      'containment policy web-auth --issuer https://id.example.com --audience shop --jwks-url https://id.example.com/jwks',
+      'JWT web actions of this namespace accept tokens of that issuer',
+    ],
+    ['containment policy web-auth', 'show the setting'],
+    ['containment policy web-auth --remove', 'remove it: JWT web actions then refuse every caller'],
+  ],
+  runtime: [
+    ['containment runtime watch', 'detections on this node as JSON lines (as root)'],
+    ['containment runtime rules', 'the rules and whether each is enabled'],
+  ],
+  'runtime watch': [
+    ['containment runtime watch', 'eBPF when possible, else /proc polling'],
+    [
+      'containment runtime watch --rules my-rules.yaml --learn 10m',
+      'own rules, and baselines learned for ten minutes',
+    ],
+  ],
+  'runtime rules': [
+    ['containment runtime rules', 'built-in rules'],
+    ['containment runtime rules --rules my-rules.yaml', 'with your rule file applied'],
+  ],
   'policy remove': [
     ['containment policy remove my-policy', 'the policy and its rules'],
     ['containment policy remove my-policy --namespace local', 'in namespace local'],
