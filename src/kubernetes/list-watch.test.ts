@@ -61,7 +61,7 @@ async function makePod(namespace: string, name: string): Promise<void> {
 describe('ListWatcher (real kube-apiserver)', () => {
   before(async () => {
     if (!binaries) return;
-    cp = await startControlPlane({ binaries, name: 'list-watch-test' });
+    cp = await startControlPlane({ binaries, name: 'list-watch-test', watchCache: false });
     kc = new k8s.KubeConfig();
     kc.loadFromOptions(cp.kubeConfig);
     core = kc.makeApiClient(k8s.CoreV1Api);
@@ -103,7 +103,7 @@ describe('ListWatcher (real kube-apiserver)', () => {
     const ns = 'gone';
     await core.createNamespace({ body: { metadata: { name: ns } } });
     await makePod(ns, 'old');
-    // Without a compaction etcd still has revision 1 and simply replays everything since.
+    // Served by etcd (no watch cache, see before()): once compacted, resourceVersion 1 is too old.
     await cp.compact();
     const seen: string[] = [];
     const w = podWatcher(kc, ns, seen, { resourceVersion: '1' });
