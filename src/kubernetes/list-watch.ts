@@ -83,7 +83,10 @@ const isGone = (e: unknown): boolean => apiStatus(e) === 410;
 export class ListWatcher<T extends k8s.KubernetesObject> {
   readonly stats: ListWatchStats = { lists: 0, watches: 0, events: 0, gone: 0, failures: 0 };
   private informer: k8s.ListWatch<T> | undefined;
+  /** What the caller was last told exists, while no ListWatch's cache holds it (between lists). */
   private previous: readonly T[] = [];
+  /** The ListWatch whose list succeeded: only its cache replaces `previous` when it fails. */
+  private listedBy: k8s.ListWatch<T> | undefined;
   /** True from a list's answer until its items are handed on (ListWatch does so before watching). */
   private listing = false;
   private startAt: string | undefined;
@@ -158,6 +161,7 @@ export class ListWatcher<T extends k8s.KubernetesObject> {
       // Watch from the given version: an empty "list" at it (see the file comment).
       const resourceVersion = this.startAt;
       this.startAt = undefined;
+      this.listedBy = this.informer;
       return { items: [], metadata: { resourceVersion } };
     }
     const items: T[] = [];
@@ -181,6 +185,7 @@ export class ListWatcher<T extends k8s.KubernetesObject> {
     const now = new Set(items.map(keyOf));
     const gone = this.previous.filter((o) => !now.has(keyOf(o)));
     this.previous = [];
+    this.listedBy = this.informer;
     for (const o of gone) this.emit('DELETED', o);
     return { items, metadata: { resourceVersion: resourceVersion ?? '' } };
   }
@@ -223,7 +228,8 @@ export class ListWatcher<T extends k8s.KubernetesObject> {
       { watch: this.name, err: apiMessage(e), retryInMs: delay },
       'watch: failed, relisting after backoff',
     );
-    this.previous = informer.list();
+    // A ListWatch whose list failed has an empty cache: what the caller knows is still `previous`.
+    if (this.listedBy === informer) this.previous = informer.list();
     void informer.stop();
     this.informer = undefined;
     this.retryTimer = setTimeout(() => {

@@ -258,8 +258,10 @@ describe('KubernetesEnforcementClient (real API server)', () => {
         const done = await kubernetes.quarantine(p.pod, { reason: 'cli test' });
         return { name: done.name, phase: done.status?.phase ?? null };
       }`;
+    // Invoked by hand, without a triggering event naming the pod: only a namespace-wide scope may act.
     const put = await call('PUT', 'actions/isolate?overwrite=true', {
       exec: { kind: 'typescript', code: policy },
+      annotations: [{ key: 'containment.dev/enforcement-scope', value: 'namespace' }],
     });
     assert.equal(put.status, 200, await put.text());
     const invoked = await call('POST', 'actions/isolate?blocking=true&result=true', { pod: 'shop/web' });

@@ -73,6 +73,12 @@ export interface ControlPlane extends ControlPlaneState {
   kubeConfigFor(client: ClientCredentials): KubeConfigOptions;
   /** One HTTPS request to the API server (admin by default). */
   request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
+  /**
+   * Compacts etcd's history up to its current revision, as kube-apiserver does every 5 minutes:
+   * afterwards a watch from an older resourceVersion is answered 410 Gone. (A fresh etcd keeps
+   * its whole history, so without this even resourceVersion "1" is not too old.)
+   */
+  compact(): Promise<void>;
   /** Stops etcd and kube-apiserver and deletes the instance's dir (data, certs, logs). */
   stop(): Promise<void>;
 }
@@ -85,6 +91,12 @@ export interface StartOptions {
   detached?: boolean;
   /** How long to wait for `/readyz`. Default 90 s (a loaded 2-core machine is slow). */
   readyTimeoutMs?: number;
+  /**
+   * kube-apiserver's watch cache (default on). Off, every watch is served by etcd, so after
+   * `compact()` a watch from an older resourceVersion gets 410 Gone. With it on, a fresh cache
+   * (nothing evicted yet) answers any old resourceVersion with its current objects as ADDED.
+   */
+  watchCache?: boolean;
 }
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -275,6 +287,21 @@ function httpOk(url: string): Promise<boolean> {
     req.on('error', () => resolve(false));
     req.on('timeout', () => req.destroy());
   });
+}
+
+/** etcd's JSON gateway (the v3 API over HTTP): the current revision, then a compaction to it. */
+async function compactEtcd(etcdUrl: string): Promise<void> {
+  const post = async (path: string, body: object): Promise<unknown> => {
+    const res = await fetch(`${etcdUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
+    if (!res.ok) throw new Error(`etcd ${path}: HTTP ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  const range = (await post('/v3/kv/range', { key: Buffer.from('/').toString('base64'), limit: 1 })) as {
+    header?: { revision?: string };
+  };
+  const revision = range.header?.revision;
+  if (revision === undefined) throw new Error('etcd /v3/kv/range: no revision in the answer');
+  await post('/v3/kv/compaction', { revision, physical: true });
 }
 
 function apiRequest(
@@ -470,6 +497,7 @@ async function startOnce(binaries: ControlPlaneBinaries, options: StartOptions):
         `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
         // No controller-manager creates the `default` ServiceAccount this plugin would require.
         '--disable-admission-plugins=ServiceAccount',
+        ...(options.watchCache === false ? ['--watch-cache=false'] : []),
       ],
       join(dir, 'kube-apiserver.log'),
       detached,
@@ -504,6 +532,7 @@ async function startOnce(binaries: ControlPlaneBinaries, options: StartOptions):
       issueClient: (user, groups = []) => pki.client(user, groups),
       kubeConfigFor: (client) => kubeConfigOf(name, server, caPem, client),
       request: (method, path, opts) => apiRequest(server, caPem, method, path, opts, admin),
+      compact: () => compactEtcd(etcdUrl),
       stop: async () => {
         if (onExit) process.off('exit', onExit);
         await stopControlPlane(state);
