@@ -20,10 +20,8 @@ import type { FindingSet } from '../finding-sets.js';
 import type { DetectionStore } from '../../storage/scanner/detections.js';
 
 /** What a reader may see: one cluster or all, and a namespace list or all. */
-export interface Visibility {
-  cluster: string | '*';
-  namespaces: readonly string[] | '*';
-}
+export type { Page, Visibility } from '../../storage/scanner/visibility.js';
+import type { Page, Visibility } from '../../storage/scanner/visibility.js';
 
 export interface ClusterRecord {
   name: string;
@@ -114,11 +112,6 @@ export interface WorkloadFilter {
   namespace?: string;
   pod?: string;
   container?: string;
-}
-
-export interface Page {
-  limit: number;
-  offset: number;
 }
 
 /** Workloads running an image: its reference (exact string) or its digest. */

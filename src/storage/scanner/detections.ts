@@ -8,7 +8,7 @@ import type { CloudEvent } from 'cloudevents';
 import { ErrorCodes, NotFoundError } from '../../errors.js';
 import { EventTypes, createEvent } from '../../events/cloud-event.js';
 import type { RuntimeDetection } from '../../runtime/contracts.js';
-import type { Page, Visibility } from '../../scanner/store/scanner-store.js';
+import type { Page, Visibility } from './visibility.js';
 import { int, isoTime } from '../sql.js';
 import type { SqlDb } from '../sql.js';
 
