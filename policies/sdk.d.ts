@@ -191,6 +191,28 @@ declare module '@containment/policy-sdk' {
   /** Any SDK method by name, e.g. `call('kubernetes.quarantine', pod)`. */
   export function call(method: string, ...args: unknown[]): Promise<unknown>;
 
+  /**
+   * The parameters of a `dev.containment.runtime.detected` event's data: one runtime detection
+   * (docs/runtime-detection.md), repeats aggregated into `count`.
+   */
+  export interface RuntimeDetectedParams {
+    workload: Workload & { containerId: string; podUid?: string };
+    /** A built-in rule (`shell_in_container`, `reverse_shell`, …), a user rule, or `falco:<rule>`. */
+    ruleId: string;
+    kind: string;
+    severity: Severity;
+    title: string;
+    detectedAt: string;
+    process?: { pid: number; ppid?: number; uid: number; name: string; exe?: string; argv: string[] };
+    evidence: Record<string, unknown>;
+    baseline: { state: 'none' | 'learning' | 'monitor' | 'protect'; image?: string };
+    count: number;
+    firstSeen: string;
+    lastSeen: string;
+    fingerprint: string;
+    source: 'ebpf' | 'procfs' | 'falco';
+  }
+
   /** The parameters of a `dev.containment.scan.completed` or `findings.changed` event's data. */
   export interface ScanEventParams {
     workload: Workload;

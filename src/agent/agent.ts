@@ -42,6 +42,13 @@ import type { DiscoveredWorkload, WorkloadDiscovery } from './discovery.js';
 import { EngineDiscovery } from './engine-discovery.js';
 import { layerSignature } from './layer-signature.js';
 import { processStartTime } from './process-start.js';
+import { startRuntimeDetection } from './runtime-forwarder.js';
+import type {
+  DetectionSink,
+  RunningRuntimeDetection,
+  RuntimeDetectionOptions,
+  RuntimeDetectionStatus,
+} from './runtime-forwarder.js';
 
 /**
  * Where reports go: the scanner API client (`ScannerClient`) in practice. An API error rejects with
@@ -81,6 +88,15 @@ export interface AgentOptions {
   concurrency?: number;
   /** Engine discovery: watch only containers carrying all these labels (default: every container). */
   labels?: Record<string, string>;
+  /**
+   * Engine mode: run the runtime sensor (`src/runtime/`) on the watched containers and forward its
+   * detections to `detections` (default `off` here; the CLI and `up` default to `on`).
+   */
+  runtimeDetection?: 'on' | 'off';
+  /** Where detections go (the ScannerClient); needed with `runtimeDetection: 'on'`. */
+  detections?: DetectionSink;
+  /** Sensor and forwarder tuning (tests). */
+  runtimeTuning?: Pick<RuntimeDetectionOptions, 'forwarder' | 'detector'>;
 }
 
 export const DEFAULT_RESCAN_INTERVAL_MS = 30_000;
@@ -152,6 +168,7 @@ export class Agent {
   private ticking = false;
   private lastResync = 0;
   private eventLoop: Promise<void> | undefined;
+  private runtime: RunningRuntimeDetection | undefined;
 
   constructor(private readonly options: AgentOptions) {
     if (options.discovery) this.discovery = options.discovery;
@@ -175,6 +192,34 @@ export class Agent {
     await this.resync();
     const tickMs = this.driftMs > 0 ? Math.min(this.driftMs, this.rescanMs) : this.rescanMs;
     this.timer = setInterval(() => void this.tick(), tickMs);
+    await this.startRuntime();
+  }
+
+  /** The runtime sensor's and the forwarding's status; undefined when it does not run. */
+  runtimeStatus(): RuntimeDetectionStatus | undefined {
+    return this.runtime?.status();
+  }
+
+  private async startRuntime(): Promise<void> {
+    const { runtimeDetection, detections, engine } = this.options;
+    if (runtimeDetection !== 'on') return;
+    if (!engine || !detections) {
+      this.log.warn({}, 'runtime detection off: only wired for engine mode with a scanner to report to');
+      return;
+    }
+    try {
+      this.runtime = await startRuntimeDetection({
+        discovery: this.discovery,
+        sink: detections,
+        logger: this.log,
+        cluster: this.options.cluster ?? 'local',
+        node: this.options.node ?? hostname(),
+        ...this.options.runtimeTuning,
+      });
+    } catch (e) {
+      // The scanner does not depend on it: carry on without it, said once.
+      this.failed(e, 'runtime detection failed to start; continuing without it');
+    }
   }
 
   /** Stops watching; waits for the scans in progress (their reports included). */
@@ -184,6 +229,7 @@ export class Agent {
     this.queue.length = 0;
     await this.eventLoop;
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    await this.runtime?.stop();
     await this.discovery.close();
   }
 

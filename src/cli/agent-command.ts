@@ -27,6 +27,7 @@ interface AgentFlags extends ApiFlags {
   driftInterval: number;
   concurrency: number;
   label: Record<string, string>;
+  runtimeDetection: 'on' | 'off';
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -56,6 +57,16 @@ export function labelOption(): Option {
       return { ...previous, [v.slice(0, at)]: v.slice(at + 1) };
     })
     .default({}, 'every container');
+}
+
+/** `--runtime-detection on|off`: the runtime sensor beside the scans (engine mode). */
+export function runtimeDetectionOption(): Option {
+  return new Option(
+    '--runtime-detection <mode>',
+    'watch what containers do (eBPF, else /proc; needs root) and report detections',
+  )
+    .choices(['on', 'off'])
+    .default('on');
 }
 
 // Over 120 lines, but half of it is commander's option declarations, read top to bottom as `--help`.
@@ -118,7 +129,8 @@ export function registerAgentCommand(program: Command): void {
           })
           .default(DEFAULT_SCAN_CONCURRENCY),
       )
-      .addOption(labelOption()),
+      .addOption(labelOption())
+      .addOption(runtimeDetectionOption()),
   ).action(async (flags: AgentFlags) => {
     const client = clientFrom(flags);
     const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
@@ -177,6 +189,8 @@ export function registerAgentCommand(program: Command): void {
       driftCheckIntervalMs: flags.driftInterval,
       concurrency: flags.concurrency,
       labels: flags.label,
+      // Engine mode only for now (the Kubernetes DaemonSet needs the privileges in runtime-detection.md).
+      ...(flags.kubernetes ? {} : { runtimeDetection: flags.runtimeDetection, detections: client }),
     });
     // Listening before starting: a signal during start-up also ends in a clean stop.
     const signalled = stopSignal();
@@ -191,6 +205,6 @@ export function registerAgentCommand(program: Command): void {
     );
     logger.info({ signal: await signalled }, 'stopping');
     await agent.stop();
-    logger.info({ stats: agent.stats }, 'agent stopped');
+    logger.info({ stats: agent.stats, runtime: agent.runtimeStatus() }, 'agent stopped');
   });
 }

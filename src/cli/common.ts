@@ -71,8 +71,12 @@ export function databaseOption(): Option {
 export function stopSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      // Removed after this signal's other handlers ran: the runtime sensor's handler exits the
+      // process when it sees itself alone, which would cut the clean stop short.
+      setImmediate(() => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      });
       resolve(signal);
     };
     process.on('SIGINT', stop);

@@ -4,7 +4,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import type { ConfigFile } from '../config/config.js';
 import { ContainmentError, ErrorCodes } from '../errors.js';
-import { labelOption, parseDuration } from './agent-command.js';
+import { labelOption, parseDuration, runtimeDetectionOption } from './agent-command.js';
 import { configOf, dataDirOf, stopSignal } from './common.js';
 import { dataDirOption, portDefaultNote } from './help.js';
 
@@ -16,6 +16,7 @@ interface UpFlags {
   rematchInterval: number;
   gracePeriod: number;
   label: Record<string, string>;
+  runtimeDetection: 'on' | 'off';
   enforce?: boolean;
   monitor?: boolean;
   quiet?: boolean;
@@ -103,6 +104,7 @@ export function registerUpCommand(program: Command): void {
         .default(30),
     )
     .addOption(labelOption())
+    .addOption(runtimeDetectionOption())
     .action(async (flags: UpFlags, cmd: Command) => {
       const { runUp } = await import('../up/run-up.js');
       const { banner, decisionOutput, readyObject, removeUpEnv, writeUpEnv } =
@@ -124,6 +126,7 @@ export function registerUpCommand(program: Command): void {
         rematchIntervalMs: flags.rematchInterval,
         gracePeriodSeconds: flags.gracePeriod,
         labels: flags.label,
+        runtimeDetection: flags.runtimeDetection,
         enforce,
         onDecision: (d) => {
           const out = decisionOutput(output, d);

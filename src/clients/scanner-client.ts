@@ -7,6 +7,7 @@
 import type { TokenInfo } from '../auth/api-tokens.js';
 import type { Role } from '../auth/principal.js';
 import { ErrorCodes } from '../errors.js';
+import type { RuntimeDetection } from '../runtime/contracts.js';
 import type { AgentReport, IngestResult } from '../scanner/ingest.js';
 import type {
   ClusterListing,
@@ -120,6 +121,11 @@ export class ScannerClient {
 
   sendReport(report: AgentReport): Promise<IngestResult> {
     return this.request('POST', '/v1/reports', report);
+  }
+
+  /** Runtime detections of this agent's node (`POST /v1/detections`, 1–1000 at once, agent token). */
+  reportDetections(detections: readonly RuntimeDetection[]): Promise<unknown> {
+    return this.request('POST', '/v1/detections', { detections });
   }
 
   /** Asks the scanner to look for a new advisory import to re-match now (admin). */

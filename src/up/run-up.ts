@@ -69,6 +69,8 @@ export interface RunUpOptions {
   rescanIntervalMs: number;
   /** Watch only containers carrying all these labels (default: every container). */
   labels?: Record<string, string>;
+  /** The agent's runtime sensor (default `on`; see docs/runtime-detection.md). */
+  runtimeDetection?: 'on' | 'off';
   /** Grace period the reference policy gives a vulnerable container before SIGKILL. */
   gracePeriodSeconds: number;
   /** How often the scanner looks for advisory imports to re-match. */
@@ -343,9 +345,12 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
     });
     closers.push(() => running.close());
     if (engine !== undefined) {
+      const agentClient = new ScannerClient({ server: scanner.url, token: tokens.agent });
       const agent = new Agent({
         engine: engine.engine,
-        sink: new ScannerClient({ server: scanner.url, token: tokens.agent }),
+        sink: agentClient,
+        detections: agentClient,
+        runtimeDetection: options.runtimeDetection ?? 'on',
         logger,
         cluster: UP_CLUSTER,
         rescanIntervalMs: options.rescanIntervalMs,
