@@ -63,12 +63,8 @@ function inventoryRequired(e: unknown): boolean {
 }
 
 /** The subset of a pino logger the agent uses. */
-export interface AgentLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
+export type { AgentLogger } from './logger.js';
+import type { AgentLogger } from './logger.js';
 
 export interface AgentOptions {
   /** Where containers are found. Without it, `engine` (with `cluster`, `node`, `labels`) is used. */

@@ -9,7 +9,7 @@ import type { RuntimeDetection, RuntimeWorkload } from '../runtime/contracts.js'
 import { RuntimeDetector } from '../runtime/detector.js';
 import type { DetectorStatus, RuntimeDetectorOptions } from '../runtime/detector.js';
 import type { ContainerRef } from '../runtime/sensor/cgroups.js';
-import type { AgentLogger } from './agent.js';
+import type { AgentLogger } from './logger.js';
 import type { WorkloadDiscovery } from './discovery.js';
 
 export interface DetectionSink {
