@@ -22,6 +22,7 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import { loadAll } from 'js-yaml';
 import openwhisk from 'openwhisk';
 import type { ScanCompletedData } from '../../events/cloud-event.js';
+import { newWebhookSecret, signDelivery } from '../../events/signature.js';
 import { repoRoot, sharedDataDir } from '../../testing/shared-data.js';
 import { GUEST_AUTH, eventually, startHarness } from '../functions-harness.test-helper.js';
 import type { AnyJson, Harness } from '../functions-harness.test-helper.js';
@@ -375,6 +376,108 @@ describe('policy deploy to OpenWhisk and Knative', () => {
         });
       }
       assert.doesNotMatch(yaml, new RegExp(loop.local.scannerToken), 'no token without a Secret asked for');
+    });
+
+    /** Starts the bundled handler as Knative runs it; resolves with its URL and a stop function. */
+    async function startHandler(
+      env: Record<string, string>,
+    ): Promise<{ url: string; stop: () => Promise<void> }> {
+      const file = join(dir, HANDLER_FILE);
+      writeFileSync(file, handler);
+      const child = spawn(process.execPath, [file], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          PORT: '0',
+          CONTAINMENT_LISTEN_HOST: '127.0.0.1',
+          CONTAINMENT_SCANNER_URL: sdk.scannerUrl,
+          CONTAINMENT_SCANNER_TOKEN: sdk.scannerToken,
+          CONTAINMENT_ACTIONS_URL: sdk.actionsUrl,
+          CONTAINMENT_ENFORCER_TOKEN: sdk.enforcerToken,
+          CONTAINMENT_NAMESPACES: 'local',
+          CONTAINMENT_DRY_RUN: 'true',
+          ...env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      const port = await new Promise<number>((resolve, reject) => {
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /"port":(\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        child.on('exit', (code) => reject(new Error(`handler exited ${code}: ${out}`)));
+      });
+      const stop = () =>
+        new Promise<void>((resolve) => {
+          child.removeAllListeners('exit');
+          child.on('exit', () => resolve());
+          child.kill('SIGTERM');
+        });
+      return { url: `http://127.0.0.1:${port}/`, stop };
+    }
+
+    it('with a webhook secret: only signed structured deliveries run, a replay does not, even after a restart', async () => {
+      const [secret, next] = [newWebhookSecret(), newWebhookSecret()];
+      const replayFile = join(dir, 'replay.json');
+      const env = {
+        CONTAINMENT_WEBHOOK_SECRET: `${secret} ${next}`,
+        CONTAINMENT_REPLAY_FILE: replayFile,
+      };
+      const post = async (url: string, body: string, headers: Record<string, string>) => {
+        const res = await fetch(url, { method: 'POST', headers, body });
+        return { status: res.status, body: (await res.json().catch(() => ({}))) as AnyJson };
+      };
+      const structured = { 'content-type': 'application/cloudevents+json' };
+      const event = (id: string) =>
+        JSON.stringify(
+          new CloudEvent({
+            id,
+            source: '/containment/local',
+            type: 'dev.containment.scan.completed',
+            data: shellEvent,
+          }),
+        );
+      let h = await startHandler(env);
+      try {
+        const body = event('kn-signed-1');
+        const signed = { ...structured, ...signDelivery(body, secret, 'kn-signed-1') };
+        const first = await post(h.url, body, signed);
+        assert.equal(first.status, 200, JSON.stringify(first.body));
+        assert.equal(first.body.result.decision, 'Quarantine');
+        // The replay: answered, not run again.
+        assert.deepEqual((await post(h.url, body, signed)).body, { duplicate: true });
+        // Unsigned, signed by a stranger, a changed body, stale: refused.
+        assert.equal((await post(h.url, body, structured)).status, 401);
+        const stranger = { ...structured, ...signDelivery(body, newWebhookSecret(), 'kn-x') };
+        assert.equal((await post(h.url, body, stranger)).status, 401);
+        assert.equal((await post(h.url, `${body} `, signed)).status, 401);
+        const old = signDelivery(body, secret, 'kn-old', new Date(Date.now() - 10 * 60_000));
+        assert.equal((await post(h.url, body, { ...structured, ...old })).status, 401);
+        // The signed bytes with forged binary-mode attributes: refused, never read from headers.
+        const forged = {
+          ...signDelivery(body, secret, 'kn-forged'),
+          'content-type': 'application/json',
+          'ce-specversion': '1.0',
+          'ce-id': 'forged',
+          'ce-source': '/containment/local',
+          'ce-type': 'dev.containment.action.completed',
+        };
+        assert.equal((await post(h.url, body, forged)).status, 415);
+        // Rotation: the next secret alone is accepted too.
+        const rotated = event('kn-signed-2');
+        const byNext = await post(h.url, rotated, {
+          ...structured,
+          ...signDelivery(rotated, next, 'kn-signed-2'),
+        });
+        assert.equal(byNext.status, 200);
+        // A restart in the middle of the window: the replay file still knows the id.
+        await h.stop();
+        h = await startHandler(env);
+        assert.deepEqual((await post(h.url, body, signed)).body, { duplicate: true });
+      } finally {
+        await h.stop();
+      }
     });
 
     it('runs the policy behind the CloudEvents handler for structured and binary events', async () => {
