@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createEvent, structuredBody } from '../events/cloud-event.js';
 import type { ScanCompletedData } from '../events/cloud-event.js';
-import { SIGNATURE_HEADER, sign } from '../events/signature.js';
+import { signDelivery } from '../events/signature.js';
 import { GUEST_AUTH, eventually, startHarness } from '../functions/functions-harness.test-helper.js';
 import type { AnyJson, Harness } from '../functions/functions-harness.test-helper.js';
 import { securityNoticesUrl } from '../functions/security-notices.js';
@@ -112,10 +112,11 @@ describe('containment policy', () => {
       newFindings: [],
       insecureConfigurations: [],
     } as unknown as ScanCompletedData;
-    const body = structuredBody(createEvent('dev.containment.scan.completed', 'local', data));
+    const event = createEvent('dev.containment.scan.completed', 'local', data);
+    const body = structuredBody(event);
     const res = await fetch(securityNoticesUrl(h.url, 'guest'), {
       method: 'POST',
-      headers: { 'content-type': 'application/cloudevents+json', [SIGNATURE_HEADER]: sign(body, secret) },
+      headers: { 'content-type': 'application/cloudevents+json', ...signDelivery(body, secret, event.id) },
       body,
     });
     assert.equal(res.status, 202);

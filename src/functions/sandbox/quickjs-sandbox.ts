@@ -55,6 +55,8 @@ interface Slot {
   worker: Worker;
   /** Resolves true once QuickJS is loaded in the worker, false if it died before that. */
   ready: Promise<boolean>;
+  /** Settles `ready` (also from close(), which removes the 'exit' listener that would). */
+  settleReady: (ok: boolean) => void;
   pending: Map<number, Pending>;
 }
 
@@ -146,6 +148,8 @@ export class QuickJsSandbox implements Sandbox {
       this.slots.map(async (slot) => {
         const worker = slot.worker;
         worker.removeAllListeners('exit');
+        // An invocation still waiting for this worker to start must not wait forever.
+        slot.settleReady(false);
         this.failAll(slot, () => internalFields('the sandbox was closed'));
         await worker.terminate();
       }),
@@ -161,7 +165,8 @@ export class QuickJsSandbox implements Sandbox {
     });
     let settleReady!: (ok: boolean) => void;
     let started = false;
-    const slot: Slot = { worker, ready: new Promise((r) => (settleReady = r)), pending: new Map() };
+    const ready = new Promise<boolean>((r) => (settleReady = r));
+    const slot: Slot = { worker, ready, settleReady, pending: new Map() };
     worker.on('message', (msg: FromWorker) => {
       if (msg.type === 'ready') {
         started = true;
