@@ -11,8 +11,12 @@ import { kubernetes, vs } from '@containment/policy-sdk';
 import type { ActionResult, ScanEventParams } from '@containment/policy-sdk';
 
 const REMOTE_SHELL = new Set(['remote_shell_installed', 'remote_shell_permissive']);
+/** The events this policy is about; others on the same trigger (runtime detections) are left alone. */
+const SCAN_EVENTS = new Set(['dev.containment.scan.completed', 'dev.containment.findings.changed']);
 
 export async function main(params: Record<string, unknown>) {
+  if (typeof params.type === 'string' && !SCAN_EVENTS.has(params.type))
+    return { decision: 'none', why: `not a scan event (${params.type})` };
   const event = scanEvent(params);
   const pod = podOf(event);
   const findings = await vs.getFindings(pod, event.scanTime);

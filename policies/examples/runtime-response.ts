@@ -13,6 +13,9 @@ import type { ActionResult, RuntimeDetectedParams } from '@containment/policy-sd
 const QUARANTINE = new Set(['reverse_shell', 'crypto_miner']);
 
 export async function main(params: Record<string, unknown>) {
+  // Scan events on the same trigger are the reference policy's; this one answers detections only.
+  if (typeof params.type === 'string' && params.type !== 'dev.containment.runtime.detected')
+    return { decision: 'none', why: `not a runtime detection (${params.type})` };
   const d = detection(params);
   const pod =
     d.workload.container === undefined

@@ -132,6 +132,22 @@ test('a pod the scanner has never seen is left alone', async () => {
   assert.equal(loop.enforcer.list({ namespaces: '*', limit: 10 }).length, 0);
 });
 
+test('the reference policy leaves other events on its trigger (runtime detections) alone', async () => {
+  const data = await loop.report('detected-pod', { insecureConfigurations: [REMOTE_SHELL] });
+  const before = loop.enforcer.list({ namespaces: '*', limit: 1000 }).length;
+  const out = await activate('quarantine-or-terminate', {
+    ...cloudEvent(data),
+    type: 'dev.containment.runtime.detected',
+  });
+  assert.equal(out.decision, 'none');
+  assert.equal(loop.enforcer.list({ namespaces: '*', limit: 1000 }).length, before);
+  // The same pod's scan event is acted on: the guard is about the event type, nothing else.
+  assert.equal(
+    (await activate('quarantine-or-terminate', { ...cloudEvent(data), id: 'scan-1' })).decision,
+    'Quarantine',
+  );
+});
+
 test('the reference policy and the other examples on real containers', async (t) => {
   const fx = PodmanFixture.need(t, fixture);
   if (!fx) return;
