@@ -481,33 +481,9 @@ describe('policy deploy to OpenWhisk and Knative', () => {
     });
 
     it('runs the policy behind the CloudEvents handler for structured and binary events', async () => {
-      const file = join(dir, HANDLER_FILE);
-      writeFileSync(file, handler);
-      const child = spawn(process.execPath, [file], {
-        env: {
-          PATH: process.env.PATH ?? '',
-          PORT: '0',
-          CONTAINMENT_LISTEN_HOST: '127.0.0.1',
-          CONTAINMENT_SCANNER_URL: sdk.scannerUrl,
-          CONTAINMENT_SCANNER_TOKEN: sdk.scannerToken,
-          CONTAINMENT_ACTIONS_URL: sdk.actionsUrl,
-          CONTAINMENT_ENFORCER_TOKEN: sdk.enforcerToken,
-          CONTAINMENT_NAMESPACES: 'local',
-          CONTAINMENT_DRY_RUN: 'true',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const h = await startHandler({});
       try {
-        let out = '';
-        const port = await new Promise<number>((resolve, reject) => {
-          child.stdout.on('data', (c: Buffer) => {
-            out += c.toString();
-            const m = /"port":(\d+)/.exec(out);
-            if (m) resolve(Number(m[1]));
-          });
-          child.on('exit', (code) => reject(new Error(`handler exited ${code}: ${out}`)));
-        });
-        const url = `http://127.0.0.1:${port}/`;
+        const url = h.url;
         const send = async (message: { headers: Record<string, unknown>; body: unknown }) => {
           const res = await fetch(url, {
             method: 'POST',
@@ -552,9 +528,9 @@ describe('policy deploy to OpenWhisk and Knative', () => {
         const health = await fetch(`${url}healthz`);
         assert.equal(health.status, 200);
       } finally {
-        child.kill('SIGTERM');
+        await h.stop();
       }
-      assert.ok(readFileSync(file, 'utf8').length > 0);
+      assert.ok(readFileSync(join(dir, HANDLER_FILE), 'utf8').length > 0);
     });
   });
 });
