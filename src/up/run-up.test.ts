@@ -10,8 +10,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,16 +21,7 @@ import { repoRoot } from '../testing/shared-data.js';
 import { ADVISORY_DB_FILE, POLICY_ACTION, runUp, UP_NAMESPACE } from './run-up.js';
 import type { RunningUp, RunUpOptions } from './run-up.js';
 import type { Decision } from './decision-log.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port > 65_000 ? 40_000 + (port % 20_000) : port));
-    });
-  });
-}
+import { freePortRun } from '../testing/ports.js';
 
 async function waitFor<T>(get: () => Promise<T | undefined>, what: string, ms = 20_000): Promise<T> {
   const until = Date.now() + ms;
@@ -58,7 +47,7 @@ describe('runUp without a container engine', () => {
   const start = async (notices: string[]) =>
     runUp({
       dataDir,
-      port: await freePort(),
+      port: await freePortRun(),
       engineSocket: join(dataDir, 'no-engine.sock'),
       rescanIntervalMs: 10_000,
       rematchIntervalMs: 1_000,

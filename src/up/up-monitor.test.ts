@@ -17,8 +17,6 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -34,6 +32,7 @@ import type { Decision } from './decision-log.js';
 import { formatDecision } from './decision-log.js';
 import { runUp } from './run-up.js';
 import type { RunningUp } from './run-up.js';
+import { freePortRun } from '../testing/ports.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 
@@ -45,16 +44,6 @@ function whyUnavailable(): string | undefined {
   ];
   if (missing.length > 0) return `${missing.join(', ')} (needed for containment up in monitor mode)`;
   return podmanAvailable() ? undefined : 'a working podman';
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port > 65_000 ? 40_000 + (port % 20_000) : port));
-    });
-  });
 }
 
 async function waitFor<T>(get: () => Promise<T | undefined>, what: string, ms = 60_000): Promise<T> {
@@ -90,7 +79,7 @@ describe('containment up in monitor mode (the default)', () => {
     execFileSync('podman', ['import', '--quiet', `${root}.tar`, image], { stdio: 'pipe' });
     up = await runUp({
       dataDir: join(tmp, 'data'),
-      port: await freePort(),
+      port: await freePortRun(),
       rescanIntervalMs: 600_000,
       rematchIntervalMs: 1_000,
       gracePeriodSeconds: 1,

@@ -13,8 +13,6 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +20,7 @@ import type { SecurityAction } from '../../src/enforcement/security-action.js';
 import { findEngineSocket } from '../../src/engine/socket.js';
 import { repoRoot, requireOrSkip } from '../../src/testing/shared-data.js';
 import { hasCommand, podmanAvailable } from '../../src/testing/tools.js';
+import { freePortRun } from '../../src/testing/ports.js';
 
 const DOC = join(repoRoot, 'docs', 'quickstart.md');
 const TERMINAL_1 = '<!-- quickstart-test: terminal 1 -->';
@@ -63,16 +62,6 @@ function whyUnavailable(): string | undefined {
   return podmanAvailable() ? undefined : 'a working podman';
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port > 65_000 ? 40_000 + (port % 20_000) : port));
-    });
-  });
-}
-
 function removeDemo(): void {
   execFileSync('podman', ['rm', '--force', '--ignore', '--time', '0', CONTAINER], { stdio: 'ignore' });
   execFileSync('podman', ['rmi', '--force', '--ignore', IMAGE], { stdio: 'ignore' });
@@ -109,7 +98,7 @@ describe('docs/quickstart.md, run as written', () => {
       ...process.env,
       PATH: `${bin}:${process.env.PATH ?? ''}`,
       CONTAINMENT_DATA_DIR: join(tmp, 'data'),
-      CONTAINMENT_PORT: String(await freePort()),
+      CONTAINMENT_PORT: String(await freePortRun()),
       CONTAINMENT_LOG_LEVEL: 'warn',
     };
     delete env.CONTAINMENT_ENFORCE;

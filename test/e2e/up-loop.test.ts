@@ -23,8 +23,6 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -35,21 +33,11 @@ import type { AuditLink } from '../../src/up/audit.js';
 import { findEngineSocket } from '../../src/engine/socket.js';
 import { repoRoot, requireOrSkip, sharedDataDir } from '../../src/testing/shared-data.js';
 import { hasCommand, podmanAvailable } from '../../src/testing/tools.js';
+import { freePortRun } from '../../src/testing/ports.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const APPLETS = ['sh', 'sleep', 'httpd', 'cat', 'ls'];
 const CONTAIN_WITHIN_MS = 25_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 async function waitFor<T>(get: () => Promise<T | undefined>, what: string, ms: number): Promise<T> {
   const until = Date.now() + ms;
@@ -224,7 +212,7 @@ describe('containment up: scan → event → policy → enforcement on podman', 
       'app/node_modules/minimist/package.json': JSON.stringify({ name: 'minimist', version: '1.2.5' }),
     });
 
-    let port = await freePort();
+    let port = await freePortRun();
     if (port > 65_000) port = 40_000 + (port % 20_000);
     up = spawn(
       process.execPath,
