@@ -5,8 +5,8 @@
  *                                    (RSS after each), then <iterations> rescans with a ScanCache
  */
 import { performance } from 'node:perf_hooks';
-import { scan } from '../src/scan.js';
-import { ScanCache } from '../src/scan-cache.js';
+import { scan } from '../src/scan/scan.js';
+import { ScanCache } from '../src/scan/scan-cache.js';
 import { importFromPath } from '../src/vulndb/record-sources.js';
 import { openSqliteAdvisoryStore } from '../src/vulndb/sqlite-store.js';
 import { ourFindingKeys } from './finding-keys.js';

@@ -1,5 +1,5 @@
 /** How findings are compared between our scanner and osv-scanner: by package and record id. */
-import type { ScanResult } from '../src/scan-result.js';
+import type { ScanResult } from '../src/scan/scan-result.js';
 
 /** `<binary package>@<version>|<record id>` for one record behind a Debian finding. */
 export type FindingKey = string;

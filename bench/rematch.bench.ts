@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
-import { scan, evaluateInventory } from '../src/scan.js';
+import { scan, evaluateInventory } from '../src/scan/scan.js';
 import { findingSet, splitRuns } from '../src/scanner/finding-sets.js';
 import type { FindingSet } from '../src/scanner/finding-sets.js';
 import { planScanEvents } from '../src/scanner/ingest.js';

@@ -12,7 +12,7 @@ import { cpus, homedir, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { ScanResult } from '../src/scan-result.js';
+import type { ScanResult } from '../src/scan/scan-result.js';
 import type { ImportMeasurement, WarmMeasurement } from './bench-child.js';
 import { ourFindingKeys, osvScannerFindingKeys } from './finding-keys.js';
 import type { FindingKey } from './finding-keys.js';

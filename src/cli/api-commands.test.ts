@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { ScanResult } from '../scan-result.js';
+import type { ScanResult } from '../scan/scan-result.js';
 import { inventoryHash, reportInventory } from '../scanner/agent-report.js';
 import { runScannerServer } from '../scanner/run-server.js';
 import type { RunningServer } from '../scanner/run-server.js';

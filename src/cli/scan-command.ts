@@ -13,8 +13,8 @@ import type { Severity } from '../inventory/types.js';
 import { renderReport } from '../report/index.js';
 import type { ReportFormat } from '../report/index.js';
 import { loadIgnoreFile } from '../report/ignore-file.js';
-import type { ScanPhase } from '../scan.js';
-import type { ScanResult } from '../scan-result.js';
+import type { ScanPhase } from '../scan/scan.js';
+import type { ScanResult } from '../scan/scan-result.js';
 import { buildAgentReport } from '../scanner/agent-report.js';
 import { nameSchema } from '../scanner/schemas.js';
 import { ScannerClient } from '../clients/scanner-client.js';
@@ -208,7 +208,7 @@ export function registerScanCommand(program: Command): void {
     const ignorePath = flags.ignoreFile ?? file.ignoreFile;
     const progress = progressReporter(flags.progress);
     // Loaded on use, so that the other commands start without the inventory and matching code.
-    const { scan } = await import('../scan.js');
+    const { scan } = await import('../scan/scan.js');
     let result: ScanResult;
     try {
       result = await scan(target, {

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import type { Severity } from '../inventory/types.js';
 import { compareAssessments } from '../matching/severity.js';
 import type { VulnerabilityFinding } from '../matching/types.js';
-import type { ScanResult, TargetKind } from '../scan-result.js';
+import type { ScanResult, TargetKind } from '../scan/scan-result.js';
 import { sortFindings } from './ordering.js';
 import { TOOL_NAME } from './sarif.js';
 

@@ -28,7 +28,7 @@ import { z } from 'zod';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import type { InsecureConfiguration } from '../inventory/types.js';
 import type { VulnerabilityFinding } from '../matching/types.js';
-import type { IgnoredFinding } from '../scan-result.js';
+import type { IgnoredFinding } from '../scan/scan-result.js';
 
 export interface IgnoreEntry {
   id: string;

@@ -1,6 +1,6 @@
 /** Report formats for a ScanResult. Pure: each returns the text to print or write. */
 import { ContainmentError, ErrorCodes } from '../errors.js';
-import type { ScanResult } from '../scan-result.js';
+import type { ScanResult } from '../scan/scan-result.js';
 import { renderCycloneDx } from './cyclonedx.js';
 import { renderJson } from './json.js';
 import { renderSarif } from './sarif.js';

@@ -6,7 +6,7 @@
 import { SEVERITIES } from '../inventory/types.js';
 import type { InsecureConfiguration, OsInfo, Package, Severity } from '../inventory/types.js';
 import type { ComplianceThresholds, ScanSummary, VulnerabilityFinding } from '../matching/types.js';
-import type { IgnoredFinding, ScanResult, ScanTarget } from '../scan-result.js';
+import type { IgnoredFinding, ScanResult, ScanTarget } from '../scan/scan-result.js';
 
 /** Key order of `T`; a `Record` over `keyof T` makes the compiler insist that every key is listed. */
 type KeyOrder<T> = Record<keyof T, null>;

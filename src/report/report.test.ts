@@ -5,7 +5,7 @@ import { SEVERITIES } from '../inventory/types.js';
 import type { InsecureConfiguration, Package } from '../inventory/types.js';
 import { summarize } from '../matching/summary.js';
 import type { VulnerabilityFinding } from '../matching/types.js';
-import type { ScanResult } from '../scan-result.js';
+import type { ScanResult } from '../scan/scan-result.js';
 import { uuidV5 } from './cyclonedx.js';
 import { renderReport } from './index.js';
 import type { ReportFormat } from './index.js';

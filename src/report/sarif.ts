@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { Severity } from '../inventory/types.js';
 import { compareAssessments } from '../matching/severity.js';
-import type { ScanResult } from '../scan-result.js';
+import type { ScanResult } from '../scan/scan-result.js';
 import { sortConfigurations, sortFindings } from './ordering.js';
 
 export const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json';

@@ -6,7 +6,7 @@
 import { SEVERITIES } from '../inventory/types.js';
 import type { Severity } from '../inventory/types.js';
 import type { ComplianceThresholds, VulnerabilityFinding } from '../matching/types.js';
-import type { ScanResult } from '../scan-result.js';
+import type { ScanResult } from '../scan/scan-result.js';
 import { sortConfigurations, sortFindings } from './ordering.js';
 import { renderTable, sanitizeCell } from './text-cells.js';
 import type { Column } from './text-cells.js';

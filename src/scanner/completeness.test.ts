@@ -13,7 +13,7 @@ import { decideAdmission } from '../admission/admission-policy.js';
 import type { AdmissionRequest } from '../admission/admission-review.js';
 import { gateFails } from '../cli/scan-command.js';
 import { HttpImageVerdictSource } from '../posture/image-scan-verdict.js';
-import { scan } from '../scan.js';
+import { scan } from '../scan/scan.js';
 import { sharedDataDir } from '../testing/shared-data.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { describeEachBackend, startHarness } from './scanner-harness.test-helper.js';

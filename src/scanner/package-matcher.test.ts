@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Package } from '../inventory/types.js';
-import { evaluateInventory } from '../scan.js';
+import { evaluateInventory } from '../scan/scan.js';
 import { sharedDataDir } from '../testing/shared-data.js';
 import { requireOrSkip } from '../testing/shared-data.js';
 import type { AdvisoryStore } from '../vulndb/advisory-store.js';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Package } from '../inventory/types.js';
-import { evaluateInventory } from '../scan.js';
+import { evaluateInventory } from '../scan/scan.js';
 import {
   APPSTREAM_8,
   APPSTREAM_9,

@@ -7,7 +7,7 @@ import { startReceiver, waitUntil } from '../events/receiver.test-helper.js';
 import type { Receiver } from '../events/receiver.test-helper.js';
 import { TargetGuard } from '../events/ssrf.js';
 import type { Package } from '../inventory/types.js';
-import { evaluateInventory } from '../scan.js';
+import { evaluateInventory } from '../scan/scan.js';
 import type { AdvisoryStore } from '../vulndb/advisory-store.js';
 import type { OsvRecord } from '../vulndb/osv.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
-import type { ScanResult } from '../../src/scan-result.js';
+import type { ScanResult } from '../../src/scan/scan-result.js';
 import { isCI, requireOrSkip, sharedDataDir } from '../../src/testing/shared-data.js';
 import { containment, debianRootfs, mustRun, podmanAvailable, run } from '../../src/testing/tools.js';
 import { existsSync } from 'node:fs';

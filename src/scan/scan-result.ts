@@ -9,8 +9,8 @@ import type {
   InventoryGap,
   OsInfo,
   Package,
-} from './inventory/types.js';
-import type { ScanSummary, VulnerabilityFinding } from './matching/types.js';
+} from '../inventory/types.js';
+import type { ScanSummary, VulnerabilityFinding } from '../matching/types.js';
 
 export type TargetKind = 'directory' | 'image-archive' | 'container' | 'process';
 

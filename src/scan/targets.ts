@@ -5,13 +5,13 @@
  * anything inside it.
  */
 import { statSync } from 'node:fs';
-import { ContainmentError, ErrorCodes } from './errors.js';
-import { DockerEngine } from './engine/docker/docker-engine.js';
-import { findEngineSocket } from './engine/socket.js';
-import type { ImageConfig } from './inventory/context.js';
-import { DirectoryRootFs } from './inventory/fs/directory-root-fs.js';
-import { isImageArchive, openImageArchive } from './inventory/fs/image-archive.js';
-import type { RootFs } from './inventory/fs/root-fs.js';
+import { ContainmentError, ErrorCodes } from '../errors.js';
+import { DockerEngine } from '../engine/docker/docker-engine.js';
+import { findEngineSocket } from '../engine/socket.js';
+import type { ImageConfig } from '../inventory/context.js';
+import { DirectoryRootFs } from '../inventory/fs/directory-root-fs.js';
+import { isImageArchive, openImageArchive } from '../inventory/fs/image-archive.js';
+import type { RootFs } from '../inventory/fs/root-fs.js';
 import type { ScanTarget } from './scan-result.js';
 
 export interface OpenedTarget {

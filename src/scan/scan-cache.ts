@@ -10,8 +10,8 @@
  *   packages that are new.
  * Both are dropped when the store's state (its last import) changes. Pure: no I/O.
  */
-import type { Inventory, Package } from './inventory/types.js';
-import type { VulnerabilityFinding } from './matching/types.js';
+import type { Inventory, Package } from '../inventory/types.js';
+import type { VulnerabilityFinding } from '../matching/types.js';
 
 export interface PackageMatch {
   findings: VulnerabilityFinding[];

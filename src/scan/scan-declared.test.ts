@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { scan } from './scan.js';
-import { importFromPath } from './vulndb/record-sources.js';
-import { openSqliteAdvisoryStore } from './vulndb/sqlite-store.js';
+import { importFromPath } from '../vulndb/record-sources.js';
+import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'containment-declared-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -11,10 +11,10 @@ import { after, before, test } from 'node:test';
 import { scan } from './scan.js';
 import type { ScanPhase } from './scan.js';
 import { ScanCache } from './scan-cache.js';
-import { requireOrSkip, sharedDataDir } from './testing/shared-data.js';
-import type { AdvisoryStore, AsyncAdvisoryStore, PackageQuery } from './vulndb/advisory-store.js';
-import { importFromPath } from './vulndb/record-sources.js';
-import { openSqliteAdvisoryStore } from './vulndb/sqlite-store.js';
+import { requireOrSkip, sharedDataDir } from '../testing/shared-data.js';
+import type { AdvisoryStore, AsyncAdvisoryStore, PackageQuery } from '../vulndb/advisory-store.js';
+import { importFromPath } from '../vulndb/record-sources.js';
+import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 
 const npmDir = join(sharedDataDir, 'osv', 'npm');
 const haveData = existsSync(npmDir);

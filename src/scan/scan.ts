@@ -4,22 +4,22 @@
  */
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { collectInventory } from './inventory/collect.js';
-import type { FileEntry } from './inventory/context.js';
-import type { InventoryPhase } from './inventory/collect.js';
-import type { Inventory, Package } from './inventory/types.js';
-import { matchIdentity, matchPackages, summarize } from './matching/index.js';
-import type { ComplianceThresholds, VulnerabilityFinding } from './matching/types.js';
-import { DEFAULT_THRESHOLDS } from './matching/types.js';
-import { applyIgnores } from './report/ignore-file.js';
-import type { IgnoreEntry } from './report/ignore-file.js';
+import { collectInventory } from '../inventory/collect.js';
+import type { FileEntry } from '../inventory/context.js';
+import type { InventoryPhase } from '../inventory/collect.js';
+import type { Inventory, Package } from '../inventory/types.js';
+import { matchIdentity, matchPackages, summarize } from '../matching/index.js';
+import type { ComplianceThresholds, VulnerabilityFinding } from '../matching/types.js';
+import { DEFAULT_THRESHOLDS } from '../matching/types.js';
+import { applyIgnores } from '../report/ignore-file.js';
+import type { IgnoreEntry } from '../report/ignore-file.js';
 import { ScanCache } from './scan-cache.js';
 import type { PackageMatch } from './scan-cache.js';
 import type { ScanResult, ScanTarget } from './scan-result.js';
 import { openTarget } from './targets.js';
 import type { OpenedTarget } from './targets.js';
-import type { AsyncAdvisoryStore } from './vulndb/advisory-store.js';
-import { openSqliteAdvisoryStore } from './vulndb/sqlite-store.js';
+import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
+import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 
 export type ScanPhase = 'open' | InventoryPhase | 'match';
 
