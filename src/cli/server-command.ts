@@ -1,10 +1,17 @@
 /** `containment server`: the vulnerability scanner service (SQLite, or PostgreSQL with --database), until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import pino from 'pino';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import type { RateLimit } from '../scanner/server.js';
-import { addDbOptions, configOf, databaseOption, dataDirOf, dbPathOf, stopSignal } from './common.js';
+import {
+  addDbOptions,
+  commandLogger,
+  configOf,
+  databaseOption,
+  dataDirOf,
+  dbPathOf,
+  stopSignal,
+} from './common.js';
 import type { DbFlags } from './common.js';
 
 interface ServerFlags extends DbFlags {
@@ -98,12 +105,12 @@ export function registerServerCommand(program: Command): void {
           .argParser(parseRateLimit),
       ),
   ).action(async (flags: ServerFlags, command: Command) => {
-    const file = configOf(command);
+    const file = await configOf(command);
     if ((flags.oidcIssuer === undefined) !== (flags.oidcAudience === undefined)) {
       throw new ContainmentError(ErrorCodes.USAGE, '--oidc-issuer and --oidc-audience go together');
     }
     // Logs go to stderr so stdout carries only the generated admin token.
-    const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+    const logger = await commandLogger('info');
     // Loaded here, not at startup: every other command would pay for Fastify and the stores.
     const { runScannerServer } = await import('../scanner/run-server.js');
     const server = await runScannerServer({
