@@ -93,6 +93,8 @@ export interface AgentOptions {
   detections?: DetectionSink;
   /** Sensor and forwarder tuning (tests). */
   runtimeTuning?: Pick<RuntimeDetectionOptions, 'forwarder' | 'detector'>;
+  /** With runtime detection: behaviour baselines per image, kept by the scanner (none without). */
+  baselines?: RuntimeDetectionOptions['baselines'];
 }
 
 export const DEFAULT_RESCAN_INTERVAL_MS = 30_000;
@@ -210,6 +212,7 @@ export class Agent {
         logger: this.log,
         cluster: this.options.cluster ?? 'local',
         node: this.options.node ?? hostname(),
+        ...(this.options.baselines === undefined ? {} : { baselines: this.options.baselines }),
         ...this.options.runtimeTuning,
       });
     } catch (e) {

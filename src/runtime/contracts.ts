@@ -147,6 +147,13 @@ export const StoredBaselineSchema = BaselineSchema.extend({
 });
 export type StoredBaseline = z.infer<typeof StoredBaselineSchema>;
 
+/** One agent's view of one image's baseline, with the generation it is based on. */
+export interface BaselinePush {
+  baseline: Baseline;
+  generation: number;
+  imageRef?: string;
+}
+
 export const LearningPolicySchema = z
   .object({
     /** Learning ends after this long (ms) since the first event of the image … */

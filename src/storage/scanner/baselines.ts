@@ -10,16 +10,9 @@
  */
 import { ConflictError, ErrorCodes, NotFoundError } from '../../errors.js';
 import { mergeBaselines, sameBaseline } from '../../runtime/baseline/baseline.js';
-import type { Baseline, StoredBaseline } from '../../runtime/contracts.js';
+import type { Baseline, BaselinePush, StoredBaseline } from '../../runtime/contracts.js';
 import { int, isoTime } from '../sql.js';
 import type { SqlDb } from '../sql.js';
-
-/** One agent's view of one image's baseline, with the generation it is based on. */
-export interface BaselinePush {
-  baseline: Baseline;
-  generation: number;
-  imageRef?: string;
-}
 
 interface BaselineRow {
   id: number | string;
