@@ -193,6 +193,7 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
   ],
   'baseline reset': [
     ['containment baseline reset registry.local/web:1.4 --cluster prod', 'forget it: the image learns again'],
+    ['containment baseline reset sha256:4f1c… --cluster prod --format json', 'the emptied baseline as JSON'],
   ],
   'policy remove': [
     ['containment policy remove my-policy', 'the policy and its rules'],
