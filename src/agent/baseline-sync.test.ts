@@ -121,7 +121,10 @@ describe('BaselineSync (real scanner)', () => {
     const book = new BaselineBook({ durationMs: 3_600_000 });
     // Port 1: nothing listens there (connection refused).
     const url = 'http://127.0.0.1:1';
-    const sync = agent(book, new ScannerClient({ server: url, token: 'ctm_0000000000000000_' + 'x'.repeat(43), timeoutMs: 2000 }));
+    const sync = agent(
+      book,
+      new ScannerClient({ server: url, token: 'ctm_0000000000000000_' + 'x'.repeat(43), timeoutMs: 2000 }),
+    );
     await sync.start();
     book.observe('sha256:' + '01'.repeat(32), exe('/bin/app'), Date.now());
     await sync.sync();

@@ -136,10 +136,17 @@ export class BaselineSync {
       const operatorChange = known !== undefined && s.generation !== known.generation;
       if (operatorChange) {
         this.counts.operatorChanges++;
-        logger.info({ image: s.image, state: s.state, generation: s.generation }, 'baseline changed by an operator');
+        logger.info(
+          { image: s.image, state: s.state, generation: s.generation },
+          'baseline changed by an operator',
+        );
       }
       // Same generation: keep what was learned here meanwhile; a newer one replaces ours.
-      book.import([local && !operatorChange && s.generation === (known?.generation ?? 0) ? mergeBaselines(remote, local) : remote]);
+      book.import([
+        local && !operatorChange && s.generation === (known?.generation ?? 0)
+          ? mergeBaselines(remote, local)
+          : remote,
+      ]);
       this.known.set(s.image, { generation: s.generation, baseline: remote });
     }
   }

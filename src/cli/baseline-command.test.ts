@@ -53,7 +53,11 @@ describe('containment baseline', () => {
     const { agentToken } = await admin.createCluster('prod');
     viewer = (await admin.createToken({ name: 'v', role: 'viewer', cluster: 'prod', namespaces: '*' })).token;
     await new ScannerClient({ server: server.url, token: agentToken }).syncBaselines('prod', [
-      { baseline: learned(WEB, ['/usr/sbin/nginx', '/bin/sh']), generation: 0, imageRef: 'registry.local/web:1.4' },
+      {
+        baseline: learned(WEB, ['/usr/sbin/nginx', '/bin/sh']),
+        generation: 0,
+        imageRef: 'registry.local/web:1.4',
+      },
       { baseline: learned(DB, ['/usr/bin/postgres']), generation: 0 },
     ]);
     api = ['--server', server.url, '--token', adminToken, '--cluster', 'prod'];
@@ -102,7 +106,10 @@ describe('containment baseline', () => {
   test('errors are one line with a stable code: unknown image, a viewer, no cluster for a global token', async () => {
     const unknown = await runMain(['baseline', 'lock', 'unknown:1', ...api]);
     assert.equal(unknown.status, 2);
-    assert.equal(unknown.stderr, 'error[BASELINE_NOT_FOUND]: no baseline of unknown:1 in cluster prod (nothing learned yet)\n');
+    assert.equal(
+      unknown.stderr,
+      'error[BASELINE_NOT_FOUND]: no baseline of unknown:1 in cluster prod (nothing learned yet)\n',
+    );
     const denied = await runMain(['baseline', 'reset', DB, '--server', server.url, '--token', viewer]);
     assert.equal(denied.status, 2);
     assert.equal(denied.stderr, 'error[FORBIDDEN]: role viewer may not baselines:write\n');

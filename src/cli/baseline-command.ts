@@ -50,7 +50,13 @@ function print(flags: BaselineFlags, value: StoredBaseline | StoredBaseline[]): 
     return;
   }
   const lines = renderTable(
-    [{ header: 'IMAGE' }, { header: 'STATE' }, { header: 'EXECUTABLES' }, { header: 'LISTENERS' }, { header: 'OUTBOUND' }],
+    [
+      { header: 'IMAGE' },
+      { header: 'STATE' },
+      { header: 'EXECUTABLES' },
+      { header: 'LISTENERS' },
+      { header: 'OUTBOUND' },
+    ],
     list.map((b) => [
       b.imageRef ?? b.image,
       b.state,
@@ -99,7 +105,9 @@ export function registerBaselineCommands(program: Command): void {
         .description('end learning: what was learned is the baseline, anything else is an anomaly')
         .argument('<image>', 'image digest (sha256:…) or reference')
         .addOption(clusterOption())
-        .addOption(new Option('--monitor', 'report anomalies only (default: protect, blocking responses may act)')),
+        .addOption(
+          new Option('--monitor', 'report anomalies only (default: protect, blocking responses may act)'),
+        ),
     ),
   ).action(async (image: string, flags: BaselineFlags) => {
     const locked = await clientFrom(flags).lockBaseline({

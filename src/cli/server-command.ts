@@ -46,7 +46,8 @@ function integer(min: number, max: number) {
   };
 }
 
-const RETENTION_EXPECTED = 'expected an age from 1m to 3650d such as 30d, 12h or 90m, or 0 to keep detections';
+const RETENTION_EXPECTED =
+  'expected an age from 1m to 3650d such as 30d, 12h or 90m, or 0 to keep detections';
 
 function retentionArgument(value: string): number {
   const ms = parseRetention(value);
@@ -59,7 +60,10 @@ function retentionOf(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const ms = parseRetention(value);
   if (ms === undefined)
-    throw new ContainmentError(ErrorCodes.CONFIG_INVALID, `config detectionRetention ${value}: ${RETENTION_EXPECTED}`);
+    throw new ContainmentError(
+      ErrorCodes.CONFIG_INVALID,
+      `config detectionRetention ${value}: ${RETENTION_EXPECTED}`,
+    );
   return ms;
 }
 

@@ -134,7 +134,10 @@ export class ScannerClient {
    */
   async syncBaselines(cluster: string, baselines: readonly BaselinePush[]): Promise<StoredBaseline[]> {
     return (
-      await this.request<{ baselines: StoredBaseline[] }>('POST', '/v1/baselines/sync', { cluster, baselines })
+      await this.request<{ baselines: StoredBaseline[] }>('POST', '/v1/baselines/sync', {
+        cluster,
+        baselines,
+      })
     ).baselines;
   }
 
@@ -158,7 +161,8 @@ export class ScannerClient {
 
   /** Empties an image's baseline: it learns again (admin). */
   async resetBaseline(request: { cluster?: string; image: string }): Promise<StoredBaseline> {
-    return (await this.request<{ baseline: StoredBaseline }>('POST', '/v1/baselines/reset', request)).baseline;
+    return (await this.request<{ baseline: StoredBaseline }>('POST', '/v1/baselines/reset', request))
+      .baseline;
   }
 
   /** Asks the scanner to look for a new advisory import to re-match now (admin). */

@@ -116,7 +116,9 @@ describeEachBackend('behaviour baselines API', { skip: !existsSync(osvNpm) }, (b
   });
 
   test("an admin's lock reaches agents on their next sync and a stale push cannot undo it; reset empties", async () => {
-    const locked = await call('POST', '/v1/baselines/lock', tokens.c1Admin as string, { image: 'localhost/app:1' });
+    const locked = await call('POST', '/v1/baselines/lock', tokens.c1Admin as string, {
+      image: 'localhost/app:1',
+    });
     assert.equal(locked.statusCode, 200, locked.body);
     const { baseline } = locked.json() as { baseline: StoredBaseline };
     assert.equal(baseline.state, 'protect');
@@ -146,16 +148,30 @@ describeEachBackend('behaviour baselines API', { skip: !existsSync(osvNpm) }, (b
   test('bad input is a 400 with a stable code and nothing stored; an unknown image is a 404', async () => {
     const before = await stored();
     const agent = tokens['agent-c1'] as string;
-    refused(await sync(agent, [{ baseline: { ...learned([]), state: 'none' }, generation: 0 }]), 400, 'REQUEST_INVALID');
-    refused(await sync(agent, [{ baseline: learned(['/bin/x']), generation: -1 }]), 400, 'REQUEST_INVALID');
     refused(
-      await sync(agent, [{ baseline: learned(Array.from({ length: 10_001 }, (_, i) => `/b/${i}`)), generation: 0 }]),
+      await sync(agent, [{ baseline: { ...learned([]), state: 'none' }, generation: 0 }]),
       400,
       'REQUEST_INVALID',
     );
-    refused(await call('POST', '/v1/baselines/lock', h.adminToken, { cluster: 'c1' }), 400, 'REQUEST_INVALID');
+    refused(await sync(agent, [{ baseline: learned(['/bin/x']), generation: -1 }]), 400, 'REQUEST_INVALID');
     refused(
-      await call('POST', '/v1/baselines/lock', h.adminToken, { cluster: 'c1', image: DIGEST, state: 'learning' }),
+      await sync(agent, [
+        { baseline: learned(Array.from({ length: 10_001 }, (_, i) => `/b/${i}`)), generation: 0 },
+      ]),
+      400,
+      'REQUEST_INVALID',
+    );
+    refused(
+      await call('POST', '/v1/baselines/lock', h.adminToken, { cluster: 'c1' }),
+      400,
+      'REQUEST_INVALID',
+    );
+    refused(
+      await call('POST', '/v1/baselines/lock', h.adminToken, {
+        cluster: 'c1',
+        image: DIGEST,
+        state: 'learning',
+      }),
       400,
       'REQUEST_INVALID',
     );

@@ -41,7 +41,8 @@ for (const engine of engines) {
     const need = (t: TestContext): boolean => requireOrSkip(t, engine.available, engine.what);
     const open = async (): Promise<ScannerStore> => {
       const c = await (await engine.database()).connect();
-      const store = c.engine === 'sqlite' ? new SqliteScannerStore(c.sqlite) : await PostgresScannerStore.open(c.pool);
+      const store =
+        c.engine === 'sqlite' ? new SqliteScannerStore(c.sqlite) : await PostgresScannerStore.open(c.pool);
       await store.createCluster('c1');
       return store;
     };
@@ -69,8 +70,17 @@ for (const engine of engines) {
       assert.deepEqual(pruned, [1]);
       assert.deepEqual(await namespaces(store), ['edge', 'recent']);
       // A repeat of an old aggregate seen again is recent again and stays.
-      await store.detections.record([{ ...seen('edge', NOW - 30 * DAY), lastSeen: new Date(NOW).toISOString() }]);
-      assert.equal(await new DetectionRetention({ detections: store.detections, retentionMs: DAY, now: () => NOW }).runOnce(), 1);
+      await store.detections.record([
+        { ...seen('edge', NOW - 30 * DAY), lastSeen: new Date(NOW).toISOString() },
+      ]);
+      assert.equal(
+        await new DetectionRetention({
+          detections: store.detections,
+          retentionMs: DAY,
+          now: () => NOW,
+        }).runOnce(),
+        1,
+      );
       assert.deepEqual(await namespaces(store), ['edge']);
     });
 
@@ -100,5 +110,6 @@ test('retention syntax', () => {
   assert.equal(parseRetention('90m'), 90 * 60_000);
   assert.equal(parseRetention('0'), 0);
   assert.equal(parseRetention('off'), 0);
-  for (const bad of ['', '30', '5x', '-1d', '0m', '3651d', '1.5d', '30 d']) assert.equal(parseRetention(bad), undefined, bad);
+  for (const bad of ['', '30', '5x', '-1d', '0m', '3651d', '1.5d', '30 d'])
+    assert.equal(parseRetention(bad), undefined, bad);
 });

@@ -247,7 +247,7 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'GET',
     path: '/v1/baselines',
     summary:
-      'Behaviour baselines of a cluster (the caller\'s by default), or of one image (digest key or reference); needs read access to the whole cluster',
+      "Behaviour baselines of a cluster (the caller's by default), or of one image (digest key or reference); needs read access to the whole cluster",
     auth: 'findings:read',
     query: baselineQuerySchema,
     status: 200,

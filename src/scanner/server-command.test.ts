@@ -38,7 +38,19 @@ interface Started {
 async function startServer(env: Record<string, string>, args: string[] = []): Promise<Started> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--input-type=module', '-e', RUN_MAIN, 'server', '--port', '0', '--data-dir', dir, ...args],
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      RUN_MAIN,
+      'server',
+      '--port',
+      '0',
+      '--data-dir',
+      dir,
+      ...args,
+    ],
     {
       cwd: repoRoot,
       env: { ...process.env, CONTAINMENT_ADMIN_TOKEN: '', ...env },

@@ -25,7 +25,11 @@ function clusterFor(principal: Principal, action: Action, cluster: string | unde
   requireRole(principal, action);
   const name = cluster ?? principal.scope.cluster;
   if (name === '*')
-    throw new ScannerApiError(400, ApiErrorCodes.REQUEST_INVALID, 'cluster: required for a token of every cluster');
+    throw new ScannerApiError(
+      400,
+      ApiErrorCodes.REQUEST_INVALID,
+      'cluster: required for a token of every cluster',
+    );
   assertCan(principal, action, { cluster: name });
   return name;
 }
@@ -51,7 +55,10 @@ export const baselineRoutes: V1Routes = (v1, context) => {
     const body = parse(baselineLockBodySchema, request.body);
     const cluster = clusterFor(principalOf(request), 'baselines:write', body.cluster);
     const baseline = await baselines().lock(cluster, body.image, body.state);
-    request.log.info({ cluster, image: baseline.image, state: baseline.state, by: who(request) }, 'baseline locked');
+    request.log.info(
+      { cluster, image: baseline.image, state: baseline.state, by: who(request) },
+      'baseline locked',
+    );
     return { baseline };
   });
 

@@ -35,7 +35,11 @@ for (const engine of engines) {
     let clock = Date.parse('2026-03-01T12:00:00.000Z');
     const openStore = async (c: Connection): Promise<ScannerStore> =>
       c.engine === 'sqlite' ? new SqliteScannerStore(c.sqlite) : PostgresScannerStore.open(c.pool);
-    const open = async (): Promise<{ baselines: BaselineStore; store: ScannerStore; connect: () => Promise<BaselineStore> }> => {
+    const open = async (): Promise<{
+      baselines: BaselineStore;
+      store: ScannerStore;
+      connect: () => Promise<BaselineStore>;
+    }> => {
       const database = await engine.database();
       const c = await database.connect();
       const store = await openStore(c);

@@ -85,7 +85,11 @@ export class BaselineStore {
    * An operator ends learning (`protect`, the default, or `monitor`): the baseline as it is now
    * becomes the reference. Throws BASELINE_NOT_FOUND when the image has none yet.
    */
-  async lock(cluster: string, image: string, state: 'protect' | 'monitor' = 'protect'): Promise<StoredBaseline> {
+  async lock(
+    cluster: string,
+    image: string,
+    state: 'protect' | 'monitor' = 'protect',
+  ): Promise<StoredBaseline> {
     return this.operatorChange(cluster, image, (b) => ({ ...b, state }));
   }
 
@@ -104,9 +108,10 @@ export class BaselineStore {
   }
 
   private async clusterId(cluster: string): Promise<number> {
-    const row = await this.db.get<{ id: number | string }>('SELECT id FROM scanner_clusters WHERE name = $1', [
-      cluster,
-    ]);
+    const row = await this.db.get<{ id: number | string }>(
+      'SELECT id FROM scanner_clusters WHERE name = $1',
+      [cluster],
+    );
     if (!row) throw clusterNotFound(cluster);
     return int(row.id);
   }
@@ -178,7 +183,12 @@ export class BaselineStore {
   }
 
   /** Writes `next` if nobody changed the row since it was read. */
-  private async swap(row: BaselineRow, next: Baseline, imageRef: string | null, generation: number): Promise<boolean> {
+  private async swap(
+    row: BaselineRow,
+    next: Baseline,
+    imageRef: string | null,
+    generation: number,
+  ): Promise<boolean> {
     const changed = await this.db.run(
       `UPDATE scanner_baselines SET state = $1, learning_started_at = $2, events_learned = $3, items = $4,
          image_ref = $5, generation = $6, revision = revision + 1, updated_at = $7
