@@ -42,21 +42,16 @@ function describe(b: StoredBaseline): string {
   return lines.join('\n');
 }
 
-function print(flags: BaselineFlags, value: StoredBaseline | StoredBaseline[]): void {
+/** Baselines as JSON, item by item, or (`table`) one row per image. */
+function print(flags: BaselineFlags, value: StoredBaseline | StoredBaseline[], as: 'items' | 'table'): void {
   if (flags.format === 'json') return printJson(value);
   const list = Array.isArray(value) ? value : [value];
-  if (list.length === 1 || !Array.isArray(value)) {
+  if (as === 'items') {
     process.stdout.write(`${list.map(describe).join('\n\n')}\n`);
     return;
   }
   const lines = renderTable(
-    [
-      { header: 'IMAGE' },
-      { header: 'STATE' },
-      { header: 'EXECUTABLES' },
-      { header: 'LISTENERS' },
-      { header: 'OUTBOUND' },
-    ],
+    ['IMAGE', 'STATE', 'EXECUTABLES', 'LISTENERS', 'OUTBOUND'].map((header) => ({ header })),
     list.map((b) => [
       b.imageRef ?? b.image,
       b.state,
@@ -95,7 +90,7 @@ export function registerBaselineCommands(program: Command): void {
       process.stderr.write('no baselines\n');
       return;
     }
-    print(flags, found);
+    print(flags, found, image === undefined ? 'table' : 'items');
   });
 
   addFormatOption(
@@ -115,7 +110,7 @@ export function registerBaselineCommands(program: Command): void {
       ...(flags.cluster === undefined ? {} : { cluster: flags.cluster }),
       state: flags.monitor ? 'monitor' : 'protect',
     });
-    print(flags, locked);
+    print(flags, locked, 'items');
   });
 
   addFormatOption(
@@ -127,12 +122,10 @@ export function registerBaselineCommands(program: Command): void {
         .addOption(clusterOption()),
     ),
   ).action(async (image: string, flags: BaselineFlags) => {
-    print(
-      flags,
-      await clientFrom(flags).resetBaseline({
-        image,
-        ...(flags.cluster === undefined ? {} : { cluster: flags.cluster }),
-      }),
-    );
+    const reset = await clientFrom(flags).resetBaseline({
+      image,
+      ...(flags.cluster === undefined ? {} : { cluster: flags.cluster }),
+    });
+    print(flags, reset, 'items');
   });
 }
