@@ -106,7 +106,10 @@ describeEachBackend('behaviour baselines API', { skip: !existsSync(osvNpm) }, (b
         refused(res, 403, 'FORBIDDEN');
       }
     }
+    // Refused before the body is even read.
+    refused(await call('POST', '/v1/baselines/lock', tokens.viewer as string, {}), 403, 'FORBIDDEN');
     // An agent of another cluster cannot push into this one.
+
     refused(
       await sync(tokens['agent-c2'] as string, [{ baseline: learned(['/bin/evil']), generation: 0 }], 'c1'),
       403,

@@ -22,7 +22,6 @@ import type { V1Routes } from './context.js';
 
 /** The request's cluster, else the caller's own; checked for `action` over the whole cluster. */
 function clusterFor(principal: Principal, action: Action, cluster: string | undefined): string {
-  requireRole(principal, action);
   const name = cluster ?? principal.scope.cluster;
   if (name === '*')
     throw new ScannerApiError(
@@ -40,18 +39,21 @@ export const baselineRoutes: V1Routes = (v1, context) => {
   const who = (request: FastifyRequest): string => principalOf(request).subject;
 
   v1.post('/baselines/sync', async (request) => {
+    requireRole(principalOf(request), 'reports:write');
     const body = parse(baselineSyncBodySchema, request.body);
     const cluster = clusterFor(principalOf(request), 'reports:write', body.cluster);
     return { baselines: await baselines().sync(cluster, body.baselines) };
   });
 
   v1.get('/baselines', async (request) => {
+    requireRole(principalOf(request), 'findings:read');
     const query = parse(baselineQuerySchema, request.query);
     const cluster = clusterFor(principalOf(request), 'findings:read', query.cluster);
     return { baselines: await baselines().list(cluster, query.image) };
   });
 
   v1.post('/baselines/lock', async (request) => {
+    requireRole(principalOf(request), 'baselines:write');
     const body = parse(baselineLockBodySchema, request.body);
     const cluster = clusterFor(principalOf(request), 'baselines:write', body.cluster);
     const baseline = await baselines().lock(cluster, body.image, body.state);
@@ -63,6 +65,7 @@ export const baselineRoutes: V1Routes = (v1, context) => {
   });
 
   v1.post('/baselines/reset', async (request) => {
+    requireRole(principalOf(request), 'baselines:write');
     const body = parse(baselineResetBodySchema, request.body);
     const cluster = clusterFor(principalOf(request), 'baselines:write', body.cluster);
     const baseline = await baselines().reset(cluster, body.image);
