@@ -98,6 +98,8 @@ export interface AgentOptions {
   detections?: DetectionSink;
   /** Sensor and forwarder tuning (tests). */
   runtimeTuning?: Pick<RuntimeDetectionOptions, 'forwarder' | 'detector'>;
+  /** With runtime detection: behaviour baselines per image, kept by the scanner (none without). */
+  baselines?: RuntimeDetectionOptions['baselines'];
 }
 
 /** A periodic rescan walks the filesystem even with an unchanged layer after this many intervals. */
@@ -212,6 +214,7 @@ export class Agent {
         logger: this.log,
         cluster: this.options.cluster ?? 'local',
         node: this.options.node ?? hostname(),
+        ...(this.options.baselines === undefined ? {} : { baselines: this.options.baselines }),
         ...this.options.runtimeTuning,
       });
     } catch (e) {

@@ -27,6 +27,7 @@ interface AgentFlags extends ApiFlags {
   concurrency: number;
   label: Record<string, string>;
   runtimeDetection: 'on' | 'off';
+  baselineLearning?: number;
 }
 
 function seconds(ms: number): string {
@@ -94,7 +95,15 @@ export function registerAgentCommand(program: Command): void {
           .default(DEFAULT_SCAN_CONCURRENCY),
       )
       .addOption(labelOption())
-      .addOption(runtimeDetectionOption()),
+      .addOption(runtimeDetectionOption())
+      .addOption(
+        new Option(
+          '--baseline-learning <duration>',
+          "with runtime detection: learn each image's executables, listeners and destinations this long, then report what is new (kept by the scanner; default: no baselines)",
+        )
+          .env('CONTAINMENT_BASELINE_LEARNING')
+          .argParser((v: string) => parseDuration(v)),
+      ),
   ).action(async (flags: AgentFlags) => {
     const client = clientFrom(flags);
     const logger = await commandLogger('info');
@@ -156,6 +165,9 @@ export function registerAgentCommand(program: Command): void {
       labels: flags.label,
       // Engine mode only for now (the Kubernetes DaemonSet needs the privileges in runtime-detection.md).
       ...(flags.kubernetes ? {} : { runtimeDetection: flags.runtimeDetection, detections: client }),
+      ...(flags.baselineLearning === undefined
+        ? {}
+        : { baselines: { learning: { durationMs: flags.baselineLearning }, client } }),
     });
     // Listening before starting: a signal during start-up also ends in a clean stop.
     const signalled = stopSignal();

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { ContainmentError, ErrorCodes } from '../errors.js';
+import { DEFAULT_DETECTION_RETENTION_MS, parseRetention } from '../scanner/detection-retention.js';
 import type { RateLimit } from '../scanner/server.js';
 import {
   addDbOptions,
@@ -26,6 +27,7 @@ interface ServerFlags extends DbFlags {
   oidcNamespacesClaim: string;
   oidcClusterClaim?: string;
   rateLimit?: RateLimit | false;
+  detectionRetention?: number;
 }
 
 const WINDOW_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -49,6 +51,27 @@ function integer(min: number, max: number) {
       throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
     return n;
   };
+}
+
+const RETENTION_EXPECTED =
+  'expected an age from 1m to 3650d such as 30d, 12h or 90m, or 0 to keep detections';
+
+function retentionArgument(value: string): number {
+  const ms = parseRetention(value);
+  if (ms === undefined) throw new InvalidArgumentError(RETENTION_EXPECTED);
+  return ms;
+}
+
+/** The config file's `detectionRetention` (flag and environment win). */
+function retentionOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseRetention(value);
+  if (ms === undefined)
+    throw new ContainmentError(
+      ErrorCodes.CONFIG_INVALID,
+      `config detectionRetention ${value}: ${RETENTION_EXPECTED}`,
+    );
+  return ms;
 }
 
 export function registerServerCommand(program: Command): void {
@@ -103,9 +126,18 @@ export function registerServerCommand(program: Command): void {
         )
           .env('CONTAINMENT_RATE_LIMIT')
           .argParser(parseRateLimit),
+      )
+      .addOption(
+        new Option(
+          '--detection-retention <age>',
+          `delete runtime detections last seen longer ago, e.g. 30d, 12h, or 0 to keep them (default ${DEFAULT_DETECTION_RETENTION_MS / 86_400_000}d)`,
+        )
+          .env('CONTAINMENT_DETECTION_RETENTION')
+          .argParser(retentionArgument),
       ),
   ).action(async (flags: ServerFlags, command: Command) => {
     const file = await configOf(command);
+    const detectionRetention = flags.detectionRetention ?? retentionOf(file.detectionRetention);
     if ((flags.oidcIssuer === undefined) !== (flags.oidcAudience === undefined)) {
       throw new ContainmentError(ErrorCodes.USAGE, '--oidc-issuer and --oidc-audience go together');
     }
@@ -136,13 +168,17 @@ export function registerServerCommand(program: Command): void {
             },
           }),
       ...(flags.rateLimit === undefined ? {} : { rateLimit: flags.rateLimit }),
+      ...(detectionRetention === undefined ? {} : { detectionRetentionMs: detectionRetention }),
       logger,
     });
     if (server.generatedAdminToken !== undefined) {
       process.stderr.write('generated the first admin token (shown only once):\n');
       process.stdout.write(`${server.generatedAdminToken}\n`);
     }
-    logger.info({ url: server.url }, 'scanner listening');
+    logger.info(
+      { url: server.url, detectionRetentionMs: detectionRetention ?? DEFAULT_DETECTION_RETENTION_MS },
+      'scanner listening',
+    );
     logger.info({ signal: await stopSignal() }, 'stopping');
     await server.close();
   });

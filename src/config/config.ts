@@ -30,6 +30,8 @@ export const ConfigFileSchema = z
     ecosystems: z.array(z.string().min(1)).optional(),
     /** `containment up` carries actions out instead of monitoring (flag and env win). */
     enforce: z.boolean().optional(),
+    /** `containment server`: how long runtime detections are kept (`30d`, `12h`, `0` = forever). */
+    detectionRetention: z.string().optional(),
   })
   .strict();
 
