@@ -218,10 +218,9 @@ describe('node agent on real podman', () => {
         [['local', c.name, e.image]],
       );
       const [first] = await scansOf(e, c.name);
-      const detail = await api<{ inventory: { packages: { name: string; version: string }[] } }>(
-        e,
-        `/v1/scans/${first?.id}`,
-      );
+      const detail = await api<{
+        inventory: { packages: { name: string; version: string }[] };
+      }>(e, `/v1/scans/${first?.id}`);
       assert.deepEqual(
         detail.inventory.packages.map((p) => `${p.name}@${p.version}`),
         ['minimist@1.2.8'],
@@ -407,7 +406,7 @@ describe('node agent on real podman', () => {
     }
     for (const name of names) {
       for (const scan of await scansOf(e, name)) {
-        const detail = await api<{ inventory: { packages: unknown[] } }>(e, `/v1/scans/${scan.id}`);
+        const detail: { inventory: { packages: unknown[] } } = await api(e, `/v1/scans/${scan.id}`);
         assert.equal(detail.inventory.packages.length, 1, `scan ${scan.id} of ${name} has its package`);
       }
     }

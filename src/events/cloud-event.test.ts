@@ -60,11 +60,20 @@ test('action.completed takes its subject from the target', () => {
   });
   assert.equal(event.subject, 'shop/web-1');
   const runtime = createEvent(EventTypes.RUNTIME_DETECTED, 'local', {
-    workload: { ...scan.workload, container: undefined },
-    ruleId: 'shell-spawned',
+    workload: { ...scan.workload, container: undefined, containerId: '4f1c2a9e0b7d' },
+    ruleId: 'shell_in_container',
     kind: 'process',
+    severity: 'HIGH',
+    title: 'A shell started in a container',
     detectedAt: '2024-05-01T10:00:00.000Z',
-    evidence: { pid: 42, comm: 'sh' },
+    process: { pid: 42, uid: 0, name: 'sh', argv: ['sh'] },
+    evidence: { parent: 'node' },
+    baseline: { state: 'none' },
+    count: 1,
+    firstSeen: '2024-05-01T10:00:00.000Z',
+    lastSeen: '2024-05-01T10:00:00.000Z',
+    fingerprint: 'fp-1',
+    source: 'ebpf',
   });
   assert.equal(runtime.subject, 'shop/web-1');
 });

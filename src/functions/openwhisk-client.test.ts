@@ -36,7 +36,7 @@ describe('the openwhisk npm client against this runtime', () => {
     return eventually(
       () =>
         ow.activations
-          .get({ activationId: id })
+          .get({ name: id }) // the client takes an activation's id as its name
           .catch((e: AnyJson) => (e.statusCode === 404 ? undefined : Promise.reject(e))),
       `activation ${id}`,
     );
@@ -62,7 +62,8 @@ describe('the openwhisk npm client against this runtime', () => {
     assert.equal(got.exec.code, HELLO_V2);
     assert.deepEqual(got.parameters, [{ key: 'name', value: 'default' }]);
     assert.deepEqual(got.limits, { timeout: 60_000, memory: 256, logs: 10, concurrency: 1 });
-    const noCode: AnyJson = await ow.actions.get({ name: 'hello', code: false });
+    const withoutCode = { name: 'hello', code: false }; // `code` is not in the client's typings
+    const noCode: AnyJson = await ow.actions.get(withoutCode);
     assert.equal(noCode.exec.code, undefined);
 
     const list: AnyJson[] = await ow.actions.list();
@@ -104,7 +105,7 @@ describe('the openwhisk npm client against this runtime', () => {
     assert.equal(record.duration, record.end - record.start);
     assert.ok(record.annotations.some((a: AnyJson) => a.key === 'path' && a.value === 'guest/hello'));
 
-    const logs: AnyJson = await ow.activations.logs({ activationId: started.activationId });
+    const logs: AnyJson = await ow.activations.logs({ name: started.activationId });
     assert.equal(logs.logs.length, 1);
     assert.match(logs.logs[0], /^\d{4}-\d\d-\d\dT[\d:.]+Z\s+stdout: greeting later$/);
   });

@@ -39,7 +39,10 @@ describe('security-notices package', () => {
   const delivery = (pod: string, options: { secret?: string; at?: Date } = {}) => {
     const event = createEvent('dev.containment.scan.completed', 'local', scanData(pod));
     const body = structuredBody(event);
-    const headers = { ...STRUCTURED, ...signDelivery(body, options.secret ?? SECRET, event.id, options.at) };
+    const headers: Record<string, string> = {
+      ...STRUCTURED,
+      ...signDelivery(body, options.secret ?? SECRET, event.id, options.at),
+    };
     return { body, headers, id: event.id };
   };
 

@@ -9,7 +9,7 @@ import * as k8s from '@kubernetes/client-node';
 import { actionStatusSchema, securityActionSchema } from '../enforcement/security-action.js';
 import { binariesWhat, findBinaries } from '../testing/k8s/binaries.js';
 import { startControlPlane } from '../testing/k8s/control-plane.js';
-import type { ControlPlane } from '../testing/k8s/control-plane.js';
+import type { ApiResponse, ControlPlane } from '../testing/k8s/control-plane.js';
 import { requireOrSkip } from '../testing/shared-data.js';
 import { installCrd, loadCrdManifest } from './crd.test-helper.js';
 import { API_VERSION, CRD_NAME, KIND } from './security-action-api.js';
@@ -186,8 +186,10 @@ describe('SecurityAction CRD (real kube-apiserver)', () => {
       };
       const zodOk = securityActionSchema.safeParse(object).success;
       // Strict field validation, as kubectl applies it: unknown fields are errors, not pruned.
-      const r = await cp.request('POST', `${base}?dryRun=All&fieldValidation=Strict`, { body: object });
-      const serverOk = r.status === 201;
+      const r: ApiResponse = await cp.request('POST', `${base}?dryRun=All&fieldValidation=Strict`, {
+        body: object,
+      });
+      const serverOk: boolean = r.status === 201;
       if (!serverOk) {
         refused++;
         assert.ok([400, 422].includes(r.status), `${label}: refused with ${r.status}: ${r.text}`);
@@ -233,10 +235,14 @@ describe('SecurityAction CRD (real kube-apiserver)', () => {
     const object = created.json as Record<string, unknown>;
     for (const [label, status] of statusSamples) {
       const zodOk = actionStatusSchema.safeParse(status).success;
-      const r = await cp.request('PUT', `${base}/status-target/status?dryRun=All&fieldValidation=Strict`, {
-        body: { ...object, status },
-      });
-      const serverOk = r.status === 200;
+      const r: ApiResponse = await cp.request(
+        'PUT',
+        `${base}/status-target/status?dryRun=All&fieldValidation=Strict`,
+        {
+          body: { ...object, status },
+        },
+      );
+      const serverOk: boolean = r.status === 200;
       assert.equal(
         serverOk,
         zodOk,

@@ -201,6 +201,8 @@ function fixture(overrides: Partial<ScanResult> = {}): ScanResult {
     ],
     summary: summarize(vulnerabilities, insecureConfigurations),
     notes: ['ignore entry CVE-2020-1971 expired on 2026-01-31; it applies no more'],
+    completeness: 'complete',
+    gaps: [],
     ...overrides,
   };
 }
@@ -426,6 +428,8 @@ describe('json format', () => {
       'ignored',
       'summary',
       'notes',
+      'completeness',
+      'gaps',
     ]);
     const finding = (parsed.vulnerabilities as Record<string, unknown>[])[0] ?? {};
     assert.deepEqual(Object.keys(finding).slice(0, 5), [

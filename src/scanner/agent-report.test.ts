@@ -26,7 +26,7 @@ test('the inventory hash ignores package order and key order, and sees every cha
   });
   const reordered = reportInventory({
     // Same packages, other order, keys written in another order.
-    packages: [{ version: '1.2.5', ...pkg('minimist', '1.2.5') }, pkg('left-pad', '1.0.0')],
+    packages: [Object.assign({ version: '1.2.5' }, pkg('minimist', '1.2.5')), pkg('left-pad', '1.0.0')],
     insecureConfigurations: [],
   });
   assert.equal(inventoryHash(a), inventoryHash(reordered));
@@ -52,6 +52,7 @@ test('buildAgentReport carries the canonical inventory and its hash', () => {
     scanTime: '2025-01-01T00:00:00.000Z',
     inventory: { packages: [pkg('minimist', '1.2.5'), pkg('a', '1.0.0')], insecureConfigurations: [] },
   });
+  assert.ok(report.inventory, 'a report carries its inventory');
   assert.deepEqual(
     report.inventory.packages.map((p) => p.name),
     ['a', 'minimist'],

@@ -62,7 +62,7 @@ async function full(
 ): Promise<Awaited<ReturnType<typeof evaluateInventory>>> {
   return evaluateInventory(
     { kind: 'container', ref: 't' },
-    { packages, insecureConfigurations: [], notes: [] },
+    { packages, insecureConfigurations: [], notes: [], completeness: 'complete', gaps: [] },
     store,
     { scanTime: new Date(0).toISOString() },
   );

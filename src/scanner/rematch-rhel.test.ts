@@ -92,7 +92,7 @@ describeEachBackend('RHEL streams in the scanner service', {}, (backend) => {
     assert.ok(scan);
     const full = await evaluateInventory(
       { kind: 'container', ref: pod },
-      { ...scan.inventory, notes: [] },
+      { completeness: 'complete', gaps: [], ...scan.inventory, notes: [] },
       h.advisories,
       {
         scanTime: scan.scanTime,

@@ -45,7 +45,7 @@ async function readTar(path: string): Promise<TarEntry[]> {
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {
     const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('data', (c: unknown) => void chunks.push(c as Buffer));
     stream.on('end', () => {
       entries.push({
         name: header.name,

@@ -291,7 +291,7 @@ describe('policy deploy to OpenWhisk and Knative', () => {
         const fired: AnyJson = await eventually(
           () =>
             ow.activations
-              .get({ activationId: run.result.body.activationId })
+              .get({ name: run.result.body.activationId })
               .catch((e: AnyJson) => (e.statusCode === 404 ? undefined : Promise.reject(e))),
           'the trigger activation',
         );

@@ -368,7 +368,7 @@ describe('KubernetesEnforcementClient (real API server)', () => {
         });
       }
       for (const bad of [
-        { 'bad key!': 'v' },
+        { 'bad key!': 'v' } as Record<string, string>,
         { ok: 'spaces not allowed' },
         { ['a'.repeat(64)]: 'v' },
         { k: 'v'.repeat(64) },

@@ -82,7 +82,7 @@ async function activate(
   options: { dryRun?: boolean; activationId?: string } = {},
 ): Promise<Outcome> {
   const activationId = options.activationId ?? `activation-${++activations}`;
-  const annotations = options.dryRun ? { [DRY_RUN_ANNOTATION]: true } : {};
+  const annotations: Record<string, JsonValue> = options.dryRun ? { [DRY_RUN_ANNOTATION]: true } : {};
   const r = await sandbox.invoke({
     actionKey: `local/${policy}@1`,
     code: compiled.get(policy) as string,

@@ -117,8 +117,8 @@ describe('dashboard OIDC sign-in in chromium', { skip: missing.length > 0, timeo
       scope: { cluster: '*', namespaces: ['web'] },
       via: 'oidc',
     });
-    const other = await page.evaluate(async () =>
-      (await fetch('/v1/workload-search?namespace=payments')).json(),
+    const other = await page.evaluate(
+      async () => (await (await fetch('/v1/workload-search?namespace=payments')).json()) as { total: number },
     );
     assert.equal(other.total, 0);
     await page.close();
