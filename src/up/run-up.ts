@@ -49,6 +49,7 @@ import type { RunningFunctions } from '../functions/run-functions.js';
 import { installSecurityNotices, securityNoticesUrl } from '../functions/security-notices.js';
 import { httpEnforcement, httpFindings, PolicySdkHost } from '../functions/host/policy-sdk-host.js';
 import type { NamespaceCredentials } from '../functions/host/policy-sdk-host.js';
+import { AuditNotifier } from '../functions/host/notifier.js';
 import { TOKEN_PREFIX } from '../auth/api-tokens.js';
 import { runScannerServer } from '../scanner/run-server.js';
 import type { RunningServer } from '../scanner/run-server.js';
@@ -65,6 +66,7 @@ export const POLICY_ACTION = 'quarantine-or-terminate';
 export const RUNTIME_POLICY_ACTION = 'runtime-response';
 export const ADVISORY_DB_FILE = 'vulndb.sqlite';
 const STATE_FILE = 'up-state.json';
+const UP_DETECTION_BATCH_MS = 10;
 const AGENT_TOKEN_NAME = 'up agent';
 const POLICY_TOKEN_NAME = 'up policies of local';
 const UP_TOKEN_NAMES = [AGENT_TOKEN_NAME, POLICY_TOKEN_NAME];
@@ -281,6 +283,9 @@ async function startFunctions(
     logger,
     ...(env.CONTAINMENT_FUNCTIONS_AUTH ? { guestAuth: env.CONTAINMENT_FUNCTIONS_AUTH } : {}),
     policyHost: new PolicySdkHost({
+      // Through up's logger (stderr), never onto stdout among the decision lines: the runtime
+      // policy notifies on every detection it does not act on.
+      notifier: new AuditNotifier({ logger }),
       credentials: (ns) => (ns === UP_NAMESPACE ? credentials : undefined),
       findings: httpFindings(scanner.url),
       enforcement: httpEnforcement(actionApiUrlOf(options)),
@@ -370,6 +375,10 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
         sink: agentClient,
         detections: agentClient,
         runtimeDetection: options.runtimeDetection ?? 'on',
+        // One node on loopback: a detection leaves at once rather than after the agent's 250 ms
+        // batching window (it still batches while a request is in flight). Half the reverse shell →
+        // quarantine time otherwise (bench:runtime).
+        runtimeTuning: { forwarder: { batchMs: UP_DETECTION_BATCH_MS } },
         logger,
         cluster: UP_CLUSTER,
         rescanIntervalMs: options.rescanIntervalMs,

@@ -332,6 +332,9 @@ describe(
       const runtimeRuns = await up.activations('runtime-response');
       assert.equal(runtimeRuns.length, all.length, JSON.stringify(runtimeRuns));
       assert.ok(runtimeRuns.some((a) => a.activationId === link.activation?.id));
+      // The policy's notification about the outbound connection goes to the log, not among the
+      // decision lines on stdout.
+      assert.doesNotMatch(up.stdout, /policy notification/);
       const scanRuns = await up.activations('quarantine-or-terminate');
       assert.ok(scanRuns.length >= 1, 'the scan policy never ran for the scan');
       assert.ok(!scanRuns.some((a) => a.cause === link.event?.triggerActivationId));
