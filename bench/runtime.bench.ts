@@ -7,7 +7,7 @@
  *  - the same at increasing exec rates (1, 2, 4, 8 parallel exec loops in one container), with
  *    events lost in the kernel and execs missed, to show where drops start;
  *  - a reverse shell → quarantine live, the whole loop through `containment up` (runUp in this
- *    process, enforcing): p50/p99 over BENCH_RUNTIME_UP_SHELLS reverse shells (default 30), each in
+ *    process, enforcing): p50/p99 over BENCH_RUNTIME_UP_SHELLS reverse shells (default 50), each in
  *    a fresh container (a quarantined one stays quarantined, and repeats are aggregated), from the
  *    listener accepting the shell's connection (nc connects, then execs the shell) to the
  *    Quarantine's outcome (reported once the nftables table is in the container's netns).

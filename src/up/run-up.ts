@@ -376,8 +376,8 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
         detections: agentClient,
         runtimeDetection: options.runtimeDetection ?? 'on',
         // One node on loopback: a detection leaves at once rather than after the agent's 250 ms
-        // batching window (it still batches while a request is in flight). Half the reverse shell →
-        // quarantine time otherwise (bench:runtime).
+        // batching window (it still batches while a request is in flight); the window was a third
+        // of the reverse shell → quarantine time (bench:runtime).
         runtimeTuning: { forwarder: { batchMs: UP_DETECTION_BATCH_MS } },
         logger,
         cluster: UP_CLUSTER,
@@ -423,7 +423,8 @@ async function deployLoop(
   const api = new WhiskClient({ apihost: functionsUrl, auth, namespace: UP_NAMESPACE });
   await installSecurityNotices(api, secret);
   const deployed = new Map((await listPolicies(api)).map((p) => [p.action, p]));
-  /** Rules an earlier start left on another trigger (a run before event-type routing, on security-notices) would fire the policy twice. */
+  // A rule an earlier start left on another trigger (before routing by event type: on
+  // security-notices) would fire the policy a second time, and for every event type.
   const dropStaleRules = async (action: string, trigger: string): Promise<void> => {
     for (const r of deployed.get(action)?.rules ?? [])
       if (r.trigger !== trigger) {
@@ -431,7 +432,8 @@ async function deployLoop(
         await api.delete('rules', r.name);
       }
   };
-  // Snapshot, grace period and removal all happen while a policy waits.
+  // Deployed on every start, so the mode of this start is the one the policies run in; snapshot,
+  // grace period and removal all happen while a policy waits.
   const common = { dryRun, timeoutMs: 300_000, params: { gracePeriodSeconds } };
   await dropStaleRules(POLICY_ACTION, SCAN_TRIGGER.name);
   await deployToRuntime(api, readPolicy(REFERENCE_POLICY), {
