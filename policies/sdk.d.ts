@@ -211,6 +211,8 @@ declare module '@containment/policy-sdk' {
     lastSeen: string;
     fingerprint: string;
     source: 'ebpf' | 'procfs' | 'falco';
+    /** The scanner's id of the aggregate (`GET /v1/detections/{id}`); cite it as `detection/<id>`. */
+    detectionId?: number;
   }
 
   /** The parameters of a `dev.containment.scan.completed` or `findings.changed` event's data. */

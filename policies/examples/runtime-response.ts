@@ -23,7 +23,9 @@ export async function main(params: Record<string, unknown>) {
       : { namespace: d.workload.namespace, name: d.workload.pod, container: d.workload.container };
   const proc = d.process ? `${d.process.name} (pid ${d.process.pid})` : 'unknown process';
   const reason = `${d.ruleId}: ${d.title}; ${proc}`;
-  const findingsRef = `detection/${d.fingerprint}`;
+  // The scanner's aggregate, which the audit trail follows; the fingerprint when it was not stored.
+  const findingsRef =
+    d.detectionId === undefined ? `detection/${d.fingerprint}` : `detection/${d.detectionId}`;
   const actions: ActionResult[] = [];
 
   if (QUARANTINE.has(d.ruleId)) {

@@ -126,7 +126,7 @@ export interface RuntimeDetectionOptions {
   logger: AgentLogger;
   cluster: string;
   node: string;
-  /** Forwarder tuning (tests). */
+  /** Forwarder tuning (tests; `up` sends at once). */
   forwarder?: Omit<ForwarderOptions, 'sink' | 'logger'>;
   /** Detector options beyond identity (tests: mode, aggregation window). */
   detector?: Pick<RuntimeDetectorOptions, 'mode' | 'aggregateWindowMs' | 'pollIntervalMs' | 'bpftrace'>;

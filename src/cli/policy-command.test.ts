@@ -224,7 +224,7 @@ describe('containment policy', () => {
       const action = await h.call('GET', `/api/v1/namespaces/_/actions/${name}`);
       return Object.fromEntries((action.body.annotations as AnyJson[]).map((a) => [a.key, a.value]));
     };
-    const [plain, wide, web, orphanRole, knative] = await cliBatch([
+    const [plain, wide, web, orphanRole, knative, typed, untyped] = await cliBatch([
       { args: ['deploy', REFERENCE, ...conn, '--name', 'scope-default', '--trigger', 't-scope'] },
       {
         args: ['deploy', REFERENCE, ...conn, '--name', 'scope-wide', '--trigger', 't-scope'].concat([
@@ -245,7 +245,24 @@ describe('containment policy', () => {
       {
         args: ['deploy', REFERENCE, '--namespace', 'n', '--target', 'knative', '--input-threats', 'report'],
       },
+      {
+        args: ['deploy', REFERENCE, ...conn, '--name', 'scope-typed', '--trigger', 't-typed'].concat([
+          '--event-type',
+          'dev.containment.scan.completed',
+        ]),
+      },
+      {
+        args: ['deploy', REFERENCE, ...conn, '--name', 'y', '--event-type', 'dev.containment.scan.completed'],
+      },
     ]);
+    // --event-type on the runtime: the trigger is annotated; not on security-notices (it gets all).
+    assert.equal(typed?.code, 0, typed?.stderr);
+    const trigger = await h.call('GET', '/api/v1/namespaces/_/triggers/t-typed');
+    assert.deepEqual((trigger.body.annotations as AnyJson[]).find((a) => a.key === 'event-types')?.value, [
+      'dev.containment.scan.completed',
+    ]);
+    assert.match(untyped?.stderr ?? '', /^error\[USAGE\]: event types need a trigger of their own/);
+    assert.equal((await h.call('GET', '/api/v1/namespaces/_/actions/y')).status, 404, 'nothing deployed');
     for (const run of [plain, wide, web]) assert.equal(run?.code, 0, run?.stderr);
     assert.equal((await annotationsOf('scope-default'))['containment.dev/enforcement-scope'], 'event');
     assert.equal((await annotationsOf('scope-wide'))['containment.dev/enforcement-scope'], 'namespace');
@@ -259,7 +276,9 @@ describe('containment policy', () => {
     assert.equal((await h.call('GET', '/api/v1/namespaces/_/actions/x')).status, 404, 'nothing deployed');
     // The next test lists every policy: leave none of these behind.
     const removed = await cliBatch(
-      ['scope-default', 'scope-wide', 'scope-web'].map((name) => ({ args: ['remove', name, ...conn] })),
+      ['scope-default', 'scope-wide', 'scope-web', 'scope-typed'].map((name) => ({
+        args: ['remove', name, ...conn],
+      })),
     );
     for (const run of removed) assert.equal(run.code, 0, run.stderr);
   });

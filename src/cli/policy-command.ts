@@ -141,6 +141,7 @@ async function deploy(file: string, flags: DeployFlags): Promise<void> {
   const common = {
     ...(flags.name === undefined ? {} : { name: flags.name }),
     ...(flags.trigger === undefined ? {} : { trigger: flags.trigger }),
+    ...(flags.eventType.length === 0 ? {} : { eventTypes: flags.eventType }),
     dryRun: flags.dryRun,
     params: flags.param,
     ...(flags.timeout === undefined ? {} : { timeoutMs: flags.timeout }),
@@ -311,7 +312,10 @@ export function registerPolicyCommands(program: Command): void {
     .option('--image <image>', 'knative: container image with Node 20')
     .option('--broker <name>', 'knative: the Broker', 'default')
     .addOption(
-      new Option('--event-type <type>', 'knative: CloudEvent type to subscribe (repeatable)')
+      new Option(
+        '--event-type <type>',
+        'CloudEvent type the policy gets, repeatable (knative: subscribed; runtime: --trigger fired with these only)',
+      )
         .argParser(repeat)
         .default([]),
     )

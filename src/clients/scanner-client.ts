@@ -175,6 +175,11 @@ export class ScannerClient {
     return this.request('GET', `/v1/scans/${encodeURIComponent(String(id))}`);
   }
 
+  /** One detection aggregate (`GET /v1/detections/{id}`), unchecked like `scan`. */
+  detection(id: string | number): Promise<unknown> {
+    return this.request('GET', `/v1/detections/${encodeURIComponent(String(id))}`);
+  }
+
   /** `GET /v1/images?…`: the answer as it came (status and JSON); the caller judges it. */
   images(query: URLSearchParams): Promise<JsonResponse> {
     return this.http.send('GET', `/v1/images?${query}`);

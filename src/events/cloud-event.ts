@@ -46,8 +46,11 @@ export interface FindingsChangedData extends ScanCompletedData {
   reason: 'feed-update';
 }
 
-/** The runtime detection contract itself (`runtime/contracts.ts`): one shape, validated by zod there. */
-export type RuntimeDetectedData = RuntimeDetection;
+/**
+ * The runtime detection contract itself (`runtime/contracts.ts`, validated by zod there), plus the
+ * scanner's id of the aggregate (`GET /v1/detections/{detectionId}`) once stored.
+ */
+export type RuntimeDetectedData = RuntimeDetection & { detectionId?: number };
 
 export interface ActionCompletedData {
   /** The SecurityAction's name. */

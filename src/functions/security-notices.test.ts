@@ -3,7 +3,8 @@
  * Standard Webhooks fire the trigger and reach the rule's action; replays, stale timestamps, forged
  * binary-mode attributes, unauthenticated and oversized calls are refused and land in the
  * namespace's security-event log; a restart does not reopen the replay window; the deprecated
- * schemes work only behind their flag.
+ * schemes work only behind their flag. A trigger annotated with event types (deployed with
+ * `eventTypes`) is fired only with events of those types; `security-notices` gets every event.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +15,8 @@ import { legacySign, LEGACY_SIGNATURE_HEADER, signDelivery } from '../events/sig
 import { eventually, GUEST_AUTH, startHarness } from './functions-harness.test-helper.js';
 import type { AnyJson, Harness } from './functions-harness.test-helper.js';
 import { WhiskClient } from '../clients/whisk-client.js';
+import { isContainmentError } from '../errors.js';
+import { deployToOpenWhisk, deployToRuntime } from './adapters/openwhisk/policy-deploy.js';
 import { DEFAULT_NOTICE_BODY_LIMIT, installSecurityNotices, securityNoticesUrl } from './security-notices.js';
 
 const SECRET = 'whsec_bm90aWNlcy1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==';
@@ -118,6 +121,76 @@ describe('security-notices package', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await echoes('replayed')).length, 1);
     assert.ok((await kinds()).includes('replayed-delivery'));
+  });
+
+  it('fires a trigger annotated with event types only with those types', async () => {
+    const api = new WhiskClient({ apihost: h.url, auth: GUEST_AUTH, namespace: 'guest' });
+    const typed = {
+      filename: 'typed.js',
+      loader: 'js' as const,
+      contents:
+        'export function main(params) { return { typed: params.type, pod: params.data.workload.pod }; }',
+    };
+    const deployed = await deployToRuntime(api, typed, {
+      trigger: 'runtime-events',
+      eventTypes: ['dev.containment.runtime.detected'],
+    });
+    assert.equal(deployed.rule, 'runtime-events-typed');
+    const typedRuns = async (pod: string): Promise<AnyJson[]> => {
+      const { body } = await h.call('GET', '/api/v1/namespaces/_/activations?name=typed&docs=true&limit=200');
+      return (body as AnyJson[]).filter((a) => a.response?.result?.pod === pod);
+    };
+
+    // A scan event: security-notices only.
+    const scan = delivery('routed-scan');
+    const scanRes = await post(scan.body, scan.headers);
+    assert.equal(scanRes.status, 202);
+    assert.equal(((await scanRes.json()) as { activationIds: string[] }).activationIds.length, 1);
+    await echoed('routed-scan');
+    // A runtime detection: security-notices and the typed trigger, one activation each.
+    const event = new CloudEvent({
+      ...createEvent('dev.containment.scan.completed', 'local', scanData('routed-detection')),
+      type: 'dev.containment.runtime.detected',
+    });
+    const body = structuredBody(event);
+    const res = await post(body, { ...STRUCTURED, ...signDelivery(body, SECRET, event.id) });
+    assert.equal(res.status, 202);
+    const { activationId, activationIds } = (await res.json()) as {
+      activationId: string;
+      activationIds: string[];
+    };
+    assert.equal(activationIds.length, 2);
+    assert.equal(activationIds[0], activationId);
+    const run = await eventually(
+      async () => (await typedRuns('routed-detection'))[0],
+      'the typed activation',
+    );
+    assert.equal(run.response.result.typed, 'dev.containment.runtime.detected');
+    assert.equal(run.cause, activationIds[1]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(await typedRuns('routed-scan'), [], 'the typed trigger was fired with a scan event');
+    assert.equal((await typedRuns('routed-detection')).length, 1);
+
+    // Types belong on a trigger of their own, and only this runtime routes by them.
+    const refused = async (p: Promise<unknown>, pattern: RegExp) =>
+      assert.rejects(
+        p,
+        (e: unknown) => isContainmentError(e) && e.code === 'USAGE' && pattern.test(e.message),
+      );
+    await refused(
+      deployToRuntime(api, typed, { eventTypes: ['dev.containment.runtime.detected'] }),
+      /a trigger of their own/,
+    );
+    await refused(deployToRuntime(api, typed, { trigger: 'x', eventTypes: [] }), /at least one type/);
+    await refused(
+      deployToOpenWhisk(api, typed, {
+        trigger: 'x',
+        eventTypes: ['dev.containment.runtime.detected'],
+        sdk: {} as never,
+      }),
+      /runtime only/,
+    );
+    await h.call('DELETE', '/api/v1/namespaces/_/rules/runtime-events-typed');
   });
 
   it('refuses stale and future timestamps', async () => {

@@ -10,6 +10,12 @@
  * `X-Require-Whisk-Auth` secret (both replayable) are accepted only with `acceptLegacySignature`,
  * deprecated, for one release. Rejected calls are answered 401/413/415/400 and kept in the
  * namespace's security-event log (security-events.ts).
+ *
+ * Routing by event type: an accepted event fires the trigger `security-notices` (every event, as
+ * in OpenWhisk) and every other trigger of the namespace whose `event-types` annotation lists the
+ * event's type, so a policy on such a trigger is fired only by its own events (`containment up`
+ * puts the scan policy on one and the runtime policy on another). The answer carries the first
+ * trigger activation's id (`activationIds`: all of them); 204 when no trigger had an active rule.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { CloudEvent, HTTP } from 'cloudevents';
@@ -25,6 +31,7 @@ import {
   verifyLegacySignature,
 } from '../events/signature.js';
 import type { ReplayGuard } from '../events/signature.js';
+import type { TriggerDoc } from './entities.js';
 import type { FunctionRuntime } from './runtime.js';
 import type { SecurityEventKind, SecurityEventLog } from './security-events.js';
 import { WhiskError } from './runtime.js';
@@ -33,6 +40,8 @@ import type { JsonObject } from './sandbox/sandbox.js';
 export const SECURITY_NOTICES = 'security-notices';
 export const SECRET_ANNOTATION = 'require-whisk-auth';
 export const WHISK_AUTH_HEADER = 'x-require-whisk-auth';
+/** A trigger annotation: the CloudEvent types (a JSON array) the endpoint also fires it with. */
+export const EVENT_TYPES_ANNOTATION = 'event-types';
 /** A scan event is a few KB; 1 MB is OpenWhisk's parameter limit. */
 export const DEFAULT_NOTICE_BODY_LIMIT = 1024 * 1024;
 
@@ -165,19 +174,40 @@ export function registerSecurityNotices(app: FastifyInstance, options: SecurityN
         });
         return reply.code(200).send({ duplicate: true });
       }
-      let activationId: string | undefined;
+      const activationIds: string[] = [];
       try {
-        activationId = runtime.fire(ns, SECURITY_NOTICES, event);
+        for (const trigger of triggersFor(runtime, ns, String(event.type))) {
+          const id = runtime.fire(ns, trigger, event);
+          if (id !== undefined) activationIds.push(id);
+        }
       } catch (e) {
         // Not processed: the sender's retry of the same id must not be taken for a replay.
-        if (deliveryId !== undefined) await replayGuard.release(`${ns}/${deliveryId}`);
+        if (deliveryId !== undefined && activationIds.length === 0)
+          await replayGuard.release(`${ns}/${deliveryId}`);
         throw e;
       }
+      const [activationId] = activationIds;
       if (activationId === undefined) return reply.code(204).send();
       reply.header('x-openwhisk-activation-id', activationId);
-      return reply.code(202).send({ activationId });
+      return reply.code(202).send({ activationId, activationIds });
     });
   });
+}
+
+/** `security-notices`, then the namespace's triggers annotated with `type` (sorted by name). */
+export function triggersFor(runtime: FunctionRuntime, ns: string, type: string): string[] {
+  const typed = runtime
+    .list<TriggerDoc>(ns, 'triggers', 0, -1) // -1: no limit
+    .filter((t) => t.name !== SECURITY_NOTICES && eventTypesOf(t).includes(type))
+    .map((t) => t.name)
+    .sort();
+  return [SECURITY_NOTICES, ...typed];
+}
+
+/** The trigger's `event-types` annotation; anything but an array of strings is none. */
+export function eventTypesOf(trigger: { annotations: { key: string; value: unknown }[] }): string[] {
+  const value = trigger.annotations.find((a) => a.key === EVENT_TYPES_ANNOTATION)?.value;
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
 /**

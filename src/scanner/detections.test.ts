@@ -131,6 +131,16 @@ describeEachBackend('runtime detections', { skip: !existsSync(osvNpm) }, (backen
     assert.equal(body.subject, 'payments/payments-pod/app');
     assert.equal(body.data.ruleId, 'reverse_shell');
     assert.equal(body.data.baseline.state, 'none');
+    // The event names the stored aggregate, which GET /v1/detections/{id} returns.
+    const { detectionId } = body.data as RuntimeDetection & { detectionId?: number };
+    assert.equal(detectionId, (payments as RuntimeDetection & { id: number }).id);
+    const one = await h.app.inject({
+      method: 'GET',
+      url: `/v1/detections/${detectionId}`,
+      headers: as(h.adminToken),
+    });
+    assert.equal(one.statusCode, 200, one.body);
+    assert.equal((one.json() as { count: number }).count, 5);
   });
 
   test('readers see only their namespaces; since filters by last seen', async () => {
@@ -140,6 +150,14 @@ describeEachBackend('runtime detections', { skip: !existsSync(osvNpm) }, (backen
       ['web'],
     );
     assert.deepEqual(await list(web, '?namespace=payments'), []);
+    // One by id: another namespace's looks just like a missing one.
+    const [payments] = (await list(h.adminToken, '?namespace=payments')) as (RuntimeDetection & {
+      id: number;
+    })[];
+    for (const id of [payments?.id, 999_999]) {
+      const res = await h.app.inject({ method: 'GET', url: `/v1/detections/${id}`, headers: as(web) });
+      assert.equal(res.statusCode, 404, res.body);
+    }
     assert.deepEqual(await list(web, '?cluster=c1&pod=payments-pod'), []);
     const all = await list(h.adminToken, '?since=2025-03-01T12:30:00Z');
     assert.deepEqual(

@@ -227,6 +227,15 @@ export const ROUTES: readonly RouteDoc[] = [
     status: 200,
   },
   {
+    method: 'GET',
+    path: '/v1/detections/:id',
+    summary:
+      'One detection aggregate (the detectionId of its dev.containment.runtime.detected event); 404 when missing or not visible',
+    auth: 'findings:read',
+    params: scanIdSchema,
+    status: 200,
+  },
+  {
     method: 'POST',
     path: '/v1/falco/alerts',
     summary:

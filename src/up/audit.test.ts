@@ -1,7 +1,8 @@
 /**
  * The audit join's own logic: a chain is complete only when every link is found and agrees with
- * the next; a manual action, a missing activation or an event about another scan than the one the
- * action cites are named as gaps, never papered over. (The whole chain on the real parts is
+ * the next, for a scan and for a runtime detection alike; a manual action, a missing activation or
+ * an event about another scan or detection than the one the action cites are named as gaps, never
+ * papered over. (The whole chain on the real parts is
  * asserted in test/e2e/up-loop.test.ts.) The scanner and runtime answers here come from a small
  * loopback server that serves fixed JSON.
  */
@@ -15,6 +16,17 @@ import type { AuditSources } from './audit.js';
 
 const POLICY_ACT = 'a'.repeat(32);
 const TRIGGER_ACT = 'b'.repeat(32);
+const RUNTIME_POLICY_ACT = 'd'.repeat(32);
+const DETECTION_TRIGGER_ACT = 'e'.repeat(32);
+const detection = (id: number) => ({
+  id,
+  ruleId: 'reverse_shell',
+  severity: 'CRITICAL',
+  title: 'reverse shell',
+  count: 1,
+  firstSeen: 't',
+  lastSeen: 't',
+});
 const answers: Record<string, unknown> = {
   [`/api/v1/namespaces/local/activations/${POLICY_ACT}`]: {
     activationId: POLICY_ACT,
@@ -34,6 +46,26 @@ const answers: Record<string, unknown> = {
       result: { id: 'evt-1', type: 'dev.containment.scan.completed', data: { scanId: 7 } },
     },
   },
+  [`/api/v1/namespaces/local/activations/${RUNTIME_POLICY_ACT}`]: {
+    activationId: RUNTIME_POLICY_ACT,
+    name: 'runtime-response',
+    start: 1,
+    end: 2,
+    cause: DETECTION_TRIGGER_ACT,
+    response: { status: 'success', result: {} },
+  },
+  [`/api/v1/namespaces/local/activations/${DETECTION_TRIGGER_ACT}`]: {
+    activationId: DETECTION_TRIGGER_ACT,
+    name: 'runtime-detections',
+    start: 1,
+    end: 1,
+    response: {
+      status: 'success',
+      result: { id: 'evt-2', type: 'dev.containment.runtime.detected', data: { detectionId: 3 } },
+    },
+  },
+  '/v1/detections/3': detection(3),
+  '/v1/detections/4': detection(4),
   '/v1/scans/7': { id: 7, kind: 'full', scanTime: 't', receivedAt: 't' },
   '/v1/scans/8': { id: 8, kind: 'full', scanTime: 't', receivedAt: 't' },
 };
@@ -104,4 +136,32 @@ test('a manual action and a missing activation are named, not hidden', async () 
   assert.match(manual?.gaps[1] ?? '', /findingsRef "" names no scan/);
   assert.equal(lost?.complete, false);
   assert.deepEqual(lost?.gaps, [`activation ${'c'.repeat(32)}: HTTP 404`, 'scan 99: HTTP 404']);
+});
+
+test('a runtime detection chain joins detection → event → activation → action', async () => {
+  const [link] = await auditTrail(sources, [
+    action({ requestedBy: `policy/runtime-response@${RUNTIME_POLICY_ACT}`, findingsRef: 'detection/3' }),
+  ]);
+  assert.deepEqual(link?.gaps, []);
+  assert.equal(link?.complete, true);
+  assert.equal(link?.event?.type, 'dev.containment.runtime.detected');
+  assert.equal(link?.event?.detectionId, 3);
+  assert.equal(link?.detection?.id, 3);
+  assert.equal(link?.detection?.ruleId, 'reverse_shell');
+  assert.equal(link?.scan, undefined);
+});
+
+test('a detection gap: another detection cited, or one that is not there, or a fingerprint', async () => {
+  const requestedBy = `policy/runtime-response@${RUNTIME_POLICY_ACT}`;
+  const [other, missing, fingerprint] = await auditTrail(sources, [
+    action({ requestedBy, findingsRef: 'detection/4' }),
+    action({ requestedBy, findingsRef: 'detection/5' }),
+    action({ requestedBy, findingsRef: 'detection/9f86d081884c7d65' }),
+  ]);
+  assert.equal(other?.complete, false);
+  assert.deepEqual(other?.gaps, ['event evt-2 is about detection 3, the action cites detection 4']);
+  assert.deepEqual(missing?.gaps, ['detection 5: HTTP 404']);
+  assert.deepEqual(fingerprint?.gaps, [
+    'findingsRef "detection/9f86d081884c7d65" names no scan or detection',
+  ]);
 });

@@ -1,12 +1,14 @@
 /**
  * The audit trail of a workload in `containment up`: for each SecurityAction on it, the chain
- * scan → CloudEvent → policy activation → action, joined through the parts' own HTTP APIs (the
- * scanner's `GET /v1/scans/{id}`, the runtime's `GET …/activations/{id}`) and never their storage.
+ * scan or runtime detection → CloudEvent → policy activation → action, joined through the parts'
+ * own HTTP APIs (the scanner's `GET /v1/scans/{id}` and `GET /v1/detections/{id}`, the runtime's
+ * `GET …/activations/{id}`) and never their storage.
  *
  * The links: the action's `requestedBy` is `policy/<action>@<activationId>`; that activation's
  * `cause` is the trigger activation whose result holds the CloudEvent it was fired with (its `id`,
- * `type`, and `data.scanId`); the action's `findingsRef` is `scan/<scanId>`. A link that cannot be
- * followed (a manual action, a record not written yet, an API that failed) is named in `gaps`.
+ * `type`, and `data.scanId` or `data.detectionId`); the action's `findingsRef` is `scan/<scanId>`
+ * or `detection/<detectionId>`. A link that cannot be followed (a manual action, a record not
+ * written yet, an API that failed, an event about another scan or detection) is named in `gaps`.
  */
 import { z } from 'zod';
 import { ApiError } from '../clients/http.js';
@@ -42,17 +44,28 @@ export interface AuditLink {
     subject?: string;
     reason?: string;
     scanId?: number;
+    detectionId?: number;
     /** The trigger activation that carried the event to the policy. */
     triggerActivationId: string;
   };
   scan?: { id: number; kind: string; scanTime: string; receivedAt: string };
+  /** The runtime detection aggregate, for an action on a detection. */
+  detection?: {
+    id: number;
+    ruleId: string;
+    severity: string;
+    title: string;
+    count: number;
+    firstSeen: string;
+    lastSeen: string;
+  };
   /** True when every link above was found and agrees with the next. */
   complete: boolean;
   gaps: string[];
 }
 
 const REQUESTED_BY = /^policy\/(.+)@([0-9a-f]{32})$/;
-const FINDINGS_REF = /^scan\/(\d+)$/;
+const FINDINGS_REF = /^(scan|detection)\/(\d+)$/;
 
 const activationSchema = z.looseObject({
   activationId: z.string(),
@@ -68,7 +81,13 @@ const eventSchema = z.looseObject({
   type: z.string(),
   time: z.string().optional(),
   subject: z.string().optional(),
-  data: z.looseObject({ reason: z.string().optional(), scanId: z.number().int().optional() }).optional(),
+  data: z
+    .looseObject({
+      reason: z.string().optional(),
+      scanId: z.number().int().optional(),
+      detectionId: z.number().int().optional(),
+    })
+    .optional(),
 });
 
 const scanSchema = z.looseObject({
@@ -76,6 +95,16 @@ const scanSchema = z.looseObject({
   kind: z.string(),
   scanTime: z.string(),
   receivedAt: z.string(),
+});
+
+const detectionSchema = z.looseObject({
+  id: z.number().int(),
+  ruleId: z.string(),
+  severity: z.string(),
+  title: z.string(),
+  count: z.number().int(),
+  firstSeen: z.string(),
+  lastSeen: z.string(),
 });
 
 type Fetched<T> = { ok: true; value: T } | { ok: false; why: string };
@@ -150,6 +179,7 @@ export async function auditTrail(sources: AuditSources, actions: SecurityAction[
                 ...(e.subject === undefined ? {} : { subject: e.subject }),
                 ...(e.data?.reason === undefined ? {} : { reason: e.data.reason }),
                 ...(e.data?.scanId === undefined ? {} : { scanId: e.data.scanId }),
+                ...(e.data?.detectionId === undefined ? {} : { detectionId: e.data.detectionId }),
               };
             }
           }
@@ -157,18 +187,29 @@ export async function auditTrail(sources: AuditSources, actions: SecurityAction[
       }
 
       const ref = FINDINGS_REF.exec(spec.findingsRef ?? '');
-      if (!ref) gaps.push(`findingsRef ${JSON.stringify(spec.findingsRef ?? '')} names no scan`);
-      else {
-        const got = await fetched(() => scanner.scan(ref[1] as string), scanSchema);
-        if (!got.ok) gaps.push(`scan ${ref[1]}: ${got.why}`);
+      if (!ref) gaps.push(`findingsRef ${JSON.stringify(spec.findingsRef ?? '')} names no scan or detection`);
+      else if (ref[1] === 'scan') {
+        const got = await fetched(() => scanner.scan(ref[2] as string), scanSchema);
+        if (!got.ok) gaps.push(`scan ${ref[2]}: ${got.why}`);
         else {
           const { id, kind, scanTime, receivedAt } = got.value;
           link.scan = { id, kind, scanTime, receivedAt };
+        }
+      } else {
+        const got = await fetched(() => scanner.detection(ref[2] as string), detectionSchema);
+        if (!got.ok) gaps.push(`detection ${ref[2]}: ${got.why}`);
+        else {
+          const { id, ruleId, severity, title, count, firstSeen, lastSeen } = got.value;
+          link.detection = { id, ruleId, severity, title, count, firstSeen, lastSeen };
         }
       }
       if (link.event && link.scan && link.event.scanId !== link.scan.id)
         gaps.push(
           `event ${link.event.id} is about scan ${link.event.scanId ?? '?'}, the action cites scan ${link.scan.id}`,
+        );
+      if (link.event && link.detection && link.event.detectionId !== link.detection.id)
+        gaps.push(
+          `event ${link.event.id} is about detection ${link.event.detectionId ?? '?'}, the action cites detection ${link.detection.id}`,
         );
       link.complete = gaps.length === 0;
       return link;

@@ -2,7 +2,9 @@
  * `runUp` without a container engine (an `--engine-socket` nobody listens on): it still starts the
  * scanner and the function runtime, says that live scanning and enforcement are off, creates an
  * empty advisory database when none was imported, and wires the scanner's trigger to the
- * security-notices endpoint. Enforcement calls end at once in ENGINE_UNAVAILABLE (the action API
+ * security-notices endpoint, with the scan policy and the runtime policy on triggers of their own
+ * event types (a restart drops rules an older start left, and runtime detection off removes the
+ * runtime policy). Enforcement calls end at once in ENGINE_UNAVAILABLE (the action API
  * answers 503, the policy's activation carries the error) while a directory scanned with
  * `containment scan --report-to` still goes through the loop. Every start revokes the agent and
  * policy tokens of the previous one and keeps the admin token and the functions key.
@@ -16,9 +18,11 @@ import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { ScannerClient } from '../clients/scanner-client.js';
-import { securityNoticesUrl } from '../functions/security-notices.js';
+import { WhiskClient } from '../clients/whisk-client.js';
+import { listPolicies } from '../functions/adapters/openwhisk/policy-deploy.js';
+import { eventTypesOf, securityNoticesUrl } from '../functions/security-notices.js';
 import { repoRoot } from '../testing/shared-data.js';
-import { ADVISORY_DB_FILE, POLICY_ACTION, runUp, UP_NAMESPACE } from './run-up.js';
+import { ADVISORY_DB_FILE, POLICY_ACTION, RUNTIME_POLICY_ACTION, runUp, UP_NAMESPACE } from './run-up.js';
 import type { RunningUp, RunUpOptions } from './run-up.js';
 import type { Decision } from './decision-log.js';
 import { freePortRun } from '../testing/ports.js';
@@ -39,13 +43,29 @@ async function scannerStatus(up: RunningUp, token: string): Promise<number> {
   return res.status;
 }
 
+/** [action, rule, trigger, status] of every deployed policy rule in namespace `local`. */
+async function deployedPolicies(up: RunningUp): Promise<string[][]> {
+  const api = new WhiskClient({ apihost: up.functionsUrl, auth: up.functionsAuth, namespace: UP_NAMESPACE });
+  return (await listPolicies(api)).flatMap((p) =>
+    p.rules.map((r) => [p.action, r.name, r.trigger, r.status]),
+  );
+}
+
+async function triggerTypes(up: RunningUp, trigger: string): Promise<string[]> {
+  const api = new WhiskClient({ apihost: up.functionsUrl, auth: up.functionsAuth, namespace: UP_NAMESPACE });
+  return eventTypesOf(
+    (await api.get('triggers', trigger)) as { annotations: { key: string; value: unknown }[] },
+  );
+}
+
 describe('runUp without a container engine', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'containment-up-'));
   after(() => rmSync(dataDir, { recursive: true, force: true }));
 
   const decisions: Decision[] = [];
-  const start = async (notices: string[]) =>
+  const start = async (notices: string[], runtimeDetection: 'on' | 'off' = 'on') =>
     runUp({
+      runtimeDetection,
       dataDir,
       port: await freePortRun(),
       engineSocket: join(dataDir, 'no-engine.sock'),
@@ -82,12 +102,16 @@ describe('runUp without a container engine', () => {
         [[securityNoticesUrl(up.functionsUrl, UP_NAMESPACE), 'cloudevents']],
       );
       const auth = `Basic ${Buffer.from(up.functionsAuth).toString('base64')}`;
-      const rule = await fetch(
-        `${up.functionsUrl}/api/v1/namespaces/_/rules/security-notices-${POLICY_ACTION}`,
-        { headers: { authorization: auth } },
-      );
-      assert.equal(rule.status, 200);
-      assert.equal(((await rule.json()) as { status: string }).status, 'active');
+      // Each reference policy on its own trigger, fired with its own event types only.
+      assert.deepEqual(await deployedPolicies(up), [
+        [POLICY_ACTION, 'scan-events-quarantine-or-terminate', 'scan-events', 'active'],
+        [RUNTIME_POLICY_ACTION, 'runtime-detections-runtime-response', 'runtime-detections', 'active'],
+      ]);
+      assert.deepEqual(await triggerTypes(up, 'scan-events'), [
+        'dev.containment.scan.completed',
+        'dev.containment.findings.changed',
+      ]);
+      assert.deepEqual(await triggerTypes(up, 'runtime-detections'), ['dev.containment.runtime.detected']);
       // The endpoint is live and refuses an unsigned event.
       const forged = await fetch(securityNoticesUrl(up.functionsUrl, UP_NAMESPACE), {
         method: 'POST',
@@ -191,14 +215,28 @@ describe('runUp without a container engine', () => {
         return scans.find((s) => s.kind === 'rematch');
       }, 'a re-match of dir-app after the first import');
       assert.ok(Object.values(rematch.summary.counts).reduce((a, b) => a + b, 0) >= 1);
+      // What a start before routing by event type left: the scan policy on security-notices.
+      const stale = await fetch(
+        `${up.functionsUrl}/api/v1/namespaces/_/rules/security-notices-${POLICY_ACTION}`,
+        {
+          method: 'PUT',
+          headers: { authorization: auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ trigger: '/_/security-notices', action: `/_/${POLICY_ACTION}` }),
+        },
+      );
+      assert.equal(stale.status, 200);
     } finally {
       await up.close();
     }
 
     let second: RunningUp['issuedTokens'];
     const again: string[] = [];
-    const up2 = await start(again);
+    const up2 = await start(again, 'off');
     try {
+      // The stale rule is gone (the scan policy runs once per event), and so is the runtime policy.
+      assert.deepEqual(await deployedPolicies(up2), [
+        [POLICY_ACTION, 'scan-events-quarantine-or-terminate', 'scan-events', 'active'],
+      ]);
       assert.equal(up2.adminToken, adminToken);
       assert.equal(up2.functionsAuth, functionsAuth);
       assert.ok(!again.some((n) => /no advisory database/.test(n)));

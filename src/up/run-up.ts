@@ -10,7 +10,12 @@
  * `GET /v1/audit?namespace=&pod=` on the action API joins each action with its scan, event and
  * policy activation through the scanner's and the runtime's APIs.
  *
- * Monitor mode (the default; `enforce` off): the reference policy is deployed with the dry-run
+ * With runtime detection on, the reference runtime policy (runtime-response) is deployed beside
+ * the scan policy. Each sits on a trigger of its own event types (scan events; runtime
+ * detections), which the security-notices endpoint fires by the event's type, so each policy is
+ * activated only by its own events.
+ *
+ * Monitor mode (the default; `enforce` off): the reference policies are deployed with the dry-run
  * annotation and the enforcer turns every action but Release into a dry run (decision-log.ts), so
  * decisions are recorded and reported but nothing is changed.
  */
@@ -21,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { ApiError } from '../clients/http.js';
+import { EventTypes } from '../events/cloud-event.js';
 import { newWebhookSecret } from '../events/signature.js';
 import { ScannerClient } from '../clients/scanner-client.js';
 import { WhiskClient } from '../clients/whisk-client.js';
@@ -32,13 +38,18 @@ import type { Enforcer } from '../enforcement/local-enforcer.js';
 import { UnavailableEnforcer } from '../enforcement/unavailable-enforcer.js';
 import { DockerEngine } from '../engine/docker/docker-engine.js';
 import { findEngineSocket } from '../engine/socket.js';
-import { deployToRuntime } from '../functions/adapters/openwhisk/policy-deploy.js';
+import {
+  deployToRuntime,
+  listPolicies,
+  removePolicy,
+} from '../functions/adapters/openwhisk/policy-deploy.js';
 import { readPolicy } from '../functions/adapters/policy-bundle.js';
 import { runFunctions } from '../functions/run-functions.js';
 import type { RunningFunctions } from '../functions/run-functions.js';
 import { installSecurityNotices, securityNoticesUrl } from '../functions/security-notices.js';
 import { httpEnforcement, httpFindings, PolicySdkHost } from '../functions/host/policy-sdk-host.js';
 import type { NamespaceCredentials } from '../functions/host/policy-sdk-host.js';
+import { AuditNotifier } from '../functions/host/notifier.js';
 import { TOKEN_PREFIX } from '../auth/api-tokens.js';
 import { runScannerServer } from '../scanner/run-server.js';
 import type { RunningServer } from '../scanner/run-server.js';
@@ -52,14 +63,20 @@ import type { AuditSources } from './audit.js';
 export const UP_CLUSTER = 'local';
 export const UP_NAMESPACE = 'local';
 export const POLICY_ACTION = 'quarantine-or-terminate';
+export const RUNTIME_POLICY_ACTION = 'runtime-response';
 export const ADVISORY_DB_FILE = 'vulndb.sqlite';
 const STATE_FILE = 'up-state.json';
+const UP_DETECTION_BATCH_MS = 10;
 const AGENT_TOKEN_NAME = 'up agent';
 const POLICY_TOKEN_NAME = 'up policies of local';
 const UP_TOKEN_NAMES = [AGENT_TOKEN_NAME, POLICY_TOKEN_NAME];
 const REFERENCE_POLICY = fileURLToPath(
   new URL('../../policies/examples/quarantine-or-terminate.ts', import.meta.url),
 );
+const RUNTIME_POLICY = fileURLToPath(new URL('../../policies/examples/runtime-response.ts', import.meta.url));
+/** The policies' triggers, each fired by the security-notices endpoint with its event types only. */
+const SCAN_TRIGGER = { name: 'scan-events', types: [EventTypes.SCAN_COMPLETED, EventTypes.FINDINGS_CHANGED] };
+const DETECTION_TRIGGER = { name: 'runtime-detections', types: [EventTypes.RUNTIME_DETECTED] };
 
 export interface RunUpOptions {
   dataDir: string;
@@ -266,6 +283,9 @@ async function startFunctions(
     logger,
     ...(env.CONTAINMENT_FUNCTIONS_AUTH ? { guestAuth: env.CONTAINMENT_FUNCTIONS_AUTH } : {}),
     policyHost: new PolicySdkHost({
+      // Through up's logger (stderr), never onto stdout among the decision lines: the runtime
+      // policy notifies on every detection it does not act on.
+      notifier: new AuditNotifier({ logger }),
       credentials: (ns) => (ns === UP_NAMESPACE ? credentials : undefined),
       findings: httpFindings(scanner.url),
       enforcement: httpEnforcement(actionApiUrlOf(options)),
@@ -277,7 +297,11 @@ async function startFunctions(
     saveState(dataDir, state);
   }
   const functionsAuth = state.functionsAuth;
-  await deployLoop(functions.url, functionsAuth, options.gracePeriodSeconds, admin, options.enforce !== true);
+  await deployLoop(functions.url, functionsAuth, admin, {
+    gracePeriodSeconds: options.gracePeriodSeconds,
+    dryRun: options.enforce !== true,
+    runtimePolicy: (options.runtimeDetection ?? 'on') === 'on',
+  });
   return { functions, functionsAuth };
 }
 
@@ -351,6 +375,10 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
         sink: agentClient,
         detections: agentClient,
         runtimeDetection: options.runtimeDetection ?? 'on',
+        // One node on loopback: a detection leaves at once rather than after the agent's 250 ms
+        // batching window (it still batches while a request is in flight); the window was a third
+        // of the reverse shell → quarantine time (bench:runtime).
+        runtimeTuning: { forwarder: { batchMs: UP_DETECTION_BATCH_MS } },
         logger,
         cluster: UP_CLUSTER,
         rescanIntervalMs: options.rescanIntervalMs,
@@ -379,28 +407,50 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
 
 /**
  * Namespace `local` gets the security-notices package (a new secret each start), the reference
- * policy and the rule between them — deployed as `containment policy deploy` deploys to the
- * runtime; the scanner gets one `cloudevents` trigger at the web endpoint (an earlier run's is
- * replaced).
+ * policies and the rules to them — deployed as `containment policy deploy --trigger … --event-type …`
+ * deploys to the runtime: the scan policy on scan events, the runtime policy (with runtime
+ * detection on; removed otherwise) on runtime detections. The scanner gets one `cloudevents`
+ * trigger at the web endpoint (an earlier run's is replaced).
  */
 async function deployLoop(
   functionsUrl: string,
   auth: string,
-  gracePeriodSeconds: number,
   admin: ScannerClient,
-  dryRun: boolean,
+  options: { gracePeriodSeconds: number; dryRun: boolean; runtimePolicy: boolean },
 ): Promise<void> {
+  const { gracePeriodSeconds, dryRun } = options;
   const secret = newWebhookSecret();
   const api = new WhiskClient({ apihost: functionsUrl, auth, namespace: UP_NAMESPACE });
   await installSecurityNotices(api, secret);
+  const deployed = new Map((await listPolicies(api)).map((p) => [p.action, p]));
+  // A rule an earlier start left on another trigger (before routing by event type: on
+  // security-notices) would fire the policy a second time, and for every event type.
+  const dropStaleRules = async (action: string, trigger: string): Promise<void> => {
+    for (const r of deployed.get(action)?.rules ?? [])
+      if (r.trigger !== trigger) {
+        if (r.status === 'active') await api.setRuleStatus(r.name, 'inactive');
+        await api.delete('rules', r.name);
+      }
+  };
+  // Deployed on every start, so the mode of this start is the one the policies run in; snapshot,
+  // grace period and removal all happen while a policy waits.
+  const common = { dryRun, timeoutMs: 300_000, params: { gracePeriodSeconds } };
+  await dropStaleRules(POLICY_ACTION, SCAN_TRIGGER.name);
   await deployToRuntime(api, readPolicy(REFERENCE_POLICY), {
+    ...common,
     name: POLICY_ACTION,
-    params: { gracePeriodSeconds },
-    // Deployed on every start, so the mode of this start is the one the policy runs in.
-    dryRun,
-    // Snapshot, grace period and removal all happen while the policy waits.
-    timeoutMs: 300_000,
+    trigger: SCAN_TRIGGER.name,
+    eventTypes: SCAN_TRIGGER.types,
   });
+  if (options.runtimePolicy) {
+    await dropStaleRules(RUNTIME_POLICY_ACTION, DETECTION_TRIGGER.name);
+    await deployToRuntime(api, readPolicy(RUNTIME_POLICY), {
+      ...common,
+      name: RUNTIME_POLICY_ACTION,
+      trigger: DETECTION_TRIGGER.name,
+      eventTypes: DETECTION_TRIGGER.types,
+    });
+  } else if (deployed.has(RUNTIME_POLICY_ACTION)) await removePolicy(api, RUNTIME_POLICY_ACTION);
   const url = securityNoticesUrl(functionsUrl, UP_NAMESPACE);
   // An earlier run's trigger (perhaps on another port) would deliver to nothing, or to a stranger.
   const ours = (other: string): boolean => {

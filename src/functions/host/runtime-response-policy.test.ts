@@ -85,7 +85,9 @@ function detection(
 }
 
 /** One dry-run activation with the whole CloudEvent; the SecurityActions it created, by kind. */
-async function activate(d: RuntimeDetection): Promise<{ decision: string; actions: string[] }> {
+async function activate(
+  d: RuntimeDetection & { detectionId?: number },
+): Promise<{ decision: string; actions: string[]; refs: (string | undefined)[] }> {
   const l = loop as PolicyLoop;
   const before = new Set(l.enforcer.list({ namespaces: '*', limit: 1000 }).map((a) => a.metadata.name));
   const params = {
@@ -116,7 +118,11 @@ async function activate(d: RuntimeDetection): Promise<{ decision: string; action
   const out = r.result as { decision: string; actions: { action: string; phase: string | null }[] };
   for (const a of out.actions) assert.equal(a.phase, 'Succeeded');
   assert.equal(created.length, out.actions.length, 'every action the policy reports was recorded');
-  return { decision: out.decision, actions: out.actions.map((a) => a.action) };
+  return {
+    decision: out.decision,
+    actions: out.actions.map((a) => a.action),
+    refs: created.map((a) => a.spec.findingsRef),
+  };
 }
 
 test('runtime-response: exactly which SecurityActions each rule id requests', async (t) => {
@@ -135,8 +141,11 @@ test('runtime-response: exactly which SecurityActions each rule id requests', as
   ];
   for (const [ruleId, state, expected] of cases) {
     const notes = notifier.recent().length;
-    const out = await activate(detection(pod, ruleId, state));
+    // The scanner's aggregate id, which the audit trail follows from the action.
+    const detectionId = 100 + activations;
+    const out = await activate({ ...detection(pod, ruleId, state), detectionId });
     assert.deepEqual(out.actions, expected, `${ruleId} (${state})`);
+    for (const ref of out.refs) assert.equal(ref, `detection/${detectionId}`);
     if (expected.length === 0) {
       assert.equal(out.decision, 'notify');
       assert.equal(notifier.recent().length, notes + 1, `${ruleId}: one notification`);

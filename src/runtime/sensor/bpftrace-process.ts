@@ -4,8 +4,8 @@
  * it when the agent dies, even by SIGKILL), and the group killed on the agent's exit and on
  * SIGINT/SIGTERM/SIGHUP. Killing bpftrace detaches every probe it attached.
  *
- * Used by the seccomp recorder; BpftraceSensor (bpftrace-sensor.ts) does the same inline today and
- * can move onto this (see the seccomp branch's report).
+ * The one place bpftrace is started: the sensor (bpftrace-sensor.ts, which adds restarts) and the
+ * seccomp recorder both spawn through it.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -32,7 +32,12 @@ export function hasSetpriv(): boolean {
 
 export function spawnBpftrace(
   args: readonly string[],
-  options: { bpftrace?: string; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    bpftrace?: string;
+    env?: NodeJS.ProcessEnv;
+    /** Called on SIGINT/SIGTERM/SIGHUP before the group is killed (e.g. to stop restarting it). */
+    onSignal?: () => void;
+  } = {},
 ): BpftraceProcess {
   const bin = options.bpftrace ?? 'bpftrace';
   const [file, argv] = hasSetpriv()
@@ -53,6 +58,7 @@ export function spawnBpftrace(
   };
   const onExit = (): void => kill('SIGKILL');
   const onSignal = (signal: NodeJS.Signals): void => {
+    options.onSignal?.();
     kill('SIGKILL');
     // Only this handler: keep the default meaning of the signal (terminate).
     if (process.listenerCount(signal) <= 1) process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));

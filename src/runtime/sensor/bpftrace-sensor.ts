@@ -1,17 +1,16 @@
 /**
- * The eBPF sensor: Debian's bpftrace running the shipped program, supervised. bpftrace runs in
- * its own process group under `setpriv --pdeathsig KILL` (the kernel kills it if the agent dies
- * without cleaning up, even by SIGKILL); on stop, on the agent's exit and on SIGINT/SIGTERM/SIGHUP
- * the whole group is killed, which detaches every probe. If bpftrace dies it is restarted with
- * exponential backoff, counted, and logged.
+ * The eBPF sensor: Debian's bpftrace running the shipped program, supervised. bpftrace is started
+ * through spawnBpftrace (bpftrace-process.ts: its own process group under `setpriv --pdeathsig
+ * KILL`, the group killed on the agent's exit and on SIGINT/SIGTERM/SIGHUP, which detaches every
+ * probe). If bpftrace dies it is restarted with exponential backoff, counted, and logged.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { SensorEvent } from '../contracts.js';
+import { BPFTRACE_NOISE, spawnBpftrace } from './bpftrace-process.js';
+import type { BpftraceProcess } from './bpftrace-process.js';
 import { BpftraceDecoder } from './decode.js';
 import { loadProgram } from './program.js';
 import type { Sensor, SensorLogger, SensorStatus } from './sensor.js';
@@ -33,13 +32,8 @@ export const EBPF_BLIND_SPOTS = [
   'argv beyond 6 arguments and 160 bytes per argument is cut',
 ];
 
-// Harmless on kernels that charge BPF memory to the cgroup, printed on every start.
-const NOISE = /RLIMIT_MEMLOCK|^WARNING:|Addrspace mismatch|^\s*$|^\s*[~^]+\s*$/;
-const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
-
 export class BpftraceSensor implements Sensor {
-  private child: ChildProcess | undefined;
+  private proc: BpftraceProcess | undefined;
   private stopping = false;
   private restarts = 0;
   private failuresInRow = 0;
@@ -50,13 +44,6 @@ export class BpftraceSensor implements Sensor {
   private missing: string[] = [];
   private onEvent: (event: SensorEvent) => void = () => {};
   private readonly log: SensorLogger;
-  private readonly killOnExit = (): void => this.killGroup('SIGKILL');
-  private readonly onSignal = (signal: NodeJS.Signals): void => {
-    this.stopping = true; // the agent is going down: no restart
-    this.killGroup('SIGKILL');
-    // Only this handler: keep the default meaning of the signal (terminate).
-    if (process.listenerCount(signal) <= 1) process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
-  };
 
   constructor(private readonly options: BpftraceSensorOptions = {}) {
     this.log = options.logger ?? silentLogger;
@@ -71,14 +58,11 @@ export class BpftraceSensor implements Sensor {
       this.log.warn({ missing: program.missing }, 'runtime sensor: probes this kernel lacks are left out');
     this.dir = mkdtempSync(join(tmpdir(), 'containment-sensor-'));
     writeFileSync(join(this.dir, 'probes.bt'), program.text, { mode: 0o600 });
-    process.on('exit', this.killOnExit);
-    for (const s of SIGNALS) process.on(s, this.onSignal);
     await this.spawnOnce();
   }
 
   /** Spawns bpftrace; resolves when its probes are attached, rejects if it exits first. */
   private spawnOnce(): Promise<void> {
-    const bin = this.options.bpftrace ?? 'bpftrace';
     const args = [
       '-B',
       'line',
@@ -87,18 +71,17 @@ export class BpftraceSensor implements Sensor {
       join(this.dir as string, 'probes.bt'),
       String(this.options.hostPidLevel ?? 0),
     ];
-    const [file, argv] = hasSetpriv()
-      ? ['setpriv', ['--pdeathsig', 'KILL', '--', bin, ...args]]
-      : [bin, args];
-    const child = spawn(file, argv, {
-      detached: true, // its own process group: one kill reaches bpftrace and anything it forks
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BPFTRACE_STRLEN: '160' },
+    const proc = spawnBpftrace(args, {
+      ...(this.options.bpftrace === undefined ? {} : { bpftrace: this.options.bpftrace }),
+      env: { BPFTRACE_STRLEN: '160' },
+      // The agent is going down: no restart.
+      onSignal: () => (this.stopping = true),
     });
-    this.child = child;
+    const { child } = proc;
+    this.proc = proc;
     let stderrTail = '';
     createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
-      if (NOISE.test(line)) return;
+      if (BPFTRACE_NOISE.test(line)) return;
       stderrTail = `${stderrTail}\n${line}`.slice(-2000);
     });
     return new Promise<void>((resolve, reject) => {
@@ -122,7 +105,8 @@ export class BpftraceSensor implements Sensor {
       });
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
-        if (this.child === child) this.child = undefined;
+        proc.release();
+        if (this.proc === proc) this.proc = undefined;
         this.decoder.attachedProbes = undefined;
         const why = `bpftrace exited (${signal ?? `code ${code}`})${stderrTail ? `: ${stderrTail.trim()}` : ''}`;
         this.lastError = why;
@@ -158,32 +142,21 @@ export class BpftraceSensor implements Sensor {
 
   /** The pid of the process group leader (for tests: kill it to see a restart). */
   get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  private killGroup(signal: NodeJS.Signals): void {
-    const pid = this.child?.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // already gone
-    }
+    return this.proc?.child.pid;
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
-    const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      this.killGroup('SIGTERM');
-      const timer = setTimeout(() => this.killGroup('SIGKILL'), 5000);
+    const proc = this.proc;
+    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
+      const exited = new Promise<void>((r) => proc.child.once('exit', () => r()));
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(timer);
     }
-    process.off('exit', this.killOnExit);
-    for (const s of SIGNALS) process.off(s, this.onSignal);
+    proc?.release();
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -193,20 +166,14 @@ export class BpftraceSensor implements Sensor {
       mode: 'ebpf',
       reasons: [],
       blindSpots: [...EBPF_BLIND_SPOTS, ...this.missing.map((p) => `no ${p} on this kernel`)],
-      running: this.child !== undefined && this.decoder.attachedProbes !== undefined,
+      running: this.proc !== undefined && this.decoder.attachedProbes !== undefined,
       restarts: this.restarts,
       lostEvents: c.lostEvents,
       parseFailures: c.parseFailures,
       events: c.events,
       ...(this.decoder.attachedProbes === undefined ? {} : { attachedProbes: this.decoder.attachedProbes }),
       ...(this.lastError === undefined ? {} : { lastError: this.lastError }),
-      ...(this.child?.pid === undefined ? {} : { pid: this.child.pid }),
+      ...(this.pid === undefined ? {} : { pid: this.pid }),
     };
   }
-}
-
-let setprivKnown: boolean | undefined;
-function hasSetpriv(): boolean {
-  setprivKnown ??= spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0;
-  return setprivKnown;
 }

@@ -9,7 +9,8 @@ import { assertCan } from '../../auth/principal.js';
 import { EventTypes } from '../../events/cloud-event.js';
 import type { RuntimeDetection } from '../../runtime/contracts.js';
 import { registerFalcoRoute } from '../../runtime/falco/falco-route.js';
-import { detectionQuerySchema, detectionsBodySchema } from '../schemas.js';
+import { detectionQuerySchema, detectionsBodySchema, scanIdSchema as idSchema } from '../schemas.js';
+import { notFound } from '../api-error.js';
 import { parse, requireRole, visibilityFor } from './context.js';
 import type { RouteContext, V1Routes } from './context.js';
 
@@ -47,6 +48,17 @@ export const detectionRoutes: V1Routes = (v1, context) => {
           )
         : [],
     };
+  });
+
+  v1.get('/detections/:id', async (request) => {
+    const principal = principalOf(request);
+    requireRole(principal, 'findings:read');
+    const { id } = parse(idSchema, request.params);
+    const visibility = visibilityFor(principal, {});
+    const found = visibility ? await context.store.detections.get(visibility, id) : undefined;
+    // Invisible and missing look the same: no probing of other namespaces' ids.
+    if (!found) throw notFound(`detection ${id}`);
+    return found;
   });
 
   // Falco sees a whole node: the sender needs an agent token over its whole cluster, whose

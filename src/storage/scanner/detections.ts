@@ -3,6 +3,8 @@
  * seam. Identical detections are folded into one row per workload, rule and fingerprint (count,
  * first and last seen); only the first occurrence of an aggregate queues a
  * `dev.containment.runtime.detected` event, in the same transaction as the row (durable outbox).
+ * The event's data is the detection plus `detectionId`, the aggregate's id
+ * (`GET /v1/detections/{id}`): what a policy cites and the audit trail follows.
  */
 import type { CloudEvent } from 'cloudevents';
 import { ErrorCodes, NotFoundError } from '../../errors.js';
@@ -25,6 +27,8 @@ export interface StoredDetection extends RuntimeDetection {
 }
 
 export interface DetectionFilter {
+  /** One aggregate. */
+  id?: number;
   namespace?: string;
   pod?: string;
   /** Aggregates last seen at or after this time. */
@@ -63,14 +67,17 @@ export class DetectionStore {
       let created = 0;
       let events = 0;
       for (const d of detections) {
-        const isNew = await this.upsert(tx.db, d);
-        if (!isNew) continue;
+        const detectionId = await this.upsert(tx.db, d);
+        if (detectionId === undefined) continue;
         created++;
         const triggerIds = await this.triggersFor(tx.db, d.workload.cluster, d.workload.namespace);
         if (triggerIds.length === 0) continue;
-        const event = createEvent(EventTypes.RUNTIME_DETECTED, d.workload.cluster, d, {
-          time: new Date(d.detectedAt),
-        });
+        const event = createEvent(
+          EventTypes.RUNTIME_DETECTED,
+          d.workload.cluster,
+          { ...d, detectionId },
+          { time: new Date(d.detectedAt) },
+        );
         await tx.enqueue(event, triggerIds);
         events++;
       }
@@ -78,8 +85,8 @@ export class DetectionStore {
     });
   }
 
-  /** True when the detection started a new aggregate. */
-  private async upsert(db: SqlDb, d: RuntimeDetection): Promise<boolean> {
+  /** The new aggregate's id when the detection started one, else undefined. */
+  private async upsert(db: SqlDb, d: RuntimeDetection): Promise<number | undefined> {
     const w = d.workload;
     const key = [w.cluster, w.namespace, w.pod, w.container ?? '', d.ruleId, d.fingerprint];
     const firstSeen = new Date(d.firstSeen);
@@ -91,7 +98,13 @@ export class DetectionStore {
        ON CONFLICT (cluster_id, namespace, pod, container, rule_id, fingerprint) DO NOTHING`,
       [...key, d.severity, d.count, firstSeen, lastSeen, d.firstSeen, JSON.stringify(d)],
     );
-    if (inserted === 1) return true;
+    if (inserted === 1) {
+      const row = await db.get<{ id: number | string }>(
+        `SELECT id FROM scanner_detections WHERE ${KEY}`,
+        key,
+      );
+      return row === undefined ? undefined : int(row.id);
+    }
     // An agent re-sends its aggregate with a growing count: add only the growth; a new agent
     // aggregate (another first-seen: a restart, or a Falco alert) adds its whole count.
     const updated = await db.run(
@@ -109,7 +122,7 @@ export class DetectionStore {
     );
     if (updated !== 1)
       throw new NotFoundError(ErrorCodes.CLUSTER_NOT_FOUND, `cluster ${w.cluster} is not registered`);
-    return false;
+    return undefined;
   }
 
   /** Triggers of the cluster covering the namespace. */
@@ -132,6 +145,11 @@ export class DetectionStore {
     return this.db.run('DELETE FROM scanner_detections WHERE last_seen < $1', [before]);
   }
 
+  /** One aggregate, when it exists and the reader may see it (the same answer otherwise). */
+  async get(visibility: Visibility, id: number): Promise<StoredDetection | undefined> {
+    return (await this.list(visibility, { id }, { limit: 1, offset: 0 }))[0];
+  }
+
   /** Aggregates visible to the reader, most recently seen first. */
   async list(visibility: Visibility, filter: DetectionFilter, page: Page): Promise<StoredDetection[]> {
     const where: string[] = [];
@@ -149,6 +167,7 @@ export class DetectionStore {
       });
       where.push(`d.namespace IN (${marks.join(', ')})`);
     }
+    if (filter.id !== undefined) add((p) => `d.id = ${p}`, filter.id);
     if (filter.namespace !== undefined) add((p) => `d.namespace = ${p}`, filter.namespace);
     if (filter.pod !== undefined) add((p) => `d.pod = ${p}`, filter.pod);
     if (filter.since !== undefined) add((p) => `d.last_seen >= ${p}`, filter.since);

@@ -23,7 +23,12 @@ import { PARAMETER_SCHEMA_ANNOTATION } from '../../parameter-schema.js';
 import { REQUIRED_ROLES_ANNOTATION, WEB_AUTH_ANNOTATION } from '../../web-auth.js';
 import { compilePolicy } from '../../sandbox/compile.js';
 import type { JsonObject, JsonValue } from '../../sandbox/sandbox.js';
-import { installSecurityNotices, SECRET_ANNOTATION, SECURITY_NOTICES } from '../../security-notices.js';
+import {
+  EVENT_TYPES_ANNOTATION,
+  installSecurityNotices,
+  SECRET_ANNOTATION,
+  SECURITY_NOTICES,
+} from '../../security-notices.js';
 import { CONFIG_PARAM } from '../bundled-config.js';
 import type { BundledConfig } from '../bundled-config.js';
 import { bundlePolicy, policyName } from '../policy-bundle.js';
@@ -40,6 +45,11 @@ export interface DeployOptions {
   name?: string;
   /** Default `security-notices`. */
   trigger?: string;
+  /**
+   * Runtime only: the CloudEvent types the security-notices endpoint fires `trigger` with (its
+   * `event-types` annotation), so the policy sees only those; not with `security-notices` itself.
+   */
+  eventTypes?: string[];
   dryRun?: boolean;
   /** Default parameters of the action (`--param k=v`). */
   params?: JsonObject;
@@ -105,8 +115,11 @@ function policyAnnotations(options: DeployOptions): JsonValue {
   ];
 }
 
-async function ensureTrigger(api: WhiskApi, trigger: string): Promise<void> {
-  if ((await api.get('triggers', trigger)) === undefined) await api.put('triggers', trigger, {});
+async function ensureTrigger(api: WhiskApi, trigger: string, eventTypes?: string[]): Promise<void> {
+  if (eventTypes !== undefined)
+    // Replaced: the types of this deployment are the ones the trigger is fired with.
+    await api.put('triggers', trigger, { annotations: [{ key: EVENT_TYPES_ANNOTATION, value: eventTypes }] });
+  else if ((await api.get('triggers', trigger)) === undefined) await api.put('triggers', trigger, {});
 }
 
 async function activeRule(api: WhiskApi, rule: string, trigger: string, action: string): Promise<void> {
@@ -125,6 +138,11 @@ export async function deployToRuntime(
   options: DeployOptions = {},
 ): Promise<DeployResult> {
   const { name, trigger, rule } = names(source.filename, options);
+  if (options.eventTypes !== undefined && (trigger === SECURITY_NOTICES || options.eventTypes.length === 0))
+    throw new ContainmentError(
+      ErrorCodes.USAGE,
+      `event types need a trigger of their own (not ${SECURITY_NOTICES}, which gets every event) and at least one type`,
+    );
   const { code } = await compilePolicy(source.contents, { filename: source.filename, loader: source.loader });
   await api.put('actions', name, {
     exec: { kind: source.loader === 'ts' ? 'typescript' : 'nodejs:20', code: source.contents },
@@ -136,7 +154,7 @@ export async function deployToRuntime(
   if (trigger === SECURITY_NOTICES && (await api.get('packages', SECURITY_NOTICES)) === undefined) {
     generatedSecret = newSecret();
     await installSecurityNotices(api, generatedSecret);
-  } else await ensureTrigger(api, trigger);
+  } else await ensureTrigger(api, trigger, options.eventTypes);
   await activeRule(api, rule, trigger, name);
   return {
     action: name,
@@ -167,6 +185,12 @@ export async function deployToOpenWhisk(
     throw new ContainmentError(
       ErrorCodes.USAGE,
       "web-action JWT auth and input-threat checks are enforced by this project's runtime only (--target runtime)",
+    );
+  if (options.eventTypes !== undefined)
+    // The bundled notices web action fires security-notices only: the policy would never run.
+    throw new ContainmentError(
+      ErrorCodes.USAGE,
+      "routing by event type is done by this project's runtime only (--target runtime)",
     );
   const action = `${OPENWHISK_POLICY_PACKAGE}/${name}`;
   const code = await bundlePolicy('openwhisk', source, name, options.enforcementScope ?? 'event');
