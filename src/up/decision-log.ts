@@ -12,7 +12,7 @@
  * by an enforcing run.
  */
 import { isContainmentError } from '../errors.js';
-import type { Enforcer, SubmitHooks } from '../enforcement/local-enforcer.js';
+import type { ActionPreview, Enforcer, SubmitHooks } from '../enforcement/local-enforcer.js';
 import type { ActionListFilter } from '../enforcement/action-store.js';
 import { parseSecurityAction } from '../enforcement/security-action.js';
 import type { ActionKind, SecurityAction } from '../enforcement/security-action.js';
@@ -132,6 +132,13 @@ export class ObservedEnforcer implements Enforcer {
     }
     if (!known) this.report(decisionOf(done, this.now()));
     return done;
+  }
+
+  /** The preview in this mode: in monitor mode it says the action would only be recorded. */
+  async preview(input: unknown): Promise<ActionPreview> {
+    const preview = await this.inner.preview(input);
+    if (this.options.enforce || preview.action.spec.action === 'Release') return preview;
+    return { ...preview, action: { ...preview.action, spec: { ...preview.action.spec, dryRun: true } }, dryRun: true };
   }
 
   get(id: string): SecurityAction | undefined {
