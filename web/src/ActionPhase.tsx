@@ -12,7 +12,7 @@ const COLORS: Record<string, string> = {
 export function ActionPhaseBadge({ action }: { action: SecurityAction }) {
   const phase = action.status?.phase ?? 'Pending';
   return (
-    <Badge color={COLORS[phase] ?? 'gray.8'} data-testid="action-phase">
+    <Badge color={COLORS[phase] ?? 'gray.8'} miw="max-content" data-testid="action-phase">
       {phase}
       {action.spec.dryRun ? ' (dry run)' : ''}
     </Badge>

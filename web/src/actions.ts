@@ -60,6 +60,11 @@ export function evidenceFileName(item: EvidenceItem): string {
   return decodeURIComponent(item.uri.slice(item.uri.lastIndexOf('/') + 1));
 }
 
+/** `2026-12-07 13:20:51` (UTC) for tables; the page shows the full ISO time on hover. */
+export function shortTime(iso: string | undefined): string {
+  return iso === undefined ? '' : iso.replace('T', ' ').slice(0, 19);
+}
+
 export function duration(action: SecurityAction): string {
   const s = action.status;
   if (!s?.startedAt || !s.completedAt) return '';

@@ -2,7 +2,7 @@ import { Group, Loader, NativeSelect, Stack, Table, Text, TextInput, Title } fro
 import { useQuery } from '@tanstack/react-query';
 import { useNavigate, useSearch } from '@tanstack/react-router';
 import { ActionPhaseBadge } from '../ActionPhase';
-import { ACTION_PHASES, duration, KIND_LABELS } from '../actions';
+import { ACTION_PHASES, duration, KIND_LABELS, shortTime } from '../actions';
 import type { SecurityAction } from '../actions';
 import { AnchorLink } from '../AnchorLink';
 import { api } from '../api';
@@ -36,8 +36,8 @@ export function ActionsTable({ actions, testId }: { actions: SecurityAction[]; t
           <Table.Th>Phase</Table.Th>
           <Table.Th>Reason</Table.Th>
           <Table.Th>Requested by</Table.Th>
-          <Table.Th>Started</Table.Th>
-          <Table.Th>Completed</Table.Th>
+          <Table.Th>Started (UTC)</Table.Th>
+          <Table.Th>Completed (UTC)</Table.Th>
           <Table.Th>Took</Table.Th>
         </Table.Tr>
       </Table.Thead>
@@ -58,8 +58,8 @@ export function ActionsTable({ actions, testId }: { actions: SecurityAction[]; t
             </Table.Td>
             <Table.Td>{a.spec.reason}</Table.Td>
             <Table.Td>{a.spec.requestedBy ?? ''}</Table.Td>
-            <Table.Td>{a.status?.startedAt ?? ''}</Table.Td>
-            <Table.Td>{a.status?.completedAt ?? ''}</Table.Td>
+            <Table.Td title={a.status?.startedAt}>{shortTime(a.status?.startedAt)}</Table.Td>
+            <Table.Td title={a.status?.completedAt}>{shortTime(a.status?.completedAt)}</Table.Td>
             <Table.Td>{duration(a)}</Table.Td>
           </Table.Tr>
         ))}
