@@ -13,7 +13,14 @@ function who(role: Role, scope: Scope = everywhere): Principal {
 // The documented matrix, written out independently of the implementation's table.
 const EXPECTED: Record<Role, Action[]> = {
   admin: [...ACTIONS],
-  analyst: ['clusters:read', 'findings:read', 'triggers:read', 'actions:read', 'triggers:write', 'actions:write'],
+  analyst: [
+    'clusters:read',
+    'findings:read',
+    'triggers:read',
+    'actions:read',
+    'triggers:write',
+    'actions:write',
+  ],
   viewer: ['clusters:read', 'findings:read', 'triggers:read', 'actions:read'],
   agent: ['reports:write'],
   policy: ['findings:read', 'actions:read', 'actions:write'],

@@ -353,9 +353,20 @@ test('evidence files: only those the action lists, from its own bundle, with the
   });
   assert.equal(file.statusCode, 200);
   assert.equal(createHash('sha256').update(file.rawPayload).digest('hex'), item.sha256);
-  assert.equal(file.headers['repr-digest'], `sha-256=:${Buffer.from(item.sha256, 'hex').toString('base64')}:`);
+  assert.equal(
+    file.headers['repr-digest'],
+    `sha-256=:${Buffer.from(item.sha256, 'hex').toString('base64')}:`,
+  );
   assert.equal(file.headers['content-type'], 'application/octet-stream');
   assert.match(String(file.headers['content-disposition']), /^attachment; filename="e-1-inspect.json"$/);
+
+  const log = snap.json.status?.evidence.find((e) => e.uri.endsWith('/logs/stdout.log'));
+  const logFile = await app.inject({
+    url: '/v1/actions/e-1/evidence/logs/stdout.log',
+    headers: { authorization: `Bearer ${LOCAL_POLICY}` },
+  });
+  assert.equal(logFile.statusCode, 200, 'a file in a directory of the bundle');
+  assert.equal(createHash('sha256').update(logFile.rawPayload).digest('hex'), log?.sha256);
 
   // A file dropped into the bundle later is not evidence; nothing outside the bundle is reachable.
   writeFileSync(join(work, 'data', 'evidence', 'e-1', 'planted.txt'), 'x');
@@ -365,6 +376,10 @@ test('evidence files: only those the action lists, from its own bundle, with the
     '/v1/actions/e-1/evidence/..%2F..%2Fenforcer.sqlite',
     '/v1/actions/e-1/evidence/%2Fetc%2Fpasswd',
     '/v1/actions/e-1/evidence/.',
+    '/v1/actions/e-1/evidence/logs/..%2Finspect.json',
+    '/v1/actions/e-1/evidence/..%2Fe-other/inspect.json',
+    '/v1/actions/e-1/evidence/logs//stdout.log',
+    '/v1/actions/e-1/evidence/',
     // Another namespace's evidence looks like a missing action.
     '/v1/actions/e-other/evidence/inspect.json',
   ]) {

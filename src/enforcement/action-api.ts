@@ -9,7 +9,7 @@
  * - `POST /v1/actions/preview` — the same body and checks; 200 with what would be done to which
  *   container, without storing or doing anything (the dashboard's dry-run preview).
  * - `GET /v1/actions/{id}` — 404 when missing or outside the caller's namespaces (they look alike).
- * - `GET /v1/actions/{id}/evidence/{file}` — one file of the action's evidence bundle (when an
+ * - `GET /v1/actions/{id}/evidence/{path}` — one file of the action's evidence bundle (when an
  *   `evidenceDir` is configured), with the SHA-256 recorded at capture as `Repr-Digest`.
  * - `GET /v1/actions[?namespace=&phase=&limit=]` — newest first, only the caller's namespaces.
  * - `GET /v1/audit?namespace=&pod=` — when an `audit` is configured (`containment up`): each action
@@ -90,8 +90,10 @@ export const listQuerySchema = z.strictObject({
   phase: z.enum(ACTION_PHASES).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
-// A file directly inside the bundle: never a separator, never `.` or `..`.
-const evidenceFileSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/);
+// A path inside the bundle (`inspect.json`, `logs/stdout.log`): every segment starts with a letter
+// or digit, so never `.`, `..`, an empty segment or an absolute path.
+const SEGMENT = '[A-Za-z0-9][A-Za-z0-9_.-]{0,127}';
+const evidenceFileSchema = z.string().regex(new RegExp(`^${SEGMENT}(?:/${SEGMENT})?$`));
 
 export const auditQuerySchema = z.strictObject({
   namespace: workloadNameSchema,
@@ -291,10 +293,12 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
 
   const { evidenceDir } = options;
   if (evidenceDir !== undefined) {
-    app.get('/v1/actions/:id/evidence/:file', async (request, reply) => {
-      const params = request.params as { id: string; file: string };
+    const serveEvidence = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+      // `entry`: a file at the top of the bundle, or the directory holding `file`.
+      const params = request.params as { id: string; entry: string; file?: string };
       const action = readable(request, params.id);
-      const file = evidenceFileSchema.safeParse(params.file);
+      const wanted = params.file === undefined ? params.entry : `${params.entry}/${params.file}`;
+      const file = evidenceFileSchema.safeParse(wanted);
       const bundle = join(resolve(evidenceDir), action.metadata.name);
       // Only a file the action's status lists, inside this action's bundle.
       const item = file.success
@@ -304,7 +308,11 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
           })
         : undefined;
       if (!item || !file.success)
-        throw new HttpError(404, ActionApiErrorCodes.NOT_FOUND, `no evidence file ${params.file} in action ${params.id}`);
+        throw new HttpError(
+          404,
+          ActionApiErrorCodes.NOT_FOUND,
+          `no evidence file ${params.file} in action ${params.id}`,
+        );
       const path = join(bundle, file.data);
       const info = await stat(path).catch(() => undefined);
       if (!info?.isFile())
@@ -312,12 +320,18 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
       return reply
         .header('content-type', 'application/octet-stream')
         .header('content-length', info.size)
-        .header('content-disposition', `attachment; filename="${params.id}-${file.data}"`)
+        .header(
+          'content-disposition',
+          `attachment; filename="${params.id}-${file.data.replaceAll('/', '-')}"`,
+        )
         .header('x-content-type-options', 'nosniff')
         .header('cache-control', 'no-store')
         .header('repr-digest', `sha-256=:${Buffer.from(item.sha256, 'hex').toString('base64')}:`)
         .send(createReadStream(path));
-    });
+    };
+    // A bundle's files sit at its top or one directory down (`logs/stdout.log`).
+    app.get('/v1/actions/:id/evidence/:entry', serveEvidence);
+    app.get('/v1/actions/:id/evidence/:entry/:file', serveEvidence);
   }
 
   app.get('/v1/actions', async (request) => {

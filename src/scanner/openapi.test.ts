@@ -91,7 +91,9 @@ describe('OpenAPI document', { skip: !haveData }, () => {
       assertDocumentsExactly(withActions.app, served);
       assert.ok(served.paths['/v1/actions/preview']?.post, 'the dry-run preview is documented');
       assert.equal(
-        (served.paths['/v1/actions/{id}/evidence/{file}']?.get as unknown as Json)['x-containment-permission'],
+        (served.paths['/v1/actions/{id}/evidence/{entry}/{file}']?.get as unknown as Json)[
+          'x-containment-permission'
+        ],
         'actions:read',
       );
     } finally {

@@ -330,17 +330,17 @@ export function actionRoutes(has: { evidence: boolean; audit: boolean }): RouteD
       status: 200,
     },
     ...(has.evidence
-      ? [
-          {
+      ? (['/v1/actions/:id/evidence/:entry', '/v1/actions/:id/evidence/:entry/:file'] as const).map(
+          (path): RouteDoc => ({
             method: 'GET',
-            path: '/v1/actions/:id/evidence/:file',
+            path,
             summary:
-              'One file of the action’s evidence bundle (a file its status lists); Repr-Digest carries the SHA-256 recorded at capture',
+              'One file of the action’s evidence bundle by its path in the bundle (`inspect.json`, `logs/stdout.log`; only files its status lists); Repr-Digest carries the SHA-256 recorded at capture',
             auth: 'actions:read',
             status: 200,
             produces: 'application/octet-stream',
-          } as const,
-        ]
+          }),
+        )
       : []),
     ...(has.audit
       ? [

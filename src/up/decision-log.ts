@@ -138,7 +138,11 @@ export class ObservedEnforcer implements Enforcer {
   async preview(input: unknown): Promise<ActionPreview> {
     const preview = await this.inner.preview(input);
     if (this.options.enforce || preview.action.spec.action === 'Release') return preview;
-    return { ...preview, action: { ...preview.action, spec: { ...preview.action.spec, dryRun: true } }, dryRun: true };
+    return {
+      ...preview,
+      action: { ...preview.action, spec: { ...preview.action.spec, dryRun: true } },
+      dryRun: true,
+    };
   }
 
   get(id: string): SecurityAction | undefined {

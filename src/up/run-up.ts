@@ -318,14 +318,14 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
     });
     closers.push(() => enforcer.close());
     // Known once the scanner and the runtime listen; the audit is only asked for after that.
-    let auditSources: AuditSources | undefined;
+    const late: { auditSources?: AuditSources } = {};
     const actionApi: ActionApiOptions = {
       enforcer,
       cluster: UP_CLUSTER,
       evidenceDir,
       onBackgroundError: (e, id) => logger.error({ err: e, action: id }, 'action failed'),
       audit: (actions) =>
-        auditSources === undefined ? Promise.resolve([]) : auditTrail(auditSources, actions),
+        late.auditSources === undefined ? Promise.resolve([]) : auditTrail(late.auditSources, actions),
     };
 
     const { scanner, admin, tokens } = await startScanner(options, advisoryDbPath, state, closers, actionApi);
@@ -339,7 +339,7 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
       tokens.policy,
       enforcerToken,
     );
-    auditSources = {
+    late.auditSources = {
       scanner: { url: scanner.url, token: state.adminToken },
       functions: { url: functions.url, namespace: UP_NAMESPACE, auth: functionsAuth },
     };

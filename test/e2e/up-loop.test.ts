@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   copyFileSync,
   existsSync,
@@ -317,6 +317,32 @@ describe('containment up: scan → event → policy → enforcement on podman', 
     const bundle = join(dataDir, 'evidence', terminate.metadata.name);
     assert.ok(existsSync(join(bundle, 'manifest.json')), `no manifest in ${bundle}`);
     assert.deepEqual(await verifyBundle(bundle), []);
+    // The dashboard's origin (the scanner) serves the same action and every evidence file, with
+    // the session cookie, each byte-for-byte what the status recorded.
+    const signIn = await fetch(`${scannerApi}/ui/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-containment-csrf': '1' },
+      body: JSON.stringify({ token: adminToken }),
+    });
+    assert.equal(signIn.status, 200);
+    const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const viaScanner = await fetch(`${scannerApi}/v1/actions/${terminate.metadata.name}`, {
+      headers: { cookie },
+    });
+    assert.equal(viaScanner.status, 200);
+    const served = (await viaScanner.json()) as SecurityAction;
+    assert.ok((served.status?.evidence.length ?? 0) >= 3);
+    for (const item of served.status?.evidence ?? []) {
+      const file = item.uri.slice(
+        item.uri.lastIndexOf(`/${terminate.metadata.name}/`) + terminate.metadata.name.length + 2,
+      );
+      const res = await fetch(`${scannerApi}/v1/actions/${terminate.metadata.name}/evidence/${file}`, {
+        headers: { cookie },
+      });
+      assert.equal(res.status, 200, file);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      assert.equal(createHash('sha256').update(bytes).digest('hex'), item.sha256, file);
+    }
     const gone = execFileSync(
       'podman',
       ['ps', '-a', '--filter', `name=^${vulnerable.name}$`, '--format', '{{.Names}}'],

@@ -53,7 +53,10 @@ function Confirm({ kind, target, onClose }: { kind: ActionKind; target: Target; 
     mutationFn: () =>
       api<SecurityAction>('/v1/actions', {
         method: 'POST',
-        json: { ...body(kind, target, reason, id), spec: { ...body(kind, target, reason, id).spec, requestedBy } },
+        json: {
+          ...body(kind, target, reason, id),
+          spec: { ...body(kind, target, reason, id).spec, requestedBy },
+        },
       }),
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: ['actions'] }),
   });
@@ -131,7 +134,13 @@ export function ActPanel({ target }: { target: Target }) {
   return (
     <Group gap="xs" data-testid="act-panel" role="group" aria-label="Act on this workload">
       {KINDS.map((k) => (
-        <Button key={k} size="xs" variant="outline" color={k === 'Release' ? 'teal.9' : 'red.9'} onClick={() => setKind(k)}>
+        <Button
+          key={k}
+          size="xs"
+          variant="outline"
+          color={k === 'Release' ? 'teal.9' : 'red.9'}
+          onClick={() => setKind(k)}
+        >
           {KIND_LABELS[k]}
         </Button>
       ))}

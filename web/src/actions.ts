@@ -55,9 +55,12 @@ export const KIND_LABELS: Record<ActionKind, string> = {
   Terminate: 'Terminate (abrupt)',
 };
 
-/** The file's name inside its bundle: the last segment of its `file:` URI. */
-export function evidenceFileName(item: EvidenceItem): string {
-  return decodeURIComponent(item.uri.slice(item.uri.lastIndexOf('/') + 1));
+/** The file's path inside its bundle (`inspect.json`, `logs/stdout.log`): its `file:` URI after `/<action id>/`. */
+export function evidenceFileName(actionId: string, item: EvidenceItem): string {
+  const marker = `/${actionId}/`;
+  const path = decodeURIComponent(new URL(item.uri).pathname);
+  const at = path.lastIndexOf(marker);
+  return at < 0 ? path.slice(path.lastIndexOf('/') + 1) : path.slice(at + marker.length);
 }
 
 /** `2026-12-07 13:20:51` (UTC) for tables; the page shows the full ISO time on hover. */
@@ -85,10 +88,14 @@ export async function verifiedEvidence(
   item: EvidenceItem,
 ): Promise<{ blob: Blob; sha256: string }> {
   if (globalThis.crypto?.subtle === undefined)
-    throw new ApiError(0, 'UNVERIFIABLE', 'this page is not a secure context (HTTPS or localhost): cannot compute SHA-256');
-  const name = evidenceFileName(item);
+    throw new ApiError(
+      0,
+      'UNVERIFIABLE',
+      'this page is not a secure context (HTTPS or localhost): cannot compute SHA-256',
+    );
+  const name = evidenceFileName(actionId, item);
   const response = await fetch(
-    `/v1/actions/${encodeURIComponent(actionId)}/evidence/${encodeURIComponent(name)}`,
+    `/v1/actions/${encodeURIComponent(actionId)}/evidence/${name.split('/').map(encodeURIComponent).join('/')}`,
     { credentials: 'same-origin' },
   );
   if (!response.ok) {
@@ -103,7 +110,11 @@ export async function verifiedEvidence(
   const bytes = await response.arrayBuffer();
   const sha256 = hex(await crypto.subtle.digest('SHA-256', bytes));
   if (sha256 !== item.sha256)
-    throw new ApiError(0, 'CHECKSUM_MISMATCH', `${name}: received SHA-256 ${sha256}, recorded ${item.sha256}`);
+    throw new ApiError(
+      0,
+      'CHECKSUM_MISMATCH',
+      `${name}: received SHA-256 ${sha256}, recorded ${item.sha256}`,
+    );
   return { blob: new Blob([bytes], { type: 'application/octet-stream' }), sha256 };
 }
 

@@ -110,7 +110,11 @@ describe('dashboard actions in chromium', { skip: missing.length > 0, timeout: 6
     });
     assert.equal(paymentsAction.status?.phase, 'Succeeded', paymentsAction.status?.message);
     viewerToken = (
-      await h.tokens.issue({ name: 'web-viewer', role: 'viewer', scope: { cluster: CLUSTER, namespaces: ['web'] } })
+      await h.tokens.issue({
+        name: 'web-viewer',
+        role: 'viewer',
+        scope: { cluster: CLUSTER, namespaces: ['web'] },
+      })
     ).token;
     base = await h.app.listen({ port: 0, host: '127.0.0.1' });
     profile = mkdtempSync(join(tmpdir(), 'containment-chromium-'));
@@ -153,14 +157,20 @@ describe('dashboard actions in chromium', { skip: missing.length > 0, timeout: 6
     const result = await new AxeBuilder({ page }).analyze();
     const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
     assert.deepEqual(
-      bad.map((v) => `${v.id}: ${v.nodes.map((n) => `${n.target.join(' ')} ${n.failureSummary ?? ''}`).join(', ')}`),
+      bad.map(
+        (v) => `${v.id}: ${v.nodes.map((n) => `${n.target.join(' ')} ${n.failureSummary ?? ''}`).join(', ')}`,
+      ),
       [],
       `axe on ${what}`,
     );
   }
 
   /** A state-changing call from the page itself: the session cookie plus the CSRF header. */
-  async function postFromPage(page: Page, path: string, body: unknown): Promise<{ status: number; code?: string }> {
+  async function postFromPage(
+    page: Page,
+    path: string,
+    body: unknown,
+  ): Promise<{ status: number; code?: string }> {
     return page.evaluate(
       async ({ path, body }) => {
         const res = await fetch(path, {
@@ -203,7 +213,10 @@ describe('dashboard actions in chromium', { skip: missing.length > 0, timeout: 6
       spec: { target: { namespace: 'web', pod: web.name }, action: 'Terminate' },
     };
     assert.deepEqual(await postFromPage(page, '/v1/actions', action), { status: 403, code: 'FORBIDDEN' });
-    assert.deepEqual(await postFromPage(page, '/v1/actions/preview', action), { status: 403, code: 'FORBIDDEN' });
+    assert.deepEqual(await postFromPage(page, '/v1/actions/preview', action), {
+      status: 403,
+      code: 'FORBIDDEN',
+    });
     assert.equal(enforcer.list({ namespaces: '*', limit: 100 }).length, before, 'nothing stored');
     assert.ok(fx.exists(web.name), 'the container still runs');
     await page.close();
@@ -221,7 +234,10 @@ describe('dashboard actions in chromium', { skip: missing.length > 0, timeout: 6
     assert.equal(await page.getByTestId('action-requester').innerText(), 'policy/quarantine-or-terminate');
     const evidence = snapshot.status?.evidence ?? [];
     assert.ok(evidence.length >= 3, 'manifest, inspect, changes at least');
-    assert.deepEqual(await page.getByTestId('evidence-sha256').allInnerTexts(), evidence.map((e) => e.sha256));
+    assert.deepEqual(
+      await page.getByTestId('evidence-sha256').allInnerTexts(),
+      evidence.map((e) => e.sha256),
+    );
     await axe(page, 'action detail');
 
     await page.getByRole('button', { name: 'Verify and download inspect.json' }).click();
@@ -233,13 +249,31 @@ describe('dashboard actions in chromium', { skip: missing.length > 0, timeout: 6
     const saved = readFileSync(await download.path());
     const onDisk = join(evidenceDir, snapshot.metadata.name, 'inspect.json');
     const recorded = evidence.find((e) => e.uri.endsWith('/inspect.json'))?.sha256;
-    assert.equal(createHash('sha256').update(saved).digest('hex'), recorded, 'the saved file has the recorded SHA-256');
+    assert.equal(
+      createHash('sha256').update(saved).digest('hex'),
+      recorded,
+      'the saved file has the recorded SHA-256',
+    );
     assert.deepEqual(saved, readFileSync(onDisk));
-    const manifest = JSON.parse(readFileSync(join(evidenceDir, snapshot.metadata.name, 'manifest.json'), 'utf8')) as {
+    const manifest = JSON.parse(
+      readFileSync(join(evidenceDir, snapshot.metadata.name, 'manifest.json'), 'utf8'),
+    ) as {
       files: { path: string; sha256: string }[];
     };
-    assert.equal(manifest.files.find((f) => f.path === 'inspect.json')?.sha256, recorded, 'and the manifest’s');
+    assert.equal(
+      manifest.files.find((f) => f.path === 'inspect.json')?.sha256,
+      recorded,
+      'and the manifest’s',
+    );
     await page.screenshot({ path: join(images, 'dashboard-action.png'), fullPage: true });
+
+    // A file in a directory of the bundle.
+    await page.getByRole('button', { name: 'Verify and download logs/stdout.log' }).click();
+    await page
+      .getByTestId('evidence-row')
+      .filter({ hasText: 'logs/stdout.log' })
+      .getByTestId('evidence-verified')
+      .waitFor();
 
     // Attack: the file changes on disk after capture → the browser refuses to offer it.
     appendFileSync(join(evidenceDir, snapshot.metadata.name, 'changes.json'), 'tampered\n');
@@ -261,7 +295,11 @@ describe('dashboard actions in chromium', { skip: missing.length > 0, timeout: 6
       await page.keyboard.press('Tab');
       if ((await page.evaluate(() => document.activeElement?.textContent ?? '')) === 'Quarantine') break;
     }
-    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Quarantine', 'reachable by Tab');
+    assert.equal(
+      await page.evaluate(() => document.activeElement?.textContent),
+      'Quarantine',
+      'reachable by Tab',
+    );
     const stored = enforcer.list({ namespaces: '*', limit: 100 }).length;
     await page.keyboard.press('Enter');
     await page.getByTestId('act-dialog').waitFor();
@@ -277,20 +315,28 @@ describe('dashboard actions in chromium', { skip: missing.length > 0, timeout: 6
 
     await page.getByLabel('Reason').fill('suspicious outbound traffic');
     for (let i = 0; i < 10; i++) {
-      if ((await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))) === 'act-confirm') break;
+      if ((await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))) === 'act-confirm')
+        break;
       await page.keyboard.press('Tab');
     }
     await page.keyboard.press('Enter');
     await page.getByTestId('act-done').waitFor();
     const id = (await page.getByTestId('act-done').getByRole('link').innerText()).trim();
     let action = enforcer.get(id);
-    for (let i = 0; i < 100 && action?.status?.phase !== 'Succeeded' && action?.status?.phase !== 'Failed'; i++) {
+    for (
+      let i = 0;
+      i < 100 && action?.status?.phase !== 'Succeeded' && action?.status?.phase !== 'Failed';
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 100));
       action = enforcer.get(id);
     }
     assert.equal(action?.status?.phase, 'Succeeded', action?.status?.message);
     assert.equal(action.spec.reason, 'suspicious outbound traffic');
-    assert.equal(action.spec.requestedBy, 'dashboard:token:' + (await h.tokens.list()).find((t) => t.name === 'admin')?.id);
+    assert.equal(
+      action.spec.requestedBy,
+      'dashboard:token:' + (await h.tokens.list()).find((t) => t.name === 'admin')?.id,
+    );
     assert.equal(await isQuarantined({ pid: web.pid }), true, 'really quarantined');
 
     // The timeline on the workload page shows it.

@@ -9,11 +9,12 @@ import { AnchorLink } from '../AnchorLink';
 import { api } from '../api';
 import { ErrorNote } from '../ErrorNote';
 
-type Check = { state: 'verifying' } | { state: 'verified'; url: string } | { state: 'failed'; error: unknown };
+type Check =
+  { state: 'verifying' } | { state: 'verified'; url: string } | { state: 'failed'; error: unknown };
 
 /** One evidence file: verified in the browser before it is offered (see `verifiedEvidence`). */
 function EvidenceRow({ actionId, item }: { actionId: string; item: EvidenceItem }) {
-  const name = evidenceFileName(item);
+  const name = evidenceFileName(actionId, item);
   const [check, setCheck] = useState<Check | undefined>();
   const url = check?.state === 'verified' ? check.url : undefined;
   useEffect(() => () => (url === undefined ? undefined : URL.revokeObjectURL(url)), [url]);
@@ -31,7 +32,11 @@ function EvidenceRow({ actionId, item }: { actionId: string; item: EvidenceItem 
             <Text size="sm" c="green.9" data-testid="evidence-verified">
               SHA-256 verified
             </Text>
-            <Anchor href={check.url} download={`${actionId}-${name}`} data-testid="evidence-save">
+            <Anchor
+              href={check.url}
+              download={`${actionId}-${name.replaceAll('/', '-')}`}
+              data-testid="evidence-save"
+            >
               Save {name}
             </Anchor>
           </Group>

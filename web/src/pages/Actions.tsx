@@ -88,7 +88,9 @@ export default function Actions() {
           label="Phase"
           value={search.phase ?? ''}
           data={[{ value: '', label: 'any' }, ...ACTION_PHASES.map((p) => ({ value: p, label: p }))]}
-          onChange={(e) => void navigate({ search: { ...search, phase: e.currentTarget.value || undefined } })}
+          onChange={(e) =>
+            void navigate({ search: { ...search, phase: e.currentTarget.value || undefined } })
+          }
         />
       </Group>
       {actions.error ? (
