@@ -310,6 +310,15 @@ test('viewers read only their namespace and cannot preview; a preview stores and
   assert.equal(done.json.status?.phase, 'Succeeded');
   await post(action('v-other', web.name, { dryRun: true }, 'payments'), { token: ADMIN, wait: true });
   assert.equal((await get('/v1/actions/v-1', viewer.token)).status, 200);
+  // No requester named: the caller is recorded.
+  const unnamed = await post(
+    {
+      metadata: { name: 'v-2' },
+      spec: { target: { namespace: 'local', pod: web.name }, action: 'Snapshot', dryRun: true },
+    },
+    { wait: true },
+  );
+  assert.equal(unnamed.json.spec.requestedBy, 'configured:policy');
   assert.equal((await get('/v1/actions/v-other', viewer.token)).status, 404);
   const listed = (await get('/v1/actions', viewer.token)).json.actions;
   assert.ok(listed.length > 0 && listed.every((a: SecurityAction) => a.spec.target.namespace === 'local'));

@@ -15,6 +15,9 @@
  * - `GET /v1/audit?namespace=&pod=` — when an `audit` is configured (`containment up`): each action
  *   on the pod with the scan, event and policy activation that led to it.
  *
+ * An action without `spec.requestedBy` is recorded as requested by the caller (its subject, e.g.
+ * `token:<id>`).
+ *
  * Auth: a bearer token — one configured here (`containment up` hands its own to the policy runtime)
  * or an API token verified by the scanner's verifier — whose scope covers the enforcer's cluster
  * and the target namespace. Reading needs `actions:read` (admin, analyst, viewer, policy);
@@ -236,6 +239,8 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
         ErrorCodes.FORBIDDEN,
         `not allowed to act in namespace ${cluster}/${namespace}`,
       );
+    // Who asked, when the request does not say (the dashboard never does): the authenticated caller.
+    action.spec.requestedBy ??= principal.subject;
     return action;
   };
 

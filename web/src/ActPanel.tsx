@@ -36,12 +36,10 @@ function body(kind: ActionKind, target: Target, reason: string, id: string) {
 
 /** The confirmation: names the workload, shows the server's dry-run preview, then submits. */
 function Confirm({ kind, target, onClose }: { kind: ActionKind; target: Target; onClose: () => void }) {
-  const session = useSession();
   const queryClient = useQueryClient();
   const [reason, setReason] = useState('');
   // One id per dialog: a double submit is the same action, done once (the API is idempotent by id).
   const [id] = useState(() => newActionId(kind));
-  const requestedBy = `dashboard:${session.data?.subject ?? 'unknown'}`;
   const preview = useQuery({
     queryKey: ['preview', kind, target],
     queryFn: () =>
@@ -53,10 +51,8 @@ function Confirm({ kind, target, onClose }: { kind: ActionKind; target: Target; 
     mutationFn: () =>
       api<SecurityAction>('/v1/actions', {
         method: 'POST',
-        json: {
-          ...body(kind, target, reason, id),
-          spec: { ...body(kind, target, reason, id).spec, requestedBy },
-        },
+        // No requestedBy: the server records the signed-in principal, which the page cannot forge.
+        json: body(kind, target, reason, id),
       }),
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: ['actions'] }),
   });

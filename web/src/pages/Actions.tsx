@@ -17,9 +17,10 @@ export function useActions(params: { namespace?: string; phase?: string }) {
   return useQuery({
     queryKey: ['actions', params],
     queryFn: () => api<{ actions: SecurityAction[] }>(`/v1/actions?${q.toString()}`),
-    // Follow actions still under way.
+    // Follow actions under way closely, and pick up new ones (policies act without the page) slowly;
+    // TanStack Query pauses this while the tab is hidden.
     refetchInterval: (query) =>
-      query.state.data?.actions.some((a) => !FINAL.has(a.status?.phase ?? 'Pending')) ? 2000 : false,
+      query.state.data?.actions.some((a) => !FINAL.has(a.status?.phase ?? 'Pending')) ? 2000 : 10_000,
   });
 }
 
