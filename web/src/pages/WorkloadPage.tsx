@@ -104,7 +104,8 @@ export default function WorkloadPage() {
         </Badge>
         <Text size="sm">Risk score {scan.summary.riskScore}</Text>
       </Group>
-      <ActPanel target={where} />
+      {/* Only where an enforcer serves the action API (`containment up`). */}
+      {actions.data && <ActPanel target={where} />}
       <Tabs defaultValue="vulnerabilities" keepMounted={false}>
         <Tabs.List>
           <Tabs.Tab value="vulnerabilities">Vulnerabilities ({scan.vulnerabilities.length})</Tabs.Tab>
