@@ -27,7 +27,10 @@ export interface Decision {
   workload: string;
   /** The rule and finding that led to it (the action's reason). */
   finding: string;
-  /** `policy/<name>` for a policy, else whoever the request names (`manual` when nobody). */
+  /**
+   * `policy/<name>` for a policy, else whoever the request names; the action API names the caller
+   * (`token:<id>`, `configured:<name>`) when the request does not (`manual` only for direct callers).
+   */
   requestedBy: string;
   action: ActionKind;
   outcome: DecisionOutcome;
