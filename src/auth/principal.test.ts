@@ -13,10 +13,17 @@ function who(role: Role, scope: Scope = everywhere): Principal {
 // The documented matrix, written out independently of the implementation's table.
 const EXPECTED: Record<Role, Action[]> = {
   admin: [...ACTIONS],
-  analyst: ['clusters:read', 'findings:read', 'triggers:read', 'triggers:write', 'actions:write'],
-  viewer: ['clusters:read', 'findings:read', 'triggers:read'],
+  analyst: [
+    'clusters:read',
+    'findings:read',
+    'triggers:read',
+    'actions:read',
+    'triggers:write',
+    'actions:write',
+  ],
+  viewer: ['clusters:read', 'findings:read', 'triggers:read', 'actions:read'],
   agent: ['reports:write'],
-  policy: ['findings:read', 'actions:write'],
+  policy: ['findings:read', 'actions:read', 'actions:write'],
 };
 
 describe('role matrix', () => {

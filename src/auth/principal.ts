@@ -12,6 +12,7 @@
  * | findings:read       |   x   |    x    |   x    |       |   x    |
  * | triggers:read       |   x   |    x    |   x    |       |        |
  * | triggers:write      |   x   |    x    |        |       |        |
+ * | actions:read        |   x   |    x    |   x    |       |   x    |
  * | actions:write       |   x   |    x    |        |       |   x    |
  * | tokens:read/write   |   x   |         |        |       |        |
  * | deadletters:read/w. |   x   |         |        |       |        |
@@ -40,6 +41,7 @@ export const ACTIONS = [
   'findings:read',
   'triggers:read',
   'triggers:write',
+  'actions:read',
   'actions:write',
   'tokens:read',
   'tokens:write',
@@ -69,14 +71,14 @@ export interface Resource {
   namespace?: string;
 }
 
-const READ: readonly Action[] = ['clusters:read', 'findings:read', 'triggers:read'];
+const READ: readonly Action[] = ['clusters:read', 'findings:read', 'triggers:read', 'actions:read'];
 
 const ROLE_ACTIONS: Readonly<Record<Role, ReadonlySet<Action>>> = {
   admin: new Set(ACTIONS),
   analyst: new Set([...READ, 'triggers:write', 'actions:write']),
   viewer: new Set(READ),
   agent: new Set(['reports:write']),
-  policy: new Set(['findings:read', 'actions:write']),
+  policy: new Set(['findings:read', 'actions:read', 'actions:write']),
 };
 
 export function isRole(value: unknown): value is Role {

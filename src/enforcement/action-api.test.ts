@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -42,6 +43,7 @@ before(async () => {
       { token: LOCAL_POLICY, name: 'policy', role: 'policy', namespaces: ['local'] },
     ],
     verifier: apiTokens,
+    evidenceDir: join(work, 'data', 'evidence'),
   });
 });
 after(async () => {
@@ -258,6 +260,7 @@ test('GET /v1/audit: the pod’s actions in the caller’s namespaces only, and 
   const auditing = await buildActionApi({
     enforcer: {
       submit: () => Promise.reject(new Error('not in this test')),
+      preview: () => Promise.reject(new Error('not in this test')),
       get: () => undefined,
       list: (f) =>
         stored.filter((a) => f.namespaces === '*' || f.namespaces.includes(a.spec.target.namespace)),
@@ -292,4 +295,106 @@ test('GET /v1/audit: the pod’s actions in the caller’s namespaces only, and 
     headers: { authorization: `Bearer ${ADMIN}` },
   });
   assert.equal(plain.statusCode, 404);
+});
+
+test('viewers read only their namespace and cannot preview; a preview stores and changes nothing', async (t) => {
+  const fx = PodmanFixture.need(t, fixture);
+  if (!fx) return;
+  const web = fx.run('exec httpd -f -p 8080 -h /www');
+  assert.ok(await eventually(() => httpReachable(web.ip, 8080)));
+  const viewer = await apiTokens.issue({
+    name: 'local viewer',
+    role: 'viewer',
+    scope: { cluster: 'local', namespaces: ['local'] },
+  });
+  const done = await post(action('v-1', web.name, { dryRun: true }), { wait: true });
+  assert.equal(done.json.status?.phase, 'Succeeded');
+  await post(action('v-other', web.name, { dryRun: true }, 'payments'), { token: ADMIN, wait: true });
+  assert.equal((await get('/v1/actions/v-1', viewer.token)).status, 200);
+  // No requester named: the caller is recorded.
+  const unnamed = await post(
+    {
+      metadata: { name: 'v-2' },
+      spec: { target: { namespace: 'local', pod: web.name }, action: 'Snapshot', dryRun: true },
+    },
+    { wait: true },
+  );
+  assert.equal(unnamed.json.spec.requestedBy, 'configured:policy');
+  assert.equal((await get('/v1/actions/v-other', viewer.token)).status, 404);
+  const listed = (await get('/v1/actions', viewer.token)).json.actions;
+  assert.ok(listed.length > 0 && listed.every((a: SecurityAction) => a.spec.target.namespace === 'local'));
+
+  const previewOf = (body: unknown, token = LOCAL_POLICY) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/actions/preview',
+      headers: { authorization: `Bearer ${token}` },
+      payload: body as object,
+    });
+  const refused = await previewOf(action('p-viewer', web.name), viewer.token);
+  assert.equal(refused.statusCode, 403);
+  assert.equal(refused.json().error.code, 'FORBIDDEN');
+  assert.equal((await previewOf(action('p-ns', web.name, {}, 'payments'))).statusCode, 403);
+
+  const preview = await previewOf(action('p-1', web.name));
+  assert.equal(preview.statusCode, 200, preview.body);
+  const body = preview.json<{ plan: string; target: { id: string; running: boolean }; dryRun: boolean }>();
+  assert.match(body.plan, /drop all traffic of container/);
+  assert.equal(body.target.id, web.id);
+  assert.equal(body.dryRun, false);
+  assert.equal(enforcer.get('p-1'), undefined, 'a preview stores nothing');
+  assert.equal(await isQuarantined({ pid: web.pid }), false, 'and changes nothing');
+  const gone = await previewOf(action('p-2', 'no-such-container'));
+  assert.equal(gone.statusCode, 400);
+  assert.equal(gone.json().error.code, 'CONTAINER_NOT_FOUND');
+});
+
+test('evidence files: only those the action lists, from its own bundle, with the recorded digest', async (t) => {
+  const fx = PodmanFixture.need(t, fixture);
+  if (!fx) return;
+  const box = fx.run('exec sleep 3600');
+  const snap = await post(action('e-1', box.name, { action: 'Snapshot' }), { wait: true });
+  assert.equal(snap.json.status?.phase, 'Succeeded', snap.json.status?.message);
+  const item = snap.json.status?.evidence.find((e) => e.uri.endsWith('/inspect.json'));
+  assert.ok(item);
+  const file = await app.inject({
+    url: '/v1/actions/e-1/evidence/inspect.json',
+    headers: { authorization: `Bearer ${LOCAL_POLICY}` },
+  });
+  assert.equal(file.statusCode, 200);
+  assert.equal(createHash('sha256').update(file.rawPayload).digest('hex'), item.sha256);
+  assert.equal(
+    file.headers['repr-digest'],
+    `sha-256=:${Buffer.from(item.sha256, 'hex').toString('base64')}:`,
+  );
+  assert.equal(file.headers['content-type'], 'application/octet-stream');
+  assert.match(String(file.headers['content-disposition']), /^attachment; filename="e-1-inspect.json"$/);
+
+  const log = snap.json.status?.evidence.find((e) => e.uri.endsWith('/logs/stdout.log'));
+  const logFile = await app.inject({
+    url: '/v1/actions/e-1/evidence/logs/stdout.log',
+    headers: { authorization: `Bearer ${LOCAL_POLICY}` },
+  });
+  assert.equal(logFile.statusCode, 200, 'a file in a directory of the bundle');
+  assert.equal(createHash('sha256').update(logFile.rawPayload).digest('hex'), log?.sha256);
+
+  // A file dropped into the bundle later is not evidence; nothing outside the bundle is reachable.
+  writeFileSync(join(work, 'data', 'evidence', 'e-1', 'planted.txt'), 'x');
+  await post(action('e-other', box.name, { action: 'Snapshot' }, 'payments'), { token: ADMIN, wait: true });
+  for (const url of [
+    '/v1/actions/e-1/evidence/planted.txt',
+    '/v1/actions/e-1/evidence/..%2F..%2Fenforcer.sqlite',
+    '/v1/actions/e-1/evidence/%2Fetc%2Fpasswd',
+    '/v1/actions/e-1/evidence/.',
+    '/v1/actions/e-1/evidence/logs/..%2Finspect.json',
+    '/v1/actions/e-1/evidence/..%2Fe-other/inspect.json',
+    '/v1/actions/e-1/evidence/logs//stdout.log',
+    '/v1/actions/e-1/evidence/',
+    // Another namespace's evidence looks like a missing action.
+    '/v1/actions/e-other/evidence/inspect.json',
+  ]) {
+    const res = await app.inject({ url, headers: { authorization: `Bearer ${LOCAL_POLICY}` } });
+    assert.ok([400, 404].includes(res.statusCode), `${url}: ${res.statusCode}`);
+    assert.notEqual(res.headers['content-type'], 'application/octet-stream', url);
+  }
 });

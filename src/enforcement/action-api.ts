@@ -1,21 +1,34 @@
 /**
  * The enforcer's local action API (single-machine mode, issue 5): SecurityActions in over HTTP,
- * their state out. Policies reach it through the SDK host's HTTP EnforcementClient.
+ * their state out. Policies reach it through the SDK host's HTTP EnforcementClient; `containment up`
+ * also mounts it in the scanner service, so the dashboard reaches it on its own origin.
  *
  * - `POST /v1/actions[?wait=true]` — body: a SecurityAction. Default: 202 with the Pending/Running
  *   state (the work goes on); `wait=true`: 200 with the final state. A known id answers 200 with
  *   what is stored (the work is done once); the same id with another spec is 409.
+ * - `POST /v1/actions/preview` — the same body and checks; 200 with what would be done to which
+ *   container, without storing or doing anything (the dashboard's dry-run preview).
  * - `GET /v1/actions/{id}` — 404 when missing or outside the caller's namespaces (they look alike).
+ * - `GET /v1/actions/{id}/evidence/{path}` — one file of the action's evidence bundle (when an
+ *   `evidenceDir` is configured), with the SHA-256 recorded at capture as `Repr-Digest`.
  * - `GET /v1/actions[?namespace=&phase=&limit=]` — newest first, only the caller's namespaces.
  * - `GET /v1/audit?namespace=&pod=` — when an `audit` is configured (`containment up`): each action
  *   on the pod with the scan, event and policy activation that led to it.
  *
+ * An action without `spec.requestedBy` is recorded as requested by the caller (its subject, e.g.
+ * `token:<id>`).
+ *
  * Auth: a bearer token — one configured here (`containment up` hands its own to the policy runtime)
- * or an API token verified by the scanner's verifier — whose role grants `actions:write`
- * (admin, analyst, policy) and whose scope covers the enforcer's cluster and the target namespace.
+ * or an API token verified by the scanner's verifier — whose scope covers the enforcer's cluster
+ * and the target namespace. Reading needs `actions:read` (admin, analyst, viewer, policy);
+ * submitting and previewing need `actions:write` (admin, analyst, policy).
  * Errors are `{ error: { code, message } }`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import type {
@@ -48,7 +61,7 @@ export interface ConfiguredToken {
 }
 
 export interface ActionApiOptions {
-  enforcer: Pick<Enforcer, 'submit' | 'get' | 'list'>;
+  enforcer: Pick<Enforcer, 'submit' | 'preview' | 'get' | 'list'>;
   /** The enforcer's cluster (default `local`): callers' scopes must cover it. */
   cluster?: string;
   tokens?: readonly ConfiguredToken[];
@@ -59,6 +72,8 @@ export interface ActionApiOptions {
   onBackgroundError?: (error: unknown, id: string) => void;
   /** Joins the pod's actions (newest first) with what caused them; enables `GET /v1/audit`. */
   audit?: (actions: SecurityAction[]) => Promise<unknown[]>;
+  /** Where the enforcer writes evidence bundles; enables `GET /v1/actions/{id}/evidence/{file}`. */
+  evidenceDir?: string;
 }
 
 export const ActionApiErrorCodes = {
@@ -72,13 +87,18 @@ export const ActionApiErrorCodes = {
 const MAX_BODY_BYTES = 64 * 1024;
 const FINAL_PHASES: ReadonlySet<string> = new Set(['Succeeded', 'Failed']);
 
-const postQuerySchema = z.strictObject({ wait: z.enum(['true', 'false']).default('false') });
-const listQuerySchema = z.strictObject({
+export const postQuerySchema = z.strictObject({ wait: z.enum(['true', 'false']).default('false') });
+export const listQuerySchema = z.strictObject({
   namespace: workloadNameSchema.optional(),
   phase: z.enum(ACTION_PHASES).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
-const auditQuerySchema = z.strictObject({
+// A path inside the bundle (`inspect.json`, `logs/stdout.log`): every segment starts with a letter
+// or digit, so never `.`, `..`, an empty segment or an absolute path.
+const SEGMENT = '[A-Za-z0-9][A-Za-z0-9_.-]{0,127}';
+const evidenceFileSchema = z.string().regex(new RegExp(`^${SEGMENT}(?:/${SEGMENT})?$`));
+
+export const auditQuerySchema = z.strictObject({
   namespace: workloadNameSchema,
   pod: workloadNameSchema,
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -191,23 +211,21 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
 
   const mayActOn = (principal: Principal, action: SecurityAction): boolean =>
     can(principal, 'actions:write', { cluster, namespace: action.spec.target.namespace });
+  const mayRead = (principal: Principal, namespace: string): boolean =>
+    can(principal, 'actions:read', { cluster, namespace });
 
   app.addHook('onRequest', async (request) => {
     const principal = await principalFor(request.headers.authorization);
-    if (!roleAllows(principal.role, 'actions:write'))
-      throw new ContainmentError(
-        ErrorCodes.FORBIDDEN,
-        `role ${principal.role} may not submit or read actions`,
-      );
+    if (!roleAllows(principal.role, 'actions:read'))
+      throw new ContainmentError(ErrorCodes.FORBIDDEN, `role ${principal.role} may not read actions`);
     principals.set(request, principal);
   });
 
-  app.setErrorHandler(sendError);
-
-  app.post('/v1/actions', { bodyLimit: MAX_BODY_BYTES }, async (request, reply) => {
-    const principal = principalOf(request);
-    const { wait } = query(postQuerySchema, request.query);
-    const action = parseSecurityAction(request.body);
+  /** The body as an action the caller may ask for: REQUEST_INVALID / FORBIDDEN otherwise. */
+  const requested = (principal: Principal, body: unknown): SecurityAction => {
+    if (!roleAllows(principal.role, 'actions:write'))
+      throw new ContainmentError(ErrorCodes.FORBIDDEN, `role ${principal.role} may not submit actions`);
+    const action = parseSecurityAction(body);
     const { namespace } = action.spec.target;
     if (action.metadata.namespace !== undefined && action.metadata.namespace !== namespace) {
       throw new HttpError(
@@ -221,6 +239,27 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
         ErrorCodes.FORBIDDEN,
         `not allowed to act in namespace ${cluster}/${namespace}`,
       );
+    // Who asked, when the request does not say (the dashboard never does): the authenticated caller.
+    action.spec.requestedBy ??= principal.subject;
+    return action;
+  };
+
+  /** A stored action the caller may read; another namespace's looks exactly like a missing one. */
+  const readable = (request: FastifyRequest, rawId: string): SecurityAction => {
+    const parsed = actionIdSchema.safeParse(rawId);
+    if (!parsed.success) throw new HttpError(400, ActionApiErrorCodes.REQUEST_INVALID, 'invalid action id');
+    const action = enforcer.get(parsed.data);
+    if (!action || !mayRead(principalOf(request), action.spec.target.namespace))
+      throw new HttpError(404, ActionApiErrorCodes.NOT_FOUND, `action ${parsed.data} not found`);
+    return action;
+  };
+
+  app.setErrorHandler(sendError);
+
+  app.post('/v1/actions', { bodyLimit: MAX_BODY_BYTES }, async (request, reply) => {
+    const principal = principalOf(request);
+    const { wait } = query(postQuerySchema, request.query);
+    const action = requested(principal, request.body);
 
     const id = action.metadata.name;
     const known = enforcer.get(id);
@@ -251,16 +290,54 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
     return reply.status(final ? 200 : 202).send(current);
   });
 
-  app.get('/v1/actions/:id', async (request) => {
-    const principal = principalOf(request);
-    const parsed = actionIdSchema.safeParse((request.params as { id: string }).id);
-    if (!parsed.success) throw new HttpError(400, ActionApiErrorCodes.REQUEST_INVALID, 'invalid action id');
-    const action = enforcer.get(parsed.data);
-    // Another namespace's action looks exactly like a missing one: ids cannot be probed.
-    if (!action || !mayActOn(principal, action))
-      throw new HttpError(404, ActionApiErrorCodes.NOT_FOUND, `action ${parsed.data} not found`);
-    return action;
-  });
+  app.post('/v1/actions/preview', { bodyLimit: MAX_BODY_BYTES }, async (request) =>
+    enforcer.preview(requested(principalOf(request), request.body)),
+  );
+
+  app.get('/v1/actions/:id', async (request) => readable(request, (request.params as { id: string }).id));
+
+  const { evidenceDir } = options;
+  if (evidenceDir !== undefined) {
+    const serveEvidence = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+      // `entry`: a file at the top of the bundle, or the directory holding `file`.
+      const params = request.params as { id: string; entry: string; file?: string };
+      const action = readable(request, params.id);
+      const wanted = params.file === undefined ? params.entry : `${params.entry}/${params.file}`;
+      const file = evidenceFileSchema.safeParse(wanted);
+      const bundle = join(resolve(evidenceDir), action.metadata.name);
+      // Only a file the action's status lists, inside this action's bundle.
+      const item = file.success
+        ? action.status?.evidence.find((e) => {
+            if (!e.uri.startsWith('file:')) return false;
+            return fileURLToPath(e.uri) === join(bundle, file.data);
+          })
+        : undefined;
+      if (!item || !file.success)
+        throw new HttpError(
+          404,
+          ActionApiErrorCodes.NOT_FOUND,
+          `no evidence file ${params.file} in action ${params.id}`,
+        );
+      const path = join(bundle, file.data);
+      const info = await stat(path).catch(() => undefined);
+      if (!info?.isFile())
+        throw new HttpError(404, ActionApiErrorCodes.NOT_FOUND, `evidence file ${file.data} is gone`);
+      return reply
+        .header('content-type', 'application/octet-stream')
+        .header('content-length', info.size)
+        .header(
+          'content-disposition',
+          `attachment; filename="${params.id}-${file.data.replaceAll('/', '-')}"`,
+        )
+        .header('x-content-type-options', 'nosniff')
+        .header('cache-control', 'no-store')
+        .header('repr-digest', `sha-256=:${Buffer.from(item.sha256, 'hex').toString('base64')}:`)
+        .send(createReadStream(path));
+    };
+    // A bundle's files sit at its top or one directory down (`logs/stdout.log`).
+    app.get('/v1/actions/:id/evidence/:entry', serveEvidence);
+    app.get('/v1/actions/:id/evidence/:entry/:file', serveEvidence);
+  }
 
   app.get('/v1/actions', async (request) => {
     const principal = principalOf(request);
@@ -278,7 +355,7 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
       const principal = principalOf(request);
       const { namespace, pod, limit } = query(auditQuerySchema, request.query);
       // An invisible namespace reads as one without actions, as in the list.
-      const visible = can(principal, 'actions:write', { cluster, namespace });
+      const visible = mayRead(principal, namespace);
       const actions = visible
         ? enforcer
             .list({ namespaces: [namespace], limit: 1000 })

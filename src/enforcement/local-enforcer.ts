@@ -27,6 +27,18 @@ export interface SubmitHooks {
   onAccepted?: () => void;
 }
 
+/** What an action would do, found out without doing it (`POST /v1/actions/preview`). */
+export interface ActionPreview {
+  /** The action as it would be stored, defaults filled in. */
+  action: SecurityAction;
+  /** The container it resolves to now. */
+  target: { id: string; name: string; image: string; running: boolean };
+  /** What the enforcer would do, in one sentence. */
+  plan: string;
+  /** Only recorded, nothing changed (the action's `dryRun`, or monitor mode). */
+  dryRun: boolean;
+}
+
 export interface Enforcer {
   /**
    * Validates (ACTION_INVALID on bad input or an id already used for a different request),
@@ -35,6 +47,11 @@ export interface Enforcer {
    * without doing the work again.
    */
   submit(input: unknown, hooks?: SubmitHooks): Promise<SecurityAction>;
+  /**
+   * Validates and resolves the target as `submit` would (same errors, TARGET_NOT_MANAGED
+   * included) and says what would be done; stores nothing, changes nothing.
+   */
+  preview(input: unknown): Promise<ActionPreview>;
   get(id: string): SecurityAction | undefined;
   /** Stored actions, newest first (the local action API's `GET /v1/actions`). */
   list(filter: ActionListFilter): SecurityAction[];
@@ -137,6 +154,19 @@ export class LocalEnforcer implements Enforcer {
     };
   }
 
+  async preview(input: unknown): Promise<ActionPreview> {
+    const action = parseSecurityAction(input);
+    const info = await resolveContainer(this.options.engine, action.spec.target, this.node);
+    await this.options.guard?.(this.targetOf(action, info), action.spec);
+    if (action.spec.action !== 'Snapshot' && !info.running) throw notRunning(info);
+    return {
+      action,
+      target: { id: info.id, name: info.name, image: info.image, running: info.running },
+      plan: this.plan(action, info),
+      dryRun: action.spec.dryRun,
+    };
+  }
+
   get(id: string): SecurityAction | undefined {
     return this.store.get(id);
   }
@@ -229,12 +259,7 @@ export class LocalEnforcer implements Enforcer {
     const { spec } = action;
     const info = await resolveContainer(this.options.engine, spec.target, this.node);
     const what = `container ${info.name} (${info.id.slice(0, 12)})`;
-    if (spec.action !== 'Snapshot' && !info.running) {
-      throw new ContainmentError(
-        ErrorCodes.CONTAINER_NOT_FOUND,
-        `${what} is not running (exit code ${info.exitCode ?? 'unknown'}): already gone`,
-      );
-    }
+    if (spec.action !== 'Snapshot' && !info.running) throw notRunning(info);
     const done = await carryOut({
       spec,
       target: this.targetOf(action, info),
@@ -301,4 +326,11 @@ export class LocalEnforcer implements Enforcer {
       lastTransitionTime: this.now().toISOString(),
     };
   }
+}
+
+function notRunning(info: ContainerInfo): ContainmentError {
+  return new ContainmentError(
+    ErrorCodes.CONTAINER_NOT_FOUND,
+    `container ${info.name} (${info.id.slice(0, 12)}) is not running (exit code ${info.exitCode ?? 'unknown'}): already gone`,
+  );
 }

@@ -99,9 +99,13 @@ test('a container outside the managed labels is refused and left alone', async (
     assert.match(res.json.error.message, /not managed by this enforcer: .*managed labels/, how);
     assert.equal(enforcer!.get(body.metadata.name), undefined, `${how}: a refused request is not stored`);
   }
-  // Direct callers of the enforcer get the same refusal.
+  // Direct callers of the enforcer get the same refusal, and so does the dry-run preview.
   await assert.rejects(
     enforcer!.submit(action('g-out-direct', { namespace: 'local', pod: outside.name })),
+    (e: Error & { code?: string }) => e.code === ErrorCodes.TARGET_NOT_MANAGED,
+  );
+  await assert.rejects(
+    enforcer!.preview(action('g-out-preview', { namespace: 'local', pod: outside.name })),
     (e: Error & { code?: string }) => e.code === ErrorCodes.TARGET_NOT_MANAGED,
   );
   assert.equal(await httpReachable(outside.ip, 8080), true, 'still reachable');

@@ -5,7 +5,7 @@
  * an action that cannot even start is refused, not accepted and then dropped.
  */
 import { ContainmentError, ErrorCodes } from '../errors.js';
-import type { Enforcer } from './local-enforcer.js';
+import type { ActionPreview, Enforcer } from './local-enforcer.js';
 import type { SecurityAction } from './security-action.js';
 import { parseSecurityAction } from './security-action.js';
 
@@ -26,6 +26,11 @@ export class UnavailableEnforcer implements Enforcer {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  async preview(input: unknown): Promise<ActionPreview> {
+    await this.submit(input);
+    throw new Error('unreachable: submit always refuses');
   }
 
   get(): SecurityAction | undefined {

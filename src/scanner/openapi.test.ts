@@ -1,9 +1,11 @@
 /** The served OpenAPI document against the routes the server really registers and the validator it really uses. */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Fastify from 'fastify';
+import { UnavailableEnforcer } from '../enforcement/unavailable-enforcer.js';
 import { isCI, sharedDataDir } from '../testing/shared-data.js';
 import { openApiPath } from './openapi.js';
 import { reportSchema } from './schemas.js';
@@ -59,11 +61,10 @@ describe('OpenAPI document', { skip: !haveData }, () => {
   });
   after(async () => h?.close());
 
-  test('lists exactly the routes the server registers, with their auth', () => {
-    assert.equal(doc.openapi, '3.1.0');
-    const registered = registeredRoutes(h.app.printRoutes({ commonPrefix: false }));
+  function assertDocumentsExactly(app: Harness['app'], served: Doc): void {
+    const registered = registeredRoutes(app.printRoutes({ commonPrefix: false }));
     assert.ok(registered.length >= 20, registered.join('\n'));
-    const documented = Object.entries(doc.paths)
+    const documented = Object.entries(served.paths)
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
       .sort();
     assert.deepEqual(
@@ -74,6 +75,36 @@ describe('OpenAPI document', { skip: !haveData }, () => {
       }),
       'add new routes to ROUTES in openapi.ts',
     );
+  }
+
+  test('with the action API mounted (containment up), its routes are documented too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'containment-openapi-'));
+    const withActions = await startHarness(osvNpm, {
+      actions: {
+        enforcer: new UnavailableEnforcer('no engine in this test'),
+        evidenceDir: dir,
+        audit: () => Promise.resolve([]),
+      },
+    });
+    try {
+      const served = (await withActions.app.inject({ url: '/v1/openapi.json' })).json<Doc>();
+      assertDocumentsExactly(withActions.app, served);
+      assert.ok(served.paths['/v1/actions/preview']?.post, 'the dry-run preview is documented');
+      assert.equal(
+        (served.paths['/v1/actions/{id}/evidence/{entry}/{file}']?.get as unknown as Json)[
+          'x-containment-permission'
+        ],
+        'actions:read',
+      );
+    } finally {
+      await withActions.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('lists exactly the routes the server registers, with their auth', () => {
+    assert.equal(doc.openapi, '3.1.0');
+    assertDocumentsExactly(h.app, doc);
     assert.deepEqual(doc.paths['/healthz']?.get?.security, []);
     assert.deepEqual(doc.paths['/v1/reports']?.post?.security, [{ bearer: [] }]);
     assert.deepEqual(

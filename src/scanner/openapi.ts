@@ -26,6 +26,8 @@ import {
   workloadQuerySchema,
 } from './schemas.js';
 import { workloadSearchQuerySchema } from './routes/workload-search.js';
+import { auditQuerySchema, listQuerySchema, postQuerySchema } from '../enforcement/action-api.js';
+import { securityActionSchema } from '../enforcement/security-action.js';
 
 export interface RouteDoc {
   method: 'GET' | 'POST' | 'DELETE';
@@ -334,6 +336,74 @@ export const ROUTES: readonly RouteDoc[] = [
     status: 200,
   },
 ];
+
+/**
+ * The enforcer's action API when this server mounts it (`containment up`): `evidence` and `audit`
+ * routes only when those are configured.
+ */
+export function actionRoutes(has: { evidence: boolean; audit: boolean }): RouteDoc[] {
+  return [
+    {
+      method: 'POST',
+      path: '/v1/actions',
+      summary:
+        'Submit a SecurityAction (202 while it runs, 200 when final or with wait=true; 409 CONFLICT for a known id with another spec)',
+      auth: 'actions:write',
+      body: securityActionSchema,
+      query: postQuerySchema,
+      status: 202,
+    },
+    {
+      method: 'POST',
+      path: '/v1/actions/preview',
+      summary:
+        'Dry-run preview: the same checks as submitting, then what would be done to which container; stores and changes nothing',
+      auth: 'actions:write',
+      body: securityActionSchema,
+      status: 200,
+    },
+    {
+      method: 'GET',
+      path: '/v1/actions',
+      summary: 'SecurityActions in the caller’s namespaces, newest first',
+      auth: 'actions:read',
+      query: listQuerySchema,
+      status: 200,
+    },
+    {
+      method: 'GET',
+      path: '/v1/actions/:id',
+      summary: 'One SecurityAction with its status (phase, timings, evidence with SHA-256)',
+      auth: 'actions:read',
+      status: 200,
+    },
+    ...(has.evidence
+      ? (['/v1/actions/:id/evidence/:entry', '/v1/actions/:id/evidence/:entry/:file'] as const).map(
+          (path): RouteDoc => ({
+            method: 'GET',
+            path,
+            summary:
+              'One file of the action’s evidence bundle by its path in the bundle (`inspect.json`, `logs/stdout.log`; only files its status lists); Repr-Digest carries the SHA-256 recorded at capture',
+            auth: 'actions:read',
+            status: 200,
+            produces: 'application/octet-stream',
+          }),
+        )
+      : []),
+    ...(has.audit
+      ? [
+          {
+            method: 'GET',
+            path: '/v1/audit',
+            summary: 'Each action on a pod with the scan, event and policy activation that led to it',
+            auth: 'actions:read',
+            query: auditQuerySchema,
+            status: 200,
+          } as const,
+        ]
+      : []),
+  ];
+}
 
 type JsonSchema = Record<string, unknown>;
 

@@ -19,7 +19,7 @@ import { PackageMatcher } from './package-matcher.js';
 import { Rematcher } from './rematch.js';
 import { ScannerMetrics } from './metrics.js';
 import { buildScannerApp } from './server.js';
-import type { RateLimit } from './server.js';
+import type { RateLimit, ScannerAppOptions } from './server.js';
 import { openServerStores } from './server-stores.js';
 
 export { SCANNER_DB_FILE } from './server-stores.js';
@@ -56,6 +56,8 @@ export interface RunServerOptions {
    */
   detectionRetentionMs?: number;
   logger?: FastifyBaseLogger;
+  /** Serve the enforcer's action API here too (`containment up`; see ScannerAppOptions). */
+  actions?: ScannerAppOptions['actions'];
 }
 
 export interface RunningServer {
@@ -177,6 +179,7 @@ export async function runScannerServer(options: RunServerOptions): Promise<Runni
       ...(options.rateLimit === false ? {} : { rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT }),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+      ...(options.actions === undefined ? {} : { actions: options.actions }),
     });
     deliverer.start();
     rematcher.start();

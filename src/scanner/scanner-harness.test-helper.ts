@@ -27,7 +27,7 @@ import { ScannerMetrics } from './metrics.js';
 import { buildScannerApp } from './server.js';
 import type { EventStreamOptions } from './routes/events-stream.js';
 import type { WebOidcClient } from './routes/ui-oidc.js';
-import type { RateLimit } from './server.js';
+import type { RateLimit, ScannerAppOptions } from './server.js';
 import { PostgresScannerStore } from './store/postgres-scanner-store.js';
 import type { ScannerStore } from './store/scanner-store.js';
 import { SqliteScannerStore } from './store/sqlite-scanner-store.js';
@@ -161,6 +161,8 @@ export interface HarnessOptions {
   oidc?: OidcVerifier;
   webOidc?: WebOidcClient;
   eventStream?: EventStreamOptions;
+  /** Mount the enforcer's action API (see ScannerAppOptions['actions']). */
+  actions?: ScannerAppOptions['actions'];
 }
 
 /** `osvDir`: a directory of OSV records (e.g. `<shared>/osv/npm`). */
@@ -205,6 +207,7 @@ export async function startHarness(osvDir: string, options: HarnessOptions = {})
     ...(options.oidc === undefined ? {} : { oidc: options.oidc }),
     ...(options.webOidc === undefined ? {} : { webOidc: options.webOidc }),
     ...(options.eventStream === undefined ? {} : { eventStream: options.eventStream }),
+    ...(options.actions === undefined ? {} : { actions: options.actions }),
   });
   const admin = await tokens.issue({
     name: 'admin',

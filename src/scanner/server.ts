@@ -19,13 +19,15 @@ import { ApiErrorCodes, ScannerApiError } from './api-error.js';
 import { PackageMatcher } from './package-matcher.js';
 import type { RematchCheck } from './rematch.js';
 import { ScannerMetrics } from './metrics.js';
-import { buildOpenApiDocument } from './openapi.js';
+import { actionRoutes, buildOpenApiDocument, ROUTES } from './openapi.js';
 import type { RouteContext } from './routes/context.js';
 import { visibilityFor } from './routes/context.js';
 import { registerEventStream } from './routes/events-stream.js';
 import type { EventStreamOptions } from './routes/events-stream.js';
 import { registerUiOidc } from './routes/ui-oidc.js';
 import type { WebOidcClient } from './routes/ui-oidc.js';
+import { actionApiPlugin } from '../enforcement/action-api.js';
+import type { ActionApiOptions } from '../enforcement/action-api.js';
 import { registerUiSession } from './routes/ui-session.js';
 import { registerWebAssets } from './routes/web-assets.js';
 import { registerWorkloadSearch } from './routes/workload-search.js';
@@ -64,6 +66,11 @@ export interface ScannerAppOptions {
   webOidc?: WebOidcClient;
   /** `GET /v1/events/stream` timing (tests shorten it). */
   eventStream?: EventStreamOptions;
+  /**
+   * The enforcer's action API on this origin too (`containment up`), so the dashboard reaches it
+   * with its session cookie; API tokens and OIDC are checked by this server's verifiers.
+   */
+  actions?: Omit<ActionApiOptions, 'verifier' | 'oidc'>;
 }
 
 export interface RateLimit {
@@ -150,7 +157,24 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
   registerWebAssets(app, options.webDir);
   const { authenticateRequest, principalOf } = await authentication(app, options);
 
-  const openApiDocument = buildOpenApiDocument();
+  if (options.actions !== undefined)
+    await app.register(actionApiPlugin, {
+      ...options.actions,
+      verifier: options.tokens,
+      ...(options.oidc ? { oidc: options.oidc } : {}),
+    });
+
+  const openApiDocument = buildOpenApiDocument(
+    options.actions === undefined
+      ? ROUTES
+      : [
+          ...ROUTES,
+          ...actionRoutes({
+            evidence: options.actions.evidenceDir !== undefined,
+            audit: options.actions.audit !== undefined,
+          }),
+        ],
+  );
   app.get('/v1/openapi.json', async () => openApiDocument);
 
   app.get('/metrics', { onRequest: authenticateRequest }, async (request, reply) => {

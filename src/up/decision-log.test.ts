@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ContainmentError, ErrorCodes } from '../errors.js';
-import type { Enforcer } from '../enforcement/local-enforcer.js';
+import type { ActionPreview, Enforcer } from '../enforcement/local-enforcer.js';
 import { parseSecurityAction } from '../enforcement/security-action.js';
 import type { SecurityAction } from '../enforcement/security-action.js';
 import { UnavailableEnforcer } from '../enforcement/unavailable-enforcer.js';
@@ -40,6 +40,15 @@ class MemoryEnforcer implements Enforcer {
     this.stored.set(action.metadata.name, done);
     return done;
   }
+  async preview(input: unknown): Promise<ActionPreview> {
+    const action = parseSecurityAction(input);
+    return {
+      action,
+      target: { id: 'c0ffee', name: action.spec.target.pod, image: 'busybox', running: true },
+      plan: `${action.spec.action} ${action.spec.target.pod}`,
+      dryRun: action.spec.dryRun,
+    };
+  }
   get(id: string) {
     return this.stored.get(id);
   }
@@ -61,6 +70,23 @@ const request = (name: string, action: string, pod = 'web-1', dryRun = false) =>
 });
 
 describe('ObservedEnforcer', () => {
+  it('previews in the mode it runs in: monitor mode says every action but Release is a dry run', async () => {
+    const monitor = new ObservedEnforcer(new MemoryEnforcer(), { enforce: false, onDecision: () => {} });
+    const enforcing = new ObservedEnforcer(new MemoryEnforcer(), { enforce: true, onDecision: () => {} });
+    const quarantine = await monitor.preview(request('p-1', 'Quarantine'));
+    assert.equal(quarantine.dryRun, true);
+    assert.equal(quarantine.action.spec.dryRun, true);
+    assert.equal((await monitor.preview(request('p-2', 'Release'))).dryRun, false);
+    assert.equal((await enforcing.preview(request('p-3', 'Quarantine'))).dryRun, false);
+    await assert.rejects(
+      new ObservedEnforcer(new UnavailableEnforcer('no engine here'), {
+        enforce: true,
+        onDecision: () => {},
+      }).preview(request('p-4', 'Quarantine')),
+      (e: Error & { code?: string }) => e.code === 'ENGINE_UNAVAILABLE',
+    );
+  });
+
   it('in monitor mode makes every action but Release a dry run, and reports each once', async () => {
     const inner = new MemoryEnforcer();
     const seen: Decision[] = [];

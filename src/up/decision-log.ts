@@ -12,7 +12,7 @@
  * by an enforcing run.
  */
 import { isContainmentError } from '../errors.js';
-import type { Enforcer, SubmitHooks } from '../enforcement/local-enforcer.js';
+import type { ActionPreview, Enforcer, SubmitHooks } from '../enforcement/local-enforcer.js';
 import type { ActionListFilter } from '../enforcement/action-store.js';
 import { parseSecurityAction } from '../enforcement/security-action.js';
 import type { ActionKind, SecurityAction } from '../enforcement/security-action.js';
@@ -27,7 +27,10 @@ export interface Decision {
   workload: string;
   /** The rule and finding that led to it (the action's reason). */
   finding: string;
-  /** `policy/<name>` for a policy, else whoever the request names (`manual` when nobody). */
+  /**
+   * `policy/<name>` for a policy, else whoever the request names; the action API names the caller
+   * (`token:<id>`, `configured:<name>`) when the request does not (`manual` only for direct callers).
+   */
   requestedBy: string;
   action: ActionKind;
   outcome: DecisionOutcome;
@@ -132,6 +135,17 @@ export class ObservedEnforcer implements Enforcer {
     }
     if (!known) this.report(decisionOf(done, this.now()));
     return done;
+  }
+
+  /** The preview in this mode: in monitor mode it says the action would only be recorded. */
+  async preview(input: unknown): Promise<ActionPreview> {
+    const preview = await this.inner.preview(input);
+    if (this.options.enforce || preview.action.spec.action === 'Release') return preview;
+    return {
+      ...preview,
+      action: { ...preview.action, spec: { ...preview.action.spec, dryRun: true } },
+      dryRun: true,
+    };
   }
 
   get(id: string): SecurityAction | undefined {

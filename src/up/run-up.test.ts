@@ -136,10 +136,11 @@ describe('runUp without a container engine', () => {
       const { error } = (await refused.json()) as { error: { code: string; message: string } };
       assert.equal(error.code, 'ENGINE_UNAVAILABLE');
       assert.match(error.message, /cannot Quarantine local\/web: enforcement is off \(.*no-engine\.sock/);
-      // The refusal is a decision line too (what the terminal shows).
+      // The refusal is a decision line too (what the terminal shows), naming who asked: the API
+      // records the caller when the request names nobody.
       assert.deepEqual(
         decisions.map((d) => [d.workload, d.action, d.requestedBy, d.outcome]),
-        [['local/web', 'Quarantine', 'manual', 'refused']],
+        [['local/web', 'Quarantine', 'configured:admin', 'refused']],
       );
       assert.equal(up.mode, 'enforce');
       const invalid = await post({ metadata: { name: 'manual-2' }, spec: { action: 'Quarantine' } });

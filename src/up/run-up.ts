@@ -31,7 +31,7 @@ import { newWebhookSecret } from '../events/signature.js';
 import { ScannerClient } from '../clients/scanner-client.js';
 import { WhiskClient } from '../clients/whisk-client.js';
 import { startActionApi } from '../enforcement/action-api.js';
-import type { RunningActionApi } from '../enforcement/action-api.js';
+import type { ActionApiOptions, RunningActionApi } from '../enforcement/action-api.js';
 import { LocalEnforcer } from '../enforcement/local-enforcer.js';
 import { managedContainerGuard } from '../enforcement/managed-guard.js';
 import type { Enforcer } from '../enforcement/local-enforcer.js';
@@ -236,6 +236,7 @@ async function startScanner(
   advisoryDbPath: string,
   state: UpState,
   closers: Started['closers'],
+  actions: ActionApiOptions,
 ): Promise<{ scanner: RunningServer; admin: ScannerClient; tokens: RunningUp['issuedTokens'] }> {
   const { dataDir, logger } = options;
   const scanner = await runScannerServer({
@@ -247,6 +248,8 @@ async function startScanner(
     adminToken: state.adminToken,
     rematchIntervalMs: options.rematchIntervalMs,
     logger,
+    // The dashboard's Actions page and Act buttons: the same enforcer, on the scanner's origin.
+    actions: { ...actions, tokens: [] },
   });
   closers.push(() => scanner.close());
   saveState(dataDir, state);
@@ -318,9 +321,38 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
   const closers = closerList(logger);
   const { close } = closers;
   try {
-    const { scanner, admin, tokens } = await startScanner(options, advisoryDbPath, state, closers);
     const found = await reachableEngine(options, env);
     const engine = typeof found === 'string' ? undefined : found;
+    const enforce = options.enforce === true;
+    const evidenceDir = join(dataDir, 'evidence');
+    const engineEnforcer: Enforcer =
+      engine === undefined
+        ? new UnavailableEnforcer(String(found))
+        : new LocalEnforcer({
+            engine: engine.engine,
+            dataDir: join(dataDir, 'enforcer'),
+            evidenceDir,
+            cluster: UP_CLUSTER,
+            // Least privilege: only the containers the agent below watches (same --label filter).
+            guard: managedContainerGuard(engine.engine, options.labels),
+          });
+    const enforcer = new ObservedEnforcer(engineEnforcer, {
+      enforce,
+      onDecision: options.onDecision ?? (() => {}),
+    });
+    closers.push(() => enforcer.close());
+    // Known once the scanner and the runtime listen; the audit is only asked for after that.
+    const late: { auditSources?: AuditSources } = {};
+    const actionApi: ActionApiOptions = {
+      enforcer,
+      cluster: UP_CLUSTER,
+      evidenceDir,
+      onBackgroundError: (e, id) => logger.error({ err: e, action: id }, 'action failed'),
+      audit: (actions) =>
+        late.auditSources === undefined ? Promise.resolve([]) : auditTrail(late.auditSources, actions),
+    };
+
+    const { scanner, admin, tokens } = await startScanner(options, advisoryDbPath, state, closers, actionApi);
     if (engine === undefined)
       options.notice(`${String(found)}: live scanning and enforcement are OFF (scanner and functions only)`);
 
@@ -331,41 +363,20 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
       tokens.policy,
       enforcerToken,
     );
-
-    const enforce = options.enforce === true;
-    const engineEnforcer: Enforcer =
-      engine === undefined
-        ? new UnavailableEnforcer(String(found))
-        : new LocalEnforcer({
-            engine: engine.engine,
-            dataDir: join(dataDir, 'enforcer'),
-            evidenceDir: join(dataDir, 'evidence'),
-            cluster: UP_CLUSTER,
-            // Least privilege: only the containers the agent below watches (same --label filter).
-            guard: managedContainerGuard(engine.engine, options.labels),
-          });
-    const enforcer = new ObservedEnforcer(engineEnforcer, {
-      enforce,
-      onDecision: options.onDecision ?? (() => {}),
-    });
-    closers.push(() => enforcer.close());
-    const auditSources: AuditSources = {
+    late.auditSources = {
       scanner: { url: scanner.url, token: state.adminToken },
       functions: { url: functions.url, namespace: UP_NAMESPACE, auth: functionsAuth },
     };
     const running: RunningActionApi = await startActionApi({
+      ...actionApi,
       host: HOST,
       port: options.port + 2,
-      enforcer,
-      cluster: UP_CLUSTER,
       tokens: [
         { token: enforcerToken, name: 'policies of local', role: 'policy', namespaces: [UP_NAMESPACE] },
         // The printed admin token reads and submits actions too.
         { token: state.adminToken, name: 'admin', role: 'admin', namespaces: '*' },
       ],
       logger,
-      onBackgroundError: (e, id) => logger.error({ err: e, action: id }, 'action failed'),
-      audit: (actions) => auditTrail(auditSources, actions),
     });
     closers.push(() => running.close());
     if (engine !== undefined) {

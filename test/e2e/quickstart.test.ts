@@ -177,6 +177,9 @@ describe('docs/quickstart.md, run as written', () => {
     // Terminal 1 said so as it happened.
     assert.match(out1, /mode: +ENFORCE/);
     assert.match(out1, /\d\d:\d\d:\d\d local\/demo-sshd {2}remote shell: .*Quarantine {2}done/);
-    assert.match(out1, /\d\d:\d\d:\d\d local\/demo-sshd {2}checked by hand: .* {2}manual {2}Release {2}done/);
+    assert.match(
+      out1,
+      /\d\d:\d\d:\d\d local\/demo-sshd {2}checked by hand: .* {2}configured:admin {2}Release {2}done/,
+    );
   });
 });

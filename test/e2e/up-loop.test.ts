@@ -3,7 +3,8 @@
  * A container with a remote shell daemon installed gets quarantined (its web server becomes
  * unreachable, it cannot reach out, it keeps running, the action API shows a Succeeded Quarantine
  * requested by the policy) and its audit trail links scan → event → activation → action by ids; a
- * container with a vulnerable npm package is snapshotted (evidence manifest verifies) and
+ * container with a vulnerable npm package is snapshotted (evidence manifest verifies; every file
+ * downloads through the scanner's origin, and the dashboard in chromium verifies one) and
  * terminated; a clean container is left alone and stays reachable; a package written into a
  * running container is found and acted on; an advisory imported by another process is acted on
  * through a re-match (a `findings.changed` event of reason `feed-update` about a `rematch` scan,
@@ -13,12 +14,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -31,7 +33,10 @@ import { httpReachable, reachableFromNetns } from '../../src/enforcement/podman-
 import type { SecurityAction } from '../../src/enforcement/security-action.js';
 import type { AuditLink } from '../../src/up/audit.js';
 import { findEngineSocket } from '../../src/engine/socket.js';
-import { repoRoot, requireOrSkip, sharedDataDir } from '../../src/testing/shared-data.js';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../src/scanner/routes/browser.test-helper.js';
+import { DEFAULT_WEB_DIR } from '../../src/scanner/routes/web-assets.js';
+import { isCI, repoRoot, requireOrSkip, sharedDataDir } from '../../src/testing/shared-data.js';
 import { hasCommand, podmanAvailable } from '../../src/testing/tools.js';
 import { freePortRun } from '../../src/testing/ports.js';
 
@@ -128,6 +133,52 @@ describe('containment up: scan → event → policy → enforcement on podman', 
     }[];
     const net = Object.values(info?.NetworkSettings.Networks ?? {})[0];
     return { name, ip: net?.IPAddress ?? '', gateway: net?.Gateway ?? '', pid: info?.State.Pid ?? 0 };
+  }
+
+  /**
+   * The dashboard served by `up`, in chromium: the action's page lists its evidence, and the
+   * manifest verified in the browser (WebCrypto SHA-256 against the recorded one) downloads with
+   * exactly the bytes of the bundle on disk. Skipped loudly without chromium or the built UI.
+   */
+  async function verifyInBrowser(action: SecurityAction): Promise<void> {
+    const missing = [CHROMIUM, join(DEFAULT_WEB_DIR, 'index.html')].filter((f) => !existsSync(f));
+    if (missing.length > 0) {
+      if (isCI()) throw new Error(`the dashboard check needs ${missing.join(', ')}`);
+      console.warn(`\n*** SKIPPED the dashboard check: missing ${missing.join(', ')} ***\n`);
+      return;
+    }
+    const profile = mkdtempSync(join(tmpdir(), 'containment-chromium-'));
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      args: CHROMIUM_ARGS,
+      headless: true,
+      acceptDownloads: true,
+    });
+    try {
+      const page = await context.newPage();
+      const path = `/ui/actions/${action.metadata.name}`;
+      await page.goto(`${scannerApi}${path}`);
+      await page.waitForURL(/\/ui\/signin\?next=/);
+      await page.getByLabel('API token').fill(adminToken);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL((url) => url.pathname === path);
+      await page.getByTestId('evidence').waitFor();
+      await page.getByRole('button', { name: 'Verify and download manifest.json' }).click();
+      await page.getByTestId('evidence-verified').waitFor();
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.getByTestId('evidence-save').click(),
+      ]);
+      const saved = readFileSync(await download.path());
+      assert.deepEqual(saved, readFileSync(join(dataDir, 'evidence', action.metadata.name, 'manifest.json')));
+      assert.equal(
+        createHash('sha256').update(saved).digest('hex'),
+        action.status?.evidence.find((e) => e.kind === 'manifest')?.sha256,
+      );
+    } finally {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
   }
 
   async function actionsFor(pod: string): Promise<SecurityAction[]> {
@@ -317,6 +368,33 @@ describe('containment up: scan → event → policy → enforcement on podman', 
     const bundle = join(dataDir, 'evidence', terminate.metadata.name);
     assert.ok(existsSync(join(bundle, 'manifest.json')), `no manifest in ${bundle}`);
     assert.deepEqual(await verifyBundle(bundle), []);
+    // The dashboard's origin (the scanner) serves the same action and every evidence file, with
+    // the session cookie, each byte-for-byte what the status recorded.
+    const signIn = await fetch(`${scannerApi}/ui/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-containment-csrf': '1' },
+      body: JSON.stringify({ token: adminToken }),
+    });
+    assert.equal(signIn.status, 200);
+    const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const viaScanner = await fetch(`${scannerApi}/v1/actions/${terminate.metadata.name}`, {
+      headers: { cookie },
+    });
+    assert.equal(viaScanner.status, 200);
+    const served = (await viaScanner.json()) as SecurityAction;
+    assert.ok((served.status?.evidence.length ?? 0) >= 3);
+    for (const item of served.status?.evidence ?? []) {
+      const file = item.uri.slice(
+        item.uri.lastIndexOf(`/${terminate.metadata.name}/`) + terminate.metadata.name.length + 2,
+      );
+      const res = await fetch(`${scannerApi}/v1/actions/${terminate.metadata.name}/evidence/${file}`, {
+        headers: { cookie },
+      });
+      assert.equal(res.status, 200, file);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      assert.equal(createHash('sha256').update(bytes).digest('hex'), item.sha256, file);
+    }
+    await verifyInBrowser(terminate);
     const gone = execFileSync(
       'podman',
       ['ps', '-a', '--filter', `name=^${vulnerable.name}$`, '--format', '{{.Names}}'],

@@ -54,6 +54,9 @@ export function Shell() {
                 <AnchorLink to="/workloads" c="white">
                   Workloads
                 </AnchorLink>
+                <AnchorLink to="/actions" c="white">
+                  Actions
+                </AnchorLink>
               </Group>
             </nav>
           </Group>

@@ -49,8 +49,30 @@ export const workloadRoute = createRoute({
   component: lazyRouteComponent(() => import('./pages/WorkloadPage')),
 });
 
+export const actionsRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/actions',
+  validateSearch: (s: Record<string, unknown>): { namespace?: string; phase?: string } => ({
+    namespace: text(s.namespace),
+    phase: text(s.phase),
+  }),
+  component: lazyRouteComponent(() => import('./pages/Actions')),
+});
+const actionRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/actions/$id',
+  component: lazyRouteComponent(() => import('./pages/ActionDetail')),
+});
+
 const router = createRouter({
-  routeTree: rootRoute.addChildren([signInRoute, overviewRoute, workloadsRoute, workloadRoute]),
+  routeTree: rootRoute.addChildren([
+    signInRoute,
+    overviewRoute,
+    workloadsRoute,
+    workloadRoute,
+    actionsRoute,
+    actionRoute,
+  ]),
   basepath: '/ui',
   defaultPreload: false,
 });

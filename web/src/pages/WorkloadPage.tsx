@@ -4,7 +4,9 @@ import { useParams, useSearch } from '@tanstack/react-router';
 import { lazy, Suspense, useMemo } from 'react';
 import { api } from '../api';
 import type { Severity, Summary, Workload } from '../api';
+import { ActPanel } from '../ActPanel';
 import { ErrorNote } from '../ErrorNote';
+import { ActionsTable, useActions } from './Actions';
 import { SeverityBadge } from '../severity';
 
 const RiskChart = lazy(() => import('../RiskChart').then((m) => ({ default: m.RiskChart })));
@@ -73,6 +75,10 @@ export default function WorkloadPage() {
     };
   }, [history.data]);
 
+  // The action timeline: this namespace's actions on this pod (none visible without actions:read).
+  const actions = useActions({ namespace });
+  const timeline = (actions.data?.actions ?? []).filter((a) => a.spec.target.pod === pod);
+
   const error = findings.error ?? detail.error ?? history.error;
   if (error) return <ErrorNote error={error} />;
   const scan = detail.data;
@@ -98,6 +104,8 @@ export default function WorkloadPage() {
         </Badge>
         <Text size="sm">Risk score {scan.summary.riskScore}</Text>
       </Group>
+      {/* Only where an enforcer serves the action API (`containment up`). */}
+      {actions.data && <ActPanel target={where} />}
       <Tabs defaultValue="vulnerabilities" keepMounted={false}>
         <Tabs.List>
           <Tabs.Tab value="vulnerabilities">Vulnerabilities ({scan.vulnerabilities.length})</Tabs.Tab>
@@ -106,6 +114,7 @@ export default function WorkloadPage() {
           </Tabs.Tab>
           <Tabs.Tab value="packages">Packages ({scan.inventory.packages.length})</Tabs.Tab>
           <Tabs.Tab value="history">Scan history</Tabs.Tab>
+          <Tabs.Tab value="actions">Actions ({timeline.length})</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="vulnerabilities" pt="sm">
           <Table striped withTableBorder data-testid="vulnerabilities">
@@ -207,6 +216,13 @@ export default function WorkloadPage() {
               ))}
             </Table.Tbody>
           </Table>
+        </Tabs.Panel>
+        <Tabs.Panel value="actions" pt="sm">
+          {actions.error ? (
+            <ErrorNote error={actions.error} />
+          ) : (
+            <ActionsTable actions={timeline} testId="workload-actions" />
+          )}
         </Tabs.Panel>
       </Tabs>
     </Stack>
