@@ -3,7 +3,7 @@
 // (bin/source-stamp.mjs). The stamp is taken before compiling, so an edit made during the build
 // leaves dist/ stale rather than wrongly current, and written last, so a half-built dist/ is never run.
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { cpSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,13 @@ const stamp = sourceStamp(root);
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
+// Files the compiled code reads beside itself (the sensor's probes.bt), which tsc does not copy:
+// every non-TypeScript file of src/ outside test fixtures.
+for (const entry of readdirSync(join(root, 'src'), { recursive: true, withFileTypes: true })) {
+  const path = join(entry.parentPath, entry.name);
+  if (entry.isFile() && !entry.name.endsWith('.ts') && !/[/\\]fixtures[/\\]/.test(path))
+    cpSync(path, join(root, 'dist', path.slice(join(root, 'src').length)));
+}
 // The dashboard's static assets (web/) into dist/web/, served by the scanner at /ui/.
 const { build } = await import('vite');
 await build({ configFile: join(root, 'web', 'vite.config.ts'), logLevel: 'warn' });

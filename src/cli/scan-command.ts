@@ -5,26 +5,10 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { addDbOptions } from './common.js';
-import type { DbFlags } from './common.js';
-import type { ReportFormat } from '../report/index.js';
+// Types only (erased): the scan itself is imported when the command runs.
+import type { GateSeverity, ScanFlags } from './scan-run.js';
 
-const GATE_SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
-export type GateSeverity = (typeof GATE_SEVERITIES)[number];
-
-export interface ScanFlags extends DbFlags {
-  format: ReportFormat;
-  output?: string;
-  severity?: GateSeverity;
-  exitCode?: number;
-  ignoreFile?: string;
-  threshold: string[];
-  engineSocket?: string;
-  progress: boolean;
-  reportTo?: string;
-  workload?: string;
-  token?: string;
-  includeDeclared?: boolean;
-}
+const GATE_SEVERITIES: readonly GateSeverity[] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 
 function parseExitCode(value: string): number {
   const n = Number(value);

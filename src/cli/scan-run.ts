@@ -17,7 +17,25 @@ import { buildAgentReport } from '../scanner/agent-report.js';
 import { nameSchema } from '../scanner/schemas.js';
 import { ScannerClient } from '../clients/scanner-client.js';
 import { configOf, dbPathOf, VERSION } from './common.js';
-import type { GateSeverity, ScanFlags } from './scan-command.js';
+import type { DbFlags } from './common.js';
+import type { ReportFormat } from '../report/index.js';
+
+export type GateSeverity = 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
+
+export interface ScanFlags extends DbFlags {
+  format: ReportFormat;
+  output?: string;
+  severity?: GateSeverity;
+  exitCode?: number;
+  ignoreFile?: string;
+  threshold: string[];
+  engineSocket?: string;
+  progress: boolean;
+  reportTo?: string;
+  workload?: string;
+  token?: string;
+  includeDeclared?: boolean;
+}
 
 /** UNKNOWN ranks below LOW: a gate at any level does not fire on unrated findings. */
 const RANK: Record<Severity, number> = { UNKNOWN: 0, LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 };
