@@ -6,19 +6,17 @@ import { ContainmentError, ErrorCodes } from '../errors.js';
 import type { RateLimit } from '../scanner/server.js';
 import { addDbOptions, configOf, databaseOption, dataDirOf, dbPathOf, stopSignal } from './common.js';
 import type { DbFlags } from './common.js';
+import { addOidcOptions, oidcSettings } from './oidc-options.js';
+import type { OidcFlags } from './oidc-options.js';
 
-interface ServerFlags extends DbFlags {
+interface ServerFlags extends DbFlags, OidcFlags {
   database?: string;
   host: string;
   port: number;
   triggerAllow: string[];
   bodyLimit?: number;
-  oidcIssuer?: string;
-  oidcAudience?: string;
-  oidcRolesClaim: string;
-  oidcNamespacesClaim: string;
-  oidcClusterClaim?: string;
   rateLimit?: RateLimit | false;
+  signInRateLimit?: RateLimit | false;
 }
 
 const WINDOW_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -46,62 +44,47 @@ function integer(min: number, max: number) {
 
 export function registerServerCommand(program: Command): void {
   addDbOptions(
-    program
-      .command('server')
-      .description('run the vulnerability scanner service (reports, findings API, event triggers)')
-      .addOption(new Option('--host <address>', 'address to listen on').default('127.0.0.1'))
-      .addOption(
-        new Option('--port <n>', 'port to listen on (0 = any free port)')
-          .argParser(integer(0, 65535))
-          .default(8080),
-      )
-      .addOption(databaseOption())
-      .addOption(
-        new Option('--trigger-allow <cidr>', 'private/loopback range trigger URLs may use (repeatable)')
-          .argParser((value: string, previous: string[] = []) => [...previous, value])
-          .default([]),
-      )
-      .addOption(
-        new Option('--body-limit <bytes>', 'largest request body accepted').argParser(integer(1024, 1 << 30)),
-      )
-      .addOption(
-        new Option('--oidc-issuer <url>', 'also accept OIDC JWTs from this issuer (JWKS by discovery)').env(
-          'CONTAINMENT_OIDC_ISSUER',
-        ),
-      )
-      .addOption(
-        new Option('--oidc-audience <aud>', 'audience OIDC tokens must carry').env(
-          'CONTAINMENT_OIDC_AUDIENCE',
-        ),
-      )
-      .addOption(
-        new Option('--oidc-roles-claim <claim>', 'claim holding the role(s)')
-          .env('CONTAINMENT_OIDC_ROLES_CLAIM')
-          .default('roles'),
-      )
-      .addOption(
-        new Option('--oidc-namespaces-claim <claim>', 'claim holding the namespaces (a list, or *)')
-          .env('CONTAINMENT_OIDC_NAMESPACES_CLAIM')
-          .default('namespaces'),
-      )
-      .addOption(
-        new Option('--oidc-cluster-claim <claim>', 'claim holding the cluster (default: every cluster)').env(
-          'CONTAINMENT_OIDC_CLUSTER_CLAIM',
-        ),
-      )
-      .addOption(
-        new Option(
-          '--rate-limit <n/window>',
-          'requests per token (per address unauthenticated), e.g. 600/1m, or off (default 30000/1m)',
+    addOidcOptions(
+      program
+        .command('server')
+        .description('run the vulnerability scanner service (reports, findings API, event triggers)')
+        .addOption(new Option('--host <address>', 'address to listen on').default('127.0.0.1'))
+        .addOption(
+          new Option('--port <n>', 'port to listen on (0 = any free port)')
+            .argParser(integer(0, 65535))
+            .default(8080),
         )
-          .env('CONTAINMENT_RATE_LIMIT')
-          .argParser(parseRateLimit),
-      ),
+        .addOption(databaseOption())
+        .addOption(
+          new Option('--trigger-allow <cidr>', 'private/loopback range trigger URLs may use (repeatable)')
+            .argParser((value: string, previous: string[] = []) => [...previous, value])
+            .default([]),
+        )
+        .addOption(
+          new Option('--body-limit <bytes>', 'largest request body accepted').argParser(
+            integer(1024, 1 << 30),
+          ),
+        )
+        .addOption(
+          new Option(
+            '--rate-limit <n/window>',
+            'requests per token (per address unauthenticated), e.g. 600/1m, or off (default 30000/1m)',
+          )
+            .env('CONTAINMENT_RATE_LIMIT')
+            .argParser(parseRateLimit),
+        )
+        .addOption(
+          new Option(
+            '--sign-in-rate-limit <n/window>',
+            'dashboard sign-ins per client address, e.g. 20/1m, or off (default 20/1m)',
+          )
+            .env('CONTAINMENT_SIGN_IN_RATE_LIMIT')
+            .argParser(parseRateLimit),
+        ),
+    ),
   ).action(async (flags: ServerFlags, command: Command) => {
     const file = configOf(command);
-    if ((flags.oidcIssuer === undefined) !== (flags.oidcAudience === undefined)) {
-      throw new ContainmentError(ErrorCodes.USAGE, '--oidc-issuer and --oidc-audience go together');
-    }
+    const oidc = oidcSettings(flags, file);
     // Logs go to stderr so stdout carries only the generated admin token.
     const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
     // Loaded here, not at startup: every other command would pay for Fastify and the stores.
@@ -117,18 +100,9 @@ export function registerServerCommand(program: Command): void {
         ? {}
         : { adminToken: process.env.CONTAINMENT_ADMIN_TOKEN }),
       ...(flags.bodyLimit === undefined ? {} : { bodyLimit: flags.bodyLimit }),
-      ...(flags.oidcIssuer === undefined || flags.oidcAudience === undefined
-        ? {}
-        : {
-            oidc: {
-              issuer: flags.oidcIssuer,
-              audience: flags.oidcAudience,
-              rolesClaim: flags.oidcRolesClaim,
-              namespacesClaim: flags.oidcNamespacesClaim,
-              ...(flags.oidcClusterClaim === undefined ? {} : { clusterClaim: flags.oidcClusterClaim }),
-            },
-          }),
+      ...oidc,
       ...(flags.rateLimit === undefined ? {} : { rateLimit: flags.rateLimit }),
+      ...(flags.signInRateLimit === undefined ? {} : { signInRateLimit: flags.signInRateLimit }),
       logger,
     });
     if (server.generatedAdminToken !== undefined) {

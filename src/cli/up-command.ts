@@ -7,8 +7,10 @@ import { ContainmentError, ErrorCodes } from '../errors.js';
 import { labelOption, parseDuration, runtimeDetectionOption } from './agent-command.js';
 import { configOf, dataDirOf, stopSignal } from './common.js';
 import { dataDirOption, portDefaultNote } from './help.js';
+import { addOidcOptions, oidcSettings } from './oidc-options.js';
+import type { OidcFlags } from './oidc-options.js';
 
-interface UpFlags {
+interface UpFlags extends OidcFlags {
   dataDir?: string;
   port: number;
   engineSocket?: string;
@@ -57,7 +59,7 @@ export function enforceSetting(
 }
 
 export function registerUpCommand(program: Command): void {
-  program
+  const upCommand = program
     .command('up')
     .description(
       'run the whole loop on this machine: scanner (port), functions (port+1), action API (port+2), agent; monitors (dry runs only) unless --enforce',
@@ -112,6 +114,7 @@ export function registerUpCommand(program: Command): void {
       const file = configOf(cmd);
       const dataDir = dataDirOf(flags, file);
       const enforce = enforceSetting(flags, process.env, file);
+      const oidc = oidcSettings(flags, file);
       const output = flags.json === true ? 'json' : flags.quiet === true ? 'quiet' : 'text';
       const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'warn' }, pino.destination(2));
       // Listening before starting: a signal during start-up also ends in a clean stop.
@@ -128,6 +131,7 @@ export function registerUpCommand(program: Command): void {
         labels: flags.label,
         runtimeDetection: flags.runtimeDetection,
         enforce,
+        ...oidc,
         onDecision: (d) => {
           const out = decisionOutput(output, d);
           if (out) process[out.stream].write(`${out.line}\n`);
@@ -151,4 +155,5 @@ export function registerUpCommand(program: Command): void {
       await up.close();
       process.stderr.write('containment up: stopped\n');
     });
+  addOidcOptions(upCommand);
 }

@@ -42,12 +42,15 @@ import type { NamespaceCredentials } from '../functions/host/policy-sdk-host.js'
 import { TOKEN_PREFIX } from '../auth/api-tokens.js';
 import { runScannerServer } from '../scanner/run-server.js';
 import type { RunningServer } from '../scanner/run-server.js';
+import type { LinkedParts } from '../scanner/routes/linked-parts.js';
+import type { WebOidcClient } from '../scanner/routes/ui-oidc.js';
+import type { OidcVerifierOptions } from '../auth/oidc.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
-import { auditTrail } from './audit.js';
+import { auditTrail, httpAuditLookups } from '../audit/trail.js';
 import { ObservedEnforcer } from './decision-log.js';
 import type { Decision } from './decision-log.js';
 import { watchAdvisoryImports } from './import-watch.js';
-import type { AuditSources } from './audit.js';
+import type { AuditSources } from '../audit/trail.js';
 
 export const UP_CLUSTER = 'local';
 export const UP_NAMESPACE = 'local';
@@ -77,6 +80,9 @@ export interface RunUpOptions {
   rematchIntervalMs: number;
   /** Carry actions out for real; otherwise (the default) monitor: every action is a dry run. */
   enforce?: boolean;
+  /** OIDC JWTs the scanner accepts, and the dashboard's OIDC client (`--oidc-*`). */
+  oidc?: OidcVerifierOptions;
+  webOidc?: WebOidcClient;
   /** Called once per new action with its outcome (the CLI's live output). */
   onDecision?: (decision: Decision) => void;
   logger: Logger;
@@ -219,6 +225,7 @@ async function startScanner(
   advisoryDbPath: string,
   state: UpState,
   closers: Started['closers'],
+  linked: () => LinkedParts | undefined,
 ): Promise<{ scanner: RunningServer; admin: ScannerClient; tokens: RunningUp['issuedTokens'] }> {
   const { dataDir, logger } = options;
   const scanner = await runScannerServer({
@@ -229,6 +236,10 @@ async function startScanner(
     triggerAllow: ['127.0.0.0/8'],
     adminToken: state.adminToken,
     rematchIntervalMs: options.rematchIntervalMs,
+    ...(options.oidc ? { oidc: options.oidc } : {}),
+    ...(options.webOidc ? { webOidc: options.webOidc } : {}),
+    // The dashboard's audit and policies pages: the action API and runtime started after it.
+    linkedParts: linked,
     logger,
   });
   closers.push(() => scanner.close());
@@ -294,7 +305,14 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
   const closers = closerList(logger);
   const { close } = closers;
   try {
-    const { scanner, admin, tokens } = await startScanner(options, advisoryDbPath, state, closers);
+    let linked: LinkedParts | undefined;
+    const { scanner, admin, tokens } = await startScanner(
+      options,
+      advisoryDbPath,
+      state,
+      closers,
+      () => linked,
+    );
     const found = await reachableEngine(options, env);
     const engine = typeof found === 'string' ? undefined : found;
     if (engine === undefined)
@@ -341,9 +359,14 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
       ],
       logger,
       onBackgroundError: (e, id) => logger.error({ err: e, action: id }, 'action failed'),
-      audit: (actions) => auditTrail(auditSources, actions),
+      audit: (actions) => auditTrail(httpAuditLookups(auditSources), actions),
     });
     closers.push(() => running.close());
+    linked = {
+      cluster: UP_CLUSTER,
+      actions: { url: running.url, token: state.adminToken },
+      functions: { url: functions.url, namespaces: { [UP_NAMESPACE]: functionsAuth } },
+    };
     if (engine !== undefined) {
       const agentClient = new ScannerClient({ server: scanner.url, token: tokens.agent });
       const agent = new Agent({

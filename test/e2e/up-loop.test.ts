@@ -29,7 +29,7 @@ import { after, before, describe, it } from 'node:test';
 import { verifyBundle } from '../../src/linux/evidence.js';
 import { httpReachable, reachableFromNetns } from '../../src/enforcement/podman-fixture.test-helper.js';
 import type { SecurityAction } from '../../src/enforcement/security-action.js';
-import type { AuditLink } from '../../src/up/audit.js';
+import type { AuditLink } from '../../src/audit/trail.js';
 import { findEngineSocket } from '../../src/engine/socket.js';
 import { repoRoot, requireOrSkip, sharedDataDir } from '../../src/testing/shared-data.js';
 import { hasCommand, podmanAvailable } from '../../src/testing/tools.js';

@@ -1,7 +1,10 @@
 /**
- * The audit trail of a workload in `containment up`: for each SecurityAction on it, the chain
- * scan → CloudEvent → policy activation → action, joined through the parts' own HTTP APIs (the
- * scanner's `GET /v1/scans/{id}`, the runtime's `GET …/activations/{id}`) and never their storage.
+ * The audit trail of a workload: for each SecurityAction on it, the chain scan → CloudEvent →
+ * trigger → policy activation (with its logs) → action. The one join, used by `containment up`'s
+ * action API (`GET /v1/audit`) and by the scanner's (`GET /v1/audit`, the dashboard's audit page).
+ * Records are looked up through `AuditLookups`: the parts' own HTTP APIs (the scanner's
+ * `GET /v1/scans/{id}`, the runtime's `GET …/activations/{id}`; `httpAuditLookups`), or the
+ * scanner's visibility-checked read of its own scans — never another part's storage.
  *
  * The links: the action's `requestedBy` is `policy/<action>@<activationId>`; that activation's
  * `cause` is the trigger activation whose result holds the CloudEvent it was fired with (its `id`,
@@ -13,6 +16,12 @@ import { ApiError } from '../clients/http.js';
 import { ScannerClient } from '../clients/scanner-client.js';
 import { WhiskClient } from '../clients/whisk-client.js';
 import type { SecurityAction } from '../enforcement/security-action.js';
+
+/** How the join reads a scan and an activation; a throw (e.g. ApiError 404) becomes a gap. */
+export interface AuditLookups {
+  scan(id: string): Promise<unknown>;
+  activation(id: string): Promise<unknown>;
+}
 
 export interface AuditSources {
   /** The scanner's base URL and a token that may read the namespace's scans. */
@@ -34,7 +43,17 @@ export interface AuditLink {
     completedAt?: string;
     message?: string;
   };
-  activation?: { id: string; action: string; status: string; start: number; end: number; cause?: string };
+  activation?: {
+    id: string;
+    action: string;
+    status: string;
+    start: number;
+    end: number;
+    cause?: string;
+    /** What the policy logged while it ran. */
+    logs: string[];
+    result?: unknown;
+  };
   event?: {
     id: string;
     type: string;
@@ -44,6 +63,10 @@ export interface AuditLink {
     scanId?: number;
     /** The trigger activation that carried the event to the policy. */
     triggerActivationId: string;
+    /** The trigger's name (the trigger activation's). */
+    trigger: string;
+    /** When the trigger fired (ms since the epoch). */
+    firedAt: number;
   };
   scan?: { id: number; kind: string; scanTime: string; receivedAt: string };
   /** True when every link above was found and agrees with the next. */
@@ -60,6 +83,7 @@ const activationSchema = z.looseObject({
   start: z.number(),
   end: z.number(),
   cause: z.string().optional(),
+  logs: z.array(z.string()).optional(),
   response: z.looseObject({ status: z.string(), result: z.unknown() }),
 });
 
@@ -90,15 +114,20 @@ async function fetched<T>(get: () => Promise<unknown>, schema: z.ZodType<T>): Pr
   }
 }
 
-/** Follows each action's links; actions in the order given (the action API's: newest first). */
-export async function auditTrail(sources: AuditSources, actions: SecurityAction[]): Promise<AuditLink[]> {
+/** Lookups through the scanner's and the runtime's HTTP APIs. */
+export function httpAuditLookups(sources: AuditSources): AuditLookups {
   const timeoutMs = sources.timeoutMs ?? 10_000;
   const scanner = new ScannerClient({ server: sources.scanner.url, token: sources.scanner.token, timeoutMs });
   const whisk = new WhiskClient(
     { apihost: sources.functions.url, auth: sources.functions.auth, namespace: sources.functions.namespace },
     timeoutMs,
   );
-  const activation = (id: string) => fetched(() => whisk.activation(id), activationSchema);
+  return { scan: (id) => scanner.scan(id), activation: (id) => whisk.activation(id) };
+}
+
+/** Follows each action's links; actions in the order given (the action API's: newest first). */
+export async function auditTrail(lookups: AuditLookups, actions: SecurityAction[]): Promise<AuditLink[]> {
+  const activation = (id: string) => fetched(() => lookups.activation(id), activationSchema);
   return Promise.all(
     actions.map(async ({ metadata, spec, status }): Promise<AuditLink> => {
       const gaps: string[] = [];
@@ -133,6 +162,8 @@ export async function auditTrail(sources: AuditSources, actions: SecurityAction[
             start: a.start,
             end: a.end,
             ...(a.cause === undefined ? {} : { cause: a.cause }),
+            logs: a.logs ?? [],
+            ...(a.response.result === undefined ? {} : { result: a.response.result }),
           };
           if (a.cause === undefined) gaps.push(`activation ${a.activationId} was not caused by a trigger`);
           else {
@@ -146,6 +177,8 @@ export async function auditTrail(sources: AuditSources, actions: SecurityAction[
                 id: e.id,
                 type: e.type,
                 triggerActivationId: a.cause,
+                trigger: trigger.value.name,
+                firedAt: trigger.value.start,
                 ...(e.time === undefined ? {} : { time: e.time }),
                 ...(e.subject === undefined ? {} : { subject: e.subject }),
                 ...(e.data?.reason === undefined ? {} : { reason: e.data.reason }),
@@ -159,7 +192,7 @@ export async function auditTrail(sources: AuditSources, actions: SecurityAction[
       const ref = FINDINGS_REF.exec(spec.findingsRef ?? '');
       if (!ref) gaps.push(`findingsRef ${JSON.stringify(spec.findingsRef ?? '')} names no scan`);
       else {
-        const got = await fetched(() => scanner.scan(ref[1] as string), scanSchema);
+        const got = await fetched(() => lookups.scan(ref[1] as string), scanSchema);
         if (!got.ok) gaps.push(`scan ${ref[1]}: ${got.why}`);
         else {
           const { id, kind, scanTime, receivedAt } = got.value;
