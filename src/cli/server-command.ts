@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
-import { ContainmentError, ErrorCodes } from '../errors.js';
 import type { RateLimit } from '../scanner/server.js';
 import { addDbOptions, configOf, databaseOption, dataDirOf, dbPathOf, stopSignal } from './common.js';
 import type { DbFlags } from './common.js';

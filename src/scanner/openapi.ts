@@ -22,6 +22,12 @@ import {
   workloadQuerySchema,
 } from './schemas.js';
 import { workloadSearchQuerySchema } from './routes/workload-search.js';
+import {
+  auditQuerySchema,
+  policiesQuerySchema,
+  ruleParamsSchema,
+  ruleStatusBodySchema,
+} from './routes/linked-parts.js';
 
 export interface RouteDoc {
   method: 'GET' | 'POST' | 'DELETE';
@@ -229,6 +235,34 @@ export const ROUTES: readonly RouteDoc[] = [
       'Falco http_output / falcosidekick webhook alerts, mapped to runtime detections (rule id falco:<rule>); an agent token over its whole cluster; 400 FALCO_ALERT_INVALID stores nothing',
     auth: 'reports:write',
     status: 202,
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit',
+    summary:
+      "Audit trail of a workload (cluster, namespace, pod) or of one action: per SecurityAction the chain scan → event → trigger → policy activation (with logs) → action, and the gaps where a link is missing; needs findings:read on the namespace (another namespace's workload: 403, another namespace's action: 404); 501 PARTS_NOT_LINKED on a scanner without `containment up`'s enforcer and runtime",
+    auth: 'findings:read',
+    query: auditQuerySchema,
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/policies',
+    summary:
+      'Deployed policies (source, dry-run), triggers, rules and the newest activations with logs and results, per policy-runtime namespace the caller may read (triggers:read on the namespace of the same name); mayChangeRules says whether the caller may switch rules',
+    auth: 'triggers:read',
+    query: policiesQuerySchema,
+    status: 200,
+  },
+  {
+    method: 'POST',
+    path: '/v1/policies/:namespace/rules/:rule',
+    summary:
+      'Enable (active) or disable (inactive) a rule of a policy-runtime namespace (triggers:write on it)',
+    auth: 'triggers:write',
+    params: ruleParamsSchema,
+    body: ruleStatusBodySchema,
+    status: 200,
   },
   {
     method: 'POST',

@@ -305,13 +305,14 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
   const closers = closerList(logger);
   const { close } = closers;
   try {
-    let linked: LinkedParts | undefined;
+    // Set once the action API and the runtime below are up; until then the scanner has none.
+    const linked: { parts?: LinkedParts } = {};
     const { scanner, admin, tokens } = await startScanner(
       options,
       advisoryDbPath,
       state,
       closers,
-      () => linked,
+      () => linked.parts,
     );
     const found = await reachableEngine(options, env);
     const engine = typeof found === 'string' ? undefined : found;
@@ -362,7 +363,7 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
       audit: (actions) => auditTrail(httpAuditLookups(auditSources), actions),
     });
     closers.push(() => running.close());
-    linked = {
+    linked.parts = {
       cluster: UP_CLUSTER,
       actions: { url: running.url, token: state.adminToken },
       functions: { url: functions.url, namespaces: { [UP_NAMESPACE]: functionsAuth } },

@@ -54,6 +54,9 @@ export function Shell() {
                 <AnchorLink to="/workloads" c="white">
                   Workloads
                 </AnchorLink>
+                <AnchorLink to="/policies" c="white">
+                  Policies
+                </AnchorLink>
               </Group>
             </nav>
           </Group>

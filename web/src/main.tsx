@@ -48,9 +48,34 @@ export const workloadRoute = createRoute({
   validateSearch: (s: Record<string, unknown>): { container?: string } => ({ container: text(s.container) }),
   component: lazyRouteComponent(() => import('./pages/WorkloadPage')),
 });
+const auditRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/audit',
+  validateSearch: (
+    s: Record<string, unknown>,
+  ): { cluster?: string; namespace?: string; pod?: string; action?: string } => ({
+    cluster: text(s.cluster),
+    namespace: text(s.namespace),
+    pod: text(s.pod),
+    action: text(s.action),
+  }),
+  component: lazyRouteComponent(() => import('./pages/AuditTrail')),
+});
+const policiesRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/policies',
+  component: lazyRouteComponent(() => import('./pages/Policies')),
+});
 
 const router = createRouter({
-  routeTree: rootRoute.addChildren([signInRoute, overviewRoute, workloadsRoute, workloadRoute]),
+  routeTree: rootRoute.addChildren([
+    signInRoute,
+    overviewRoute,
+    workloadsRoute,
+    workloadRoute,
+    auditRoute,
+    policiesRoute,
+  ]),
   basepath: '/ui',
   defaultPreload: false,
 });

@@ -26,7 +26,7 @@ import type { AuditLink } from '../../audit/trail.js';
 import { ActionApiClient } from '../../clients/action-client.js';
 import { ApiError } from '../../clients/http.js';
 import { WhiskClient } from '../../clients/whisk-client.js';
-import { ContainmentError, ErrorCodes } from '../../errors.js';
+import { ContainmentError, ErrorCodes, isContainmentError } from '../../errors.js';
 import { ApiErrorCodes, notFound, ScannerApiError } from '../api-error.js';
 import { nameSchema } from '../schemas.js';
 import type { ScannerStore, Visibility } from '../store/scanner-store.js';
@@ -46,17 +46,22 @@ export interface LinkedParts {
 
 const ACTION_ID = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-export const auditQuerySchema = z.union([
-  z.strictObject({
-    action: z.string().regex(ACTION_ID, 'an action id'),
-  }),
-  z.strictObject({
+export const auditQuerySchema = z
+  .strictObject({
+    /** One action's trail (instead of a workload's). */
+    action: z.string().regex(ACTION_ID, 'an action id').optional(),
     cluster: nameSchema.optional(),
-    namespace: nameSchema,
-    pod: nameSchema,
+    namespace: nameSchema.optional(),
+    pod: nameSchema.optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
-  }),
-]);
+  })
+  .refine(
+    (q) =>
+      q.action === undefined
+        ? q.namespace !== undefined && q.pod !== undefined
+        : q.cluster === undefined && q.namespace === undefined && q.pod === undefined,
+    { message: 'give either action, or namespace and pod (and cluster)' },
+  );
 export const policiesQuerySchema = z.strictObject({
   namespace: nameSchema.optional(),
   activations: z.coerce.number().int().min(0).max(200).default(20),
@@ -100,7 +105,8 @@ async function fromPart<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (e) {
-    if (e instanceof ApiError)
+    // An error answer (ApiError) or no answer at all (SERVER_UNREACHABLE, or an unreadable body).
+    if (e instanceof ApiError || (isContainmentError(e) && e.code === ErrorCodes.SERVER_UNREACHABLE))
       throw new ScannerApiError(502, ApiErrorCodes.LINKED_PART_FAILED, `${what}: ${e.message}`);
     throw e;
   }
@@ -141,18 +147,23 @@ export function registerLinkedParts(
     const actions = new ActionApiClient({ url: p.actions.url, token: p.actions.token, timeoutMs: 10_000 });
     let workload: { cluster: string; namespace: string; pod: string };
     let list;
-    if ('action' in query) {
-      const action = await fromPart('the action API', () => actions.get(query.action));
+    if (query.action !== undefined) {
+      const id = query.action;
+      const action = await fromPart('the action API', () => actions.get(id));
       // Another namespace's action answers exactly as a missing one: ids cannot be probed.
       if (
         action === undefined ||
         !can(principal, 'findings:read', { cluster: p.cluster, namespace: action.spec.target.namespace })
       )
-        throw notFound(`action ${query.action}`);
+        throw notFound(`action ${id}`);
       workload = { cluster: p.cluster, namespace: action.spec.target.namespace, pod: action.spec.target.pod };
       list = [action];
     } else {
-      workload = { cluster: query.cluster ?? p.cluster, namespace: query.namespace, pod: query.pod };
+      workload = {
+        cluster: query.cluster ?? p.cluster,
+        namespace: query.namespace as string,
+        pod: query.pod as string,
+      };
       if (!can(principal, 'findings:read', workload))
         throw new ContainmentError(
           ErrorCodes.FORBIDDEN,

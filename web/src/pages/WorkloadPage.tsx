@@ -3,6 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useParams, useSearch } from '@tanstack/react-router';
 import { lazy, Suspense, useMemo } from 'react';
 import { api } from '../api';
+import { AnchorLink } from '../AnchorLink';
 import type { Severity, Summary, Workload } from '../api';
 import { ErrorNote } from '../ErrorNote';
 import { SeverityBadge } from '../severity';
@@ -97,6 +98,9 @@ export default function WorkloadPage() {
           {scan.summary.compliance.passed ? 'compliant' : 'not compliant'}
         </Badge>
         <Text size="sm">Risk score {scan.summary.riskScore}</Text>
+        <AnchorLink to="/audit" search={{ cluster, namespace, pod }} size="sm">
+          Audit trail
+        </AnchorLink>
       </Group>
       <Tabs defaultValue="vulnerabilities" keepMounted={false}>
         <Tabs.List>
