@@ -277,6 +277,7 @@ describe('dashboard on containment up: audit trail and policies in chromium', ()
     await page.keyboard.press('Space');
     await waitFor(async () => ((await rule()).status === 'inactive' ? true : undefined), 'rule off', 10_000);
     await page.getByRole('switch', { name: `Rule ${name} enabled`, checked: false }).waitFor();
+    assert.equal(await toggle.evaluate((el) => el === el.ownerDocument.activeElement), true, 'focus kept');
     await page.keyboard.press('Space');
     await waitFor(async () => ((await rule()).status === 'active' ? true : undefined), 'rule on', 10_000);
     await page.close();

@@ -53,11 +53,15 @@ function RuleSwitch({
     <Stack gap={2}>
       <Switch
         checked={rule.status === 'active'}
-        disabled={!may || change.isPending}
+        // Not disabled while the change is sent: a disabled switch would lose the keyboard focus.
+        disabled={!may}
+        aria-busy={change.isPending}
         label={rule.status === 'active' ? 'enabled' : 'disabled'}
         aria-label={`Rule ${rule.name} enabled`}
         data-testid={`rule-switch-${rule.name}`}
-        onChange={(e) => change.mutate(e.currentTarget.checked ? 'active' : 'inactive')}
+        onChange={(e) => {
+          if (!change.isPending) change.mutate(e.currentTarget.checked ? 'active' : 'inactive');
+        }}
       />
       {change.error && <ErrorNote error={change.error} />}
     </Stack>
