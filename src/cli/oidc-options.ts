@@ -73,11 +73,13 @@ export function oidcSettings(
   file: ConfigFile,
 ): { oidc?: OidcVerifierOptions; webOidc?: WebOidcClient } {
   const f = file.oidc ?? {};
-  const issuer = flags.oidcIssuer ?? f.issuer;
-  const audience = flags.oidcAudience ?? f.audience;
-  const clientId = flags.oidcClientId ?? f.clientId;
-  const clientSecret = flags.oidcClientSecret ?? f.clientSecret;
-  const redirectUri = flags.oidcRedirectUri ?? f.redirectUri;
+  // An empty variable (CONTAINMENT_OIDC_ISSUER=) is unset, as elsewhere.
+  const set = (v: string | undefined): string | undefined => (v === '' ? undefined : v);
+  const issuer = set(flags.oidcIssuer) ?? f.issuer;
+  const audience = set(flags.oidcAudience) ?? f.audience;
+  const clientId = set(flags.oidcClientId) ?? f.clientId;
+  const clientSecret = set(flags.oidcClientSecret) ?? f.clientSecret;
+  const redirectUri = set(flags.oidcRedirectUri) ?? f.redirectUri;
   if ((issuer === undefined) !== (audience === undefined))
     throw new ContainmentError(ErrorCodes.USAGE, '--oidc-issuer and --oidc-audience go together');
   if (issuer === undefined || audience === undefined) {
@@ -95,13 +97,13 @@ export function oidcSettings(
     );
   if (redirectUri !== undefined && !URL.canParse(redirectUri))
     throw new ContainmentError(ErrorCodes.USAGE, `--oidc-redirect-uri ${redirectUri}: not a URL`);
-  const clusterClaim = flags.oidcClusterClaim ?? f.clusterClaim;
+  const clusterClaim = set(flags.oidcClusterClaim) ?? f.clusterClaim;
   return {
     oidc: {
       issuer,
       audience,
-      rolesClaim: flags.oidcRolesClaim ?? f.rolesClaim ?? 'roles',
-      namespacesClaim: flags.oidcNamespacesClaim ?? f.namespacesClaim ?? 'namespaces',
+      rolesClaim: set(flags.oidcRolesClaim) ?? f.rolesClaim ?? 'roles',
+      namespacesClaim: set(flags.oidcNamespacesClaim) ?? f.namespacesClaim ?? 'namespaces',
       ...(clusterClaim === undefined ? {} : { clusterClaim }),
     },
     ...(clientId === undefined
