@@ -336,6 +336,40 @@ describe('dashboard on containment up: audit trail and policies in chromium', ()
     await page.close();
   });
 
+  it('a manual release has no policy behind it: its missing links are drawn as gaps', async (t) => {
+    if (!requireOrSkip(t, unavailable === undefined, unavailable ?? '')) return;
+    const res = await fetch(`${up?.actionApi ?? ''}/v1/actions?wait=true`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${up?.adminToken ?? ''}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        metadata: { name: `release-${sshd}` },
+        spec: { target: { namespace: 'local', pod: sshd }, action: 'Release', reason: 'checked by hand' },
+      }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    const page = await newPage();
+    await signIn(page, up?.adminToken ?? '', `/ui/audit?namespace=local&pod=${sshd}`);
+    const chains = page.getByTestId('audit-chain');
+    await chains.nth(1).waitFor();
+    // Newest first: the release, then the quarantine.
+    const release = chains.first();
+    assert.match(await release.innerText(), /Release — Succeeded: checked by hand/);
+    assert.equal(
+      await release.getByTestId('audit-step-missing').count(),
+      4,
+      'scan, event, trigger, activation',
+    );
+    assert.equal(await release.getByTestId('audit-step').count(), 1, 'the action itself');
+    assert.match(
+      await release.getByTestId('audit-gaps').innerText(),
+      /requestedBy "" names no policy activation/,
+    );
+    assert.equal(await chains.nth(1).getByTestId('audit-complete').textContent(), 'complete chain');
+    await axe(page, 'audit trail with gaps');
+    await page.screenshot({ path: join(screenshots, 'dashboard-audit-gaps.png'), fullPage: true });
+    await page.close();
+  });
+
   it('no Content-Security-Policy violation on any page visited', (t) => {
     if (!requireOrSkip(t, unavailable === undefined, unavailable ?? '')) return;
     assert.deepEqual(cspViolations, []);

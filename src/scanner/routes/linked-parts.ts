@@ -26,6 +26,7 @@ import type { AuditLink } from '../../audit/trail.js';
 import { ActionApiClient } from '../../clients/action-client.js';
 import { ApiError } from '../../clients/http.js';
 import { WhiskClient } from '../../clients/whisk-client.js';
+import { actionIdSchema } from '../../enforcement/security-action.js';
 import { ContainmentError, ErrorCodes, isContainmentError } from '../../errors.js';
 import { ApiErrorCodes, notFound, ScannerApiError } from '../api-error.js';
 import { nameSchema } from '../schemas.js';
@@ -44,12 +45,10 @@ export interface LinkedParts {
   functions: { url: string; namespaces: Readonly<Record<string, string>> };
 }
 
-const ACTION_ID = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-
 export const auditQuerySchema = z
   .strictObject({
     /** One action's trail (instead of a workload's). */
-    action: z.string().regex(ACTION_ID, 'an action id').optional(),
+    action: actionIdSchema.optional(),
     cluster: nameSchema.optional(),
     namespace: nameSchema.optional(),
     pod: nameSchema.optional(),

@@ -148,7 +148,7 @@ function Chain({ link }: { link: AuditLink }) {
         </Step>
       </Timeline>
       {link.gaps.length > 0 && (
-        <Alert color="orange" title="Why the chain has gaps" mt="sm" data-testid="audit-gaps">
+        <Alert color="red" title="Why the chain has gaps" mt="sm" data-testid="audit-gaps">
           <ul>
             {link.gaps.map((g) => (
               <li key={g}>{g}</li>
