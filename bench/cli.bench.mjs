@@ -2,7 +2,8 @@
 // `npm run bench:cli`: how long `containment --version` and `containment scan --help` take from a
 // shell: bin/containment.js with a current dist/, against the TypeScript sources through tsx (how
 // every start in a checkout worked before dist/ was used, and still the development path while
-// dist/ is stale). Medians of wall time; hyperfine when installed, else a loop of spawns.
+// dist/ is stale). Medians of wall and CPU time; hyperfine when installed, else a loop of spawns
+// (with `perf stat` for the CPU time when it works).
 // Plain JavaScript so that measuring needs no build and no tsx. Note the machine's load: the
 // figures scale with it. Targets (issue 10): --version < 150 ms, scan --help < 300 ms.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -33,6 +34,13 @@ const modes = [
   { name: 'dist', command: [process.execPath, bin] },
   { name: 'tsx (sources)', command: [process.execPath, '--import', 'tsx', tsxRunner] },
 ];
+// BENCH_AGAINST=<another checkout with a built dist/>: its bin/ measured in the same run, e.g. the
+// commit before a start-up change, so that old and new are compared side by side.
+if (process.env.BENCH_AGAINST)
+  modes.splice(1, 0, {
+    name: 'against',
+    command: [process.execPath, join(process.env.BENCH_AGAINST, 'bin', 'containment.js')],
+  });
 
 if (!distIsCurrent(root)) {
   console.log('dist/ is missing or stale: building it first (npm run build)');
@@ -45,11 +53,14 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+const hasPerf =
+  spawnSync('perf', ['stat', '-x,', '-e', 'task-clock', 'true'], { stdio: 'ignore' }).status === 0;
+
 function hasHyperfine() {
   return spawnSync('hyperfine', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Wall-time samples in ms, and (hyperfine only) the mean CPU time, which load disturbs less. */
+/** Wall-time samples in ms, and the CPU time (hyperfine's mean, or perf's median), which load disturbs less. */
 function measure([cmd, ...cmdArgs]) {
   if (hasHyperfine()) {
     const out = join(work, 'out.json');
@@ -62,30 +73,36 @@ function measure([cmd, ...cmdArgs]) {
     return { wall: result.times.map((s) => s * 1000), cpu: (result.user + result.system) * 1000 };
   }
   const times = [];
+  const cpuTimes = [];
   for (let i = 0; i < runs + 2; i++) {
     const t0 = performance.now();
-    const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: 'ignore' });
+    // CPU time through `perf stat` when present: on a loaded machine wall time mostly measures
+    // the wait for a core, CPU time what the start-up itself costs.
+    const r = hasPerf
+      ? spawnSync('perf', ['stat', '-x,', '-e', 'task-clock', '--', cmd, ...cmdArgs], {
+          cwd: root,
+          stdio: ['ignore', 'ignore', 'pipe'],
+          encoding: 'utf8',
+        })
+      : spawnSync(cmd, cmdArgs, { cwd: root, stdio: 'ignore' });
+    const elapsed = performance.now() - t0;
     if (r.status !== 0) throw new Error(`${cmdArgs.join(' ')} exited with ${r.status}`);
-    if (i >= 2) times.push(performance.now() - t0); // two warm-up runs
+    if (i < 2) continue; // two warm-up runs
+    times.push(elapsed);
+    if (hasPerf) cpuTimes.push(Number(/^([\d.]+),/m.exec(r.stderr)?.[1]));
   }
-  return { wall: times, cpu: undefined };
+  return { wall: times, cpu: hasPerf ? median(cpuTimes) : undefined };
 }
 
-const nodeAlone = (() => {
-  const times = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore' });
-    times.push(performance.now() - t0);
-  }
-  return median(times);
-})();
+const nodeAlone = measure([process.execPath, '-e', '0']);
 
 console.log(
   `containment CLI start-up, median of ${runs} runs (${hasHyperfine() ? 'hyperfine' : 'spawn loop'}); ` +
     `load average ${loadavg()
       .map((l) => l.toFixed(1))
-      .join(' ')} on ${cpus().length} CPUs; node -e 0 alone: ${nodeAlone.toFixed(0)} ms`,
+      .join(
+        ' ',
+      )} on ${cpus().length} CPUs; node -e 0 alone: ${median(nodeAlone.wall).toFixed(0)} ms${nodeAlone.cpu === undefined ? '' : ` (cpu ${nodeAlone.cpu.toFixed(0)} ms)`}`,
 );
 for (const c of cases) {
   const row = [];

@@ -82,6 +82,10 @@ export const ErrorCodes = {
   RECORDING_FAILED: 'RECORDING_FAILED',
   /** A seccomp profile file is not a valid OCI seccomp profile. */
   SECCOMP_PROFILE_INVALID: 'SECCOMP_PROFILE_INVALID',
+  /** An image has no behaviour baseline in that cluster yet (stores: `NotFoundError`). */
+  BASELINE_NOT_FOUND: 'BASELINE_NOT_FOUND',
+  /** A baseline changed under too many concurrent writes to apply this one; retry (`ConflictError`). */
+  BASELINE_CONFLICT: 'BASELINE_CONFLICT',
   /** A Falco / falcosidekick alert payload does not have Falco's JSON alert shape. */
   FALCO_ALERT_INVALID: 'FALCO_ALERT_INVALID',
   /** A policy's enforcement call names a workload outside its enforcement scope (not the event's). */

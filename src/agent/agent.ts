@@ -65,6 +65,11 @@ function inventoryRequired(e: unknown): boolean {
 /** The subset of a pino logger the agent uses. */
 export type { AgentLogger } from './logger.js';
 import type { AgentLogger } from './logger.js';
+import {
+  DEFAULT_DRIFT_CHECK_INTERVAL_MS,
+  DEFAULT_RESCAN_INTERVAL_MS,
+  DEFAULT_SCAN_CONCURRENCY,
+} from './defaults.js';
 
 export interface AgentOptions {
   /** Where containers are found. Without it, `engine` (with `cluster`, `node`, `labels`) is used. */
@@ -93,11 +98,10 @@ export interface AgentOptions {
   detections?: DetectionSink;
   /** Sensor and forwarder tuning (tests). */
   runtimeTuning?: Pick<RuntimeDetectionOptions, 'forwarder' | 'detector'>;
+  /** With runtime detection: behaviour baselines per image, kept by the scanner (none without). */
+  baselines?: RuntimeDetectionOptions['baselines'];
 }
 
-export const DEFAULT_RESCAN_INTERVAL_MS = 30_000;
-export const DEFAULT_DRIFT_CHECK_INTERVAL_MS = 5_000;
-export const DEFAULT_SCAN_CONCURRENCY = 2;
 /** A periodic rescan walks the filesystem even with an unchanged layer after this many intervals. */
 export const FULL_WALK_EVERY = 10;
 const RECONNECT_MIN_MS = 500;
@@ -210,6 +214,7 @@ export class Agent {
         logger: this.log,
         cluster: this.options.cluster ?? 'local',
         node: this.options.node ?? hostname(),
+        ...(this.options.baselines === undefined ? {} : { baselines: this.options.baselines }),
         ...this.options.runtimeTuning,
       });
     } catch (e) {

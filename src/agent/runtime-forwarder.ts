@@ -5,10 +5,13 @@
  * never waits, so the sensor and the agent's scan loop are never held up by the network; the queue
  * is bounded and the oldest detections are dropped, counted, when the scanner stays away.
  */
-import type { RuntimeDetection, RuntimeWorkload } from '../runtime/contracts.js';
+import { BaselineBook } from '../runtime/baseline/baseline.js';
+import type { LearningPolicy, RuntimeDetection, RuntimeWorkload } from '../runtime/contracts.js';
 import { RuntimeDetector } from '../runtime/detector.js';
 import type { DetectorStatus, RuntimeDetectorOptions } from '../runtime/detector.js';
 import type { ContainerRef } from '../runtime/sensor/cgroups.js';
+import { BaselineSync } from './baseline-sync.js';
+import type { BaselineSyncClient, BaselineSyncStatus } from './baseline-sync.js';
 import type { AgentLogger } from './logger.js';
 import type { WorkloadDiscovery } from './discovery.js';
 
@@ -127,6 +130,16 @@ export interface RuntimeDetectionOptions {
   forwarder?: Omit<ForwarderOptions, 'sink' | 'logger'>;
   /** Detector options beyond identity (tests: mode, aggregation window). */
   detector?: Pick<RuntimeDetectorOptions, 'mode' | 'aggregateWindowMs' | 'pollIntervalMs' | 'bpftrace'>;
+  /** Behaviour baselines per image, kept by the scanner; none without. */
+  baselines?: RuntimeBaselineOptions;
+}
+
+export interface RuntimeBaselineOptions {
+  learning: LearningPolicy;
+  client: BaselineSyncClient;
+  /** Debounce of pushes and scanner polling (tests); see BaselineSync. */
+  pushMs?: number;
+  pollMs?: number;
 }
 
 export interface RuntimeDetectionStatus {
@@ -134,6 +147,8 @@ export interface RuntimeDetectionStatus {
   forwarder: ForwarderStats;
   /** Detections of containers the agent does not manage (label filter, infra, gone): not sent. */
   unmanaged: number;
+  /** With baselines: what is held and how syncing with the scanner goes. */
+  baselines?: BaselineSyncStatus;
 }
 
 export interface RunningRuntimeDetection {
@@ -157,12 +172,15 @@ export async function startRuntimeDetection(
   }
   const managed = new Set<string>();
   let unmanaged = 0;
+  // Baseline keys (digests) → the image reference they run under, for people reading them.
+  const refs = new Map<string, string>();
   const describe = async (ref: ContainerRef): Promise<Partial<RuntimeWorkload>> => {
     const r = await discovery.resolve(ref.containerId);
     // The detector falls back to a placeholder identity; the filter below drops its detections.
     if (r === 'ignore' || r === 'gone') throw new Error(`container ${r}`);
     managed.add(ref.containerId);
     const { identity } = r;
+    if (identity.imageDigest !== undefined) refs.set(identity.imageDigest, identity.image);
     return {
       cluster: identity.cluster,
       namespace: identity.namespace,
@@ -174,23 +192,50 @@ export async function startRuntimeDetection(
     };
   };
   const forwarder = new DetectionForwarder({ sink: options.sink, logger, ...options.forwarder });
+  const book = options.baselines && new BaselineBook(options.baselines.learning);
+  const sync =
+    book &&
+    options.baselines &&
+    new BaselineSync({
+      client: options.baselines.client,
+      book,
+      cluster: options.cluster,
+      logger,
+      refOf: (image) => refs.get(image),
+      ...(options.baselines.pushMs === undefined ? {} : { pushMs: options.baselines.pushMs }),
+      ...(options.baselines.pollMs === undefined ? {} : { pollMs: options.baselines.pollMs }),
+    });
+  // Before the sensor: what the cluster learned already is the reference from the first event on.
+  await sync?.start();
   const detector = new RuntimeDetector({
     describe,
     logger,
     cluster: options.cluster,
     node: options.node,
+    ...(book ? { baselines: book } : {}),
     ...options.detector,
   });
   detector.onDetection((d) => {
     if (managed.has(d.workload.containerId)) forwarder.add(d);
     else unmanaged += 1;
   });
-  await detector.start();
+  try {
+    await detector.start();
+  } catch (e) {
+    await sync?.stop();
+    throw e;
+  }
   return {
-    status: () => ({ detector: detector.status(), forwarder: { ...forwarder.stats }, unmanaged }),
+    status: () => ({
+      detector: detector.status(),
+      forwarder: { ...forwarder.stats },
+      unmanaged,
+      ...(sync ? { baselines: sync.status() } : {}),
+    }),
     stop: async () => {
       await detector.stop();
       await forwarder.stop();
+      await sync?.stop();
     },
   };
 }

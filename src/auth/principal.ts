@@ -16,6 +16,7 @@
  * | tokens:read/write   |   x   |         |        |       |        |
  * | deadletters:read/w. |   x   |         |        |       |        |
  * | metrics:read        |   x   |         |        |       |        |
+ * | baselines:write     |   x   |         |        |       |        |
  *
  * ¹ an agent must be bound to one cluster: an agent whose scope is every cluster is denied, so one
  *   leaked agent token cannot poison the inventories of all clusters.
@@ -45,6 +46,7 @@ export const ACTIONS = [
   'deadletters:read',
   'deadletters:write',
   'metrics:read',
+  'baselines:write',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

@@ -1,10 +1,9 @@
 /** `containment admission`: the validating admission webhook, until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import pino from 'pino';
 import { resolveThresholds } from '../config/config.js';
 import { ContainmentError, ErrorCodes } from '../errors.js';
-import { configOf, stopSignal } from './common.js';
+import { commandLogger, configOf, stopSignal } from './common.js';
 
 interface AdmissionFlags {
   host: string;
@@ -114,8 +113,8 @@ export function registerAdmissionCommand(program: Command): void {
           `--server: expected an http(s) URL, got "${flags.server}"`,
         );
       }
-      const thresholds = resolveThresholds(flags.threshold, process.env, configOf(command));
-      const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+      const thresholds = resolveThresholds(flags.threshold, process.env, await configOf(command));
+      const logger = await commandLogger('info');
       const stopping = stopSignal();
       const { runAdmissionServer } = await import('../admission/run-admission.js');
       const running = await runAdmissionServer({

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { findEngineSocket } from '../engine/socket.js';
 import { repoRoot, requireOrSkip } from '../testing/shared-data.js';
 import { containment } from '../testing/tools.js';
-import { parseDuration } from './agent-command.js';
+import { parseDuration } from './options.js';
 
 describe('agent durations', () => {
   test('units, fractions and bare seconds', () => {

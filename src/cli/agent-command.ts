@@ -1,13 +1,11 @@
 /** `containment agent`: scan this node's running containers and report to the scanner, until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import pino from 'pino';
 import {
-  Agent,
   DEFAULT_DRIFT_CHECK_INTERVAL_MS,
   DEFAULT_RESCAN_INTERVAL_MS,
   DEFAULT_SCAN_CONCURRENCY,
-} from '../agent/agent.js';
+} from '../agent/defaults.js';
 import type { WorkloadDiscovery } from '../agent/discovery.js';
 import type { DockerEngine } from '../engine/docker/docker-engine.js';
 import { findEngineSocket } from '../engine/socket.js';
@@ -15,7 +13,8 @@ import { ContainmentError, ErrorCodes } from '../errors.js';
 import { nameSchema } from '../scanner/schemas.js';
 import { addApiOptions, clientFrom } from './api-flags.js';
 import type { ApiFlags } from './api-flags.js';
-import { stopSignal } from './common.js';
+import { commandLogger, stopSignal } from './common.js';
+import { labelOption, parseDuration, runtimeDetectionOption } from './options.js';
 
 interface AgentFlags extends ApiFlags {
   engineSocket?: string;
@@ -28,45 +27,11 @@ interface AgentFlags extends ApiFlags {
   concurrency: number;
   label: Record<string, string>;
   runtimeDetection: 'on' | 'off';
-}
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `500ms`, `30s`, `5m`, `1h` (a bare number is seconds) to milliseconds. */
-export function parseDuration(value: string, options: { allowZero?: boolean } = {}): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  const ms = m ? Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? NaN)) : NaN;
-  if (!Number.isFinite(ms) || ms > 86_400_000 || (ms === 0 ? !options.allowZero : ms < 100)) {
-    throw new InvalidArgumentError(
-      `expected a duration from 100ms to 24h such as 500ms, 30s or 5m${options.allowZero ? ', or 0' : ''}`,
-    );
-  }
-  return ms;
+  baselineLearning?: number;
 }
 
 function seconds(ms: number): string {
   return `${ms / 1000}s`;
-}
-
-/** `--label key=value`, repeatable: only containers carrying every label are watched. */
-export function labelOption(): Option {
-  return new Option('--label <key=value>', 'watch only containers with this label (repeatable)')
-    .argParser((v: string, previous: Record<string, string> = {}) => {
-      const at = v.indexOf('=');
-      if (at < 1) throw new InvalidArgumentError('expected key=value');
-      return { ...previous, [v.slice(0, at)]: v.slice(at + 1) };
-    })
-    .default({}, 'every container');
-}
-
-/** `--runtime-detection on|off`: the runtime sensor beside the scans (engine mode). */
-export function runtimeDetectionOption(): Option {
-  return new Option(
-    '--runtime-detection <mode>',
-    'watch what containers do (eBPF, else /proc; needs root) and report detections',
-  )
-    .choices(['on', 'off'])
-    .default('on');
 }
 
 // Over 120 lines, but half of it is commander's option declarations, read top to bottom as `--help`.
@@ -130,10 +95,18 @@ export function registerAgentCommand(program: Command): void {
           .default(DEFAULT_SCAN_CONCURRENCY),
       )
       .addOption(labelOption())
-      .addOption(runtimeDetectionOption()),
+      .addOption(runtimeDetectionOption())
+      .addOption(
+        new Option(
+          '--baseline-learning <duration>',
+          "with runtime detection: learn each image's executables, listeners and destinations this long, then report what is new (kept by the scanner; default: no baselines)",
+        )
+          .env('CONTAINMENT_BASELINE_LEARNING')
+          .argParser((v: string) => parseDuration(v)),
+      ),
   ).action(async (flags: AgentFlags) => {
     const client = clientFrom(flags);
-    const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+    const logger = await commandLogger('info');
     let source: { discovery: WorkloadDiscovery } | { engine: DockerEngine };
     if (flags.kubernetes) {
       const node = flags.node ?? process.env.NODE_NAME;
@@ -179,6 +152,7 @@ export function registerAgentCommand(program: Command): void {
       const { DockerEngine } = await import('../engine/docker/docker-engine.js');
       source = { engine: new DockerEngine(socket) };
     }
+    const { Agent } = await import('../agent/agent.js');
     const agent = new Agent({
       ...source,
       sink: client,
@@ -191,6 +165,9 @@ export function registerAgentCommand(program: Command): void {
       labels: flags.label,
       // Engine mode only for now (the Kubernetes DaemonSet needs the privileges in runtime-detection.md).
       ...(flags.kubernetes ? {} : { runtimeDetection: flags.runtimeDetection, detections: client }),
+      ...(flags.baselineLearning === undefined
+        ? {}
+        : { baselines: { learning: { durationMs: flags.baselineLearning }, client } }),
     });
     // Listening before starting: a signal during start-up also ends in a clean stop.
     const signalled = stopSignal();

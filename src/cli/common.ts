@@ -1,9 +1,9 @@
 /** Pieces every subcommand shares: exit codes, the version, database and data-dir flags. */
 import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import type { ConfigFile } from '../config/config.js';
-import { loadConfigFile } from '../config/config.js';
 import { resolveDataDir, resolveDbPath } from '../config/paths.js';
 import { dataDirOption } from './help.js';
 
@@ -26,10 +26,14 @@ export function addDbOptions(cmd: Command): Command {
     .addOption(dataDirOption());
 }
 
-/** The config file named by the root command's `--config` (or CONTAINMENT_CONFIG). */
-export function configOf(cmd: Command): ConfigFile {
+/**
+ * The config file named by the root command's `--config` (or CONTAINMENT_CONFIG). Its schema
+ * (zod) loads here, on use, not when a command is declared: `--help` stays fast.
+ */
+export async function configOf(cmd: Command): Promise<ConfigFile> {
   let root: Command = cmd;
   while (root.parent) root = root.parent;
+  const { loadConfigFile } = await import('../config/config.js');
   return loadConfigFile((root.opts() as { config?: string }).config);
 }
 
@@ -82,4 +86,13 @@ export function stopSignal(): Promise<NodeJS.Signals> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/**
+ * The one logger a long-running command injects into what it starts: JSON lines on stderr at
+ * `CONTAINMENT_LOG_LEVEL`, else the command's default level. pino loads here, on use.
+ */
+export async function commandLogger(defaultLevel: 'info' | 'warn'): Promise<Logger> {
+  const { default: pino } = await import('pino');
+  return pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? defaultLevel }, pino.destination(2));
 }

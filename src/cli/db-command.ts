@@ -15,8 +15,8 @@ interface OutputFlags extends DbFlags {
 }
 
 /** Where the records go: the PostgreSQL URL (password hidden) or the SQLite file. */
-function databaseOf(flags: OutputFlags, command: Command): string {
-  if (flags.database === undefined) return dbPathOf(flags, configOf(command));
+async function databaseOf(flags: OutputFlags, command: Command): Promise<string> {
+  if (flags.database === undefined) return dbPathOf(flags, await configOf(command));
   const shown = new URL(flags.database);
   if (shown.password !== '') shown.password = '***';
   return shown.toString();
@@ -32,7 +32,7 @@ async function withStore<T>(
   const store =
     flags.database === undefined
       ? (await import('../vulndb/sqlite-store.js')).openSqliteAdvisoryStore(
-          dbPathOf(flags, configOf(command)),
+          dbPathOf(flags, await configOf(command)),
           {
             create,
           },
@@ -93,7 +93,7 @@ export function registerDbCommands(program: Command): void {
       .addOption(databaseOption())
       .addOption(formatOption()),
   ).action(async (path: string, flags: OutputFlags, command: Command) => {
-    const dbPath = databaseOf(flags, command);
+    const dbPath = await databaseOf(flags, command);
     const bar = progressBar();
     const report = await withStore(flags, command, true, (store) =>
       importFromPath(store, path, { onProgress: (p) => bar.update(p.processed, p.total) }),
@@ -115,8 +115,8 @@ export function registerDbCommands(program: Command): void {
       .addOption(databaseOption())
       .addOption(formatOption()),
   ).action(async (flags: OutputFlags & { url?: string; ecosystem: string[] }, command: Command) => {
-    const file = configOf(command);
-    const dbPath = databaseOf(flags, command);
+    const file = await configOf(command);
+    const dbPath = await databaseOf(flags, command);
     const report = await withStore(flags, command, true, (store) =>
       downloadAndImport(store, {
         baseUrl: flags.url ?? process.env.CONTAINMENT_OSV_URL ?? file.osvBaseUrl ?? DEFAULT_OSV_BASE_URL,
@@ -133,7 +133,7 @@ export function registerDbCommands(program: Command): void {
       .addOption(databaseOption())
       .addOption(formatOption()),
   ).action(async (flags: OutputFlags, command: Command) => {
-    const dbPath = databaseOf(flags, command);
+    const dbPath = await databaseOf(flags, command);
     await withStore(flags, command, false, async (store) => {
       const status = {
         database: dbPath,

@@ -1,11 +1,10 @@
 /** `containment functions`: the OpenWhisk-compatible policy runtime, until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import pino from 'pino';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import type { PolicyHost } from '../functions/host/policy-host.js';
 import type { EnforcementMode } from '../functions/host/sdk-config.js';
-import { configOf, dataDirOf, stopSignal } from './common.js';
+import { commandLogger, configOf, dataDirOf, stopSignal } from './common.js';
 import { dataDirOption } from './help.js';
 
 interface FunctionsFlags {
@@ -104,7 +103,7 @@ export function registerFunctionsCommand(program: Command): void {
     )
     .action(async (flags: FunctionsFlags, command: Command) => {
       // Logs go to stderr so stdout carries only the generated guest key.
-      const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+      const logger = await commandLogger('info');
       // Loaded here, not at startup: other commands would pay for Fastify, esbuild and QuickJS.
       const { runFunctions } = await import('../functions/run-functions.js');
       const guestAuth = process.env.CONTAINMENT_FUNCTIONS_AUTH;
@@ -112,7 +111,7 @@ export function registerFunctionsCommand(program: Command): void {
       const running = await runFunctions({
         host: flags.host,
         port: flags.port,
-        dataDir: dataDirOf(flags, configOf(command)),
+        dataDir: dataDirOf(flags, await configOf(command)),
         logger,
         ...(guestAuth === undefined || guestAuth === '' ? {} : { guestAuth }),
         ...(policyHost === undefined ? {} : { policyHost }),

@@ -179,6 +179,31 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
     ['containment runtime rules', 'built-in rules'],
     ['containment runtime rules --rules my-rules.yaml', 'with your rule file applied'],
   ],
+  baseline: [
+    ['containment baseline show --cluster prod', "every image's baseline in prod"],
+    [
+      'containment baseline lock registry.local/web:1.4 --cluster prod',
+      'end learning: new behaviour is an anomaly',
+    ],
+  ],
+  'baseline show': [
+    [
+      'containment baseline show registry.local/web:1.4 --cluster prod',
+      'what the image learned, item by item',
+    ],
+    ['containment baseline show --cluster prod --format json', 'every baseline of prod as JSON'],
+  ],
+  'baseline lock': [
+    ['containment baseline lock registry.local/web:1.4 --cluster prod', 'protect: anomalies may be blocked'],
+    [
+      'containment baseline lock sha256:4f1c… --cluster prod --monitor',
+      'monitor: anomalies are only reported',
+    ],
+  ],
+  'baseline reset': [
+    ['containment baseline reset registry.local/web:1.4 --cluster prod', 'forget it: the image learns again'],
+    ['containment baseline reset sha256:4f1c… --cluster prod --format json', 'the emptied baseline as JSON'],
+  ],
   'policy remove': [
     ['containment policy remove my-policy', 'the policy and its rules'],
     ['containment policy remove my-policy --namespace local', 'in namespace local'],

@@ -32,6 +32,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   harden: async () => (await import('./harden-command.js')).registerHardenCommand,
   posture: async () => (await import('./posture-command.js')).registerPostureCommand,
   runtime: async () => (await import('./runtime-command.js')).registerRuntimeCommand,
+  baseline: async () => (await import('./baseline-command.js')).registerBaselineCommands,
   profile: async () => (await import('./profile-command.js')).registerProfileCommand,
 };
 

@@ -5,9 +5,8 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import pino from 'pino';
 import { ContainmentError, ErrorCodes } from '../errors.js';
-import { configOf, dataDirOf, stopSignal } from './common.js';
+import { commandLogger, configOf, dataDirOf, stopSignal } from './common.js';
 import { dataDirOption } from './help.js';
 
 interface OperatorFlags {
@@ -86,14 +85,14 @@ export function registerOperatorCommand(program: Command): void {
       }
       if (!NODE_NAME.test(node))
         throw new ContainmentError(ErrorCodes.USAGE, `--node ${node}: not a valid node name`);
-      const evidenceDir = flags.evidenceDir ?? join(dataDirOf(flags, configOf(cmd)), 'evidence');
+      const evidenceDir = flags.evidenceDir ?? join(dataDirOf(flags, await configOf(cmd)), 'evidence');
       // Loaded here, not at the top: the Kubernetes client costs every other command ~100 MB.
       const [{ loadKubeConfig }, { Operator }] = await Promise.all([
         import('../kubernetes/kube-config.js'),
         import('../operator/operator.js'),
       ]);
       const kubeConfig = loadKubeConfig(flags.kubeconfig);
-      const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+      const logger = await commandLogger('info');
       const operator = new Operator({
         kubeConfig,
         node,

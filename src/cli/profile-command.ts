@@ -21,7 +21,7 @@ import { countsOf, startRecorder } from '../runtime/seccomp/recorder.js';
 import { parseRecordTarget, resolveRecordTarget } from '../runtime/seccomp/target.js';
 import type { RecordTarget, ResolvedTarget, TargetDeps } from '../runtime/seccomp/target.js';
 import { preflight } from '../runtime/sensor/preflight.js';
-import { parseDuration } from './agent-command.js';
+import { parseDuration } from './options.js';
 
 interface RecordFlags {
   duration: number;

@@ -12,14 +12,18 @@ export async function runMain(args: readonly string[]): Promise<CliRun> {
   const err: string[] = [];
   const { write: writeOut } = process.stdout;
   const { write: writeErr } = process.stderr;
+  // The CLI writes text; binary chunks are node:test's own reports (serialized to the parent on
+  // stdout while a test awaits): they go through, or they would land in the captured output and
+  // the test's result would be lost.
   const capture =
-    (into: string[]) =>
+    (into: string[], write: (chunk: Uint8Array) => boolean) =>
     (chunk: string | Uint8Array): boolean => {
-      into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+      if (typeof chunk !== 'string') return write(chunk);
+      into.push(chunk);
       return true;
     };
-  process.stdout.write = capture(out) as typeof process.stdout.write;
-  process.stderr.write = capture(err) as typeof process.stderr.write;
+  process.stdout.write = capture(out, (c) => writeOut.call(process.stdout, c)) as typeof process.stdout.write;
+  process.stderr.write = capture(err, (c) => writeErr.call(process.stderr, c)) as typeof process.stderr.write;
   const before = process.exitCode;
   try {
     const status = await main(args);

@@ -1,9 +1,18 @@
 /** `containment server`: the vulnerability scanner service (SQLite, or PostgreSQL with --database), until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import pino from 'pino';
+import { ContainmentError, ErrorCodes } from '../errors.js';
+import { DEFAULT_DETECTION_RETENTION_MS, parseRetention } from '../scanner/detection-retention.js';
 import type { RateLimit } from '../scanner/server.js';
-import { addDbOptions, configOf, databaseOption, dataDirOf, dbPathOf, stopSignal } from './common.js';
+import {
+  addDbOptions,
+  commandLogger,
+  configOf,
+  databaseOption,
+  dataDirOf,
+  dbPathOf,
+  stopSignal,
+} from './common.js';
 import type { DbFlags } from './common.js';
 import { addOidcOptions, oidcSettings } from './oidc-options.js';
 import type { OidcFlags } from './oidc-options.js';
@@ -16,6 +25,7 @@ interface ServerFlags extends DbFlags, OidcFlags {
   bodyLimit?: number;
   rateLimit?: RateLimit | false;
   signInRateLimit?: RateLimit | false;
+  detectionRetention?: number;
 }
 
 const WINDOW_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -41,51 +51,77 @@ function integer(min: number, max: number) {
   };
 }
 
+const RETENTION_EXPECTED =
+  'expected an age from 1m to 3650d such as 30d, 12h or 90m, or 0 to keep detections';
+
+function retentionArgument(value: string): number {
+  const ms = parseRetention(value);
+  if (ms === undefined) throw new InvalidArgumentError(RETENTION_EXPECTED);
+  return ms;
+}
+
+/** The config file's `detectionRetention` (flag and environment win). */
+function retentionOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseRetention(value);
+  if (ms === undefined)
+    throw new ContainmentError(
+      ErrorCodes.CONFIG_INVALID,
+      `config detectionRetention ${value}: ${RETENTION_EXPECTED}`,
+    );
+  return ms;
+}
+
 export function registerServerCommand(program: Command): void {
-  addDbOptions(
-    addOidcOptions(
-      program
-        .command('server')
-        .description('run the vulnerability scanner service (reports, findings API, event triggers)')
-        .addOption(new Option('--host <address>', 'address to listen on').default('127.0.0.1'))
-        .addOption(
-          new Option('--port <n>', 'port to listen on (0 = any free port)')
-            .argParser(integer(0, 65535))
-            .default(8080),
+  const serverCommand = addDbOptions(
+    program
+      .command('server')
+      .description('run the vulnerability scanner service (reports, findings API, event triggers)')
+      .addOption(new Option('--host <address>', 'address to listen on').default('127.0.0.1'))
+      .addOption(
+        new Option('--port <n>', 'port to listen on (0 = any free port)')
+          .argParser(integer(0, 65535))
+          .default(8080),
+      )
+      .addOption(databaseOption())
+      .addOption(
+        new Option('--trigger-allow <cidr>', 'private/loopback range trigger URLs may use (repeatable)')
+          .argParser((value: string, previous: string[] = []) => [...previous, value])
+          .default([]),
+      )
+      .addOption(
+        new Option('--body-limit <bytes>', 'largest request body accepted').argParser(integer(1024, 1 << 30)),
+      )
+      .addOption(
+        new Option(
+          '--rate-limit <n/window>',
+          'requests per token (per address unauthenticated), e.g. 600/1m, or off (default 30000/1m)',
         )
-        .addOption(databaseOption())
-        .addOption(
-          new Option('--trigger-allow <cidr>', 'private/loopback range trigger URLs may use (repeatable)')
-            .argParser((value: string, previous: string[] = []) => [...previous, value])
-            .default([]),
+          .env('CONTAINMENT_RATE_LIMIT')
+          .argParser(parseRateLimit),
+      )
+      .addOption(
+        new Option(
+          '--sign-in-rate-limit <n/window>',
+          'dashboard sign-ins per client address, e.g. 20/1m, or off (default 20/1m)',
         )
-        .addOption(
-          new Option('--body-limit <bytes>', 'largest request body accepted').argParser(
-            integer(1024, 1 << 30),
-          ),
+          .env('CONTAINMENT_SIGN_IN_RATE_LIMIT')
+          .argParser(parseRateLimit),
+      )
+      .addOption(
+        new Option(
+          '--detection-retention <age>',
+          `delete runtime detections last seen longer ago, e.g. 30d, 12h, or 0 to keep them (default ${DEFAULT_DETECTION_RETENTION_MS / 86_400_000}d)`,
         )
-        .addOption(
-          new Option(
-            '--rate-limit <n/window>',
-            'requests per token (per address unauthenticated), e.g. 600/1m, or off (default 30000/1m)',
-          )
-            .env('CONTAINMENT_RATE_LIMIT')
-            .argParser(parseRateLimit),
-        )
-        .addOption(
-          new Option(
-            '--sign-in-rate-limit <n/window>',
-            'dashboard sign-ins per client address, e.g. 20/1m, or off (default 20/1m)',
-          )
-            .env('CONTAINMENT_SIGN_IN_RATE_LIMIT')
-            .argParser(parseRateLimit),
-        ),
-    ),
+          .env('CONTAINMENT_DETECTION_RETENTION')
+          .argParser(retentionArgument),
+      ),
   ).action(async (flags: ServerFlags, command: Command) => {
-    const file = configOf(command);
+    const file = await configOf(command);
+    const detectionRetention = flags.detectionRetention ?? retentionOf(file.detectionRetention);
     const oidc = oidcSettings(flags, file);
     // Logs go to stderr so stdout carries only the generated admin token.
-    const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+    const logger = await commandLogger('info');
     // Loaded here, not at startup: every other command would pay for Fastify and the stores.
     const { runScannerServer } = await import('../scanner/run-server.js');
     const server = await runScannerServer({
@@ -102,14 +138,19 @@ export function registerServerCommand(program: Command): void {
       ...oidc,
       ...(flags.rateLimit === undefined ? {} : { rateLimit: flags.rateLimit }),
       ...(flags.signInRateLimit === undefined ? {} : { signInRateLimit: flags.signInRateLimit }),
+      ...(detectionRetention === undefined ? {} : { detectionRetentionMs: detectionRetention }),
       logger,
     });
     if (server.generatedAdminToken !== undefined) {
       process.stderr.write('generated the first admin token (shown only once):\n');
       process.stdout.write(`${server.generatedAdminToken}\n`);
     }
-    logger.info({ url: server.url }, 'scanner listening');
+    logger.info(
+      { url: server.url, detectionRetentionMs: detectionRetention ?? DEFAULT_DETECTION_RETENTION_MS },
+      'scanner listening',
+    );
     logger.info({ signal: await stopSignal() }, 'stopping');
     await server.close();
   });
+  addOidcOptions(serverCommand);
 }

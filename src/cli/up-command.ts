@@ -1,11 +1,10 @@
 /** `containment up`: scanner, policy runtime, enforcer and agent on this machine, until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import pino from 'pino';
 import type { ConfigFile } from '../config/config.js';
 import { ContainmentError, ErrorCodes } from '../errors.js';
-import { labelOption, parseDuration, runtimeDetectionOption } from './agent-command.js';
-import { configOf, dataDirOf, stopSignal } from './common.js';
+import { labelOption, parseDuration, runtimeDetectionOption } from './options.js';
+import { commandLogger, configOf, dataDirOf, stopSignal } from './common.js';
 import { dataDirOption, portDefaultNote } from './help.js';
 import { addOidcOptions, oidcSettings } from './oidc-options.js';
 import type { OidcFlags } from './oidc-options.js';
@@ -111,12 +110,12 @@ export function registerUpCommand(program: Command): void {
       const { runUp } = await import('../up/run-up.js');
       const { banner, decisionOutput, readyObject, removeUpEnv, writeUpEnv } =
         await import('../up/up-console.js');
-      const file = configOf(cmd);
+      const file = await configOf(cmd);
       const dataDir = dataDirOf(flags, file);
       const enforce = enforceSetting(flags, process.env, file);
       const oidc = oidcSettings(flags, file);
       const output = flags.json === true ? 'json' : flags.quiet === true ? 'quiet' : 'text';
-      const logger = pino({ level: process.env.CONTAINMENT_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+      const logger = await commandLogger('warn');
       // Listening before starting: a signal during start-up also ends in a clean stop.
       const signalled = stopSignal();
       // A file left by an earlier run that crashed must not look like this run being ready.

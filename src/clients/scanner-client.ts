@@ -7,7 +7,7 @@
 import type { TokenInfo } from '../auth/api-tokens.js';
 import type { Role } from '../auth/principal.js';
 import { ErrorCodes } from '../errors.js';
-import type { RuntimeDetection } from '../runtime/contracts.js';
+import type { BaselinePush, RuntimeDetection, StoredBaseline } from '../runtime/contracts.js';
 import type { AgentReport, IngestResult } from '../scanner/ingest.js';
 import type {
   ClusterListing,
@@ -126,6 +126,43 @@ export class ScannerClient {
   /** Runtime detections of this agent's node (`POST /v1/detections`, 1–1000 at once, agent token). */
   reportDetections(detections: readonly RuntimeDetection[]): Promise<unknown> {
     return this.request('POST', '/v1/detections', { detections });
+  }
+
+  /**
+   * Pushes this agent's changed baselines (none: only fetch) and returns every baseline of the
+   * cluster (`POST /v1/baselines/sync`, agent token).
+   */
+  async syncBaselines(cluster: string, baselines: readonly BaselinePush[]): Promise<StoredBaseline[]> {
+    return (
+      await this.request<{ baselines: StoredBaseline[] }>('POST', '/v1/baselines/sync', {
+        cluster,
+        baselines,
+      })
+    ).baselines;
+  }
+
+  /** `GET /v1/baselines`: the cluster's baselines (the token's cluster by default), or one image's. */
+  async baselines(query: { cluster?: string; image?: string }): Promise<StoredBaseline[]> {
+    const params = new URLSearchParams();
+    if (query.cluster !== undefined) params.set('cluster', query.cluster);
+    if (query.image !== undefined) params.set('image', query.image);
+    const qs = params.size > 0 ? `?${params}` : '';
+    return (await this.request<{ baselines: StoredBaseline[] }>('GET', `/v1/baselines${qs}`)).baselines;
+  }
+
+  /** Ends an image's learning: protect (default) or monitor (admin). */
+  async lockBaseline(request: {
+    cluster?: string;
+    image: string;
+    state?: 'protect' | 'monitor';
+  }): Promise<StoredBaseline> {
+    return (await this.request<{ baseline: StoredBaseline }>('POST', '/v1/baselines/lock', request)).baseline;
+  }
+
+  /** Empties an image's baseline: it learns again (admin). */
+  async resetBaseline(request: { cluster?: string; image: string }): Promise<StoredBaseline> {
+    return (await this.request<{ baseline: StoredBaseline }>('POST', '/v1/baselines/reset', request))
+      .baseline;
   }
 
   /** Asks the scanner to look for a new advisory import to re-match now (admin). */

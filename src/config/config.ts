@@ -45,6 +45,8 @@ export const ConfigFileSchema = z
       })
       .strict()
       .optional(),
+    /** `containment server`: how long runtime detections are kept (`30d`, `12h`, `0` = forever). */
+    detectionRetention: z.string().optional(),
   })
   .strict();
 

@@ -131,6 +131,29 @@ export const BaselineSchema = z.object({
 });
 export type Baseline = z.infer<typeof BaselineSchema>;
 
+/**
+ * A baseline as the scanner keeps it for one cluster (API and agent sync). `generation` counts
+ * operator changes (lock, reset): an agent's push based on an older generation is ignored and the
+ * agent takes the scanner's version. `revision` counts every change.
+ */
+export const StoredBaselineSchema = BaselineSchema.extend({
+  cluster: z.string(),
+  /** The image reference the baseline was learned under, when the key is a digest. */
+  imageRef: z.string().optional(),
+  generation: z.number().int().nonnegative(),
+  revision: z.number().int().nonnegative(),
+  /** RFC 3339. */
+  updatedAt: z.string(),
+});
+export type StoredBaseline = z.infer<typeof StoredBaselineSchema>;
+
+/** One agent's view of one image's baseline, with the generation it is based on. */
+export interface BaselinePush {
+  baseline: Baseline;
+  generation: number;
+  imageRef?: string;
+}
+
 export const LearningPolicySchema = z
   .object({
     /** Learning ends after this long (ms) since the first event of the image … */

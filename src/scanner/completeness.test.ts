@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { decideAdmission } from '../admission/admission-policy.js';
 import type { AdmissionRequest } from '../admission/admission-review.js';
-import { gateFails } from '../cli/scan-command.js';
+import { gateFails } from '../cli/scan-run.js';
 import { HttpImageVerdictSource } from '../posture/image-scan-verdict.js';
 import { scan } from '../scan/scan.js';
 import { sharedDataDir } from '../testing/shared-data.js';

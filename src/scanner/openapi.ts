@@ -7,6 +7,10 @@
 import { z } from 'zod';
 import type { Action } from '../auth/principal.js';
 import {
+  baselineLockBodySchema,
+  baselineQuerySchema,
+  baselineResetBodySchema,
+  baselineSyncBodySchema,
   clusterBodySchema,
   deadLetterQuerySchema,
   detectionQuerySchema,
@@ -262,6 +266,41 @@ export const ROUTES: readonly RouteDoc[] = [
     auth: 'triggers:write',
     params: ruleParamsSchema,
     body: ruleStatusBodySchema,
+    status: 200,
+  },
+  {
+    method: 'POST',
+    path: '/v1/baselines/sync',
+    summary:
+      "An agent's behaviour baselines merged into its cluster's (items join while learning, the state only moves forward; a push based on an older generation than an operator's lock/reset is ignored); answers every baseline of the cluster",
+    auth: 'reports:write',
+    body: baselineSyncBodySchema,
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/baselines',
+    summary:
+      "Behaviour baselines of a cluster (the caller's by default), or of one image (digest key or reference); needs read access to the whole cluster",
+    auth: 'findings:read',
+    query: baselineQuerySchema,
+    status: 200,
+  },
+  {
+    method: 'POST',
+    path: '/v1/baselines/lock',
+    summary:
+      "End an image's learning: protect (default) or monitor; agents apply it on their next sync. 404 BASELINE_NOT_FOUND when nothing was learned",
+    auth: 'baselines:write',
+    body: baselineLockBodySchema,
+    status: 200,
+  },
+  {
+    method: 'POST',
+    path: '/v1/baselines/reset',
+    summary: "Empty an image's baseline: it learns again from now; agents apply it on their next sync",
+    auth: 'baselines:write',
+    body: baselineResetBodySchema,
     status: 200,
   },
   {

@@ -13,6 +13,7 @@ import { ContainmentError, ErrorCodes } from '../errors.js';
 import { EventTypes } from '../events/cloud-event.js';
 import { Deliverer } from '../events/deliverer.js';
 import { TargetGuard } from '../events/ssrf.js';
+import { DEFAULT_DETECTION_RETENTION_MS, DetectionRetention } from './detection-retention.js';
 import { MatchWorkerPool } from './match-worker/match-pool.js';
 import { PackageMatcher } from './package-matcher.js';
 import { Rematcher } from './rematch.js';
@@ -57,6 +58,11 @@ export interface RunServerOptions {
    * inventories; default DEFAULT_REMATCH_INTERVAL_MS, 0 = only on `POST /v1/admin/rematch`.
    */
   rematchIntervalMs?: number;
+  /**
+   * Runtime detections last seen longer ago than this are deleted; default
+   * DEFAULT_DETECTION_RETENTION_MS (30 days), 0 = kept forever.
+   */
+  detectionRetentionMs?: number;
   logger?: FastifyBaseLogger;
 }
 
@@ -136,8 +142,15 @@ export async function runScannerServer(options: RunServerOptions): Promise<Runni
       : { database: options.database },
   );
   const matcher = new PackageMatcher(advisories, { remote: matchWorkers });
+  const retention = new DetectionRetention({
+    detections: store.detections,
+    retentionMs: options.detectionRetentionMs ?? DEFAULT_DETECTION_RETENTION_MS,
+    onPruned: (deleted) => options.logger?.info({ deleted }, 'old runtime detections deleted (retention)'),
+    onError: (e) => options.logger?.error({ err: e }, 'detection retention failed'),
+  });
   let app: Awaited<ReturnType<typeof buildScannerApp>> | undefined;
   const close = async (): Promise<void> => {
+    await retention.stop();
     await rematcher.stop();
     await app?.close();
     await deliverer.stop();
@@ -183,6 +196,7 @@ export async function runScannerServer(options: RunServerOptions): Promise<Runni
     });
     deliverer.start();
     rematcher.start();
+    retention.start();
     await app.listen({ host: options.host, port: options.port });
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { ROLES } from '../auth/principal.js';
 import { GAP_CODES, SEVERITIES } from '../inventory/types.js';
-import { RuntimeDetectionSchema, RuntimeWorkloadSchema } from '../runtime/contracts.js';
+import { BaselineSchema, RuntimeDetectionSchema, RuntimeWorkloadSchema } from '../runtime/contracts.js';
 import { workloadNameSchema } from '../workload-names.js';
 
 /**
@@ -171,4 +171,48 @@ export const detectionQuerySchema = pageSchema.extend({
   namespace: nameSchema.optional(),
   pod: nameSchema.optional(),
   since: z.iso.datetime({ offset: true }).optional(),
+});
+
+/** An image key as the detector uses it: the image digest, else its reference. */
+const imageKey = text(1024);
+const baselineItems = z.array(text(1024)).max(10_000);
+
+/** `POST /v1/baselines/sync`: an agent's baselines (changed ones; none to only fetch). */
+export const baselineSyncBodySchema = z.object({
+  cluster: nameSchema,
+  baselines: z
+    .array(
+      z.object({
+        baseline: BaselineSchema.extend({
+          image: imageKey,
+          learningStartedAt: z.number().int().min(0),
+          executables: baselineItems,
+          listeners: baselineItems,
+          outbound: baselineItems,
+        }),
+        /** The generation the agent's baseline is based on (0 before any lock or reset). */
+        generation: z.number().int().min(0),
+        imageRef: imageKey.optional(),
+      }),
+    )
+    .max(1000),
+});
+
+/** `GET /v1/baselines`: the cluster defaults to the caller's own. */
+export const baselineQuerySchema = z.object({
+  cluster: nameSchema.optional(),
+  image: imageKey.optional(),
+});
+
+/** `POST /v1/baselines/lock`: learning ends; the baseline is enforced (protect) or only watched. */
+export const baselineLockBodySchema = z.object({
+  cluster: nameSchema.optional(),
+  image: imageKey,
+  state: z.enum(['protect', 'monitor']).default('protect'),
+});
+
+/** `POST /v1/baselines/reset`: the baseline is emptied and learns again. */
+export const baselineResetBodySchema = z.object({
+  cluster: nameSchema.optional(),
+  image: imageKey,
 });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startOidcProvider } from '../auth/oidc-provider.test-helper.js';
+import { runMain } from '../cli/run-main.test-helper.js';
 import { parseRateLimit } from '../cli/server-command.js';
 import { repoRoot } from '../testing/shared-data.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
@@ -30,10 +31,11 @@ interface Started {
   child: ChildProcess;
   url: string;
   stdout: () => string;
+  stderr: () => string;
   exit: Promise<number | null>;
 }
 
-async function startServer(env: Record<string, string>, args: readonly string[] = []): Promise<Started> {
+async function startServer(env: Record<string, string>, args: string[] = []): Promise<Started> {
   const child = spawn(
     process.execPath,
     [
@@ -77,7 +79,7 @@ async function startServer(env: Record<string, string>, args: readonly string[] 
     });
     void exit.then((code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
   });
-  return { child, url, stdout: () => stdout, exit };
+  return { child, url, stdout: () => stdout, stderr: () => stderr, exit };
 }
 
 async function clusters(url: string, token: string): Promise<number> {
@@ -190,41 +192,37 @@ test('the dashboard OIDC client from the config file, the flag winning over the 
 });
 
 test('a dashboard OIDC client without an issuer is a usage error', async () => {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      RUN_MAIN,
-      'server',
-      '--port',
-      '0',
-      '--data-dir',
-      dir,
-      '--oidc-client-id',
-      'dash',
-    ],
-    {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        CONTAINMENT_OIDC_ISSUER: '',
-        CONTAINMENT_OIDC_AUDIENCE: '',
-        CONTAINMENT_CONFIG: '',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  assert.equal(code, 2, stderr);
+  const bad = await runMain(['server', '--data-dir', dir, '--oidc-client-id', 'dash']);
+  assert.equal(bad.status, 2);
   assert.match(
-    stderr,
-    /error\[USAGE\]: --oidc-client-id, --oidc-client-secret and --oidc-redirect-uri need --oidc-issuer/,
+    bad.stderr,
+    /^error\[USAGE\]: --oidc-client-id, --oidc-client-secret and --oidc-redirect-uri need --oidc-issuer/,
   );
+});
+
+test('detection retention: flag > environment > config file > 30 days; a bad value is one line', async () => {
+  const config = join(dir, 'retention.json');
+  writeFileSync(config, JSON.stringify({ detectionRetention: '7d' }));
+  const retention = async (env: Record<string, string>, args: string[] = []): Promise<number> => {
+    const server = await startServer(env, args);
+    server.child.kill('SIGTERM');
+    assert.equal(await server.exit, 0);
+    return Number(/"detectionRetentionMs":(\d+)/.exec(server.stderr())?.[1]);
+  };
+  const day = 86_400_000;
+  assert.equal(await retention({}), 30 * day);
+  assert.equal(await retention({ CONTAINMENT_CONFIG: config }), 7 * day);
+  const env = { CONTAINMENT_CONFIG: config, CONTAINMENT_DETECTION_RETENTION: '12h' };
+  assert.equal(await retention(env), day / 2);
+  assert.equal(await retention(env, ['--detection-retention', '0']), 0);
+
+  const bad = await runMain(['server', '--data-dir', dir, '--detection-retention', '5x']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /^error\[USAGE\]: .*--detection-retention.*30d/);
+  writeFileSync(config, JSON.stringify({ detectionRetention: '5 days' }));
+  const badFile = await runMain(['--config', config, 'server', '--data-dir', dir]);
+  assert.equal(badFile.status, 2);
+  assert.match(badFile.stderr, /^error\[CONFIG_INVALID\]: config detectionRetention 5 days/);
 });
 
 test('--rate-limit syntax', () => {

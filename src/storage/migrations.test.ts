@@ -126,7 +126,7 @@ for (const engine of engines) {
       await first.store.close();
       const again = await open();
       assert.equal((await again.store.getCluster('prod'))?.name, 'prod');
-      assert.deepEqual(await history(again.c, 'scanner'), [1, 2]);
+      assert.deepEqual(await history(again.c, 'scanner'), [1, 2, 3]);
       assert.deepEqual(await history(again.c, 'events'), [1]);
       await again.store.close();
     });

@@ -1,7 +1,7 @@
 /** Baselines: learn → monitor → protect per image, by duration or event count; export/import. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BaselineBook } from './baseline.js';
+import { BaselineBook, mergeBaselines, sameBaseline } from './baseline.js';
 
 const exe = (value: string) => ({ type: 'executable' as const, value });
 
@@ -55,5 +55,44 @@ describe('BaselineBook', () => {
     assert.equal(copy.observe('img', exe('/b'), 0)?.state, 'protect');
     assert.throws(() => copy.import([{ image: 'x', state: 'sleeping' }]));
     assert.throws(() => new BaselineBook({}), /durationMs or events/);
+  });
+});
+
+describe('mergeBaselines', () => {
+  const base = {
+    image: 'img',
+    state: 'learning' as const,
+    learningStartedAt: 100,
+    eventsLearned: 2,
+    executables: ['/a'],
+    listeners: ['tcp:80'],
+    outbound: [],
+  };
+
+  test('while learning, items join and the earlier start and larger count win', () => {
+    const merged = mergeBaselines(base, {
+      ...base,
+      learningStartedAt: 50,
+      eventsLearned: 7,
+      executables: ['/b', '/a'],
+      outbound: ['10.0.0.1:443'],
+    });
+    assert.deepEqual(merged, {
+      ...base,
+      learningStartedAt: 50,
+      eventsLearned: 7,
+      executables: ['/a', '/b'],
+      outbound: ['10.0.0.1:443'],
+    });
+    assert.ok(sameBaseline(merged, { ...merged, executables: ['/b', '/a'] }), 'order aside');
+    assert.ok(!sameBaseline(merged, base));
+  });
+
+  test('the state only moves forward, and a baseline past learning does not grow', () => {
+    const locked = { ...base, state: 'protect' as const };
+    const merged = mergeBaselines(locked, { ...base, state: 'monitor', executables: ['/a', '/evil'] });
+    assert.equal(merged.state, 'protect');
+    assert.deepEqual(merged.executables, ['/a']);
+    assert.equal(mergeBaselines(base, { ...base, state: 'monitor' }).state, 'monitor');
   });
 });

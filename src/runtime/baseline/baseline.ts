@@ -21,6 +21,43 @@ export interface Anomaly {
 }
 
 const FIELD = { executable: 'executables', listener: 'listeners', outbound: 'outbound' } as const;
+const STATE_ORDER = { learning: 0, monitor: 1, protect: 2 } as const;
+
+/**
+ * Two views of one image's baseline (the scanner's and an agent's, or two agents'), joined: the
+ * state only moves forward (learning → monitor → protect), and items still join while `current`
+ * learns — after learning a baseline does not grow. `current` wins otherwise; an operator's
+ * change (lock, reset) is not merged but replaces (see `StoredBaseline.generation`).
+ */
+export function mergeBaselines(current: Baseline, incoming: Baseline): Baseline {
+  const grow = current.state === 'learning';
+  const join = (a: readonly string[], b: readonly string[]): string[] =>
+    grow ? [...new Set([...a, ...b])] : [...a];
+  return {
+    image: current.image,
+    state: STATE_ORDER[incoming.state] > STATE_ORDER[current.state] ? incoming.state : current.state,
+    learningStartedAt: Math.min(current.learningStartedAt, incoming.learningStartedAt),
+    eventsLearned: Math.max(current.eventsLearned, incoming.eventsLearned),
+    executables: join(current.executables, incoming.executables),
+    listeners: join(current.listeners, incoming.listeners),
+    outbound: join(current.outbound, incoming.outbound),
+  };
+}
+
+/** Whether two baselines hold the same state and items (order aside). */
+export function sameBaseline(a: Baseline, b: Baseline): boolean {
+  const same = (x: readonly string[], y: readonly string[]): boolean =>
+    x.length === y.length && new Set([...x, ...y]).size === x.length;
+  return (
+    a.image === b.image &&
+    a.state === b.state &&
+    a.learningStartedAt === b.learningStartedAt &&
+    a.eventsLearned === b.eventsLearned &&
+    same(a.executables, b.executables) &&
+    same(a.listeners, b.listeners) &&
+    same(a.outbound, b.outbound)
+  );
+}
 
 export class BaselineBook {
   private readonly baselines = new Map<string, Baseline>();

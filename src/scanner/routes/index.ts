@@ -1,5 +1,6 @@
 /** Every `/v1` route module, in registration order. A new resource is one more line here. */
 import { adminRoutes } from './admin.js';
+import { baselineRoutes } from './baselines.js';
 import { clusterRoutes } from './clusters.js';
 import type { V1Routes } from './context.js';
 import { detectionRoutes } from './detections.js';
@@ -14,6 +15,7 @@ export const V1_ROUTES: readonly V1Routes[] = [
   findingRoutes,
   triggerRoutes,
   detectionRoutes,
+  baselineRoutes,
   tokenRoutes,
   adminRoutes,
 ];

@@ -127,6 +127,11 @@ export class DetectionStore {
       .map((t) => t.id);
   }
 
+  /** Retention: deletes the aggregates last seen before `before`; how many. */
+  prune(before: Date): Promise<number> {
+    return this.db.run('DELETE FROM scanner_detections WHERE last_seen < $1', [before]);
+  }
+
   /** Aggregates visible to the reader, most recently seen first. */
   async list(visibility: Visibility, filter: DetectionFilter, page: Page): Promise<StoredDetection[]> {
     const where: string[] = [];

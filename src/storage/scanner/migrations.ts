@@ -248,6 +248,44 @@ CREATE TABLE IF NOT EXISTS scanner_detections (
 CREATE INDEX IF NOT EXISTS scanner_detections_last_seen ON scanner_detections (cluster_id, namespace, last_seen);
 `;
 
+export const SQLITE_BASELINES_TABLE = `
+CREATE TABLE IF NOT EXISTS scanner_baselines (
+  id INTEGER PRIMARY KEY,
+  cluster_id INTEGER NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
+  image TEXT NOT NULL,
+  image_ref TEXT,
+  state TEXT NOT NULL,
+  learning_started_at INTEGER NOT NULL,
+  events_learned INTEGER NOT NULL,
+  items TEXT NOT NULL,
+  generation INTEGER NOT NULL,
+  revision INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  UNIQUE (cluster_id, image)
+) STRICT;
+CREATE INDEX IF NOT EXISTS scanner_baselines_ref ON scanner_baselines (cluster_id, image_ref);
+CREATE INDEX IF NOT EXISTS scanner_detections_retention ON scanner_detections (last_seen);
+`;
+
+export const POSTGRES_BASELINES_TABLE = `
+CREATE TABLE IF NOT EXISTS scanner_baselines (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  cluster_id bigint NOT NULL REFERENCES scanner_clusters(id) ON DELETE CASCADE,
+  image text COLLATE "C" NOT NULL,
+  image_ref text COLLATE "C",
+  state text NOT NULL,
+  learning_started_at bigint NOT NULL,
+  events_learned bigint NOT NULL,
+  items json NOT NULL,
+  generation bigint NOT NULL,
+  revision bigint NOT NULL,
+  updated_at timestamptz NOT NULL,
+  UNIQUE (cluster_id, image)
+);
+CREATE INDEX IF NOT EXISTS scanner_baselines_ref ON scanner_baselines (cluster_id, image_ref);
+CREATE INDEX IF NOT EXISTS scanner_detections_retention ON scanner_detections (last_seen);
+`;
+
 /** Converts each whole result of the previous layout to blobs and runs, keeping its id. */
 export interface PreviousLayoutConversion {
   sqlite?: (db: Database) => void;
@@ -307,6 +345,12 @@ export function scannerMigrations(convert: PreviousLayoutConversion): Migrations
       name: 'runtime detections, aggregated per workload, rule and fingerprint',
       sqlite: SQLITE_DETECTIONS_TABLE,
       postgres: POSTGRES_DETECTIONS_TABLE,
+    },
+    {
+      version: 3,
+      name: 'behaviour baselines per cluster and image; detections by age (retention)',
+      sqlite: SQLITE_BASELINES_TABLE,
+      postgres: POSTGRES_BASELINES_TABLE,
     },
   ]);
 }

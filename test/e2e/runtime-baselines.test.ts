@@ -1,0 +1,230 @@
+/**
+ * Behaviour baselines end to end: real Podman, real eBPF (bpftrace), the real agent and scanner.
+ * An agent learns a quiet container's image; the baseline is stored by the scanner and survives an
+ * agent restart (the new agent loads it before its sensor starts); after `containment baseline
+ * lock` the agent takes the lock on its next sync, and a new executable is an `anomaly_executable`
+ * detection in protect mode, while what was learned stays quiet. Needs root, bpftrace and podman:
+ * fails under CI=true without them, skips loudly otherwise (hooks too).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
+import pino from 'pino';
+import { Agent } from '../../src/agent/agent.js';
+import { runMain } from '../../src/cli/run-main.test-helper.js';
+import { ScannerClient } from '../../src/clients/scanner-client.js';
+import { DockerEngine } from '../../src/engine/docker/docker-engine.js';
+import { findEngineSocket } from '../../src/engine/socket.js';
+import type { RuntimeDetection, StoredBaseline } from '../../src/runtime/contracts.js';
+import { RuntimeFixture, ebpfMissing } from '../../src/runtime/runtime-fixture.test-helper.js';
+import type { Ctr } from '../../src/runtime/runtime-fixture.test-helper.js';
+import { runScannerServer } from '../../src/scanner/run-server.js';
+import type { RunningServer } from '../../src/scanner/run-server.js';
+import { requireOrSkip } from '../../src/testing/shared-data.js';
+import { openSqliteAdvisoryStore } from '../../src/vulndb/sqlite-store.js';
+
+const RUN = randomBytes(4).toString('hex');
+const LABEL = 'containment-baseline-e2e';
+
+function missingParts(): string | undefined {
+  return (
+    ebpfMissing() ?? (findEngineSocket(undefined, process.env) ? undefined : 'a container engine socket')
+  );
+}
+
+/** Polls `get` until `ok` holds (or `ms` pass); the last value, asserted with `what`. */
+async function waitFor<T>(
+  get: () => Promise<T> | T,
+  ok: (v: T) => boolean,
+  what: string,
+  ms = 20_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  let v = await get();
+  while (!ok(v) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 200));
+    v = await get();
+  }
+  assert.ok(ok(v), `${what}: not within ${ms} ms (last: ${JSON.stringify(v)})`);
+  return v;
+}
+
+describe(
+  'behaviour baselines: learned by the agent, kept by the scanner, locked by the CLI',
+  { concurrency: false },
+  () => {
+    const missing = missingParts();
+    let fixture: RuntimeFixture | undefined;
+    let server: RunningServer | undefined;
+    let agent: Agent | undefined;
+    let admin: ScannerClient;
+    let agentClient: ScannerClient;
+    let adminToken = '';
+    let tmp: string | undefined;
+    let ctr: Ctr;
+
+    const need = (t: TestContext): boolean =>
+      requireOrSkip(t, missing === undefined && fixture !== undefined, missing ?? 'the fixture');
+
+    const startAgent = async (): Promise<Agent> => {
+      const a = new Agent({
+        engine: new DockerEngine(findEngineSocket(undefined, process.env) as string),
+        sink: agentClient,
+        detections: agentClient,
+        runtimeDetection: 'on',
+        runtimeTuning: { detector: { mode: 'ebpf', aggregateWindowMs: 1000 }, forwarder: { batchMs: 100 } },
+        // A long window: the image stays learning until the operator locks it.
+        baselines: { learning: { durationMs: 3_600_000 }, client: agentClient, pushMs: 200, pollMs: 500 },
+        logger: pino({ level: 'warn' }),
+        labels: { [LABEL]: RUN },
+        rescanIntervalMs: 600_000,
+        driftCheckIntervalMs: 0,
+      });
+      await a.start();
+      return a;
+    };
+
+    const baselines = (): Promise<StoredBaseline[]> => admin.baselines({ cluster: 'local' });
+
+    async function detectionsOf(pod: string): Promise<RuntimeDetection[]> {
+      const url = `${server?.url}/v1/detections?cluster=local&namespace=local&pod=${pod}`;
+      const response = await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } });
+      assert.equal(response.status, 200);
+      return ((await response.json()) as { detections: RuntimeDetection[] }).detections;
+    }
+
+    before(async () => {
+      if (missing !== undefined) {
+        requireOrSkip({ skip() {} } as unknown as TestContext, false, missing);
+        return;
+      }
+      tmp = mkdtempSync(join(tmpdir(), 'containment-baseline-e2e-'));
+      const dataDir = join(tmp, 'data');
+      mkdirSync(dataDir);
+      const advisoryDbPath = join(dataDir, 'advisories.sqlite');
+      openSqliteAdvisoryStore(advisoryDbPath, { create: true }).close();
+      server = await runScannerServer({
+        host: '127.0.0.1',
+        port: 0,
+        dataDir,
+        advisoryDbPath,
+        triggerAllow: [],
+        rateLimit: false,
+        rematchIntervalMs: 0,
+      });
+      adminToken = server.generatedAdminToken as string;
+      admin = new ScannerClient({ server: server.url, token: adminToken });
+      const { agentToken } = await admin.createCluster('local');
+      agentClient = new ScannerClient({ server: server.url, token: agentToken });
+      fixture = RuntimeFixture.create();
+    });
+
+    after(async () => {
+      await agent?.stop();
+      fixture?.cleanup();
+      await server?.close();
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+    });
+
+    test('a quiet container’s image is learned and stored by the scanner', async (t) => {
+      if (!need(t) || !fixture) return;
+      agent = await startAgent();
+      assert.equal(agent.runtimeStatus()?.detector.mode, 'ebpf');
+      ctr = fixture.run(['--label', `${LABEL}=${RUN}`]);
+      fixture.exec(ctr, ['/bin/true']);
+      const [learned] = await waitFor(
+        baselines,
+        (list) => list.length === 1 && (list[0]?.executables.length ?? 0) > 0,
+        'the learned baseline reaches the scanner',
+      );
+      assert.equal(learned?.state, 'learning');
+      assert.equal(learned?.cluster, 'local');
+      assert.ok(learned?.executables.includes('/bin/busybox'), JSON.stringify(learned));
+      assert.deepEqual(
+        (await detectionsOf(ctr.name)).filter((d) => d.ruleId.startsWith('anomaly_')),
+        [],
+        'nothing is an anomaly while learning',
+      );
+    });
+
+    test('the baseline survives an agent restart: the new agent loads it before its sensor starts', async (t) => {
+      if (!need(t) || !agent) return;
+      const before = await baselines();
+      await agent.stop();
+      agent = await startAgent();
+      assert.equal(agent.runtimeStatus()?.baselines?.images, 1, 'loaded at start');
+      assert.equal(agent.runtimeStatus()?.baselines?.failedSyncs, 0);
+      // The restarted agent's pushes keep what was learned.
+      fixture?.exec(ctr, ['/bin/true']);
+      await new Promise((r) => setTimeout(r, 1000));
+      const [now] = await baselines();
+      assert.deepEqual(now?.executables, before[0]?.executables);
+    });
+
+    test('after `containment baseline lock` a new executable is an anomaly (protect); learned ones stay quiet', async (t) => {
+      if (!need(t) || !agent || !fixture) return;
+      const server_ = server as RunningServer;
+      const [stored] = await baselines();
+      const lock = await runMain([
+        'baseline',
+        'lock',
+        stored?.imageRef ?? (stored?.image as string),
+        '--cluster',
+        'local',
+        '--server',
+        server_.url,
+        '--token',
+        adminToken,
+      ]);
+      assert.equal(lock.status, 0, lock.stderr);
+      assert.match(lock.stdout, /state:\s+protect/);
+      await waitFor(
+        () => agent?.runtimeStatus()?.baselines?.operatorChanges ?? 0,
+        (n) => n >= 1,
+        'the agent takes the lock on its next sync',
+        10_000,
+      );
+      const show = await runMain([
+        'baseline',
+        'show',
+        stored?.image as string,
+        '--cluster',
+        'local',
+        '--format',
+        'json',
+        '--server',
+        server_.url,
+        '--token',
+        adminToken,
+      ]);
+      assert.equal(show.status, 0, show.stderr);
+      assert.equal((JSON.parse(show.stdout) as StoredBaseline[])[0]?.state, 'protect');
+
+      // Learned: busybox (its applets). New: a copy of it written into the writable layer (run as its echo applet).
+      fixture.exec(ctr, ['/bin/busybox', 'cp', '/bin/busybox', '/tmp/echo']);
+      fixture.exec(ctr, ['/tmp/echo', 'dropped']);
+      const anomaly = await waitFor(
+        async () => (await detectionsOf(ctr.name)).find((d) => d.ruleId === 'anomaly_executable'),
+        (d) => d !== undefined,
+        'an anomaly_executable detection of the new executable reaches the scanner',
+      );
+      assert.equal(anomaly?.evidence.executable, '/tmp/echo');
+      assert.equal(anomaly?.evidence.protect, true);
+      assert.equal(anomaly?.severity, 'HIGH');
+      assert.equal(anomaly?.baseline.state, 'protect');
+      assert.equal(anomaly?.workload.containerId, ctr.id);
+      const anomalies = (await detectionsOf(ctr.name)).filter((d) => d.ruleId === 'anomaly_executable');
+      assert.deepEqual(
+        anomalies.map((d) => d.evidence.executable),
+        ['/tmp/echo'],
+        'the learned executable is no anomaly',
+      );
+      // The lock holds on the scanner: the agent's pushes did not undo it.
+      assert.equal((await baselines())[0]?.state, 'protect');
+    });
+  },
+);
