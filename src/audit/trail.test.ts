@@ -15,6 +15,8 @@ import type { AuditLookups } from './trail.js';
 
 const POLICY_ACT = 'a'.repeat(32);
 const TRIGGER_ACT = 'b'.repeat(32);
+const DETECTION_POLICY_ACT = 'd'.repeat(32);
+const DETECTION_TRIGGER_ACT = 'e'.repeat(32);
 const answers: Record<string, unknown> = {
   [`/api/v1/namespaces/local/activations/${POLICY_ACT}`]: {
     activationId: POLICY_ACT,
@@ -34,6 +36,37 @@ const answers: Record<string, unknown> = {
       status: 'success',
       result: { id: 'evt-1', type: 'dev.containment.scan.completed', data: { scanId: 7 } },
     },
+  },
+  [`/api/v1/namespaces/local/activations/${DETECTION_POLICY_ACT}`]: {
+    activationId: DETECTION_POLICY_ACT,
+    name: 'runtime-response',
+    start: 3,
+    end: 4,
+    cause: DETECTION_TRIGGER_ACT,
+    response: { status: 'success', result: {} },
+  },
+  [`/api/v1/namespaces/local/activations/${DETECTION_TRIGGER_ACT}`]: {
+    activationId: DETECTION_TRIGGER_ACT,
+    name: 'security-notices',
+    start: 3,
+    end: 3,
+    response: {
+      status: 'success',
+      result: { id: 'evt-2', type: 'dev.containment.runtime.detected', data: { fingerprint: 'fp-1' } },
+    },
+  },
+  '/v1/detections?namespace=local&pod=web&limit=1000': {
+    detections: [
+      { fingerprint: 'fp-0', ruleId: 'other', title: 'o', firstSeen: 't', lastSeen: 't', count: 1 },
+      {
+        fingerprint: 'fp-1',
+        ruleId: 'shell_in_container',
+        title: 'a shell',
+        firstSeen: 't0',
+        lastSeen: 't1',
+        count: 3,
+      },
+    ],
   },
   '/v1/scans/7': { id: 7, kind: 'full', scanTime: 't', receivedAt: 't' },
   '/v1/scans/8': { id: 8, kind: 'full', scanTime: 't', receivedAt: 't' },
@@ -104,7 +137,28 @@ test('a manual action and a missing activation are named, not hidden', async () 
   ]);
   assert.equal(manual?.complete, false);
   assert.match(manual?.gaps[0] ?? '', /requestedBy "" names no policy activation/);
-  assert.match(manual?.gaps[1] ?? '', /findingsRef "" names no scan/);
+  assert.match(manual?.gaps[1] ?? '', /findingsRef "" names no scan or detection/);
   assert.equal(lost?.complete, false);
   assert.deepEqual(lost?.gaps, [`activation ${'c'.repeat(32)}: HTTP 404`, 'scan 99: HTTP 404']);
+});
+
+test('an action on a runtime detection links the detection its event is about', async () => {
+  const [link, other] = await auditTrail(sources, [
+    action({ requestedBy: `policy/runtime-response@${DETECTION_POLICY_ACT}`, findingsRef: 'detection/fp-1' }),
+    action({ requestedBy: `policy/runtime-response@${DETECTION_POLICY_ACT}`, findingsRef: 'detection/fp-0' }),
+  ]);
+  assert.deepEqual(link?.gaps, []);
+  assert.equal(link?.complete, true);
+  assert.equal(link?.event?.fingerprint, 'fp-1');
+  assert.deepEqual(link?.detection, {
+    fingerprint: 'fp-1',
+    ruleId: 'shell_in_container',
+    title: 'a shell',
+    firstSeen: 't0',
+    lastSeen: 't1',
+    count: 3,
+  });
+  assert.equal(link?.scan, undefined);
+  assert.equal(other?.complete, false);
+  assert.deepEqual(other?.gaps, ['event evt-2 is not about detection fp-0, which the action cites']);
 });

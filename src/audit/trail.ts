@@ -8,7 +8,8 @@
  *
  * The links: the action's `requestedBy` is `policy/<action>@<activationId>`; that activation's
  * `cause` is the trigger activation whose result holds the CloudEvent it was fired with (its `id`,
- * `type`, and `data.scanId`); the action's `findingsRef` is `scan/<scanId>`. A link that cannot be
+ * `type`, and `data.scanId`); the action's `findingsRef` is `scan/<scanId>` (or, for a runtime
+ * detection, `detection/<fingerprint>`, the event's `data.fingerprint`). A link that cannot be
  * followed (a manual action, a record not written yet, an API that failed) is named in `gaps`.
  */
 import { z } from 'zod';
@@ -21,6 +22,8 @@ import type { SecurityAction } from '../enforcement/security-action.js';
 export interface AuditLookups {
   scan(id: string): Promise<unknown>;
   activation(id: string): Promise<unknown>;
+  /** The runtime detection with this fingerprint on the action's target (`findingsRef: detection/<fp>`). */
+  detection(fingerprint: string, target: { namespace: string; pod: string }): Promise<unknown>;
 }
 
 export interface AuditSources {
@@ -67,8 +70,19 @@ export interface AuditLink {
     trigger: string;
     /** When the trigger fired (ms since the epoch). */
     firedAt: number;
+    /** A runtime detection event's detection. */
+    fingerprint?: string;
   };
   scan?: { id: number; kind: string; scanTime: string; receivedAt: string };
+  /** For an action on a runtime detection (`findingsRef: detection/<fingerprint>`), instead of `scan`. */
+  detection?: {
+    fingerprint: string;
+    ruleId: string;
+    title: string;
+    firstSeen: string;
+    lastSeen: string;
+    count: number;
+  };
   /** True when every link above was found and agrees with the next. */
   complete: boolean;
   gaps: string[];
@@ -76,6 +90,7 @@ export interface AuditLink {
 
 const REQUESTED_BY = /^policy\/(.+)@([0-9a-f]{32})$/;
 const FINDINGS_REF = /^scan\/(\d+)$/;
+const DETECTION_REF = /^detection\/(.+)$/;
 
 const activationSchema = z.looseObject({
   activationId: z.string(),
@@ -92,7 +107,22 @@ const eventSchema = z.looseObject({
   type: z.string(),
   time: z.string().optional(),
   subject: z.string().optional(),
-  data: z.looseObject({ reason: z.string().optional(), scanId: z.number().int().optional() }).optional(),
+  data: z
+    .looseObject({
+      reason: z.string().optional(),
+      scanId: z.number().int().optional(),
+      fingerprint: z.string().optional(),
+    })
+    .optional(),
+});
+
+const detectionSchema = z.looseObject({
+  fingerprint: z.string(),
+  ruleId: z.string(),
+  title: z.string(),
+  firstSeen: z.string(),
+  lastSeen: z.string(),
+  count: z.number().int(),
 });
 
 const scanSchema = z.looseObject({
@@ -122,7 +152,17 @@ export function httpAuditLookups(sources: AuditSources): AuditLookups {
     { apihost: sources.functions.url, auth: sources.functions.auth, namespace: sources.functions.namespace },
     timeoutMs,
   );
-  return { scan: (id) => scanner.scan(id), activation: (id) => whisk.activation(id) };
+  return {
+    scan: (id) => scanner.scan(id),
+    activation: (id) => whisk.activation(id),
+    detection: async (fingerprint, { namespace, pod }) => {
+      const found = (await scanner.detections({ namespace, pod })).find(
+        (d) => (d as { fingerprint?: unknown }).fingerprint === fingerprint,
+      );
+      if (found === undefined) throw new Error('not found');
+      return found;
+    },
+  };
 }
 
 /** Follows each action's links; actions in the order given (the action API's: newest first). */
@@ -183,6 +223,7 @@ export async function auditTrail(lookups: AuditLookups, actions: SecurityAction[
                 ...(e.subject === undefined ? {} : { subject: e.subject }),
                 ...(e.data?.reason === undefined ? {} : { reason: e.data.reason }),
                 ...(e.data?.scanId === undefined ? {} : { scanId: e.data.scanId }),
+                ...(e.data?.fingerprint === undefined ? {} : { fingerprint: e.data.fingerprint }),
               };
             }
           }
@@ -190,7 +231,19 @@ export async function auditTrail(lookups: AuditLookups, actions: SecurityAction[
       }
 
       const ref = FINDINGS_REF.exec(spec.findingsRef ?? '');
-      if (!ref) gaps.push(`findingsRef ${JSON.stringify(spec.findingsRef ?? '')} names no scan`);
+      const detected = DETECTION_REF.exec(spec.findingsRef ?? '');
+      if (detected) {
+        const fingerprint = detected[1] as string;
+        const got = await fetched(() => lookups.detection(fingerprint, spec.target), detectionSchema);
+        if (!got.ok) gaps.push(`detection ${fingerprint}: ${got.why}`);
+        else {
+          const { ruleId, title, firstSeen, lastSeen, count } = got.value;
+          link.detection = { fingerprint, ruleId, title, firstSeen, lastSeen, count };
+        }
+        if (link.event && link.event.fingerprint !== fingerprint)
+          gaps.push(`event ${link.event.id} is not about detection ${fingerprint}, which the action cites`);
+      } else if (!ref)
+        gaps.push(`findingsRef ${JSON.stringify(spec.findingsRef ?? '')} names no scan or detection`);
       else {
         const got = await fetched(() => lookups.scan(ref[1] as string), scanSchema);
         if (!got.ok) gaps.push(`scan ${ref[1]}: ${got.why}`);

@@ -175,6 +175,13 @@ export class ScannerClient {
     return this.request('GET', `/v1/scans/${encodeURIComponent(String(id))}`);
   }
 
+  /** `GET /v1/detections?namespace=&pod=`: a workload's newest runtime detections (aggregates), unchecked. */
+  async detections(query: { namespace: string; pod: string }): Promise<unknown[]> {
+    const q = new URLSearchParams({ ...query, limit: '1000' });
+    const body = (await this.request('GET', `/v1/detections?${q.toString()}`)) as { detections?: unknown[] };
+    return body.detections ?? [];
+  }
+
   /** `GET /v1/images?…`: the answer as it came (status and JSON); the caller judges it. */
   images(query: URLSearchParams): Promise<JsonResponse> {
     return this.http.send('GET', `/v1/images?${query}`);

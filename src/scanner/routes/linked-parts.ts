@@ -184,6 +184,15 @@ export function registerLinkedParts(
           if (!scan) throw notFound(`scan ${id}`);
           return scan;
         },
+        detection: async (fingerprint, target) => {
+          const found = visibility
+            ? (await store.detections.list(visibility, target, { limit: 1000, offset: 0 })).find(
+                (d) => d.fingerprint === fingerprint,
+              )
+            : undefined;
+          if (!found) throw notFound(`detection ${fingerprint}`);
+          return found;
+        },
         activation: async (id) => {
           if (runtime === undefined) throw notFound(`policy runtime namespace ${workload.namespace}`);
           return runtime.activation(id);

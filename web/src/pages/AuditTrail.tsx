@@ -41,6 +41,14 @@ interface AuditLink {
     firedAt: number;
   };
   scan?: { id: number; kind: string; scanTime: string; receivedAt: string };
+  detection?: {
+    fingerprint: string;
+    ruleId: string;
+    title: string;
+    firstSeen: string;
+    lastSeen: string;
+    count: number;
+  };
   complete: boolean;
   gaps: string[];
 }
@@ -75,7 +83,7 @@ function Step({ title, children, found }: { title: string; children: ReactNode; 
 }
 
 function Chain({ link }: { link: AuditLink }) {
-  const { action, activation, event, scan } = link;
+  const { action, activation, event, scan, detection } = link;
   return (
     <Card withBorder data-testid="audit-chain">
       <Group justify="space-between" mb="sm">
@@ -88,15 +96,24 @@ function Chain({ link }: { link: AuditLink }) {
       </Group>
       {/* Every step is drawn; a missing one is red, with a dashed line to the next. */}
       <Timeline active={4} bulletSize={22} lineWidth={2}>
-        <Step title="Scan" found={scan !== undefined}>
-          {scan ? (
+        {detection ? (
+          <Step title="Runtime detection" found>
             <Text size="sm">
-              Scan {scan.id} ({scan.kind}) at {scan.scanTime}, received {scan.receivedAt}
+              {detection.title} (<code>{detection.ruleId}</code>), {detection.count}× from{' '}
+              {detection.firstSeen} to {detection.lastSeen}
             </Text>
-          ) : (
-            <Gap what={`scan (${action.findingsRef ?? 'the action cites none'})`} />
-          )}
-        </Step>
+          </Step>
+        ) : (
+          <Step title="Scan" found={scan !== undefined}>
+            {scan ? (
+              <Text size="sm">
+                Scan {scan.id} ({scan.kind}) at {scan.scanTime}, received {scan.receivedAt}
+              </Text>
+            ) : (
+              <Gap what={`scan or detection (${action.findingsRef ?? 'the action cites none'})`} />
+            )}
+          </Step>
+        )}
         <Step title="Event" found={event !== undefined}>
           {event ? (
             <Text size="sm">
