@@ -22,7 +22,7 @@ import pino from 'pino';
 import type { SensorEvent } from '../src/runtime/contracts.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { freePortRun } from '../src/testing/ports.js';
-import type { AuditLink } from '../src/up/audit.js';
+import type { AuditLink } from '../src/audit/trail.js';
 import { runUp } from '../src/up/run-up.js';
 import { RuntimeDetector } from '../src/runtime/detector.js';
 import { RuleRegistry } from '../src/runtime/rules/registry.js';

@@ -14,19 +14,17 @@ import {
   stopSignal,
 } from './common.js';
 import type { DbFlags } from './common.js';
+import { addOidcOptions, oidcSettings } from './oidc-options.js';
+import type { OidcFlags } from './oidc-options.js';
 
-interface ServerFlags extends DbFlags {
+interface ServerFlags extends DbFlags, OidcFlags {
   database?: string;
   host: string;
   port: number;
   triggerAllow: string[];
   bodyLimit?: number;
-  oidcIssuer?: string;
-  oidcAudience?: string;
-  oidcRolesClaim: string;
-  oidcNamespacesClaim: string;
-  oidcClusterClaim?: string;
   rateLimit?: RateLimit | false;
+  signInRateLimit?: RateLimit | false;
   detectionRetention?: number;
 }
 
@@ -75,7 +73,7 @@ function retentionOf(value: string | undefined): number | undefined {
 }
 
 export function registerServerCommand(program: Command): void {
-  addDbOptions(
+  const serverCommand = addDbOptions(
     program
       .command('server')
       .description('run the vulnerability scanner service (reports, findings API, event triggers)')
@@ -95,36 +93,19 @@ export function registerServerCommand(program: Command): void {
         new Option('--body-limit <bytes>', 'largest request body accepted').argParser(integer(1024, 1 << 30)),
       )
       .addOption(
-        new Option('--oidc-issuer <url>', 'also accept OIDC JWTs from this issuer (JWKS by discovery)').env(
-          'CONTAINMENT_OIDC_ISSUER',
-        ),
-      )
-      .addOption(
-        new Option('--oidc-audience <aud>', 'audience OIDC tokens must carry').env(
-          'CONTAINMENT_OIDC_AUDIENCE',
-        ),
-      )
-      .addOption(
-        new Option('--oidc-roles-claim <claim>', 'claim holding the role(s)')
-          .env('CONTAINMENT_OIDC_ROLES_CLAIM')
-          .default('roles'),
-      )
-      .addOption(
-        new Option('--oidc-namespaces-claim <claim>', 'claim holding the namespaces (a list, or *)')
-          .env('CONTAINMENT_OIDC_NAMESPACES_CLAIM')
-          .default('namespaces'),
-      )
-      .addOption(
-        new Option('--oidc-cluster-claim <claim>', 'claim holding the cluster (default: every cluster)').env(
-          'CONTAINMENT_OIDC_CLUSTER_CLAIM',
-        ),
-      )
-      .addOption(
         new Option(
           '--rate-limit <n/window>',
           'requests per token (per address unauthenticated), e.g. 600/1m, or off (default 30000/1m)',
         )
           .env('CONTAINMENT_RATE_LIMIT')
+          .argParser(parseRateLimit),
+      )
+      .addOption(
+        new Option(
+          '--sign-in-rate-limit <n/window>',
+          'dashboard sign-ins per client address, e.g. 20/1m, or off (default 20/1m)',
+        )
+          .env('CONTAINMENT_SIGN_IN_RATE_LIMIT')
           .argParser(parseRateLimit),
       )
       .addOption(
@@ -138,9 +119,7 @@ export function registerServerCommand(program: Command): void {
   ).action(async (flags: ServerFlags, command: Command) => {
     const file = await configOf(command);
     const detectionRetention = flags.detectionRetention ?? retentionOf(file.detectionRetention);
-    if ((flags.oidcIssuer === undefined) !== (flags.oidcAudience === undefined)) {
-      throw new ContainmentError(ErrorCodes.USAGE, '--oidc-issuer and --oidc-audience go together');
-    }
+    const oidc = oidcSettings(flags, file);
     // Logs go to stderr so stdout carries only the generated admin token.
     const logger = await commandLogger('info');
     // Loaded here, not at startup: every other command would pay for Fastify and the stores.
@@ -156,18 +135,9 @@ export function registerServerCommand(program: Command): void {
         ? {}
         : { adminToken: process.env.CONTAINMENT_ADMIN_TOKEN }),
       ...(flags.bodyLimit === undefined ? {} : { bodyLimit: flags.bodyLimit }),
-      ...(flags.oidcIssuer === undefined || flags.oidcAudience === undefined
-        ? {}
-        : {
-            oidc: {
-              issuer: flags.oidcIssuer,
-              audience: flags.oidcAudience,
-              rolesClaim: flags.oidcRolesClaim,
-              namespacesClaim: flags.oidcNamespacesClaim,
-              ...(flags.oidcClusterClaim === undefined ? {} : { clusterClaim: flags.oidcClusterClaim }),
-            },
-          }),
+      ...oidc,
       ...(flags.rateLimit === undefined ? {} : { rateLimit: flags.rateLimit }),
+      ...(flags.signInRateLimit === undefined ? {} : { signInRateLimit: flags.signInRateLimit }),
       ...(detectionRetention === undefined ? {} : { detectionRetentionMs: detectionRetention }),
       logger,
     });
@@ -182,4 +152,5 @@ export function registerServerCommand(program: Command): void {
     logger.info({ signal: await stopSignal() }, 'stopping');
     await server.close();
   });
+  addOidcOptions(serverCommand);
 }

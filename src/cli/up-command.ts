@@ -6,8 +6,10 @@ import { ContainmentError, ErrorCodes } from '../errors.js';
 import { labelOption, parseDuration, runtimeDetectionOption } from './options.js';
 import { commandLogger, configOf, dataDirOf, stopSignal } from './common.js';
 import { dataDirOption, portDefaultNote } from './help.js';
+import { addOidcOptions, oidcSettings } from './oidc-options.js';
+import type { OidcFlags } from './oidc-options.js';
 
-interface UpFlags {
+interface UpFlags extends OidcFlags {
   dataDir?: string;
   port: number;
   engineSocket?: string;
@@ -56,7 +58,7 @@ export function enforceSetting(
 }
 
 export function registerUpCommand(program: Command): void {
-  program
+  const upCommand = program
     .command('up')
     .description(
       'run the whole loop on this machine: scanner (port), functions (port+1), action API (port+2), agent; monitors (dry runs only) unless --enforce',
@@ -111,6 +113,7 @@ export function registerUpCommand(program: Command): void {
       const file = await configOf(cmd);
       const dataDir = dataDirOf(flags, file);
       const enforce = enforceSetting(flags, process.env, file);
+      const oidc = oidcSettings(flags, file);
       const output = flags.json === true ? 'json' : flags.quiet === true ? 'quiet' : 'text';
       const logger = await commandLogger('warn');
       // Listening before starting: a signal during start-up also ends in a clean stop.
@@ -127,6 +130,7 @@ export function registerUpCommand(program: Command): void {
         labels: flags.label,
         runtimeDetection: flags.runtimeDetection,
         enforce,
+        ...oidc,
         onDecision: (d) => {
           const out = decisionOutput(output, d);
           if (out) process[out.stream].write(`${out.line}\n`);
@@ -150,4 +154,5 @@ export function registerUpCommand(program: Command): void {
       await up.close();
       process.stderr.write('containment up: stopped\n');
     });
+  addOidcOptions(upCommand);
 }

@@ -53,4 +53,29 @@ export class ActionApiClient {
       );
     return parsed.data;
   }
+
+  /** A namespace's actions the token may see, newest first (`GET /v1/actions`). */
+  async list(namespace: string, limit = 1000): Promise<SecurityAction[]> {
+    const query = new URLSearchParams({ namespace, limit: String(limit) });
+    const response = await this.http.send('GET', `/v1/actions?${query.toString()}`);
+    if (response.status !== 200)
+      throw describedApiError(`actions of ${namespace}`, response, ErrorCodes.SERVER_UNREACHABLE);
+    const parsed = securityActionSchema.array().safeParse((response.body as { actions?: unknown }).actions);
+    if (!parsed.success)
+      throw describedApiError(
+        `actions of ${namespace}: unexpected answer`,
+        response,
+        ErrorCodes.SERVER_UNREACHABLE,
+      );
+    return parsed.data;
+  }
+
+  /** One action, or undefined when the token may not see it or it does not exist. */
+  async get(id: string): Promise<SecurityAction | undefined> {
+    const response = await this.http.send('GET', `/v1/actions/${encodeURIComponent(id)}`);
+    if (response.status === 404) return undefined;
+    const parsed = response.status === 200 ? securityActionSchema.safeParse(response.body) : undefined;
+    if (!parsed?.success) throw describedApiError(`action ${id}`, response, ErrorCodes.SERVER_UNREACHABLE);
+    return parsed.data;
+  }
 }

@@ -153,6 +153,13 @@ export class WhiskClient implements WhiskApi {
     return response.body;
   }
 
+  /** The newest activations with their logs and results (`?docs=true`), newest first. */
+  async activations(limit: number): Promise<unknown[]> {
+    const response = await this.send('GET', `activations?docs=true&limit=${limit}`);
+    if (response.status !== 200) throw fail('GET activations', response);
+    return response.body as unknown[];
+  }
+
   /** Fires a trigger; its activation id, or undefined when no active rule took the event (204). */
   async fire(trigger: string, params: JsonObject): Promise<string | undefined> {
     const response = await this.send('POST', this.entityPath('triggers', trigger), params);

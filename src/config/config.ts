@@ -30,6 +30,21 @@ export const ConfigFileSchema = z
     ecosystems: z.array(z.string().min(1)).optional(),
     /** `containment up` carries actions out instead of monitoring (flag and env win). */
     enforce: z.boolean().optional(),
+    /** OIDC for `server` and `up` (the `--oidc-*` flags and `CONTAINMENT_OIDC_*` win). */
+    oidc: z
+      .object({
+        issuer: z.string().url().optional(),
+        audience: z.string().min(1).optional(),
+        rolesClaim: z.string().min(1).optional(),
+        namespacesClaim: z.string().min(1).optional(),
+        clusterClaim: z.string().min(1).optional(),
+        /** The dashboard's OIDC client. */
+        clientId: z.string().min(1).optional(),
+        clientSecret: z.string().min(1).optional(),
+        redirectUri: z.string().url().optional(),
+      })
+      .strict()
+      .optional(),
     /** `containment server`: how long runtime detections are kept (`30d`, `12h`, `0` = forever). */
     detectionRetention: z.string().optional(),
   })

@@ -27,6 +27,10 @@ export const ApiErrorCodes = {
   CSRF_REJECTED: 'CSRF_REJECTED',
   /** `/ui/` was requested but the dashboard's assets were not built (`npm run build`). */
   UI_NOT_BUILT: 'UI_NOT_BUILT',
+  /** The audit or policies routes on a scanner with no linked enforcer and runtime (`containment up` links them). */
+  PARTS_NOT_LINKED: 'PARTS_NOT_LINKED',
+  /** The linked enforcer or policy runtime failed or did not answer. */
+  LINKED_PART_FAILED: 'LINKED_PART_FAILED',
   INTERNAL: 'INTERNAL',
 } as const;
 

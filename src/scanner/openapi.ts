@@ -26,8 +26,18 @@ import {
   workloadQuerySchema,
 } from './schemas.js';
 import { workloadSearchQuerySchema } from './routes/workload-search.js';
-import { auditQuerySchema, listQuerySchema, postQuerySchema } from '../enforcement/action-api.js';
+import {
+  auditQuerySchema as actionAuditQuerySchema,
+  listQuerySchema,
+  postQuerySchema,
+} from '../enforcement/action-api.js';
 import { securityActionSchema } from '../enforcement/security-action.js';
+import {
+  auditQuerySchema,
+  policiesQuerySchema,
+  ruleParamsSchema,
+  ruleStatusBodySchema,
+} from './routes/linked-parts.js';
 
 export interface RouteDoc {
   method: 'GET' | 'POST' | 'DELETE';
@@ -246,6 +256,34 @@ export const ROUTES: readonly RouteDoc[] = [
     status: 202,
   },
   {
+    method: 'GET',
+    path: '/v1/audit',
+    summary:
+      "Audit trail of a workload (cluster, namespace, pod) or of one action: per SecurityAction the chain scan → event → trigger → policy activation (with logs) → action, and the gaps where a link is missing; needs findings:read on the namespace (another namespace's workload: 403, another namespace's action: 404); 501 PARTS_NOT_LINKED on a scanner without `containment up`'s enforcer and runtime",
+    auth: 'findings:read',
+    query: auditQuerySchema,
+    status: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/policies',
+    summary:
+      'Deployed policies (source, dry-run), triggers, rules and the newest activations with logs and results, per policy-runtime namespace the caller may read (triggers:read on the namespace of the same name); mayChangeRules says whether the caller may switch rules',
+    auth: 'triggers:read',
+    query: policiesQuerySchema,
+    status: 200,
+  },
+  {
+    method: 'POST',
+    path: '/v1/policies/:namespace/rules/:rule',
+    summary:
+      'Enable (active) or disable (inactive) a rule of a policy-runtime namespace (triggers:write on it)',
+    auth: 'triggers:write',
+    params: ruleParamsSchema,
+    body: ruleStatusBodySchema,
+    status: 200,
+  },
+  {
     method: 'POST',
     path: '/v1/baselines/sync',
     summary:
@@ -397,7 +435,7 @@ export function actionRoutes(has: { evidence: boolean; audit: boolean }): RouteD
             path: '/v1/audit',
             summary: 'Each action on a pod with the scan, event and policy activation that led to it',
             auth: 'actions:read',
-            query: auditQuerySchema,
+            query: actionAuditQuerySchema,
             status: 200,
           } as const,
         ]

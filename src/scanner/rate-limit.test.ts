@@ -1,4 +1,7 @@
-/** Per-token rate limiting on a listening scanner: 429 with Retry-After, other callers unaffected. */
+/**
+ * Per-token rate limiting on a listening scanner: 429 with Retry-After, other callers unaffected;
+ * and the dashboard's sign-in (`POST /ui/session`), limited per client address.
+ */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,5 +65,53 @@ describe('rate limiting', { skip: !haveData }, () => {
       'a valid token from that address still works',
     );
     assert.equal((await get('/healthz')).status, 200, 'health probes are never limited');
+  });
+});
+
+describe('dashboard sign-in rate limiting', { skip: !haveData }, () => {
+  const SIGN_INS = 3;
+  const WINDOW_MS = 1000;
+  let s: Harness;
+  before(async () => {
+    s = await startHarness(osvNpm, { signInRateLimit: { max: SIGN_INS, windowMs: WINDOW_MS } });
+  });
+  after(async () => s?.close());
+
+  const signIn = (token: string, remoteAddress = '192.0.2.7') =>
+    s.app.inject({
+      method: 'POST',
+      url: '/ui/session',
+      remoteAddress,
+      headers: { 'x-containment-csrf': '1' },
+      payload: { token },
+    });
+
+  test('too many sign-ins from one address get 429 RATE_LIMITED, even with a good token, then it recovers', async () => {
+    const guess = `ctm_0123456789abcdef_${'B'.repeat(43)}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < SIGN_INS; i++) statuses.push((await signIn(guess)).statusCode);
+    assert.deepEqual(statuses, [401, 401, 401]);
+    const limited = await signIn(s.adminToken);
+    assert.equal(limited.statusCode, 429, 'a correct token cannot slip past the limit');
+    assert.equal(limited.json().error.code, 'RATE_LIMITED');
+    assert.equal(limited.headers['set-cookie'], undefined, 'no session while limited');
+    assert.ok(Number(limited.headers['retry-after']) >= 1);
+    assert.equal((await signIn(s.adminToken, '192.0.2.8')).statusCode, 200, 'another address is unaffected');
+    assert.equal(
+      (
+        await s.app.inject({
+          url: '/v1/clusters',
+          remoteAddress: '192.0.2.7',
+          headers: { authorization: `Bearer ${s.adminToken}` },
+        })
+      ).statusCode,
+      200,
+      'the API itself is not limited by sign-ins',
+    );
+    // After the window the address may sign in again.
+    await new Promise((r) => setTimeout(r, WINDOW_MS + 100));
+    const again = await signIn(s.adminToken);
+    assert.equal(again.statusCode, 200, again.body);
+    assert.match(String(again.headers['set-cookie']), /^ctm_session=/);
   });
 });

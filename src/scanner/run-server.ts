@@ -20,6 +20,8 @@ import { Rematcher } from './rematch.js';
 import { ScannerMetrics } from './metrics.js';
 import { buildScannerApp } from './server.js';
 import type { RateLimit, ScannerAppOptions } from './server.js';
+import type { LinkedParts } from './routes/linked-parts.js';
+import type { WebOidcClient } from './routes/ui-oidc.js';
 import { openServerStores } from './server-stores.js';
 
 export { SCANNER_DB_FILE } from './server-stores.js';
@@ -45,6 +47,12 @@ export interface RunServerOptions {
   oidc?: OidcVerifierOptions;
   /** Per-token request limit; false turns it off. Default DEFAULT_RATE_LIMIT. */
   rateLimit?: RateLimit | false;
+  /** Dashboard sign-ins (`POST /ui/session`) per client address; false turns it off. Default DEFAULT_SIGN_IN_RATE_LIMIT. */
+  signInRateLimit?: RateLimit | false;
+  /** The dashboard's OIDC client (needs `oidc`): `--oidc-client-id`, `--oidc-client-secret`, `--oidc-redirect-uri`. */
+  webOidc?: WebOidcClient;
+  /** The enforcer and policy runtime beside this scanner (`containment up`): `/v1/audit`, `/v1/policies`. */
+  linkedParts?: () => LinkedParts | undefined;
   /**
    * How often to look for advisory imports (also by other processes) and re-match stored
    * inventories; default DEFAULT_REMATCH_INTERVAL_MS, 0 = only on `POST /v1/admin/rematch`.
@@ -74,6 +82,9 @@ const ADMIN_SCOPE = { cluster: '*', namespaces: '*' } as const;
  * so the default must carry a whole cluster's reports; it exists to stop a runaway client.
  */
 export const DEFAULT_RATE_LIMIT: RateLimit = { max: 30_000, windowMs: 60_000 };
+
+/** 20 dashboard sign-ins a minute per address: plenty for people, slow for guessing tokens. */
+export const DEFAULT_SIGN_IN_RATE_LIMIT: RateLimit = { max: 20, windowMs: 60_000 };
 
 /** Registers the operator's bootstrap admin token; it must end up a global admin token. */
 async function registerGivenAdmin(tokens: ApiTokens, token: string): Promise<void> {
@@ -177,6 +188,11 @@ export async function runScannerServer(options: RunServerOptions): Promise<Runni
       matcher,
       ...(options.oidc ? { oidc: createOidcVerifier(options.oidc) } : {}),
       ...(options.rateLimit === false ? {} : { rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT }),
+      ...(options.signInRateLimit === false
+        ? {}
+        : { signInRateLimit: options.signInRateLimit ?? DEFAULT_SIGN_IN_RATE_LIMIT }),
+      ...(options.webOidc ? { webOidc: options.webOidc } : {}),
+      ...(options.linkedParts ? { linkedParts: options.linkedParts } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
       ...(options.actions === undefined ? {} : { actions: options.actions }),

@@ -26,6 +26,7 @@ import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { ScannerMetrics } from './metrics.js';
 import { buildScannerApp } from './server.js';
 import type { EventStreamOptions } from './routes/events-stream.js';
+import type { LinkedParts } from './routes/linked-parts.js';
 import type { WebOidcClient } from './routes/ui-oidc.js';
 import type { RateLimit, ScannerAppOptions } from './server.js';
 import { PostgresScannerStore } from './store/postgres-scanner-store.js';
@@ -153,6 +154,8 @@ export type BackendHarness = Harness<ScannerStore, AsyncAdvisoryStore>;
 export interface HarnessOptions {
   bodyLimit?: number;
   rateLimit?: RateLimit;
+  signInRateLimit?: RateLimit;
+  linkedParts?: () => LinkedParts | undefined;
   /** Default `sqlite`. */
   backend?: ScannerBackendName;
   /** PostgreSQL: run as another replica on this database (see `openBackendStores`). */
@@ -204,6 +207,8 @@ export async function startHarness(osvDir: string, options: HarnessOptions = {})
     metrics,
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
     ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+    ...(options.signInRateLimit === undefined ? {} : { signInRateLimit: options.signInRateLimit }),
+    ...(options.linkedParts === undefined ? {} : { linkedParts: options.linkedParts }),
     ...(options.oidc === undefined ? {} : { oidc: options.oidc }),
     ...(options.webOidc === undefined ? {} : { webOidc: options.webOidc }),
     ...(options.eventStream === undefined ? {} : { eventStream: options.eventStream }),

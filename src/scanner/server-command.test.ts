@@ -146,6 +146,60 @@ test('OIDC and the rate limit come from the environment (CONTAINMENT_OIDC_*, CON
   }
 });
 
+test('the dashboard OIDC client from the config file, the flag winning over the environment; sign-ins limited per address', async () => {
+  const audience = 'https://scanner.test';
+  const provider = await startOidcProvider({
+    clients: { 'viewer-x': { roles: ['viewer'], namespaces: ['x'] } },
+  });
+  const config = join(dir, 'oidc-config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      oidc: {
+        issuer: provider.issuer,
+        audience,
+        clientId: 'from-file',
+        redirectUri: 'https://dash.example/ui/oidc/callback',
+      },
+    }),
+  );
+  try {
+    const server = await startServer(
+      { CONTAINMENT_OIDC_CLIENT_ID: 'from-env', CONTAINMENT_SIGN_IN_RATE_LIMIT: '2/1m' },
+      ['--config', config, '--oidc-client-id', 'from-flag'],
+    );
+    assert.deepEqual(await (await fetch(`${server.url}/ui/oidc`)).json(), { enabled: true });
+    const login = await fetch(`${server.url}/ui/oidc/login?next=/ui/`, { redirect: 'manual' });
+    assert.equal(login.status, 302);
+    const target = new URL(login.headers.get('location') ?? '');
+    assert.equal(target.origin, new URL(provider.issuer).origin, 'to the issuer from the file');
+    assert.equal(target.searchParams.get('client_id'), 'from-flag', 'the flag wins');
+    assert.equal(target.searchParams.get('redirect_uri'), 'https://dash.example/ui/oidc/callback');
+    const signIn = async (): Promise<number> =>
+      (
+        await fetch(`${server.url}/ui/session`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-containment-csrf': '1' },
+          body: JSON.stringify({ token: 'ctm_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }),
+        })
+      ).status;
+    assert.deepEqual([await signIn(), await signIn(), await signIn()], [401, 401, 429]);
+    server.child.kill('SIGTERM');
+    assert.equal(await server.exit, 0);
+  } finally {
+    provider.close();
+  }
+});
+
+test('a dashboard OIDC client without an issuer is a usage error', async () => {
+  const bad = await runMain(['server', '--data-dir', dir, '--oidc-client-id', 'dash']);
+  assert.equal(bad.status, 2);
+  assert.match(
+    bad.stderr,
+    /^error\[USAGE\]: --oidc-client-id, --oidc-client-secret and --oidc-redirect-uri need --oidc-issuer/,
+  );
+});
+
 test('detection retention: flag > environment > config file > 30 days; a bad value is one line', async () => {
   const config = join(dir, 'retention.json');
   writeFileSync(config, JSON.stringify({ detectionRetention: '7d' }));

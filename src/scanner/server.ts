@@ -24,6 +24,8 @@ import type { RouteContext } from './routes/context.js';
 import { visibilityFor } from './routes/context.js';
 import { registerEventStream } from './routes/events-stream.js';
 import type { EventStreamOptions } from './routes/events-stream.js';
+import { registerLinkedParts } from './routes/linked-parts.js';
+import type { LinkedParts } from './routes/linked-parts.js';
 import { registerUiOidc } from './routes/ui-oidc.js';
 import type { WebOidcClient } from './routes/ui-oidc.js';
 import { actionApiPlugin } from '../enforcement/action-api.js';
@@ -64,6 +66,13 @@ export interface ScannerAppOptions {
   webDir?: string;
   /** The dashboard's OIDC client (authorization code + PKCE against `oidc`'s issuer). */
   webOidc?: WebOidcClient;
+  /**
+   * The enforcer and policy runtime `containment up` runs beside the scanner (`/v1/audit`,
+   * `/v1/policies`); read on each request, since up starts them after the scanner.
+   */
+  linkedParts?: () => LinkedParts | undefined;
+  /** `POST /ui/session` attempts per client address and window (sign-in guessing); none when undefined. */
+  signInRateLimit?: RateLimit;
   /** `GET /v1/events/stream` timing (tests shorten it). */
   eventStream?: EventStreamOptions;
   /**
@@ -79,6 +88,29 @@ export interface RateLimit {
 }
 
 /**
+ * A limit of `limit.max` requests per window and key: over it, 429 `RATE_LIMITED` with
+ * Retry-After. Needs @fastify/rate-limit registered on `app`.
+ */
+function rateLimiter(
+  app: FastifyInstance,
+  limit: RateLimit,
+  key: (request: FastifyRequest) => string,
+): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const check = app.createRateLimit({ max: limit.max, timeWindow: limit.windowMs, keyGenerator: key });
+  return async (request, reply) => {
+    const state = await check(request);
+    if (!state.isAllowed && state.isExceeded) {
+      void reply.header('retry-after', String(Math.max(1, state.ttlInSeconds)));
+      throw new ScannerApiError(
+        429,
+        ApiErrorCodes.RATE_LIMITED,
+        `rate limit of ${state.max} requests per ${state.timeWindow / 1000} s exceeded`,
+      );
+    }
+  };
+}
+
+/**
  * The rate limiter and the `/v1` authentication hook. A failed authentication still counts,
  * against the caller's address, so token guessing is throttled too.
  */
@@ -90,15 +122,10 @@ async function authentication(
   principalOf: (request: FastifyRequest) => Principal;
 }> {
   const principals = new WeakMap<FastifyRequest, Principal>();
-  await app.register(fastifyRateLimit, { global: false });
   const rateLimit = options.rateLimit
-    ? app.createRateLimit({
-        max: options.rateLimit.max,
-        timeWindow: options.rateLimit.windowMs,
-        keyGenerator: (request) => {
-          const principal = principals.get(request);
-          return principal ? `${principal.via}:${principal.subject}` : `ip:${request.ip}`;
-        },
+    ? rateLimiter(app, options.rateLimit, (request) => {
+        const principal = principals.get(request);
+        return principal ? `${principal.via}:${principal.subject}` : `ip:${request.ip}`;
       })
     : undefined;
 
@@ -115,15 +142,7 @@ async function authentication(
     } catch (e) {
       failure = e;
     }
-    const limit = await rateLimit?.(request);
-    if (limit && !limit.isAllowed && limit.isExceeded) {
-      void reply.header('retry-after', String(Math.max(1, limit.ttlInSeconds)));
-      throw new ScannerApiError(
-        429,
-        ApiErrorCodes.RATE_LIMITED,
-        `rate limit of ${limit.max} requests per ${limit.timeWindow / 1000} s exceeded`,
-      );
-    }
+    await rateLimit?.(request, reply);
     if (failure !== undefined) throw failure;
   };
   const principalOf = (request: FastifyRequest): Principal => {
@@ -152,7 +171,15 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
   });
   registerErrorHandlers(app);
   // The dashboard: its session cookie is turned into credentials before /v1 authenticates.
-  registerUiSession(app, { tokens: options.tokens, ...(options.oidc ? { oidc: options.oidc } : {}) });
+  await app.register(fastifyRateLimit, { global: false });
+  registerUiSession(
+    app,
+    { tokens: options.tokens, ...(options.oidc ? { oidc: options.oidc } : {}) },
+    // Per client address, apart from the API's budget: guessing tokens at the sign-in form.
+    options.signInRateLimit
+      ? rateLimiter(app, options.signInRateLimit, (request) => `signin:${request.ip}`)
+      : undefined,
+  );
   registerUiOidc(app, options.webOidc, options.oidc);
   registerWebAssets(app, options.webDir);
   const { authenticateRequest, principalOf } = await authentication(app, options);
@@ -213,6 +240,7 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
       for (const routes of V1_ROUTES) routes(v1, context);
       registerWorkloadSearch(v1, store, principalOf, visibilityFor);
       registerEventStream(v1, store, principalOf, visibilityFor, options.eventStream);
+      registerLinkedParts(v1, store, principalOf, visibilityFor, options.linkedParts ?? (() => undefined));
     },
     { prefix: '/v1' },
   );

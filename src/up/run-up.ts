@@ -53,12 +53,15 @@ import { AuditNotifier } from '../functions/host/notifier.js';
 import { TOKEN_PREFIX } from '../auth/api-tokens.js';
 import { runScannerServer } from '../scanner/run-server.js';
 import type { RunningServer } from '../scanner/run-server.js';
+import type { LinkedParts } from '../scanner/routes/linked-parts.js';
+import type { WebOidcClient } from '../scanner/routes/ui-oidc.js';
+import type { OidcVerifierOptions } from '../auth/oidc.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
-import { auditTrail } from './audit.js';
+import { auditTrail, httpAuditLookups } from '../audit/trail.js';
 import { ObservedEnforcer } from './decision-log.js';
 import type { Decision } from './decision-log.js';
 import { watchAdvisoryImports } from './import-watch.js';
-import type { AuditSources } from './audit.js';
+import type { AuditSources } from '../audit/trail.js';
 
 export const UP_CLUSTER = 'local';
 export const UP_NAMESPACE = 'local';
@@ -94,6 +97,9 @@ export interface RunUpOptions {
   rematchIntervalMs: number;
   /** Carry actions out for real; otherwise (the default) monitor: every action is a dry run. */
   enforce?: boolean;
+  /** OIDC JWTs the scanner accepts, and the dashboard's OIDC client (`--oidc-*`). */
+  oidc?: OidcVerifierOptions;
+  webOidc?: WebOidcClient;
   /** Called once per new action with its outcome (the CLI's live output). */
   onDecision?: (decision: Decision) => void;
   logger: Logger;
@@ -237,6 +243,7 @@ async function startScanner(
   state: UpState,
   closers: Started['closers'],
   actions: ActionApiOptions,
+  linked: () => LinkedParts | undefined,
 ): Promise<{ scanner: RunningServer; admin: ScannerClient; tokens: RunningUp['issuedTokens'] }> {
   const { dataDir, logger } = options;
   const scanner = await runScannerServer({
@@ -247,9 +254,14 @@ async function startScanner(
     triggerAllow: ['127.0.0.0/8'],
     adminToken: state.adminToken,
     rematchIntervalMs: options.rematchIntervalMs,
+    ...(options.oidc ? { oidc: options.oidc } : {}),
+    ...(options.webOidc ? { webOidc: options.webOidc } : {}),
+    // The dashboard's audit and policies pages: the action API and runtime started after it.
+    linkedParts: linked,
     logger,
-    // The dashboard's Actions page and Act buttons: the same enforcer, on the scanner's origin.
-    actions: { ...actions, tokens: [] },
+    // The dashboard's Actions page and Act buttons: the same enforcer, on the scanner's origin. Its
+    // /v1/audit there is the scanner's own (linked parts, checked against the caller's visibility).
+    actions: { ...actions, tokens: [], audit: undefined },
   });
   closers.push(() => scanner.close());
   saveState(dataDir, state);
@@ -321,6 +333,8 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
   const closers = closerList(logger);
   const { close } = closers;
   try {
+    // Set once the action API and the runtime below are up; until then the scanner has none.
+    const linked: { parts?: LinkedParts } = {};
     const found = await reachableEngine(options, env);
     const engine = typeof found === 'string' ? undefined : found;
     const enforce = options.enforce === true;
@@ -349,10 +363,19 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
       evidenceDir,
       onBackgroundError: (e, id) => logger.error({ err: e, action: id }, 'action failed'),
       audit: (actions) =>
-        late.auditSources === undefined ? Promise.resolve([]) : auditTrail(late.auditSources, actions),
+        late.auditSources === undefined
+          ? Promise.resolve([])
+          : auditTrail(httpAuditLookups(late.auditSources), actions),
     };
 
-    const { scanner, admin, tokens } = await startScanner(options, advisoryDbPath, state, closers, actionApi);
+    const { scanner, admin, tokens } = await startScanner(
+      options,
+      advisoryDbPath,
+      state,
+      closers,
+      actionApi,
+      () => linked.parts,
+    );
     if (engine === undefined)
       options.notice(`${String(found)}: live scanning and enforcement are OFF (scanner and functions only)`);
 
@@ -379,6 +402,11 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
       logger,
     });
     closers.push(() => running.close());
+    linked.parts = {
+      cluster: UP_CLUSTER,
+      actions: { url: running.url, token: state.adminToken },
+      functions: { url: functions.url, namespaces: { [UP_NAMESPACE]: functionsAuth } },
+    };
     if (engine !== undefined) {
       const agentClient = new ScannerClient({ server: scanner.url, token: tokens.agent });
       const agent = new Agent({

@@ -27,7 +27,7 @@ import type { SecurityAction } from '../enforcement/security-action.js';
 import { findEngineSocket } from '../engine/socket.js';
 import { requireOrSkip } from '../testing/shared-data.js';
 import { hasCommand, podmanAvailable } from '../testing/tools.js';
-import type { AuditLink } from './audit.js';
+import type { AuditLink } from '../audit/trail.js';
 import type { Decision } from './decision-log.js';
 import { formatDecision } from './decision-log.js';
 import { runUp } from './run-up.js';

@@ -15,33 +15,21 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { verifyBundle } from '../../src/linux/evidence.js';
 import { httpReachable, reachableFromNetns } from '../../src/enforcement/podman-fixture.test-helper.js';
 import type { SecurityAction } from '../../src/enforcement/security-action.js';
-import type { AuditLink } from '../../src/up/audit.js';
-import { findEngineSocket } from '../../src/engine/socket.js';
+import type { AuditLink } from '../../src/audit/trail.js';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../src/scanner/routes/browser.test-helper.js';
 import { DEFAULT_WEB_DIR } from '../../src/scanner/routes/web-assets.js';
 import { isCI, repoRoot, requireOrSkip, sharedDataDir } from '../../src/testing/shared-data.js';
-import { hasCommand, podmanAvailable } from '../../src/testing/tools.js';
 import { freePortRun } from '../../src/testing/ports.js';
+import { buildBusyboxImage, runBusyboxContainer, whyUpUnavailable } from './up-fixture.test-helper.js';
 
-const BUSYBOX = '/usr/bin/busybox';
-const APPLETS = ['sh', 'sleep', 'httpd', 'cat', 'ls'];
 const CONTAIN_WITHIN_MS = 25_000;
 
 async function waitFor<T>(get: () => Promise<T | undefined>, what: string, ms: number): Promise<T> {
@@ -54,15 +42,7 @@ async function waitFor<T>(get: () => Promise<T | undefined>, what: string, ms: n
   }
 }
 
-function whyUnavailable(): string | undefined {
-  const missing = [
-    ...['podman', 'nft', 'nsenter', 'tar'].filter((tool) => !hasCommand(tool)),
-    ...(existsSync(BUSYBOX) ? [] : [BUSYBOX]),
-    ...(findEngineSocket(undefined, process.env) === undefined ? ['a podman API socket'] : []),
-  ];
-  if (missing.length > 0) return `${missing.join(', ')} (needed for the containment up loop)`;
-  return podmanAvailable() ? undefined : 'a working podman';
-}
+const whyUnavailable = whyUpUnavailable;
 
 describe('containment up: scan → event → policy → enforcement on podman', () => {
   const unavailable = whyUnavailable();
@@ -84,22 +64,8 @@ describe('containment up: scan → event → policy → enforcement on podman', 
   let scannerApi = '';
   let adminToken = '';
 
-  /** A rootfs with busybox and an index page, plus `extra` files; imported as `image`. */
-  function buildImage(image: string, extra: Record<string, string | 'busybox'>): void {
-    const root = join(tmp, image.replace(/\W/g, '_'));
-    for (const d of ['bin', 'www', 'tmp']) mkdirSync(join(root, d), { recursive: true });
-    copyFileSync(BUSYBOX, join(root, 'bin', 'busybox'));
-    for (const applet of APPLETS) symlinkSync('busybox', join(root, 'bin', applet));
-    writeFileSync(join(root, 'www', 'index.html'), 'up loop test page\n');
-    for (const [path, content] of Object.entries(extra)) {
-      const file = join(root, path);
-      mkdirSync(join(file, '..'), { recursive: true });
-      if (content === 'busybox') copyFileSync(BUSYBOX, file);
-      else writeFileSync(file, content);
-    }
-    execFileSync('tar', ['-C', root, '-cf', `${root}.tar`, '.']);
-    execFileSync('podman', ['import', '--quiet', `${root}.tar`, image], { stdio: 'pipe' });
-  }
+  const buildImage = (image: string, extra: Record<string, string | 'busybox'>): void =>
+    buildBusyboxImage(tmp, image, extra);
 
   /** Starts busybox httpd on port 80 in `image`; returns the container's name, pid and addresses. */
   function startContainer(
@@ -108,31 +74,7 @@ describe('containment up: scan → event → policy → enforcement on podman', 
   ): { name: string; ip: string; pid: number; gateway: string } {
     const name = `containment-up-${kind}${suffix}-${run}`;
     containers.push(name);
-    execFileSync(
-      'podman',
-      [
-        'run',
-        '-d',
-        '--name',
-        name,
-        '--label',
-        label,
-        images[kind],
-        '/bin/httpd',
-        '-f',
-        '-p',
-        '80',
-        '-h',
-        '/www',
-      ],
-      { stdio: 'pipe' },
-    );
-    const [info] = JSON.parse(execFileSync('podman', ['inspect', name], { encoding: 'utf8' })) as {
-      State: { Pid: number };
-      NetworkSettings: { Networks?: Record<string, { IPAddress: string; Gateway: string }> };
-    }[];
-    const net = Object.values(info?.NetworkSettings.Networks ?? {})[0];
-    return { name, ip: net?.IPAddress ?? '', gateway: net?.Gateway ?? '', pid: info?.State.Pid ?? 0 };
+    return runBusyboxContainer(name, label, images[kind]);
   }
 
   /**

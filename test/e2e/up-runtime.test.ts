@@ -33,7 +33,7 @@ import type { Ctr } from '../../src/runtime/runtime-fixture.test-helper.js';
 import { freePortRun } from '../../src/testing/ports.js';
 import { repoRoot, requireOrSkip } from '../../src/testing/shared-data.js';
 import { hasCommand } from '../../src/testing/tools.js';
-import type { AuditLink } from '../../src/up/audit.js';
+import type { AuditLink } from '../../src/audit/trail.js';
 
 const WITHIN_MS = 30_000;
 /** Starting includes compiling and attaching the probes: seconds, more under load. */

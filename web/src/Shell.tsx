@@ -57,6 +57,9 @@ export function Shell() {
                 <AnchorLink to="/actions" c="white">
                   Actions
                 </AnchorLink>
+                <AnchorLink to="/policies" c="white">
+                  Policies
+                </AnchorLink>
               </Group>
             </nav>
           </Group>

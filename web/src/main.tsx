@@ -48,6 +48,24 @@ export const workloadRoute = createRoute({
   validateSearch: (s: Record<string, unknown>): { container?: string } => ({ container: text(s.container) }),
   component: lazyRouteComponent(() => import('./pages/WorkloadPage')),
 });
+const auditRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/audit',
+  validateSearch: (
+    s: Record<string, unknown>,
+  ): { cluster?: string; namespace?: string; pod?: string; action?: string } => ({
+    cluster: text(s.cluster),
+    namespace: text(s.namespace),
+    pod: text(s.pod),
+    action: text(s.action),
+  }),
+  component: lazyRouteComponent(() => import('./pages/AuditTrail')),
+});
+const policiesRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/policies',
+  component: lazyRouteComponent(() => import('./pages/Policies')),
+});
 
 export const actionsRoute = createRoute({
   getParentRoute: () => rootRoute,
@@ -72,6 +90,8 @@ const router = createRouter({
     workloadRoute,
     actionsRoute,
     actionRoute,
+    auditRoute,
+    policiesRoute,
   ]),
   basepath: '/ui',
   defaultPreload: false,

@@ -9,6 +9,7 @@
  * fetch with one needs a CORS preflight this server never grants) and, when it names an `Origin`,
  * come from this server's own origin. Sign-in itself needs the header too (no login CSRF).
  * A request that carries an `Authorization` header ignores the cookie.
+ * Sign-in attempts are limited per client address (`signInLimit`): 429 `RATE_LIMITED`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -73,7 +74,11 @@ function csrfCheck(request: FastifyRequest): void {
  * Adds the cookie→Authorization hook (register before the `/v1` routes so they inherit it) and
  * `GET|POST|DELETE /ui/session`.
  */
-export function registerUiSession(app: FastifyInstance, auth: AuthenticateOptions): void {
+export function registerUiSession(
+  app: FastifyInstance,
+  auth: AuthenticateOptions,
+  signInLimit?: (request: FastifyRequest, reply: FastifyReply) => Promise<void>,
+): void {
   app.addHook('onRequest', async (request) => {
     if (request.headers.authorization !== undefined) return;
     if (request.url.startsWith('/ui/session')) return;
@@ -102,6 +107,7 @@ export function registerUiSession(app: FastifyInstance, auth: AuthenticateOption
 
   app.post('/ui/session', async (request, reply) => {
     noStore(reply);
+    await signInLimit?.(request, reply);
     csrfCheck(request);
     const parsed = signInSchema.safeParse(request.body);
     if (!parsed.success)

@@ -3,6 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useParams, useSearch } from '@tanstack/react-router';
 import { lazy, Suspense, useMemo } from 'react';
 import { api } from '../api';
+import { AnchorLink } from '../AnchorLink';
 import type { Severity, Summary, Workload } from '../api';
 import { ActPanel } from '../ActPanel';
 import { ErrorNote } from '../ErrorNote';
@@ -103,6 +104,9 @@ export default function WorkloadPage() {
           {scan.summary.compliance.passed ? 'compliant' : 'not compliant'}
         </Badge>
         <Text size="sm">Risk score {scan.summary.riskScore}</Text>
+        <AnchorLink to="/audit" search={{ cluster, namespace, pod }} size="sm">
+          Audit trail
+        </AnchorLink>
       </Group>
       {/* Only where an enforcer serves the action API (`containment up`). */}
       {actions.data && <ActPanel target={where} />}

@@ -1,20 +1,31 @@
 /**
- * The audit trail of a workload in `containment up`: for each SecurityAction on it, the chain
- * scan or runtime detection → CloudEvent → policy activation → action, joined through the parts'
- * own HTTP APIs (the scanner's `GET /v1/scans/{id}` and `GET /v1/detections/{id}`, the runtime's
- * `GET …/activations/{id}`) and never their storage.
+ * The audit trail of a workload: for each SecurityAction on it, the chain scan or runtime
+ * detection → CloudEvent → trigger → policy activation (with its logs) → action. The one join, used by `containment up`'s
+ * action API (`GET /v1/audit`) and by the scanner's (`GET /v1/audit`, the dashboard's audit page).
+ * Records are looked up through `AuditLookups`: the parts' own HTTP APIs (the scanner's
+ * `GET /v1/scans/{id}` and `GET /v1/detections/{id}`, the runtime's `GET …/activations/{id}`;
+ * `httpAuditLookups`), or the scanner's visibility-checked read of its own records — never another
+ * part's storage.
  *
  * The links: the action's `requestedBy` is `policy/<action>@<activationId>`; that activation's
  * `cause` is the trigger activation whose result holds the CloudEvent it was fired with (its `id`,
- * `type`, and `data.scanId` or `data.detectionId`); the action's `findingsRef` is `scan/<scanId>`
- * or `detection/<detectionId>`. A link that cannot be followed (a manual action, a record not
- * written yet, an API that failed, an event about another scan or detection) is named in `gaps`.
+ * `type`, and `data.scanId` or `data.detectionId`); the action's `findingsRef` is `scan/<scanId>` or
+ * `detection/<detectionId>`. A link that cannot be followed (a manual action, a record not written
+ * yet, an API that failed, an event about another scan or detection) is named in `gaps`.
  */
 import { z } from 'zod';
 import { ApiError } from '../clients/http.js';
 import { ScannerClient } from '../clients/scanner-client.js';
 import { WhiskClient } from '../clients/whisk-client.js';
 import type { SecurityAction } from '../enforcement/security-action.js';
+
+/** How the join reads a scan and an activation; a throw (e.g. ApiError 404) becomes a gap. */
+export interface AuditLookups {
+  scan(id: string): Promise<unknown>;
+  activation(id: string): Promise<unknown>;
+  /** The scanner's stored runtime detection (`findingsRef: detection/<id>`). */
+  detection(id: string): Promise<unknown>;
+}
 
 export interface AuditSources {
   /** The scanner's base URL and a token that may read the namespace's scans. */
@@ -36,7 +47,17 @@ export interface AuditLink {
     completedAt?: string;
     message?: string;
   };
-  activation?: { id: string; action: string; status: string; start: number; end: number; cause?: string };
+  activation?: {
+    id: string;
+    action: string;
+    status: string;
+    start: number;
+    end: number;
+    cause?: string;
+    /** What the policy logged while it ran. */
+    logs: string[];
+    result?: unknown;
+  };
   event?: {
     id: string;
     type: string;
@@ -44,12 +65,17 @@ export interface AuditLink {
     subject?: string;
     reason?: string;
     scanId?: number;
-    detectionId?: number;
     /** The trigger activation that carried the event to the policy. */
     triggerActivationId: string;
+    /** The trigger's name (the trigger activation's). */
+    trigger: string;
+    /** When the trigger fired (ms since the epoch). */
+    firedAt: number;
+    /** A runtime detection event's detection (the scanner's id). */
+    detectionId?: number;
   };
   scan?: { id: number; kind: string; scanTime: string; receivedAt: string };
-  /** The runtime detection aggregate, for an action on a detection. */
+  /** For an action on a runtime detection (`findingsRef: detection/<id>`), instead of `scan`. */
   detection?: {
     id: number;
     ruleId: string;
@@ -73,6 +99,7 @@ const activationSchema = z.looseObject({
   start: z.number(),
   end: z.number(),
   cause: z.string().optional(),
+  logs: z.array(z.string()).optional(),
   response: z.looseObject({ status: z.string(), result: z.unknown() }),
 });
 
@@ -90,13 +117,6 @@ const eventSchema = z.looseObject({
     .optional(),
 });
 
-const scanSchema = z.looseObject({
-  id: z.number().int(),
-  kind: z.string(),
-  scanTime: z.string(),
-  receivedAt: z.string(),
-});
-
 const detectionSchema = z.looseObject({
   id: z.number().int(),
   ruleId: z.string(),
@@ -105,6 +125,13 @@ const detectionSchema = z.looseObject({
   count: z.number().int(),
   firstSeen: z.string(),
   lastSeen: z.string(),
+});
+
+const scanSchema = z.looseObject({
+  id: z.number().int(),
+  kind: z.string(),
+  scanTime: z.string(),
+  receivedAt: z.string(),
 });
 
 type Fetched<T> = { ok: true; value: T } | { ok: false; why: string };
@@ -119,15 +146,24 @@ async function fetched<T>(get: () => Promise<unknown>, schema: z.ZodType<T>): Pr
   }
 }
 
-/** Follows each action's links; actions in the order given (the action API's: newest first). */
-export async function auditTrail(sources: AuditSources, actions: SecurityAction[]): Promise<AuditLink[]> {
+/** Lookups through the scanner's and the runtime's HTTP APIs. */
+export function httpAuditLookups(sources: AuditSources): AuditLookups {
   const timeoutMs = sources.timeoutMs ?? 10_000;
   const scanner = new ScannerClient({ server: sources.scanner.url, token: sources.scanner.token, timeoutMs });
   const whisk = new WhiskClient(
     { apihost: sources.functions.url, auth: sources.functions.auth, namespace: sources.functions.namespace },
     timeoutMs,
   );
-  const activation = (id: string) => fetched(() => whisk.activation(id), activationSchema);
+  return {
+    scan: (id) => scanner.scan(id),
+    activation: (id) => whisk.activation(id),
+    detection: (id) => scanner.detection(id),
+  };
+}
+
+/** Follows each action's links; actions in the order given (the action API's: newest first). */
+export async function auditTrail(lookups: AuditLookups, actions: SecurityAction[]): Promise<AuditLink[]> {
+  const activation = (id: string) => fetched(() => lookups.activation(id), activationSchema);
   return Promise.all(
     actions.map(async ({ metadata, spec, status }): Promise<AuditLink> => {
       const gaps: string[] = [];
@@ -162,6 +198,8 @@ export async function auditTrail(sources: AuditSources, actions: SecurityAction[
             start: a.start,
             end: a.end,
             ...(a.cause === undefined ? {} : { cause: a.cause }),
+            logs: a.logs ?? [],
+            ...(a.response.result === undefined ? {} : { result: a.response.result }),
           };
           if (a.cause === undefined) gaps.push(`activation ${a.activationId} was not caused by a trigger`);
           else {
@@ -175,6 +213,8 @@ export async function auditTrail(sources: AuditSources, actions: SecurityAction[
                 id: e.id,
                 type: e.type,
                 triggerActivationId: a.cause,
+                trigger: trigger.value.name,
+                firedAt: trigger.value.start,
                 ...(e.time === undefined ? {} : { time: e.time }),
                 ...(e.subject === undefined ? {} : { subject: e.subject }),
                 ...(e.data?.reason === undefined ? {} : { reason: e.data.reason }),
@@ -189,14 +229,14 @@ export async function auditTrail(sources: AuditSources, actions: SecurityAction[
       const ref = FINDINGS_REF.exec(spec.findingsRef ?? '');
       if (!ref) gaps.push(`findingsRef ${JSON.stringify(spec.findingsRef ?? '')} names no scan or detection`);
       else if (ref[1] === 'scan') {
-        const got = await fetched(() => scanner.scan(ref[2] as string), scanSchema);
+        const got = await fetched(() => lookups.scan(ref[2] as string), scanSchema);
         if (!got.ok) gaps.push(`scan ${ref[2]}: ${got.why}`);
         else {
           const { id, kind, scanTime, receivedAt } = got.value;
           link.scan = { id, kind, scanTime, receivedAt };
         }
       } else {
-        const got = await fetched(() => scanner.detection(ref[2] as string), detectionSchema);
+        const got = await fetched(() => lookups.detection(ref[2] as string), detectionSchema);
         if (!got.ok) gaps.push(`detection ${ref[2]}: ${got.why}`);
         else {
           const { id, ruleId, severity, title, count, firstSeen, lastSeen } = got.value;

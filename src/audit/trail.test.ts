@@ -11,8 +11,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { SecurityAction } from '../enforcement/security-action.js';
-import { auditTrail } from './audit.js';
-import type { AuditSources } from './audit.js';
+import { auditTrail, httpAuditLookups } from './trail.js';
+import type { AuditLookups } from './trail.js';
 
 const POLICY_ACT = 'a'.repeat(32);
 const TRIGGER_ACT = 'b'.repeat(32);
@@ -34,6 +34,7 @@ const answers: Record<string, unknown> = {
     start: 1,
     end: 2,
     cause: TRIGGER_ACT,
+    logs: ['2026-01-01T00:00:00Z stdout: quarantining web'],
     response: { status: 'success', result: {} },
   },
   [`/api/v1/namespaces/local/activations/${TRIGGER_ACT}`]: {
@@ -76,15 +77,15 @@ const server = createServer((req, res) => {
   res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body ?? { error: 'not found' }));
 });
-let sources: AuditSources;
+let sources: AuditLookups;
 
 before(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  sources = {
+  sources = httpAuditLookups({
     scanner: { url, token: 'scanner-token' },
     functions: { url, namespace: 'local', auth: 'uuid:key' },
-  };
+  });
 });
 after(() => server.close());
 
@@ -113,6 +114,8 @@ test('a chain whose links all agree is complete', async () => {
   assert.equal(link?.complete, true);
   assert.equal(link?.event?.id, 'evt-1');
   assert.equal(link?.event?.triggerActivationId, TRIGGER_ACT);
+  assert.equal(link?.event?.trigger, 'security-notices');
+  assert.deepEqual(link?.activation?.logs, ['2026-01-01T00:00:00Z stdout: quarantining web']);
   assert.equal(link?.scan?.id, 7);
   assert.ok(seenAuth.includes(`Basic ${Buffer.from('uuid:key').toString('base64')}`));
   assert.ok(seenAuth.includes('Bearer scanner-token'));
@@ -146,6 +149,7 @@ test('a runtime detection chain joins detection → event → activation → act
   assert.equal(link?.complete, true);
   assert.equal(link?.event?.type, 'dev.containment.runtime.detected');
   assert.equal(link?.event?.detectionId, 3);
+  assert.equal(link?.event?.trigger, 'runtime-detections');
   assert.equal(link?.detection?.id, 3);
   assert.equal(link?.detection?.ruleId, 'reverse_shell');
   assert.equal(link?.scan, undefined);
