@@ -10,14 +10,17 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  closeSync,
   cpSync,
   existsSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +35,76 @@ export const TOTAL_RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
 export const DEBIAN12_RECORDS = 5_000;
 /** Bump when the generated records change shape, so cached archives are rebuilt. */
 const GENERATOR_VERSION = 2;
+
+/** How long a build waits for another process's build of the same input before giving up. */
+const LOCK_WAIT_MS = 60 * 60 * 1000;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs `build` holding `<target>.lock` (created exclusively, holding the builder's pid), so two
+ * benchmarks started at once never build the same input into the same place: the second waits,
+ * then finds the first one's result. A lock whose process is gone is taken over. Builds also go
+ * to a per-process `.partial-<pid>` and are renamed into place, so even a builder that ignores
+ * the lock never shares a half-written tree with this one.
+ */
+function withBuildLock<T>(target: string, log: (line: string) => void, build: () => T): T {
+  mkdirSync(BENCH_CACHE, { recursive: true });
+  const lock = `${target}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  let said = false;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let holder: number;
+    try {
+      holder = Number(readFileSync(lock, 'utf8'));
+    } catch {
+      continue; // released between our open and read
+    }
+    // An empty file is a lock being written this instant: wait for it like a live one.
+    if (Number.isInteger(holder) && holder > 0 && !pidAlive(holder)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`${lock} is held by process ${holder} for too long`);
+    if (!said) log(`waiting for process ${holder}, which is building ${target} ...`);
+    said = true;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+  }
+  try {
+    return build();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/** A fresh per-process build directory or file name next to `target`. */
+const partialOf = (target: string): string => `${target}.partial-${process.pid}`;
+
+/** Moves a finished build into place; a target finished meanwhile by a lock-less builder wins. */
+function publish(partial: string, target: string): void {
+  try {
+    renameSync(partial, target);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+    rmSync(partial, { recursive: true, force: true });
+  }
+}
 
 // Common packages of real Debian images (not gdb: libsource-highlight4v5 fails to configure under
 // debootstrap); with their dependencies and minbase this is ~500 packages.
@@ -93,9 +166,14 @@ function countInstalled(root: string): number {
 export function prepareRoot(log: (line: string) => void): BenchRoot {
   const root = join(BENCH_CACHE, 'bookworm-500');
   const marker = join(root, '.complete');
-  if (!existsSync(marker)) {
-    mkdirSync(BENCH_CACHE, { recursive: true });
-    const partial = `${root}.partial`;
+  if (!existsSync(marker)) withBuildLock(root, log, () => buildRoot(root, marker, log));
+  return { path: root, packages: countInstalled(root), how: readFileSync(marker, 'utf8').trim() };
+}
+
+function buildRoot(root: string, marker: string, log: (line: string) => void): void {
+  if (existsSync(marker)) return; // built by the process we waited for
+  {
+    const partial = partialOf(root);
     rmSync(partial, { recursive: true, force: true });
     const mirror = process.env.DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
     log(
@@ -121,10 +199,10 @@ export function prepareRoot(log: (line: string) => void): BenchRoot {
       how = fallbackRoot(partial);
     }
     writeFileSync(join(partial, '.complete'), `${how}\n`);
+    // A root without its marker is a build that died half-way.
     rmSync(root, { recursive: true, force: true });
-    renameSync(partial, root);
+    publish(partial, root);
   }
-  return { path: root, packages: countInstalled(root), how: readFileSync(marker, 'utf8').trim() };
 }
 
 /** The test minbase root plus this Debian 12 host's real dpkg entries, up to ~500 packages. */
@@ -234,10 +312,20 @@ export function prepareRecords(root: BenchRoot, log: (line: string) => void): Be
     realRecords: 0,
   };
   const manifest = join(dir, 'manifest.json');
-  if (existsSync(manifest)) return { ...result, ...(JSON.parse(readFileSync(manifest, 'utf8')) as object) };
+  const done = (): BenchRecords => ({
+    ...result,
+    ...(JSON.parse(readFileSync(manifest, 'utf8')) as object),
+  });
+  if (existsSync(manifest)) return done();
+  return withBuildLock(dir, log, () => {
+    if (!existsSync(manifest)) buildRecords(root, dir, log);
+    return done();
+  });
+}
 
+function buildRecords(root: BenchRoot, dir: string, log: (line: string) => void): void {
   log(`generating ${TOTAL_RECORDS} records into ${dir} (once) ...`);
-  const partial = `${dir}.partial`;
+  const partial = partialOf(dir);
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
   const real = realRecords();
@@ -312,9 +400,9 @@ export function prepareRecords(root: BenchRoot, log: (line: string) => void): Be
     ecosystems: [...perEcosystem.keys()],
   };
   writeFileSync(join(partial, 'manifest.json'), `${JSON.stringify(written, null, 2)}\n`);
+  // A directory without its manifest is a build that died half-way.
   rmSync(dir, { recursive: true, force: true });
-  renameSync(partial, dir);
-  return { ...result, ...written };
+  publish(partial, dir);
 }
 
 /**
@@ -324,7 +412,14 @@ export function prepareRecords(root: BenchRoot, log: (line: string) => void): Be
 export function prepareImageArchive(root: BenchRoot, log: (line: string) => void): string {
   const archive = join(BENCH_CACHE, 'bookworm-500.docker-archive.tar');
   if (existsSync(archive)) return archive;
-  const dir = `${archive}.partial`;
+  return withBuildLock(archive, log, () => {
+    if (!existsSync(archive)) buildImageArchive(root, archive, log);
+    return archive;
+  });
+}
+
+function buildImageArchive(root: BenchRoot, archive: string, log: (line: string) => void): void {
+  const dir = partialOf(archive);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir);
   log(`building ${archive} from the root (once) ...`);
@@ -347,8 +442,8 @@ export function prepareImageArchive(root: BenchRoot, log: (line: string) => void
     { Config: configName, RepoTags: ['localhost/bench-bookworm:500'], Layers: ['layer.tar'] },
   ];
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
-  tar(['-C', dir, '-cf', `${archive}.tmp`, 'layer.tar', configName, 'manifest.json']);
-  renameSync(`${archive}.tmp`, archive);
+  const tmp = `${dir}.tar`;
+  tar(['-C', dir, '-cf', tmp, 'layer.tar', configName, 'manifest.json']);
+  renameSync(tmp, archive);
   rmSync(dir, { recursive: true, force: true });
-  return archive;
 }

@@ -8,13 +8,14 @@ import { collectInventory } from '../inventory/collect.js';
 import type { FileEntry } from '../inventory/context.js';
 import type { InventoryPhase } from '../inventory/collect.js';
 import type { Inventory, Package } from '../inventory/types.js';
-import { matchIdentity, matchPackages, summarize } from '../matching/index.js';
+import { summarize } from '../matching/index.js';
 import type { ComplianceThresholds, VulnerabilityFinding } from '../matching/types.js';
 import { DEFAULT_THRESHOLDS } from '../matching/types.js';
 import { applyIgnores } from '../report/ignore-file.js';
 import type { IgnoreEntry } from '../report/ignore-file.js';
-import { ScanCache } from './scan-cache.js';
-import type { PackageMatch } from './scan-cache.js';
+import { joinRuns } from '../scanner/finding-sets.js';
+import { PackageMatcher } from '../scanner/package-matcher.js';
+import type { ScanCache } from './scan-cache.js';
 import type { ScanResult, ScanTarget } from './scan-result.js';
 import { openTarget } from './targets.js';
 import type { OpenedTarget } from './targets.js';
@@ -44,59 +45,31 @@ export interface ScanOptions {
   cache?: ScanCache;
 }
 
-/** Packages looked up per store call: bounds the advisories held at once (one batch's). */
-const LOOKUP_BATCH = 64;
-
-/** The advisory store's state, for ScanCache: changes with every import. */
-async function storeState(store: AsyncAdvisoryStore): Promise<string> {
-  const last = await store.lastImport();
-  return last ? `${last.importId}\0${last.finishedAt}` : 'empty';
-}
-
 /**
- * Findings of every package, in inventory order. Advisories are fetched a batch of packages at a
- * time (one round trip per batch for a database server) and dropped once that batch is matched,
- * so memory holds one batch's candidates, not the whole inventory's. Packages already matched
- * against this store state (`cache`) are not looked up again.
+ * Findings of every package, in inventory order, through the per-package match cache (one
+ * lookup and match per distinct match identity; advisories fetched a batch of packages at a time
+ * and dropped once matched). A ScanCache's matcher keeps the matches for the next scans; without
+ * one, a matcher lives for this scan only.
  */
 async function matchInventory(
   packages: readonly Package[],
-  store: AsyncAdvisoryStore,
-  cache: ScanCache | undefined,
+  matcher: PackageMatcher,
 ): Promise<{ found: VulnerabilityFinding[]; warnings: string[] }> {
-  const results = new Map<string, PackageMatch>();
-  const pending: Array<[string, Package]> = [];
-  for (const pkg of packages) {
-    const key = ScanCache.packageKey(pkg);
-    if (results.has(key)) continue;
-    const cached = cache?.packageMatch(key);
-    if (cached) results.set(key, cached);
-    else {
-      results.set(key, { findings: [], warnings: [] }); // placeholder: each key is matched once
-      pending.push([key, pkg]);
-    }
-  }
-  for (let i = 0; i < pending.length; i += LOOKUP_BATCH) {
-    const batch = pending.slice(i, i + LOOKUP_BATCH);
-    const candidates = await store.lookupMany(batch.map(([, pkg]) => matchIdentity(pkg)));
-    batch.forEach(([key, pkg], j) => {
-      const warnings: string[] = [];
-      const findings = matchPackages([pkg], () => candidates[j] ?? [], {
-        onWarning: (w) => warnings.push(w),
-      });
-      const match = { findings, warnings };
-      results.set(key, match);
-      cache?.setPackageMatch(key, match);
-    });
-  }
-  const found: VulnerabilityFinding[] = [];
+  const sets = await matcher.matchAll(packages);
   const warnings = new Set<string>();
-  for (const pkg of packages) {
-    const match = results.get(ScanCache.packageKey(pkg)) as PackageMatch;
-    found.push(...match.findings);
-    for (const w of match.warnings) warnings.add(w);
-  }
-  return { found, warnings: [...warnings] };
+  for (const set of sets) for (const w of set.warnings ?? []) warnings.add(w);
+  return {
+    found: joinRuns(
+      packages,
+      sets.map((s) => s.findings),
+    ),
+    warnings: [...warnings],
+  };
+}
+
+/** The cache's matcher for the store (at the database's current generation), or a one-scan one. */
+async function matcherFor(store: AsyncAdvisoryStore, cache: ScanCache | undefined): Promise<PackageMatcher> {
+  return cache ? cache.use(store) : new PackageMatcher(store);
 }
 
 /** The packages that count toward findings: installed ones, and declared ones only when asked. */
@@ -150,11 +123,9 @@ export async function evaluateInventory(
     scanTime: string;
   },
 ): Promise<ScanResult> {
-  if (options.cache) options.cache.useStoreState(await storeState(store));
   const matched = await matchInventory(
     counted(inventory.packages, options.includeDeclared),
-    store,
-    options.cache,
+    await matcherFor(store, options.cache),
   );
   return finish(target, inventory, matched, options);
 }
@@ -194,7 +165,7 @@ export async function scan(targetRef: string, options: ScanOptions = {}): Promis
     options.store ?? openSqliteAdvisoryStore(options.dbPath ?? '', { readonly: true });
   const { cache } = options;
   try {
-    if (cache) cache.useStoreState(await storeState(store));
+    const matcher = await matcherFor(store, cache);
     options.onPhase?.('open', targetRef);
     const opened = await openTarget(targetRef, {
       engineSocket: options.engineSocket,
@@ -210,11 +181,7 @@ export async function scan(targetRef: string, options: ScanOptions = {}): Promis
         ...(signed?.files ? { files: signed.files } : {}),
       });
       options.onPhase?.('match');
-      const matched = await matchInventory(
-        counted(inventory.packages, options.includeDeclared),
-        store,
-        cache,
-      );
+      const matched = await matchInventory(counted(inventory.packages, options.includeDeclared), matcher);
       if (signed) cache?.setTarget(targetRef, { signature: signed.signature, inventory, ...matched });
       return finish(opened.target, inventory, matched, { ...options, scanTime });
     } finally {
