@@ -23,7 +23,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { repoRoot, sharedDataDir } from '../src/testing/shared-data.js';
 import { ZipWriter } from '../src/testing/zip-writer.js';
 
@@ -298,16 +298,21 @@ function retargetedRanges(kind: number, installedVersion: string, template: Json
   }
 }
 
-export function prepareRecords(root: BenchRoot, log: (line: string) => void): BenchRecords {
+/** The records for `root`: TOTAL_RECORDS of them unless `total` says otherwise. */
+export function prepareRecords(
+  root: BenchRoot,
+  log: (line: string) => void,
+  total = TOTAL_RECORDS,
+): BenchRecords {
   const rootStatus = readFileSync(join(root.path, 'var/lib/dpkg/status'));
   const key = createHash('sha256')
-    .update(`${GENERATOR_VERSION}\n${TOTAL_RECORDS}\n${DEBIAN12_RECORDS}\n`)
+    .update(`${GENERATOR_VERSION}\n${total}\n${DEBIAN12_RECORDS}\n`)
     .update(rootStatus);
   const dir = join(BENCH_CACHE, `records-${key.digest('hex').slice(0, 12)}`);
   const result: BenchRecords = {
     allZip: join(dir, 'all.zip'),
     osvScannerDbDir: join(dir, 'osv-scanner-db'),
-    total: TOTAL_RECORDS,
+    total,
     debian12: DEBIAN12_RECORDS,
     realRecords: 0,
   };
@@ -318,13 +323,13 @@ export function prepareRecords(root: BenchRoot, log: (line: string) => void): Be
   });
   if (existsSync(manifest)) return done();
   return withBuildLock(dir, log, () => {
-    if (!existsSync(manifest)) buildRecords(root, dir, log);
+    if (!existsSync(manifest)) buildRecords(root, dir, total, log);
     return done();
   });
 }
 
-function buildRecords(root: BenchRoot, dir: string, log: (line: string) => void): void {
-  log(`generating ${TOTAL_RECORDS} records into ${dir} (once) ...`);
+function buildRecords(root: BenchRoot, dir: string, total: number, log: (line: string) => void): void {
+  log(`generating ${total} records into ${dir} (once) ...`);
   const partial = partialOf(dir);
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
@@ -384,7 +389,7 @@ function buildRecords(root: BenchRoot, dir: string, log: (line: string) => void)
       ],
     });
   }
-  for (let n = DEBIAN12_RECORDS; n < TOTAL_RECORDS; n++) {
+  for (let n = DEBIAN12_RECORDS; n < total; n++) {
     const record = replicate(real[n % real.length] as Json, n);
     // Past the first copy, replicas name packages of their own: 700 copies of each advisory
     // against the same PyPI or npm package would be load no real database puts on one package.
@@ -446,4 +451,30 @@ function buildImageArchive(root: BenchRoot, archive: string, log: (line: string)
   tar(['-C', dir, '-cf', tmp, 'layer.tar', configName, 'manifest.json']);
   renameSync(tmp, archive);
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * The records imported into a SQLite advisory database (once, beside them; by `bench-child.ts
+ * import` in its own process), for benchmarks that measure scans, not imports.
+ */
+export function prepareDatabase(records: BenchRecords, log: (line: string) => void): string {
+  const db = join(dirname(records.allZip), 'advisories.sqlite');
+  if (existsSync(db)) return db;
+  return withBuildLock(db, log, () => {
+    if (existsSync(db)) return db;
+    log(`importing ${records.total} records into ${db} (once) ...`);
+    const partial = partialOf(db);
+    rmSync(partial, { force: true });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'bench', 'bench-child.ts'), 'import', records.allZip, partial],
+      { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+    );
+    if (r.status !== 0) throw new Error(`import into ${partial} failed: ${r.stderr}`);
+    // A closed database has checkpointed its write-ahead log; one left over goes along.
+    for (const suffix of ['-wal', '-shm'])
+      if (existsSync(`${partial}${suffix}`)) renameSync(`${partial}${suffix}`, `${db}${suffix}`);
+    renameSync(partial, db);
+    return db;
+  });
 }
