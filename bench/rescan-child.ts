@@ -49,14 +49,24 @@ export interface ColdMeasurement {
 export interface RescanMeasurement {
   firstMs: number;
   rescanMs: number[];
+  /** CPU time (user + system) of each rescan. */
+  rescanCpuMs: number[];
   rssCurveMb: number[];
   maxRssMb: number;
   digest: string;
 }
 
 export interface AgentMeasurement {
-  /** Per unchanged rescan: the agent's scan (its log's scanMs) plus the report's round trip. */
+  /**
+   * Per unchanged rescan without a walk: the agent's scan (its log's scanMs) plus the report's
+   * round trip.
+   */
   rescanMs: number[];
+  /**
+   * CPU time (user + system) of the process between a rescan's report and the one before:
+   * the agent's rescan and the server's check-in, less sensitive to load than wall time.
+   */
+  rescanCpuMs: number[];
   checkIns: number;
   walks: number;
 }
@@ -89,6 +99,12 @@ async function agentRescans(image: string, n: number): Promise<AgentMeasurement>
     const sendMs: number[] = [];
     const scanMs: number[] = [];
     const kinds: string[] = [];
+    /** CPU time (user + system) of this process since the previous scan's report: agent and server. */
+    const cpuMs: number[] = [];
+    let cpu = process.cpuUsage();
+    /** Whether the agent walked the filesystem for this scan (a periodic full walk, not reuse). */
+    const walkedFor: boolean[] = [];
+    let walks = 0;
     let done: () => void = () => {};
     const finished = new Promise<void>((resolve) => (done = resolve));
     const logger = pino(
@@ -99,7 +115,12 @@ async function agentRescans(image: string, n: number): Promise<AgentMeasurement>
           if (l.msg !== 'container scanned') return;
           scanMs.push(l.scanMs ?? Number.NaN);
           kinds.push(l.kind ?? '');
-          if (kinds.filter((k) => k === 'check-in').length >= n) done();
+          const used = process.cpuUsage(cpu);
+          cpu = process.cpuUsage();
+          cpuMs.push((used.user + used.system) / 1000);
+          walkedFor.push(agent.stats.walks !== walks);
+          walks = agent.stats.walks;
+          if (kinds.filter((k, i) => k === 'check-in' && !walkedFor[i]).length >= n) done();
         },
       },
     );
@@ -115,7 +136,7 @@ async function agentRescans(image: string, n: number): Promise<AgentMeasurement>
       },
       logger,
       labels: { [label]: name },
-      rescanIntervalMs: 200,
+      rescanIntervalMs: 500,
       driftCheckIntervalMs: 0,
     });
     await agent.start();
@@ -128,11 +149,20 @@ async function agentRescans(image: string, n: number): Promise<AgentMeasurement>
     );
     await finished;
     await agent.stop();
-    // The first report is the full one; the rest are the unchanged rescans.
+    // The first report is the full one; the rest are the unchanged rescans, less the periodic
+    // full walks (at least every tenth rescan, more when walks outlast ten intervals).
     const rescanMs = kinds.flatMap((k, i) =>
-      k === 'check-in' ? [(scanMs[i] as number) + (sendMs[i] as number)] : [],
+      k === 'check-in' && !walkedFor[i] ? [(scanMs[i] as number) + (sendMs[i] as number)] : [],
     );
-    return { rescanMs: rescanMs.slice(0, n), checkIns: agent.stats.checkIns, walks: agent.stats.walks };
+    const rescanCpuMs = kinds.flatMap((k, i) =>
+      k === 'check-in' && !walkedFor[i] ? [cpuMs[i] as number] : [],
+    );
+    return {
+      rescanMs: rescanMs.slice(0, n),
+      rescanCpuMs: rescanCpuMs.slice(0, n),
+      checkIns: agent.stats.checkIns,
+      walks: agent.stats.walks,
+    };
   } finally {
     execFileSync('podman', ['rm', '--force', '--ignore', '--time', '0', name], { stdio: 'ignore' });
     await server.close();
@@ -166,12 +196,16 @@ async function main(argv: string[]): Promise<unknown> {
     const first = await scan(root, { store, cache });
     const firstMs = performance.now() - start;
     const rescanMs: number[] = [];
+    const rescanCpuMs: number[] = [];
     const rssCurveMb: number[] = [];
     let last = first;
     for (let i = 0; i < Number(n); i++) {
       start = performance.now();
+      const cpu = process.cpuUsage();
       last = await scan(root, { store, cache });
+      const used = process.cpuUsage(cpu);
       rescanMs.push(performance.now() - start);
+      rescanCpuMs.push((used.user + used.system) / 1000);
       rssCurveMb.push(rssMb());
     }
     store.close();
@@ -179,6 +213,7 @@ async function main(argv: string[]): Promise<unknown> {
     const m: RescanMeasurement = {
       firstMs,
       rescanMs,
+      rescanCpuMs,
       rssCurveMb,
       maxRssMb: maxRssMb(),
       digest: digest(first),
