@@ -3,11 +3,11 @@
  * advisory store, apply ignores, and summarise. The library entry point behind `containment scan`.
  */
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
-import type { Stats } from 'node:fs';
+import { constants, statSync } from 'node:fs';
 import { collectInventory } from '../inventory/collect.js';
 import type { FileEntry } from '../inventory/context.js';
-import { DirectoryRootFs, toStat } from '../inventory/fs/directory-root-fs.js';
+import { DirectoryRootFs } from '../inventory/fs/directory-root-fs.js';
+import type { RootFsStat } from '../inventory/fs/root-fs.js';
 import type { InventoryPhase } from '../inventory/collect.js';
 import type { Inventory, Package } from '../inventory/types.js';
 import { summarize } from '../matching/index.js';
@@ -155,15 +155,17 @@ async function targetSignature(
   if (opened.target.kind !== 'directory' || !(fs instanceof DirectoryRootFs)) return undefined;
   const rootStat = await fs.lstat('/');
   const paths: string[] = [];
-  const stats: Stats[] = [];
+  // The numbers go straight into one array: keeping 60,000 Stats objects alive through the walk
+  // promotes them all to the old generation, and a long-lived process's RSS grows by that much.
+  let numbers = new Float64Array(FIELDS * 4096);
   for (const { path, stats: s } of fs.walkStats('/')) {
+    const at = paths.length * FIELDS;
+    if (at + FIELDS > numbers.length) {
+      const grown = new Float64Array(numbers.length * 2);
+      grown.set(numbers);
+      numbers = grown;
+    }
     paths.push(path);
-    stats.push(s);
-  }
-  const FIELDS = 8;
-  const numbers = new Float64Array(stats.length * FIELDS);
-  for (const [i, s] of stats.entries()) {
-    const at = i * FIELDS;
     numbers[at] = s.ino;
     numbers[at + 1] = s.mode;
     numbers[at + 2] = s.uid;
@@ -173,13 +175,41 @@ async function targetSignature(
     numbers[at + 6] = s.ctimeMs;
     numbers[at + 7] = s.rdev;
   }
+  const used = numbers.subarray(0, paths.length * FIELDS);
   const hash = createHash('sha256')
     .update(`/\0${rootStat?.mode ?? 0}\0${rootStat?.mtimeMs ?? 0}\n`)
     .update(paths.join('\0'))
-    .update(new Uint8Array(numbers.buffer));
+    .update(new Uint8Array(used.buffer, used.byteOffset, used.byteLength));
   return {
     signature: `tree:${paths.length}:${hash.digest('hex')}`,
-    files: () => paths.map((path, i) => ({ path, stat: toStat(stats[i] as Stats) })),
+    files: () => paths.map((path, i) => ({ path, stat: statOf(used, i) })),
+  };
+}
+
+/** Numbers kept per entry by the signature walk. */
+const FIELDS = 8;
+
+/** The RootFsStat of entry `i` of the signature walk: what `walk` would have given for it. */
+function statOf(numbers: Float64Array, i: number): RootFsStat {
+  const at = i * FIELDS;
+  const mode = numbers[at + 1] as number;
+  const format = mode & constants.S_IFMT;
+  const device = format === constants.S_IFCHR || format === constants.S_IFBLK;
+  return {
+    type:
+      format === constants.S_IFREG
+        ? 'file'
+        : format === constants.S_IFDIR
+          ? 'directory'
+          : format === constants.S_IFLNK
+            ? 'symlink'
+            : 'other',
+    size: numbers[at + 4] as number,
+    mode,
+    uid: numbers[at + 2] as number,
+    gid: numbers[at + 3] as number,
+    mtimeMs: numbers[at + 5] as number,
+    ...(device ? { rdev: numbers[at + 7] as number } : {}),
   };
 }
 

@@ -54,7 +54,7 @@ function sameInode(a: Stats, b: Stats): boolean {
   return a.dev === b.dev && a.ino === b.ino;
 }
 
-export function toStat(s: Stats): RootFsStat {
+function toStat(s: Stats): RootFsStat {
   return {
     type: s.isFile() ? 'file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symlink' : 'other',
     size: s.size,
