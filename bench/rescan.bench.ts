@@ -19,6 +19,12 @@ import type { AgentMeasurement, ColdMeasurement, RescanMeasurement } from './res
 const RESCANS = Number(process.env.BENCH_RESCANS ?? 100);
 const COLD_RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const AGENT_RESCANS = Number(process.env.BENCH_AGENT_RESCANS ?? 30);
+/**
+ * Node flags for the measuring processes, e.g. `--max-semi-space-size=16`: V8 sizes its young
+ * generation from the machine's memory (128 MB of semi-spaces on a 24 GB machine), which is most
+ * of a long-lived process's RSS above its live heap.
+ */
+const CHILD_FLAGS = (process.env.BENCH_CHILD_FLAGS ?? '').split(' ').filter((f) => f !== '');
 const SIZES = (process.env.BENCH_SIZES ?? '100000,400000').split(',').map(Number);
 const TARGET = { rescanMs: { 100000: 200, 400000: 300 } as Record<number, number>, agentMs: 20 };
 
@@ -53,7 +59,7 @@ if (oldTree) {
 function child<T>(tree: Tree, args: string[]): T {
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', join(tree.dir, 'bench', 'rescan-child.ts'), ...args],
+    [...CHILD_FLAGS, '--import', 'tsx', join(tree.dir, 'bench', 'rescan-child.ts'), ...args],
     {
       cwd: tree.dir,
       encoding: 'utf8',
@@ -83,7 +89,9 @@ async function main(): Promise<void> {
   out.push(
     `root: ${root.path} — ${root.packages} installed dpkg packages; trees: ${trees.map((t) => `${t.name} ${t.dir}`).join(', ')}`,
   );
-  out.push(`load average at start ${startLoad}`);
+  out.push(
+    `load average at start ${startLoad}; node flags of the measuring processes: ${CHILD_FLAGS.join(' ') || 'none'}`,
+  );
   const digests = new Set<string>();
   for (const size of SIZES) {
     const db = prepareDatabase(prepareRecords(root, log, size), log);
