@@ -10,17 +10,20 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  closeSync,
   cpSync,
   existsSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { repoRoot, sharedDataDir } from '../src/testing/shared-data.js';
 import { ZipWriter } from '../src/testing/zip-writer.js';
 
@@ -32,6 +35,76 @@ export const TOTAL_RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
 export const DEBIAN12_RECORDS = 5_000;
 /** Bump when the generated records change shape, so cached archives are rebuilt. */
 const GENERATOR_VERSION = 2;
+
+/** How long a build waits for another process's build of the same input before giving up. */
+const LOCK_WAIT_MS = 60 * 60 * 1000;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs `build` holding `<target>.lock` (created exclusively, holding the builder's pid), so two
+ * benchmarks started at once never build the same input into the same place: the second waits,
+ * then finds the first one's result. A lock whose process is gone is taken over. Builds also go
+ * to a per-process `.partial-<pid>` and are renamed into place, so even a builder that ignores
+ * the lock never shares a half-written tree with this one.
+ */
+function withBuildLock<T>(target: string, log: (line: string) => void, build: () => T): T {
+  mkdirSync(BENCH_CACHE, { recursive: true });
+  const lock = `${target}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  let said = false;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let holder: number;
+    try {
+      holder = Number(readFileSync(lock, 'utf8'));
+    } catch {
+      continue; // released between our open and read
+    }
+    // An empty file is a lock being written this instant: wait for it like a live one.
+    if (Number.isInteger(holder) && holder > 0 && !pidAlive(holder)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`${lock} is held by process ${holder} for too long`);
+    if (!said) log(`waiting for process ${holder}, which is building ${target} ...`);
+    said = true;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+  }
+  try {
+    return build();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/** A fresh per-process build directory or file name next to `target`. */
+const partialOf = (target: string): string => `${target}.partial-${process.pid}`;
+
+/** Moves a finished build into place; a target finished meanwhile by a lock-less builder wins. */
+function publish(partial: string, target: string): void {
+  try {
+    renameSync(partial, target);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+    rmSync(partial, { recursive: true, force: true });
+  }
+}
 
 // Common packages of real Debian images (not gdb: libsource-highlight4v5 fails to configure under
 // debootstrap); with their dependencies and minbase this is ~500 packages.
@@ -93,9 +166,14 @@ function countInstalled(root: string): number {
 export function prepareRoot(log: (line: string) => void): BenchRoot {
   const root = join(BENCH_CACHE, 'bookworm-500');
   const marker = join(root, '.complete');
-  if (!existsSync(marker)) {
-    mkdirSync(BENCH_CACHE, { recursive: true });
-    const partial = `${root}.partial`;
+  if (!existsSync(marker)) withBuildLock(root, log, () => buildRoot(root, marker, log));
+  return { path: root, packages: countInstalled(root), how: readFileSync(marker, 'utf8').trim() };
+}
+
+function buildRoot(root: string, marker: string, log: (line: string) => void): void {
+  if (existsSync(marker)) return; // built by the process we waited for
+  {
+    const partial = partialOf(root);
     rmSync(partial, { recursive: true, force: true });
     const mirror = process.env.DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
     log(
@@ -121,10 +199,10 @@ export function prepareRoot(log: (line: string) => void): BenchRoot {
       how = fallbackRoot(partial);
     }
     writeFileSync(join(partial, '.complete'), `${how}\n`);
+    // A root without its marker is a build that died half-way.
     rmSync(root, { recursive: true, force: true });
-    renameSync(partial, root);
+    publish(partial, root);
   }
-  return { path: root, packages: countInstalled(root), how: readFileSync(marker, 'utf8').trim() };
 }
 
 /** The test minbase root plus this Debian 12 host's real dpkg entries, up to ~500 packages. */
@@ -220,24 +298,39 @@ function retargetedRanges(kind: number, installedVersion: string, template: Json
   }
 }
 
-export function prepareRecords(root: BenchRoot, log: (line: string) => void): BenchRecords {
+/** The records for `root`: TOTAL_RECORDS of them unless `total` says otherwise. */
+export function prepareRecords(
+  root: BenchRoot,
+  log: (line: string) => void,
+  total = TOTAL_RECORDS,
+): BenchRecords {
   const rootStatus = readFileSync(join(root.path, 'var/lib/dpkg/status'));
   const key = createHash('sha256')
-    .update(`${GENERATOR_VERSION}\n${TOTAL_RECORDS}\n${DEBIAN12_RECORDS}\n`)
+    .update(`${GENERATOR_VERSION}\n${total}\n${DEBIAN12_RECORDS}\n`)
     .update(rootStatus);
   const dir = join(BENCH_CACHE, `records-${key.digest('hex').slice(0, 12)}`);
   const result: BenchRecords = {
     allZip: join(dir, 'all.zip'),
     osvScannerDbDir: join(dir, 'osv-scanner-db'),
-    total: TOTAL_RECORDS,
+    total,
     debian12: DEBIAN12_RECORDS,
     realRecords: 0,
   };
   const manifest = join(dir, 'manifest.json');
-  if (existsSync(manifest)) return { ...result, ...(JSON.parse(readFileSync(manifest, 'utf8')) as object) };
+  const done = (): BenchRecords => ({
+    ...result,
+    ...(JSON.parse(readFileSync(manifest, 'utf8')) as object),
+  });
+  if (existsSync(manifest)) return done();
+  return withBuildLock(dir, log, () => {
+    if (!existsSync(manifest)) buildRecords(root, dir, total, log);
+    return done();
+  });
+}
 
-  log(`generating ${TOTAL_RECORDS} records into ${dir} (once) ...`);
-  const partial = `${dir}.partial`;
+function buildRecords(root: BenchRoot, dir: string, total: number, log: (line: string) => void): void {
+  log(`generating ${total} records into ${dir} (once) ...`);
+  const partial = partialOf(dir);
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
   const real = realRecords();
@@ -296,7 +389,7 @@ export function prepareRecords(root: BenchRoot, log: (line: string) => void): Be
       ],
     });
   }
-  for (let n = DEBIAN12_RECORDS; n < TOTAL_RECORDS; n++) {
+  for (let n = DEBIAN12_RECORDS; n < total; n++) {
     const record = replicate(real[n % real.length] as Json, n);
     // Past the first copy, replicas name packages of their own: 700 copies of each advisory
     // against the same PyPI or npm package would be load no real database puts on one package.
@@ -312,9 +405,9 @@ export function prepareRecords(root: BenchRoot, log: (line: string) => void): Be
     ecosystems: [...perEcosystem.keys()],
   };
   writeFileSync(join(partial, 'manifest.json'), `${JSON.stringify(written, null, 2)}\n`);
+  // A directory without its manifest is a build that died half-way.
   rmSync(dir, { recursive: true, force: true });
-  renameSync(partial, dir);
-  return { ...result, ...written };
+  publish(partial, dir);
 }
 
 /**
@@ -324,7 +417,14 @@ export function prepareRecords(root: BenchRoot, log: (line: string) => void): Be
 export function prepareImageArchive(root: BenchRoot, log: (line: string) => void): string {
   const archive = join(BENCH_CACHE, 'bookworm-500.docker-archive.tar');
   if (existsSync(archive)) return archive;
-  const dir = `${archive}.partial`;
+  return withBuildLock(archive, log, () => {
+    if (!existsSync(archive)) buildImageArchive(root, archive, log);
+    return archive;
+  });
+}
+
+function buildImageArchive(root: BenchRoot, archive: string, log: (line: string) => void): void {
+  const dir = partialOf(archive);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir);
   log(`building ${archive} from the root (once) ...`);
@@ -347,8 +447,34 @@ export function prepareImageArchive(root: BenchRoot, log: (line: string) => void
     { Config: configName, RepoTags: ['localhost/bench-bookworm:500'], Layers: ['layer.tar'] },
   ];
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
-  tar(['-C', dir, '-cf', `${archive}.tmp`, 'layer.tar', configName, 'manifest.json']);
-  renameSync(`${archive}.tmp`, archive);
+  const tmp = `${dir}.tar`;
+  tar(['-C', dir, '-cf', tmp, 'layer.tar', configName, 'manifest.json']);
+  renameSync(tmp, archive);
   rmSync(dir, { recursive: true, force: true });
-  return archive;
+}
+
+/**
+ * The records imported into a SQLite advisory database (once, beside them; by `bench-child.ts
+ * import` in its own process), for benchmarks that measure scans, not imports.
+ */
+export function prepareDatabase(records: BenchRecords, log: (line: string) => void): string {
+  const db = join(dirname(records.allZip), 'advisories.sqlite');
+  if (existsSync(db)) return db;
+  return withBuildLock(db, log, () => {
+    if (existsSync(db)) return db;
+    log(`importing ${records.total} records into ${db} (once) ...`);
+    const partial = partialOf(db);
+    rmSync(partial, { force: true });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'bench', 'bench-child.ts'), 'import', records.allZip, partial],
+      { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+    );
+    if (r.status !== 0) throw new Error(`import into ${partial} failed: ${r.stderr}`);
+    // A closed database has checkpointed its write-ahead log; one left over goes along.
+    for (const suffix of ['-wal', '-shm'])
+      if (existsSync(`${partial}${suffix}`)) renameSync(`${partial}${suffix}`, `${db}${suffix}`);
+    renameSync(partial, db);
+    return db;
+  });
 }

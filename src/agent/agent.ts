@@ -11,7 +11,10 @@
  * last walk's inventory instead of walking again (a walk of a Debian container costs ~200 ms, a
  * signature well under 1 ms; 50 idle containers rescanned every 30 s by walking would take a
  * third of a core). Changes the upper dir cannot show — files in volumes or bind mounts — are
- * still found by a real walk at least every FULL_WALK_EVERY periodic rescans.
+ * still found by a real walk at least every FULL_WALK_EVERY periodic rescans. Such a rescan also
+ * skips asking the engine about the container again while its main process (pid and start time)
+ * is the one it resolved last (the engine's inspect costs more than the rest of an unchanged
+ * rescan), and reuses the report built from that inventory (sorted, hashed once).
  * Every scan is reported with its inventory hash, and with the inventory itself only when the hash
  * differs from the last one the server accepted for the container: the server records an unchanged
  * hash as a check-in without matching or storing anything again. A server that does not know the
@@ -35,7 +38,7 @@ import { ErrorCodes, isContainmentError } from '../errors.js';
 import { collectInventory } from '../inventory/collect.js';
 import { DirectoryRootFs } from '../inventory/fs/directory-root-fs.js';
 import type { Inventory } from '../inventory/types.js';
-import { buildAgentReport } from '../scanner/agent-report.js';
+import { reportParts } from '../scanner/agent-report.js';
 import { ApiErrorCodes } from '../scanner/api-error.js';
 import type { AgentReport, IngestResult } from '../scanner/ingest.js';
 import type { DiscoveredWorkload, WorkloadDiscovery } from './discovery.js';
@@ -130,8 +133,18 @@ interface Tracked {
   lastScanAt: number;
   /** Writable-layer signature taken before the last scan. */
   layer?: string;
-  /** The last walk's inventory, reused while the layer does not change. */
-  walked?: { inventory: Inventory; at: number };
+  /**
+   * The last walk's inventory, reused while the layer does not change; with the workload it was
+   * resolved as (pid and start time say whether that is still the same process) and, once built,
+   * its report's inventory and hash.
+   */
+  walked?: {
+    inventory: Inventory;
+    at: number;
+    workload: DiscoveredWorkload;
+    startTime: string;
+    report?: Pick<AgentReport, 'inventory' | 'inventoryHash'>;
+  };
   upperDir?: string;
   /** The inventory hash of the last report the server accepted: the next one equal to it goes without inventory. */
   acceptedHash?: string;
@@ -374,12 +387,16 @@ export class Agent {
     }
     const { workload, inventory, scanTime } = scanned;
     this.stats.scans += 1;
-    const full = buildAgentReport({
+    // The walk's report parts are built once and reused while its inventory is.
+    const walked = t.walked?.inventory === inventory ? t.walked : undefined;
+    const parts = walked?.report ?? reportParts(inventory);
+    if (walked) walked.report = parts;
+    const full: AgentReport = {
       reportId: randomUUID(),
       workload: workload.identity,
       scanTime,
-      inventory,
-    });
+      ...parts,
+    };
     const fields = {
       container: workload.name,
       reason,
@@ -409,14 +426,23 @@ export class Agent {
     }
     if (result.kind === 'check-in') this.stats.checkIns += 1;
     else this.stats.fullReports += 1;
-    this.log.info({ ...fields, kind: result.kind, scanId: result.scanId }, 'container scanned');
+    this.log.info(
+      { ...fields, kind: result.kind, scanId: result.scanId, totalMs: Date.now() - started },
+      'container scanned',
+    );
   }
 
   /** Undefined when the container is not to be scanned (not selected, or a pod's infra container). Throws Gone. */
   private async scan(
     t: Tracked,
   ): Promise<{ workload: DiscoveredWorkload; inventory: Inventory; scanTime: string } | undefined> {
-    const workload = await this.discovery.resolve(t.id);
+    const last = t.walked;
+    const fresh = last !== undefined && Date.now() - last.at < this.rescanMs * FULL_WALK_EVERY;
+    // Still the process resolved last: the engine would say the same (a stop or restart changes it).
+    const workload =
+      fresh && processStartTime(last.workload.pid) === last.startTime
+        ? last.workload
+        : await this.discovery.resolve(t.id);
     if (workload === 'gone') throw new Gone('before scan');
     if (workload === 'ignore') {
       this.ignored.add(t.id);
@@ -432,17 +458,13 @@ export class Agent {
     t.upperDir = workload.upperDir;
     const layer = workload.upperDir ? await layerSignature(workload.upperDir) : undefined;
     const scanTime = new Date().toISOString();
-    const reuse =
-      t.walked !== undefined &&
-      layer !== undefined &&
-      layer === t.layer &&
-      Date.now() - t.walked.at < this.rescanMs * FULL_WALK_EVERY;
-    const inventory = reuse && t.walked ? t.walked.inventory : await this.walk(workload, alive);
+    const reuse = fresh && last.workload === workload && layer !== undefined && layer === t.layer;
+    const inventory = reuse ? last.inventory : await this.walk(workload, alive);
     // Files of an exited process read as missing, not as errors: only this check tells.
     if (!(await alive())) throw new Gone('during scan');
     t.lastScanAt = Date.now();
     t.layer = layer;
-    if (!reuse) t.walked = { inventory, at: t.lastScanAt };
+    if (!reuse) t.walked = { inventory, at: t.lastScanAt, workload, startTime };
     return { workload, inventory, scanTime };
   }
 

@@ -4,7 +4,16 @@
  * looks up only its new packages, and every answer equals an uncached scan.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -104,4 +113,60 @@ test('a new import drops the cache: the next rescan matches again', async (t) =>
   const after = await scan(root, { store: counted, cache, now });
   assert.equal(queries.length, 1, 'matched again after the import');
   assert.equal(JSON.stringify(after.vulnerabilities), await findings(root));
+});
+
+test('rescans see a removed package, a chmod u+s and a same-size rewrite with its mtime set back', async (t) => {
+  if (!requireOrSkip(t, haveData, `OSV npm records at ${npmDir}`)) return;
+  const root = join(dir, 'root3');
+  install(root, 'minimist', '1.2.5');
+  install(root, 'lodash', '4.17.20');
+  const tool = join(root, 'usr/local/bin/tool');
+  mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
+  writeFileSync(tool, '#!/bin/true\n', { mode: 0o755 });
+  const manifest = join(root, 'app/node_modules/minimist/package.json');
+  // Whole seconds, so that setting them again restores them exactly.
+  const then = new Date(1_000_000_000);
+  for (const f of [tool, manifest]) utimesSync(f, then, then);
+  const cache = new ScanCache();
+  const { store: counted, queries } = counting();
+  const run = () => scan(root, { store: counted, cache, now });
+  const uncached = async () => {
+    const r = await scan(root, { store, now });
+    return JSON.stringify([r.vulnerabilities, r.insecureConfigurations]);
+  };
+  const same = (r: Awaited<ReturnType<typeof run>>) =>
+    JSON.stringify([r.vulnerabilities, r.insecureConfigurations]);
+
+  const first = await run();
+  assert.ok(first.vulnerabilities.some((v) => v.package.name === 'lodash'));
+  assert.ok(!first.insecureConfigurations.some((c) => c.id === 'setuid_binaries'));
+
+  rmSync(join(root, 'app/node_modules/lodash'), { recursive: true });
+  queries.length = 0;
+  const removed = await run();
+  assert.equal(same(removed), await uncached());
+  assert.ok(!removed.vulnerabilities.some((v) => v.package.name === 'lodash'), 'the removed package is gone');
+  assert.deepEqual(queries, [], 'nothing new to look up: minimist was matched already');
+
+  // Only the file's mode and ctime change: not its size, its mtime, or its directory.
+  chmodSync(tool, 0o4755);
+  utimesSync(tool, then, then);
+  const setuid = await run();
+  assert.equal(same(setuid), await uncached());
+  assert.ok(
+    setuid.insecureConfigurations.some(
+      (c) => c.id === 'setuid_binaries' && c.evidence.includes('/usr/local/bin/tool'),
+    ),
+    'the new setuid file is reported',
+  );
+
+  // 1.2.5 → 1.2.8: same size; the mtime is set back, so only the ctime tells.
+  const before = statSync(manifest);
+  writeFileSync(manifest, JSON.stringify({ name: 'minimist', version: '1.2.8' }));
+  utimesSync(manifest, then, then);
+  assert.equal(statSync(manifest).size, before.size);
+  assert.equal(statSync(manifest).mtimeMs, before.mtimeMs);
+  const rewritten = await run();
+  assert.equal(same(rewritten), await uncached());
+  assert.ok(!rewritten.vulnerabilities.some((v) => v.package.name === 'minimist'), 'minimist 1.2.8 is fixed');
 });

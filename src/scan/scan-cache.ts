@@ -2,22 +2,18 @@
  * What a long-lived scanning process keeps between scans so that a rescan costs in proportion to
  * what changed (see `scan()`):
  * - per target, the signature of what was scanned (an image archive's file identity, or the
- *   stat walk of a directory), its inventory and its findings, valid for one state of the
- *   advisory store: an unchanged target against an unchanged store is answered without
+ *   stat walk of a directory), its inventory and its findings, valid for one generation of the
+ *   advisory database: an unchanged target against an unchanged database is answered without
  *   extracting or matching anything;
- * - per package (the whole package record, so every field matching reads is part of the key),
- *   its findings for that store state: a changed inventory looks up and matches only the
- *   packages that are new.
- * Both are dropped when the store's state (its last import) changes. Pure: no I/O.
+ * - per package, its findings: the scanner service's per-package match cache (`PackageMatcher`,
+ *   keyed by match identity and database generation), one per advisory store: a changed
+ *   inventory looks up and matches only the packages that are new.
+ * Both are dropped when the database's generation (its last import) changes.
  */
-import type { Inventory, Package } from '../inventory/types.js';
+import type { Inventory } from '../inventory/types.js';
 import type { VulnerabilityFinding } from '../matching/types.js';
-
-export interface PackageMatch {
-  findings: VulnerabilityFinding[];
-  /** Records that could not be evaluated for this package (see MatchOptions.onWarning). */
-  warnings: string[];
-}
+import { PackageMatcher } from '../scanner/package-matcher.js';
+import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
 
 export interface TargetEntry {
   signature: string;
@@ -27,45 +23,40 @@ export interface TargetEntry {
 }
 
 export interface ScanCacheOptions {
-  /** Packages whose matches are kept (default 200,000); past it the oldest are dropped. */
+  /** Packages whose matches are kept (default 100,000); past it the least recently used go. */
   maxPackages?: number;
   /** Targets kept (default 1,000). */
   maxTargets?: number;
 }
 
 export class ScanCache {
-  private storeState: string | undefined;
-  private readonly packages = new Map<string, PackageMatch>();
+  /** The database generation the target entries belong to; null before the first scan. */
+  private generation: number | undefined | null = null;
+  private matcher: PackageMatcher | undefined;
   private readonly targets = new Map<string, TargetEntry>();
   private readonly maxPackages: number;
   private readonly maxTargets: number;
 
   constructor(options: ScanCacheOptions = {}) {
-    this.maxPackages = options.maxPackages ?? 200_000;
+    this.maxPackages = options.maxPackages ?? 100_000;
     this.maxTargets = options.maxTargets ?? 1_000;
   }
 
-  /** Sets the store state the cached matches belong to; a new state drops them all. */
-  useStoreState(state: string): void {
-    if (state === this.storeState) return;
-    this.storeState = state;
-    this.packages.clear();
-    this.targets.clear();
-  }
-
-  static packageKey(pkg: Package): string {
-    return JSON.stringify(pkg);
-  }
-
-  packageMatch(key: string): PackageMatch | undefined {
-    return this.packages.get(key);
-  }
-
-  setPackageMatch(key: string, match: PackageMatch): void {
-    if (this.packages.size >= this.maxPackages) {
-      this.packages.delete(this.packages.keys().next().value as string);
+  /**
+   * The package matcher for `store`, with the database's generation as it is now: a new
+   * generation (or another store) drops the target entries, and the matcher drops its matches.
+   */
+  async use(store: AsyncAdvisoryStore): Promise<PackageMatcher> {
+    if (this.matcher?.advisories !== store) {
+      this.matcher = new PackageMatcher(store, { maxPackages: this.maxPackages });
+      this.generation = null;
     }
-    this.packages.set(key, match);
+    const generation = await this.matcher.generation();
+    if (generation !== this.generation) {
+      this.generation = generation;
+      this.targets.clear();
+    }
+    return this.matcher;
   }
 
   target(ref: string, signature: string): TargetEntry | undefined {

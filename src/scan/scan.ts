@@ -3,18 +3,21 @@
  * advisory store, apply ignores, and summarise. The library entry point behind `containment scan`.
  */
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { constants, statSync } from 'node:fs';
 import { collectInventory } from '../inventory/collect.js';
 import type { FileEntry } from '../inventory/context.js';
+import { DirectoryRootFs } from '../inventory/fs/directory-root-fs.js';
+import type { RootFsStat } from '../inventory/fs/root-fs.js';
 import type { InventoryPhase } from '../inventory/collect.js';
 import type { Inventory, Package } from '../inventory/types.js';
-import { matchIdentity, matchPackages, summarize } from '../matching/index.js';
+import { summarize } from '../matching/index.js';
 import type { ComplianceThresholds, VulnerabilityFinding } from '../matching/types.js';
 import { DEFAULT_THRESHOLDS } from '../matching/types.js';
 import { applyIgnores } from '../report/ignore-file.js';
 import type { IgnoreEntry } from '../report/ignore-file.js';
-import { ScanCache } from './scan-cache.js';
-import type { PackageMatch } from './scan-cache.js';
+import { joinRuns } from '../scanner/finding-sets.js';
+import { PackageMatcher } from '../scanner/package-matcher.js';
+import type { ScanCache } from './scan-cache.js';
 import type { ScanResult, ScanTarget } from './scan-result.js';
 import { openTarget } from './targets.js';
 import type { OpenedTarget } from './targets.js';
@@ -44,59 +47,31 @@ export interface ScanOptions {
   cache?: ScanCache;
 }
 
-/** Packages looked up per store call: bounds the advisories held at once (one batch's). */
-const LOOKUP_BATCH = 64;
-
-/** The advisory store's state, for ScanCache: changes with every import. */
-async function storeState(store: AsyncAdvisoryStore): Promise<string> {
-  const last = await store.lastImport();
-  return last ? `${last.importId}\0${last.finishedAt}` : 'empty';
-}
-
 /**
- * Findings of every package, in inventory order. Advisories are fetched a batch of packages at a
- * time (one round trip per batch for a database server) and dropped once that batch is matched,
- * so memory holds one batch's candidates, not the whole inventory's. Packages already matched
- * against this store state (`cache`) are not looked up again.
+ * Findings of every package, in inventory order, through the per-package match cache (one
+ * lookup and match per distinct match identity; advisories fetched a batch of packages at a time
+ * and dropped once matched). A ScanCache's matcher keeps the matches for the next scans; without
+ * one, a matcher lives for this scan only.
  */
 async function matchInventory(
   packages: readonly Package[],
-  store: AsyncAdvisoryStore,
-  cache: ScanCache | undefined,
+  matcher: PackageMatcher,
 ): Promise<{ found: VulnerabilityFinding[]; warnings: string[] }> {
-  const results = new Map<string, PackageMatch>();
-  const pending: Array<[string, Package]> = [];
-  for (const pkg of packages) {
-    const key = ScanCache.packageKey(pkg);
-    if (results.has(key)) continue;
-    const cached = cache?.packageMatch(key);
-    if (cached) results.set(key, cached);
-    else {
-      results.set(key, { findings: [], warnings: [] }); // placeholder: each key is matched once
-      pending.push([key, pkg]);
-    }
-  }
-  for (let i = 0; i < pending.length; i += LOOKUP_BATCH) {
-    const batch = pending.slice(i, i + LOOKUP_BATCH);
-    const candidates = await store.lookupMany(batch.map(([, pkg]) => matchIdentity(pkg)));
-    batch.forEach(([key, pkg], j) => {
-      const warnings: string[] = [];
-      const findings = matchPackages([pkg], () => candidates[j] ?? [], {
-        onWarning: (w) => warnings.push(w),
-      });
-      const match = { findings, warnings };
-      results.set(key, match);
-      cache?.setPackageMatch(key, match);
-    });
-  }
-  const found: VulnerabilityFinding[] = [];
+  const sets = await matcher.matchAll(packages);
   const warnings = new Set<string>();
-  for (const pkg of packages) {
-    const match = results.get(ScanCache.packageKey(pkg)) as PackageMatch;
-    found.push(...match.findings);
-    for (const w of match.warnings) warnings.add(w);
-  }
-  return { found, warnings: [...warnings] };
+  for (const set of sets) for (const w of set.warnings ?? []) warnings.add(w);
+  return {
+    found: joinRuns(
+      packages,
+      sets.map((s) => s.findings),
+    ),
+    warnings: [...warnings],
+  };
+}
+
+/** The cache's matcher for the store (at the database's current generation), or a one-scan one. */
+async function matcherFor(store: AsyncAdvisoryStore, cache: ScanCache | undefined): Promise<PackageMatcher> {
+  return cache ? cache.use(store) : new PackageMatcher(store);
 }
 
 /** The packages that count toward findings: installed ones, and declared ones only when asked. */
@@ -150,11 +125,9 @@ export async function evaluateInventory(
     scanTime: string;
   },
 ): Promise<ScanResult> {
-  if (options.cache) options.cache.useStoreState(await storeState(store));
   const matched = await matchInventory(
     counted(inventory.packages, options.includeDeclared),
-    store,
-    options.cache,
+    await matcherFor(store, options.cache),
   );
   return finish(target, inventory, matched, options);
 }
@@ -162,29 +135,82 @@ export async function evaluateInventory(
 /**
  * What identifies the content of a target for ScanCache, and the walk when one was taken. An
  * image archive is identified by its file (device, inode, size, times): it is read only when that
- * changed. A directory is identified by the stat walk of its tree (path, type, size, mode, mtime
- * of every entry; a directory's mtime covers entries added, removed and links replaced), which
- * is then reused for the inventory. Other targets (running containers) are not cached here: the
- * agent has its own change detection (`agent/layer-signature.ts`).
+ * changed. A directory is identified by the stat walk of its tree: path, inode, type and mode,
+ * owner, size, mtime and ctime of every entry (a directory's times cover entries added, removed
+ * and links replaced; ctime, which no one can set back, covers a file rewritten with its size and
+ * mtime kept, and a chmod). The walk is synchronous and compares raw numbers: on a root of 60,000
+ * entries the stat calls are most of the cost. Its entries are then reused for the inventory.
+ * Other targets (running containers) are not cached here: the agent has its own change
+ * detection (`agent/layer-signature.ts`).
  */
 async function targetSignature(
   opened: OpenedTarget,
   ref: string,
-): Promise<{ signature: string; files?: FileEntry[] } | undefined> {
+): Promise<{ signature: string; files?: () => FileEntry[] } | undefined> {
   if (opened.target.kind === 'image-archive') {
     const s = statSync(ref, { bigint: true });
     return { signature: `archive:${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}` };
   }
-  if (opened.target.kind !== 'directory') return undefined;
-  const hash = createHash('sha256');
-  const files: FileEntry[] = [];
-  hash.update(`/\0${(await opened.fs.lstat('/'))?.mtimeMs ?? 0}\n`);
-  for await (const entry of opened.fs.walk('/')) {
-    files.push(entry);
-    const { stat } = entry;
-    hash.update(`${entry.path}\0${stat.type}\0${stat.size}\0${stat.mode}\0${stat.mtimeMs}\n`);
+  const { fs } = opened;
+  if (opened.target.kind !== 'directory' || !(fs instanceof DirectoryRootFs)) return undefined;
+  const rootStat = await fs.lstat('/');
+  const paths: string[] = [];
+  // The numbers go straight into one array: keeping 60,000 Stats objects alive through the walk
+  // promotes them all to the old generation, and a long-lived process's RSS grows by that much.
+  let numbers = new Float64Array(FIELDS * 4096);
+  for (const { path, stats: s } of fs.walkStats('/')) {
+    const at = paths.length * FIELDS;
+    if (at + FIELDS > numbers.length) {
+      const grown = new Float64Array(numbers.length * 2);
+      grown.set(numbers);
+      numbers = grown;
+    }
+    paths.push(path);
+    numbers[at] = s.ino;
+    numbers[at + 1] = s.mode;
+    numbers[at + 2] = s.uid;
+    numbers[at + 3] = s.gid;
+    numbers[at + 4] = s.size;
+    numbers[at + 5] = s.mtimeMs;
+    numbers[at + 6] = s.ctimeMs;
+    numbers[at + 7] = s.rdev;
   }
-  return { signature: `tree:${files.length}:${hash.digest('hex')}`, files };
+  const used = numbers.subarray(0, paths.length * FIELDS);
+  const hash = createHash('sha256')
+    .update(`/\0${rootStat?.mode ?? 0}\0${rootStat?.mtimeMs ?? 0}\n`)
+    .update(paths.join('\0'))
+    .update(new Uint8Array(used.buffer, used.byteOffset, used.byteLength));
+  return {
+    signature: `tree:${paths.length}:${hash.digest('hex')}`,
+    files: () => paths.map((path, i) => ({ path, stat: statOf(used, i) })),
+  };
+}
+
+/** Numbers kept per entry by the signature walk. */
+const FIELDS = 8;
+
+/** The RootFsStat of entry `i` of the signature walk: what `walk` would have given for it. */
+function statOf(numbers: Float64Array, i: number): RootFsStat {
+  const at = i * FIELDS;
+  const mode = numbers[at + 1] as number;
+  const format = mode & constants.S_IFMT;
+  const device = format === constants.S_IFCHR || format === constants.S_IFBLK;
+  return {
+    type:
+      format === constants.S_IFREG
+        ? 'file'
+        : format === constants.S_IFDIR
+          ? 'directory'
+          : format === constants.S_IFLNK
+            ? 'symlink'
+            : 'other',
+    size: numbers[at + 4] as number,
+    mode,
+    uid: numbers[at + 2] as number,
+    gid: numbers[at + 3] as number,
+    mtimeMs: numbers[at + 5] as number,
+    ...(device ? { rdev: numbers[at + 7] as number } : {}),
+  };
 }
 
 export async function scan(targetRef: string, options: ScanOptions = {}): Promise<ScanResult> {
@@ -194,7 +220,7 @@ export async function scan(targetRef: string, options: ScanOptions = {}): Promis
     options.store ?? openSqliteAdvisoryStore(options.dbPath ?? '', { readonly: true });
   const { cache } = options;
   try {
-    if (cache) cache.useStoreState(await storeState(store));
+    const matcher = await matcherFor(store, cache);
     options.onPhase?.('open', targetRef);
     const opened = await openTarget(targetRef, {
       engineSocket: options.engineSocket,
@@ -207,14 +233,10 @@ export async function scan(targetRef: string, options: ScanOptions = {}): Promis
       const inventory = await collectInventory(opened.fs, {
         image: opened.image,
         onPhase: options.onPhase,
-        ...(signed?.files ? { files: signed.files } : {}),
+        ...(signed?.files ? { files: signed.files() } : {}),
       });
       options.onPhase?.('match');
-      const matched = await matchInventory(
-        counted(inventory.packages, options.includeDeclared),
-        store,
-        cache,
-      );
+      const matched = await matchInventory(counted(inventory.packages, options.includeDeclared), matcher);
       if (signed) cache?.setTarget(targetRef, { signature: signed.signature, inventory, ...matched });
       return finish(opened.target, inventory, matched, { ...options, scanTime });
     } finally {

@@ -51,18 +51,22 @@ export function inventoryHash(inventory: StoredInventory): string {
   return createHash('sha256').update(canonicalJson(inventory)).digest('hex');
 }
 
+/** The inventory part of a report: the inventory as reported and its hash. */
+export function reportParts(inventory: StoredInventory): Pick<AgentReport, 'inventory' | 'inventoryHash'> {
+  const reported = reportInventory(inventory);
+  return { inventory: reported, inventoryHash: inventoryHash(reported) };
+}
+
 export function buildAgentReport(input: {
   reportId: string;
   workload: WorkloadIdentity;
   scanTime: string;
   inventory: StoredInventory;
 }): AgentReport {
-  const inventory = reportInventory(input.inventory);
   return {
     reportId: input.reportId,
     workload: input.workload,
     scanTime: input.scanTime,
-    inventory,
-    inventoryHash: inventoryHash(inventory),
+    ...reportParts(input.inventory),
   };
 }

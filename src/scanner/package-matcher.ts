@@ -1,8 +1,11 @@
 /**
- * Matching for the scanner service, one package at a time and remembered: a package's findings
- * (without its location) depend only on its match identity and the advisory database, and the
- * workloads of a cluster run the same few hundred package versions over and over. The cache is
- * dropped whenever the advisory database has a new import (by this or any other process).
+ * The per-package match cache, the one both the scanner service and `scan()` (through its
+ * ScanCache) use: a package's findings (without its location) depend only on its match identity
+ * (`matchKey`: ecosystem, name, version, source) and the advisory database, and the workloads of
+ * a cluster run the same few hundred package versions over and over. The cache is dropped
+ * whenever the advisory database has a new import (by this or any other process): its
+ * generation is the last import's id. Misses are looked up LOOKUP_BATCH packages per store call,
+ * so a cold match holds one batch's advisories at a time, not the whole inventory's.
  */
 import type { Package } from '../inventory/types.js';
 import { matchIdentity, matchPackages, summarize } from '../matching/index.js';
@@ -23,13 +26,27 @@ export function matchKey(pkg: Package): string {
   );
 }
 
+/** Packages looked up per store call: bounds the advisories held at once (one batch's). */
+export const LOOKUP_BATCH = 64;
+
+/** One package's findings as a set, and the records that could not be evaluated for it. */
+export interface PackageMatch extends FindingSet {
+  /** See MatchOptions.onWarning; absent when there were none. */
+  warnings?: readonly string[];
+}
+
 /** Pure: one package's findings against its candidate records, as a set (no package fields). */
-export function packageFindingSet(pkg: Package, records: readonly OsvRecord[]): FindingSet {
-  const findings = matchPackages([pkg], records).map((f): BareFinding => {
-    const { package: _package, ...rest } = f;
-    return rest;
-  });
-  return findingSet(findings);
+export function packageFindingSet(pkg: Package, records: readonly OsvRecord[]): PackageMatch {
+  const warnings: string[] = [];
+  const findings = matchPackages([pkg], records, { onWarning: (w) => warnings.push(w) }).map(
+    (f): BareFinding => {
+      const { package: _package, ...rest } = f;
+      return rest;
+    },
+  );
+  const set: PackageMatch = findingSet(findings);
+  if (warnings.length > 0) set.warnings = warnings;
+  return set;
 }
 
 /**
@@ -87,43 +104,65 @@ export interface PackageMatcherOptions {
 }
 
 export class PackageMatcher {
-  private readonly cache: Lru<string, FindingSet>;
+  private readonly cache: Lru<string, PackageMatch>;
   private readonly remote: RemoteMatcher | undefined;
   /** Packages being matched now, by `matchKey`. */
-  private readonly inFlight = new Map<string, Promise<FindingSet>>();
+  private readonly inFlight = new Map<string, Promise<PackageMatch>>();
   /** The import the cache reflects; null before the first call. */
   private importId: number | undefined | null = null;
 
   constructor(
-    private readonly advisories: AsyncAdvisoryStore,
+    readonly advisories: AsyncAdvisoryStore,
     options: PackageMatcherOptions = {},
   ) {
     this.cache = new Lru(options.maxPackages ?? 100_000);
     this.remote = options.remote;
   }
 
-  /** Matches packages on this thread. */
-  private async matchHere(packages: readonly Package[]): Promise<FindingSet[]> {
-    const records = await this.advisories.lookupMany(
-      packages.map((p) => {
-        const { ecosystem, name } = matchIdentity(p);
-        return { ecosystem, name };
-      }),
-    );
-    return packages.map((pkg, i) => packageFindingSet(pkg, records[i] ?? []));
+  /**
+   * Matches packages on this thread, a batch at a time: each batch's advisories are dropped once
+   * matched, so memory holds one batch's candidates (one round trip per batch for a server).
+   */
+  private async matchHere(packages: readonly Package[]): Promise<PackageMatch[]> {
+    const sets: PackageMatch[] = [];
+    for (let start = 0; start < packages.length; start += LOOKUP_BATCH) {
+      const batch = packages.slice(start, start + LOOKUP_BATCH);
+      const records = await this.advisories.lookupMany(
+        batch.map((p) => {
+          const { ecosystem, name } = matchIdentity(p);
+          return { ecosystem, name };
+        }),
+      );
+      for (const [i, pkg] of batch.entries()) sets.push(packageFindingSet(pkg, records[i] ?? []));
+    }
+    return sets;
   }
 
-  /** One finding set per package (undefined: no findings), against the database as it is now. */
-  async match(packages: readonly Package[]): Promise<(FindingSet | undefined)[]> {
+  /**
+   * The advisory database's generation (its last import's id), read now; a new one drops every
+   * cached match. Callers that keep results of their own (ScanCache) key them by it too.
+   */
+  async generation(): Promise<number | undefined> {
     const importId = (await this.advisories.lastImport())?.importId;
     if (importId !== this.importId) {
       this.cache.clear();
       this.inFlight.clear();
       this.importId = importId;
     }
-    const generation = this.importId;
+    return importId;
+  }
+
+  /** One finding set per package (undefined: no findings), against the database as it is now. */
+  async match(packages: readonly Package[]): Promise<(FindingSet | undefined)[]> {
+    const sets = await this.matchAll(packages);
+    return sets.map((set) => (set.findings.length > 0 ? set : undefined));
+  }
+
+  /** One match per package (empty sets included, with their warnings), against the database now. */
+  async matchAll(packages: readonly Package[]): Promise<PackageMatch[]> {
+    const generation = await this.generation();
     const keys = packages.map(matchKey);
-    const found = new Map<string, FindingSet | Promise<FindingSet>>();
+    const found = new Map<string, PackageMatch | Promise<PackageMatch>>();
     const missing = new Map<string, Package>();
     for (const [i, key] of keys.entries()) {
       if (found.has(key)) continue;
@@ -138,20 +177,19 @@ export class PackageMatcher {
         ? this.remote.match(entries.map(([, p]) => p))
         : this.matchHere(entries.map(([, p]) => p));
       for (const [i, [key]] of entries.entries()) {
-        const one = batch.then((sets) => sets[i] as FindingSet);
+        const one = batch.then((sets) => sets[i] as PackageMatch);
         this.inFlight.set(key, one);
         found.set(key, one);
       }
-      const settle = (sets: FindingSet[] | undefined): void => {
+      const settle = (sets: PackageMatch[] | undefined): void => {
         for (const [i, [key]] of entries.entries()) {
           if (this.inFlight.get(key) === found.get(key)) this.inFlight.delete(key);
           // A newer import arrived meanwhile: these sets may be stale, do not keep them.
-          if (sets && generation === this.importId) this.cache.set(key, sets[i] as FindingSet);
+          if (sets && generation === this.importId) this.cache.set(key, sets[i] as PackageMatch);
         }
       };
       batch.then(settle, () => settle(undefined));
     }
-    const sets = await Promise.all(keys.map((key) => found.get(key) as FindingSet | Promise<FindingSet>));
-    return sets.map((set) => (set.findings.length > 0 ? set : undefined));
+    return Promise.all(keys.map((key) => found.get(key) as PackageMatch | Promise<PackageMatch>));
   }
 }

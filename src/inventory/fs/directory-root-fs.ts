@@ -384,6 +384,15 @@ export class DirectoryRootFs implements RootFs {
   }
 
   async *walk(start = '/', options?: WalkOptions): AsyncIterable<{ path: string; stat: RootFsStat }> {
+    for (const { path, stats } of this.walkStats(start, options)) yield { path, stat: toStat(stats) };
+  }
+
+  /**
+   * `walk` with the raw lstat of each entry, synchronously: for a caller that only compares
+   * stats (a rescan proving nothing changed) the entries' objects and the async iteration cost
+   * more than the system calls. Same entries, same order, same safety as `walk`.
+   */
+  *walkStats(start = '/', options?: WalkOptions): Generator<{ path: string; stats: Stats }> {
     const maxDepth = options?.maxDepth ?? 64;
     const first = this.lookup(start, true);
     if (!first || !first.stats.isDirectory()) return;
@@ -412,7 +421,7 @@ export class DirectoryRootFs implements RootFs {
     push(first, 1);
     while (pending.length > 0) {
       const entry = pending.pop() as Pending;
-      yield { path: entry.path, stat: toStat(entry.stats) };
+      yield { path: entry.path, stats: entry.stats };
       if (!entry.stats.isDirectory() || entry.depth + 1 > maxDepth) continue;
       if (PSEUDO_DIRS.has(entry.path) || options?.skipDir?.(entry.path)) continue;
       push(entry, entry.depth + 1);

@@ -8,7 +8,7 @@ import { matchIdentity } from '../../matching/index.js';
 import type { AsyncAdvisoryStore } from '../../vulndb/advisory-store.js';
 import { openPostgresAdvisoryStore } from '../../vulndb/postgres-store.js';
 import { openSqliteAdvisoryStore } from '../../vulndb/sqlite-store.js';
-import { packageFindingSet } from '../package-matcher.js';
+import { LOOKUP_BATCH, packageFindingSet } from '../package-matcher.js';
 import type { MatchRequest, MatchResponse, MatchWorkerData } from './protocol.js';
 
 const data = workerData as MatchWorkerData;
@@ -24,19 +24,22 @@ opened.catch(() => {});
 async function answer(request: MatchRequest): Promise<MatchResponse> {
   try {
     const advisories = await opened;
-    const records = await advisories.lookupMany(
-      request.packages.map((p) => {
-        const { ecosystem, name } = matchIdentity(p);
-        return { ecosystem, name };
-      }),
-    );
-    return {
-      id: request.id,
-      sets: request.packages.map((pkg, i) => {
+    const sets: { digest: string; body: string }[] = [];
+    // A batch's advisories at a time, as on the main thread (`PackageMatcher`): bounded memory.
+    for (let start = 0; start < request.packages.length; start += LOOKUP_BATCH) {
+      const batch = request.packages.slice(start, start + LOOKUP_BATCH);
+      const records = await advisories.lookupMany(
+        batch.map((p) => {
+          const { ecosystem, name } = matchIdentity(p);
+          return { ecosystem, name };
+        }),
+      );
+      for (const [i, pkg] of batch.entries()) {
         const set = packageFindingSet(pkg, records[i] ?? []);
-        return { digest: set.digest, body: set.body };
-      }),
-    };
+        sets.push({ digest: set.digest, body: set.body });
+      }
+    }
+    return { id: request.id, sets };
   } catch (e) {
     return { id: request.id, error: e instanceof Error ? e.message : String(e) };
   }

@@ -1,0 +1,230 @@
+/**
+ * One rescan measurement in a fresh process (its own peak RSS), for `bench/rescan.bench.ts`.
+ * Uses only library entry points that the compared trees share (the bench copies this file into
+ * the older tree to run it there). Prints one JSON line.
+ *   cold <root> <db>              one scan() without a cache: time, peak RSS
+ *   rescan <root> <db> <n>        store open, ScanCache: a first scan, then n rescans of the
+ *                                 unchanged root (time and RSS after each)
+ *   agent <image> <n>             a node agent watching one container of <image> (real podman,
+ *                                 real scanner service in this process, npm records): the
+ *                                 first n unchanged periodic rescans after the first report
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pino from 'pino';
+import { Agent } from '../src/agent/agent.js';
+import { ScannerClient } from '../src/clients/scanner-client.js';
+import { DockerEngine } from '../src/engine/docker/docker-engine.js';
+import { findEngineSocket } from '../src/engine/socket.js';
+import { scan } from '../src/scan/scan.js';
+import { ScanCache } from '../src/scan/scan-cache.js';
+import type { ScanResult } from '../src/scan/scan-result.js';
+import { runScannerServer } from '../src/scanner/run-server.js';
+import { sharedDataDir } from '../src/testing/shared-data.js';
+import { importFromPath } from '../src/vulndb/record-sources.js';
+import { openSqliteAdvisoryStore } from '../src/vulndb/sqlite-store.js';
+
+const maxRssMb = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
+const rssMb = (): number => Math.round(process.memoryUsage.rss() / 1024 / 1024);
+/** The findings, as one digest: the trees must agree on it. */
+const digest = (r: ScanResult): string =>
+  createHash('sha256')
+    .update(JSON.stringify(r.vulnerabilities))
+    .update(JSON.stringify(r.insecureConfigurations))
+    .digest('hex')
+    .slice(0, 16);
+
+export interface ColdMeasurement {
+  ms: number;
+  maxRssMb: number;
+  packages: number;
+  findings: number;
+  digest: string;
+}
+
+export interface RescanMeasurement {
+  firstMs: number;
+  rescanMs: number[];
+  /** CPU time (user + system) of each rescan. */
+  rescanCpuMs: number[];
+  rssCurveMb: number[];
+  maxRssMb: number;
+  digest: string;
+}
+
+export interface AgentMeasurement {
+  /**
+   * Per unchanged rescan without a walk: the agent's scan (its log's scanMs) plus the report's
+   * round trip.
+   */
+  rescanMs: number[];
+  /**
+   * CPU time (user + system) of the process between a rescan's report and the one before:
+   * the agent's rescan and the server's check-in, less sensitive to load than wall time.
+   */
+  rescanCpuMs: number[];
+  checkIns: number;
+  walks: number;
+}
+
+async function agentRescans(image: string, n: number): Promise<AgentMeasurement> {
+  const socket = findEngineSocket(undefined, process.env);
+  if (!socket) throw new Error('no container engine socket');
+  const tmp = mkdtempSync(join(tmpdir(), 'containment-bench-agent-'));
+  const dataDir = join(tmp, 'data');
+  mkdirSync(dataDir);
+  const advisoryDbPath = join(dataDir, 'advisories.sqlite');
+  const advisories = openSqliteAdvisoryStore(advisoryDbPath, { create: true });
+  await importFromPath(advisories, join(sharedDataDir, 'osv', 'npm'));
+  advisories.close();
+  const server = await runScannerServer({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    advisoryDbPath,
+    triggerAllow: [],
+    rateLimit: false,
+    rematchIntervalMs: 0,
+  });
+  const name = `containment-bench-rescan-${randomBytes(3).toString('hex')}`;
+  const label = 'containment-bench-rescan';
+  try {
+    const admin = new ScannerClient({ server: server.url, token: server.generatedAdminToken as string });
+    const { agentToken } = await admin.createCluster('local');
+    const client = new ScannerClient({ server: server.url, token: agentToken });
+    const sendMs: number[] = [];
+    const scanMs: number[] = [];
+    const kinds: string[] = [];
+    /** CPU time (user + system) of this process since the previous scan's report: agent and server. */
+    const cpuMs: number[] = [];
+    let cpu = process.cpuUsage();
+    /** Whether the agent walked the filesystem for this scan (a periodic full walk, not reuse). */
+    const walkedFor: boolean[] = [];
+    let walks = 0;
+    let done: () => void = () => {};
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    const logger = pino(
+      { level: 'info' },
+      {
+        write: (line: string) => {
+          const l = JSON.parse(line) as { msg?: string; scanMs?: number; kind?: string };
+          if (l.msg !== 'container scanned') return;
+          scanMs.push(l.scanMs ?? Number.NaN);
+          kinds.push(l.kind ?? '');
+          const used = process.cpuUsage(cpu);
+          cpu = process.cpuUsage();
+          cpuMs.push((used.user + used.system) / 1000);
+          walkedFor.push(agent.stats.walks !== walks);
+          walks = agent.stats.walks;
+          if (kinds.filter((k, i) => k === 'check-in' && !walkedFor[i]).length >= n) done();
+        },
+      },
+    );
+    const agent = new Agent({
+      engine: new DockerEngine(socket),
+      sink: {
+        sendReport: async (report) => {
+          const start = performance.now();
+          const result = await client.sendReport(report);
+          sendMs.push(performance.now() - start);
+          return result;
+        },
+      },
+      logger,
+      labels: { [label]: name },
+      rescanIntervalMs: 500,
+      driftCheckIntervalMs: 0,
+    });
+    await agent.start();
+    execFileSync(
+      'podman',
+      ['run', '-d', '--name', name, '--label', `${label}=${name}`, image, 'sleep', '3600'],
+      {
+        stdio: 'pipe',
+      },
+    );
+    await finished;
+    await agent.stop();
+    // The first report is the full one; the rest are the unchanged rescans, less the periodic
+    // full walks (at least every tenth rescan, more when walks outlast ten intervals).
+    const rescanMs = kinds.flatMap((k, i) =>
+      k === 'check-in' && !walkedFor[i] ? [(scanMs[i] as number) + (sendMs[i] as number)] : [],
+    );
+    const rescanCpuMs = kinds.flatMap((k, i) =>
+      k === 'check-in' && !walkedFor[i] ? [cpuMs[i] as number] : [],
+    );
+    return {
+      rescanMs: rescanMs.slice(0, n),
+      rescanCpuMs: rescanCpuMs.slice(0, n),
+      checkIns: agent.stats.checkIns,
+      walks: agent.stats.walks,
+    };
+  } finally {
+    execFileSync('podman', ['rm', '--force', '--ignore', '--time', '0', name], { stdio: 'ignore' });
+    await server.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+async function main(argv: string[]): Promise<unknown> {
+  const [mode, ...args] = argv;
+  if (mode === 'cold') {
+    const [root, db] = args as [string, string];
+    const store = openSqliteAdvisoryStore(db, { readonly: true });
+    const start = performance.now();
+    const result = await scan(root, { store });
+    const ms = performance.now() - start;
+    store.close();
+    const m: ColdMeasurement = {
+      ms,
+      maxRssMb: maxRssMb(),
+      packages: result.packages.length,
+      findings: result.vulnerabilities.length,
+      digest: digest(result),
+    };
+    return m;
+  }
+  if (mode === 'rescan') {
+    const [root, db, n] = args as [string, string, string];
+    const store = openSqliteAdvisoryStore(db, { readonly: true });
+    const cache = new ScanCache();
+    let start = performance.now();
+    const first = await scan(root, { store, cache });
+    const firstMs = performance.now() - start;
+    const rescanMs: number[] = [];
+    const rescanCpuMs: number[] = [];
+    const rssCurveMb: number[] = [];
+    let last = first;
+    for (let i = 0; i < Number(n); i++) {
+      start = performance.now();
+      const cpu = process.cpuUsage();
+      last = await scan(root, { store, cache });
+      const used = process.cpuUsage(cpu);
+      rescanMs.push(performance.now() - start);
+      rescanCpuMs.push((used.user + used.system) / 1000);
+      rssCurveMb.push(rssMb());
+    }
+    store.close();
+    if (digest(last) !== digest(first)) throw new Error('a rescan of the unchanged root found otherwise');
+    const m: RescanMeasurement = {
+      firstMs,
+      rescanMs,
+      rescanCpuMs,
+      rssCurveMb,
+      maxRssMb: maxRssMb(),
+      digest: digest(first),
+    };
+    return m;
+  }
+  if (mode === 'agent') {
+    const [image, n] = args as [string, string];
+    return agentRescans(image, Number(n));
+  }
+  throw new Error(`unknown mode ${String(mode)}`);
+}
+
+process.stdout.write(`${JSON.stringify(await main(process.argv.slice(2)))}\n`);
