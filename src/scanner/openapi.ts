@@ -26,11 +26,7 @@ import {
   workloadQuerySchema,
 } from './schemas.js';
 import { workloadSearchQuerySchema } from './routes/workload-search.js';
-import {
-  auditQuerySchema as actionAuditQuerySchema,
-  listQuerySchema,
-  postQuerySchema,
-} from '../enforcement/action-api.js';
+import { listQuerySchema, postQuerySchema } from '../enforcement/action-api.js';
 import { securityActionSchema } from '../enforcement/security-action.js';
 import {
   auditQuerySchema,
@@ -379,7 +375,7 @@ export const ROUTES: readonly RouteDoc[] = [
  * The enforcer's action API when this server mounts it (`containment up`): `evidence` and `audit`
  * routes only when those are configured.
  */
-export function actionRoutes(has: { evidence: boolean; audit: boolean }): RouteDoc[] {
+export function actionRoutes(has: { evidence: boolean }): RouteDoc[] {
   return [
     {
       method: 'POST',
@@ -427,18 +423,6 @@ export function actionRoutes(has: { evidence: boolean; audit: boolean }): RouteD
             produces: 'application/octet-stream',
           }),
         )
-      : []),
-    ...(has.audit
-      ? [
-          {
-            method: 'GET',
-            path: '/v1/audit',
-            summary: 'Each action on a pod with the scan, event and policy activation that led to it',
-            auth: 'actions:read',
-            query: actionAuditQuerySchema,
-            status: 200,
-          } as const,
-        ]
       : []),
   ];
 }

@@ -187,6 +187,8 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
   if (options.actions !== undefined)
     await app.register(actionApiPlugin, {
       ...options.actions,
+      // The scanner answers /v1/audit itself (linked parts, checked against the caller's visibility).
+      audit: undefined,
       verifier: options.tokens,
       ...(options.oidc ? { oidc: options.oidc } : {}),
     });
@@ -194,13 +196,7 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
   const openApiDocument = buildOpenApiDocument(
     options.actions === undefined
       ? ROUTES
-      : [
-          ...ROUTES,
-          ...actionRoutes({
-            evidence: options.actions.evidenceDir !== undefined,
-            audit: options.actions.audit !== undefined,
-          }),
-        ],
+      : [...ROUTES, ...actionRoutes({ evidence: options.actions.evidenceDir !== undefined })],
   );
   app.get('/v1/openapi.json', async () => openApiDocument);
 

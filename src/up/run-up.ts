@@ -259,9 +259,8 @@ async function startScanner(
     // The dashboard's audit and policies pages: the action API and runtime started after it.
     linkedParts: linked,
     logger,
-    // The dashboard's Actions page and Act buttons: the same enforcer, on the scanner's origin. Its
-    // /v1/audit there is the scanner's own (linked parts, checked against the caller's visibility).
-    actions: { ...actions, tokens: [], audit: undefined },
+    // The dashboard's Actions page and Act buttons: the same enforcer, on the scanner's origin.
+    actions: { ...actions, tokens: [] },
   });
   closers.push(() => scanner.close());
   saveState(dataDir, state);
