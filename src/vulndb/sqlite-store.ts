@@ -121,6 +121,16 @@ export const LOOKUP_SQL = `SELECT rid, json FROM records
                 SELECT rid FROM affected WHERE name = ? AND ecosystem >= ? AND ecosystem < ?)
   ORDER BY id`;
 
+/** Whether the journal mode is now `mode`; SQLITE_BUSY (another connection open) leaves it. */
+function switchJournal(db: Database.Database, mode: 'delete' | 'wal'): boolean {
+  try {
+    return db.pragma(`journal_mode = ${mode}`, { simple: true }) === mode;
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'SQLITE_BUSY') return false;
+    throw e;
+  }
+}
+
 /** Page cache during an import (KiB, as a negative `cache_size`); the default is 2 MiB. */
 const IMPORT_CACHE_KIB = -64 * 1024;
 
@@ -158,8 +168,7 @@ class SqliteAdvisoryStore implements AdvisoryStore {
     // end of file need no journal), where WAL writes it twice (log, then checkpoint). Switching
     // needs the only connection; with another open it stays WAL, only slower.
     const rollbackJournal =
-      db.prepare(`SELECT 1 FROM records LIMIT 1`).get() === undefined &&
-      db.pragma('journal_mode = DELETE', { simple: true }) === 'delete';
+      db.prepare(`SELECT 1 FROM records LIMIT 1`).get() === undefined && switchJournal(db, 'delete');
     // One transaction for the whole import, held across the source's awaits: a failure (or a
     // crash) leaves the previous state intact, and other connections never see half an import.
     db.exec('BEGIN IMMEDIATE');
@@ -184,7 +193,7 @@ class SqliteAdvisoryStore implements AdvisoryStore {
       throw e;
     } finally {
       db.pragma(`cache_size = ${cacheSize}`);
-      if (rollbackJournal) db.pragma('journal_mode = WAL');
+      if (rollbackJournal) switchJournal(db, 'wal');
     }
   }
 
