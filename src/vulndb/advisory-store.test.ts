@@ -450,6 +450,8 @@ for (const factory of engines.factories) {
         const store = await factory.open();
         try {
           const first = Array.from({ length: 1500 }, (_, i) => record(`TEST-W-${i}`, 'npm', `w${i}`));
+          // Changed within the batch it was added in (TEST-W-3 below: in a later batch).
+          first.splice(10, 0, record('TEST-W-7', 'npm', 'w7-moved'));
           first.push(
             record('TEST-W-3', 'npm', 'moved'),
             record('TEST-W-4', 'npm', 'w4', { withdrawn: '2024-02-01T00:00:00Z' }),
@@ -458,6 +460,8 @@ for (const factory of engines.factories) {
           assert.equal(report.added, 1499);
           assert.deepEqual(await store.lookup('npm', 'w3'), []);
           assert.deepEqual(ids(await store.lookup('npm', 'moved')), ['TEST-W-3']);
+          assert.deepEqual(await store.lookup('npm', 'w7'), []);
+          assert.deepEqual(ids(await store.lookup('npm', 'w7-moved')), ['TEST-W-7']);
           assert.deepEqual(await store.lookup('npm', 'w4'), []);
           assert.deepEqual(await store.count(), { records: 1500, withdrawn: 1 });
         } finally {

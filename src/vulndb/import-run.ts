@@ -16,17 +16,15 @@ export interface EncodedRecord {
   record: OsvRecord;
   json: string;
   hash: Buffer;
-  /** The id is stored already, or was written earlier in this import: its index rows go. */
+  /** The id is stored (before this batch): the row is updated and its index rows replaced. */
   replaces?: boolean;
 }
 
 export interface ImportTarget {
-  /** Stored hashes of these ids (an id not stored is absent). Not called while `empty`. */
+  /** Stored hashes of these ids, including this import's earlier batches (absent: not stored). */
   storedHashes(ids: readonly string[]): MaybePromise<Map<string, Buffer>>;
   /** Stores the batch's new or changed records (each id once), replacing their index rows. */
   write(writes: readonly EncodedRecord[]): MaybePromise<void>;
-  /** The store held no records when the import began: nothing to look up. */
-  empty: boolean;
   /** Why a valid record cannot be stored on this engine (e.g. NUL on PostgreSQL), if so. */
   unstorable?(record: OsvRecord): string | undefined;
 }
@@ -42,9 +40,6 @@ export async function runImport(
   target: ImportTarget,
 ): Promise<ImportReport> {
   const tally = new ImportTally();
-  // Hash of every id this import has looked at, as it stands now (absent from the store:
-  // undefined); as base64 text, which costs a fraction of 400k Buffer objects.
-  const hashes = new Map<string, string | undefined>();
   let batch: EncodedRecord[] = [];
   let batchBytes = 0;
   let processed = 0;
@@ -54,11 +49,11 @@ export async function runImport(
     const pending = batch;
     batch = [];
     batchBytes = 0;
-    const unknown = [...new Set(pending.map((e) => e.record.id))].filter((id) => !hashes.has(id));
-    for (const id of unknown) hashes.set(id, undefined);
-    if (unknown.length > 0 && !target.empty) {
-      for (const [id, hash] of await target.storedHashes(unknown)) hashes.set(id, hash.toString('base64'));
-    }
+    // Each id's hash as it stands now: earlier batches are already written in this transaction,
+    // so the store answers for them too and nothing is kept across batches (400k ids of memory).
+    const stored = await target.storedHashes([...new Set(pending.map((e) => e.record.id))]);
+    const hashes = new Map<string, string | undefined>();
+    for (const [id, hash] of stored) hashes.set(id, hash.toString('base64'));
     // Decide in input order, as if written one by one; only each id's last version is written.
     const writes = new Map<string, EncodedRecord>();
     for (const encoded of pending) {
@@ -70,8 +65,8 @@ export async function runImport(
       else {
         outcome = encoded.record.withdrawn !== undefined ? 'withdrawn' : previous ? 'changed' : 'added';
         hashes.set(id, hash);
-        // The id's last version in the batch is written; it replaces what an earlier batch wrote.
-        writes.set(id, { ...encoded, replaces: previous !== undefined || writes.get(id)?.replaces === true });
+        // The id's last version in the batch is written, replacing a stored one if there is one.
+        writes.set(id, { ...encoded, replaces: stored.has(id) });
       }
       tally.record(id, outcome);
       progress();

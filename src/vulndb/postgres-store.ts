@@ -163,7 +163,6 @@ class PostgresAdvisoryStore implements AsyncAdvisoryStore {
     if (importId === undefined) throw new Error('no import id returned');
     const empty = (await client.query(`SELECT 1 FROM vulndb_records LIMIT 1`)).rows.length === 0;
     const report = await runImport(items, options, importId, {
-      empty,
       storedHashes: async (ids) => {
         const stored = await client.query<{ id: string; hash: Buffer }>(
           `SELECT id, hash FROM vulndb_records WHERE id = ANY($1::text[])`,

@@ -121,6 +121,15 @@ export const LOOKUP_SQL = `SELECT rid, json FROM records
                 SELECT rid FROM affected WHERE name = ? AND ecosystem >= ? AND ecosystem < ?)
   ORDER BY id`;
 
+function storedHashes(select: Database.Statement, ids: readonly string[]): Map<string, Buffer> {
+  const found = new Map<string, Buffer>();
+  for (const id of ids) {
+    const hash = select.get(id) as Buffer | undefined;
+    if (hash !== undefined) found.set(id, hash);
+  }
+  return found;
+}
+
 /** Whether the journal mode is now `mode`; SQLITE_BUSY (another connection open) leaves it. */
 function switchJournal(db: Database.Database, mode: 'delete' | 'wal'): boolean {
   try {
@@ -131,7 +140,7 @@ function switchJournal(db: Database.Database, mode: 'delete' | 'wal'): boolean {
   }
 }
 
-/** Page cache during an import (KiB, as a negative `cache_size`); the default is 2 MiB. */
+/** Page cache during an import (KiB, as a negative `cache_size`); better-sqlite3 defaults to 16 MB. */
 const IMPORT_CACHE_KIB = -64 * 1024;
 
 class SqliteAdvisoryStore implements AdvisoryStore {
@@ -174,7 +183,7 @@ class SqliteAdvisoryStore implements AdvisoryStore {
     db.exec('BEGIN IMMEDIATE');
     const cacheSize = db.pragma('cache_size', { simple: true }) as number;
     try {
-      // The indexes of a large import do not fit SQLite's default 2 MiB page cache.
+      // The indexes of a large import do not fit the default page cache.
       db.pragma(`cache_size = ${IMPORT_CACHE_KIB}`);
       const importId = Number(
         db
@@ -198,7 +207,7 @@ class SqliteAdvisoryStore implements AdvisoryStore {
   }
 
   /**
-   * Into an empty database: nothing to look up or replace, the secondary indexes are dropped and
+   * Into an empty database: nothing to replace in the package index, the secondary indexes are dropped and
    * rebuilt once at the end, and index rows are staged and written in key order, so every B-tree
    * is built by appending rather than by random inserts. All inside the import's transaction.
    */
@@ -219,9 +228,9 @@ class SqliteAdvisoryStore implements AdvisoryStore {
     // Rare (a record changed within the import): a scan of the staged rows.
     const unstage = db.prepare(`DELETE FROM temp.affected_staging WHERE rid = ?`);
     const stage = db.prepare(`INSERT INTO temp.affected_staging (name, ecosystem, rid) VALUES (?, ?, ?)`);
+    const selectHash = db.prepare(`SELECT hash FROM records WHERE id = ?`).pluck();
     return {
-      empty: true,
-      storedHashes: () => new Map(),
+      storedHashes: (ids) => storedHashes(selectHash, ids),
       write: (writes) => {
         for (const { record, json, hash, replaces } of writes) {
           const withdrawn = record.withdrawn ?? null;
@@ -268,15 +277,7 @@ class SqliteAdvisoryStore implements AdvisoryStore {
       `INSERT OR IGNORE INTO affected (name, ecosystem, rid) VALUES (?, ?, ?)`,
     );
     return {
-      empty: false,
-      storedHashes: (ids) => {
-        const found = new Map<string, Buffer>();
-        for (const id of ids) {
-          const hash = selectHash.get(id) as Buffer | undefined;
-          if (hash !== undefined) found.set(id, hash);
-        }
-        return found;
-      },
+      storedHashes: (ids) => storedHashes(selectHash, ids),
       write: (writes: readonly EncodedRecord[]) => {
         for (const { record, json, hash } of writes) {
           const rid = upsert.get(record.id, record.modified, record.withdrawn ?? null, hash, json, importId);
