@@ -1,7 +1,7 @@
 /**
  * One migration runner and one schema history for every store, on SQLite and on PostgreSQL.
  *
- * Each store (a "component": `scanner`, `events`, `tokens`, `functions`, `actions`) declares its
+ * Each store (a "component": `scanner`, `events`, `tokens`, `functions`, `actions`, `vulndb`) declares its
  * migrations once, in order, with the SQL (or a step) per engine. The history table
  * `schema_migrations` records which versions of which component a database has; the runner
  * applies the missing ones in one transaction (on PostgreSQL under an advisory lock, since

@@ -421,6 +421,54 @@ for (const factory of engines.factories) {
         }
       });
 
+      it('a failed first import (the bulk path into an empty store) leaves it empty and whole', async () => {
+        const store = await factory.open();
+        try {
+          async function* failing(): AsyncGenerator<ImportItem> {
+            // More than a batch, so rows are written (and indexes set aside) before the failure.
+            for (let i = 0; i < 2500; i++)
+              yield { record: record(`TEST-F-${i}`, 'npm', `p${i % 7}`), origin: 'x' };
+            yield { record: record('TEST-F-1', 'npm', 'changed'), origin: 'y' };
+            throw new Error('source broke');
+          }
+          await assert.rejects(store.importRecords(failing()), /source broke/);
+          assert.deepEqual(await store.count(), { records: 0, withdrawn: 0 });
+          assert.equal(await store.lastImport(), undefined);
+          assert.deepEqual(await store.lookup('npm', 'p1'), []);
+          // Usable afterwards, with its indexes: a second import replaces index rows through them.
+          await store.importRecords(items(record('TEST-F-1', 'npm', 'p1')));
+          const report = await store.importRecords(items(record('TEST-F-1', 'npm', 'p2')));
+          assert.deepEqual(report.changedIds, ['TEST-F-1']);
+          assert.deepEqual(await store.lookup('npm', 'p1'), []);
+          assert.deepEqual(ids(await store.lookup('npm', 'p2')), ['TEST-F-1']);
+        } finally {
+          await store.close();
+        }
+      });
+
+      it('a record changed within the first import keeps only its last index rows', async () => {
+        const store = await factory.open();
+        try {
+          const first = Array.from({ length: 1500 }, (_, i) => record(`TEST-W-${i}`, 'npm', `w${i}`));
+          // Changed within the batch it was added in (TEST-W-3 below: in a later batch).
+          first.splice(10, 0, record('TEST-W-7', 'npm', 'w7-moved'));
+          first.push(
+            record('TEST-W-3', 'npm', 'moved'),
+            record('TEST-W-4', 'npm', 'w4', { withdrawn: '2024-02-01T00:00:00Z' }),
+          );
+          const report = await store.importRecords(items(...first));
+          assert.equal(report.added, 1499);
+          assert.deepEqual(await store.lookup('npm', 'w3'), []);
+          assert.deepEqual(ids(await store.lookup('npm', 'moved')), ['TEST-W-3']);
+          assert.deepEqual(await store.lookup('npm', 'w7'), []);
+          assert.deepEqual(ids(await store.lookup('npm', 'w7-moved')), ['TEST-W-7']);
+          assert.deepEqual(await store.lookup('npm', 'w4'), []);
+          assert.deepEqual(await store.count(), { records: 1500, withdrawn: 1 });
+        } finally {
+          await store.close();
+        }
+      });
+
       it('concurrent imports on one store run one after the other', async () => {
         const store = await factory.open();
         try {

@@ -7,10 +7,11 @@
  * `changedSince` never misses an import. Tables are prefixed `vulndb_` and live in the connection's
  * current schema (the lock keys include it, so stores in different schemas do not wait on each other).
  */
-import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Pool, PoolClient } from 'pg';
 import { ContainmentError, ErrorCodes } from '../errors.js';
+import { ADVISORY_LAYOUT, ADVISORY_MIGRATIONS } from '../storage/advisories/migrations.js';
+import { migratePostgres } from '../storage/migrations.js';
 import type {
   AdvisoryCounts,
   AsyncAdvisoryStore,
@@ -20,48 +21,17 @@ import type {
   ImportSummary,
   PackageQuery,
 } from './advisory-store.js';
-import { ImportTally, oneLine } from './import-tally.js';
-import type { WriteOutcome } from './import-tally.js';
+import { oneLine } from './import-tally.js';
+import { affectedKeys, runImport } from './import-run.js';
+import type { EncodedRecord } from './import-run.js';
 import type { OsvRecord } from './osv.js';
 import { candidateEcosystems, normalizePackageName } from './package-key.js';
 
-export const POSTGRES_SCHEMA_VERSION = '1';
-
-// "C" collation: binary order and equality, as in SQLite (ids sort the same on both engines).
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS vulndb_meta (key text PRIMARY KEY, value text NOT NULL);
-CREATE TABLE IF NOT EXISTS vulndb_imports (
-  id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  source text,
-  started_at timestamptz NOT NULL,
-  finished_at timestamptz
-);
-CREATE TABLE IF NOT EXISTS vulndb_records (
-  rid integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  id text COLLATE "C" NOT NULL UNIQUE,
-  modified text NOT NULL,
-  withdrawn text,
-  hash bytea NOT NULL,
-  json text NOT NULL,
-  import_id integer NOT NULL
-);
-CREATE INDEX IF NOT EXISTS vulndb_records_import_id ON vulndb_records (import_id);
-CREATE TABLE IF NOT EXISTS vulndb_affected (
-  name text COLLATE "C" NOT NULL,
-  ecosystem text COLLATE "C" NOT NULL,
-  rid integer NOT NULL REFERENCES vulndb_records (rid) ON DELETE CASCADE,
-  PRIMARY KEY (name, ecosystem, rid)
-);
-CREATE INDEX IF NOT EXISTS vulndb_affected_rid ON vulndb_affected (rid);
-`;
+/** The layout marker in `vulndb_meta`; migrations are in the schema history. */
+export const POSTGRES_SCHEMA_VERSION = ADVISORY_LAYOUT;
 
 const LOCK_SQL = `SELECT pg_advisory_xact_lock(hashtext($1 || coalesce(current_schema(), '')))`;
-const SCHEMA_LOCK = 'containment.vulndb.schema:';
 const IMPORT_LOCK = 'containment.vulndb.import:';
-
-/** Records per batch, and a byte budget so batches of large records stay modest. */
-const BATCH_RECORDS = 1000;
-const BATCH_BYTES = 8 * 1024 * 1024;
 
 export interface OpenPostgresStoreOptions {
   /** Create the tables if missing. For imports. */
@@ -110,36 +80,35 @@ export async function openPostgresAdvisoryStore(
 }
 
 async function prepareSchema(pool: Pool, where: string, create: boolean): Promise<void> {
-  await inTransaction(pool, async (client) => {
-    // Replicas starting together: concurrent CREATE … IF NOT EXISTS can still collide in the catalog.
-    await client.query(LOCK_SQL, [SCHEMA_LOCK]);
-    const { rows } = await client.query<{ present: boolean }>(
+  const present = async () => {
+    const { rows } = await pool.query<{ present: boolean }>(
       `SELECT to_regclass('vulndb_meta') IS NOT NULL AS present`,
     );
-    if (rows[0]?.present !== true) {
-      if (!create) {
-        throw new ContainmentError(
-          ErrorCodes.DB_UNREADABLE,
-          `${where} holds no advisories; run \`containment db update\` or \`containment db import <path>\` first`,
-        );
-      }
-      await client.query(SCHEMA);
-      await client.query(`INSERT INTO vulndb_meta (key, value) VALUES ('schema_version', $1)`, [
-        POSTGRES_SCHEMA_VERSION,
-      ]);
-      return;
-    }
-    const version = await client.query<{ value: string }>(
-      `SELECT value FROM vulndb_meta WHERE key = 'schema_version'`,
+    return rows[0]?.present === true;
+  };
+  if (!(await present()) && !create) {
+    throw new ContainmentError(
+      ErrorCodes.DB_UNREADABLE,
+      `${where} holds no advisories; run \`containment db update\` or \`containment db import <path>\` first`,
     );
-    const found = version.rows[0]?.value;
-    if (found !== POSTGRES_SCHEMA_VERSION) {
-      throw new ContainmentError(
-        ErrorCodes.DB_UNREADABLE,
-        `${where} has vulnerability database schema version ${found ?? 'none'}; this Containment reads version ${POSTGRES_SCHEMA_VERSION}`,
-      );
-    }
-  });
+  }
+  // The layout marker is checked before anything is applied: a foreign version is not touched.
+  if (await present()) await checkLayout(pool, where);
+  await migratePostgres(pool, ADVISORY_MIGRATIONS);
+  await checkLayout(pool, where);
+}
+
+async function checkLayout(pool: Pool, where: string): Promise<void> {
+  const version = await pool.query<{ value: string }>(
+    `SELECT value FROM vulndb_meta WHERE key = 'schema_version'`,
+  );
+  const found = version.rows[0]?.value;
+  if (found !== POSTGRES_SCHEMA_VERSION) {
+    throw new ContainmentError(
+      ErrorCodes.DB_UNREADABLE,
+      `${where} has vulnerability database schema version ${found ?? 'none'}; this Containment reads version ${POSTGRES_SCHEMA_VERSION}`,
+    );
+  }
 }
 
 async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
@@ -157,13 +126,6 @@ async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promis
   } finally {
     client.release(broken);
   }
-}
-
-/** A valid record with its stored JSON and content hash. */
-interface Encoded {
-  record: OsvRecord;
-  json: string;
-  hash: Buffer;
 }
 
 class PostgresAdvisoryStore implements AsyncAdvisoryStore {
@@ -199,71 +161,35 @@ class PostgresAdvisoryStore implements AsyncAdvisoryStore {
     );
     const importId = rows[0]?.id;
     if (importId === undefined) throw new Error('no import id returned');
-    const tally = new ImportTally();
-    // Hash of every id this import has looked at, as it stands now (absent: not stored).
-    const hashes = new Map<string, Buffer | undefined>();
-    let batch: Encoded[] = [];
-    let batchBytes = 0;
-    let processed = 0;
-    const progress = () => options.onProgress?.(++processed);
-
-    const flush = async () => {
-      const pending = batch;
-      batch = [];
-      batchBytes = 0;
-      const unknown = [...new Set(pending.map((e) => e.record.id))].filter((id) => !hashes.has(id));
-      if (unknown.length > 0) {
-        for (const id of unknown) hashes.set(id, undefined);
+    const empty = (await client.query(`SELECT 1 FROM vulndb_records LIMIT 1`)).rows.length === 0;
+    const report = await runImport(items, options, importId, {
+      storedHashes: async (ids) => {
         const stored = await client.query<{ id: string; hash: Buffer }>(
           `SELECT id, hash FROM vulndb_records WHERE id = ANY($1::text[])`,
-          [unknown],
+          [ids],
         );
-        for (const row of stored.rows) hashes.set(row.id, row.hash);
-      }
-      // Decide in input order, as if written one by one; only each id's last version is written.
-      const writes = new Map<string, Encoded>();
-      for (const encoded of pending) {
-        const { id } = encoded.record;
-        const previous = hashes.get(id);
-        let outcome: WriteOutcome;
-        if (previous?.equals(encoded.hash) === true) outcome = 'unchanged';
-        else {
-          outcome = encoded.record.withdrawn !== undefined ? 'withdrawn' : previous ? 'changed' : 'added';
-          hashes.set(id, encoded.hash);
-          writes.set(id, encoded);
-        }
-        tally.record(id, outcome);
-        progress();
-      }
-      await this.write(client, importId, [...writes.values()]);
-    };
-
-    for await (const item of items) {
-      const record = tally.validate(item);
-      const storable = record !== undefined && !hasNul(record);
-      if (record !== undefined && !storable) {
-        tally.invalid(
-          item.origin,
-          `${JSON.stringify(record.id)}: contains a NUL character, which PostgreSQL cannot store`,
-        );
-      }
-      if (record === undefined || !storable) {
-        progress();
-        continue;
-      }
-      const json = JSON.stringify(record);
-      batch.push({ record, json, hash: createHash('sha256').update(json).digest() });
-      batchBytes += json.length;
-      if (batch.length >= BATCH_RECORDS || batchBytes >= BATCH_BYTES) await flush();
-    }
-    if (batch.length > 0) await flush();
+        return new Map(stored.rows.map((row) => [row.id, row.hash]));
+      },
+      write: (writes) => this.write(client, importId, writes, empty),
+      unstorable: (record) =>
+        hasNul(record)
+          ? `${JSON.stringify(record.id)}: contains a NUL character, which PostgreSQL cannot store`
+          : undefined,
+    });
     await client.query(`UPDATE vulndb_imports SET finished_at = clock_timestamp() WHERE id = $1`, [importId]);
-    return tally.report(importId);
+    return report;
   }
 
-  /** Upserts records (one statement), then replaces their index rows (two more). */
-  private async write(client: PoolClient, importId: number, writes: Encoded[]): Promise<void> {
-    if (writes.length === 0) return;
+  /**
+   * Upserts records (one statement), then replaces their index rows (two more; the delete only
+   * for records written earlier in the import when it began on an empty store).
+   */
+  private async write(
+    client: PoolClient,
+    importId: number,
+    writes: readonly EncodedRecord[],
+    empty: boolean,
+  ): Promise<void> {
     const { rows } = await client.query<{ rid: number; id: string }>(
       `INSERT INTO vulndb_records (id, modified, withdrawn, hash, json, import_id)
        SELECT u.id, u.modified, u.withdrawn, u.hash, u.json, $6
@@ -281,24 +207,29 @@ class PostgresAdvisoryStore implements AsyncAdvisoryStore {
       ],
     );
     const ridOf = new Map(rows.map((r) => [r.id, r.rid]));
-    await client.query(`DELETE FROM vulndb_affected WHERE rid = ANY($1::int[])`, [rows.map((r) => r.rid)]);
-    const keys = new Map<string, [string, string, number]>();
+    const replaced = empty
+      ? writes.filter((w) => w.replaces === true).map((w) => ridOf.get(w.record.id))
+      : rows.map((r) => r.rid);
+    if (replaced.length > 0) {
+      await client.query(`DELETE FROM vulndb_affected WHERE rid = ANY($1::int[])`, [replaced]);
+    }
+    const names: string[] = [];
+    const ecosystems: string[] = [];
+    const rids: number[] = [];
     for (const { record } of writes) {
-      // Withdrawn records are kept (get() shows them) but have no index rows, so never match.
       const rid = ridOf.get(record.id);
-      if (record.withdrawn !== undefined || rid === undefined) continue;
-      for (const { package: pkg } of record.affected ?? []) {
-        if (pkg === undefined) continue;
-        const name = normalizePackageName(pkg.ecosystem, pkg.name);
-        keys.set(JSON.stringify([name, pkg.ecosystem, rid]), [name, pkg.ecosystem, rid]);
+      if (rid === undefined) continue;
+      for (const [name, ecosystem] of affectedKeys(record)) {
+        names.push(name);
+        ecosystems.push(ecosystem);
+        rids.push(rid);
       }
     }
-    if (keys.size === 0) return;
-    const entries = [...keys.values()];
+    if (rids.length === 0) return;
     await client.query(
       `INSERT INTO vulndb_affected (name, ecosystem, rid)
        SELECT * FROM unnest($1::text[], $2::text[], $3::int[])`,
-      [entries.map((e) => e[0]), entries.map((e) => e[1]), entries.map((e) => e[2])],
+      [names, ecosystems, rids],
     );
   }
 

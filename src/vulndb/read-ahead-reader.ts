@@ -57,6 +57,17 @@ export class ReadAheadReader extends yauzl.RandomAccessReader {
     });
   }
 
+  /** `length` bytes at `position` (fewer at the end of the file), through the windows. */
+  readRange(position: number, length: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(length);
+    return new Promise((resolve, reject) => {
+      this.read(buffer, 0, length, position, (err, bytesRead) => {
+        if (err) reject(err);
+        else resolve(buffer.subarray(0, bytesRead ?? 0));
+      });
+    });
+  }
+
   override _readStreamForRange(start: number, end: number): Readable {
     const stream = new PassThrough();
     const buffer = Buffer.allocUnsafe(end - start);

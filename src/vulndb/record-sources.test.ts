@@ -117,6 +117,29 @@ describe('zip archives', () => {
     }
   });
 
+  test('an entry that inflates past its declared size is ARCHIVE_CORRUPT; a populated store keeps its records', async () => {
+    const data = rec('TEST-BOMB', 'x') + ' '.repeat(100_000);
+    const zip = Buffer.from(buildZip([{ name: 'TEST-BOMB.json', data: Buffer.from(data) }]));
+    // The central directory (what is read) claims 100 bytes; inflation must stop there.
+    const central = zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    assert.equal(zip.readUInt32LE(central + 24), data.length);
+    zip.writeUInt32LE(100, central + 24);
+    const path = join(tmp, 'lying.zip');
+    writeFileSync(path, zip);
+    const store = freshStore();
+    try {
+      await store.importRecords([{ record: JSON.parse(rec('TEST-KEPT', 'k')), origin: 'kept.json' }]);
+      await assert.rejects(
+        importFromPath(store, path),
+        isCode(ErrorCodes.ARCHIVE_CORRUPT, /lying\.zip!TEST-BOMB\.json/),
+      );
+      assert.deepEqual(store.count(), { records: 1, withdrawn: 0 });
+      assert.equal(store.get('TEST-KEPT')?.id, 'TEST-KEPT');
+    } finally {
+      store.close();
+    }
+  });
+
   test('a zip without the .zip name is recognised by its signature', async () => {
     const path = join(tmp, 'download.bin');
     writeFileSync(path, buildZip([{ name: 'TEST-1.json', data: rec('TEST-1', 'a') }]));

@@ -121,3 +121,61 @@ describe('lookup query plan', () => {
     }
   });
 });
+
+describe('the bulk path into an empty database', () => {
+  const layout = (path: string) => {
+    const db = new Database(path, { readonly: true });
+    try {
+      return {
+        indexes: db
+          .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`)
+          .pluck()
+          .all(),
+        journal: db.pragma('journal_mode', { simple: true }),
+        tables: db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all(),
+      };
+    } finally {
+      db.close();
+    }
+  };
+  const expected = {
+    indexes: ['affected_rid', 'records_import_id'],
+    journal: 'wal',
+    tables: ['affected', 'imports', 'meta', 'records', 'schema_migrations'],
+  };
+
+  test('after a failure and after a success: the same indexes, tables and WAL mode as before', async () => {
+    const path = join(tmp, 'bulk', 'vulndb.sqlite');
+    const store = openSqliteAdvisoryStore(path, { create: true });
+    try {
+      assert.deepEqual(layout(path), expected);
+      async function* failing(): AsyncGenerator<ImportItem> {
+        for (let i = 0; i < 1500; i++) yield { record: record(`TEST-B-${i}`, 'npm', `b${i}`), origin: 'x' };
+        throw new Error('source broke');
+      }
+      await assert.rejects(store.importRecords(failing()), /source broke/);
+      assert.deepEqual(layout(path), expected);
+      assert.equal(store.count().records, 0);
+      await store.importRecords(items(record('TEST-B-1', 'npm', 'b1'), record('TEST-B-2', 'npm', 'b2')));
+      assert.deepEqual(layout(path), expected);
+      assert.deepEqual(ids(store.lookup('npm', 'b2')), ['TEST-B-2']);
+    } finally {
+      store.close();
+    }
+  });
+
+  test('another connection open on the empty database: the import still commits, in WAL mode', async () => {
+    const path = join(tmp, 'bulk-shared', 'vulndb.sqlite');
+    const store = openSqliteAdvisoryStore(path, { create: true });
+    const reader = openSqliteAdvisoryStore(path);
+    try {
+      assert.equal(reader.count().records, 0);
+      await store.importRecords(items(record('TEST-S-1', 'npm', 's')));
+      assert.deepEqual(ids(reader.lookup('npm', 's')), ['TEST-S-1']);
+      assert.deepEqual(layout(path), expected);
+    } finally {
+      store.close();
+      reader.close();
+    }
+  });
+});

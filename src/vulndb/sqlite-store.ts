@@ -3,7 +3,6 @@
  * JSON with a content hash; an index table maps (normalised name, ecosystem) to records so a
  * lookup is one probe of a covering primary key. Withdrawn records are kept but never indexed.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -17,39 +16,20 @@ import type {
   ImportSummary,
   PackageQuery,
 } from './advisory-store.js';
-import { ImportTally, oneLine } from './import-tally.js';
-import type { WriteOutcome } from './import-tally.js';
+import { oneLine } from './import-tally.js';
 import type { OsvRecord } from './osv.js';
 import { candidateEcosystems, normalizePackageName } from './package-key.js';
+import { affectedKeys, runImport } from './import-run.js';
+import type { EncodedRecord, ImportTarget } from './import-run.js';
+import {
+  ADVISORY_LAYOUT,
+  ADVISORY_MIGRATIONS,
+  SQLITE_ADVISORY_INDEXES,
+} from '../storage/advisories/migrations.js';
+import { migrateSqlite, pendingMigrations } from '../storage/migrations.js';
 
-export const SCHEMA_VERSION = '1';
-
-const SCHEMA = `
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE imports (
-  id INTEGER PRIMARY KEY,
-  source TEXT,
-  started_at TEXT NOT NULL,
-  finished_at TEXT
-);
-CREATE TABLE records (
-  rid INTEGER PRIMARY KEY,
-  id TEXT NOT NULL UNIQUE,
-  modified TEXT NOT NULL,
-  withdrawn TEXT,
-  hash BLOB NOT NULL,
-  json TEXT NOT NULL,
-  import_id INTEGER NOT NULL
-);
-CREATE INDEX records_import_id ON records (import_id);
-CREATE TABLE affected (
-  name TEXT NOT NULL,
-  ecosystem TEXT NOT NULL,
-  rid INTEGER NOT NULL,
-  PRIMARY KEY (name, ecosystem, rid)
-) WITHOUT ROWID;
-CREATE INDEX affected_rid ON affected (rid);
-`;
+/** The layout marker in `meta` (what earlier releases check); migrations are in the schema history. */
+export const SCHEMA_VERSION = ADVISORY_LAYOUT;
 
 export interface OpenStoreOptions {
   /** Create the file (and its directory) and the schema if missing. For imports. */
@@ -75,7 +55,7 @@ export function openSqliteAdvisoryStore(path: string, options: OpenStoreOptions 
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
     }
-    prepareSchema(db, path, create);
+    prepareSchema(db, path, create, options.readonly === true);
     return new SqliteAdvisoryStore(db);
   } catch (e) {
     db?.close();
@@ -93,33 +73,40 @@ export function openSqliteAdvisoryStore(path: string, options: OpenStoreOptions 
   }
 }
 
-function prepareSchema(db: Database.Database, path: string, create: boolean): void {
+function prepareSchema(db: Database.Database, path: string, create: boolean, readonly: boolean): void {
   const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[];
-  if (tables.length === 0) {
-    if (!create) {
+  if (tables.length === 0 && !create) {
+    throw new ContainmentError(
+      ErrorCodes.DB_UNREADABLE,
+      `${path} holds no advisories; run \`containment db update\` or \`containment db import <path>\` first`,
+    );
+  }
+  if (tables.length > 0) {
+    if (!tables.includes('meta')) {
       throw new ContainmentError(
         ErrorCodes.DB_UNREADABLE,
-        `${path} holds no advisories; run \`containment db update\` or \`containment db import <path>\` first`,
+        `${path} is a SQLite database but not a Containment vulnerability database`,
       );
     }
-    db.transaction(() => {
-      db.exec(SCHEMA);
-      db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
-    })();
+    const version = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get();
+    if (version !== SCHEMA_VERSION) {
+      throw new ContainmentError(
+        ErrorCodes.DB_UNREADABLE,
+        `${path} has vulnerability database schema version ${String(version ?? 'none')}; this Containment reads version ${SCHEMA_VERSION}`,
+      );
+    }
+  }
+  if (!readonly) {
+    migrateSqlite(db, ADVISORY_MIGRATIONS);
     return;
   }
-  if (!tables.includes('meta')) {
-    throw new ContainmentError(
-      ErrorCodes.DB_UNREADABLE,
-      `${path} is a SQLite database but not a Containment vulnerability database`,
-    );
-  }
-  const version = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get();
-  if (version !== SCHEMA_VERSION) {
-    throw new ContainmentError(
-      ErrorCodes.DB_UNREADABLE,
-      `${path} has vulnerability database schema version ${String(version ?? 'none')}; this Containment reads version ${SCHEMA_VERSION}`,
-    );
+  // Read-only: nothing can be applied; every released version is readable, a newer one is refused.
+  if (tables.includes('schema_migrations')) {
+    const applied = db
+      .prepare(`SELECT version FROM schema_migrations WHERE component = ?`)
+      .pluck()
+      .all(ADVISORY_MIGRATIONS.component) as number[];
+    pendingMigrations(ADVISORY_MIGRATIONS, applied);
   }
 }
 
@@ -133,6 +120,28 @@ export const LOOKUP_SQL = `SELECT rid, json FROM records
                 UNION ALL
                 SELECT rid FROM affected WHERE name = ? AND ecosystem >= ? AND ecosystem < ?)
   ORDER BY id`;
+
+function storedHashes(select: Database.Statement, ids: readonly string[]): Map<string, Buffer> {
+  const found = new Map<string, Buffer>();
+  for (const id of ids) {
+    const hash = select.get(id) as Buffer | undefined;
+    if (hash !== undefined) found.set(id, hash);
+  }
+  return found;
+}
+
+/** Whether the journal mode is now `mode`; SQLITE_BUSY (another connection open) leaves it. */
+function switchJournal(db: Database.Database, mode: 'delete' | 'wal'): boolean {
+  try {
+    return db.pragma(`journal_mode = ${mode}`, { simple: true }) === mode;
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'SQLITE_BUSY') return false;
+    throw e;
+  }
+}
+
+/** Page cache during an import (KiB, as a negative `cache_size`); better-sqlite3 defaults to 16 MB. */
+const IMPORT_CACHE_KIB = -64 * 1024;
 
 class SqliteAdvisoryStore implements AdvisoryStore {
   /** Imports run one after another: each holds the connection's single write transaction. */
@@ -164,68 +173,118 @@ class SqliteAdvisoryStore implements AdvisoryStore {
     options: ImportOptions,
   ): Promise<ImportReport> {
     const { db } = this;
+    // Into an empty database, a rollback journal writes each new page once (pages past the old
+    // end of file need no journal), where WAL writes it twice (log, then checkpoint). Switching
+    // needs the only connection; with another open it stays WAL, only slower.
+    const rollbackJournal =
+      db.prepare(`SELECT 1 FROM records LIMIT 1`).get() === undefined && switchJournal(db, 'delete');
     // One transaction for the whole import, held across the source's awaits: a failure (or a
     // crash) leaves the previous state intact, and other connections never see half an import.
     db.exec('BEGIN IMMEDIATE');
+    const cacheSize = db.pragma('cache_size', { simple: true }) as number;
     try {
+      // The indexes of a large import do not fit the default page cache.
+      db.pragma(`cache_size = ${IMPORT_CACHE_KIB}`);
       const importId = Number(
         db
           .prepare(`INSERT INTO imports (source, started_at) VALUES (?, ?)`)
           .run(options.source ?? null, new Date().toISOString()).lastInsertRowid,
       );
-      const write = this.recordWriter(importId);
-      const tally = new ImportTally();
-      let processed = 0;
-      for await (const item of items) {
-        const record = tally.validate(item);
-        if (record) tally.record(record.id, write(record));
-        options.onProgress?.(++processed);
-      }
+      const empty = db.prepare(`SELECT 1 FROM records LIMIT 1`).get() === undefined;
+      const target = empty ? this.bulkTarget(importId) : this.updateTarget(importId);
+      const report = await runImport(items, options, importId, target);
+      target.finish?.();
       db.prepare(`UPDATE imports SET finished_at = ? WHERE id = ?`).run(new Date().toISOString(), importId);
       db.exec('COMMIT');
-      return tally.report(importId);
+      return report;
     } catch (e) {
       if (db.inTransaction) db.exec('ROLLBACK');
       throw e;
+    } finally {
+      db.pragma(`cache_size = ${cacheSize}`);
+      if (rollbackJournal) switchJournal(db, 'wal');
     }
   }
 
-  /** Stores one valid record unless identical to the stored one; says what happened. */
-  private recordWriter(importId: number): (record: OsvRecord) => WriteOutcome {
-    const p = (sql: string) => this.db.prepare(sql);
-    const selectExisting = p(`SELECT rid, hash FROM records WHERE id = ?`);
-    const insertRecord = p(
+  /**
+   * Into an empty database: nothing to replace in the package index, the secondary indexes are dropped and
+   * rebuilt once at the end, and index rows are staged and written in key order, so every B-tree
+   * is built by appending rather than by random inserts. All inside the import's transaction.
+   */
+  private bulkTarget(importId: number): ImportTarget & { finish(): void } {
+    const { db } = this;
+    for (const name of ['records_import_id', 'affected_rid']) db.exec(`DROP INDEX IF EXISTS ${name}`);
+    db.exec(
+      `CREATE TEMP TABLE affected_staging (name TEXT NOT NULL, ecosystem TEXT NOT NULL, rid INTEGER NOT NULL)`,
+    );
+    const insertRecord = db.prepare(
       `INSERT INTO records (id, modified, withdrawn, hash, json, import_id) VALUES (?, ?, ?, ?, ?, ?)`,
     );
-    const updateRecord = p(
-      `UPDATE records SET modified = ?, withdrawn = ?, hash = ?, json = ?, import_id = ? WHERE rid = ?`,
-    );
-    const deleteAffected = p(`DELETE FROM affected WHERE rid = ?`);
-    const insertAffected = p(`INSERT OR IGNORE INTO affected (name, ecosystem, rid) VALUES (?, ?, ?)`);
+    const updateRecord = db
+      .prepare(
+        `UPDATE records SET modified = ?, withdrawn = ?, hash = ?, json = ?, import_id = ? WHERE id = ? RETURNING rid`,
+      )
+      .pluck();
+    // Rare (a record changed within the import): a scan of the staged rows.
+    const unstage = db.prepare(`DELETE FROM temp.affected_staging WHERE rid = ?`);
+    const stage = db.prepare(`INSERT INTO temp.affected_staging (name, ecosystem, rid) VALUES (?, ?, ?)`);
+    const selectHash = db.prepare(`SELECT hash FROM records WHERE id = ?`).pluck();
+    return {
+      storedHashes: (ids) => storedHashes(selectHash, ids),
+      write: (writes) => {
+        for (const { record, json, hash, replaces } of writes) {
+          const withdrawn = record.withdrawn ?? null;
+          let rid: number | bigint;
+          if (replaces === true) {
+            rid = updateRecord.get(record.modified, withdrawn, hash, json, importId, record.id) as number;
+            unstage.run(rid);
+          } else {
+            rid = insertRecord.run(
+              record.id,
+              record.modified,
+              withdrawn,
+              hash,
+              json,
+              importId,
+            ).lastInsertRowid;
+          }
+          for (const [name, ecosystem] of affectedKeys(record)) stage.run(name, ecosystem, rid);
+        }
+      },
+      finish: () => {
+        db.exec(`INSERT OR IGNORE INTO affected (name, ecosystem, rid)
+                 SELECT name, ecosystem, rid FROM temp.affected_staging ORDER BY name, ecosystem, rid`);
+        db.exec(`DROP TABLE temp.affected_staging`);
+        for (const sql of SQLITE_ADVISORY_INDEXES) db.exec(sql);
+      },
+    };
+  }
 
-    return (record) => {
-      const json = JSON.stringify(record);
-      const hash = createHash('sha256').update(json).digest();
-      const existing = selectExisting.get(record.id) as { rid: number; hash: Buffer } | undefined;
-      if (existing !== undefined && hash.equals(existing.hash)) return 'unchanged';
-      const withdrawn = record.withdrawn ?? null;
-      let rid: number;
-      if (existing === undefined) {
-        rid = Number(
-          insertRecord.run(record.id, record.modified, withdrawn, hash, json, importId).lastInsertRowid,
-        );
-      } else {
-        rid = existing.rid;
-        updateRecord.run(record.modified, withdrawn, hash, json, importId, rid);
-        deleteAffected.run(rid);
-      }
-      // Withdrawn records are kept (get() shows them) but have no index rows, so never match.
-      if (withdrawn !== null) return 'withdrawn';
-      for (const { package: pkg } of record.affected ?? []) {
-        if (pkg !== undefined)
-          insertAffected.run(normalizePackageName(pkg.ecosystem, pkg.name), pkg.ecosystem, rid);
-      }
-      return existing === undefined ? 'added' : 'changed';
+  /** Into a database with records: each batch's stored hashes in one pass, upserts by id. */
+  private updateTarget(importId: number): ImportTarget & { finish?(): void } {
+    const { db } = this;
+    const selectHash = db.prepare(`SELECT hash FROM records WHERE id = ?`).pluck();
+    const upsert = db
+      .prepare(
+        `INSERT INTO records (id, modified, withdrawn, hash, json, import_id) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, withdrawn = excluded.withdrawn,
+           hash = excluded.hash, json = excluded.json, import_id = excluded.import_id
+         RETURNING rid`,
+      )
+      .pluck();
+    const deleteAffected = db.prepare(`DELETE FROM affected WHERE rid = ?`);
+    const insertAffected = db.prepare(
+      `INSERT OR IGNORE INTO affected (name, ecosystem, rid) VALUES (?, ?, ?)`,
+    );
+    return {
+      storedHashes: (ids) => storedHashes(selectHash, ids),
+      write: (writes: readonly EncodedRecord[]) => {
+        for (const { record, json, hash } of writes) {
+          const rid = upsert.get(record.id, record.modified, record.withdrawn ?? null, hash, json, importId);
+          deleteAffected.run(rid);
+          for (const [name, ecosystem] of affectedKeys(record)) insertAffected.run(name, ecosystem, rid);
+        }
+      },
     };
   }
 
