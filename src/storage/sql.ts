@@ -21,6 +21,25 @@ export interface SqlDb {
   run(sql: string, params?: readonly unknown[]): Promise<number>;
   /** A JSON column's value: text to parse on SQLite, already parsed from pg's json/jsonb. */
   json<T>(value: unknown): T;
+  /**
+   * `expr` is one of the values of the array parameter `param`, bound with `array()`: SQLite reads
+   * the array as JSON through `json_each`, pg as a `type[]` (its index plans stay as they were).
+   */
+  inArray(expr: string, param: string, type: 'text' | 'bigint'): string;
+  /** An array parameter's value for `inArray` and `elements`. */
+  array(values: readonly unknown[]): unknown;
+  /** A FROM item: the values of the array parameter `param` (bound with `array()`), column `value`. */
+  elements(param: string, type: 'text' | 'bigint'): string;
+  /**
+   * A FROM item: the elements of a JSON array given as text in `param`, column `value` (JSON;
+   * read tuple members as `value ->> 0`).
+   */
+  jsonElements(param: string): string;
+  /**
+   * A row-lock clause (`FOR UPDATE OF w`) on PostgreSQL, where replicas write concurrently; nothing
+   * on SQLite, whose one writer holds the database lock for the whole transaction.
+   */
+  locking(clause: string): string;
 }
 
 /** `$n` parameters as better-sqlite3 binds named ones: `{ 1: …, 2: … }`. */
@@ -54,28 +73,57 @@ export function sqliteDb(db: Database): SqlDb {
       return stmt(sql).run(named(params)).changes;
     },
     json: <T>(value: unknown) => JSON.parse(value as string) as T,
+    inArray: (expr, param) => `${expr} IN (SELECT value FROM json_each(${param}))`,
+    array: (values) => JSON.stringify(values),
+    elements: (param) => `json_each(${param})`,
+    jsonElements: (param) => `json_each(${param})`,
+    locking: () => '',
   };
+}
+
+/**
+ * pg prepares a statement once per connection when it has a name: one per distinct text, the same
+ * on every connection of the process.
+ */
+const statementNames = new Map<string, string>();
+function preparedOnce(text: string, values: readonly unknown[]): { name: string; text: string; values: unknown[] } {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `containment-${statementNames.size + 1}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values: values as unknown[] };
 }
 
 export function postgresDb(pool: Pool | PoolClient): SqlDb {
   return {
     engine: 'postgres',
     async all<T>(sql: string, params: readonly unknown[] = []) {
-      return (await pool.query(sql, params as unknown[])).rows as T[];
+      return (await pool.query(preparedOnce(sql, params))).rows as T[];
     },
     async get<T>(sql: string, params: readonly unknown[] = []) {
-      return (await pool.query(sql, params as unknown[])).rows[0] as T | undefined;
+      return (await pool.query(preparedOnce(sql, params))).rows[0] as T | undefined;
     },
     async run(sql, params = []) {
-      return (await pool.query(sql, params as unknown[])).rowCount ?? 0;
+      return (await pool.query(preparedOnce(sql, params))).rowCount ?? 0;
     },
     json: <T>(value: unknown) => value as T,
+    inArray: (expr, param, type) => `${expr} = ANY(${param}::${type}[])`,
+    array: (values) => [...values],
+    elements: (param, type) => `unnest(${param}::${type}[]) AS value`,
+    jsonElements: (param) => `json_array_elements(${param}::json) AS value`,
+    locking: (clause) => ` ${clause}`,
   };
 }
 
 /** An integer column: a number on SQLite, a string for pg's bigint (exact; ids stay below 2^53). */
 export function int(value: number | string): number {
   return typeof value === 'number' ? value : Number(value);
+}
+
+/** A time column as epoch milliseconds: a number on SQLite, a `Date` from pg's timestamptz. */
+export function epochMs(value: number | string | Date): number {
+  return value instanceof Date ? value.getTime() : int(value);
 }
 
 /** A time column as RFC 3339: epoch milliseconds on SQLite, a `Date` from pg's timestamptz. */

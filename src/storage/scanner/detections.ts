@@ -4,7 +4,6 @@
  * first and last seen); only the first occurrence of an aggregate queues a
  * `dev.containment.runtime.detected` event, in the same transaction as the row (durable outbox).
  */
-import type { CloudEvent } from 'cloudevents';
 import { ErrorCodes, NotFoundError } from '../../errors.js';
 import { EventTypes, createEvent } from '../../events/cloud-event.js';
 import type { RuntimeDetection } from '../../runtime/contracts.js';
@@ -12,12 +11,7 @@ import type { Page, Visibility } from './visibility.js';
 import { int, isoTime } from '../sql.js';
 import type { SqlDb } from '../sql.js';
 
-/** What a write sees: its statements and the outbox, both in one transaction. */
-export interface DetectionTx {
-  db: SqlDb;
-  enqueue(event: CloudEvent<unknown>, triggerIds: readonly string[]): Promise<void>;
-}
-export type InTransaction = <T>(work: (tx: DetectionTx) => Promise<T>) => Promise<T>;
+import type { InTransaction } from './transaction.js';
 
 export interface StoredDetection extends RuntimeDetection {
   /** The scanner's id of the aggregate. */
