@@ -86,7 +86,10 @@ export function sqliteDb(db: Database): SqlDb {
  * on every connection of the process.
  */
 const statementNames = new Map<string, string>();
-function preparedOnce(text: string, values: readonly unknown[]): { name: string; text: string; values: unknown[] } {
+function preparedOnce(
+  text: string,
+  values: readonly unknown[],
+): { name: string; text: string; values: unknown[] } {
   let name = statementNames.get(text);
   if (name === undefined) {
     name = `containment-${statementNames.size + 1}`;

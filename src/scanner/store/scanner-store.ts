@@ -108,7 +108,6 @@ export interface NewTrigger {
   everyScan: boolean;
 }
 
-
 /** Workloads running an image: its reference (exact string) or its digest. */
 export interface ImageQuery {
   image: string;

@@ -88,7 +88,10 @@ function convertWholeResults(db: Db): void {
         'INSERT OR IGNORE INTO scanner_inventory_keys (key, inventory_id) SELECT value, ? FROM json_each(?)',
       ).run(inventoryId, JSON.stringify(inventory.packageKeys()));
       const setIds = new Map(
-        encoded.sets.map((s) => [s.digest, String(blobId('scanner_finding_sets', 'findings', s.digest, s.body))]),
+        encoded.sets.map((s) => [
+          s.digest,
+          String(blobId('scanner_finding_sets', 'findings', s.digest, s.body)),
+        ]),
       );
       db.prepare(
         `INSERT OR IGNORE INTO scanner_advisory_packages (advisory_key, package_key)

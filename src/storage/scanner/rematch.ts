@@ -3,7 +3,11 @@
  * workloads an advisory change touches (through the index written with each inventory and
  * result), their latest content, and re-derived results recorded as scans of kind `rematch`.
  */
-import type { RematchTarget, RecordRematchInput, RecordRematchOutcome } from '../../scanner/store/scanner-store.js';
+import type {
+  RematchTarget,
+  RecordRematchInput,
+  RecordRematchOutcome,
+} from '../../scanner/store/scanner-store.js';
 import type { EncodedContent, ResultCodec, StoredBlobs } from '../../scanner/store/result-codec.js';
 import { lazyEventContext, rematchTarget } from '../../scanner/store/result-codec.js';
 import { identityOf } from '../../scanner/store/workload-row.js';
@@ -70,7 +74,9 @@ export class RematchStore {
       [this.db.array(workloadIds)],
     );
     // Every set of the batch in one query.
-    const sets = await this.results.sets(this.db, [...new Set(rows.flatMap((r) => this.codec.setIdsOf(r.runs)))]);
+    const sets = await this.results.sets(this.db, [
+      ...new Set(rows.flatMap((r) => this.codec.setIdsOf(r.runs))),
+    ]);
     const targets: RematchTarget[] = [];
     for (const row of rows) {
       const inventory = await this.results.inventory(this.db, row.inventory_id);
@@ -99,7 +105,8 @@ export class RematchStore {
       const encoded = chunk.map((input) => this.codec.encode(input.content));
       const results = await this.transaction(async (tx) => {
         const done: { outcome: RecordRematchOutcome; stored?: StoredBlobs }[] = [];
-        for (const [i, input] of chunk.entries()) done.push(await this.one(tx, input, encoded[i] as EncodedContent));
+        for (const [i, input] of chunk.entries())
+          done.push(await this.one(tx, input, encoded[i] as EncodedContent));
         // One re-match alone that is stale wrote nothing: no commit needed.
         return done.length === 1 && done[0]?.outcome.status === 'stale' ? new Rollback(done) : done;
       });
@@ -139,7 +146,8 @@ export class RematchStore {
        WHERE w.id = $1${db.locking('FOR UPDATE OF w')}`,
       [input.workloadId],
     );
-    if (base === undefined || int(base.last_scan_id) !== input.basedOnScanId) return { outcome: { status: 'stale' } };
+    if (base === undefined || int(base.last_scan_id) !== input.basedOnScanId)
+      return { outcome: { status: 'stale' } };
     const previousContent = await this.results.decoder(db, base);
     const stored = await this.results.storeBlobs(db, encoded);
     const resultId = await this.results.insert(
@@ -178,7 +186,9 @@ export class RematchStore {
   }
 
   async cursor(): Promise<number | undefined> {
-    const row = await this.db.get<{ value: string }>(`SELECT value FROM scanner_meta WHERE key = 'rematch_cursor'`);
+    const row = await this.db.get<{ value: string }>(
+      `SELECT value FROM scanner_meta WHERE key = 'rematch_cursor'`,
+    );
     return row === undefined ? undefined : Number(row.value);
   }
 

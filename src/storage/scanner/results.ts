@@ -48,9 +48,11 @@ export class ResultStore {
       }
       const id =
         inserted?.id ??
-        (await db.get<{ id: number | string }>('SELECT id FROM scanner_inventories WHERE digest = $1', [
-          inventory.digest,
-        ]))?.id;
+        (
+          await db.get<{ id: number | string }>('SELECT id FROM scanner_inventories WHERE digest = $1', [
+            inventory.digest,
+          ])
+        )?.id;
       if (id === undefined) throw new Error('inventory blob vanished');
       inventoryId = String(id);
     }
@@ -114,9 +116,10 @@ export class ResultStore {
   async inventory(db: SqlDb, id: number | string): Promise<StoredInventory> {
     const cached = this.codec.cachedInventory(String(id));
     if (cached) return cached;
-    const row = await db.get<{ inventory: string }>('SELECT inventory FROM scanner_inventories WHERE id = $1', [
-      int(id),
-    ]);
+    const row = await db.get<{ inventory: string }>(
+      'SELECT inventory FROM scanner_inventories WHERE id = $1',
+      [int(id)],
+    );
     return this.codec.rememberInventory(String(id), (row as { inventory: string }).inventory);
   }
 

@@ -72,7 +72,14 @@ export class SqlScannerStore implements ScannerStore {
     this.detections = new DetectionStore(db, transaction);
     this.reads = new ScanReads(db, this.results);
     this.writer = new ScanWriter(transaction, codec, this.results, this.reads, now);
-    this.rematches = new RematchStore(db, transaction, codec, this.results, now, engine.rematchesPerTransaction);
+    this.rematches = new RematchStore(
+      db,
+      transaction,
+      codec,
+      this.results,
+      now,
+      engine.rematchesPerTransaction,
+    );
   }
 
   async ping(): Promise<void> {

@@ -45,7 +45,13 @@ const LATEST_FROM = `scanner_workloads w
   JOIN scanner_scans s ON s.id = w.last_scan_id
   JOIN scanner_results r ON r.id = s.result_id`;
 
-const zeroCounts = (): NamespaceSummary['counts'] => ({ CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, UNKNOWN: 0 });
+const zeroCounts = (): NamespaceSummary['counts'] => ({
+  CRITICAL: 0,
+  HIGH: 0,
+  MEDIUM: 0,
+  LOW: 0,
+  UNKNOWN: 0,
+});
 
 export class ScanReads {
   constructor(
