@@ -83,7 +83,8 @@ export function sqliteDb(db: Database): SqlDb {
 
 /**
  * pg prepares a statement once per connection when it has a name: one per distinct text, the same
- * on every connection of the process.
+ * on every connection of the process. A prepared statement must not select `*`: a column added by
+ * a newer replica's migration would change its result type ("cached plan must not change").
  */
 const statementNames = new Map<string, string>();
 function preparedOnce(
@@ -98,17 +99,20 @@ function preparedOnce(
   return { name, text, values: values as unknown[] };
 }
 
-export function postgresDb(pool: Pool | PoolClient): SqlDb {
+export function postgresDb(pool: Pool | PoolClient, options: { prepared?: boolean } = {}): SqlDb {
+  const statement = options.prepared
+    ? preparedOnce
+    : (text: string, values: readonly unknown[]) => ({ text, values: values as unknown[] });
   return {
     engine: 'postgres',
     async all<T>(sql: string, params: readonly unknown[] = []) {
-      return (await pool.query(preparedOnce(sql, params))).rows as T[];
+      return (await pool.query(statement(sql, params))).rows as T[];
     },
     async get<T>(sql: string, params: readonly unknown[] = []) {
-      return (await pool.query(preparedOnce(sql, params))).rows[0] as T | undefined;
+      return (await pool.query(statement(sql, params))).rows[0] as T | undefined;
     },
     async run(sql, params = []) {
-      return (await pool.query(preparedOnce(sql, params))).rowCount ?? 0;
+      return (await pool.query(statement(sql, params))).rowCount ?? 0;
     },
     json: <T>(value: unknown) => value as T,
     inArray: (expr, param, type) => `${expr} = ANY(${param}::${type}[])`,

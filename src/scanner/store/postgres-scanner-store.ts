@@ -40,7 +40,7 @@ export class PostgresScannerStore extends SqlScannerStore {
     options: PostgresScannerStoreOptions,
   ) {
     super({
-      db: postgresDb(pool),
+      db: postgresDb(pool, { prepared: true }),
       transaction: postgresTransactions(pool, queue),
       queue,
       // One per transaction: the row locks reports wait for are held briefly.

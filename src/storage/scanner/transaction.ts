@@ -64,7 +64,7 @@ export function postgresTransactions(pool: Pool, outbox: PostgresOutbox): InTran
     try {
       await client.query('BEGIN');
       const result = await work({
-        db: postgresDb(client),
+        db: postgresDb(client, { prepared: true }),
         enqueue: (event, triggerIds) => outbox.enqueue(client, event, triggerIds),
       });
       if (result instanceof Rollback) {
