@@ -30,11 +30,17 @@ export interface SqlDb {
   array(values: readonly unknown[]): unknown;
   /** A FROM item: the values of the array parameter `param` (bound with `array()`), column `value`. */
   elements(param: string, type: 'text' | 'bigint'): string;
+
   /**
-   * A FROM item: the elements of a JSON array given as text in `param`, column `value` (JSON;
-   * read tuple members as `value ->> 0`).
+   * Inserts rows in their order, `ON CONFLICT DO NOTHING`: one prepared statement per row on
+   * SQLite (in-process: nothing to batch, and no JSON to build), one statement over arrays on pg
+   * (one round trip). Values are bound as `columns` declares their pg types.
    */
-  jsonElements(param: string): string;
+  insertMany(
+    table: string,
+    columns: readonly (readonly [name: string, type: 'text' | 'bigint'])[],
+    rows: readonly (readonly unknown[])[],
+  ): Promise<void>;
   /**
    * A row-lock clause (`FOR UPDATE OF w`) on PostgreSQL, where replicas write concurrently; nothing
    * on SQLite, whose one writer holds the database lock for the whole transaction.
@@ -73,10 +79,16 @@ export function sqliteDb(db: Database): SqlDb {
       return stmt(sql).run(named(params)).changes;
     },
     json: <T>(value: unknown) => JSON.parse(value as string) as T,
+    async insertMany(table, columns, rows) {
+      const marks = columns.map((_, i) => `$${i + 1}`).join(', ');
+      const insert = stmt(
+        `INSERT INTO ${table} (${columns.map(([name]) => name).join(', ')}) VALUES (${marks}) ON CONFLICT DO NOTHING`,
+      );
+      for (const row of rows) insert.run(named(row));
+    },
     inArray: (expr, param) => `${expr} IN (SELECT value FROM json_each(${param}))`,
     array: (values) => JSON.stringify(values),
     elements: (param) => `json_each(${param})`,
-    jsonElements: (param) => `json_each(${param})`,
     locking: () => '',
   };
 }
@@ -115,10 +127,20 @@ export function postgresDb(pool: Pool | PoolClient, options: { prepared?: boolea
       return (await pool.query(statement(sql, params))).rowCount ?? 0;
     },
     json: <T>(value: unknown) => value as T,
+    async insertMany(table, columns, rows) {
+      if (rows.length === 0) return;
+      const names = columns.map(([name]) => name).join(', ');
+      const arrays = columns.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ');
+      await pool.query(
+        statement(
+          `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${arrays}) ON CONFLICT DO NOTHING`,
+          columns.map((_, i) => rows.map((row) => row[i])),
+        ),
+      );
+    },
     inArray: (expr, param, type) => `${expr} = ANY(${param}::${type}[])`,
     array: (values) => [...values],
     elements: (param, type) => `unnest(${param}::${type}[]) AS value`,
-    jsonElements: (param) => `json_array_elements(${param}::json) AS value`,
     locking: (clause) => ` ${clause}`,
   };
 }

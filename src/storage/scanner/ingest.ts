@@ -12,6 +12,7 @@ import { ErrorCodes, NotFoundError } from '../../errors.js';
 import type { ResultCodec, StoredBlobs } from '../../scanner/store/result-codec.js';
 import { lazyEventContext } from '../../scanner/store/result-codec.js';
 import type {
+  PlannedEvent,
   RecordScanInput,
   RecordScanOutcome,
   ReportRef,
@@ -28,6 +29,48 @@ import type { InTransaction } from './transaction.js';
 
 export function clusterNotFound(name: string): NotFoundError {
   return new NotFoundError(ErrorCodes.CLUSTER_NOT_FOUND, `cluster ${name} is not registered`);
+}
+
+/** Thrown inside an event plan that reaches for previous findings not loaded yet. */
+class NotLoaded {}
+
+/**
+ * Runs the (pure, synchronous) event plan. The previous result's blobs are loaded only if the plan
+ * asks for them (most plans, e.g. without triggers, never do): the plan first runs without them,
+ * and a plan that reaches for them runs again once they are loaded.
+ */
+export async function planEvents(
+  events: (context: ScanEventContext) => readonly PlannedEvent[],
+  parts: {
+    scanId: number;
+    checkIn: boolean;
+    triggers: ScanEventContext['triggers'];
+    /** This scan's content; absent: the previous result's (a check-in). */
+    content?: () => ScanEventContext['content'];
+  },
+  /** Loads the previous result; absent on a workload's first scan. */
+  loadPrevious: (() => Promise<() => ScanContent>) | undefined,
+): Promise<readonly PlannedEvent[]> {
+  const previous: { decode?: () => ScanContent } = {};
+  const loaded = (): ScanContent => {
+    if (!previous.decode) throw new NotLoaded();
+    return previous.decode();
+  };
+  const context = (): ScanEventContext =>
+    lazyEventContext({
+      scanId: parts.scanId,
+      checkIn: parts.checkIn,
+      triggers: parts.triggers,
+      previousKeys: () => (loadPrevious ? loaded().findingKeys : undefined),
+      content: parts.content ?? loaded,
+    });
+  try {
+    return events(context());
+  } catch (e) {
+    if (!(e instanceof NotLoaded) || !loadPrevious) throw e;
+  }
+  previous.decode = await loadPrevious();
+  return events(context());
 }
 
 /** Triggers of the cluster covering the namespace. */
@@ -153,12 +196,9 @@ export class ScanWriter {
       if (!input.content && previous?.inventory_hash !== input.inventoryHash) {
         return new Rollback<RecordScanOutcome>({ status: 'hash-changed' });
       }
-      // Blobs the event plan may decode, loaded now: the plan runs synchronously.
-      const previousContent = previous && (await this.results.decoder(db, previous));
-
       let resultId: number;
       let inventoryId: number;
-      let content: () => ScanEventContext['content'];
+      let content: (() => ScanEventContext['content']) | undefined;
       if (input.content && encoded) {
         const fresh = input.content;
         content = () => fresh;
@@ -176,7 +216,6 @@ export class ScanWriter {
         const prev = previous as NonNullable<typeof previous>;
         resultId = int(prev.result_id);
         inventoryId = int(prev.inventory_id);
-        content = previousContent as () => ScanContent;
       }
 
       const kind = input.content ? 'full' : 'check-in';
@@ -201,14 +240,15 @@ export class ScanWriter {
       );
       if (claimed !== 1) return new Rollback<'raced'>('raced');
 
-      const planned = input.events(
-        lazyEventContext({
+      const planned = await planEvents(
+        input.events,
+        {
           scanId,
           checkIn: !input.content,
           triggers: await triggersFor(db, clusterId, workload.namespace),
-          previousKeys: () => previousContent?.().findingKeys,
-          content,
-        }),
+          ...(content ? { content } : {}),
+        },
+        previous && (() => this.results.decoder(db, previous)),
       );
       for (const { event, triggerIds } of planned) await enqueue(event, triggerIds);
       return { status: 'recorded', scanId, kind, events: planned.length };

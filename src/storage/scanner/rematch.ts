@@ -9,13 +9,13 @@ import type {
   RecordRematchOutcome,
 } from '../../scanner/store/scanner-store.js';
 import type { EncodedContent, ResultCodec, StoredBlobs } from '../../scanner/store/result-codec.js';
-import { lazyEventContext, rematchTarget } from '../../scanner/store/result-codec.js';
+import { rematchTarget } from '../../scanner/store/result-codec.js';
 import { identityOf } from '../../scanner/store/workload-row.js';
 import type { WorkloadRow } from '../../scanner/store/workload-row.js';
 import type { InsecureConfiguration } from '../../inventory/types.js';
 import { epochMs, int, isoTime } from '../sql.js';
 import type { SqlDb } from '../sql.js';
-import { insertScan, triggersFor } from './ingest.js';
+import { insertScan, planEvents, triggersFor } from './ingest.js';
 import type { ResultColumns, ResultStore } from './results.js';
 import { Rollback } from './transaction.js';
 import type { InTransaction } from './transaction.js';
@@ -148,7 +148,6 @@ export class RematchStore {
     );
     if (base === undefined || int(base.last_scan_id) !== input.basedOnScanId)
       return { outcome: { status: 'stale' } };
-    const previousContent = await this.results.decoder(db, base);
     const stored = await this.results.storeBlobs(db, encoded);
     const resultId = await this.results.insert(
       db,
@@ -172,14 +171,15 @@ export class RematchStore {
       image: base.image,
       imageDigest: base.image_digest,
     });
-    const planned = input.events(
-      lazyEventContext({
+    const planned = await planEvents(
+      input.events,
+      {
         scanId,
         checkIn: false,
         triggers: await triggersFor(db, int(base.cluster_id), base.namespace),
-        previousKeys: () => previousContent().findingKeys,
         content: () => input.content,
-      }),
+      },
+      () => this.results.decoder(db, base),
     );
     for (const { event, triggerIds } of planned) await enqueue(event, triggerIds);
     return { outcome: { status: 'recorded', scanId, events: planned.length }, stored };

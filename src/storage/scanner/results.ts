@@ -40,10 +40,14 @@ export class ResultStore {
         [inventory.digest, inventory.json],
       );
       if (inserted) {
-        await db.run(
-          `INSERT INTO scanner_inventory_keys (key, inventory_id)
-           SELECT DISTINCT value, CAST($1 AS BIGINT) FROM ${db.elements('$2', 'text')}`,
-          [int(inserted.id), db.array(inventory.packageKeys())],
+        const id = int(inserted.id);
+        await db.insertMany(
+          'scanner_inventory_keys',
+          [
+            ['key', 'text'],
+            ['inventory_id', 'bigint'],
+          ],
+          inventory.packageKeys().map((key) => [key, id]),
         );
       }
       const id =
@@ -65,11 +69,13 @@ export class ResultStore {
     }
     if (missing.length > 0) {
       missing.sort((a, b) => byString(a.digest, b.digest));
-      await db.run(
-        `INSERT INTO scanner_finding_sets (digest, findings)
-         SELECT value ->> 0, value ->> 1 FROM ${db.jsonElements('$1')} WHERE 1 = 1
-         ON CONFLICT (digest) DO NOTHING`,
-        [JSON.stringify(missing.map((m) => [m.digest, m.body]))],
+      await db.insertMany(
+        'scanner_finding_sets',
+        [
+          ['digest', 'text'],
+          ['findings', 'text'],
+        ],
+        missing.map((m) => [m.digest, m.body]),
       );
       const rows = await db.all<{ id: number | string; digest: string }>(
         `SELECT id, digest FROM scanner_finding_sets WHERE ${db.inArray('digest', '$1', 'text')}`,
@@ -81,11 +87,13 @@ export class ResultStore {
       const pairs = [...encoded.advisoryPackages].sort(
         (a, b) => byString(a[0], b[0]) || byString(a[1], b[1]),
       );
-      await db.run(
-        `INSERT INTO scanner_advisory_packages (advisory_key, package_key)
-         SELECT value ->> 0, value ->> 1 FROM ${db.jsonElements('$1')} WHERE 1 = 1
-         ON CONFLICT DO NOTHING`,
-        [JSON.stringify(pairs)],
+      await db.insertMany(
+        'scanner_advisory_packages',
+        [
+          ['advisory_key', 'text'],
+          ['package_key', 'text'],
+        ],
+        pairs,
       );
     }
     return { inventoryId, setIds };

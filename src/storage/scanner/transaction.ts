@@ -35,20 +35,23 @@ export function sqliteTransactions(db: Database, outbox: SqliteOutbox): InTransa
     db: sqliteDb(db),
     enqueue: async (event, triggerIds) => outbox.enqueue(db, event, triggerIds),
   };
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const commit = db.prepare('COMMIT');
+  const rollback = db.prepare('ROLLBACK');
   let tail: Promise<unknown> = Promise.resolve();
   return <T>(work: (tx: ScannerTx) => Promise<T | Rollback<T>>): Promise<T> => {
     const run = async (): Promise<T> => {
-      db.exec('BEGIN IMMEDIATE');
+      begin.run();
       try {
         const result = await work(tx);
         if (result instanceof Rollback) {
-          db.exec('ROLLBACK');
+          rollback.run();
           return result.value as T;
         }
-        db.exec('COMMIT');
+        commit.run();
         return result;
       } catch (e) {
-        if (db.inTransaction) db.exec('ROLLBACK');
+        if (db.inTransaction) rollback.run();
         throw e;
       }
     };
