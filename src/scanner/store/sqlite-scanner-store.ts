@@ -9,7 +9,7 @@ import { SqliteOutbox } from '../../storage/outbox/sqlite-outbox.js';
 import { scannerMigrations } from '../../storage/scanner/migrations.js';
 import { SqlScannerStore } from '../../storage/scanner/scanner-store.js';
 import type { ScannerEngine } from '../../storage/scanner/scanner-store.js';
-import { sqliteTransactions } from '../../storage/scanner/transaction.js';
+import { queuedWrites, sqliteTransactions } from '../../storage/scanner/transaction.js';
 import { sqliteDb } from '../../storage/sql.js';
 import { configureSqlite, openSqlite } from '../../storage/sqlite.js';
 import { ResultCodec } from './result-codec.js';
@@ -27,9 +27,10 @@ function sqliteEngine(db: Db, options: SqliteScannerStoreOptions): ScannerEngine
   configureSqlite(db);
   migrateSqlite(db, scannerMigrations({ sqlite: convertWholeResults }));
   const queue = new SqliteOutbox(db);
+  const transaction = sqliteTransactions(db, queue);
   return {
-    db: sqliteDb(db),
-    transaction: sqliteTransactions(db, queue),
+    db: queuedWrites(sqliteDb(db), transaction),
+    transaction,
     queue,
     rematchesPerTransaction: REMATCH_TRANSACTION,
     now: options.now ?? Date.now,

@@ -61,6 +61,15 @@ export function sqliteTransactions(db: Database, outbox: SqliteOutbox): InTransa
   };
 }
 
+/**
+ * SQLite: the store's single writes outside a transaction (a cluster, a trigger, the re-match
+ * cursor) wait for the transaction under way instead of landing inside it (one connection: a
+ * write issued between two of its statements would commit or roll back with it).
+ */
+export function queuedWrites(db: SqlDb, transaction: InTransaction): SqlDb {
+  return { ...db, run: (sql, params) => transaction(async (tx) => tx.db.run(sql, params)) };
+}
+
 export function postgresTransactions(pool: Pool, outbox: PostgresOutbox): InTransaction {
   return async <T>(work: (tx: ScannerTx) => Promise<T | Rollback<T>>): Promise<T> => {
     const client: PoolClient = await pool.connect();
