@@ -21,6 +21,31 @@ export interface SqlDb {
   run(sql: string, params?: readonly unknown[]): Promise<number>;
   /** A JSON column's value: text to parse on SQLite, already parsed from pg's json/jsonb. */
   json<T>(value: unknown): T;
+  /**
+   * `expr` is one of the values of the array parameter `param`, bound with `array()`: SQLite reads
+   * the array as JSON through `json_each`, pg as a `type[]` (its index plans stay as they were).
+   */
+  inArray(expr: string, param: string, type: 'text' | 'bigint'): string;
+  /** An array parameter's value for `inArray` and `elements`. */
+  array(values: readonly unknown[]): unknown;
+  /** A FROM item: the values of the array parameter `param` (bound with `array()`), column `value`. */
+  elements(param: string, type: 'text' | 'bigint'): string;
+
+  /**
+   * Inserts rows in their order, `ON CONFLICT DO NOTHING`: one prepared statement per row on
+   * SQLite (in-process: nothing to batch, and no JSON to build), one statement over arrays on pg
+   * (one round trip). Values are bound as `columns` declares their pg types.
+   */
+  insertMany(
+    table: string,
+    columns: readonly (readonly [name: string, type: 'text' | 'bigint'])[],
+    rows: readonly (readonly unknown[])[],
+  ): Promise<void>;
+  /**
+   * A row-lock clause (`FOR UPDATE OF w`) on PostgreSQL, where replicas write concurrently; nothing
+   * on SQLite, whose one writer holds the database lock for the whole transaction.
+   */
+  locking(clause: string): string;
 }
 
 /** `$n` parameters as better-sqlite3 binds named ones: `{ 1: …, 2: … }`. */
@@ -54,28 +79,80 @@ export function sqliteDb(db: Database): SqlDb {
       return stmt(sql).run(named(params)).changes;
     },
     json: <T>(value: unknown) => JSON.parse(value as string) as T,
+    async insertMany(table, columns, rows) {
+      const marks = columns.map((_, i) => `$${i + 1}`).join(', ');
+      const insert = stmt(
+        `INSERT INTO ${table} (${columns.map(([name]) => name).join(', ')}) VALUES (${marks}) ON CONFLICT DO NOTHING`,
+      );
+      for (const row of rows) insert.run(named(row));
+    },
+    inArray: (expr, param) => `${expr} IN (SELECT value FROM json_each(${param}))`,
+    array: (values) => JSON.stringify(values),
+    elements: (param) => `json_each(${param})`,
+    locking: () => '',
   };
 }
 
-export function postgresDb(pool: Pool | PoolClient): SqlDb {
+/**
+ * pg prepares a statement once per connection when it has a name: one per distinct text, the same
+ * on every connection of the process. A prepared statement must not select `*`: a column added by
+ * a newer replica's migration would change its result type ("cached plan must not change").
+ */
+const statementNames = new Map<string, string>();
+function preparedOnce(
+  text: string,
+  values: readonly unknown[],
+): { name: string; text: string; values: unknown[] } {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `containment-${statementNames.size + 1}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values: values as unknown[] };
+}
+
+export function postgresDb(pool: Pool | PoolClient, options: { prepared?: boolean } = {}): SqlDb {
+  const statement = options.prepared
+    ? preparedOnce
+    : (text: string, values: readonly unknown[]) => ({ text, values: values as unknown[] });
   return {
     engine: 'postgres',
     async all<T>(sql: string, params: readonly unknown[] = []) {
-      return (await pool.query(sql, params as unknown[])).rows as T[];
+      return (await pool.query(statement(sql, params))).rows as T[];
     },
     async get<T>(sql: string, params: readonly unknown[] = []) {
-      return (await pool.query(sql, params as unknown[])).rows[0] as T | undefined;
+      return (await pool.query(statement(sql, params))).rows[0] as T | undefined;
     },
     async run(sql, params = []) {
-      return (await pool.query(sql, params as unknown[])).rowCount ?? 0;
+      return (await pool.query(statement(sql, params))).rowCount ?? 0;
     },
     json: <T>(value: unknown) => value as T,
+    async insertMany(table, columns, rows) {
+      if (rows.length === 0) return;
+      const names = columns.map(([name]) => name).join(', ');
+      const arrays = columns.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ');
+      await pool.query(
+        statement(
+          `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${arrays}) ON CONFLICT DO NOTHING`,
+          columns.map((_, i) => rows.map((row) => row[i])),
+        ),
+      );
+    },
+    inArray: (expr, param, type) => `${expr} = ANY(${param}::${type}[])`,
+    array: (values) => [...values],
+    elements: (param, type) => `unnest(${param}::${type}[]) AS value`,
+    locking: (clause) => ` ${clause}`,
   };
 }
 
 /** An integer column: a number on SQLite, a string for pg's bigint (exact; ids stay below 2^53). */
 export function int(value: number | string): number {
   return typeof value === 'number' ? value : Number(value);
+}
+
+/** A time column as epoch milliseconds: a number on SQLite, a `Date` from pg's timestamptz. */
+export function epochMs(value: number | string | Date): number {
+  return value instanceof Date ? value.getTime() : int(value);
 }
 
 /** A time column as RFC 3339: epoch milliseconds on SQLite, a `Date` from pg's timestamptz. */

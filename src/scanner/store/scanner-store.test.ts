@@ -114,6 +114,30 @@ describeEachBackend('scanner store', {}, (backend) => {
     assert.equal(await rows('event_deliveries'), 2);
   });
 
+  test('a write issued while a scan is being recorded is not rolled back with it', async () => {
+    // A duplicate report rolls its transaction back; on SQLite's one connection, a cluster
+    // created in the meantime must not be inside that transaction.
+    for (const ticks of [1, 3, 6, 10, 20]) {
+      const name = `between-${ticks}`;
+      const duplicate = store.recordScan({
+        reportId: 'r-ok',
+        workload: workload('p1'),
+        scanTime: new Date(),
+        inventoryHash: 'h',
+        content: content(['a']),
+        events: () => [],
+      });
+      const created = (async () => {
+        for (let i = 0; i < ticks; i++) await null;
+        return store.createCluster(name);
+      })();
+      assert.equal((await duplicate).status, 'duplicate');
+      await created;
+      assert.equal((await store.getCluster(name))?.name, name, `created ${ticks} ticks in`);
+      assert.equal(await store.deleteCluster(name), true);
+    }
+  });
+
   test('a check-in needs the last hash; the previous keys reach the event plan', async () => {
     const stale = await store.recordScan({
       reportId: 'r-stale',

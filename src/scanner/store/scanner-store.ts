@@ -20,8 +20,8 @@ import type { FindingSet } from '../finding-sets.js';
 import type { DetectionStore } from '../../storage/scanner/detections.js';
 
 /** What a reader may see: one cluster or all, and a namespace list or all. */
-export type { Page, Visibility } from '../../storage/scanner/visibility.js';
-import type { Page, Visibility } from '../../storage/scanner/visibility.js';
+export type { Page, Visibility, WorkloadFilter } from '../../storage/scanner/visibility.js';
+import type { Page, Visibility, WorkloadFilter } from '../../storage/scanner/visibility.js';
 
 export interface ClusterRecord {
   name: string;
@@ -106,12 +106,6 @@ export interface NewTrigger {
   /** OpenWhisk API key `uuid:key`; required for `openwhisk`. */
   auth?: string;
   everyScan: boolean;
-}
-
-export interface WorkloadFilter {
-  namespace?: string;
-  pod?: string;
-  container?: string;
 }
 
 /** Workloads running an image: its reference (exact string) or its digest. */
@@ -219,7 +213,7 @@ export interface ScannerStore {
   readonly detections: DetectionStore;
   ping(): Promise<void>;
 
-  /** Throws CLUSTER_EXISTS (ScannerApiError) when the name is taken. */
+  /** Throws CLUSTER_EXISTS (ConflictError) when the name is taken. */
   createCluster(name: string): Promise<ClusterRecord>;
   getCluster(name: string): Promise<ClusterRecord | undefined>;
   listClusters(visibility: Visibility): Promise<ClusterListing[]>;

@@ -6,7 +6,6 @@
  * The event's data is the detection plus `detectionId`, the aggregate's id
  * (`GET /v1/detections/{id}`): what a policy cites and the audit trail follows.
  */
-import type { CloudEvent } from 'cloudevents';
 import { ErrorCodes, NotFoundError } from '../../errors.js';
 import { EventTypes, createEvent } from '../../events/cloud-event.js';
 import type { RuntimeDetection } from '../../runtime/contracts.js';
@@ -14,12 +13,7 @@ import type { Page, Visibility } from './visibility.js';
 import { int, isoTime } from '../sql.js';
 import type { SqlDb } from '../sql.js';
 
-/** What a write sees: its statements and the outbox, both in one transaction. */
-export interface DetectionTx {
-  db: SqlDb;
-  enqueue(event: CloudEvent<unknown>, triggerIds: readonly string[]): Promise<void>;
-}
-export type InTransaction = <T>(work: (tx: DetectionTx) => Promise<T>) => Promise<T>;
+import type { InTransaction } from './transaction.js';
 
 export interface StoredDetection extends RuntimeDetection {
   /** The scanner's id of the aggregate. */

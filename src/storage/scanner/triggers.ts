@@ -34,7 +34,8 @@ function triggerOf(db: SqlDb, row: TriggerRow): TriggerRecord {
   };
 }
 
-const SELECT = `SELECT t.*, c.name AS cluster FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id`;
+const SELECT = `SELECT t.id, t.namespaces, t.url, t.kind, t.secret, t.auth, t.every_scan, t.created_at, c.name AS cluster
+  FROM scanner_triggers t JOIN scanner_clusters c ON c.id = t.cluster_id`;
 
 export class TriggerStore {
   constructor(

@@ -1,0 +1,92 @@
+/** The dialect seam: each helper reads the same on both engines. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { requireOrSkip } from '../testing/shared-data.js';
+import { testEngines } from './engines.test-helper.js';
+import type { Connection } from './engines.test-helper.js';
+import { epochMs, int, isoTime, postgresDb } from './sql.js';
+import type { SqlDb } from './sql.js';
+
+const { engines, cleanup } = await testEngines('sql');
+after(cleanup);
+
+for (const engine of engines) {
+  describe(`dialect seam (${engine.name})`, () => {
+    let con: Connection;
+    let db: SqlDb;
+
+    before(async () => {
+      if (!engine.available) return;
+      con = await (await engine.database()).connect();
+      // The scanner store's pg statements are prepared (named) ones.
+      db = con.engine === 'postgres' ? postgresDb(con.pool, { prepared: true }) : con.db;
+      const id = con.engine === 'postgres' ? 'bigint' : 'INTEGER';
+      const time = con.engine === 'postgres' ? 'timestamptz' : 'INTEGER';
+      await db.run(`CREATE TABLE seam (id ${id} PRIMARY KEY, name TEXT NOT NULL UNIQUE, at ${time})`);
+    });
+    const need = (t: TestContext): boolean => requireOrSkip(t, engine.available, engine.what);
+
+    test('insertMany keeps the order, skips conflicts and binds bigints', async (t) => {
+      if (!need(t)) return;
+      await db.insertMany(
+        'seam',
+        [
+          ['id', 'bigint'],
+          ['name', 'text'],
+        ],
+        [
+          [2, 'b'],
+          [1, 'a'],
+          [3, 'a'],
+        ],
+      );
+      await db.insertMany('seam', [['id', 'bigint']], []);
+      const rows = await db.all<{ id: number | string; name: string }>(
+        'SELECT id, name FROM seam ORDER BY id',
+      );
+      assert.deepEqual(
+        rows.map((r) => [int(r.id), r.name]),
+        [
+          [1, 'a'],
+          [2, 'b'],
+        ],
+      );
+    });
+
+    test('array parameters: inArray and elements, empty or with values', async (t) => {
+      if (!need(t)) return;
+      const ids = async (values: number[]): Promise<number[]> =>
+        (
+          await db.all<{ id: number | string }>(
+            `SELECT id FROM seam WHERE ${db.inArray('id', '$1', 'bigint')} ORDER BY id`,
+            [db.array(values)],
+          )
+        ).map((r) => int(r.id));
+      assert.deepEqual(await ids([2, 9]), [2]);
+      assert.deepEqual(await ids([]), []);
+      const names = await db.all<{ value: string }>(
+        `SELECT value FROM ${db.elements('$1', 'text')} ORDER BY value`,
+        [db.array(['y', 'x'])],
+      );
+      assert.deepEqual(
+        names.map((r) => r.value),
+        ['x', 'y'],
+      );
+    });
+
+    test('times round-trip as epoch ms and RFC 3339; locking is a clause only on pg', async (t) => {
+      if (!need(t)) return;
+      const at = new Date('2025-03-04T05:06:07.089Z');
+      assert.equal(await db.run('UPDATE seam SET at = $1 WHERE id = $2', [at, 1]), 1);
+      const row = await db.get<{ at: number | Date }>(
+        `SELECT at FROM seam WHERE id = $1${db.locking('FOR UPDATE')}`,
+        [1],
+      );
+      assert.ok(row);
+      assert.equal(epochMs(row.at), at.getTime());
+      assert.equal(isoTime(row.at), at.toISOString());
+      assert.equal(db.locking('FOR UPDATE'), engine.name === 'postgres' ? ' FOR UPDATE' : '');
+    });
+  });
+}
