@@ -742,7 +742,10 @@ describe('Helm chart: rendering with the real helm', () => {
     );
 
     const node = find<Workload>(
-      render({ runtimeDetection: { enabled: true, baselineLearning: '1h' } }),
+      render({
+        runtimeDetection: { enabled: true, baselineLearning: '1h' },
+        node: { operator: { writableLayerHostPaths: ['/var/lib/containerd'] } },
+      }),
       'DaemonSet',
       `${RELEASE}-node`,
     );
@@ -785,6 +788,11 @@ describe('Helm chart: rendering with the real helm', () => {
       cgroup: { path: '/sys/fs/cgroup', type: 'Directory' },
       btf: { path: '/sys/kernel/btf', type: 'Directory' },
     });
+    // drift_executable reads the containers' upper directories (host paths), read-only.
+    assert.deepEqual(
+      agentC.volumeMounts?.find((m) => m.name === 'writable-layers-0'),
+      { name: 'writable-layers-0', mountPath: '/var/lib/containerd', readOnly: true },
+    );
     // The operator is not the sensor: its capabilities and mounts do not change.
     const operatorC = container(node, 'operator');
     assert.ok(!operatorC.securityContext?.capabilities?.add?.includes('BPF'));
