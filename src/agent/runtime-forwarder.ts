@@ -129,7 +129,10 @@ export interface RuntimeDetectionOptions {
   /** Forwarder tuning (tests; `up` sends at once). */
   forwarder?: Omit<ForwarderOptions, 'sink' | 'logger'>;
   /** Detector options beyond identity (tests: mode, aggregation window). */
-  detector?: Pick<RuntimeDetectorOptions, 'mode' | 'aggregateWindowMs' | 'pollIntervalMs' | 'bpftrace'>;
+  detector?: Pick<
+    RuntimeDetectorOptions,
+    'mode' | 'aggregateWindowMs' | 'pollIntervalMs' | 'bpftrace' | 'redescribeMs'
+  >;
   /** Behaviour baselines per image, kept by the scanner; none without. */
   baselines?: RuntimeBaselineOptions;
 }

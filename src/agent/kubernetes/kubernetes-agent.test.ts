@@ -374,6 +374,9 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
     const term = fixture.run([`--cgroup-parent=/kubepods/besteffort/pod${termUid}`]);
     await setRunning(e.cp, 'term', term.id);
     const stray = fixture.run([`--cgroup-parent=/kubepods/besteffort/pod${randomUUID()}`]);
+    // A pod whose status the "kubelet" writes only after the sensor first saw its container.
+    const lateUid = await createPod(e.cp, 'late-status');
+    const late = fixture.run([`--cgroup-parent=/kubepods/besteffort/pod${lateUid}`]);
     const plain = fixture.run();
 
     const kubeConfig = new k8s.KubeConfig();
@@ -392,7 +395,7 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
       sink: client,
       detections: client,
       runtimeDetection: 'on',
-      runtimeTuning: { detector: { mode: 'ebpf' }, forwarder: { batchMs: 100 } },
+      runtimeTuning: { detector: { mode: 'ebpf', redescribeMs: 500 }, forwarder: { batchMs: 100 } },
       cluster: 'east',
       node: NODE,
       logger,
@@ -408,12 +411,19 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
     execFileSync('/usr/bin/busybox', ['sh', '-c', 'true']);
     execFileSync('sh', ['-c', 'true']);
     fixture.exec(term, ['sh', '-c', 'true']);
+    // Unnamed when first seen (identify gives up after 1 s), named once the status is there: the
+    // detector asks again (after redescribeMs), so the later shell is the pod's.
+    fixture.exec(late, ['sleep', '0']);
+    await new Promise((r) => setTimeout(r, 1_500));
+    await setRunning(e.cp, 'late-status', late.id);
+    await new Promise((r) => setTimeout(r, 700));
+    fixture.exec(late, ['sh', '-c', 'true']);
 
     const all = async (): Promise<RuntimeDetection[]> =>
       (await api<{ detections: RuntimeDetection[] }>(e, '/v1/detections?cluster=east&limit=100')).detections;
     assert.ok(
-      await eventually(async () => (await all()).length > 0, 150, 100),
-      'a detection reaches the scanner',
+      await eventually(async () => (await all()).length >= 2, 150, 100),
+      'the two pods’ detections reach the scanner',
     );
     // Both shells outside pods were seen by the kernel probes and stopped at the node.
     assert.ok(
@@ -424,10 +434,14 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
     // Host shells never get this far (the probes keep only tasks in a deeper pid namespace).
     const detections = await all();
     assert.deepEqual(
-      detections.map((d) => [d.ruleId, d.count, d.source, d.process.name]),
-      [['shell_in_container', 1, 'ebpf', 'sh']],
+      detections.map((d) => [d.workload.pod, d.ruleId, d.count, d.source, d.process.name]).sort(),
+      [
+        ['late-status', 'shell_in_container', 1, 'ebpf', 'sh'],
+        ['term', 'shell_in_container', 1, 'ebpf', 'sh'],
+      ],
     );
-    assert.deepEqual(detections[0]?.workload, {
+    assert.deepEqual(detections.find((d) => d.workload.pod === 'late-status')?.workload.containerId, late.id);
+    assert.deepEqual(detections.find((d) => d.workload.pod === 'term')?.workload, {
       cluster: 'east',
       namespace: 'shop',
       pod: 'term',
