@@ -93,8 +93,9 @@ export interface AgentOptions {
   /** Engine discovery: watch only containers carrying all these labels (default: every container). */
   labels?: Record<string, string>;
   /**
-   * Engine mode: run the runtime sensor (`src/runtime/`) on the watched containers and forward its
-   * detections to `detections` (default `off` here; the CLI and `up` default to `on`).
+   * Run the runtime sensor (`src/runtime/`) on the watched containers (engine or pod containers, as
+   * the discovery names them) and forward its detections to `detections` (default `off` here; the
+   * CLI and `up` default to `on`).
    */
   runtimeDetection?: 'on' | 'off';
   /** Where detections go (the ScannerClient); needed with `runtimeDetection: 'on'`. */
@@ -214,10 +215,10 @@ export class Agent {
   }
 
   private async startRuntime(): Promise<void> {
-    const { runtimeDetection, detections, engine } = this.options;
+    const { runtimeDetection, detections } = this.options;
     if (runtimeDetection !== 'on') return;
-    if (!engine || !detections) {
-      this.log.warn({}, 'runtime detection off: only wired for engine mode with a scanner to report to');
+    if (!detections) {
+      this.log.warn({}, 'runtime detection off: no scanner to report detections to');
       return;
     }
     try {

@@ -33,6 +33,16 @@ export interface WorkloadEvent {
  */
 export type Resolution = DiscoveredWorkload | 'ignore' | 'gone';
 
+/** A container as its processes' cgroup names it (what the runtime sensor attributes events by). */
+export interface CgroupContainer {
+  containerId: string;
+  /** Set when the cgroup is a Kubernetes pod's (`kubepods…/pod<uid>/…`). */
+  podUid?: string;
+}
+
+/** The workload a container is, for the runtime sensor; `ignore`/`gone` as in `Resolution`. */
+export type Identification = WorkloadIdentity | 'ignore' | 'gone';
+
 export interface WorkloadDiscovery {
   /** Where the containers are learnt from, for messages. */
   readonly endpoint: string;
@@ -47,6 +57,11 @@ export interface WorkloadDiscovery {
   events(signal: AbortSignal): AsyncIterable<WorkloadEvent>;
   /** What to scan for `id`, looked up now. */
   resolve(id: string): Promise<Resolution>;
+  /**
+   * The workload identity of the container a cgroup names (the runtime sensor's `describe`): the
+   * same identity `resolve` gives a scan of it, without what only a scan needs (pid, user, layer).
+   */
+  identify(ref: CgroupContainer): Promise<Identification>;
   /** The agent stopped tracking `id` (cached facts about it may go). */
   forget(id: string): void;
   /** Releases watches and connections. */

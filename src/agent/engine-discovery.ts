@@ -5,7 +5,13 @@
 import type { ContainerEngine, ContainerInfo, WorkloadFacts } from '../engine/container-engine.js';
 import { selectedBy } from '../engine/managed-set.js';
 import { ErrorCodes, isContainmentError } from '../errors.js';
-import type { Resolution, WorkloadDiscovery, WorkloadEvent } from './discovery.js';
+import type {
+  CgroupContainer,
+  Identification,
+  Resolution,
+  WorkloadDiscovery,
+  WorkloadEvent,
+} from './discovery.js';
 import { workloadIdentity } from './workload-identity.js';
 
 /** Lifecycle events after which a container has no process to scan any more. */
@@ -72,6 +78,11 @@ export class EngineDiscovery implements WorkloadDiscovery {
       if (isContainmentError(e) && e.code === ErrorCodes.CONTAINER_NOT_FOUND) return 'gone';
       throw e;
     }
+  }
+
+  async identify(ref: CgroupContainer): Promise<Identification> {
+    const r = await this.resolve(ref.containerId);
+    return typeof r === 'string' ? r : r.identity;
   }
 
   forget(id: string): void {

@@ -129,7 +129,10 @@ export interface RuntimeDetectionOptions {
   /** Forwarder tuning (tests; `up` sends at once). */
   forwarder?: Omit<ForwarderOptions, 'sink' | 'logger'>;
   /** Detector options beyond identity (tests: mode, aggregation window). */
-  detector?: Pick<RuntimeDetectorOptions, 'mode' | 'aggregateWindowMs' | 'pollIntervalMs' | 'bpftrace'>;
+  detector?: Pick<
+    RuntimeDetectorOptions,
+    'mode' | 'aggregateWindowMs' | 'pollIntervalMs' | 'bpftrace' | 'redescribeMs'
+  >;
   /** Behaviour baselines per image, kept by the scanner; none without. */
   baselines?: RuntimeBaselineOptions;
 }
@@ -159,8 +162,9 @@ export interface RunningRuntimeDetection {
 /**
  * Starts the runtime sensor for the agent's containers, or says in one line why it cannot (the
  * /proc fallback needs root too) and returns undefined. Workloads are named by the agent's own
- * discovery, so a detection and a scan of one container carry the same identity; containers the
- * discovery ignores (label filter, infra containers) never leave the node.
+ * discovery (`identify`: the engine, or the pod index in Kubernetes mode), so a detection and a
+ * scan of one container carry the same identity; containers the discovery ignores (label filter,
+ * infra containers, in Kubernetes mode anything that is not a pod's container) never leave the node.
  */
 export async function startRuntimeDetection(
   options: RuntimeDetectionOptions,
@@ -174,12 +178,13 @@ export async function startRuntimeDetection(
   let unmanaged = 0;
   // Baseline keys (digests) → the image reference they run under, for people reading them.
   const refs = new Map<string, string>();
+  // The one thing engine and Kubernetes mode do differently: who names a container (the engine's
+  // inspect, or the pod index by the cgroup's pod UID and container id).
   const describe = async (ref: ContainerRef): Promise<Partial<RuntimeWorkload>> => {
-    const r = await discovery.resolve(ref.containerId);
+    const identity = await discovery.identify(ref);
     // The detector falls back to a placeholder identity; the filter below drops its detections.
-    if (r === 'ignore' || r === 'gone') throw new Error(`container ${r}`);
+    if (identity === 'ignore' || identity === 'gone') throw new Error(`container ${identity}`);
     managed.add(ref.containerId);
-    const { identity } = r;
     if (identity.imageDigest !== undefined) refs.set(identity.imageDigest, identity.image);
     return {
       cluster: identity.cluster,

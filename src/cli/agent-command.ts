@@ -108,8 +108,9 @@ export function registerAgentCommand(program: Command): void {
     const client = clientFrom(flags);
     const logger = await commandLogger('info');
     let source: { discovery: WorkloadDiscovery } | { engine: DockerEngine };
+    let node = flags.node;
     if (flags.kubernetes) {
-      const node = flags.node ?? process.env.NODE_NAME;
+      node ??= process.env.NODE_NAME;
       if (!node) {
         throw new ContainmentError(
           ErrorCodes.USAGE,
@@ -158,13 +159,13 @@ export function registerAgentCommand(program: Command): void {
       sink: client,
       logger,
       cluster: flags.cluster,
-      ...(flags.node === undefined ? {} : { node: flags.node }),
+      ...(node === undefined ? {} : { node }),
       rescanIntervalMs: flags.rescanInterval,
       driftCheckIntervalMs: flags.driftInterval,
       concurrency: flags.concurrency,
       labels: flags.label,
-      // Engine mode only for now (the Kubernetes DaemonSet needs the privileges in runtime-detection.md).
-      ...(flags.kubernetes ? {} : { runtimeDetection: flags.runtimeDetection, detections: client }),
+      runtimeDetection: flags.runtimeDetection,
+      detections: client,
       ...(flags.baselineLearning === undefined
         ? {}
         : { baselines: { learning: { durationMs: flags.baselineLearning }, client } }),

@@ -26,7 +26,7 @@ export function labelOption(): Option {
     .default({}, 'every container');
 }
 
-/** `--runtime-detection on|off`: the runtime sensor beside the scans (engine mode). */
+/** `--runtime-detection on|off`: the runtime sensor beside the scans (engine and Kubernetes mode). */
 export function runtimeDetectionOption(): Option {
   return new Option(
     '--runtime-detection <mode>',

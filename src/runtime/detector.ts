@@ -41,6 +41,8 @@ export interface RuntimeDetectorOptions {
   bpftrace?: string;
   pollIntervalMs?: number;
   aggregateWindowMs?: number;
+  /** Default REDESCRIBE_MS. */
+  redescribeMs?: number;
   /** Injected sensor (tests of the detector logic). */
   sensor?: Sensor;
   cluster?: string;
@@ -67,10 +69,17 @@ interface ContainerState {
   ref: ContainerRef;
   facts: ContainerFacts;
   workload: Promise<RuntimeWorkload>;
+  /** When `describe` last failed (the placeholder identity is in use): asked again after a while. */
+  unnamedAt?: number;
   queue: Promise<void>;
 }
 
 const MAX_PROCESSES = 65_536;
+/**
+ * A container `describe` could not name is asked again on an event this long after (a pod whose
+ * status the kubelet wrote late, an engine that was briefly away), not on every event.
+ */
+export const REDESCRIBE_MS = 10_000;
 
 export class RuntimeDetector {
   private sensor: Sensor | undefined;
@@ -265,30 +274,49 @@ export class RuntimeDetector {
   private container(ref: ContainerRef, pid: number): ContainerState {
     let state = this.containers.get(ref.containerId);
     if (!state) {
-      const fallback: RuntimeWorkload = {
-        cluster: this.options.cluster ?? 'local',
-        namespace: 'local',
-        pod: ref.containerId.slice(0, 12),
-        node: this.options.node ?? hostname(),
-        image: 'unknown',
-        containerId: ref.containerId,
-        ...(ref.podUid ? { podUid: ref.podUid } : {}),
-      };
-      const describe = this.options.describe;
       state = {
         ref,
         facts: containerFacts(this.resolver.directory(ref), pid),
-        workload: describe
-          ? describe(ref).then(
-              (w) => ({ ...fallback, ...w, containerId: ref.containerId }),
-              () => fallback,
-            )
-          : Promise.resolve(fallback),
+        workload: Promise.resolve(this.fallback(ref)),
         queue: Promise.resolve(),
       };
+      this.describeInto(state);
       this.containers.set(ref.containerId, state);
+    } else if (
+      state.unnamedAt !== undefined &&
+      Date.now() - state.unnamedAt >= (this.options.redescribeMs ?? REDESCRIBE_MS)
+    ) {
+      this.describeInto(state);
     }
     return state;
+  }
+
+  /** The placeholder identity of a container `describe` did not name. */
+  private fallback(ref: ContainerRef): RuntimeWorkload {
+    return {
+      cluster: this.options.cluster ?? 'local',
+      namespace: 'local',
+      pod: ref.containerId.slice(0, 12),
+      node: this.options.node ?? hostname(),
+      image: 'unknown',
+      containerId: ref.containerId,
+      ...(ref.podUid ? { podUid: ref.podUid } : {}),
+    };
+  }
+
+  private describeInto(state: ContainerState): void {
+    const describe = this.options.describe;
+    if (!describe) return;
+    const { ref } = state;
+    const fallback = this.fallback(ref);
+    state.unnamedAt = undefined;
+    state.workload = describe(ref).then(
+      (w) => ({ ...fallback, ...w, containerId: ref.containerId }),
+      () => {
+        state.unnamedAt = Date.now();
+        return fallback;
+      },
+    );
   }
 
   private async evaluate(

@@ -102,7 +102,7 @@ interface Container {
     capabilities?: { add?: string[]; drop?: string[] };
     seccompProfile?: { type: string };
   };
-  resources?: { limits?: { cpu?: string; memory?: string } };
+  resources?: { limits?: { cpu?: string; memory?: string }; requests?: { cpu?: string; memory?: string } };
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 
@@ -116,7 +116,7 @@ interface PodSpec {
   containers: Container[];
   volumes?: {
     name: string;
-    hostPath?: { path: string };
+    hostPath?: { path: string; type?: string };
     secret?: { secretName: string };
     persistentVolumeClaim?: { claimName: string };
   }[];
@@ -728,6 +728,77 @@ describe('Helm chart: rendering with the real helm', () => {
     ]);
   });
 
+  it('gives the agent the runtime sensor’s capabilities, host mounts and resources only with runtimeDetection.enabled', (t) => {
+    if (!needsHelm(t)) return;
+    const off = find<Workload>(render(), 'DaemonSet', `${RELEASE}-node`);
+    const offAgent = container(off, 'agent');
+    assert.ok(
+      offAgent.args?.includes('--runtime-detection=off'),
+      'off said to the agent, not left to its default',
+    );
+    assert.deepEqual(
+      offAgent.volumeMounts?.map((m) => m.name),
+      ['host-proc', 'tmp'],
+    );
+
+    const node = find<Workload>(
+      render({
+        runtimeDetection: { enabled: true, baselineLearning: '1h' },
+        node: { operator: { writableLayerHostPaths: ['/var/lib/containerd'] } },
+      }),
+      'DaemonSet',
+      `${RELEASE}-node`,
+    );
+    const ps = node.spec.template.spec;
+    // The probes keep tasks in pid namespaces deeper than the agent's: it must be the host's.
+    assert.equal(ps.hostPID, true);
+    const agentC = container(node, 'agent');
+    assert.ok(agentC.args?.includes('--runtime-detection=on'));
+    assert.ok(agentC.args?.includes('--baseline-learning=1h'));
+    assert.equal(agentC.securityContext?.privileged, false);
+    assert.equal(agentC.securityContext?.allowPrivilegeEscalation, false);
+    assert.equal(agentC.securityContext?.readOnlyRootFilesystem, true);
+    assert.deepEqual(agentC.securityContext?.seccompProfile, { type: 'RuntimeDefault' });
+    assert.deepEqual(agentC.securityContext?.capabilities?.drop, ['ALL']);
+    assert.deepEqual([...(agentC.securityContext?.capabilities?.add ?? [])].sort(), [
+      'BPF',
+      'DAC_READ_SEARCH',
+      'PERFMON',
+      'SYS_ADMIN',
+      'SYS_PTRACE',
+    ]);
+    assert.deepEqual(agentC.resources, {
+      limits: { cpu: '1', memory: '768Mi' },
+      requests: { cpu: '100m', memory: '320Mi' },
+    });
+    const sensorMounts = ['tracefs', 'cgroup', 'btf'];
+    assert.deepEqual(
+      agentC.volumeMounts?.filter((m) => sensorMounts.includes(m.name)),
+      [
+        { name: 'tracefs', mountPath: '/sys/kernel/tracing', readOnly: true },
+        { name: 'cgroup', mountPath: '/sys/fs/cgroup', readOnly: true },
+        { name: 'btf', mountPath: '/sys/kernel/btf', readOnly: true },
+      ],
+    );
+    const hostPaths = Object.fromEntries(
+      (ps.volumes ?? []).filter((v) => sensorMounts.includes(v.name)).map((v) => [v.name, v.hostPath]),
+    );
+    assert.deepEqual(hostPaths, {
+      tracefs: { path: '/sys/kernel/tracing', type: 'Directory' },
+      cgroup: { path: '/sys/fs/cgroup', type: 'Directory' },
+      btf: { path: '/sys/kernel/btf', type: 'Directory' },
+    });
+    // drift_executable reads the containers' upper directories (host paths), read-only.
+    assert.deepEqual(
+      agentC.volumeMounts?.find((m) => m.name === 'writable-layers-0'),
+      { name: 'writable-layers-0', mountPath: '/var/lib/containerd', readOnly: true },
+    );
+    // The operator is not the sensor: its capabilities and mounts do not change.
+    const operatorC = container(node, 'operator');
+    assert.ok(!operatorC.securityContext?.capabilities?.add?.includes('BPF'));
+    assert.ok(!operatorC.volumeMounts?.some((m) => sensorMounts.includes(m.name)));
+  });
+
   it('passes only subcommands, flags and environment variables the containment CLI really has', async (t) => {
     if (!needsHelm(t)) return;
     const { buildProgram } = await import('../../src/cli/main.js');
@@ -751,6 +822,7 @@ describe('Helm chart: rendering with the real helm', () => {
         auth: { existingSecret: 'f', key: 'k' },
         sdkConfig: { existingSecret: 's', key: 'sdk.yaml' },
       },
+      runtimeDetection: { enabled: true, baselineLearning: '1h' },
     };
     let checked = 0;
     for (const w of workloads([...render(), ...render(everything)]))
@@ -845,6 +917,9 @@ describe('Helm chart: rendering with the real helm', () => {
       [{ admission: { port: 443 } }, /\/admission\/port/],
       [{ admission: { denyUnknownImages: true } }, /\/admission\/scannerToken\/existingSecret/],
       [{ admission: { thresholds: ['SEVERE=1'] } }, /\/admission\/thresholds\/0/],
+      [{ runtimeDetection: { baselineLearning: '2 days' } }, /\/runtimeDetection\/baselineLearning/],
+      [{ runtimeDetection: { cgroupHostPath: 'sys/fs/cgroup' } }, /\/runtimeDetection\/cgroupHostPath/],
+      [{ runtimeDetection: { resources: { limits: null } } }, /\/runtimeDetection\/resources/],
       [{ scannr: { replicas: 1 } }, /additional properties 'scannr' not allowed/],
     ];
     for (const [values, message] of cases) assert.match(renderFails(values), message, JSON.stringify(values));
@@ -872,6 +947,7 @@ describe('Helm chart against the real API server', () => {
         scanner: { replicas: 1 },
       }),
       render({ admission: { enabled: false }, image: { digest: `sha256:${'0'.repeat(64)}` } }),
+      render({ runtimeDetection: { enabled: true, baselineLearning: '30m' } }),
     ];
     for (const objects of renders) {
       const results = await Promise.all(

@@ -4,10 +4,12 @@
  * pod's status the way a kubelet would), and a real scanner service in-process. The agent runs
  * with only get/list/watch on pods (RBAC), finds the container through /proc, names it by the
  * pod and reports its packages. Processes no pod of this node names are ignored — including one a
- * pod claims whose UID does not match the process's cgroup.
+ * pod claims whose UID does not match the process's cgroup. With the runtime sensor on (real
+ * bpftrace), a shell exec'd in a pod container is one detection carrying the pod's identity; shells
+ * in containers of no pod and on the host are none.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -18,6 +20,8 @@ import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
 import { ScannerClient } from '../../clients/scanner-client.js';
 import { eventually } from '../../enforcement/podman-fixture.test-helper.js';
+import type { RuntimeDetection } from '../../runtime/contracts.js';
+import { RuntimeFixture, ebpfMissing } from '../../runtime/runtime-fixture.test-helper.js';
 import { runScannerServer } from '../../scanner/run-server.js';
 import type { RunningServer } from '../../scanner/run-server.js';
 import { binariesWhat, findBinaries } from '../../testing/k8s/binaries.js';
@@ -342,15 +346,159 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
     const scanned = new Promise<void>((resolve, reject) => {
       child.stderr.on('data', (d: Buffer) => {
         stderr += d.toString();
-        if (/"container":"shop\/web\/app".*"container scanned"/.test(stderr)) resolve();
+        // The sensor starts before "agent started" (as root it runs here too): wait for both lines.
+        if (
+          /"container":"shop\/web\/app".*"container scanned"/.test(stderr) &&
+          /"agent started"/.test(stderr)
+        )
+          resolve();
       });
       void exited.then(() => reject(new Error(`exited early: ${stderr}`)));
     });
     await scanned;
-    assert.match(stderr, /"agent started"/);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
     assert.match(stderr, /"agent stopped"/);
+  });
+
+  test('runtime detection: a shell exec’d in a pod container is one shell_in_container detection of that pod; other shells none', async (t) => {
+    const e = need(t);
+    if (!e) return;
+    const missing = ebpfMissing();
+    if (!requireOrSkip(t, missing === undefined, missing ?? '')) return;
+    const fixture = RuntimeFixture.create();
+    t.after(() => fixture.cleanup());
+    // A pod container whose image has a shell; a container in a pod cgroup no pod names; a plain
+    // engine container (no pod cgroup at all).
+    const termUid = await createPod(e.cp, 'term');
+    const term = fixture.run([`--cgroup-parent=/kubepods/besteffort/pod${termUid}`]);
+    await setRunning(e.cp, 'term', term.id);
+    const stray = fixture.run([`--cgroup-parent=/kubepods/besteffort/pod${randomUUID()}`]);
+    // A pod whose status the "kubelet" writes only after the sensor first saw its container.
+    const lateUid = await createPod(e.cp, 'late-status');
+    const late = fixture.run([`--cgroup-parent=/kubepods/besteffort/pod${lateUid}`]);
+    const plain = fixture.run();
+
+    const kubeConfig = new k8s.KubeConfig();
+    kubeConfig.loadFromOptions(e.cp.kubeConfigFor(e.cp.issueClient(AGENT_USER)));
+    const logger = pino({ level: 'warn' });
+    const client = new ScannerClient({ server: e.server.url, token: e.agentToken });
+    const agent = new Agent({
+      discovery: new KubernetesDiscovery({
+        kubeConfig,
+        cluster: 'east',
+        node: NODE,
+        logger,
+        pollIntervalMs: 200,
+        identifyWaitMs: 1_000,
+      }),
+      sink: client,
+      detections: client,
+      runtimeDetection: 'on',
+      runtimeTuning: { detector: { mode: 'ebpf', redescribeMs: 500 }, forwarder: { batchMs: 100 } },
+      cluster: 'east',
+      node: NODE,
+      logger,
+      rescanIntervalMs: 60_000,
+      driftCheckIntervalMs: 0,
+    });
+    await agent.start();
+    t.after(() => agent.stop());
+    assert.equal(agent.runtimeStatus()?.detector.mode, 'ebpf');
+
+    fixture.exec(stray, ['sh', '-c', 'true']);
+    fixture.exec(plain, ['sh', '-c', 'true']);
+    execFileSync('/usr/bin/busybox', ['sh', '-c', 'true']);
+    execFileSync('sh', ['-c', 'true']);
+    fixture.exec(term, ['sh', '-c', 'true']);
+    // Unnamed when first seen (identify gives up after 1 s), named once the status is there: the
+    // detector asks again (after redescribeMs), so the later shell is the pod's.
+    fixture.exec(late, ['sleep', '0']);
+    await new Promise((r) => setTimeout(r, 1_500));
+    await setRunning(e.cp, 'late-status', late.id);
+    await new Promise((r) => setTimeout(r, 700));
+    fixture.exec(late, ['sh', '-c', 'true']);
+
+    const all = async (): Promise<RuntimeDetection[]> =>
+      (await api<{ detections: RuntimeDetection[] }>(e, '/v1/detections?cluster=east&limit=100')).detections;
+    assert.ok(
+      await eventually(async () => (await all()).length >= 2, 150, 100),
+      'the two pods’ detections reach the scanner',
+    );
+    // Both shells outside pods were seen by the kernel probes and stopped at the node.
+    assert.ok(
+      await eventually(async () => (agent.runtimeStatus()?.unmanaged ?? 0) >= 2, 100, 100),
+      `the stray and the plain container's shells are counted as not sent: ${JSON.stringify(agent.runtimeStatus())}`,
+    );
+    const status = agent.runtimeStatus();
+    // Host shells never get this far (the probes keep only tasks in a deeper pid namespace).
+    const detections = await all();
+    assert.deepEqual(
+      detections.map((d) => [d.workload.pod, d.ruleId, d.count, d.source, d.process.name]).sort(),
+      [
+        ['late-status', 'shell_in_container', 1, 'ebpf', 'sh'],
+        ['term', 'shell_in_container', 1, 'ebpf', 'sh'],
+      ],
+    );
+    assert.deepEqual(detections.find((d) => d.workload.pod === 'late-status')?.workload.containerId, late.id);
+    assert.deepEqual(detections.find((d) => d.workload.pod === 'term')?.workload, {
+      cluster: 'east',
+      namespace: 'shop',
+      pod: 'term',
+      container: 'app',
+      node: NODE,
+      image: IMAGE,
+      imageDigest: DIGEST,
+      containerId: term.id,
+      podUid: termUid,
+    });
+    assert.equal(status?.forwarder.dropped, 0);
+  });
+
+  test('identify (the sensor’s naming): waits for the status that names a new container; no pod UID or a wrong one is ignore', async (t) => {
+    const e = need(t);
+    if (!e) return;
+    const kubeConfig = new k8s.KubeConfig();
+    kubeConfig.loadFromOptions(e.cp.kubeConfigFor(e.cp.issueClient(AGENT_USER)));
+    const discovery = new KubernetesDiscovery({
+      kubeConfig,
+      cluster: 'east',
+      node: NODE,
+      logger: pino({ level: 'silent' }),
+      identifyWaitMs: 10_000,
+    });
+    await discovery.start();
+    t.after(() => discovery.close());
+    const uid = await createPod(e.cp, 'late');
+    const containerId = 'c'.repeat(64);
+    // The entrypoint's exec comes before the kubelet writes the container id: the answer waits for it.
+    const pending = discovery.identify({ containerId, podUid: uid });
+    await setRunning(e.cp, 'late', containerId);
+    assert.deepEqual(await pending, {
+      cluster: 'east',
+      namespace: 'shop',
+      pod: 'late',
+      container: 'app',
+      node: NODE,
+      image: IMAGE,
+      imageDigest: DIGEST,
+    });
+    assert.equal(await discovery.identify({ containerId }), 'ignore', 'a cgroup of no pod');
+    const short = new KubernetesDiscovery({
+      kubeConfig,
+      cluster: 'east',
+      node: NODE,
+      logger: pino({ level: 'silent' }),
+      identifyWaitMs: 300,
+    });
+    await short.start();
+    t.after(() => short.close());
+    assert.equal(
+      await short.identify({ containerId, podUid: randomUUID() }),
+      'ignore',
+      'a pod UID other than the pod’s own',
+    );
+    await must(e.cp, 'DELETE', '/api/v1/namespaces/shop/pods/late?gracePeriodSeconds=0');
   });
 
   test('a deleted pod’s container is no longer watched (its process alone names no pod)', async (t) => {

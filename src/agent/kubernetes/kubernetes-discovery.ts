@@ -18,7 +18,13 @@ import { apiMessage } from '../../kubernetes/api-errors.js';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
 import { ListWatcher } from '../../kubernetes/list-watch.js';
 import type { AgentLogger } from '../agent.js';
-import type { Resolution, WorkloadDiscovery, WorkloadEvent } from '../discovery.js';
+import type {
+  CgroupContainer,
+  Identification,
+  Resolution,
+  WorkloadDiscovery,
+  WorkloadEvent,
+} from '../discovery.js';
 import { PodIndex, podWorkloadIdentity, specUser } from './pod-index.js';
 import { processUpperDir, processUser } from '../../linux/process-facts.js';
 import { listPodProcesses, parsePodCgroup } from '../../linux/proc-pods.js';
@@ -31,6 +37,12 @@ const RESTART_MAX_MS = 30_000;
 const MAX_PENDING = 10_000;
 /** A burst of pod updates (a rollout) causes one /proc listing, not one each. */
 const CHANGE_DEBOUNCE_MS = 50;
+/**
+ * How long the runtime sensor's first event of a container waits for a pod status to name it: the
+ * kubelet writes the container id a moment after the runtime started it, and the entrypoint's own
+ * exec comes before that.
+ */
+export const DEFAULT_IDENTIFY_WAIT_MS = 5_000;
 
 export interface KubernetesDiscoveryOptions {
   kubeConfig: k8s.KubeConfig;
@@ -39,6 +51,8 @@ export interface KubernetesDiscoveryOptions {
   logger: AgentLogger;
   /** Default DEFAULT_PROC_POLL_INTERVAL_MS. */
   pollIntervalMs?: number;
+  /** Default DEFAULT_IDENTIFY_WAIT_MS. */
+  identifyWaitMs?: number;
 }
 
 export class KubernetesDiscovery implements WorkloadDiscovery {
@@ -52,6 +66,8 @@ export class KubernetesDiscovery implements WorkloadDiscovery {
   private readonly unmatchedLogged = new Set<string>();
   private readonly pending: WorkloadEvent[] = [];
   private waiters: (() => void)[] = [];
+  /** `identify` calls waiting for a pod update. */
+  private readonly podWaiters = new Set<() => void>();
   private refreshing: Promise<void> = Promise.resolve();
   private pollTimer: NodeJS.Timeout | undefined;
   private changeTimer: NodeJS.Timeout | undefined;
@@ -81,6 +97,7 @@ export class KubernetesDiscovery implements WorkloadDiscovery {
       onEvent: (type, pod) => {
         if (type === 'DELETED') this.index.remove(pod);
         else this.index.upsert(pod);
+        for (const w of this.podWaiters) w();
         this.changed();
       },
       logger: this.log,
@@ -151,12 +168,42 @@ export class KubernetesDiscovery implements WorkloadDiscovery {
     };
   }
 
+  /**
+   * A pod container's identity straight from the pod index, by the container id and pod UID its
+   * cgroup names (the UID must match, as in the /proc listing). A cgroup of no pod (the host, a
+   * container outside Kubernetes) is `ignore`; one no pod status names within `identifyWaitMs` too.
+   */
+  async identify(ref: CgroupContainer): Promise<Identification> {
+    const { podUid, containerId } = ref;
+    if (podUid === undefined) return 'ignore';
+    const lookup = (): ReturnType<PodIndex['lookup']> => this.index.lookup({ podUid, containerId });
+    let found = lookup();
+    if (!found && !this.closed) {
+      const waitMs = this.options.identifyWaitMs ?? DEFAULT_IDENTIFY_WAIT_MS;
+      found = await new Promise<ReturnType<PodIndex['lookup']>>((resolve) => {
+        const check = (): void => {
+          const now = lookup();
+          if (now || this.closed) done(now);
+        };
+        const done = (value: ReturnType<PodIndex['lookup']>): void => {
+          clearTimeout(timer);
+          this.podWaiters.delete(check);
+          resolve(value);
+        };
+        const timer = setTimeout(() => done(undefined), waitMs);
+        this.podWaiters.add(check);
+      });
+    }
+    return found ? podWorkloadIdentity(found, this.place) : 'ignore';
+  }
+
   forget(): void {
     // Nothing cached per container beyond what the next listing replaces.
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of this.podWaiters) w();
     clearInterval(this.pollTimer);
     clearTimeout(this.changeTimer);
     await this.informer?.stop();
