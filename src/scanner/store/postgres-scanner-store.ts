@@ -890,6 +890,7 @@ export class PostgresScannerStore implements ScannerStore {
     const { rows } = await this.pool.query<Record<string, string | number>>(
       `SELECT c.name AS cluster, w.namespace, count(*)::int AS workloads,
          (count(*) FILTER (WHERE ${anyVulnerability} > 0))::int AS vulnerable,
+         (count(*) FILTER (WHERE r.summary->'compliance'->>'passed' = 'true'))::int AS compliant,
          ${severitySums('counts', 'v_')},
          ${severitySums('configurationCounts', 'c_')}
        FROM scanner_workloads w
@@ -910,6 +911,7 @@ export class PostgresScannerStore implements ScannerStore {
       namespace: row.namespace as string,
       workloads: row.workloads as number,
       vulnerableWorkloads: row.vulnerable as number,
+      compliantWorkloads: row.compliant as number,
       counts: counts(row, 'v_'),
       configurationCounts: counts(row, 'c_'),
     }));

@@ -834,6 +834,7 @@ export class SqliteScannerStore implements ScannerStore {
           namespace: row.namespace,
           workloads: 0,
           vulnerableWorkloads: 0,
+          compliantWorkloads: 0,
           counts: { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, UNKNOWN: 0 },
           configurationCounts: { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, UNKNOWN: 0 },
         };
@@ -851,6 +852,7 @@ export class SqliteScannerStore implements ScannerStore {
       ][])
         entry.configurationCounts[severity] += n;
       if (vulnerable) entry.vulnerableWorkloads += 1;
+      if (summary.compliance.passed) entry.compliantWorkloads += 1;
     }
     return [...byNamespace.values()];
   }
