@@ -93,6 +93,7 @@ function RowList({ params, total, first }: { params: Params; total: number; firs
   return (
     <Box
       data-testid="workload-list"
+      className="wl-list"
       role="rowgroup"
       tabIndex={0}
       aria-label="Workload rows (scroll)"
