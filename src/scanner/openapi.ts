@@ -212,7 +212,8 @@ export const ROUTES: readonly RouteDoc[] = [
   {
     method: 'GET',
     path: '/v1/summary',
-    summary: 'Counts per cluster and namespace',
+    summary:
+      'Counts per cluster and namespace: workloads (scanned), vulnerable and compliant workloads, findings per severity',
     auth: 'findings:read',
     query: summaryQuerySchema,
     status: 200,

@@ -543,8 +543,14 @@ describeEachBackend('scanner API', { skip: !haveData }, (backend) => {
     test('counts: summary and cluster list', async () => {
       const summary = (await call(viewerA, 'GET', '/v1/summary')).body.namespaces as Json[];
       assert.deepEqual(
-        summary.map((s) => [s.cluster, s.namespace, s.workloads, s.vulnerableWorkloads]),
-        [['iso', 'a', 1, 1]],
+        summary.map((s) => [
+          s.cluster,
+          s.namespace,
+          s.workloads,
+          s.vulnerableWorkloads,
+          s.compliantWorkloads,
+        ]),
+        [['iso', 'a', 1, 1, 0]],
       );
       assert.deepEqual((await call(viewerA, 'GET', '/v1/summary?namespace=b')).body.namespaces, []);
       const adminSummary = (await call(h.adminToken, 'GET', '/v1/summary?cluster=iso')).body

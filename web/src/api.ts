@@ -88,6 +88,7 @@ export interface NamespaceSummary {
   namespace: string;
   workloads: number;
   vulnerableWorkloads: number;
+  compliantWorkloads: number;
   counts: Record<Severity, number>;
   configurationCounts: Record<Severity, number>;
 }

@@ -12,6 +12,7 @@ import {
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ApiError } from './api';
+import { summaryQuery } from './overview-query';
 import { Shell } from './Shell';
 import { SignIn } from './pages/SignIn';
 
@@ -30,6 +31,8 @@ const signInRoute = createRoute({
 const overviewRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/',
+  // Not awaited: the request goes out beside the page's code instead of after it.
+  loader: () => void queryClient.prefetchQuery(summaryQuery),
   component: lazyRouteComponent(() => import('./pages/Overview')),
 });
 export const workloadsRoute = createRoute({

@@ -135,6 +135,14 @@ describe('dashboard in chromium', { skip: missing.length > 0, timeout: 600_000 }
     await page.getByTestId('overview-ready').waitFor();
     assert.equal(await page.getByTestId('stat-workloads').innerText(), String(BULK + 3));
     await page.getByTestId('stat-compliant').filter({ hasText: /\d/ }).waitFor();
+    // The verdicts come with the summary; they agree with the workload list's.
+    const search = await h.app.inject({
+      url: '/v1/workload-search?limit=1',
+      headers: { authorization: `Bearer ${h.adminToken}` },
+    });
+    const verdicts = (search.json() as { compliance: { passed: number; failed: number } }).compliance;
+    assert.equal(await page.getByTestId('stat-compliant').innerText(), String(verdicts.passed));
+    assert.equal(await page.getByTestId('stat-noncompliant').innerText(), String(verdicts.failed));
     await axe(page, 'overview');
     await page.screenshot({ path: join(images, 'dashboard-overview.png') });
     await page.close();
@@ -189,6 +197,12 @@ describe('dashboard in chromium', { skip: missing.length > 0, timeout: 600_000 }
     await page.getByTestId('overview-ready').waitFor();
     assert.equal(await page.getByTestId('stat-workloads').innerText(), '2');
     assert.equal(await page.getByTestId('stat-namespaces').innerText(), '1');
+    const verdicts = await Promise.all(
+      ['stat-compliant', 'stat-noncompliant'].map(async (id) =>
+        Number(await page.getByTestId(id).innerText()),
+      ),
+    );
+    assert.equal(verdicts[0]! + verdicts[1]!, 2, 'verdicts of web only');
     assert.match(await page.getByTestId('principal-scope').innerText(), /prod · web/);
     await page.screenshot({ path: join(images, 'dashboard-viewer-overview.png') });
 

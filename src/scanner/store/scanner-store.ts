@@ -80,6 +80,8 @@ export interface NamespaceSummary {
   workloads: number;
   /** Workloads whose latest scan has at least one vulnerability. */
   vulnerableWorkloads: number;
+  /** Workloads whose latest scan passed compliance (the rest of `workloads` did not). */
+  compliantWorkloads: number;
   counts: ScanSummary['counts'];
   configurationCounts: ScanSummary['configurationCounts'];
 }

@@ -231,6 +231,7 @@ export class ScanReads {
           namespace: row.namespace,
           workloads: 0,
           vulnerableWorkloads: 0,
+          compliantWorkloads: 0,
           counts: zeroCounts(),
           configurationCounts: zeroCounts(),
         };
@@ -245,6 +246,7 @@ export class ScanReads {
         entry.configurationCounts[severity] += summary.configurationCounts[severity] ?? 0;
       }
       if (vulnerable) entry.vulnerableWorkloads += 1;
+      if (summary.compliance.passed) entry.compliantWorkloads += 1;
     }
     return [...byNamespace.values()];
   }

@@ -1,9 +1,10 @@
 import { Card, Group, Loader, Stack, Table, Text, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
 import { AnchorLink } from '../AnchorLink';
-import { api, SEVERITIES } from '../api';
+import { SEVERITIES } from '../api';
 import type { NamespaceSummary, Severity } from '../api';
 import { ErrorNote } from '../ErrorNote';
+import { summaryQuery } from '../overview-query';
 import { SeverityBadge } from '../severity';
 
 function Stat({ label, value, testId }: { label: string; value: number | string; testId: string }) {
@@ -23,18 +24,12 @@ const total = (rows: NamespaceSummary[], s: Severity): number =>
   rows.reduce((n, r) => n + r.counts[s] + r.configurationCounts[s], 0);
 
 export default function Overview() {
-  const summary = useQuery({
-    queryKey: ['summary'],
-    queryFn: () => api<{ namespaces: NamespaceSummary[] }>('/v1/summary'),
-  });
-  const verdicts = useQuery({
-    queryKey: ['compliance'],
-    queryFn: () => api<{ compliance: { passed: number; failed: number } }>('/v1/workload-search?limit=1'),
-  });
+  const summary = useQuery(summaryQuery);
   if (summary.error) return <ErrorNote error={summary.error} />;
   if (!summary.data) return <Loader aria-label="Loading overview" />;
   const rows = summary.data.namespaces;
   const workloads = rows.reduce((n, r) => n + r.workloads, 0);
+  const compliant = rows.reduce((n, r) => n + r.compliantWorkloads, 0);
   const clusters = new Set(rows.map((r) => r.cluster)).size;
 
   return (
@@ -44,12 +39,8 @@ export default function Overview() {
         <Stat label="Clusters" value={clusters} testId="stat-clusters" />
         <Stat label="Namespaces" value={rows.length} testId="stat-namespaces" />
         <Stat label="Workloads" value={workloads} testId="stat-workloads" />
-        <Stat label="Compliant" value={verdicts.data?.compliance.passed ?? '…'} testId="stat-compliant" />
-        <Stat
-          label="Not compliant"
-          value={verdicts.data?.compliance.failed ?? '…'}
-          testId="stat-noncompliant"
-        />
+        <Stat label="Compliant" value={compliant} testId="stat-compliant" />
+        <Stat label="Not compliant" value={workloads - compliant} testId="stat-noncompliant" />
       </Group>
       <Title order={3} size="h4">
         Findings by severity (vulnerabilities and insecure configurations)

@@ -2,7 +2,7 @@ import { Box, Group, Select, Stack, Text, TextInput, Title } from '@mantine/core
 import { useDebouncedValue } from '@mantine/hooks';
 import { keepPreviousData, useQueries, useQuery } from '@tanstack/react-query';
 import { useNavigate, useSearch } from '@tanstack/react-router';
-import { memo, useState } from 'react';
+import { memo, useMemo, useState } from 'react';
 import { api, SEVERITIES } from '../api';
 import type { WorkloadRecord } from '../api';
 import { AnchorLink } from '../AnchorLink';
@@ -66,23 +66,16 @@ const Row = memo(function Row({ record, top }: { record: WorkloadRecord | undefi
   );
 });
 
-/** The workload list: filtered and paged by the server, only the visible rows rendered. */
-export default function Workloads() {
-  const search = useSearch({ from: '/workloads' });
-  const navigate = useNavigate({ from: '/workloads' });
-  const [text, setText] = useState(search.q ?? '');
-  const [debounced] = useDebouncedValue(text, 250);
-  const [scrollTop, setScrollTop] = useState(0);
-  const params = { q: debounced.trim() || undefined, severity: search.severity, namespace: search.namespace };
+type Params = Record<string, string | undefined>;
 
-  const first = useQuery({
-    queryKey: ['workloads', params, 0],
-    queryFn: () => api<SearchResult>(query(params, 0)),
-    placeholderData: keepPreviousData,
-  });
-  const total = first.data?.total ?? 0;
-  const from = Math.max(0, Math.floor(scrollTop / ROW) - OVERSCAN);
-  const to = Math.min(total, Math.ceil((scrollTop + VIEW) / ROW) + OVERSCAN);
+/**
+ * The scrolling rows, apart from the page's filters: a scroll re-renders only this, and only when
+ * the first visible row changes (state is a row index, not a pixel offset).
+ */
+function RowList({ params, total, first }: { params: Params; total: number; first?: SearchResult }) {
+  const [start, setStart] = useState(0);
+  const from = Math.max(0, start - OVERSCAN);
+  const to = Math.min(total, start + Math.ceil(VIEW / ROW) + 1 + OVERSCAN);
   const pages: number[] = [];
   for (let p = Math.floor(from / PAGE); p * PAGE < to; p++) if (p > 0) pages.push(p);
   const more = useQueries({
@@ -93,10 +86,56 @@ export default function Workloads() {
   });
   const rowAt = (i: number): WorkloadRecord | undefined => {
     const p = Math.floor(i / PAGE);
-    const data = p === 0 ? first.data : more[pages.indexOf(p)]?.data;
+    const data = p === 0 ? first : more[pages.indexOf(p)]?.data;
     return data?.workloads[i - p * PAGE];
   };
-  const error = first.error ?? more.find((m) => m.error)?.error;
+  const error = more.find((m) => m.error)?.error;
+  return (
+    <Box
+      data-testid="workload-list"
+      className="wl-list"
+      role="rowgroup"
+      tabIndex={0}
+      aria-label="Workload rows (scroll)"
+      h={VIEW}
+      style={{ overflowY: 'auto', border: '1px solid var(--mantine-color-gray-4)' }}
+      onScroll={(e) => setStart(Math.floor(e.currentTarget.scrollTop / ROW))}
+    >
+      {error ? (
+        <div role="row">
+          <span role="cell">
+            <ErrorNote error={error} />
+          </span>
+        </div>
+      ) : null}
+      <Box pos="relative" h={total * ROW}>
+        {Array.from({ length: Math.max(0, to - from) }, (_, k) => (
+          <Row key={from + k} record={rowAt(from + k)} top={(from + k) * ROW} />
+        ))}
+      </Box>
+    </Box>
+  );
+}
+
+/** The workload list: filtered and paged by the server, only the visible rows rendered. */
+export default function Workloads() {
+  const search = useSearch({ from: '/workloads' });
+  const navigate = useNavigate({ from: '/workloads' });
+  const [text, setText] = useState(search.q ?? '');
+  const [debounced] = useDebouncedValue(text, 250);
+  const q = debounced.trim() || undefined;
+  // Stable while the filters are: the rows' queries and memoised rows keep their identity.
+  const params = useMemo(
+    () => ({ q, severity: search.severity, namespace: search.namespace }),
+    [q, search.severity, search.namespace],
+  );
+
+  const first = useQuery({
+    queryKey: ['workloads', params, 0],
+    queryFn: () => api<SearchResult>(query(params, 0)),
+    placeholderData: keepPreviousData,
+  });
+  const total = first.data?.total ?? 0;
 
   return (
     <Stack>
@@ -109,7 +148,6 @@ export default function Workloads() {
           w={360}
           onChange={(e) => {
             setText(e.currentTarget.value);
-            setScrollTop(0);
             void navigate({
               search: (s) => ({ ...s, q: e.currentTarget.value || undefined }),
               replace: true,
@@ -131,7 +169,7 @@ export default function Workloads() {
           }
         />
       </Group>
-      {error ? <ErrorNote error={error} /> : null}
+      {first.error ? <ErrorNote error={first.error} /> : null}
       <Text size="sm" data-testid="workload-total" aria-live="polite">
         {first.data ? `${total} workloads` : 'loading…'}
       </Text>
@@ -158,21 +196,8 @@ export default function Workloads() {
             </Text>
           </Group>
         </Box>
-        <Box
-          data-testid="workload-list"
-          role="rowgroup"
-          tabIndex={0}
-          aria-label="Workload rows (scroll)"
-          h={VIEW}
-          style={{ overflowY: 'auto', border: '1px solid var(--mantine-color-gray-4)' }}
-          onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
-        >
-          <Box pos="relative" h={total * ROW}>
-            {Array.from({ length: Math.max(0, to - from) }, (_, k) => (
-              <Row key={from + k} record={rowAt(from + k)} top={(from + k) * ROW} />
-            ))}
-          </Box>
-        </Box>
+        {/* A new filter starts a new list at the top. */}
+        <RowList key={JSON.stringify(params)} params={params} total={total} first={first.data} />
       </Box>
     </Stack>
   );
