@@ -11,6 +11,7 @@
  *    a fresh container (a quarantined one stays quarantined, and repeats are aggregated), from the
  *    listener accepting the shell's connection (nc connects, then execs the shell) to the
  *    Quarantine's outcome (reported once the nftables table is in the container's netns).
+ *    BENCH_RUNTIME_ONLY=up runs this section alone.
  * A benchmark, not a test: it fails when eBPF or Podman is missing.
  */
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -33,6 +34,8 @@ const EXECS = Number(process.env.BENCH_RUNTIME_EXECS ?? 300);
 const IDLE = Number(process.env.BENCH_RUNTIME_IDLE_CONTAINERS ?? 20);
 const SHELLS = Number(process.env.BENCH_RUNTIME_UP_SHELLS ?? 50);
 const CLK_TCK = 100;
+/** `up`: only the reverse shell → quarantine section (5), e.g. for a before/after comparison. */
+const ONLY_UP = process.env.BENCH_RUNTIME_ONLY === 'up';
 
 const missing = ebpfMissing();
 if (missing) {
@@ -96,6 +99,16 @@ detector.onDetection((d) => {
 });
 const load = execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim();
 try {
+  if (ONLY_UP) console.log(`load average at start: ${load}`);
+  else await sensorSections();
+  await reverseShellToQuarantine();
+} finally {
+  await detector.stop();
+  fixture.cleanup();
+}
+
+/** 1–4: the sensor alone. */
+async function sensorSections(): Promise<void> {
   // The machine's own exec rate, before any probe is attached.
   const bare = fixture.run();
   const b0 = Date.now();
@@ -207,10 +220,6 @@ try {
     `totals: events ${s.events}, lost ${s.lostEvents}, parse failures ${s.parseFailures}, restarts ${s.restarts}, not in a container ${s.droppedNoContainer}`,
   );
   await detector.stop(); // up's agent runs its own sensor
-  await reverseShellToQuarantine();
-} finally {
-  await detector.stop();
-  fixture.cleanup();
 }
 
 /** Runs `podman` without blocking this event loop (a blocked loop would delay the timestamps). */

@@ -14,7 +14,7 @@ import { nameSchema } from '../scanner/schemas.js';
 import { addApiOptions, clientFrom } from './api-flags.js';
 import type { ApiFlags } from './api-flags.js';
 import { commandLogger, stopSignal } from './common.js';
-import { labelOption, parseDuration, runtimeDetectionOption } from './options.js';
+import { baselineLearningOption, labelOption, parseDuration, runtimeDetectionOption } from './options.js';
 
 interface AgentFlags extends ApiFlags {
   engineSocket?: string;
@@ -96,14 +96,7 @@ export function registerAgentCommand(program: Command): void {
       )
       .addOption(labelOption())
       .addOption(runtimeDetectionOption())
-      .addOption(
-        new Option(
-          '--baseline-learning <duration>',
-          "with runtime detection: learn each image's executables, listeners and destinations this long, then report what is new (kept by the scanner; default: no baselines)",
-        )
-          .env('CONTAINMENT_BASELINE_LEARNING')
-          .argParser((v: string) => parseDuration(v)),
-      ),
+      .addOption(baselineLearningOption()),
   ).action(async (flags: AgentFlags) => {
     const client = clientFrom(flags);
     const logger = await commandLogger('info');

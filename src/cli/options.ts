@@ -35,3 +35,16 @@ export function runtimeDetectionOption(): Option {
     .choices(['on', 'off'])
     .default('on');
 }
+
+/**
+ * `--baseline-learning <duration>`: with runtime detection, behaviour baselines per image (learn
+ * this long, then report what is new; kept by the scanner). Unset: no baselines.
+ */
+export function baselineLearningOption(): Option {
+  return new Option(
+    '--baseline-learning <duration>',
+    "with runtime detection: learn each image's executables, listeners and destinations this long, then report what is new (kept by the scanner; default: no baselines)",
+  )
+    .env('CONTAINMENT_BASELINE_LEARNING')
+    .argParser((v: string) => parseDuration(v));
+}

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import type { ConfigFile } from '../config/config.js';
 import { ContainmentError, ErrorCodes } from '../errors.js';
-import { labelOption, parseDuration, runtimeDetectionOption } from './options.js';
+import { baselineLearningOption, labelOption, parseDuration, runtimeDetectionOption } from './options.js';
 import { commandLogger, configOf, dataDirOf, stopSignal } from './common.js';
 import { dataDirOption, portDefaultNote } from './help.js';
 import { addOidcOptions, oidcSettings } from './oidc-options.js';
@@ -18,6 +18,7 @@ interface UpFlags extends OidcFlags {
   gracePeriod: number;
   label: Record<string, string>;
   runtimeDetection: 'on' | 'off';
+  baselineLearning?: number;
   enforce?: boolean;
   monitor?: boolean;
   quiet?: boolean;
@@ -106,6 +107,7 @@ export function registerUpCommand(program: Command): void {
     )
     .addOption(labelOption())
     .addOption(runtimeDetectionOption())
+    .addOption(baselineLearningOption())
     .action(async (flags: UpFlags, cmd: Command) => {
       const { runUp } = await import('../up/run-up.js');
       const { banner, decisionOutput, readyObject, removeUpEnv, writeUpEnv } =
@@ -129,6 +131,7 @@ export function registerUpCommand(program: Command): void {
         gracePeriodSeconds: flags.gracePeriod,
         labels: flags.label,
         runtimeDetection: flags.runtimeDetection,
+        ...(flags.baselineLearning === undefined ? {} : { baselineLearningMs: flags.baselineLearning }),
         enforce,
         ...oidc,
         onDecision: (d) => {

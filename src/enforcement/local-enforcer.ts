@@ -18,9 +18,26 @@ import { QUARANTINE_TABLE } from '../linux/netns-quarantine.js';
 import { engineDriver, resolveContainer } from './drivers/engine-driver.js';
 import { linuxContainerDriver } from './drivers/linux-driver.js';
 import { carryOut } from './enforcer.js';
-import type { EnforcementTarget, TargetGuard } from './enforcer.js';
-import type { ActionCondition, ActionStatus, EvidenceItem, SecurityAction } from './security-action.js';
+import type { EnforcementTarget } from './enforcer.js';
+import type {
+  ActionCondition,
+  ActionSpec,
+  ActionStatus,
+  EvidenceItem,
+  SecurityAction,
+} from './security-action.js';
 import { parseSecurityAction } from './security-action.js';
+
+/**
+ * The local enforcer's `TargetGuard` (see there): may it act on the resolved container? Given the
+ * engine's inspect document of `target.uid`, the one the drivers then act with, so that the guard
+ * needs no lookup of its own.
+ */
+export type ContainerGuard = (
+  target: EnforcementTarget,
+  spec: ActionSpec,
+  container: ContainerInfo,
+) => void | Promise<void>;
 
 export interface SubmitHooks {
   /** Called once the action is stored (accepted); a refusal rejects `submit` before it. */
@@ -69,8 +86,8 @@ export interface LocalEnforcerOptions {
   /** Include the engine's full filesystem export in snapshots (default true). */
   exportFilesystem?: boolean;
   tools?: NetnsToolPaths;
-  /** May this enforcer act on the resolved container? (see `TargetGuard`; default: yes) */
-  guard?: TargetGuard;
+  /** May this enforcer act on the resolved container? (see `ContainerGuard`; default: yes) */
+  guard?: ContainerGuard;
   /** Called once per action that reached a final phase; should hand it to the durable outbox. */
   onCompleted?: (data: ActionCompletedData) => void | Promise<void>;
   now?: () => Date;
@@ -114,7 +131,7 @@ export class LocalEnforcer implements Enforcer {
       hooks.onAccepted?.();
       return (await this.inFlight.get(id)) ?? known;
     }
-    await this.admit(action);
+    const admitted = await this.admit(action);
     const pending: SecurityAction = {
       ...action,
       status: { phase: 'Pending', node: this.node, evidence: [], conditions: [] },
@@ -122,26 +139,27 @@ export class LocalEnforcer implements Enforcer {
     // Lost the race to another submit of the same id: report what it stored.
     if (!this.store.claim(pending, this.now())) return this.submit(input, hooks);
     hooks.onAccepted?.();
-    const run = this.execute(pending).finally(() => this.inFlight.delete(id));
+    const run = this.execute(pending, admitted).finally(() => this.inFlight.delete(id));
     this.inFlight.set(id, run);
     return run;
   }
 
   /**
-   * The guard, asked before the action is stored, so that a refused target is a refused request
-   * (the action API's 403) rather than a stored failure. `carryOut` asks it again right before
-   * acting. A target that does not resolve is left to the normal path, which records why.
+   * Resolves the target and asks the guard before the action is stored, so that a refused target
+   * is a refused request (the action API's 403) rather than a stored failure. The container found
+   * here is the one the action is carried out on (one engine lookup per action; the drivers pin
+   * it by id and pid). A target that does not resolve is left to the normal path, which resolves
+   * it again, guards it and records why it failed.
    */
-  private async admit(action: SecurityAction): Promise<void> {
-    const { guard } = this.options;
-    if (guard === undefined) return;
+  private async admit(action: SecurityAction): Promise<ContainerInfo | undefined> {
     let info: ContainerInfo;
     try {
       info = await resolveContainer(this.options.engine, action.spec.target, this.node);
     } catch {
-      return;
+      return undefined;
     }
-    await guard(this.targetOf(action, info), action.spec);
+    await this.options.guard?.(this.targetOf(action, info), action.spec, info);
+    return info;
   }
 
   private targetOf(action: SecurityAction, info: ContainerInfo): EnforcementTarget {
@@ -157,7 +175,7 @@ export class LocalEnforcer implements Enforcer {
   async preview(input: unknown): Promise<ActionPreview> {
     const action = parseSecurityAction(input);
     const info = await resolveContainer(this.options.engine, action.spec.target, this.node);
-    await this.options.guard?.(this.targetOf(action, info), action.spec);
+    await this.options.guard?.(this.targetOf(action, info), action.spec, info);
     if (action.spec.action !== 'Snapshot' && !info.running) throw notRunning(info);
     return {
       action,
@@ -179,7 +197,10 @@ export class LocalEnforcer implements Enforcer {
     this.store.close();
   }
 
-  private async execute(action: SecurityAction): Promise<SecurityAction> {
+  private async execute(
+    action: SecurityAction,
+    admitted: ContainerInfo | undefined,
+  ): Promise<SecurityAction> {
     const running: ActionStatus = {
       phase: 'Running',
       node: this.node,
@@ -190,7 +211,7 @@ export class LocalEnforcer implements Enforcer {
     this.save(action, running);
     let status: ActionStatus;
     try {
-      const outcome = await this.perform(action);
+      const outcome = await this.perform(action, admitted);
       status = { ...running, phase: 'Succeeded', ...outcome, evidence: outcome.evidence ?? [] };
     } catch (e) {
       const message = isContainmentError(e) ? e.message : `unexpected error: ${(e as Error).message}`;
@@ -254,10 +275,15 @@ export class LocalEnforcer implements Enforcer {
     }
   }
 
-  /** The local front end of the enforcer: one container, through the engine and Linux drivers. */
-  private async perform(action: SecurityAction): Promise<Outcome> {
+  /**
+   * The local front end of the enforcer: one container, through the engine and Linux drivers.
+   * `admitted`: the container `admit` resolved and guarded moments ago; the guard's verdict on a
+   * container id cannot change (see managed-guard.ts), so it is not asked twice.
+   */
+  private async perform(action: SecurityAction, admitted: ContainerInfo | undefined): Promise<Outcome> {
     const { spec } = action;
-    const info = await resolveContainer(this.options.engine, spec.target, this.node);
+    const info = admitted ?? (await resolveContainer(this.options.engine, spec.target, this.node));
+    const { guard } = this.options;
     const what = `container ${info.name} (${info.id.slice(0, 12)})`;
     if (spec.action !== 'Snapshot' && !info.running) throw notRunning(info);
     const done = await carryOut({
@@ -282,7 +308,7 @@ export class LocalEnforcer implements Enforcer {
         }),
       ],
       plan: () => this.plan(action, info),
-      guard: this.options.guard,
+      guard: admitted !== undefined || guard === undefined ? undefined : (t, s) => guard(t, s, info),
       // Any failure fails the action with its own message (`execute`).
       onError: () => 'rethrow',
       now: this.now,

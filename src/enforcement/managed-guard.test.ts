@@ -3,7 +3,8 @@
  * container outside `--label` (TARGET_NOT_MANAGED, HTTP 403 on the action API, nothing stored,
  * nothing done: still reachable, no nft table in its netns), by name, by id prefix, as a dry run
  * and under the wrong namespace; it acts on one inside, also one whose name is an engine name
- * but not a DNS label (`_`, `.`).
+ * but not a DNS label (`_`, `.`). The guard judges the inspect document the action is carried out
+ * with: one engine lookup (and one Podman facts lookup) per action, not one per check.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -127,4 +128,46 @@ test('a managed container is acted on; one named in another namespace is refused
   assert.equal(done.json.status.phase, 'Succeeded', done.json.status.message);
   assert.equal(await httpReachable(inside.ip, 8080), false, 'quarantined');
   assert.equal(await isQuarantined({ pid: inside.pid }), true);
+});
+
+test('one engine lookup per action: the guard judges the document the drivers act with', async (t) => {
+  const fx = PodmanFixture.need(t, fixture);
+  if (!fx) return;
+  const calls: string[] = [];
+  // The real engine, with its calls counted.
+  const counted = new Proxy(fx.engine, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.push(String(key));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  const counting = new LocalEnforcer({
+    engine: counted,
+    dataDir: join(work, 'data-counted'),
+    node: 'node-a',
+    exportFilesystem: false,
+    guard: managedContainerGuard(counted, MANAGED),
+  });
+  try {
+    const inside = await web(fx, { labels: MANAGED });
+    const done = await counting.submit(action('g-once', { namespace: 'local', pod: inside.name }));
+    assert.equal(done.status?.phase, 'Succeeded', done.status?.message);
+    assert.equal(await isQuarantined({ pid: inside.pid }), true);
+    assert.deepEqual(calls, ['inspect', 'workloadFacts']);
+
+    calls.length = 0;
+    const outside = await web(fx, { labels: { 'containment.test/managed': 'no' } });
+    await assert.rejects(
+      counting.submit(action('g-once-out', { namespace: 'local', pod: outside.name })),
+      (e: Error & { code?: string }) => e.code === ErrorCodes.TARGET_NOT_MANAGED,
+    );
+    assert.deepEqual(calls, ['inspect'], 'refused on its labels, before anything else');
+    assert.equal(await isQuarantined({ pid: outside.pid }), false);
+  } finally {
+    counting.close();
+  }
 });

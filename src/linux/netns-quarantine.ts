@@ -114,6 +114,8 @@ const CAP_NET_ADMIN = 12n;
 
 export async function quarantine(target: NetnsTarget, tools: NetnsToolPaths = {}): Promise<QuarantineResult> {
   const warnings: string[] = [];
+  // Read while nft runs (it never throws): the answer only adds a warning.
+  const netAdmin = hasNetAdmin(target.pid);
   await inNetns(target, tools, async (run) => {
     // As an argument, not on stdin: nft's JSON reader opens /dev/stdin, which fails on the socket
     // Node gives a child as its stdin.
@@ -125,7 +127,7 @@ export async function quarantine(target: NetnsTarget, tools: NetnsToolPaths = {}
       );
     }
   });
-  if (await hasNetAdmin(target.pid)) {
+  if (await netAdmin) {
     warnings.push(`pid ${target.pid} holds CAP_NET_ADMIN and could remove the quarantine table itself`);
   }
   return { warnings };
@@ -231,13 +233,15 @@ async function inNetns<T>(
     throw processGone(pid, e);
   }
   try {
-    const ns = await handle.stat();
-    // Our own namespace, and init's when we may see it (not always, e.g. inside a sandbox).
-    const hostNamespaces = [
-      await stat('/proc/self/ns/net'),
-      await stat('/proc/1/ns/net').catch(() => undefined),
-    ];
-    for (const host of hostNamespaces) {
+    // Our own namespace, and init's when we may see it (not always, e.g. inside a sandbox); the
+    // pid is checked after the namespace is pinned, so the pinned one is the container's.
+    const [ns, self, init] = await Promise.all([
+      handle.stat(),
+      stat('/proc/self/ns/net'),
+      stat('/proc/1/ns/net').catch(() => undefined),
+      target.containerId !== undefined ? assertPidInContainer(pid, target.containerId) : undefined,
+    ]);
+    for (const host of [self, init]) {
       if (host?.ino === ns.ino && host.dev === ns.dev) {
         throw new ContainmentError(
           ErrorCodes.ENFORCEMENT_FAILED,
@@ -245,7 +249,6 @@ async function inNetns<T>(
         );
       }
     }
-    if (target.containerId !== undefined) await assertPidInContainer(pid, target.containerId);
     const run: NftRunner = (args, input) => runNft(handle.fd, tools, args, input);
     return await fn(run);
   } finally {

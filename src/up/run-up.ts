@@ -91,6 +91,11 @@ export interface RunUpOptions {
   labels?: Record<string, string>;
   /** The agent's runtime sensor (default `on`; see docs/runtime-detection.md). */
   runtimeDetection?: 'on' | 'off';
+  /**
+   * With runtime detection: learn each image's behaviour this long, then report deviations
+   * (`anomaly_*`); the baselines are kept by this scanner. Unset: no baselines.
+   */
+  baselineLearningMs?: number;
   /** Grace period the reference policy gives a vulnerable container before SIGKILL. */
   gracePeriodSeconds: number;
   /** How often the scanner looks for advisory imports to re-match. */
@@ -413,6 +418,9 @@ export async function runUp(options: RunUpOptions): Promise<RunningUp> {
         sink: agentClient,
         detections: agentClient,
         runtimeDetection: options.runtimeDetection ?? 'on',
+        ...(options.baselineLearningMs === undefined
+          ? {}
+          : { baselines: { learning: { durationMs: options.baselineLearningMs }, client: agentClient } }),
         // One node on loopback: a detection leaves at once rather than after the agent's 250 ms
         // batching window (it still batches while a request is in flight); the window was a third
         // of the reverse shell → quarantine time (bench:runtime).
