@@ -314,7 +314,7 @@ export function registerPolicyCommands(program: Command): void {
     .addOption(
       new Option(
         '--event-type <type>',
-        'CloudEvent type the policy gets, repeatable (knative: subscribed; runtime: --trigger fired with these only)',
+        'the CloudEvent type the policy gets, repeatable (knative: subscribed; runtime: --trigger fired with these only)',
       )
         .argParser(repeat)
         .default([]),
