@@ -238,3 +238,42 @@ export function buildHelm(log: (message: string) => void = (m) => console.error(
   log(`built helm ${helmVersion} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   return helmPath;
 }
+
+// ---- kwok, for the fleet benchmark's 1,000 fake nodes (bench/fleet/operators.ts) ----
+
+/** Newest kwok the module proxy served that builds with Go 1.26 (its go.mod says go 1.24). */
+export const kwokVersion: string = process.env.CONTAINMENT_KWOK_VERSION ?? 'v0.8.0';
+
+export const kwokPath: string = join(k8sCacheDir, `kwok-${kwokVersion}`, 'kwok');
+
+/** What a benchmark names when kwok is missing. */
+export const kwokWhat = `kwok ${kwokVersion} (build it with \`node --import tsx scripts/k8s/build.ts --kwok\`; needs Go)`;
+
+/** The built kwok binary, or undefined when it is missing. */
+export function findKwok(): string | undefined {
+  return isExecutable(kwokPath) ? kwokPath : undefined;
+}
+
+/**
+ * Builds kwok when it is missing. Only the fleet benchmark needs it, so the tests' build
+ * (scripts/k8s/build.ts without --kwok, as CI runs it) never pays for it.
+ */
+export function buildKwok(log: (message: string) => void = (m) => console.error(m)): string {
+  if (isExecutable(kwokPath)) return kwokPath;
+  const goCmd = goCommand();
+  if (!goCmd) throw new Error(`Go is needed to build kwok ${kwokVersion}, and it is not installed`);
+  const started = Date.now();
+  log(`building kwok ${kwokVersion} from the Go module proxy into ${kwokPath} ...`);
+  buildInto(kwokPath, (dir, partial) => {
+    go(goCmd, dir, ['mod', 'init', 'local/kwok-bin']);
+    writeFileSync(
+      join(dir, 'tools.go'),
+      '//go:build tools\n\npackage tools\n\nimport _ "sigs.k8s.io/kwok/cmd/kwok"\n',
+    );
+    go(goCmd, dir, ['get', `sigs.k8s.io/kwok@${kwokVersion}`]);
+    go(goCmd, dir, ['mod', 'tidy']);
+    go(goCmd, dir, ['build', '-trimpath', '-ldflags', '-s -w', '-o', partial, 'sigs.k8s.io/kwok/cmd/kwok']);
+  });
+  log(`built kwok ${kwokVersion} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return kwokPath;
+}
