@@ -41,6 +41,7 @@ import {
   watchSecurityActions,
 } from '../../src/kubernetes/security-action-api.js';
 import type { SecurityActionObject } from '../../src/kubernetes/security-action-api.js';
+import { kwokStageFiles } from '../../src/testing/k8s/binaries.js';
 import type { ControlPlaneBinaries } from '../../src/testing/k8s/binaries.js';
 import { startControlPlane } from '../../src/testing/k8s/control-plane.js';
 import { startOperatorProcess, stopProcess } from '../operator-process.js';
@@ -124,11 +125,12 @@ export async function runOperatorFleet(o: FleetOptions): Promise<[string, string
         '--manage-all-nodes=false',
         `--manage-nodes-with-annotation-selector=${KWOK_NODE}=fake`,
         '--manage-nodes-with-label-selector=',
-        '--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom',
-        '--disregard-status-with-label-selector=',
+        // As a kubelet does: a Lease per node, renewed every 10 s (a quarter of its duration).
+        '--node-lease-duration-seconds=40',
         '--cidr=10.0.0.1/16',
         '--node-ip=10.0.0.1',
         '--server-address=',
+        ...(kwokStageFiles() ?? []).map((f) => `--config=${f}`),
       ],
       { stdio: ['ignore', kwokLog, kwokLog] },
     );
@@ -166,7 +168,11 @@ export async function runOperatorFleet(o: FleetOptions): Promise<[string, string
       (await core.listNode({ labelSelector: 'type=kwok' })).items.filter((n) =>
         n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
       ).length;
-    const readyMs = await waitFor(`${NODES} nodes Ready`, 300_000, async () => (await readyNodes()) >= NODES);
+    const readyMs = await waitFor(
+      `${NODES} nodes Ready`,
+      30_000 + NODES * 200,
+      async () => (await readyNodes()) >= NODES,
+    );
     rows.push([
       `kwok: ${NODES} Nodes created, then Ready`,
       `${(nodesCreated / 1000).toFixed(1)} s to create`,
@@ -372,6 +378,10 @@ export async function runOperatorFleet(o: FleetOptions): Promise<[string, string
       `kube-apiserver RSS ${rssMb(cp.pids.kubeApiserver)} MB`,
       `etcd ${rssMb(cp.pids.etcd)} MB, kwok ${rssMb(kwokPid)} MB`,
     ]);
+  } catch (err) {
+    const kwokLog = readFileSync(join(o.tmp, 'kwok.log'), 'utf8');
+    o.log(`kwok's log ends:\n${kwokLog.slice(-3000)}`);
+    throw err;
   } finally {
     all?.abort();
     await Promise.all(real.map((p) => stopProcess(p.child)));

@@ -8,6 +8,7 @@ import {
   accessSync,
   constants,
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -251,7 +252,7 @@ export const kwokWhat = `kwok ${kwokVersion} (build it with \`node --import tsx 
 
 /** The built kwok binary, or undefined when it is missing. */
 export function findKwok(): string | undefined {
-  return isExecutable(kwokPath) ? kwokPath : undefined;
+  return isExecutable(kwokPath) && kwokStageFiles() ? kwokPath : undefined;
 }
 
 /**
@@ -276,4 +277,24 @@ export function buildKwok(log: (message: string) => void = (m) => console.error(
   });
   log(`built kwok ${kwokVersion} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   return kwokPath;
+}
+
+/**
+ * kwok's own stage definitions (node initialise + heartbeat with Lease, pod ready/complete/delete:
+ * what `kwokctl` configures by default), read from the kwok module that `buildKwok` downloaded
+ * into the Go module cache; kwok does nothing without stages. Undefined when they are not there.
+ */
+export function kwokStageFiles(): string[] | undefined {
+  const goCmd = goCommand();
+  if (!goCmd) return undefined;
+  const modCache = spawnSync(goCmd, ['env', 'GOMODCACHE'], { encoding: 'utf8' }).stdout.trim();
+  const dir = join(modCache, `sigs.k8s.io/kwok@${kwokVersion}`, 'kustomize', 'stage');
+  const files = [
+    'node/fast/node-initialize.yaml',
+    'node/heartbeat-with-lease/node-heartbeat-with-lease.yaml',
+    'pod/fast/pod-ready.yaml',
+    'pod/fast/pod-complete.yaml',
+    'pod/fast/pod-delete.yaml',
+  ].map((f) => join(dir, f));
+  return files.every((f) => existsSync(f)) ? files : undefined;
 }
