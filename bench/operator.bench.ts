@@ -11,22 +11,17 @@
  *     historic Succeeded actions for its node present, after its start-up list and 100 actions;
  * (d) watch fan-out: 10 operators (in this process) for 10 nodes, 100 labelled actions spread over
  *     the nodes: watch events each operator received (it should see only its own node's), and the
- *     same for unlabelled actions (each operator sees those until one labels them).
+ *     same for unlabelled actions (each operator sees those until one labels them);
+ * (e) the fleet: 1,000 kwok nodes, 10 real operator processes and 990 simulated ones, 1,000
+ *     actions over the fleet (bench/fleet/operators.ts says what is real and what is simulated);
+ *     skipped, loudly, when kwok is not built (`scripts/k8s/build.ts --kwok`).
+ * BENCH_OPERATOR_ONLY=fleet runs (e) alone.
  * The operator process logs at level info (a line per action, as in production). It runs from an
  * esbuild bundle of the CLI (dependencies external, as a `npm run build` install would run, without
  * tsx's transpiler in the RSS); BENCH_OPERATOR_TSX=1 runs bin/containment.js through tsx instead.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -43,10 +38,18 @@ import {
   VERSION,
   WATCH_PATH,
 } from '../src/kubernetes/security-action-api.js';
-import { binariesWhat, findBinaries } from '../src/testing/k8s/binaries.js';
+import { binariesWhat, findBinaries, findKwok, kwokWhat } from '../src/testing/k8s/binaries.js';
+import type { ControlPlaneBinaries } from '../src/testing/k8s/binaries.js';
 import { startControlPlane } from '../src/testing/k8s/control-plane.js';
 import type { ControlPlane } from '../src/testing/k8s/control-plane.js';
 import { repoRoot } from '../src/testing/shared-data.js';
+import {
+  bundleCli,
+  startOperatorProcess as startProcess,
+  stopProcess,
+  tsxEntry,
+} from './operator-process.js';
+import { runOperatorFleet } from './fleet/operators.js';
 
 const ACTIONS = Number(process.env.BENCH_ACTIONS ?? 100);
 const BURST = Number(process.env.BENCH_BURST ?? 300);
@@ -158,34 +161,6 @@ async function createAction(
   });
 }
 
-/** The CLI as one ESM file in `tmp`, resolving its dependencies from the checkout's node_modules. */
-async function bundleCli(tmp: string): Promise<string> {
-  const { build } = await import('esbuild');
-  const dir = join(tmp, 'cli');
-  mkdirSync(join(dir, 'dist', 'cli'), { recursive: true });
-  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
-  // The CLI reads its version from ../../package.json next to itself.
-  symlinkSync(join(repoRoot, 'package.json'), join(dir, 'package.json'));
-  const entry = join(dir, 'entry.ts');
-  writeFileSync(
-    entry,
-    `import { main } from ${JSON.stringify(join(repoRoot, 'src', 'cli', 'main.ts'))};\nprocess.exitCode = await main(process.argv.slice(2));\n`,
-  );
-  const outfile = join(dir, 'dist', 'cli', 'containment.mjs');
-  await build({
-    entryPoints: [entry],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    outfile,
-    logLevel: 'error',
-  });
-  return outfile;
-}
-
-const tsxEntry = join(repoRoot, 'bin', 'containment.js');
 let cliEntry = tsxEntry;
 
 function startOperatorProcess(
@@ -193,43 +168,7 @@ function startOperatorProcess(
   evidenceDir: string,
   nodeOptions = '',
 ): Promise<{ child: ChildProcess; startMs: number }> {
-  const started = performance.now();
-  const child = spawn(
-    process.execPath,
-    [
-      ...(nodeOptions ? nodeOptions.split(' ') : []),
-      cliEntry,
-      'operator',
-      '--node',
-      NODE,
-      '--kubeconfig',
-      kubeconfig,
-      '--evidence-dir',
-      evidenceDir,
-    ],
-    { env: { ...process.env, CONTAINMENT_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (stderr.includes('operator started')) {
-        child.stderr?.removeAllListeners('data');
-        // BENCH_OPERATOR_LOG=1 shows the operator's own log lines.
-        if (process.env.BENCH_OPERATOR_LOG === '1') child.stderr?.pipe(process.stderr);
-        else child.stderr?.resume();
-        resolve({ child, startMs: performance.now() - started });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`operator exited (${code}): ${stderr}`)));
-  });
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  child.removeAllListeners('exit');
-  const exited = new Promise((r) => child.on('exit', r));
-  child.kill('SIGTERM');
-  await exited;
+  return startProcess({ cliEntry, node: NODE, kubeconfig, evidenceDir, nodeOptions });
 }
 
 function memoryMb(pid: number): { rss: number; hwm: number } {
@@ -278,8 +217,32 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(2))
       .join(' ')}; operator from ${how}`,
   );
-  const cp = await startControlPlane({ binaries, name: 'operator-bench' });
   const rows: [string, string, string][] = [];
+  try {
+    // BENCH_OPERATOR_ONLY=fleet runs section (e) alone.
+    if (process.env.BENCH_OPERATOR_ONLY !== 'fleet') await sectionsAtoD(binaries, tmp, rows);
+    const kwok = findKwok();
+    if (!kwok) log(`SKIPPED (e) fleet: ${kwokWhat} is not available`);
+    else rows.push(...(await runOperatorFleet({ binaries, kwok, cliEntry, tmp, log })));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const widths = [0, 1, 2].map((k) => Math.max(...rows.map((r) => r[k]?.length ?? 0)));
+  const line = (r: readonly string[]): string => r.map((cell, k) => cell.padEnd(widths[k] ?? 0)).join(' | ');
+  process.stdout.write(
+    `\nOperator benchmark (real kube-apiserver + etcd, ${cpus().length} cores, load ${loadavg()[0]?.toFixed(2)})\n`,
+  );
+  process.stdout.write(`${line(['measurement', 'median / figure', 'p99 / detail'])}\n`);
+  process.stdout.write(`${widths.map((w) => '-'.repeat(w)).join('-|-')}\n`);
+  for (const r of rows) process.stdout.write(`${line(r)}\n`);
+}
+
+async function sectionsAtoD(
+  binaries: ControlPlaneBinaries,
+  tmp: string,
+  rows: [string, string, string][],
+): Promise<void> {
+  const cp = await startControlPlane({ binaries, name: 'operator-bench' });
   let op: ChildProcess | undefined;
   try {
     const kc = new k8s.KubeConfig();
@@ -481,16 +444,7 @@ async function main(): Promise<void> {
   } finally {
     if (op) await stopProcess(op);
     await cp.stop();
-    rmSync(tmp, { recursive: true, force: true });
   }
-  const widths = [0, 1, 2].map((k) => Math.max(...rows.map((r) => r[k]?.length ?? 0)));
-  const line = (r: readonly string[]): string => r.map((cell, k) => cell.padEnd(widths[k] ?? 0)).join(' | ');
-  process.stdout.write(
-    `\nOperator benchmark (real kube-apiserver ${''}+ etcd, ${cpus().length} cores, load ${loadavg()[0]?.toFixed(2)})\n`,
-  );
-  process.stdout.write(`${line(['measurement', 'median / figure', 'p99 / detail'])}\n`);
-  process.stdout.write(`${widths.map((w) => '-'.repeat(w)).join('-|-')}\n`);
-  for (const r of rows) process.stdout.write(`${line(r)}\n`);
 }
 
 await main();

@@ -8,6 +8,7 @@ import {
   accessSync,
   constants,
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -237,4 +238,63 @@ export function buildHelm(log: (message: string) => void = (m) => console.error(
   buildHelmBinary(goCmd, helmPath);
   log(`built helm ${helmVersion} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   return helmPath;
+}
+
+// ---- kwok, for the fleet benchmark's 1,000 fake nodes (bench/fleet/operators.ts) ----
+
+/** Newest kwok the module proxy served that builds with Go 1.26 (its go.mod says go 1.24). */
+export const kwokVersion: string = process.env.CONTAINMENT_KWOK_VERSION ?? 'v0.8.0';
+
+export const kwokPath: string = join(k8sCacheDir, `kwok-${kwokVersion}`, 'kwok');
+
+/** What a benchmark names when kwok is missing. */
+export const kwokWhat = `kwok ${kwokVersion} (build it with \`node --import tsx scripts/k8s/build.ts --kwok\`; needs Go)`;
+
+/** The built kwok binary, or undefined when it is missing. */
+export function findKwok(): string | undefined {
+  return isExecutable(kwokPath) && kwokStageFiles() ? kwokPath : undefined;
+}
+
+/**
+ * Builds kwok when it is missing. Only the fleet benchmark needs it, so the tests' build
+ * (scripts/k8s/build.ts without --kwok, as CI runs it) never pays for it.
+ */
+export function buildKwok(log: (message: string) => void = (m) => console.error(m)): string {
+  if (isExecutable(kwokPath)) return kwokPath;
+  const goCmd = goCommand();
+  if (!goCmd) throw new Error(`Go is needed to build kwok ${kwokVersion}, and it is not installed`);
+  const started = Date.now();
+  log(`building kwok ${kwokVersion} from the Go module proxy into ${kwokPath} ...`);
+  buildInto(kwokPath, (dir, partial) => {
+    go(goCmd, dir, ['mod', 'init', 'local/kwok-bin']);
+    writeFileSync(
+      join(dir, 'tools.go'),
+      '//go:build tools\n\npackage tools\n\nimport _ "sigs.k8s.io/kwok/cmd/kwok"\n',
+    );
+    go(goCmd, dir, ['get', `sigs.k8s.io/kwok@${kwokVersion}`]);
+    go(goCmd, dir, ['mod', 'tidy']);
+    go(goCmd, dir, ['build', '-trimpath', '-ldflags', '-s -w', '-o', partial, 'sigs.k8s.io/kwok/cmd/kwok']);
+  });
+  log(`built kwok ${kwokVersion} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return kwokPath;
+}
+
+/**
+ * kwok's own stage definitions (node initialise + heartbeat with Lease, pod ready/complete/delete:
+ * what `kwokctl` configures by default), read from the kwok module that `buildKwok` downloaded
+ * into the Go module cache; kwok does nothing without stages. Undefined when they are not there.
+ */
+export function kwokStageFiles(): string[] | undefined {
+  const goCmd = goCommand();
+  if (!goCmd) return undefined;
+  const modCache = spawnSync(goCmd, ['env', 'GOMODCACHE'], { encoding: 'utf8' }).stdout.trim();
+  const dir = join(modCache, `sigs.k8s.io/kwok@${kwokVersion}`, 'kustomize', 'stage');
+  const files = [
+    'node/fast/node-initialize.yaml',
+    'node/heartbeat-with-lease/node-heartbeat-with-lease.yaml',
+    'pod/fast/pod-ready.yaml',
+    'pod/fast/pod-complete.yaml',
+    'pod/fast/pod-delete.yaml',
+  ].map((f) => join(dir, f));
+  return files.every((f) => existsSync(f)) ? files : undefined;
 }
