@@ -23,14 +23,16 @@ if (files.length === 0) {
 const result = spawnSync(
   process.execPath,
   // A hung test fails after 5 minutes instead of stalling the run, and a test file whose tests
-  // are done exits even if a failed assertion left a child process or a socket behind.
+  // are done exits even if a failed assertion left a child process or a socket behind
+  // (test-exit.mjs: Node's --test-force-exit would cut the file's results short).
   [
     '--import',
     'tsx',
+    '--import',
+    join(import.meta.dirname, 'test-exit.mjs'),
     '--test',
     '--test-reporter=spec',
     '--test-timeout=300000',
-    '--test-force-exit',
     ...flags,
     ...files,
   ],
