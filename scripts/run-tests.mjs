@@ -23,8 +23,8 @@ if (files.length === 0) {
 const result = spawnSync(
   process.execPath,
   // A hung test fails after 5 minutes instead of stalling the run, and a test file whose tests
-  // are done exits even if a failed assertion left a child process or a socket behind
-  // (test-exit.mjs: Node's --test-force-exit would cut the file's results short).
+  // are done exits even if a failed assertion left a child process or a socket behind (with its
+  // results all written first: test-exit.mjs).
   [
     '--import',
     'tsx',
@@ -33,6 +33,7 @@ const result = spawnSync(
     '--test',
     '--test-reporter=spec',
     '--test-timeout=300000',
+    '--test-force-exit',
     ...flags,
     ...files,
   ],
