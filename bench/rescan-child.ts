@@ -11,21 +11,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { Agent } from '../src/agent/agent.js';
-import { ScannerClient } from '../src/clients/scanner-client.js';
 import { DockerEngine } from '../src/engine/docker/docker-engine.js';
 import { findEngineSocket } from '../src/engine/socket.js';
 import { scan } from '../src/scan/scan.js';
 import { ScanCache } from '../src/scan/scan-cache.js';
 import type { ScanResult } from '../src/scan/scan-result.js';
-import { runScannerServer } from '../src/scanner/run-server.js';
+import { startTestScanner } from '../src/testing/scanner.js';
 import { sharedDataDir } from '../src/testing/shared-data.js';
-import { importFromPath } from '../src/vulndb/record-sources.js';
 import { openSqliteAdvisoryStore } from '../src/vulndb/sqlite-store.js';
 
 const maxRssMb = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
@@ -74,28 +70,11 @@ export interface AgentMeasurement {
 async function agentRescans(image: string, n: number): Promise<AgentMeasurement> {
   const socket = findEngineSocket(undefined, process.env);
   if (!socket) throw new Error('no container engine socket');
-  const tmp = mkdtempSync(join(tmpdir(), 'containment-bench-agent-'));
-  const dataDir = join(tmp, 'data');
-  mkdirSync(dataDir);
-  const advisoryDbPath = join(dataDir, 'advisories.sqlite');
-  const advisories = openSqliteAdvisoryStore(advisoryDbPath, { create: true });
-  await importFromPath(advisories, join(sharedDataDir, 'osv', 'npm'));
-  advisories.close();
-  const server = await runScannerServer({
-    host: '127.0.0.1',
-    port: 0,
-    dataDir,
-    advisoryDbPath,
-    triggerAllow: [],
-    rateLimit: false,
-    rematchIntervalMs: 0,
-  });
+  const scanner = await startTestScanner({ records: join(sharedDataDir, 'osv', 'npm') });
   const name = `containment-bench-rescan-${randomBytes(3).toString('hex')}`;
   const label = 'containment-bench-rescan';
   try {
-    const admin = new ScannerClient({ server: server.url, token: server.generatedAdminToken as string });
-    const { agentToken } = await admin.createCluster('local');
-    const client = new ScannerClient({ server: server.url, token: agentToken });
+    const client = scanner.agent;
     const sendMs: number[] = [];
     const scanMs: number[] = [];
     const kinds: string[] = [];
@@ -165,8 +144,7 @@ async function agentRescans(image: string, n: number): Promise<AgentMeasurement>
     };
   } finally {
     execFileSync('podman', ['rm', '--force', '--ignore', '--time', '0', name], { stdio: 'ignore' });
-    await server.close();
-    rmSync(tmp, { recursive: true, force: true });
+    await scanner.close();
   }
 }
 

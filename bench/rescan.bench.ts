@@ -51,8 +51,11 @@ interface Tree {
 }
 const trees: Tree[] = [{ name: 'new', dir: newTree }];
 if (oldTree) {
-  // The child uses only entry points both trees have: run the same file in the old one.
+  // The child uses only entry points both trees have: run the same file in the old one, with the
+  // test-scanner helper it starts its scanner through when that tree predates it.
   copyFileSync(join(benchDir, 'rescan-child.ts'), join(oldTree, 'bench', 'rescan-child.ts'));
+  const helper = join('src', 'testing', 'scanner.ts');
+  if (!existsSync(join(oldTree, helper))) copyFileSync(join(newTree, helper), join(oldTree, helper));
   trees.unshift({ name: 'old', dir: oldTree });
 }
 

@@ -7,22 +7,17 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import pino from 'pino';
-import { ScannerClient } from '../clients/scanner-client.js';
 import { DockerEngine } from '../engine/docker/docker-engine.js';
 import { findEngineSocket } from '../engine/socket.js';
-import type { RuntimeDetection } from '../runtime/contracts.js';
 import { RuntimeFixture, ebpfMissing } from '../runtime/runtime-fixture.test-helper.js';
 import type { Ctr } from '../runtime/runtime-fixture.test-helper.js';
-import { runScannerServer } from '../scanner/run-server.js';
-import type { RunningServer } from '../scanner/run-server.js';
+import { startTestScanner } from '../testing/scanner.js';
+import type { TestScanner } from '../testing/scanner.js';
+import { waitFor } from '../testing/wait.js';
 import { requireOrSkip } from '../testing/shared-data.js';
-import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { Agent } from './agent.js';
 
 const RUN = randomBytes(4).toString('hex');
@@ -40,12 +35,12 @@ describe(
   () => {
     const missing = missingParts();
     let fixture: RuntimeFixture | undefined;
-    let server: RunningServer | undefined;
+    let scanner: TestScanner<'local'> | undefined;
     let agent: Agent | undefined;
-    let adminToken = '';
-    let tmp: string | undefined;
     let managed: Ctr;
     let unmanaged: Ctr;
+
+    const detectionsOf = (pod: string) => (scanner as TestScanner<'local'>).detectionsOf(pod);
 
     const need = (t: TestContext): boolean =>
       requireOrSkip(t, missing === undefined && agent !== undefined, missing ?? 'the agent');
@@ -55,24 +50,8 @@ describe(
         requireOrSkip({ skip() {} } as unknown as TestContext, false, missing);
         return;
       }
-      tmp = mkdtempSync(join(tmpdir(), 'containment-rt-agent-'));
-      const dataDir = join(tmp, 'data');
-      mkdirSync(dataDir);
-      const advisoryDbPath = join(dataDir, 'advisories.sqlite');
-      openSqliteAdvisoryStore(advisoryDbPath, { create: true }).close();
-      server = await runScannerServer({
-        host: '127.0.0.1',
-        port: 0,
-        dataDir,
-        advisoryDbPath,
-        triggerAllow: [],
-        rateLimit: false,
-        rematchIntervalMs: 0,
-      });
-      adminToken = server.generatedAdminToken as string;
-      const admin = new ScannerClient({ server: server.url, token: adminToken });
-      const { agentToken } = await admin.createCluster('local');
-      const client = new ScannerClient({ server: server.url, token: agentToken });
+      scanner = await startTestScanner();
+      const client = scanner.agent;
       fixture = RuntimeFixture.create();
       managed = fixture.run(['--label', `${LABEL}=${RUN}`]);
       unmanaged = fixture.run();
@@ -93,33 +72,8 @@ describe(
     after(async () => {
       await agent?.stop();
       fixture?.cleanup();
-      await server?.close();
-      if (tmp) rmSync(tmp, { recursive: true, force: true });
+      await scanner?.close();
     });
-
-    /** Polls `get` until `ok` holds (or `ms` pass); the last value, asserted with `what`. */
-    async function waitFor<T>(
-      get: () => Promise<T>,
-      ok: (v: T) => boolean,
-      what: string,
-      ms: number,
-    ): Promise<T> {
-      const end = Date.now() + ms;
-      let v = await get();
-      while (!ok(v) && Date.now() < end) {
-        await new Promise((r) => setTimeout(r, 200));
-        v = await get();
-      }
-      assert.ok(ok(v), `${what}: not within ${ms} ms (last: ${JSON.stringify(v)})`);
-      return v;
-    }
-
-    async function detectionsOf(pod: string): Promise<RuntimeDetection[]> {
-      const url = `${server?.url}/v1/detections?cluster=local&namespace=local&pod=${pod}`;
-      const response = await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } });
-      assert.equal(response.status, 200);
-      return ((await response.json()) as { detections: RuntimeDetection[] }).detections;
-    }
 
     test('a shell exec’d in a managed container is a shell_in_container detection of that pod in the scanner', async (t) => {
       if (!need(t) || !fixture || !agent) return;

@@ -18,11 +18,9 @@ import { ScannerClient } from '../clients/scanner-client.js';
 import { DockerEngine } from '../engine/docker/docker-engine.js';
 import { findEngineSocket } from '../engine/socket.js';
 import { eventually } from '../enforcement/podman-fixture.test-helper.js';
-import { runScannerServer } from '../scanner/run-server.js';
 import type { RunningServer } from '../scanner/run-server.js';
+import { startTestScanner } from '../testing/scanner.js';
 import { requireOrSkip, sharedDataDir } from '../testing/shared-data.js';
-import { importFromPath } from '../vulndb/record-sources.js';
-import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { Agent } from './agent.js';
 import type { AgentOptions, ReportSink } from './agent.js';
 
@@ -67,31 +65,14 @@ async function setup(): Promise<Env | string> {
   const image = `localhost/containment-agent-test:${RUN}`;
   execFileSync('podman', ['import', '--quiet', join(tmp, 'rootfs.tar'), image], { stdio: 'pipe' });
 
-  const dataDir = join(tmp, 'data');
-  mkdirSync(dataDir);
-  const advisoryDbPath = join(dataDir, 'advisories.sqlite');
-  const advisories = openSqliteAdvisoryStore(advisoryDbPath, { create: true });
-  await importFromPath(advisories, NPM_RECORDS);
-  advisories.close();
-  const server = await runScannerServer({
-    host: '127.0.0.1',
-    port: 0,
-    dataDir,
-    advisoryDbPath,
-    triggerAllow: [],
-    rateLimit: false,
-    rematchIntervalMs: 0,
-  });
-  const adminToken = server.generatedAdminToken as string;
-  const admin = new ScannerClient({ server: server.url, token: adminToken });
-  const { agentToken } = await admin.createCluster('local');
+  const scanner = await startTestScanner({ dataDir: join(tmp, 'data'), records: NPM_RECORDS });
   return {
     socket,
     image,
     tmp,
-    server,
-    adminToken,
-    agentClient: new ScannerClient({ server: server.url, token: agentToken }),
+    server: scanner.server,
+    adminToken: scanner.adminToken,
+    agentClient: scanner.agent,
     names: [],
   };
 }

@@ -4,15 +4,11 @@
  * next sync, and an unreachable scanner is counted and retried, never fatal.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ScannerClient } from '../clients/scanner-client.js';
 import { BaselineBook } from '../runtime/baseline/baseline.js';
-import { runScannerServer } from '../scanner/run-server.js';
-import type { RunningServer } from '../scanner/run-server.js';
-import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
+import { startTestScanner } from '../testing/scanner.js';
+import type { TestScanner } from '../testing/scanner.js';
 import { BaselineSync } from './baseline-sync.js';
 
 const IMAGE = 'sha256:' + 'ef'.repeat(32);
@@ -20,8 +16,7 @@ const exe = (value: string) => ({ type: 'executable' as const, value });
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 
 describe('BaselineSync (real scanner)', () => {
-  let tmp: string;
-  let server: RunningServer;
+  let scanner: TestScanner<'prod'> | undefined;
   let admin: ScannerClient;
   let agentClient: ScannerClient;
   const syncs: BaselineSync[] = [];
@@ -40,28 +35,13 @@ describe('BaselineSync (real scanner)', () => {
   };
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'containment-baseline-sync-'));
-    const dataDir = join(tmp, 'data');
-    mkdirSync(dataDir);
-    const advisoryDbPath = join(dataDir, 'advisories.sqlite');
-    openSqliteAdvisoryStore(advisoryDbPath, { create: true }).close();
-    server = await runScannerServer({
-      host: '127.0.0.1',
-      port: 0,
-      dataDir,
-      advisoryDbPath,
-      triggerAllow: [],
-      rateLimit: false,
-      rematchIntervalMs: 0,
-    });
-    admin = new ScannerClient({ server: server.url, token: server.generatedAdminToken as string });
-    const { agentToken } = await admin.createCluster('prod');
-    agentClient = new ScannerClient({ server: server.url, token: agentToken });
+    scanner = await startTestScanner({ cluster: 'prod' });
+    admin = scanner.admin;
+    agentClient = scanner.agent;
   });
   after(async () => {
     for (const s of syncs) await s.stop();
-    await server?.close();
-    rmSync(tmp, { recursive: true, force: true });
+    await scanner?.close();
   });
 
   test('pushed, shared by another agent and loaded again by a restarted one', async () => {

@@ -3,23 +3,17 @@
  * what it prints, and its one-line errors with stable codes.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ScannerClient } from '../clients/scanner-client.js';
 import type { StoredBaseline } from '../runtime/contracts.js';
-import { runScannerServer } from '../scanner/run-server.js';
-import type { RunningServer } from '../scanner/run-server.js';
-import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
+import { startTestScanner } from '../testing/scanner.js';
+import type { TestScanner } from '../testing/scanner.js';
 import { runMain } from './run-main.test-helper.js';
 
 const WEB = 'sha256:' + '0a'.repeat(32);
 const DB = 'sha256:' + '0b'.repeat(32);
 
 describe('containment baseline', () => {
-  let tmp: string;
-  let server: RunningServer;
+  let scanner: TestScanner<'prod'>;
   let api: string[];
   let viewer: string;
 
@@ -34,25 +28,10 @@ describe('containment baseline', () => {
   });
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'containment-baseline-cli-'));
-    const dataDir = join(tmp, 'data');
-    mkdirSync(dataDir);
-    const advisoryDbPath = join(dataDir, 'advisories.sqlite');
-    openSqliteAdvisoryStore(advisoryDbPath, { create: true }).close();
-    server = await runScannerServer({
-      host: '127.0.0.1',
-      port: 0,
-      dataDir,
-      advisoryDbPath,
-      triggerAllow: [],
-      rateLimit: false,
-      rematchIntervalMs: 0,
-    });
-    const adminToken = server.generatedAdminToken as string;
-    const admin = new ScannerClient({ server: server.url, token: adminToken });
-    const { agentToken } = await admin.createCluster('prod');
+    scanner = await startTestScanner({ cluster: 'prod' });
+    const { admin, adminToken } = scanner;
     viewer = (await admin.createToken({ name: 'v', role: 'viewer', cluster: 'prod', namespaces: '*' })).token;
-    await new ScannerClient({ server: server.url, token: agentToken }).syncBaselines('prod', [
+    await scanner.agent.syncBaselines('prod', [
       {
         baseline: learned(WEB, ['/usr/sbin/nginx', '/bin/sh']),
         generation: 0,
@@ -60,11 +39,10 @@ describe('containment baseline', () => {
       },
       { baseline: learned(DB, ['/usr/bin/postgres']), generation: 0 },
     ]);
-    api = ['--server', server.url, '--token', adminToken, '--cluster', 'prod'];
+    api = ['--server', scanner.url, '--token', adminToken, '--cluster', 'prod'];
   });
   after(async () => {
-    await server?.close();
-    rmSync(tmp, { recursive: true, force: true });
+    await scanner?.close();
   });
 
   test('show: every image as a table, one image item by item, or JSON', async () => {
@@ -110,7 +88,7 @@ describe('containment baseline', () => {
       unknown.stderr,
       'error[BASELINE_NOT_FOUND]: no baseline of unknown:1 in cluster prod (nothing learned yet)\n',
     );
-    const denied = await runMain(['baseline', 'reset', DB, '--server', server.url, '--token', viewer]);
+    const denied = await runMain(['baseline', 'reset', DB, '--server', scanner.url, '--token', viewer]);
     assert.equal(denied.status, 2);
     assert.equal(denied.stderr, 'error[FORBIDDEN]: role viewer may not baselines:write\n');
     const noCluster = await runMain(['baseline', 'show', ...api.slice(0, 4)]);

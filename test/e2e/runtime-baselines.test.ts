@@ -8,24 +8,21 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { runMain } from '../../src/cli/run-main.test-helper.js';
-import { ScannerClient } from '../../src/clients/scanner-client.js';
+import type { ScannerClient } from '../../src/clients/scanner-client.js';
 import { DockerEngine } from '../../src/engine/docker/docker-engine.js';
 import { findEngineSocket } from '../../src/engine/socket.js';
-import type { RuntimeDetection, StoredBaseline } from '../../src/runtime/contracts.js';
+import type { StoredBaseline } from '../../src/runtime/contracts.js';
 import { RuntimeFixture, ebpfMissing } from '../../src/runtime/runtime-fixture.test-helper.js';
 import type { Ctr } from '../../src/runtime/runtime-fixture.test-helper.js';
-import { runScannerServer } from '../../src/scanner/run-server.js';
-import type { RunningServer } from '../../src/scanner/run-server.js';
+import { startTestScanner } from '../../src/testing/scanner.js';
+import type { TestScanner } from '../../src/testing/scanner.js';
+import { waitFor } from '../../src/testing/wait.js';
 import { requireOrSkip } from '../../src/testing/shared-data.js';
-import { openSqliteAdvisoryStore } from '../../src/vulndb/sqlite-store.js';
 
 const RUN = randomBytes(4).toString('hex');
 const LABEL = 'containment-baseline-e2e';
@@ -36,36 +33,20 @@ function missingParts(): string | undefined {
   );
 }
 
-/** Polls `get` until `ok` holds (or `ms` pass); the last value, asserted with `what`. */
-async function waitFor<T>(
-  get: () => Promise<T> | T,
-  ok: (v: T) => boolean,
-  what: string,
-  ms = 20_000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  let v = await get();
-  while (!ok(v) && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 200));
-    v = await get();
-  }
-  assert.ok(ok(v), `${what}: not within ${ms} ms (last: ${JSON.stringify(v)})`);
-  return v;
-}
-
 describe(
   'behaviour baselines: learned by the agent, kept by the scanner, locked by the CLI',
   { concurrency: false },
   () => {
     const missing = missingParts();
     let fixture: RuntimeFixture | undefined;
-    let server: RunningServer | undefined;
+    let scanner: TestScanner<'local'> | undefined;
     let agent: Agent | undefined;
     let admin: ScannerClient;
     let agentClient: ScannerClient;
     let adminToken = '';
-    let tmp: string | undefined;
     let ctr: Ctr;
+
+    const detectionsOf = (pod: string) => (scanner as TestScanner<'local'>).detectionsOf(pod);
 
     const need = (t: TestContext): boolean =>
       requireOrSkip(t, missing === undefined && fixture !== undefined, missing ?? 'the fixture');
@@ -90,44 +71,20 @@ describe(
 
     const baselines = (): Promise<StoredBaseline[]> => admin.baselines({ cluster: 'local' });
 
-    async function detectionsOf(pod: string): Promise<RuntimeDetection[]> {
-      const url = `${server?.url}/v1/detections?cluster=local&namespace=local&pod=${pod}`;
-      const response = await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } });
-      assert.equal(response.status, 200);
-      return ((await response.json()) as { detections: RuntimeDetection[] }).detections;
-    }
-
     before(async () => {
       if (missing !== undefined) {
         requireOrSkip({ skip() {} } as unknown as TestContext, false, missing);
         return;
       }
-      tmp = mkdtempSync(join(tmpdir(), 'containment-baseline-e2e-'));
-      const dataDir = join(tmp, 'data');
-      mkdirSync(dataDir);
-      const advisoryDbPath = join(dataDir, 'advisories.sqlite');
-      openSqliteAdvisoryStore(advisoryDbPath, { create: true }).close();
-      server = await runScannerServer({
-        host: '127.0.0.1',
-        port: 0,
-        dataDir,
-        advisoryDbPath,
-        triggerAllow: [],
-        rateLimit: false,
-        rematchIntervalMs: 0,
-      });
-      adminToken = server.generatedAdminToken as string;
-      admin = new ScannerClient({ server: server.url, token: adminToken });
-      const { agentToken } = await admin.createCluster('local');
-      agentClient = new ScannerClient({ server: server.url, token: agentToken });
+      scanner = await startTestScanner();
+      ({ admin, adminToken, agent: agentClient } = scanner);
       fixture = RuntimeFixture.create();
     });
 
     after(async () => {
       await agent?.stop();
       fixture?.cleanup();
-      await server?.close();
-      if (tmp) rmSync(tmp, { recursive: true, force: true });
+      await scanner?.close();
     });
 
     test('a quiet container’s image is learned and stored by the scanner', async (t) => {
@@ -167,7 +124,7 @@ describe(
 
     test('after `containment baseline lock` a new executable is an anomaly (protect); learned ones stay quiet', async (t) => {
       if (!need(t) || !agent || !fixture) return;
-      const server_ = server as RunningServer;
+      const server_ = scanner as TestScanner<'local'>;
       const [stored] = await baselines();
       const lock = await runMain([
         'baseline',

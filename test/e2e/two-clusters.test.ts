@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -42,14 +42,12 @@ import { installSecurityNotices, securityNoticesUrl } from '../../src/functions/
 import { installCrd } from '../../src/kubernetes/crd.test-helper.js';
 import { Operator } from '../../src/operator/operator.js';
 import { buildAgentReport } from '../../src/scanner/agent-report.js';
-import { runScannerServer } from '../../src/scanner/run-server.js';
 import type { RunningServer } from '../../src/scanner/run-server.js';
 import { binariesWhat, findBinaries } from '../../src/testing/k8s/binaries.js';
 import { startControlPlane } from '../../src/testing/k8s/control-plane.js';
 import type { ControlPlane } from '../../src/testing/k8s/control-plane.js';
+import { startTestScanner } from '../../src/testing/scanner.js';
 import { requireOrSkip, sharedDataDir } from '../../src/testing/shared-data.js';
-import { importFromPath } from '../../src/vulndb/record-sources.js';
-import { openSqliteAdvisoryStore } from '../../src/vulndb/sqlite-store.js';
 
 const NPM_RECORDS = join(sharedDataDir, 'osv', 'npm');
 const RUNTIME_USER = 'system:serviceaccount:containment-system:containment-functions';
@@ -161,27 +159,16 @@ async function setup(): Promise<Env | string> {
   if (podman) return podman;
   if (!existsSync(NPM_RECORDS)) return `${NPM_RECORDS} (shared test data)`;
   const tmp = mkdtempSync(join(tmpdir(), 'containment-two-clusters-'));
-  const dataDir = join(tmp, 'scanner');
-  mkdirSync(dataDir);
-  const advisoryDbPath = join(dataDir, 'advisories.sqlite');
-  const advisories = openSqliteAdvisoryStore(advisoryDbPath, { create: true });
-  await importFromPath(advisories, NPM_RECORDS);
-  advisories.close();
-  const [east, west, scanner] = await Promise.all([
+  const [east, west, { server: scanner, adminToken, admin }] = await Promise.all([
     startControlPlane({ name: 'east', binaries }),
     startControlPlane({ name: 'west', binaries }),
-    runScannerServer({
-      host: '127.0.0.1',
-      port: 0,
-      dataDir,
-      advisoryDbPath,
+    startTestScanner({
+      dataDir: join(tmp, 'scanner'),
+      records: NPM_RECORDS,
+      cluster: null,
       triggerAllow: ['127.0.0.0/8'],
-      rateLimit: false,
-      rematchIntervalMs: 0,
     }),
   ]);
-  const adminToken = scanner.generatedAdminToken as string;
-  const admin = new ScannerClient({ server: scanner.url, token: adminToken });
   const clusters = {} as Record<ClusterName, Cluster>;
   for (const [name, cp] of [
     ['east', east],

@@ -18,18 +18,16 @@ import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
-import { ScannerClient } from '../../clients/scanner-client.js';
+import type { ScannerClient } from '../../clients/scanner-client.js';
 import { eventually } from '../../enforcement/podman-fixture.test-helper.js';
 import type { RuntimeDetection } from '../../runtime/contracts.js';
 import { RuntimeFixture, ebpfMissing } from '../../runtime/runtime-fixture.test-helper.js';
-import { runScannerServer } from '../../scanner/run-server.js';
 import type { RunningServer } from '../../scanner/run-server.js';
 import { binariesWhat, findBinaries } from '../../testing/k8s/binaries.js';
 import { startControlPlane } from '../../testing/k8s/control-plane.js';
 import type { ControlPlane } from '../../testing/k8s/control-plane.js';
+import { startTestScanner } from '../../testing/scanner.js';
 import { repoRoot, requireOrSkip, sharedDataDir } from '../../testing/shared-data.js';
-import { importFromPath } from '../../vulndb/record-sources.js';
-import { openSqliteAdvisoryStore } from '../../vulndb/sqlite-store.js';
 import { Agent } from '../agent.js';
 import { KubernetesDiscovery } from './kubernetes-discovery.js';
 import { buildPodTestImage, podmanPodAvailable, runPodContainer } from './pod-container.test-helper.js';
@@ -48,6 +46,7 @@ interface Env {
   server: RunningServer;
   adminToken: string;
   agentToken: string;
+  agentClient: ScannerClient;
   tmp: string;
 }
 
@@ -60,30 +59,11 @@ async function setup(): Promise<Env | string> {
   if (podman) return podman;
   if (!existsSync(NPM_RECORDS)) return `${NPM_RECORDS} (shared test data)`;
   const tmp = mkdtempSync(join(tmpdir(), 'containment-k8s-agent-'));
-  const [cp, server] = await Promise.all([
+  const [cp, scanner] = await Promise.all([
     startControlPlane({ name: 'east', binaries }),
-    (async () => {
-      const dataDir = join(tmp, 'data');
-      mkdirSync(dataDir);
-      const advisoryDbPath = join(dataDir, 'advisories.sqlite');
-      const advisories = openSqliteAdvisoryStore(advisoryDbPath, { create: true });
-      await importFromPath(advisories, NPM_RECORDS);
-      advisories.close();
-      return runScannerServer({
-        host: '127.0.0.1',
-        port: 0,
-        dataDir,
-        advisoryDbPath,
-        triggerAllow: [],
-        rateLimit: false,
-        rematchIntervalMs: 0,
-      });
-    })(),
+    startTestScanner({ dataDir: join(tmp, 'data'), records: NPM_RECORDS, cluster: 'east' }),
   ]);
-  const adminToken = server.generatedAdminToken as string;
-  const { agentToken } = await new ScannerClient({ server: server.url, token: adminToken }).createCluster(
-    'east',
-  );
+  const { server, adminToken, agentToken, agent: agentClient } = scanner;
   // What the chart grants the node DaemonSet's ServiceAccount on pods, and nothing else.
   await must(cp, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
     metadata: { name: 'containment-agent-test' },
@@ -95,7 +75,19 @@ async function setup(): Promise<Env | string> {
     subjects: [{ kind: 'User', name: AGENT_USER }],
   });
   await must(cp, 'POST', '/api/v1/namespaces', { metadata: { name: 'shop' } });
-  return { cp, image: buildPodTestImage(), containers: [], server, adminToken, agentToken, tmp };
+  return { cp, image: buildPodTestImage(), containers: [], server, adminToken, agentToken, agentClient, tmp };
+}
+
+/** The node agent's discovery of NODE in cluster east, with `user`'s credentials (default the agent's). */
+function discoveryOf(
+  e: Env,
+  logger: pino.Logger,
+  options: { pollIntervalMs?: number; identifyWaitMs?: number } = {},
+  user = AGENT_USER,
+): KubernetesDiscovery {
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromOptions(e.cp.kubeConfigFor(e.cp.issueClient(user)));
+  return new KubernetesDiscovery({ kubeConfig, cluster: 'east', node: NODE, logger, ...options });
 }
 
 async function must(
@@ -196,19 +188,10 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
 
     const logs: LogLine[] = [];
     const logger = pino({ level: 'debug' }, { write: (l: string) => logs.push(JSON.parse(l) as LogLine) });
-    const agentCreds = e.cp.issueClient(AGENT_USER);
-    const kubeConfig = new k8s.KubeConfig();
-    kubeConfig.loadFromOptions(e.cp.kubeConfigFor(agentCreds));
-    const discovery = new KubernetesDiscovery({
-      kubeConfig,
-      cluster: 'east',
-      node: NODE,
-      logger,
-      pollIntervalMs: 200,
-    });
+    const discovery = discoveryOf(e, logger, { pollIntervalMs: 200 });
     const agent = new Agent({
       discovery,
-      sink: new ScannerClient({ server: e.server.url, token: e.agentToken }),
+      sink: e.agentClient,
       logger,
       rescanIntervalMs: 60_000,
       // The writable layer comes from /proc/<pid>/mountinfo here (no engine to ask).
@@ -290,10 +273,7 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
   test('credentials that may not list pods stop the start with one clear error', async (t) => {
     const e = need(t);
     if (!e) return;
-    const kubeConfig = new k8s.KubeConfig();
-    kubeConfig.loadFromOptions(e.cp.kubeConfigFor(e.cp.issueClient('nobody')));
-    const logger = pino({ level: 'silent' });
-    const discovery = new KubernetesDiscovery({ kubeConfig, cluster: 'east', node: NODE, logger });
+    const discovery = discoveryOf(e, pino({ level: 'silent' }), {}, 'nobody');
     await assert.rejects(discovery.start(), {
       code: 'KUBERNETES_UNAVAILABLE',
       message:
@@ -379,19 +359,10 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
     const late = fixture.run([`--cgroup-parent=/kubepods/besteffort/pod${lateUid}`]);
     const plain = fixture.run();
 
-    const kubeConfig = new k8s.KubeConfig();
-    kubeConfig.loadFromOptions(e.cp.kubeConfigFor(e.cp.issueClient(AGENT_USER)));
     const logger = pino({ level: 'warn' });
-    const client = new ScannerClient({ server: e.server.url, token: e.agentToken });
+    const client = e.agentClient;
     const agent = new Agent({
-      discovery: new KubernetesDiscovery({
-        kubeConfig,
-        cluster: 'east',
-        node: NODE,
-        logger,
-        pollIntervalMs: 200,
-        identifyWaitMs: 1_000,
-      }),
+      discovery: discoveryOf(e, logger, { pollIntervalMs: 200, identifyWaitMs: 1_000 }),
       sink: client,
       detections: client,
       runtimeDetection: 'on',
@@ -458,15 +429,7 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
   test('identify (the sensor’s naming): waits for the status that names a new container; no pod UID or a wrong one is ignore', async (t) => {
     const e = need(t);
     if (!e) return;
-    const kubeConfig = new k8s.KubeConfig();
-    kubeConfig.loadFromOptions(e.cp.kubeConfigFor(e.cp.issueClient(AGENT_USER)));
-    const discovery = new KubernetesDiscovery({
-      kubeConfig,
-      cluster: 'east',
-      node: NODE,
-      logger: pino({ level: 'silent' }),
-      identifyWaitMs: 10_000,
-    });
+    const discovery = discoveryOf(e, pino({ level: 'silent' }), { identifyWaitMs: 10_000 });
     await discovery.start();
     t.after(() => discovery.close());
     const uid = await createPod(e.cp, 'late');
@@ -484,13 +447,7 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
       imageDigest: DIGEST,
     });
     assert.equal(await discovery.identify({ containerId }), 'ignore', 'a cgroup of no pod');
-    const short = new KubernetesDiscovery({
-      kubeConfig,
-      cluster: 'east',
-      node: NODE,
-      logger: pino({ level: 'silent' }),
-      identifyWaitMs: 300,
-    });
+    const short = discoveryOf(e, pino({ level: 'silent' }), { identifyWaitMs: 300 });
     await short.start();
     t.after(() => short.close());
     assert.equal(
@@ -504,18 +461,10 @@ describe('cluster agent (--kubernetes) against a real API server', () => {
   test('a deleted pod’s container is no longer watched (its process alone names no pod)', async (t) => {
     const e = need(t);
     if (!e) return;
-    const kubeConfig = new k8s.KubeConfig();
-    kubeConfig.loadFromOptions(e.cp.kubeConfigFor(e.cp.issueClient(AGENT_USER)));
     const logger = pino({ level: 'silent' });
     const agent = new Agent({
-      discovery: new KubernetesDiscovery({
-        kubeConfig,
-        cluster: 'east',
-        node: NODE,
-        logger,
-        pollIntervalMs: 200,
-      }),
-      sink: new ScannerClient({ server: e.server.url, token: e.agentToken }),
+      discovery: discoveryOf(e, logger, { pollIntervalMs: 200 }),
+      sink: e.agentClient,
       logger,
       rescanIntervalMs: 60_000,
       driftCheckIntervalMs: 0,

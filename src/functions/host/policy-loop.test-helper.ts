@@ -1,5 +1,5 @@
 /**
- * The real parts a policy talks to, for the SDK host tests: the scanner service (`runScannerServer`,
+ * The real parts a policy talks to, for the SDK host tests: the scanner service (`startTestScanner`,
  * SQLite in a temp dir, real OSV records imported) and the enforcer's local action API over a
  * LocalEnforcer on real Podman (local mode: namespace `local`, pod = container name). Tokens are
  * scoped to the namespace `local` on both, as `containment up` would hand them to the runtime.
@@ -15,10 +15,8 @@ import type { PodmanFixture } from '../../enforcement/podman-fixture.test-helper
 import { DockerEngine } from '../../engine/docker/docker-engine.js';
 import type { ScanCompletedData } from '../../events/cloud-event.js';
 import type { InsecureConfiguration } from '../../inventory/types.js';
-import { runScannerServer } from '../../scanner/run-server.js';
 import type { RunningServer } from '../../scanner/run-server.js';
-import { importFromPath } from '../../vulndb/record-sources.js';
-import { openSqliteAdvisoryStore } from '../../vulndb/sqlite-store.js';
+import { startTestScanner } from '../../testing/scanner.js';
 import type { NamespaceCredentials } from './policy-sdk-host.js';
 
 export const REMOTE_SHELL: InsecureConfiguration = {
@@ -70,22 +68,15 @@ export async function startPolicyLoop(
   fixture: PodmanFixture | undefined,
 ): Promise<PolicyLoop> {
   const dir = mkdtempSync(join(tmpdir(), 'containment-policy-loop-'));
-  const advisoryDbPath = join(dir, 'vulndb.sqlite');
-  const advisories = openSqliteAdvisoryStore(advisoryDbPath, { create: true });
-  await importFromPath(advisories, osvDir);
-  advisories.close();
-  const scanner = await runScannerServer({
-    host: '127.0.0.1',
-    port: 0,
+  const {
+    server: scanner,
+    adminToken,
+    admin,
+  } = await startTestScanner({
     dataDir: join(dir, 'scanner'),
-    advisoryDbPath,
-    triggerAllow: [],
-    rateLimit: false,
-    rematchIntervalMs: 0,
+    records: osvDir,
   });
-  const adminToken = scanner.generatedAdminToken as string;
-  await call(`${scanner.url}/v1/clusters`, adminToken, 'POST', { name: 'local' });
-  const issued = await call(`${scanner.url}/v1/tokens`, adminToken, 'POST', {
+  const issued = await admin.createToken({
     name: 'policies of local',
     role: 'policy',
     cluster: 'local',
@@ -112,7 +103,7 @@ export async function startPolicyLoop(
     actions,
     enforcer,
     adminToken,
-    local: { cluster: 'local', scannerToken: issued.token as string, enforcerToken },
+    local: { cluster: 'local', scannerToken: issued.token, enforcerToken },
     evidenceDir: join(dir, 'enforcer', 'evidence'),
     async report(pod, inventory) {
       reports += 1;
