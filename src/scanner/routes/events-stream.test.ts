@@ -3,7 +3,8 @@
  * and never of a `payments` one; the session cookie authenticates it like a bearer token; the
  * stream ends after its lifetime. With the action API mounted (over a real SQLite action store),
  * the same viewer hears of web's detections and actions and never of payments' (attack test), and
- * a stream resumed with `Last-Event-ID` sends, per kind, exactly what came after that id.
+ * a stream resumed with `Last-Event-ID` sends, per kind, exactly what came after that id. With two
+ * replicas on one PostgreSQL database, a stream on one hears of a detection stored by the other.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -14,9 +15,11 @@ import { ActionStore } from '../../enforcement/action-store.js';
 import { parseSecurityAction } from '../../enforcement/security-action.js';
 import type { SecurityAction } from '../../enforcement/security-action.js';
 import type { RuntimeDetection } from '../../runtime/contracts.js';
+import { createTestDatabase, postgresReachable, postgresWhat } from '../../testing/postgres.js';
+import type { TestDatabase } from '../../testing/postgres.js';
 import { isCI, sharedDataDir } from '../../testing/shared-data.js';
 import { npmReport, startHarness } from '../scanner-harness.test-helper.js';
-import type { Harness } from '../scanner-harness.test-helper.js';
+import type { BackendHarness, Harness } from '../scanner-harness.test-helper.js';
 import { CLUSTER, reportRealWorkloads } from './dashboard-seed.test-helper.js';
 
 const osvNpm = join(sharedDataDir, 'osv', 'npm');
@@ -53,6 +56,12 @@ async function readScans(
       return { scans, ended: false };
     }
   }
+}
+
+const havePostgres = await postgresReachable();
+if (haveData && !havePostgres) {
+  if (isCI()) throw new Error(postgresWhat);
+  console.warn(`\n*** SKIPPED (two replicas): ${postgresWhat} not reachable ***\n`);
 }
 
 interface Frame {
@@ -297,5 +306,51 @@ describe('live detections and actions (SSE)', { skip: !haveData }, () => {
     await detect(detection('web', '2026-01-01T00:05:00.000Z', 6));
     const frames = await readFrames(res.body as ReadableStream<Uint8Array>, (f) => f.length >= 1);
     assert.deepEqual(frames.map(describeFrame), ['detection web x6']);
+  });
+});
+
+describe('live detections across two replicas (PostgreSQL)', { skip: !haveData || !havePostgres }, () => {
+  let database: TestDatabase;
+  let a: BackendHarness;
+  let b: BackendHarness;
+  let base: string;
+  let viewer: string;
+  before(async () => {
+    database = await createTestDatabase('sse');
+    a = await startHarness(osvNpm, { backend: 'postgres', databaseUrl: database.url });
+    b = await startHarness(osvNpm, {
+      backend: 'postgres',
+      databaseUrl: database.url,
+      eventStream: { pollMs: 100, maxAgeMs: 10_000 },
+    });
+    await a.store.createCluster(CLUSTER);
+    viewer = (
+      await a.tokens.issue({ name: 'v', role: 'viewer', scope: { cluster: CLUSTER, namespaces: ['web'] } })
+    ).token;
+    base = await b.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  after(async () => {
+    await b?.close();
+    await a?.close();
+    await database?.drop();
+  });
+
+  test('a stream on replica B hears of web detections stored through replica A, never payments’', async () => {
+    const res = await fetch(`${base}/v1/events/stream`, { headers: { authorization: `Bearer ${viewer}` } });
+    assert.equal(res.status, 200);
+    for (const namespace of ['payments', 'web']) {
+      const stored = await a.app.inject({
+        method: 'POST',
+        url: '/v1/detections',
+        headers: { authorization: `Bearer ${a.adminToken}` },
+        payload: { detections: [detection(namespace, '2026-01-01T00:00:00.000Z', 2)] },
+      });
+      assert.equal(stored.statusCode, 201, stored.body);
+    }
+    const frames = await readFrames(res.body as ReadableStream<Uint8Array>, (f) => f.length >= 1);
+    assert.deepEqual(
+      frames.map((f) => `${f.event} ${(f.data as RuntimeDetection).workload.namespace}`),
+      ['detection web'],
+    );
   });
 });
