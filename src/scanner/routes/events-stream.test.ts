@@ -301,6 +301,22 @@ describe('live detections and actions (SSE)', { skip: !haveData }, () => {
     assert.deepEqual(rest.map(describeFrame), []);
   });
 
+  test('the opening frame carries the cursor: what happens between two streams is not lost', async () => {
+    const res = await stream();
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let opening = '';
+    while (!opening.includes('\n\n')) opening += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    const id = /^id: (\S+)$/m.exec(opening)?.[1];
+    assert.match(id ?? '', /^s\d+-d\d+-t\d+-a\d+$/);
+    // Between the streams (the browser reconnecting): a detection and an action in web.
+    await detect(detection('web', '2026-01-01T00:04:00.000Z', 5));
+    actions.claim(action('web-2', 'web', 'Succeeded', '2026-01-01T00:04:00.000Z'), new Date());
+    const resumed = await stream(id);
+    const frames = await readFrames(resumed.body as ReadableStream<Uint8Array>, (f) => f.length >= 2);
+    assert.deepEqual(frames.map(describeFrame).sort(), ['action web-2 Succeeded', 'detection web x5']);
+  });
+
   test('a malformed Last-Event-ID replays nothing', async () => {
     const res = await stream('s0-dx');
     await detect(detection('web', '2026-01-01T00:05:00.000Z', 6));

@@ -18,8 +18,9 @@
  * `s<scan id>-d<detection id>-t<detection last-seen ms>-a<action change ms>` (the highest of each
  * sent so far). A browser reconnecting sends the last one as `Last-Event-ID`; the new stream then
  * first sends, per kind, what is newer than its cursor (scans with a higher id, detections with a
- * higher id or a later last-seen, actions with a later transition), within the window. Without a
- * valid `Last-Event-ID` nothing earlier is replayed. A stream ends after `maxAgeMs` and the
+ * higher id or a later last-seen, actions with a later transition), within the window. The opening
+ * frame carries the cursor too, so a stream that sent nothing still resumes from where it began.
+ * Without a valid `Last-Event-ID` nothing earlier is replayed. A stream ends after `maxAgeMs` and the
  * EventSource reconnects, authenticating again: a revoked token or an expired session stops
  * receiving within that time.
  */
@@ -137,7 +138,9 @@ export function registerEventStream(
       'x-accel-buffering': 'no',
       connection: 'keep-alive',
     });
-    out.write(`retry: ${pollMs}\n: connected\n\n`);
+    // The cursor goes out at once, so a stream that ends before anything happened still resumes
+    // from here: what arrives while the browser reconnects is not lost.
+    out.write(`retry: ${pollMs}\nid: ${formatCursor(cursor)}\n: connected\n\n`);
 
     let closed = false;
     const send = (event: string, data: unknown): void => {
