@@ -179,7 +179,7 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'GET',
     path: '/v1/events/stream',
     summary:
-      'Server-Sent Events: each new scan the caller may see (event: scan); the stream ends after 5 minutes and the client reconnects',
+      'Server-Sent Events for what the caller may see: new scans (event: scan), new or re-seen runtime detections (event: detection), and, with the action API mounted, actions created or changing phase in namespaces with actions:read (event: action). Each id is the cursor s<scan>-d<detection id>-t<last-seen ms>-a<action ms>; reconnecting with Last-Event-ID sends what is newer per kind. The stream ends after 5 minutes and the client reconnects',
     auth: 'findings:read',
     status: 200,
     produces: 'text/event-stream',

@@ -23,7 +23,7 @@ import { actionRoutes, buildOpenApiDocument, ROUTES } from './openapi.js';
 import type { RouteContext } from './routes/context.js';
 import { visibilityFor } from './routes/context.js';
 import { registerEventStream } from './routes/events-stream.js';
-import type { EventStreamOptions } from './routes/events-stream.js';
+import type { ActionSource, EventStreamOptions } from './routes/events-stream.js';
 import { registerLinkedParts } from './routes/linked-parts.js';
 import type { LinkedParts } from './routes/linked-parts.js';
 import { registerUiOidc } from './routes/ui-oidc.js';
@@ -154,6 +154,13 @@ async function authentication(
   return { authenticateRequest, principalOf };
 }
 
+/** The mounted action API's actions, for the event stream. */
+function actionSource(actions: ScannerAppOptions['actions']): ActionSource | undefined {
+  if (actions === undefined) return undefined;
+  const { enforcer } = actions;
+  return { cluster: actions.cluster ?? 'local', list: (filter) => enforcer.list(filter) };
+}
+
 export async function buildScannerApp(options: ScannerAppOptions): Promise<FastifyInstance> {
   const { store, advisories } = options;
   const app = Fastify({
@@ -235,7 +242,14 @@ export async function buildScannerApp(options: ScannerAppOptions): Promise<Fasti
       v1.addHook('onRequest', authenticateRequest);
       for (const routes of V1_ROUTES) routes(v1, context);
       registerWorkloadSearch(v1, store, principalOf, visibilityFor);
-      registerEventStream(v1, store, principalOf, visibilityFor, options.eventStream);
+      registerEventStream(
+        v1,
+        store,
+        principalOf,
+        visibilityFor,
+        options.eventStream,
+        actionSource(options.actions),
+      );
       registerLinkedParts(v1, store, principalOf, visibilityFor, options.linkedParts ?? (() => undefined));
     },
     { prefix: '/v1' },

@@ -12,6 +12,16 @@ function scopeText(scope: { cluster: string; namespaces: string[] | '*' }): stri
   return `${scope.cluster === '*' ? 'all clusters' : scope.cluster} · ${ns}`;
 }
 
+type LiveCounts = Record<'scan' | 'detection' | 'action', number>;
+
+/** "1 new scan · 2 new detections", the kinds that arrived since the page loaded. */
+function liveText(live: LiveCounts): string {
+  return (['scan', 'detection', 'action'] as const)
+    .filter((k) => live[k] > 0)
+    .map((k) => `${live[k]} new ${k}${live[k] === 1 ? '' : 's'}`)
+    .join(' · ');
+}
+
 /** Header and navigation around every page but sign-in; no session → sign-in, keeping the page. */
 export function Shell() {
   const pathname = useRouterState({ select: (s) => s.location.pathname });
@@ -24,16 +34,23 @@ export function Shell() {
     if (!onSignIn && unauthenticated) location.assign(signInUrl());
   }, [onSignIn, unauthenticated]);
 
-  // Live: new scans the principal may see arrive over SSE; the pages' data is refetched.
-  const [live, setLive] = useState(0);
+  // Live: new scans, detections and actions the principal may see arrive over SSE (the server
+  // filters them); the pages' data is refetched, an action's own page is updated at once.
+  const [live, setLive] = useState<LiveCounts>({ scan: 0, detection: 0, action: 0 });
   const signedIn = session.data !== undefined;
   useEffect(() => {
     if (!signedIn || onSignIn) return;
     const source = new EventSource('/v1/events/stream');
-    source.addEventListener('scan', () => {
-      setLive((n) => n + 1);
-      void queryClient.invalidateQueries({ predicate: (q) => q.queryKey[0] !== 'session' });
-    });
+    for (const kind of ['scan', 'detection', 'action'] as const) {
+      source.addEventListener(kind, (e: MessageEvent<string>) => {
+        setLive((n) => ({ ...n, [kind]: n[kind] + 1 }));
+        if (kind === 'action') {
+          const action = JSON.parse(e.data) as { metadata: { name: string } };
+          queryClient.setQueryData(['action', action.metadata.name], action);
+        }
+        void queryClient.invalidateQueries({ predicate: (q) => q.queryKey[0] !== 'session' });
+      });
+    }
     return () => source.close();
   }, [signedIn, onSignIn, queryClient]);
 
@@ -66,7 +83,7 @@ export function Shell() {
           {session.data && (
             <Group gap="sm">
               <Text size="sm" aria-live="polite" data-testid="live-count">
-                {live > 0 ? `${live} new scan${live === 1 ? '' : 's'}` : ''}
+                {liveText(live)}
               </Text>
               <Badge color="gray" variant="light" data-testid="principal-role">
                 {session.data.role}

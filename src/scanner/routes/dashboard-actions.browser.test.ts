@@ -348,4 +348,78 @@ describe('dashboard actions in chromium', { skip: missing.length > 0, timeout: 6
     assert.deepEqual(cspViolations, []);
     await page.close();
   });
+
+  test('live: a new action and a new detection appear without reload; payments’ never do', async () => {
+    const page = await newPage();
+    await signIn(page, viewerToken, '/ui/actions');
+    await page.getByTestId('actions').waitFor();
+    // Real actions while the page is open: one in web, one in payments (invisible to this viewer).
+    for (const [name, namespace, c] of [
+      ['live-payments-1', 'payments', payments],
+      ['live-web-1', 'web', web],
+    ] as const) {
+      const done = await enforcer.submit({
+        metadata: { name },
+        spec: { target: { namespace, pod: c.name }, action: 'Snapshot', reason: 'live test' },
+      });
+      assert.equal(done.status?.phase, 'Succeeded', done.status?.message);
+    }
+    // The page's own poll is 30 s: within 15 s it is the stream that brought it.
+    await page.getByRole('link', { name: 'live-web-1' }).waitFor({ timeout: 15_000 });
+    assert.match(await page.getByTestId('live-count').innerText(), /^\d+ new actions?$/);
+    assert.deepEqual(await page.getByTestId('action-target').allInnerTexts(), [
+      `web/${web.name}`,
+      `web/${web.name}`,
+      `web/${web.name}`,
+    ]);
+
+    // The workload page's runtime detections, live too.
+    await page.goto(`${base}/ui/workload/${CLUSTER}/web/${web.name}`);
+    await page.getByRole('tab', { name: /Runtime detections/ }).click();
+    await page.getByTestId('workload-detections-empty').waitFor();
+    const at = new Date().toISOString();
+    for (const [namespace, pod, ruleId] of [
+      ['payments', payments.name, 'payments_rule'],
+      ['web', web.name, 'reverse_shell'],
+    ] as const) {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/v1/detections',
+        headers: { authorization: `Bearer ${h.adminToken}` },
+        payload: {
+          detections: [
+            {
+              workload: {
+                cluster: CLUSTER,
+                namespace,
+                pod,
+                container: 'app',
+                node: 'node-a',
+                image: 'registry.local/app:1',
+                containerId: 'a'.repeat(64),
+              },
+              ruleId,
+              kind: 'process',
+              severity: 'CRITICAL',
+              title: 'A shell whose stdin/stdout is a socket',
+              detectedAt: at,
+              process: { pid: 42, uid: 0, name: 'sh', exe: '/bin/sh', argv: ['sh', '-i'] },
+              evidence: { stdinSocket: true },
+              baseline: { state: 'none' },
+              count: 1,
+              firstSeen: at,
+              lastSeen: at,
+              fingerprint: `fp-${namespace}`,
+              source: 'ebpf',
+            },
+          ],
+        },
+      });
+      assert.equal(res.statusCode, 201, res.body);
+    }
+    await page.getByTestId('workload-detections').getByText('reverse_shell').waitFor({ timeout: 15_000 });
+    assert.equal(await page.getByTestId('live-count').innerText(), '1 new detection');
+    await axe(page, 'workload runtime detections');
+    await page.close();
+  });
 });

@@ -72,7 +72,9 @@ export default function ActionDetail() {
     queryKey: ['action', id],
     queryFn: () => api<SecurityAction>(`/v1/actions/${encodeURIComponent(id)}`),
     refetchInterval: (q) =>
-      q.state.data?.status?.phase === 'Succeeded' || q.state.data?.status?.phase === 'Failed' ? false : 2000,
+      q.state.data?.status?.phase === 'Succeeded' || q.state.data?.status?.phase === 'Failed'
+        ? false
+        : 10_000,
   });
   if (action.error) return <ErrorNote error={action.error} />;
   if (!action.data) return <Loader aria-label="Loading action" />;

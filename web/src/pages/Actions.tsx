@@ -17,10 +17,10 @@ export function useActions(params: { namespace?: string; phase?: string }) {
   return useQuery({
     queryKey: ['actions', params],
     queryFn: () => api<{ actions: SecurityAction[] }>(`/v1/actions?${q.toString()}`),
-    // Follow actions under way closely, and pick up new ones (policies act without the page) slowly;
-    // TanStack Query pauses this while the tab is hidden.
+    // New actions and phase changes arrive over the live stream (Shell refetches on each); this
+    // slower poll only covers a stream that is down. TanStack Query pauses it while the tab is hidden.
     refetchInterval: (query) =>
-      query.state.data?.actions.some((a) => !FINAL.has(a.status?.phase ?? 'Pending')) ? 2000 : 10_000,
+      query.state.data?.actions.some((a) => !FINAL.has(a.status?.phase ?? 'Pending')) ? 10_000 : 30_000,
   });
 }
 

@@ -12,6 +12,16 @@ import { SeverityBadge } from '../severity';
 
 const RiskChart = lazy(() => import('../RiskChart').then((m) => ({ default: m.RiskChart })));
 
+/** A runtime detection aggregate as `GET /v1/detections` gives it (the fields shown). */
+interface Detection {
+  id: number;
+  ruleId: string;
+  severity: Severity;
+  title: string;
+  count: number;
+  lastSeen: string;
+}
+
 interface Finding {
   id: string;
   aliases: string[];
@@ -76,6 +86,14 @@ export default function WorkloadPage() {
     };
   }, [history.data]);
 
+  // Runtime detections on this pod, newest first; the live stream refreshes them (and polls slowly).
+  const detections = useQuery({
+    queryKey: ['detections', { cluster, namespace, pod }],
+    queryFn: () =>
+      api<{ detections: Detection[] }>(`/v1/detections?${qs({ cluster, namespace, pod, limit: '200' })}`),
+    refetchInterval: 60_000,
+  });
+
   // The action timeline: this namespace's actions on this pod (none visible without actions:read).
   const actions = useActions({ namespace });
   const timeline = (actions.data?.actions ?? []).filter((a) => a.spec.target.pod === pod);
@@ -118,6 +136,9 @@ export default function WorkloadPage() {
           </Tabs.Tab>
           <Tabs.Tab value="packages">Packages ({scan.inventory.packages.length})</Tabs.Tab>
           <Tabs.Tab value="history">Scan history</Tabs.Tab>
+          <Tabs.Tab value="detections">
+            Runtime detections ({detections.data?.detections.length ?? 0})
+          </Tabs.Tab>
           <Tabs.Tab value="actions">Actions ({timeline.length})</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="vulnerabilities" pt="sm">
@@ -220,6 +241,40 @@ export default function WorkloadPage() {
               ))}
             </Table.Tbody>
           </Table>
+        </Tabs.Panel>
+        <Tabs.Panel value="detections" pt="sm">
+          {detections.error ? (
+            <ErrorNote error={detections.error} />
+          ) : (detections.data?.detections ?? []).length === 0 ? (
+            <Text data-testid="workload-detections-empty">No runtime detections.</Text>
+          ) : (
+            <Table striped withTableBorder data-testid="workload-detections">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>Rule</Table.Th>
+                  <Table.Th>Severity</Table.Th>
+                  <Table.Th>What</Table.Th>
+                  <Table.Th>Count</Table.Th>
+                  <Table.Th>Last seen (UTC)</Table.Th>
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {(detections.data?.detections ?? []).map((d) => (
+                  <Table.Tr key={d.id}>
+                    <Table.Td>
+                      <code>{d.ruleId}</code>
+                    </Table.Td>
+                    <Table.Td>
+                      <SeverityBadge severity={d.severity} />
+                    </Table.Td>
+                    <Table.Td>{d.title}</Table.Td>
+                    <Table.Td>{d.count}</Table.Td>
+                    <Table.Td>{d.lastSeen}</Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          )}
         </Tabs.Panel>
         <Tabs.Panel value="actions" pt="sm">
           {actions.error ? (
