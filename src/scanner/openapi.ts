@@ -373,8 +373,8 @@ export const ROUTES: readonly RouteDoc[] = [
 ];
 
 /**
- * The enforcer's action API when this server mounts it (`containment up`): `evidence` and `audit`
- * routes only when those are configured.
+ * The enforcer's action API when this server mounts it (`containment up`), its evidence routes
+ * only when an evidence directory is configured (`/v1/audit` here is the scanner's own).
  */
 export function actionRoutes(has: { evidence: boolean }): RouteDoc[] {
   return [
