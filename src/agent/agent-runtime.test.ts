@@ -12,7 +12,7 @@ import type { TestContext } from 'node:test';
 import pino from 'pino';
 import { DockerEngine } from '../engine/docker/docker-engine.js';
 import { findEngineSocket } from '../engine/socket.js';
-import { RuntimeFixture, ebpfMissing } from '../runtime/runtime-fixture.test-helper.js';
+import { RuntimeFixture, agentRuntimeMissing } from '../runtime/runtime-fixture.test-helper.js';
 import type { Ctr } from '../runtime/runtime-fixture.test-helper.js';
 import { startTestScanner } from '../testing/scanner.js';
 import type { TestScanner } from '../testing/scanner.js';
@@ -23,17 +23,11 @@ import { Agent } from './agent.js';
 const RUN = randomBytes(4).toString('hex');
 const LABEL = 'containment-rt-agent-test';
 
-function missingParts(): string | undefined {
-  return (
-    ebpfMissing() ?? (findEngineSocket(undefined, process.env) ? undefined : 'a container engine socket')
-  );
-}
-
 describe(
   'agent: runtime detections to the scanner (real Podman, eBPF, scanner)',
   { concurrency: false },
   () => {
-    const missing = missingParts();
+    const missing = agentRuntimeMissing();
     let fixture: RuntimeFixture | undefined;
     let scanner: TestScanner<'local'> | undefined;
     let agent: Agent | undefined;

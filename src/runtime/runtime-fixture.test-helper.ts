@@ -19,6 +19,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findEngineSocket } from '../engine/socket.js';
 import { hasCommand, podmanAvailable } from '../testing/tools.js';
 import type { RuntimeDetection } from './contracts.js';
 import type { DescribeContainer } from './detector.js';
@@ -33,6 +34,13 @@ export function ebpfMissing(): string | undefined {
   const pf = preflight();
   if (pf.mode !== 'ebpf') return `eBPF (${pf.reasons.join('; ')})`;
   return podmanMissing();
+}
+
+/** Why an agent with runtime detection cannot run here: eBPF, or an engine API socket to follow. */
+export function agentRuntimeMissing(): string | undefined {
+  return (
+    ebpfMissing() ?? (findEngineSocket(undefined, process.env) ? undefined : 'a container engine socket')
+  );
 }
 
 export function podmanMissing(): string | undefined {

@@ -17,7 +17,7 @@ import type { ScannerClient } from '../../src/clients/scanner-client.js';
 import { DockerEngine } from '../../src/engine/docker/docker-engine.js';
 import { findEngineSocket } from '../../src/engine/socket.js';
 import type { StoredBaseline } from '../../src/runtime/contracts.js';
-import { RuntimeFixture, ebpfMissing } from '../../src/runtime/runtime-fixture.test-helper.js';
+import { RuntimeFixture, agentRuntimeMissing } from '../../src/runtime/runtime-fixture.test-helper.js';
 import type { Ctr } from '../../src/runtime/runtime-fixture.test-helper.js';
 import { startTestScanner } from '../../src/testing/scanner.js';
 import type { TestScanner } from '../../src/testing/scanner.js';
@@ -27,17 +27,11 @@ import { requireOrSkip } from '../../src/testing/shared-data.js';
 const RUN = randomBytes(4).toString('hex');
 const LABEL = 'containment-baseline-e2e';
 
-function missingParts(): string | undefined {
-  return (
-    ebpfMissing() ?? (findEngineSocket(undefined, process.env) ? undefined : 'a container engine socket')
-  );
-}
-
 describe(
   'behaviour baselines: learned by the agent, kept by the scanner, locked by the CLI',
   { concurrency: false },
   () => {
-    const missing = missingParts();
+    const missing = agentRuntimeMissing();
     let fixture: RuntimeFixture | undefined;
     let scanner: TestScanner<'local'> | undefined;
     let agent: Agent | undefined;
