@@ -13,6 +13,8 @@ export interface ContainerFacts {
   upperDir?: string;
   startedAt?: number;
   listeners: Set<number>;
+  /** The executables its processes run when first seen (for a baseline learned after they started). */
+  executables: string[];
 }
 
 function read(path: string): string {
@@ -51,6 +53,8 @@ function processStartMs(stat: string): number | undefined {
   return bootTimeMs + ticks * 10; // USER_HZ is 100 on Linux
 }
 
+const MAX_SEEN_PROCESSES = 256;
+
 export function containerFacts(cgroupDir: string, fallbackPid: number, procRoot = '/proc'): ContainerFacts {
   const pids = read(join(cgroupDir, 'cgroup.procs'))
     .split('\n')
@@ -65,7 +69,12 @@ export function containerFacts(cgroupDir: string, fallbackPid: number, procRoot 
   ] as const)
     for (const row of parseTcpTable(read(`${procRoot}/${initPid}/net/${file}`), family))
       if (row.state === 0x0a) listeners.add(row.localPort);
-  const facts: ContainerFacts = { initPid, listeners };
+  const executables = new Set<string>();
+  for (const pid of pids.slice(0, MAX_SEEN_PROCESSES)) {
+    const exe = readlink(`${procRoot}/${pid}/exe`);
+    if (exe?.startsWith('/')) executables.add(exe.replace(/ \(deleted\)$/, ''));
+  }
+  const facts: ContainerFacts = { initPid, listeners, executables: [...executables] };
   if (argv0 !== '') facts.entrypointName = basename(argv0);
   const upper = upperDirOf(read(`${procRoot}/${initPid}/mountinfo`));
   if (upper) facts.upperDir = upper;

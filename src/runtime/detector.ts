@@ -72,6 +72,8 @@ interface ContainerState {
   /** When `describe` last failed (the placeholder identity is in use): asked again after a while. */
   unnamedAt?: number;
   queue: Promise<void>;
+  /** Where its image's learning window starts, once its first event was offered to the baseline. */
+  learnSince?: number;
 }
 
 const MAX_PROCESSES = 65_536;
@@ -89,6 +91,10 @@ export class RuntimeDetector {
   private readonly ruleOptions: RuleOptions;
   private readonly processes = new Map<number, ProcessInfo>();
   private readonly containers = new Map<string, ContainerState>();
+  /** Identities made up for containers `describe` did not name: they never feed a baseline. */
+  private readonly placeholders = new WeakSet<RuntimeWorkload>();
+  /** When this detector began watching; no learning window starts before it. */
+  private readonly startedAt = Date.now();
   private readonly log: SensorLogger;
   private readonly waiting: ((r: IteratorResult<RuntimeDetection>) => void)[] = [];
   private readonly buffered: RuntimeDetection[] = [];
@@ -293,7 +299,7 @@ export class RuntimeDetector {
 
   /** The placeholder identity of a container `describe` did not name. */
   private fallback(ref: ContainerRef): RuntimeWorkload {
-    return {
+    const placeholder: RuntimeWorkload = {
       cluster: this.options.cluster ?? 'local',
       namespace: 'local',
       pod: ref.containerId.slice(0, 12),
@@ -302,6 +308,8 @@ export class RuntimeDetector {
       containerId: ref.containerId,
       ...(ref.podUid ? { podUid: ref.podUid } : {}),
     };
+    this.placeholders.add(placeholder);
+    return placeholder;
   }
 
   private describeInto(state: ContainerState): void {
@@ -346,10 +354,20 @@ export class RuntimeDetector {
     if ((e.kind === 'listen' || e.kind === 'bind') && e.port !== undefined) state.facts.listeners.add(e.port);
     let baselineState: BaselineState = 'none';
     const anomalies = [];
-    const book = this.options.baselines;
+    // An unnamed container (not managed, gone, or not yet known) would teach every such
+    // container's behaviour to one made-up image, and that baseline would leave the node.
+    const book = this.placeholders.has(workload) ? undefined : this.options.baselines;
     if (book) {
+      // Learning starts with a container this detector saw start; an older one starts it at its
+      // first event here, with what it already runs, or it would learn nothing and flag everything.
+      if (state.learnSince === undefined) {
+        const started = state.facts.startedAt;
+        state.learnSince = started !== undefined && started >= this.startedAt ? started : e.time;
+        for (const item of seedItems(state.facts)) book.observe(baselineKey, item, e.time, state.learnSince);
+      }
+      const since = state.learnSince;
       for (const item of baselineItems(e, proc)) {
-        const a = book.observe(baselineKey, item, e.time, state.facts.startedAt);
+        const a = book.observe(baselineKey, item, e.time, since);
         if (a) anomalies.push(a);
       }
       baselineState = book.state(baselineKey);
@@ -434,6 +452,14 @@ export class RuntimeDetector {
 }
 
 type RuleContextDrift = { upperLayer: boolean; memfd: boolean; deleted: boolean } | undefined;
+
+/** What a container already ran and listened on when first seen, as baseline observations. */
+function seedItems(facts: ContainerFacts): BaselineItem[] {
+  return [
+    ...facts.executables.map((value): BaselineItem => ({ type: 'executable', value })),
+    ...[...facts.listeners].map((port): BaselineItem => ({ type: 'listener', value: `tcp:${port}` })),
+  ];
+}
 
 function baselineItems(e: SensorEvent, proc: ProcessView): BaselineItem[] {
   if (e.kind === 'exec') return [{ type: 'executable', value: proc.exe ?? proc.name }];

@@ -58,17 +58,24 @@ describe('runtime detection: degraded /proc mode with Podman', { concurrency: fa
 
   test('a long-lived shell and a new listener are seen; a baseline flags the new executable', async (t) => {
     if (!need(t)) return;
-    await new Promise((r) => setTimeout(r, 1600)); // the quiet container's learning window ends
     const ofC = (d: { workload: { containerId: string } }): boolean => d.workload.containerId === c.id;
     seen.since();
-    fixture!.exec(c, ['sh', '-c', 'sleep 4; echo done'], { detach: true });
+    fixture!.exec(c, ['sh', '-c', 'sleep 3; echo first'], { detach: true });
     const shell = await seen.waitFor((d) => ofC(d) && d.ruleId === 'shell_in_container', 15_000);
     assert.ok(shell, 'shell seen by polling');
     assert.equal(shell.source, 'procfs');
     assert.equal(shell.workload.pod, c.name);
-    const anomaly = await seen.waitFor((d) => ofC(d) && d.ruleId === 'anomaly_executable', 5000);
+    // The container is older than the detector: its image learns from that first event on.
+    assert.equal(shell.baseline.state, 'learning');
+    await new Promise((r) => setTimeout(r, 1600)); // the learning window ends
+    // busybox (every applet) was learned; a copy of it is a new executable.
+    fixture!.exec(c, ['/bin/busybox', 'cp', '/bin/busybox', '/tmp/sh']);
+    seen.since();
+    fixture!.exec(c, ['/tmp/sh', '-c', 'sleep 4; echo done'], { detach: true });
+    const anomaly = await seen.waitFor((d) => ofC(d) && d.ruleId === 'anomaly_executable', 15_000);
     assert.ok(anomaly, 'a new executable after learning is an anomaly');
     assert.equal(anomaly.baseline.state, 'monitor');
+    assert.equal(anomaly.evidence.executable, '/tmp/sh');
     fixture!.exec(c, ['nc', '-l', '-p', '7072'], { detach: true });
     const listener = await seen.waitFor((d) => ofC(d) && d.ruleId === 'new_listener', 15_000);
     assert.ok(listener, 'listener seen by polling');

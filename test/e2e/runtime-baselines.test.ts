@@ -39,21 +39,22 @@ describe(
     let agentClient: ScannerClient;
     let adminToken = '';
     let ctr: Ctr;
+    let older: RuntimeFixture | undefined;
 
     const detectionsOf = (pod: string) => (scanner as TestScanner<'local'>).detectionsOf(pod);
 
     const need = (t: TestContext): boolean =>
       requireOrSkip(t, missing === undefined && fixture !== undefined, missing ?? 'the fixture');
 
-    const startAgent = async (): Promise<Agent> => {
+    const startAgent = async (learningMs = 3_600_000): Promise<Agent> => {
       const a = new Agent({
         engine: new DockerEngine(findEngineSocket(undefined, process.env) as string),
         sink: agentClient,
         detections: agentClient,
         runtimeDetection: 'on',
         runtimeTuning: { detector: { mode: 'ebpf', aggregateWindowMs: 1000 }, forwarder: { batchMs: 100 } },
-        // A long window: the image stays learning until the operator locks it.
-        baselines: { learning: { durationMs: 3_600_000 }, client: agentClient, pushMs: 200, pollMs: 500 },
+        // By default a long window: the image stays learning until the operator locks it.
+        baselines: { learning: { durationMs: learningMs }, client: agentClient, pushMs: 200, pollMs: 500 },
         logger: pino({ level: 'warn' }),
         labels: { [LABEL]: RUN },
         rescanIntervalMs: 600_000,
@@ -78,6 +79,7 @@ describe(
     after(async () => {
       await agent?.stop();
       fixture?.cleanup();
+      older?.cleanup();
       await scanner?.close();
     });
 
@@ -86,6 +88,9 @@ describe(
       agent = await startAgent();
       assert.equal(agent.runtimeStatus()?.detector.mode, 'ebpf');
       ctr = fixture.run(['--label', `${LABEL}=${RUN}`]);
+      // A container the agent does not manage (no label): its behaviour must not be learned.
+      const stranger = fixture.run();
+      fixture.exec(stranger, ['/bin/true']);
       fixture.exec(ctr, ['/bin/true']);
       const [learned] = await waitFor(
         baselines,
@@ -94,6 +99,7 @@ describe(
       );
       assert.equal(learned?.state, 'learning');
       assert.equal(learned?.cluster, 'local');
+      assert.notEqual(learned?.image, 'unknown');
       assert.ok(learned?.executables.includes('/bin/busybox'), JSON.stringify(learned));
       assert.deepEqual(
         (await detectionsOf(ctr.name)).filter((d) => d.ruleId.startsWith('anomaly_')),
@@ -176,6 +182,41 @@ describe(
       );
       // The lock holds on the scanner: the agent's pushes did not undo it.
       assert.equal((await baselines())[0]?.state, 'protect');
+    });
+
+    test('a container older than the learning window learns from its first event, with what it already runs', async (t) => {
+      if (!need(t) || !agent) return;
+      await agent.stop();
+      const WINDOW = 2000;
+      older = RuntimeFixture.create();
+      const c = older.run(['--label', `${LABEL}=${RUN}`]);
+      // Both the container and the agent are older than the window when the first event comes.
+      await new Promise((r) => setTimeout(r, WINDOW + 500));
+      agent = await startAgent(WINDOW);
+      await new Promise((r) => setTimeout(r, WINDOW + 500));
+      const known = new Set((await baselines()).map((b) => b.image));
+      older.exec(c, ['/bin/true']);
+      const learned = await waitFor(
+        async () => (await baselines()).find((b) => !known.has(b.image)),
+        (b) => b !== undefined && b.executables.includes('/bin/busybox'),
+        'the older container’s image is learned, its running entrypoint included',
+      );
+      assert.equal(learned?.state, 'learning', JSON.stringify(learned));
+      await new Promise((r) => setTimeout(r, WINDOW + 200));
+      older.exec(c, ['/bin/busybox', 'cp', '/bin/busybox', '/tmp/echo']);
+      older.exec(c, ['/tmp/echo', 'new']);
+      await waitFor(
+        async () => (await detectionsOf(c.name)).filter((d) => d.ruleId === 'anomaly_executable'),
+        (list) => list.length > 0,
+        'after the window a new executable is an anomaly',
+      );
+      const anomalies = (await detectionsOf(c.name)).filter((d) => d.ruleId === 'anomaly_executable');
+      assert.deepEqual(
+        anomalies.map((d) => d.evidence.executable),
+        ['/tmp/echo'],
+        'what it ran before and during the window is no anomaly',
+      );
+      assert.equal(anomalies[0]?.baseline.state, 'monitor');
     });
   },
 );
