@@ -12,9 +12,9 @@ import { ContainmentError, ErrorCodes, isContainmentError } from '../errors.js';
 import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
 import { openPostgresAdvisoryStore } from '../vulndb/postgres-store.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
-import { PostgresScannerStore } from './store/postgres-scanner-store.js';
-import type { ScannerStore } from './store/scanner-store.js';
-import { SqliteScannerStore } from './store/sqlite-scanner-store.js';
+import { PostgresScannerStore } from '../storage/scanner/postgres-scanner-store.js';
+import type { ScannerStore } from './scanner-store.js';
+import { SqliteScannerStore } from '../storage/scanner/sqlite-scanner-store.js';
 
 export const SCANNER_DB_FILE = 'scanner.sqlite';
 

@@ -29,7 +29,7 @@ import { namespaceFilter, roleAllows } from '../../auth/principal.js';
 import type { Principal } from '../../auth/principal.js';
 import type { SecurityAction } from '../../enforcement/security-action.js';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
-import type { ScannerStore, Visibility } from '../store/scanner-store.js';
+import type { ScannerStore, Visibility } from '../scanner-store.js';
 
 export interface EventStreamOptions {
   pollMs?: number;

@@ -30,7 +30,7 @@ import { actionIdSchema } from '../../enforcement/security-action.js';
 import { ContainmentError, ErrorCodes, isContainmentError } from '../../errors.js';
 import { ApiErrorCodes, notFound, ScannerApiError } from '../api-error.js';
 import { nameSchema } from '../schemas.js';
-import type { ScannerStore, Visibility } from '../store/scanner-store.js';
+import type { ScannerStore, Visibility } from '../scanner-store.js';
 import { parse, requireRole } from './context.js';
 
 export interface LinkedParts {

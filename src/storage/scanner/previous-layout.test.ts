@@ -13,11 +13,11 @@ import pg from 'pg';
 import { createTestDatabase, postgresReachable, postgresWhat } from '../../testing/postgres.js';
 import { requireOrSkip } from '../../testing/shared-data.js';
 import { PostgresScannerStore } from './postgres-scanner-store.js';
-import type { ScannerStore } from './scanner-store.js';
+import type { ScannerStore } from '../../scanner/scanner-store.js';
 import type { Package } from '../../inventory/types.js';
 import type { VulnerabilityFinding } from '../../matching/types.js';
-import { packageView } from '../finding-sets.js';
-import { advisoryKey, inventoryPackageKey } from '../rematch-index.js';
+import { packageView } from '../../scanner/finding-sets.js';
+import { advisoryKey, inventoryPackageKey } from '../../scanner/rematch-index.js';
 import { SqliteScannerStore } from './sqlite-scanner-store.js';
 
 // The tables as the previous version created them.

@@ -4,16 +4,16 @@
  * connection, so a scan, its history row and its CloudEvents commit in one transaction.
  */
 import type { Database as Db } from 'better-sqlite3';
-import { migrateSqlite } from '../../storage/migrations.js';
-import { SqliteOutbox } from '../../storage/outbox/sqlite-outbox.js';
-import { scannerMigrations } from '../../storage/scanner/migrations.js';
-import { SqlScannerStore } from '../../storage/scanner/scanner-store.js';
-import type { ScannerEngine } from '../../storage/scanner/scanner-store.js';
-import { queuedWrites, sqliteTransactions } from '../../storage/scanner/transaction.js';
-import { sqliteDb } from '../../storage/sql.js';
-import { configureSqlite, openSqlite } from '../../storage/sqlite.js';
+import { migrateSqlite } from '../migrations.js';
+import { SqliteOutbox } from '../outbox/sqlite-outbox.js';
+import { scannerMigrations } from './migrations.js';
+import { SqlScannerStore } from './sql-scanner-store.js';
+import type { ScannerEngine } from './sql-scanner-store.js';
+import { queuedWrites, sqliteTransactions } from './transaction.js';
+import { sqliteDb } from '../sql.js';
+import { configureSqlite, openSqlite } from '../sqlite.js';
 import { ResultCodec } from './result-codec.js';
-import type { ScanDetail, StoredInventory } from './scanner-store.js';
+import type { ScanDetail, StoredInventory } from '../../scanner/scanner-store.js';
 
 /** Re-matches written per transaction: fewer commits, yet the event loop is never held for long. */
 const REMATCH_TRANSACTION = 50;

@@ -5,15 +5,15 @@
  * (`ingest.ts`, `rematch.ts` there) and, for schema changes, an advisory lock (`migrations.ts`).
  */
 import type { Pool, PoolClient } from 'pg';
-import { migratePostgres } from '../../storage/migrations.js';
-import { PostgresOutbox } from '../../storage/outbox/postgres-outbox.js';
-import { scannerMigrations } from '../../storage/scanner/migrations.js';
-import { ResultStore } from '../../storage/scanner/results.js';
-import { SqlScannerStore } from '../../storage/scanner/scanner-store.js';
-import { postgresTransactions } from '../../storage/scanner/transaction.js';
-import { postgresDb } from '../../storage/sql.js';
+import { migratePostgres } from '../migrations.js';
+import { PostgresOutbox } from '../outbox/postgres-outbox.js';
+import { scannerMigrations } from './migrations.js';
+import { ResultStore } from './results.js';
+import { SqlScannerStore } from './sql-scanner-store.js';
+import { postgresTransactions } from './transaction.js';
+import { postgresDb } from '../sql.js';
 import { ResultCodec } from './result-codec.js';
-import type { ScanDetail, StoredInventory } from './scanner-store.js';
+import type { ScanDetail, StoredInventory } from '../../scanner/scanner-store.js';
 
 export interface PostgresScannerStoreOptions {
   /** Clock (epoch ms) for created/received times (tests). */
