@@ -66,7 +66,7 @@ async function main(): Promise<void> {
       }),
     );
 
-    const store = SqliteScannerStore.open(join(dir, 'scanner.sqlite'));
+    const store = await SqliteScannerStore.open(join(dir, 'scanner.sqlite'));
     await store.createCluster('bench');
     await store.createTrigger({
       cluster: 'bench',

@@ -42,7 +42,9 @@ for (const engine of engines) {
     const open = async (): Promise<ScannerStore> => {
       const c = await (await engine.database()).connect();
       const store =
-        c.engine === 'sqlite' ? new SqliteScannerStore(c.sqlite) : await PostgresScannerStore.open(c.pool);
+        c.engine === 'sqlite'
+          ? await SqliteScannerStore.open(c.sqlite)
+          : await PostgresScannerStore.open(c.pool);
       await store.createCluster('c1');
       return store;
     };

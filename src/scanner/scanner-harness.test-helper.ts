@@ -93,7 +93,7 @@ export async function openBackendStores(
 ): Promise<BackendStores & { dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'containment-scanner-'));
   if (backend === 'sqlite') {
-    const store = SqliteScannerStore.open(join(dir, 'scanner.sqlite'));
+    const store = await SqliteScannerStore.open(join(dir, 'scanner.sqlite'));
     const advisories = openSqliteAdvisoryStore(join(dir, 'vulndb.sqlite'), { create: true });
     return {
       dir,

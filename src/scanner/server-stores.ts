@@ -39,7 +39,7 @@ export async function openServerStores(options: ServerStoreOptions): Promise<Ser
   if (options.database === undefined) {
     const advisories = openSqliteAdvisoryStore(options.advisoryDbPath);
     try {
-      const store = SqliteScannerStore.open(join(options.dataDir, SCANNER_DB_FILE));
+      const store = await SqliteScannerStore.open(join(options.dataDir, SCANNER_DB_FILE));
       // One server per SQLite data dir: deliveries a killed predecessor held are free at once.
       store.queue.releaseLeases();
       return {

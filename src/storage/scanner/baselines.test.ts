@@ -34,7 +34,7 @@ for (const engine of engines) {
     const need = (t: TestContext): boolean => requireOrSkip(t, engine.available, engine.what);
     let clock = Date.parse('2026-03-01T12:00:00.000Z');
     const openStore = async (c: Connection): Promise<ScannerStore> =>
-      c.engine === 'sqlite' ? new SqliteScannerStore(c.sqlite) : PostgresScannerStore.open(c.pool);
+      c.engine === 'sqlite' ? SqliteScannerStore.open(c.sqlite) : PostgresScannerStore.open(c.pool);
     const open = async (): Promise<{
       baselines: BaselineStore;
       store: ScannerStore;

@@ -18,7 +18,7 @@ for (const engine of engines) {
     const open = async (): Promise<ScannerStore> => {
       const c = await (await engine.database()).connect();
       return c.engine === 'sqlite'
-        ? new SqliteScannerStore(c.sqlite, { now: () => at })
+        ? await SqliteScannerStore.open(c.sqlite, { now: () => at })
         : PostgresScannerStore.open(c.pool, { now: () => at });
     };
 
