@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
+import type { Database } from 'better-sqlite3';
 import { isContainmentError } from '../errors.js';
 import { PostgresScannerStore } from './scanner/postgres-scanner-store.js';
 import type { ScannerStore } from '../scanner/scanner-store.js';
@@ -143,22 +144,21 @@ describe('migration runner (sqlite): awaited steps', () => {
     return c as Extract<Connection, { engine: 'sqlite' }>;
   };
   const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  const awaited = (version: number, name: string, run: (db: Database) => Promise<void>): Migration => ({
+    version,
+    name,
+    sqlite: { async: run },
+  });
 
   test('an { async } step is awaited inside the transaction; failing after an await leaves nothing', async () => {
     const c = await connect();
     const ok = defineMigrations('zeta', [
       both(1, 'z1', table('zeta_one')),
-      {
-        version: 2,
-        name: 'z2',
-        sqlite: {
-          async: async (db) => {
-            db.exec(table('zeta_two'));
-            await nextTurn();
-            db.exec('INSERT INTO zeta_two (id) VALUES (7)');
-          },
-        },
-      },
+      awaited(2, 'z2', async (db) => {
+        db.exec(table('zeta_two'));
+        await nextTurn();
+        db.exec('INSERT INTO zeta_two (id) VALUES (7)');
+      }),
     ]);
     assert.deepEqual(await migrateSqliteAsync(c.sqlite, ok), [1, 2]);
     assert.deepEqual(await c.db.all('SELECT id FROM zeta_two'), [{ id: 7 }]);
@@ -166,17 +166,11 @@ describe('migration runner (sqlite): awaited steps', () => {
 
     const broken = defineMigrations('eta', [
       both(1, 'e1', table('eta_one')),
-      {
-        version: 2,
-        name: 'e2',
-        sqlite: {
-          async: async (db) => {
-            db.exec(table('eta_two'));
-            await nextTurn();
-            throw new Error('conversion failed');
-          },
-        },
-      },
+      awaited(2, 'e2', async (db) => {
+        db.exec(table('eta_two'));
+        await nextTurn();
+        throw new Error('conversion failed');
+      }),
     ]);
     await assert.rejects(migrateSqliteAsync(c.sqlite, broken), /conversion failed/);
     assert.equal(c.sqlite.inTransaction, false);
@@ -190,15 +184,9 @@ describe('migration runner (sqlite): awaited steps', () => {
     let ran = false;
     const m = defineMigrations('theta', [
       both(1, 't1', table('theta_one')),
-      {
-        version: 2,
-        name: 't2',
-        sqlite: {
-          async: async () => {
-            ran = true;
-          },
-        },
-      },
+      awaited(2, 't2', async () => {
+        ran = true;
+      }),
     ]);
     assert.throws(() => migrateSqlite(c.sqlite, m), /migrateSqliteAsync/);
     assert.equal(ran, false);
@@ -210,16 +198,10 @@ describe('migration runner (sqlite): awaited steps', () => {
     const [a, b] = [await connect(database), await connect(database)];
     const m = defineMigrations('iota', [
       both(1, 'i1', table('iota_one')),
-      {
-        version: 2,
-        name: 'i2',
-        sqlite: {
-          async: async (db) => {
-            await nextTurn();
-            db.exec(table('iota_two'));
-          },
-        },
-      },
+      awaited(2, 'i2', async (db) => {
+        await nextTurn();
+        db.exec(table('iota_two'));
+      }),
     ]);
     // Without the runner's queue, b's BEGIN IMMEDIATE would block the thread a needs (SQLITE_BUSY).
     const ran = await Promise.all([migrateSqliteAsync(a.sqlite, m), migrateSqliteAsync(b.sqlite, m)]);
