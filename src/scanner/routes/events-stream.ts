@@ -71,6 +71,7 @@ function changedMs(action: SecurityAction): number {
   return Math.max(0, ...times.map((t) => (t === undefined ? 0 : Date.parse(t) || 0)));
 }
 
+// Over 120 lines: one stream's state (cursor, what was sent, the polls) lives in its handler's closure.
 export function registerEventStream(
   v1: FastifyInstance,
   store: ScannerStore,
