@@ -43,6 +43,7 @@ import Database from 'better-sqlite3';
 import type { SecurityAction } from '../src/enforcement/security-action.js';
 import { findEngineSocket } from '../src/engine/socket.js';
 import { hasCommand } from '../src/testing/tools.js';
+import { poll } from '../src/testing/wait.js';
 
 const CONTAINERS = Number(process.env.BENCH_LOOP_CONTAINERS ?? 20);
 const IDLE = Number(process.env.BENCH_LOOP_IDLE ?? 50);
@@ -202,14 +203,11 @@ async function quarantines(up: Up): Promise<Map<string, SecurityAction>> {
   return done;
 }
 
+/** Polls `check`; false (logged, a figure then missing) when it does not hold within `ms`. */
 async function waitUntil(what: string, ms: number, check: () => Promise<boolean>): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check()) return true;
-    await sleep(100);
-  }
-  log(`timed out after ${ms} ms waiting for ${what}`);
-  return false;
+  const { ok } = await poll(check, Boolean, { ms, every: 100 });
+  if (!ok) log(`timed out after ${ms} ms waiting for ${what}`);
+  return ok;
 }
 
 /** The scanner's first scan of a pod (what the agent reported), oldest first. */

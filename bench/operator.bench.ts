@@ -50,6 +50,7 @@ import {
   tsxEntry,
 } from './operator-process.js';
 import { runOperatorFleet } from './fleet/operators.js';
+import { poll } from '../src/testing/wait.js';
 
 const ACTIONS = Number(process.env.BENCH_ACTIONS ?? 100);
 const BURST = Number(process.env.BENCH_BURST ?? 300);
@@ -410,8 +411,7 @@ async function sectionsAtoD(
       },
     );
     const waitIdle = async (count: (o: Operator) => number, want: number): Promise<void> => {
-      const deadline = Date.now() + 60_000;
-      while (ops.some((o) => count(o) < want) && Date.now() < deadline) await sleep(100);
+      await poll(() => ops.every((o) => count(o) >= want), Boolean, { ms: 60_000, every: 100 });
       await sleep(500);
     };
     await waitIdle((o) => o.stats.completed, perNode);

@@ -16,7 +16,7 @@ import type { FindingSet } from '../src/scanner/finding-sets.js';
 import { planScanEvents } from '../src/scanner/ingest.js';
 import { contentOf } from '../src/scanner/package-matcher.js';
 import { Rematcher } from '../src/scanner/rematch.js';
-import { SqliteScannerStore } from '../src/scanner/store/sqlite-scanner-store.js';
+import { SqliteScannerStore } from '../src/storage/scanner/sqlite-scanner-store.js';
 import type { OsvRecord } from '../src/vulndb/osv.js';
 import { importFromPath } from '../src/vulndb/record-sources.js';
 import { openSqliteAdvisoryStore } from '../src/vulndb/sqlite-store.js';
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
       }),
     );
 
-    const store = SqliteScannerStore.open(join(dir, 'scanner.sqlite'));
+    const store = await SqliteScannerStore.open(join(dir, 'scanner.sqlite'));
     await store.createCluster('bench');
     await store.createTrigger({
       cluster: 'bench',

@@ -29,6 +29,7 @@ import { RuntimeDetector } from '../src/runtime/detector.js';
 import { RuleRegistry } from '../src/runtime/rules/registry.js';
 import { parseRuleFile } from '../src/runtime/rules/user-rules.js';
 import { RuntimeFixture, ebpfMissing } from '../src/runtime/runtime-fixture.test-helper.js';
+import { poll } from '../src/testing/wait.js';
 
 const EXECS = Number(process.env.BENCH_RUNTIME_EXECS ?? 300);
 const IDLE = Number(process.env.BENCH_RUNTIME_IDLE_CONTAINERS ?? 20);
@@ -129,8 +130,11 @@ async function sensorSections(): Promise<void> {
     a.name,
     `i=0; while [ $i -lt ${EXECS} ]; do /bin/echo bench-$i >/dev/null; i=$((i+1)); usleep 20000; done`,
   );
-  const until = Date.now() + 30_000;
-  while ((counts.get('bench_exec') ?? 0) < EXECS && Date.now() < until) await sleep(100);
+  await poll(
+    () => counts.get('bench_exec') ?? 0,
+    (n) => n >= EXECS,
+    { ms: 30_000, every: 100 },
+  );
   const lat = [...detector.latencySamplesMs()].sort((x, y) => x - y);
   console.log(
     `exec → detection (${counts.get('bench_exec') ?? 0}/${EXECS} detected, 50 execs/s): p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${lat.at(-1)?.toFixed(2)} ms`,
@@ -234,17 +238,12 @@ function podman(args: string[]): Promise<string> {
   });
 }
 
+/** The first value `get` gives within `ms`; undefined (a miss, counted) after that. */
 async function until<T>(
   get: () => T | undefined | Promise<T | undefined>,
   ms: number,
 ): Promise<T | undefined> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = await get();
-    if (v !== undefined) return v;
-    await sleep(20);
-  }
-  return undefined;
+  return (await poll(get, (v) => v !== undefined, { ms, every: 20 })).value;
 }
 
 /** 5. The whole loop through up: reverse shell exec → quarantine live, one fresh container each. */

@@ -38,6 +38,7 @@ import {
 } from '../src/testing/scanner-process.js';
 import type { ScannerProcess } from '../src/testing/scanner-process.js';
 import { prepareRecords, prepareRoot } from './prepare-data.js';
+import { waitUntil } from '../src/testing/wait.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const AGENTS = 50;
@@ -415,14 +416,6 @@ async function startTimingReceiver(): Promise<{
   };
 }
 
-async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 async function deliveryRuns(setup: Setup): Promise<void> {
   const p50: number[] = [];
   const p99: number[] = [];
@@ -477,7 +470,11 @@ async function deliveryRuns(setup: Setup): Promise<void> {
           }
         }),
       );
-      await waitFor(() => receiver.arrivals.size === answered.size, 30_000, 'every event');
+      await waitUntil(
+        () => receiver.arrivals.size === answered.size,
+        { ms: 30_000, every: 5 },
+        'every event',
+      );
       const fromAnswer = [...answered].map(([pod, t]) => (receiver.arrivals.get(pod) as number) - t);
       const fromSend = [...sent].map(([pod, t]) => (receiver.arrivals.get(pod) as number) - t);
       p50.push(percentile(fromAnswer, 50));

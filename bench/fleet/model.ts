@@ -6,7 +6,7 @@
  * feed is small, self-contained and fast to import; their shape is what real agents report.
  */
 import type { Package } from '../../src/inventory/types.js';
-import type { StoredInventory } from '../../src/scanner/store/scanner-store.js';
+import type { StoredInventory } from '../../src/scanner/scanner-store.js';
 import { inventoryHash, reportInventory } from '../../src/scanner/agent-report.js';
 
 /** Deterministic PRNG (mulberry32), so every run builds the same fleet. */

@@ -46,6 +46,7 @@ import type { ControlPlaneBinaries } from '../../src/testing/k8s/binaries.js';
 import { startControlPlane } from '../../src/testing/k8s/control-plane.js';
 import { startOperatorProcess, stopProcess } from '../operator-process.js';
 import type { OperatorProcess } from '../operator-process.js';
+import { poll } from '../../src/testing/wait.js';
 
 const NODES = Number(process.env.BENCH_KWOK_NODES ?? 1_000);
 const ACTIONS = Number(process.env.BENCH_FLEET_ACTIONS ?? 1_000);
@@ -84,13 +85,11 @@ function rssMb(pid: number): number {
   return Math.round(Number(kb) / 1024);
 }
 
+/** Polls `done` every second; how long it took to hold (throws past `timeoutMs`). */
 async function waitFor(what: string, timeoutMs: number, done: () => Promise<boolean>): Promise<number> {
-  const t0 = performance.now();
-  while (!(await done())) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await sleep(1000);
-  }
-  return performance.now() - t0;
+  const polled = await poll(done, Boolean, { ms: timeoutMs, every: 1000 });
+  if (!polled.ok) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+  return polled.elapsedMs;
 }
 
 export interface FleetOptions {

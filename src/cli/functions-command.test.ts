@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { repoRoot } from '../testing/shared-data.js';
+import { poll } from '../testing/wait.js';
 
 interface Run {
   stdout: string;
@@ -61,8 +62,7 @@ describe('containment functions', () => {
       { CONTAINMENT_FUNCTIONS_AUTH: '' },
       async (apihost, stdout) => {
         // stdout and stderr are separate pipes: the key may arrive after the "listening" line.
-        const deadline = Date.now() + 10_000;
-        while (!stdout().includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        await poll(stdout, (out) => out.includes('\n'), { ms: 10_000, every: 20 });
         key = stdout().trim();
         assert.match(key, /^[\w-]+:\S{16,}$/);
         const ok = await fetch(`${apihost}/api/v1/namespaces`, {

@@ -226,7 +226,14 @@ async function deploy(file: string, flags: DeployFlags): Promise<void> {
 
 export function registerPolicyCommands(program: Command): void {
   const policy = program.command('policy').description('deploy, list and remove security policies');
+  registerPolicyDeploy(policy);
+  registerPolicyWebAuth(policy);
+  registerPolicyList(policy);
+  registerPolicyRemove(policy);
+}
 
+/** `policy deploy`: its many options are the deploy targets' settings. */
+function registerPolicyDeploy(policy: Command): void {
   connectionOptions(
     policy
       .command('deploy')
@@ -322,7 +329,10 @@ export function registerPolicyCommands(program: Command): void {
     .option('--output <dir>', 'knative: write one file per object here instead of stdout')
     .addOption(new Option('--format <format>', 'output').choices(['text', 'json']).default('text'))
     .action(async (file: string, flags: DeployFlags) => deploy(file, flags));
+}
 
+/** `policy web-auth`: the JWT issuer of the namespace's web actions. */
+function registerPolicyWebAuth(policy: Command): void {
   connectionOptions(
     policy
       .command('web-auth')
@@ -367,7 +377,10 @@ export function registerPolicyCommands(program: Command): void {
         );
       },
     );
+}
 
+/** `policy list`. */
+function registerPolicyList(policy: Command): void {
   connectionOptions(policy.command('list').description('deployed policies and the rules that fire them'))
     .addOption(new Option('--format <format>', 'output').choices(['table', 'json']).default('table'))
     .action(async (flags: ConnectionFlags & { format: string }) => {
@@ -388,7 +401,10 @@ export function registerPolicyCommands(program: Command): void {
       );
       process.stdout.write(`${lines.join('\n')}\n`);
     });
+}
 
+/** `policy remove`. */
+function registerPolicyRemove(policy: Command): void {
   connectionOptions(
     policy
       .command('remove')

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { renderTable } from '../report/text-cells.js';
-import type { TriggerKind } from '../scanner/store/scanner-store.js';
+import type { TriggerKind } from '../scanner/scanner-store.js';
 import { addApiOptions, addFormatOption, clientFrom, printJson } from './api-flags.js';
 import type { ApiFlags } from './api-flags.js';
 

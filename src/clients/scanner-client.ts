@@ -9,12 +9,7 @@ import type { Role } from '../auth/principal.js';
 import { ErrorCodes } from '../errors.js';
 import type { BaselinePush, RuntimeDetection, StoredBaseline } from '../runtime/contracts.js';
 import type { AgentReport, IngestResult } from '../scanner/ingest.js';
-import type {
-  ClusterListing,
-  ClusterRecord,
-  TriggerKind,
-  TriggerRecord,
-} from '../scanner/store/scanner-store.js';
+import type { ClusterListing, ClusterRecord, TriggerKind, TriggerRecord } from '../scanner/scanner-store.js';
 import { apiErrorOf, bearer, describedApiError, HttpClient, httpBase } from './http.js';
 import type { HttpMethod, JsonResponse } from './http.js';
 

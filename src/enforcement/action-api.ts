@@ -196,6 +196,7 @@ function sendError(error: FastifyError | Error, request: FastifyRequest, reply: 
   return send(500, ActionApiErrorCodes.INTERNAL, 'internal error');
 }
 
+// Over 120 lines: its routes share the authentication and access checks built at its top.
 /** The routes, for registering into a larger server (`containment up`) or `buildActionApi`. */
 export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app, options) => {
   const cluster = options.cluster ?? 'local';
@@ -298,42 +299,7 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
 
   const { evidenceDir } = options;
   if (evidenceDir !== undefined) {
-    const serveEvidence = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-      // `entry`: a file at the top of the bundle, or the directory holding `file`.
-      const params = request.params as { id: string; entry: string; file?: string };
-      const action = readable(request, params.id);
-      const wanted = params.file === undefined ? params.entry : `${params.entry}/${params.file}`;
-      const file = evidenceFileSchema.safeParse(wanted);
-      const bundle = join(resolve(evidenceDir), action.metadata.name);
-      // Only a file the action's status lists, inside this action's bundle.
-      const item = file.success
-        ? action.status?.evidence.find((e) => {
-            if (!e.uri.startsWith('file:')) return false;
-            return fileURLToPath(e.uri) === join(bundle, file.data);
-          })
-        : undefined;
-      if (!item || !file.success)
-        throw new HttpError(
-          404,
-          ActionApiErrorCodes.NOT_FOUND,
-          `no evidence file ${params.file} in action ${params.id}`,
-        );
-      const path = join(bundle, file.data);
-      const info = await stat(path).catch(() => undefined);
-      if (!info?.isFile())
-        throw new HttpError(404, ActionApiErrorCodes.NOT_FOUND, `evidence file ${file.data} is gone`);
-      return reply
-        .header('content-type', 'application/octet-stream')
-        .header('content-length', info.size)
-        .header(
-          'content-disposition',
-          `attachment; filename="${params.id}-${file.data.replaceAll('/', '-')}"`,
-        )
-        .header('x-content-type-options', 'nosniff')
-        .header('cache-control', 'no-store')
-        .header('repr-digest', `sha-256=:${Buffer.from(item.sha256, 'hex').toString('base64')}:`)
-        .send(createReadStream(path));
-    };
+    const serveEvidence = evidenceHandler(evidenceDir, readable);
     // A bundle's files sit at its top or one directory down (`logs/stdout.log`).
     app.get('/v1/actions/:id/evidence/:entry', serveEvidence);
     app.get('/v1/actions/:id/evidence/:entry/:file', serveEvidence);
@@ -366,6 +332,46 @@ export const actionApiPlugin: FastifyPluginAsync<ActionApiOptions> = async (app,
     });
   }
 };
+
+/** Serves an evidence file of an action the caller may read: only one its status lists, in its bundle. */
+function evidenceHandler(
+  evidenceDir: string,
+  readable: (request: FastifyRequest, rawId: string) => SecurityAction,
+): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> {
+  return async (request, reply) => {
+    // `entry`: a file at the top of the bundle, or the directory holding `file`.
+    const params = request.params as { id: string; entry: string; file?: string };
+    const action = readable(request, params.id);
+    const wanted = params.file === undefined ? params.entry : `${params.entry}/${params.file}`;
+    const file = evidenceFileSchema.safeParse(wanted);
+    const bundle = join(resolve(evidenceDir), action.metadata.name);
+    // Only a file the action's status lists, inside this action's bundle.
+    const item = file.success
+      ? action.status?.evidence.find((e) => {
+          if (!e.uri.startsWith('file:')) return false;
+          return fileURLToPath(e.uri) === join(bundle, file.data);
+        })
+      : undefined;
+    if (!item || !file.success)
+      throw new HttpError(
+        404,
+        ActionApiErrorCodes.NOT_FOUND,
+        `no evidence file ${params.file} in action ${params.id}`,
+      );
+    const path = join(bundle, file.data);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile())
+      throw new HttpError(404, ActionApiErrorCodes.NOT_FOUND, `evidence file ${file.data} is gone`);
+    return reply
+      .header('content-type', 'application/octet-stream')
+      .header('content-length', info.size)
+      .header('content-disposition', `attachment; filename="${params.id}-${file.data.replaceAll('/', '-')}"`)
+      .header('x-content-type-options', 'nosniff')
+      .header('cache-control', 'no-store')
+      .header('repr-digest', `sha-256=:${Buffer.from(item.sha256, 'hex').toString('base64')}:`)
+      .send(createReadStream(path));
+  };
+}
 
 export interface RunningActionApi {
   app: FastifyInstance;

@@ -61,16 +61,3 @@ export async function startReceiver(respond: Responder = () => ({ status: 200 })
   receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return receiver;
 }
-
-/** Resolves once `condition()` holds; rejects after `timeoutMs` (a bound, not a measurement). */
-export async function waitUntil(
-  condition: () => boolean,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { repoRoot } from '../testing/shared-data.js';
-import { startReceiver, waitUntil } from './receiver.test-helper.js';
+import { startReceiver } from './receiver.test-helper.js';
+import { waitUntil } from '../testing/wait.js';
 import { signedBy } from '../testing/webhooks.js';
 
 const child = join(dirname(fileURLToPath(import.meta.url)), 'sigkill-child.test-helper.ts');

@@ -431,6 +431,7 @@ export class FunctionRuntime {
     return activationId;
   }
 
+  // Over 120 lines: one activation in order (parameters, checks, the sandbox run and callbacks, the record).
   /** Starts an activation in the sandbox; its record is stored when it ends, whatever the outcome. */
   private start(
     ns: string,

@@ -13,6 +13,7 @@ import { Relay } from '../testing/k8s/tcp-relay.js';
 import { requireOrSkip } from '../testing/shared-data.js';
 import type { ListWatchEventType, ListWatchOptions } from './list-watch.js';
 import { ListWatcher } from './list-watch.js';
+import { waitUntil } from '../testing/wait.js';
 
 const binaries = findBinaries();
 const quiet = { info: () => undefined, warn: () => undefined };
@@ -22,13 +23,9 @@ let cp: ControlPlane | undefined;
 let kc: k8s.KubeConfig;
 let core: k8s.CoreV1Api;
 
-async function until(what: string, ok: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+/** The watch's events arrive in-process: a short poll interval. */
+const until = (what: string, ok: () => boolean): Promise<void> =>
+  waitUntil(ok, { ms: 20_000, every: 50 }, what);
 
 function podWatcher(
   kubeConfig: k8s.KubeConfig,

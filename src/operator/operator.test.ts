@@ -41,6 +41,7 @@ import {
   VERSION,
 } from '../kubernetes/security-action-api.js';
 import type { SecurityActionObject } from '../kubernetes/security-action-api.js';
+import { poll, waitFor, waitUntil } from '../testing/wait.js';
 
 const binaries = findBinaries();
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -107,14 +108,13 @@ async function getAction(ns: string, name: string): Promise<SecurityActionObject
   })) as SecurityActionObject;
 }
 
-async function waitFinal(ns: string, name: string, timeoutMs = 15_000): Promise<SecurityActionObject> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const a = await getAction(ns, name);
-    if (a.status?.phase === 'Succeeded' || a.status?.phase === 'Failed') return a;
-    if (Date.now() > deadline) throw new Error(`${ns}/${name} still ${a.status?.phase ?? 'without status'}`);
-    await sleep(50);
-  }
+function waitFinal(ns: string, name: string, timeoutMs = 15_000): Promise<SecurityActionObject> {
+  return waitFor(
+    () => getAction(ns, name),
+    (a) => a.status?.phase === 'Succeeded' || a.status?.phase === 'Failed',
+    `${ns}/${name} in a final phase`,
+    { ms: timeoutMs, every: 50 },
+  );
 }
 
 async function readPod(ns: string, name: string): Promise<k8s.V1Pod | undefined> {
@@ -133,8 +133,7 @@ async function readPod(ns: string, name: string): Promise<k8s.V1Pod | undefined>
 async function eventsFor(ns: string, uid: string, atLeast = 1): Promise<k8s.CoreV1Event[]> {
   const list = async (): Promise<k8s.CoreV1Event[]> =>
     (await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.uid=${uid}` })).items;
-  const deadline = Date.now() + 5000;
-  while ((await list()).length < atLeast && Date.now() < deadline) await sleep(50);
+  await poll(list, (events) => events.length >= atLeast, { ms: 5000, every: 50 });
   await sleep(150);
   return list();
 }
@@ -430,9 +429,11 @@ describe('node operator (real kube-apiserver)', () => {
       [['Warning', 'Failed']],
     );
 
-    const deadline = Date.now() + 5000;
-    while (op.stats.ignored === ignoredBefore && Date.now() < deadline) await sleep(50);
-    assert.ok(op.stats.ignored > ignoredBefore, 'the other node’s action was seen and ignored');
+    await waitUntil(
+      () => op.stats.ignored > ignoredBefore,
+      { ms: 5000, every: 50 },
+      'the other node’s action was seen and ignored',
+    );
     assert.equal((await getAction(ns, 'other-node')).status, undefined);
     assert.equal((await readPod(ns, 'elsewhere'))?.metadata?.labels?.[QUARANTINE_LABEL], undefined);
   });
@@ -521,8 +522,7 @@ describe('node operator (real kube-apiserver)', () => {
       onEvent: (type, a) => seen.push(`${type}:${a.metadata.name}`),
     });
     void watch.start();
-    const deadline = Date.now() + 10_000;
-    while (!seen.includes('LISTED:before-start') && Date.now() < deadline) await sleep(50);
+    await poll(() => seen.includes('LISTED:before-start'), Boolean, { ms: 10_000, every: 50 });
     await watch.stop();
     assert.ok(watch.stats.gone >= 1, 'the server answered 410 Gone');
     assert.ok(watch.stats.lists >= 1, 'and the watch relisted');
@@ -748,14 +748,15 @@ describe('node operator (real kube-apiserver)', () => {
     );
     // RBAC bindings reach the authorizer through a watch: wait until ours applies.
     const customAs = asOperator.makeApiClient(k8s.CustomObjectsApi);
-    for (let i = 0; i < 50; i++) {
-      try {
-        await customAs.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, limit: 1 });
-        break;
-      } catch {
-        await sleep(100);
-      }
-    }
+    await poll(
+      () =>
+        customAs.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, limit: 1 }).then(
+          () => true,
+          () => false,
+        ),
+      Boolean,
+      { ms: 5000, every: 100 },
+    );
 
     const ns = await namespace('rbac');
     for (let i = 0; i < 5; i++) await pod(ns, `p${i}`, NODE_A);
@@ -800,14 +801,15 @@ describe('node operator (real kube-apiserver)', () => {
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
     );
     const eventsApi = asOperator.makeApiClient(k8s.CoreV1Api);
-    for (let i = 0; i < 50; i++) {
-      const denied = await eventsApi.listNamespacedEvent({ namespace: ns, limit: 1 }).then(
-        () => false,
-        () => true,
-      );
-      if (denied) break;
-      await sleep(100);
-    }
+    await poll(
+      () =>
+        eventsApi.listNamespacedEvent({ namespace: ns, limit: 1 }).then(
+          () => false,
+          () => true,
+        ),
+      Boolean,
+      { ms: 5000, every: 100 },
+    );
     await action(
       ns,
       'rb-noevents',
@@ -937,9 +939,15 @@ describe('node operator (real kube-apiserver)', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      const deadline = Date.now() + 30_000;
-      while (!stderr.includes('operator started') && Date.now() < deadline) await sleep(50);
-      assert.match(stderr, /operator started/);
+      await waitFor(
+        () => stderr,
+        (s) => s.includes('operator started'),
+        'operator started',
+        {
+          ms: 30_000,
+          every: 50,
+        },
+      );
       await action(
         ns,
         'cli-snap',

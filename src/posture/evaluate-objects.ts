@@ -106,6 +106,36 @@ export function evaluateObjects(inputs: readonly PostureInput[], options: Evalua
   const ofKind = (kind: string): PostureInput[] => byKind.get(kind) ?? [];
   const nsOf = (o: Obj): string => str(obj(o.metadata)?.namespace) || defaultNamespace;
 
+  const ev: Evaluation = { inputs, options, defaultNamespace, emit, ofKind, nsOf };
+  const namespacesWithWorkloads = evaluateWorkloads(ev);
+  evaluateNamespaces(ev, namespacesWithWorkloads);
+  evaluateServices(ev);
+  evaluateRbac(ev);
+  return findings;
+}
+
+/** What every part of one evaluation reads, and where it emits findings. */
+interface Evaluation {
+  inputs: readonly PostureInput[];
+  options: EvaluateOptions;
+  defaultNamespace: string;
+  emit: (
+    controlId: string,
+    input: PostureInput,
+    ref: PostureObjectRef,
+    path: string,
+    message: string,
+  ) => void;
+  ofKind: (kind: string) => PostureInput[];
+  nsOf: (o: Obj) => string;
+}
+
+/**
+ * Pod templates (Pod Security, containers, the default service account); returns the namespaces
+ * that run workloads.
+ */
+function evaluateWorkloads(ev: Evaluation): Set<string> {
+  const { inputs, options, defaultNamespace, emit, ofKind, nsOf } = ev;
   // Pods owned by a workload that is itself in the input are judged through that workload's template.
   const workloadUids = new Set<string>();
   for (const input of inputs) {
@@ -145,55 +175,7 @@ export function evaluateObjects(inputs: readonly PostureInput[], options: Evalua
       arr(spec[field]).forEach((raw, i) => {
         const c = obj(raw);
         if (!c) return;
-        const path = `${sp}.${field}[${i}]`;
-        const name = str(c.name);
-        if (field !== 'ephemeralContainers') {
-          const limits = obj(obj(c.resources)?.limits);
-          if (limits?.cpu === undefined || limits.cpu === null) {
-            emit(
-              'RES-NO-CPU-LIMIT',
-              input,
-              ref,
-              `${path}.resources.limits.cpu`,
-              `container "${name}" has no CPU limit`,
-            );
-          }
-          if (limits?.memory === undefined || limits.memory === null) {
-            emit(
-              'RES-NO-MEMORY-LIMIT',
-              input,
-              ref,
-              `${path}.resources.limits.memory`,
-              `container "${name}" has no memory limit`,
-            );
-          }
-        }
-        const image = str(c.image);
-        for (const f of checkImage(image, {
-          ...(options.allowedRegistries ? { allowedRegistries: options.allowedRegistries } : {}),
-        })) {
-          emit(f.control, input, ref, `${path}.image`, `container "${name}": ${f.message}`);
-        }
-        const verdict = options.imageVerdicts?.get(image);
-        if (verdict?.status === 'fail') {
-          emit(
-            'IMG-SCAN-FAILED',
-            input,
-            ref,
-            `${path}.image`,
-            `container "${name}": image ${image} fails compliance: ${verdict.reasons.join(', ')}`,
-          );
-        } else if (verdict?.status === 'unknown' && !verdict.unreachable) {
-          emit(
-            'IMG-NOT-SCANNED',
-            input,
-            ref,
-            `${path}.image`,
-            verdict.scan
-              ? `container "${name}": image ${image}: ${verdict.reason}`
-              : `container "${name}": image ${image} has never been scanned`,
-          );
-        }
+        evaluateContainer(ev, input, ref, field, c, `${sp}.${field}[${i}]`);
       });
     }
     const sa = str(spec.serviceAccountName) || str(spec.serviceAccount) || 'default';
@@ -211,7 +193,72 @@ export function evaluateObjects(inputs: readonly PostureInput[], options: Evalua
       );
     }
   }
+  return namespacesWithWorkloads;
+}
 
+/** One container of a pod template: limits (not on ephemeral ones), its image and its scan verdict. */
+function evaluateContainer(
+  ev: Evaluation,
+  input: PostureInput,
+  ref: PostureObjectRef,
+  field: 'initContainers' | 'containers' | 'ephemeralContainers',
+  c: Obj,
+  path: string,
+): void {
+  const { options, emit } = ev;
+  const name = str(c.name);
+  if (field !== 'ephemeralContainers') {
+    const limits = obj(obj(c.resources)?.limits);
+    if (limits?.cpu === undefined || limits.cpu === null) {
+      emit(
+        'RES-NO-CPU-LIMIT',
+        input,
+        ref,
+        `${path}.resources.limits.cpu`,
+        `container "${name}" has no CPU limit`,
+      );
+    }
+    if (limits?.memory === undefined || limits.memory === null) {
+      emit(
+        'RES-NO-MEMORY-LIMIT',
+        input,
+        ref,
+        `${path}.resources.limits.memory`,
+        `container "${name}" has no memory limit`,
+      );
+    }
+  }
+  const image = str(c.image);
+  for (const f of checkImage(image, {
+    ...(options.allowedRegistries ? { allowedRegistries: options.allowedRegistries } : {}),
+  })) {
+    emit(f.control, input, ref, `${path}.image`, `container "${name}": ${f.message}`);
+  }
+  const verdict = options.imageVerdicts?.get(image);
+  if (verdict?.status === 'fail') {
+    emit(
+      'IMG-SCAN-FAILED',
+      input,
+      ref,
+      `${path}.image`,
+      `container "${name}": image ${image} fails compliance: ${verdict.reasons.join(', ')}`,
+    );
+  } else if (verdict?.status === 'unknown' && !verdict.unreachable) {
+    emit(
+      'IMG-NOT-SCANNED',
+      input,
+      ref,
+      `${path}.image`,
+      verdict.scan
+        ? `container "${name}": image ${image}: ${verdict.reason}`
+        : `container "${name}": image ${image} has never been scanned`,
+    );
+  }
+}
+
+/** Namespaces running workloads without a ResourceQuota or any NetworkPolicy. */
+function evaluateNamespaces(ev: Evaluation, namespacesWithWorkloads: ReadonlySet<string>): void {
+  const { emit, ofKind, nsOf } = ev;
   for (const ns of [...namespacesWithWorkloads].sort()) {
     const ref: PostureObjectRef = { apiVersion: 'v1', kind: 'Namespace', name: ns, namespace: ns };
     const nsInput: PostureInput = { object: { kind: 'Namespace', metadata: { name: ns } } };
@@ -234,7 +281,11 @@ export function evaluateObjects(inputs: readonly PostureInput[], options: Evalua
       );
     }
   }
+}
 
+/** Services exposed beyond the cluster. */
+function evaluateServices(ev: Evaluation): void {
+  const { defaultNamespace, emit, ofKind } = ev;
   for (const input of ofKind('Service')) {
     const type = str(obj(input.object.spec)?.type);
     const ref = refOf(input.object, defaultNamespace);
@@ -255,7 +306,11 @@ export function evaluateObjects(inputs: readonly PostureInput[], options: Evalua
         `service "${ref.name}" is exposed through a load balancer`,
       );
   }
+}
 
+/** Roles granting wildcards, bindings to cluster-admin or to roles that read secrets cluster-wide. */
+function evaluateRbac(ev: Evaluation): void {
+  const { defaultNamespace, emit, ofKind } = ev;
   const clusterRoles = new Map<string, Obj>();
   for (const { object } of ofKind('ClusterRole')) clusterRoles.set(str(obj(object.metadata)?.name), object);
   for (const input of [...ofKind('Role'), ...ofKind('ClusterRole')]) {
@@ -313,7 +368,6 @@ export function evaluateObjects(inputs: readonly PostureInput[], options: Evalua
       );
     }
   }
-  return findings;
 }
 
 const READ_VERBS = new Set(['get', 'list', 'watch', '*']);

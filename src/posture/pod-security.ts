@@ -129,22 +129,56 @@ export function checkPodSecurity(
   options: PodSecurityOptions = {},
 ): PodSecurityViolation[] {
   if (level === 'privileged') return [];
-  const restricted = level === 'restricted';
-  const sp = options.specPath ?? 'spec';
-  const mp = options.metadataPath ?? 'metadata';
   const spec = obj(pod.spec) ?? {};
-  const annotations = obj(obj(pod.metadata)?.annotations) ?? {};
-  const psc = obj(spec.securityContext);
-  const containers = containersOf(spec, sp);
-  const windows = str(obj(spec.os)?.name) === 'windows';
-  const userNamespace = spec.hostUsers === false;
+  const sp = options.specPath ?? 'spec';
   const out: PodSecurityViolation[] = [];
-  const add = (control: string, lvl: 'baseline' | 'restricted', path: string, message: string): void => {
-    out.push({ control: `PSS-${control}`, level: lvl, path, message });
+  const pc: PodChecks = {
+    restricted: level === 'restricted',
+    sp,
+    mp: options.metadataPath ?? 'metadata',
+    spec,
+    annotations: obj(obj(pod.metadata)?.annotations) ?? {},
+    psc: obj(spec.securityContext),
+    containers: containersOf(spec, sp),
+    windows: str(obj(spec.os)?.name) === 'windows',
+    userNamespace: spec.hostUsers === false,
+    add: (control, lvl, path, message) => {
+      out.push({ control: `PSS-${control}`, level: lvl, path, message });
+    },
+    who: (ref) => `container "${ref.name}"`,
   };
-  const who = (ref: ContainerRef): string => `container "${ref.name}"`;
+  // In upstream's order: the violations come out in it.
+  checkHostAccess(pc);
+  checkMandatoryAccessControl(pc);
+  checkProcMountAndSeccomp(pc);
+  checkSysctlsAndHostHandlers(pc);
+  if (!pc.restricted) return out;
+  checkRestrictedVolumesAndCapabilities(pc);
+  checkRunAsNonRoot(pc);
+  return out;
+}
 
-  // --- baseline ---
+/** What every check of one pod reads, and where it adds violations. */
+interface PodChecks {
+  restricted: boolean;
+  /** Paths of the spec and the metadata in the checked object. */
+  sp: string;
+  mp: string;
+  spec: Obj;
+  annotations: Obj;
+  /** The pod's securityContext. */
+  psc: Obj | undefined;
+  containers: ContainerRef[];
+  windows: boolean;
+  /** `hostUsers: false`. */
+  userNamespace: boolean;
+  add: (control: string, lvl: 'baseline' | 'restricted', path: string, message: string) => void;
+  who: (ref: ContainerRef) => string;
+}
+
+/** Baseline: host namespaces, privileged, capabilities and hostPath (replaced in restricted), host ports. */
+function checkHostAccess(pc: PodChecks): void {
+  const { restricted, sp, spec, containers, add, who } = pc;
   for (const field of ['hostNetwork', 'hostPID', 'hostIPC'] as const) {
     if (spec[field] === true)
       add('hostNamespaces', 'baseline', `${sp}.${field}`, `pod must not set ${field}=true`);
@@ -197,6 +231,11 @@ export function checkPodSecurity(
       }
     });
   }
+}
+
+/** Baseline: AppArmor profiles (fields and deprecated annotations) and SELinux options. */
+function checkMandatoryAccessControl(pc: PodChecks): void {
+  const { sp, mp, annotations, psc, containers, add, who } = pc;
   // AppArmor: only RuntimeDefault and Localhost types; deprecated annotations only runtime/default or localhost/*.
   const appArmorOk = (t: unknown): boolean => t === 'RuntimeDefault' || t === 'Localhost';
   const podAppArmor = obj(psc?.appArmorProfile);
@@ -250,6 +289,11 @@ export function checkPodSecurity(
   checkSelinux(obj(psc?.seLinuxOptions), `${sp}.securityContext.seLinuxOptions`, 'pod');
   for (const ref of containers)
     checkSelinux(obj(ref.sc?.seLinuxOptions), `${ref.path}.securityContext.seLinuxOptions`, who(ref));
+}
+
+/** procMount and seccomp, at the level that applies. */
+function checkProcMountAndSeccomp(pc: PodChecks): void {
+  const { restricted, sp, psc, containers, windows, userNamespace, add, who } = pc;
   // procMount: baseline relaxes it for user-namespaced pods; restricted (v1.35) does not.
   if (restricted || !userNamespace) {
     for (const ref of containers) {
@@ -300,6 +344,11 @@ export function checkPodSecurity(
       }
     }
   }
+}
+
+/** Baseline: sysctls, Windows host processes, probe and lifecycle handlers aimed at another host. */
+function checkSysctlsAndHostHandlers(pc: PodChecks): void {
+  const { sp, psc, containers, add, who } = pc;
   arr(psc?.sysctls).forEach((raw, i) => {
     const name = str(obj(raw)?.name);
     if (!ALLOWED_SYSCTLS.has(name))
@@ -336,9 +385,11 @@ export function checkPodSecurity(
       checkHandlerHost(obj(lifecycle?.[hook]), `${ref.path}.lifecycle.${hook}`, ref, add);
     }
   }
-  if (!restricted) return out;
+}
 
-  // --- restricted ---
+/** Restricted: volume types, privilege escalation and capabilities (not on Windows). */
+function checkRestrictedVolumesAndCapabilities(pc: PodChecks): void {
+  const { sp, spec, containers, windows, add, who } = pc;
   arr(spec.volumes).forEach((raw, i) => {
     const v = obj(raw) ?? {};
     const sources = Object.keys(v).filter((k) => k !== 'name' && v[k] !== undefined && v[k] !== null);
@@ -383,6 +434,11 @@ export function checkPodSecurity(
       });
     }
   }
+}
+
+/** Restricted: runAsNonRoot and runAsUser (relaxed for user-namespaced pods). */
+function checkRunAsNonRoot(pc: PodChecks): void {
+  const { sp, psc, containers, userNamespace, add, who } = pc;
   if (!userNamespace) {
     const podNonRoot = psc?.runAsNonRoot;
     if (podNonRoot === false)
@@ -422,7 +478,6 @@ export function checkPodSecurity(
         );
     }
   }
-  return out;
 }
 
 function checkHandlerHost(

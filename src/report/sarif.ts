@@ -77,6 +77,7 @@ interface RuleDraft {
   make: (rating: Rating) => SarifRule;
 }
 
+// Over 120 lines: it builds one SARIF document top to bottom (rules, then results, then the run).
 export function renderSarif(result: ScanResult, options: { toolVersion?: string } = {}): string {
   const findings = sortFindings(result.vulnerabilities);
   const configs = sortConfigurations(result.insecureConfigurations);

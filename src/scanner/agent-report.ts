@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { WorkloadIdentity } from '../events/cloud-event.js';
 import type { InsecureConfiguration, Package } from '../inventory/types.js';
 import type { AgentReport } from './ingest.js';
-import type { StoredInventory } from './store/scanner-store.js';
+import type { StoredInventory } from './scanner-store.js';
 
 /** JSON with object keys sorted at every level (arrays keep their order). */
 export function canonicalJson(value: unknown): string {

@@ -6,9 +6,9 @@ import type { RuntimeDetection } from '../runtime/contracts.js';
 import { testEngines } from '../storage/engines.test-helper.js';
 import { requireOrSkip } from '../testing/shared-data.js';
 import { DetectionRetention, parseRetention } from './detection-retention.js';
-import { PostgresScannerStore } from './store/postgres-scanner-store.js';
-import type { ScannerStore } from './store/scanner-store.js';
-import { SqliteScannerStore } from './store/sqlite-scanner-store.js';
+import { PostgresScannerStore } from '../storage/scanner/postgres-scanner-store.js';
+import type { ScannerStore } from './scanner-store.js';
+import { SqliteScannerStore } from '../storage/scanner/sqlite-scanner-store.js';
 
 const { engines, cleanup } = await testEngines('retention');
 after(cleanup);
@@ -42,7 +42,9 @@ for (const engine of engines) {
     const open = async (): Promise<ScannerStore> => {
       const c = await (await engine.database()).connect();
       const store =
-        c.engine === 'sqlite' ? new SqliteScannerStore(c.sqlite) : await PostgresScannerStore.open(c.pool);
+        c.engine === 'sqlite'
+          ? await SqliteScannerStore.open(c.sqlite)
+          : await PostgresScannerStore.open(c.pool);
       await store.createCluster('c1');
       return store;
     };

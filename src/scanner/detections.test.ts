@@ -11,8 +11,8 @@ import type { RuntimeDetection } from '../runtime/contracts.js';
 import { sharedDataDir } from '../testing/shared-data.js';
 import { describeEachBackend, startHarness } from './scanner-harness.test-helper.js';
 import type { BackendHarness } from './scanner-harness.test-helper.js';
-import type { PostgresScannerStore } from './store/postgres-scanner-store.js';
-import { SqliteScannerStore } from './store/sqlite-scanner-store.js';
+import type { PostgresScannerStore } from '../storage/scanner/postgres-scanner-store.js';
+import { SqliteScannerStore } from '../storage/scanner/sqlite-scanner-store.js';
 
 const osvNpm = join(sharedDataDir, 'osv', 'npm');
 const fixture = (name: string): unknown =>

@@ -17,7 +17,7 @@ import type {
   ScanEventContext,
   ScannerStore,
   StoredInventory,
-} from './store/scanner-store.js';
+} from './scanner-store.js';
 
 export { findingKeys } from './finding-sets.js';
 

@@ -16,8 +16,8 @@ import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
 import type { OsvRecord } from '../vulndb/osv.js';
 import { findingKeys, findingSet, joinRuns } from './finding-sets.js';
 import type { BareFinding, FindingSet } from './finding-sets.js';
-import { Lru } from './store/result-codec.js';
-import type { ScanContent, StoredInventory } from './store/scanner-store.js';
+import { Lru } from './lru.js';
+import type { ScanContent, StoredInventory } from './scanner-store.js';
 
 /** What a package's findings depend on besides the advisories (not its location or purl). */
 export function matchKey(pkg: Package): string {

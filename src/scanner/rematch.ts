@@ -25,7 +25,7 @@ import type {
   ScanContent,
   ScanEventContext,
   ScannerStore,
-} from './store/scanner-store.js';
+} from './scanner-store.js';
 
 export interface RematchDeps {
   store: ScannerStore;

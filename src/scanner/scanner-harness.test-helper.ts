@@ -29,9 +29,9 @@ import type { EventStreamOptions } from './routes/events-stream.js';
 import type { LinkedParts } from './routes/linked-parts.js';
 import type { WebOidcClient } from './routes/ui-oidc.js';
 import type { RateLimit, ScannerAppOptions } from './server.js';
-import { PostgresScannerStore } from './store/postgres-scanner-store.js';
-import type { ScannerStore } from './store/scanner-store.js';
-import { SqliteScannerStore } from './store/sqlite-scanner-store.js';
+import { PostgresScannerStore } from '../storage/scanner/postgres-scanner-store.js';
+import type { ScannerStore } from './scanner-store.js';
+import { SqliteScannerStore } from '../storage/scanner/sqlite-scanner-store.js';
 
 export type ScannerBackendName = 'sqlite' | 'postgres';
 
@@ -93,7 +93,7 @@ export async function openBackendStores(
 ): Promise<BackendStores & { dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'containment-scanner-'));
   if (backend === 'sqlite') {
-    const store = SqliteScannerStore.open(join(dir, 'scanner.sqlite'));
+    const store = await SqliteScannerStore.open(join(dir, 'scanner.sqlite'));
     const advisories = openSqliteAdvisoryStore(join(dir, 'vulndb.sqlite'), { create: true });
     return {
       dir,

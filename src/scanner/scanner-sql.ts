@@ -8,7 +8,7 @@ import type { Pool } from 'pg';
 import { BaselineStore } from '../storage/scanner/baselines.js';
 import { postgresDb, sqliteDb } from '../storage/sql.js';
 import type { SqlDb } from '../storage/sql.js';
-import type { ScannerStore } from './store/scanner-store.js';
+import type { ScannerStore } from './scanner-store.js';
 
 export function scannerSqlDb(store: ScannerStore): SqlDb {
   if ('pool' in store) return postgresDb(store.pool as Pool);

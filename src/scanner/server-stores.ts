@@ -12,9 +12,9 @@ import { ContainmentError, ErrorCodes, isContainmentError } from '../errors.js';
 import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
 import { openPostgresAdvisoryStore } from '../vulndb/postgres-store.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
-import { PostgresScannerStore } from './store/postgres-scanner-store.js';
-import type { ScannerStore } from './store/scanner-store.js';
-import { SqliteScannerStore } from './store/sqlite-scanner-store.js';
+import { PostgresScannerStore } from '../storage/scanner/postgres-scanner-store.js';
+import type { ScannerStore } from './scanner-store.js';
+import { SqliteScannerStore } from '../storage/scanner/sqlite-scanner-store.js';
 
 export const SCANNER_DB_FILE = 'scanner.sqlite';
 
@@ -39,7 +39,7 @@ export async function openServerStores(options: ServerStoreOptions): Promise<Ser
   if (options.database === undefined) {
     const advisories = openSqliteAdvisoryStore(options.advisoryDbPath);
     try {
-      const store = SqliteScannerStore.open(join(options.dataDir, SCANNER_DB_FILE));
+      const store = await SqliteScannerStore.open(join(options.dataDir, SCANNER_DB_FILE));
       // One server per SQLite data dir: deliveries a killed predecessor held are free at once.
       store.queue.releaseLeases();
       return {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startReceiver, waitUntil } from '../events/receiver.test-helper.js';
+import { startReceiver } from '../events/receiver.test-helper.js';
+import { waitUntil } from '../testing/wait.js';
 import type { Receiver } from '../events/receiver.test-helper.js';
 import { signedBy } from '../testing/webhooks.js';
 import { sharedDataDir } from '../testing/shared-data.js';

@@ -35,7 +35,7 @@ import { registerWebAssets } from './routes/web-assets.js';
 import { registerWorkloadSearch } from './routes/workload-search.js';
 import { errorBody, registerErrorHandlers } from './routes/errors.js';
 import { V1_ROUTES } from './routes/index.js';
-import type { ScannerStore } from './store/scanner-store.js';
+import type { ScannerStore } from './scanner-store.js';
 
 export { visibilityFor } from './routes/context.js';
 

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
+import type { Database } from 'better-sqlite3';
 import { isContainmentError } from '../errors.js';
-import { PostgresScannerStore } from '../scanner/store/postgres-scanner-store.js';
-import type { ScannerStore } from '../scanner/store/scanner-store.js';
-import { SqliteScannerStore } from '../scanner/store/sqlite-scanner-store.js';
+import { PostgresScannerStore } from './scanner/postgres-scanner-store.js';
+import type { ScannerStore } from '../scanner/scanner-store.js';
+import { SqliteScannerStore } from './scanner/sqlite-scanner-store.js';
 import { requireOrSkip } from '../testing/shared-data.js';
 import { testEngines } from './engines.test-helper.js';
 import type { Connection } from './engines.test-helper.js';
-import { defineMigrations, migratePostgres, migrateSqlite } from './migrations.js';
+import { defineMigrations, migratePostgres, migrateSqlite, migrateSqliteAsync } from './migrations.js';
 import type { Migration, Migrations } from './migrations.js';
 
 const { engines, cleanup } = await testEngines('migrations');
@@ -116,7 +117,9 @@ for (const engine of engines) {
       const open = async (): Promise<{ store: ScannerStore; c: Connection }> => {
         const c = await database.connect();
         const store =
-          c.engine === 'sqlite' ? new SqliteScannerStore(c.sqlite) : await PostgresScannerStore.open(c.pool);
+          c.engine === 'sqlite'
+            ? await SqliteScannerStore.open(c.sqlite)
+            : await PostgresScannerStore.open(c.pool);
         return { store, c };
       };
       const first = await open();
@@ -132,3 +135,77 @@ for (const engine of engines) {
     });
   });
 }
+
+describe('migration runner (sqlite): awaited steps', () => {
+  const sqliteEngine = engines.find((e) => e.name === 'sqlite') as (typeof engines)[number];
+  const connect = async (database?: Awaited<ReturnType<typeof sqliteEngine.database>>) => {
+    const c = await (database ?? (await sqliteEngine.database())).connect();
+    assert.equal(c.engine, 'sqlite');
+    return c as Extract<Connection, { engine: 'sqlite' }>;
+  };
+  const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  const awaited = (version: number, name: string, run: (db: Database) => Promise<void>): Migration => ({
+    version,
+    name,
+    sqlite: { async: run },
+  });
+
+  test('an { async } step is awaited inside the transaction; failing after an await leaves nothing', async () => {
+    const c = await connect();
+    const ok = defineMigrations('zeta', [
+      both(1, 'z1', table('zeta_one')),
+      awaited(2, 'z2', async (db) => {
+        db.exec(table('zeta_two'));
+        await nextTurn();
+        db.exec('INSERT INTO zeta_two (id) VALUES (7)');
+      }),
+    ]);
+    assert.deepEqual(await migrateSqliteAsync(c.sqlite, ok), [1, 2]);
+    assert.deepEqual(await c.db.all('SELECT id FROM zeta_two'), [{ id: 7 }]);
+    assert.deepEqual(await migrateSqliteAsync(c.sqlite, ok), []);
+
+    const broken = defineMigrations('eta', [
+      both(1, 'e1', table('eta_one')),
+      awaited(2, 'e2', async (db) => {
+        db.exec(table('eta_two'));
+        await nextTurn();
+        throw new Error('conversion failed');
+      }),
+    ]);
+    await assert.rejects(migrateSqliteAsync(c.sqlite, broken), /conversion failed/);
+    assert.equal(c.sqlite.inTransaction, false);
+    assert.equal(await tableExists(c, 'eta_one'), false);
+    assert.equal(await tableExists(c, 'eta_two'), false);
+    assert.deepEqual(await history(c, 'eta'), []);
+  });
+
+  test('migrateSqlite refuses an { async } step without running it', async () => {
+    const c = await connect();
+    let ran = false;
+    const m = defineMigrations('theta', [
+      both(1, 't1', table('theta_one')),
+      awaited(2, 't2', async () => {
+        ran = true;
+      }),
+    ]);
+    assert.throws(() => migrateSqlite(c.sqlite, m), /migrateSqliteAsync/);
+    assert.equal(ran, false);
+    assert.equal(await tableExists(c, 'theta_one'), false);
+  });
+
+  test('two connections of one process migrating one file at once both finish, each step once', async () => {
+    const database = await sqliteEngine.database();
+    const [a, b] = [await connect(database), await connect(database)];
+    const m = defineMigrations('iota', [
+      both(1, 'i1', table('iota_one')),
+      awaited(2, 'i2', async (db) => {
+        await nextTurn();
+        db.exec(table('iota_two'));
+      }),
+    ]);
+    // Without the runner's queue, b's BEGIN IMMEDIATE would block the thread a needs (SQLITE_BUSY).
+    const ran = await Promise.all([migrateSqliteAsync(a.sqlite, m), migrateSqliteAsync(b.sqlite, m)]);
+    assert.deepEqual(ran.flat().sort(), [1, 2]);
+    assert.deepEqual(await history(a, 'iota'), [1, 2]);
+  });
+});

@@ -14,7 +14,11 @@ import type { Database } from 'better-sqlite3';
 import type { Pool, PoolClient } from 'pg';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 
-export type SqliteStep = string | ((db: Database) => void);
+/**
+ * SQL, a synchronous function, or `{ async }`: a step that awaits (e.g. a data conversion through
+ * a store's async seam), which only `migrateSqliteAsync` runs.
+ */
+export type SqliteStep = string | ((db: Database) => void) | { async: (db: Database) => Promise<void> };
 export type PostgresStep = string | ((client: PoolClient) => Promise<void>);
 
 export interface Migration {
@@ -63,30 +67,87 @@ export function pendingMigrations(migrations: Migrations, applied: readonly numb
   return migrations.steps.filter((m) => !done.has(m.version));
 }
 
-/** Applies what is missing on a better-sqlite3 connection, in one IMMEDIATE transaction. */
+/**
+ * Inside an open transaction: creates the history, yields each missing step for the caller to
+ * run and records it once it ran; returns the versions applied.
+ */
+function* sqliteHistory(db: Database, migrations: Migrations): Generator<SqliteStep, number[], void> {
+  db.exec(HISTORY);
+  const applied = db
+    .prepare('SELECT version FROM schema_migrations WHERE component = ?')
+    .pluck()
+    .all(migrations.component) as number[];
+  const record = db.prepare(
+    'INSERT INTO schema_migrations (component, version, name, applied_at) VALUES (?, ?, ?, ?)',
+  );
+  const ran: number[] = [];
+  for (const m of pendingMigrations(migrations, applied)) {
+    if (m.sqlite === undefined) throw new Error(`${migrations.component} has no SQLite step ${m.version}`);
+    yield m.sqlite;
+    record.run(migrations.component, m.version, m.name, new Date().toISOString());
+    ran.push(m.version);
+  }
+  return ran;
+}
+
+/**
+ * Applies what is missing on a better-sqlite3 connection, in one IMMEDIATE transaction. For
+ * components without `{ async }` steps; the others open through `migrateSqliteAsync`.
+ */
 export function migrateSqlite(db: Database, migrations: Migrations): number[] {
   return db
     .transaction(() => {
-      db.exec(HISTORY);
-      const applied = db
-        .prepare('SELECT version FROM schema_migrations WHERE component = ?')
-        .pluck()
-        .all(migrations.component) as number[];
-      const record = db.prepare(
-        'INSERT INTO schema_migrations (component, version, name, applied_at) VALUES (?, ?, ?, ?)',
-      );
-      const ran: number[] = [];
-      for (const m of pendingMigrations(migrations, applied)) {
-        if (m.sqlite === undefined)
-          throw new Error(`${migrations.component} has no SQLite step ${m.version}`);
-        if (typeof m.sqlite === 'string') db.exec(m.sqlite);
-        else m.sqlite(db);
-        record.run(migrations.component, m.version, m.name, new Date().toISOString());
-        ran.push(m.version);
+      const steps = sqliteHistory(db, migrations);
+      for (let next = steps.next(); ; next = steps.next()) {
+        if (next.done) return next.value;
+        const step = next.value;
+        if (typeof step === 'string') db.exec(step);
+        else if (typeof step === 'function') step(db);
+        else
+          throw new Error(
+            `${migrations.component} has an asynchronous step: open it with migrateSqliteAsync`,
+          );
       }
-      return ran;
     })
     .immediate();
+}
+
+/**
+ * This process's `migrateSqliteAsync` calls, one after another: while one awaits inside its
+ * transaction, another connection's BEGIN IMMEDIATE on the same file would block the thread the
+ * first needs to finish (other processes simply wait for the lock, `busy_timeout`).
+ */
+let sqliteMigrations: Promise<unknown> = Promise.resolve();
+
+/**
+ * `migrateSqlite` for components with `{ async }` steps: the same history and the same one
+ * IMMEDIATE transaction, begun and ended here so the steps can be awaited inside it. The
+ * connection must not be used by anything else meanwhile (stores call it while they open).
+ */
+export function migrateSqliteAsync(db: Database, migrations: Migrations): Promise<number[]> {
+  const run = sqliteMigrations.then(() => migrateSqliteInTransaction(db, migrations));
+  sqliteMigrations = run.catch(() => {});
+  return run;
+}
+
+async function migrateSqliteInTransaction(db: Database, migrations: Migrations): Promise<number[]> {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const steps = sqliteHistory(db, migrations);
+    for (let next = steps.next(); ; next = steps.next()) {
+      if (next.done) {
+        db.exec('COMMIT');
+        return next.value;
+      }
+      const step = next.value;
+      if (typeof step === 'string') db.exec(step);
+      else if (typeof step === 'function') step(db);
+      else await step.async(db);
+    }
+  } catch (e) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw e;
+  }
 }
 
 /**

@@ -26,16 +26,7 @@ import { ADVISORY_DB_FILE, POLICY_ACTION, RUNTIME_POLICY_ACTION, runUp, UP_NAMES
 import type { RunningUp, RunUpOptions } from './run-up.js';
 import type { Decision } from './decision-log.js';
 import { freePortRun } from '../testing/ports.js';
-
-async function waitFor<T>(get: () => Promise<T | undefined>, what: string, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await get();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { waitForValue } from '../testing/wait.js';
 
 /** The HTTP status the scanner gives `token` on an authenticated read (401: the token is dead). */
 async function scannerStatus(up: RunningUp, token: string): Promise<number> {
@@ -168,7 +159,7 @@ describe('runUp without a container engine', () => {
       );
       const report = JSON.parse(stdout) as { insecureConfigurations: { id: string }[] };
       assert.ok(report.insecureConfigurations.some((c) => c.id === 'remote_shell_installed'));
-      const result = await waitFor(async () => {
+      const result = await waitForValue(async () => {
         const res = await fetch(
           `${up.functionsUrl}/api/v1/namespaces/${UP_NAMESPACE}/activations?name=${POLICY_ACTION}&docs=true`,
           { headers: { authorization: auth } },
@@ -205,7 +196,7 @@ describe('runUp without a container engine', () => {
         join(repoRoot, 'bin', 'containment.js'),
         ...['db', 'import', osv, '--data-dir', dataDir],
       ]);
-      const rematch = await waitFor(async () => {
+      const rematch = await waitForValue(async () => {
         const query = new URLSearchParams({ cluster: 'local', namespace: 'local', pod: 'dir-app' });
         const res = await fetch(`${up.scannerUrl}/v1/scans?${query}`, {
           headers: { authorization: `Bearer ${up.adminToken}` },

@@ -326,6 +326,7 @@ async function startFunctions(
 
 const actionApiUrlOf = (options: RunUpOptions): string => `http://${HOST}:${options.port + 2}`;
 
+// Over 120 lines: the parts start in dependency order, each pushing its closer; each step is a call.
 export async function runUp(options: RunUpOptions): Promise<RunningUp> {
   const env = options.env ?? process.env;
   const { dataDir, logger } = options;

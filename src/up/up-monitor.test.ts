@@ -33,6 +33,7 @@ import { formatDecision } from './decision-log.js';
 import { runUp } from './run-up.js';
 import type { RunningUp } from './run-up.js';
 import { freePortRun } from '../testing/ports.js';
+import { waitForValue } from '../testing/wait.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 
@@ -44,16 +45,6 @@ function whyUnavailable(): string | undefined {
   ];
   if (missing.length > 0) return `${missing.join(', ')} (needed for containment up in monitor mode)`;
   return podmanAvailable() ? undefined : 'a working podman';
-}
-
-async function waitFor<T>(get: () => Promise<T | undefined>, what: string, ms = 60_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await get();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe('containment up in monitor mode (the default)', () => {
@@ -119,16 +110,20 @@ describe('containment up in monitor mode (the default)', () => {
     const ip = Object.values(info?.NetworkSettings.Networks ?? {})[0]?.IPAddress ?? '';
     const pid = info?.State.Pid ?? 0;
 
-    const quarantine = await waitFor(async () => {
-      const res = await fetch(`${actionApiUrl}/v1/actions?namespace=local`, {
-        headers: { authorization: `Bearer ${adminToken}` },
-      });
-      const { actions } = (await res.json()) as { actions: SecurityAction[] };
-      return actions.find(
-        (a) =>
-          a.spec.target.pod === name && a.spec.action === 'Quarantine' && a.status?.phase === 'Succeeded',
-      );
-    }, `a recorded Quarantine of ${name}`);
+    const quarantine = await waitForValue(
+      async () => {
+        const res = await fetch(`${actionApiUrl}/v1/actions?namespace=local`, {
+          headers: { authorization: `Bearer ${adminToken}` },
+        });
+        const { actions } = (await res.json()) as { actions: SecurityAction[] };
+        return actions.find(
+          (a) =>
+            a.spec.target.pod === name && a.spec.action === 'Quarantine' && a.status?.phase === 'Succeeded',
+        );
+      },
+      `a recorded Quarantine of ${name}`,
+      60_000,
+    );
     assert.equal(quarantine.spec.dryRun, true);
     assert.match(quarantine.spec.requestedBy ?? '', /^policy\/quarantine-or-terminate@/);
     assert.match(quarantine.status?.message ?? '', /^dry run: would drop all traffic of container/);
@@ -158,13 +153,17 @@ describe('containment up in monitor mode (the default)', () => {
     );
 
     // And recorded: the audit trail links it to its scan, event and policy activation.
-    const trail = await waitFor(async () => {
-      const res = await fetch(`${actionApiUrl}/v1/audit?namespace=local&pod=${name}`, {
-        headers: { authorization: `Bearer ${adminToken}` },
-      });
-      const body = (await res.json()) as { trail: AuditLink[] };
-      return body.trail.length > 0 && body.trail.every((l) => l.complete) ? body.trail : undefined;
-    }, `a complete audit trail of ${name}`);
+    const trail = await waitForValue(
+      async () => {
+        const res = await fetch(`${actionApiUrl}/v1/audit?namespace=local&pod=${name}`, {
+          headers: { authorization: `Bearer ${adminToken}` },
+        });
+        const body = (await res.json()) as { trail: AuditLink[] };
+        return body.trail.length > 0 && body.trail.every((l) => l.complete) ? body.trail : undefined;
+      },
+      `a complete audit trail of ${name}`,
+      60_000,
+    );
     assert.equal(trail[0]?.action.id, quarantine.metadata.name);
   });
 });

@@ -28,6 +28,7 @@ import {
   whyUpUnavailable,
 } from './up-fixture.test-helper.js';
 import type { UpProcess } from './up-fixture.test-helper.js';
+import { waitForValue } from '../../src/testing/wait.js';
 
 const CONTAIN_WITHIN_MS = 30_000;
 const screenshots = join(repoRoot, 'docs', 'images');
@@ -38,16 +39,6 @@ function whyUnavailable(): string | undefined {
     existsSync(join(DEFAULT_WEB_DIR, 'index.html')) ? undefined : `the built dashboard at ${DEFAULT_WEB_DIR}`,
   ].filter((m) => m !== undefined);
   return missing.length > 0 ? missing.join(', ') : whyUpUnavailable();
-}
-
-async function waitFor<T>(get: () => Promise<T | undefined>, what: string, ms: number): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await get();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 interface Rule {
@@ -185,7 +176,7 @@ describe('dashboard on containment up: audit trail and policies in chromium', ()
     if (!requireOrSkip(t, unavailable === undefined, unavailable ?? '')) return;
     runBusyboxContainer(sshd, label, image);
     // The chain is complete once the policy's activation is stored (when the policy returns).
-    const trail = await waitFor(
+    const trail = await waitForValue(
       async () => {
         const res = await apiAs(up?.adminToken ?? '', `/v1/audit?namespace=local&pod=${sshd}`);
         assert.equal(res.status, 200);
@@ -275,11 +266,19 @@ describe('dashboard on containment up: audit trail and policies in chromium', ()
     assert.equal(await toggle.isChecked(), true);
     await tabTo(page, toggle, 'the rule switch');
     await page.keyboard.press('Space');
-    await waitFor(async () => ((await rule()).status === 'inactive' ? true : undefined), 'rule off', 10_000);
+    await waitForValue(
+      async () => ((await rule()).status === 'inactive' ? true : undefined),
+      'rule off',
+      10_000,
+    );
     await page.getByRole('switch', { name: `Rule ${name} enabled`, checked: false }).waitFor();
     assert.equal(await toggle.evaluate((el) => el === el.ownerDocument.activeElement), true, 'focus kept');
     await page.keyboard.press('Space');
-    await waitFor(async () => ((await rule()).status === 'active' ? true : undefined), 'rule on', 10_000);
+    await waitForValue(
+      async () => ((await rule()).status === 'active' ? true : undefined),
+      'rule on',
+      10_000,
+    );
     await page.close();
   });
 

@@ -29,18 +29,9 @@ import { DEFAULT_WEB_DIR } from '../../src/scanner/routes/web-assets.js';
 import { isCI, repoRoot, requireOrSkip, sharedDataDir } from '../../src/testing/shared-data.js';
 import { freePortRun } from '../../src/testing/ports.js';
 import { buildBusyboxImage, runBusyboxContainer, whyUpUnavailable } from './up-fixture.test-helper.js';
+import { waitForValue } from '../../src/testing/wait.js';
 
 const CONTAIN_WITHIN_MS = 25_000;
-
-async function waitFor<T>(get: () => Promise<T | undefined>, what: string, ms: number): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await get();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const whyUnavailable = whyUpUnavailable;
 
@@ -134,7 +125,7 @@ describe('containment up: scan → event → policy → enforcement on podman', 
 
   /** The audit trail of `pod` once its newest action's chain is complete (the activation is stored when the policy returns). */
   const audited = (pod: string) =>
-    waitFor(
+    waitForValue(
       async () => {
         const res = await fetch(`${actionApi}/v1/audit?namespace=local&pod=${pod}`, {
           headers: { authorization: `Bearer ${adminToken}` },
@@ -160,7 +151,7 @@ describe('containment up: scan → event → policy → enforcement on podman', 
 
   /** Resolves once the scanner holds a scan of `pod` (the agent reported it). */
   const scanned = (pod: string) =>
-    waitFor(
+    waitForValue(
       async () => {
         const query = new URLSearchParams({ cluster: 'local', namespace: 'local', pod });
         const res = await fetch(`${scannerApi}/v1/findings?${query}`, {
@@ -173,7 +164,7 @@ describe('containment up: scan → event → policy → enforcement on podman', 
     );
 
   const finished = (pod: string, kind: string) =>
-    waitFor(
+    waitForValue(
       async () =>
         (await actionsFor(pod)).find(
           (a) => a.spec.action === kind && (a.status?.phase === 'Succeeded' || a.status?.phase === 'Failed'),

@@ -37,6 +37,7 @@ import { freePortRun } from '../../src/testing/ports.js';
 import { repoRoot, requireOrSkip } from '../../src/testing/shared-data.js';
 import { hasCommand } from '../../src/testing/tools.js';
 import type { AuditLink } from '../../src/audit/trail.js';
+import { poll, waitForValue } from '../../src/testing/wait.js';
 
 const WITHIN_MS = 30_000;
 /** Starting includes compiling and attaching the probes: seconds, more under load. */
@@ -50,16 +51,6 @@ function whyUnavailable(): string | undefined {
     ...(findEngineSocket(undefined, process.env) === undefined ? ['a podman API socket'] : []),
   ];
   return missing.length > 0 ? `${missing.join(', ')} (needed for the runtime loop through up)` : undefined;
-}
-
-async function waitFor<T>(get: () => Promise<T | undefined>, what: string, ms = WITHIN_MS): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await get();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -199,12 +190,7 @@ class Listener {
   /** Sends a command to the shell; true when its answer came back within `ms`. */
   async answers(word: string, ms: number): Promise<boolean> {
     this.socket?.write(`echo ${word}\n`);
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
-      if (this.output.includes(word)) return true;
-      await sleep(100);
-    }
-    return false;
+    return (await poll(() => this.output.includes(word), Boolean, { ms, every: 100 })).ok;
   }
 
   close(): void {
@@ -264,11 +250,15 @@ describe(
       const extra = enforce ? [] : ['--baseline-learning', '10m'];
       await up.start(join(tmp, enforce ? 'enforce' : 'monitor'), label, enforce, extra);
       const ctr = fixture!.run(['--label', label]);
-      await waitFor(async () => ((await up.scanned(ctr.name)) ? true : undefined), `a scan of ${ctr.name}`);
+      await waitForValue(
+        async () => ((await up.scanned(ctr.name)) ? true : undefined),
+        `a scan of ${ctr.name}`,
+        WITHIN_MS,
+      );
       const gateway = gatewayOf(ctr.name);
       const listener = await Listener.on(gateway);
       fixture!.exec(ctr, ['nc', gateway, String(listener.port), '-e', '/bin/sh'], { detach: true });
-      await waitFor(async () => listener.socket, 'the reverse shell to connect');
+      await waitForValue(async () => listener.socket, 'the reverse shell to connect', WITHIN_MS);
       // Under --enforce the quarantine (~150 ms after the connection) may cut the socket before a
       // round trip: there the one reverse_shell detection shows the shell ran on it, and monitor
       // mode shows that it answers.
@@ -278,7 +268,7 @@ describe(
           true,
           'the shell did not run over the socket',
         );
-      const action = await waitFor(
+      const action = await waitForValue(
         async () =>
           (await up.actions(ctr.name)).find(
             (a) =>
@@ -286,6 +276,7 @@ describe(
               (a.status?.phase === 'Succeeded' || a.status?.phase === 'Failed'),
           ),
         `a finished Quarantine of ${ctr.name}`,
+        WITHIN_MS,
       );
       return { up, ctr, listener, action, gateway };
     }
@@ -324,10 +315,14 @@ describe(
       assert.equal(action.spec.findingsRef, `detection/${detection?.id}`);
       assert.equal((await up.actions(ctr.name)).length, 1, 'one action for one detection');
 
-      const trail = await waitFor(async () => {
-        const t = await up.trail(ctr.name);
-        return t.length > 0 && t.every((l) => l.complete) ? t : undefined;
-      }, `a complete audit trail of ${ctr.name}`);
+      const trail = await waitForValue(
+        async () => {
+          const t = await up.trail(ctr.name);
+          return t.length > 0 && t.every((l) => l.complete) ? t : undefined;
+        },
+        `a complete audit trail of ${ctr.name}`,
+        WITHIN_MS,
+      );
       assert.equal(trail.length, 1);
       const [link] = trail;
       assert.ok(link?.activation && link.event && link.detection, JSON.stringify(link));
@@ -400,10 +395,11 @@ describe(
         // --baseline-learning 10m reached the agent: what the container ran is being learned
         // (pushed to the scanner within the sync's 2 s debounce), the shell's connection included.
         const destination = `${gateway}:${listener.port}`;
-        const learned = await waitFor(
+        const learned = await waitForValue(
           async () =>
             (await up.baselines()).find((b) => b.state === 'learning' && b.outbound.includes(destination)),
           `a learning baseline with ${destination}`,
+          WITHIN_MS,
         );
         assert.ok(learned.executables.includes('/bin/busybox'), JSON.stringify(learned));
       } finally {

@@ -6,7 +6,7 @@ import type { RuntimeDetection } from '../contracts.js';
 import { RuntimeDetectionSchema } from '../contracts.js';
 import { Aggregator } from './aggregate.js';
 import { BUILTIN_RULES } from './builtin.js';
-import { FIXTURES, ctx } from './builtin.fixtures.js';
+import { FIXTURES, ctx } from './builtin-fixtures.test-helper.js';
 import { MASK, maskArgv, maskText } from './mask.js';
 import { RuleRegistry } from './registry.js';
 import { parseRuleFile } from './user-rules.js';

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { repoRoot, requireOrSkip } from '../../testing/shared-data.js';
+import { waitUntil } from '../../testing/wait.js';
 import type { SensorEvent } from '../contracts.js';
 import { RuntimeFixture, ebpfMissing } from '../runtime-fixture.test-helper.js';
 import type { Ctr } from '../runtime-fixture.test-helper.js';
@@ -24,15 +25,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function until(check: () => boolean, timeoutMs = 60_000): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return check();
 }
 
 /** Starts a child Node that runs a sensor and prints bpftrace's pid once attached. */
@@ -75,17 +67,19 @@ describe('bpftrace sensor supervision (real bpftrace)', { concurrency: false }, 
     try {
       const first = sensor.pid as number;
       fixture!.exec(c, ['echo', 'one']);
-      assert.ok(
-        await until(() => events.some((e) => e.kind === 'exec' && e.argv?.[1] === 'one')),
+      await waitUntil(
+        () => events.some((e) => e.kind === 'exec' && e.argv?.[1] === 'one'),
+        60_000,
         'exec seen',
       );
       process.kill(first, 'SIGKILL');
-      assert.ok(await until(() => sensor.status().restarts === 1 && sensor.status().running), 'restarted');
+      await waitUntil(() => sensor.status().restarts === 1 && sensor.status().running, 60_000, 'restarted');
       assert.notEqual(sensor.pid, first);
       assert.equal(alive(first), false);
       fixture!.exec(c, ['echo', 'two']);
-      assert.ok(
-        await until(() => events.some((e) => e.kind === 'exec' && e.argv?.[1] === 'two'), 30_000),
+      await waitUntil(
+        () => events.some((e) => e.kind === 'exec' && e.argv?.[1] === 'two'),
+        30_000,
         'events after the restart',
       );
       assert.match(sensor.status().lastError ?? '', /SIGKILL/);
@@ -103,7 +97,7 @@ describe('bpftrace sensor supervision (real bpftrace)', { concurrency: false }, 
     assert.equal(alive(bpftracePid), true);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
-    assert.ok(await until(() => !alive(bpftracePid), 10_000), 'bpftrace exited with the agent');
+    await waitUntil(() => !alive(bpftracePid), 10_000, 'bpftrace exited with the agent');
   });
 
   test("even the agent's SIGKILL leaves no bpftrace behind (parent-death signal)", async (t) => {
@@ -111,6 +105,6 @@ describe('bpftrace sensor supervision (real bpftrace)', { concurrency: false }, 
     const { child, bpftracePid } = await agentChild();
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    assert.ok(await until(() => !alive(bpftracePid), 10_000), 'bpftrace exited with the agent');
+    await waitUntil(() => !alive(bpftracePid), 10_000, 'bpftrace exited with the agent');
   });
 });

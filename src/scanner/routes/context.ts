@@ -15,7 +15,7 @@ import { ApiErrorCodes, ScannerApiError } from '../api-error.js';
 import type { ScannerMetrics } from '../metrics.js';
 import type { PackageMatcher } from '../package-matcher.js';
 import type { RematchCheck } from '../rematch.js';
-import type { ScannerStore, Visibility } from '../store/scanner-store.js';
+import type { ScannerStore, Visibility } from '../scanner-store.js';
 
 export interface RouteContext {
   store: ScannerStore;

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { planScanEvents } from '../ingest.js';
 import type { AsyncAdvisoryStore } from '../../vulndb/advisory-store.js';
 import { contentOf, PackageMatcher } from '../package-matcher.js';
-import type { ScannerStore } from '../store/scanner-store.js';
+import type { ScannerStore } from '../scanner-store.js';
 import { npmReport } from '../scanner-harness.test-helper.js';
 
 export const CLUSTER = 'prod';

@@ -29,7 +29,7 @@ import { namespaceFilter, roleAllows } from '../../auth/principal.js';
 import type { Principal } from '../../auth/principal.js';
 import type { SecurityAction } from '../../enforcement/security-action.js';
 import { ContainmentError, ErrorCodes } from '../../errors.js';
-import type { ScannerStore, Visibility } from '../store/scanner-store.js';
+import type { ScannerStore, Visibility } from '../scanner-store.js';
 
 export interface EventStreamOptions {
   pollMs?: number;
@@ -71,6 +71,7 @@ function changedMs(action: SecurityAction): number {
   return Math.max(0, ...times.map((t) => (t === undefined ? 0 : Date.parse(t) || 0)));
 }
 
+// Over 120 lines: one stream's state (cursor, what was sent, the polls) lives in its handler's closure.
 export function registerEventStream(
   v1: FastifyInstance,
   store: ScannerStore,

@@ -14,7 +14,7 @@ import {
   summaryQuerySchema,
   workloadQuerySchema,
 } from '../schemas.js';
-import type { ScanDetail, ScanRecord } from '../store/scanner-store.js';
+import type { ScanDetail, ScanRecord } from '../scanner-store.js';
 import { parse, requireRole, visibilityFor } from './context.js';
 import type { V1Routes } from './context.js';
 

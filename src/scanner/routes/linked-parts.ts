@@ -30,7 +30,7 @@ import { actionIdSchema } from '../../enforcement/security-action.js';
 import { ContainmentError, ErrorCodes, isContainmentError } from '../../errors.js';
 import { ApiErrorCodes, notFound, ScannerApiError } from '../api-error.js';
 import { nameSchema } from '../schemas.js';
-import type { ScannerStore, Visibility } from '../store/scanner-store.js';
+import type { ScannerStore, Visibility } from '../scanner-store.js';
 import { parse, requireRole } from './context.js';
 
 export interface LinkedParts {
@@ -138,6 +138,26 @@ export function registerLinkedParts(
       : new WhiskClient({ apihost: p.functions.url, auth, namespace }, 10_000);
   };
 
+  const routes: LinkedRoutes = { v1, store, principalOf, visibilityFor, parts, whisk };
+  registerAuditRoute(routes);
+  registerPoliciesRoute(routes);
+  registerRuleStatusRoute(routes);
+}
+
+/** What the linked-parts routes share. */
+interface LinkedRoutes {
+  v1: FastifyInstance;
+  store: ScannerStore;
+  principalOf: (request: FastifyRequest) => Principal;
+  visibilityFor: (p: Principal, q: { cluster?: string; namespace?: string }) => Visibility | undefined;
+  /** The linked parts; NOT_LINKED when this scanner has none. */
+  parts: () => LinkedParts;
+  whisk: (p: LinkedParts, namespace: string) => WhiskClient | undefined;
+}
+
+/** `GET /v1/audit`: the audit trail across the scanner, the policy runtime and the enforcer. */
+function registerAuditRoute(routes: LinkedRoutes): void {
+  const { v1, store, principalOf, visibilityFor, parts, whisk } = routes;
   v1.get('/audit', async (request) => {
     const principal = principalOf(request);
     requireRole(principal, 'findings:read');
@@ -198,7 +218,11 @@ export function registerLinkedParts(
     );
     return { workload, trail };
   });
+}
 
+/** `GET /v1/policies`: the policies deployed in the runtime namespaces the reader may see. */
+function registerPoliciesRoute(routes: LinkedRoutes): void {
+  const { v1, principalOf, parts, whisk } = routes;
   v1.get('/policies', async (request) => {
     const principal = principalOf(request);
     requireRole(principal, 'triggers:read');
@@ -277,7 +301,11 @@ export function registerLinkedParts(
       ),
     };
   });
+}
 
+/** `POST /v1/policies/:namespace/rules/:rule`: turn a rule on or off. */
+function registerRuleStatusRoute(routes: LinkedRoutes): void {
+  const { v1, principalOf, parts, whisk } = routes;
   v1.post('/policies/:namespace/rules/:rule', async (request) => {
     const principal = principalOf(request);
     requireRole(principal, 'triggers:write');

@@ -19,7 +19,7 @@ import { baseEcosystem, supportedEcosystems } from '../../versions/index.js';
 import { ApiErrorCodes, ScannerApiError } from '../api-error.js';
 import { advisoryKey, packageKey } from '../rematch-index.js';
 import { nameSchema, pageSchema } from '../schemas.js';
-import type { ScannerStore, Visibility, WorkloadRecord } from '../store/scanner-store.js';
+import type { ScannerStore, Visibility, WorkloadRecord } from '../scanner-store.js';
 
 export const workloadSearchQuerySchema = pageSchema.extend({
   q: z.string().trim().max(200).optional(),

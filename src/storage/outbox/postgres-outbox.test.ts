@@ -7,7 +7,8 @@ import { EventTypes, createEvent } from '../../events/cloud-event.js';
 import { Deliverer } from '../../events/deliverer.js';
 import type { DeliveryOutcome } from '../../events/deliverer.js';
 import { PostgresOutbox } from './postgres-outbox.js';
-import { startReceiver, waitUntil } from '../../events/receiver.test-helper.js';
+import { startReceiver } from '../../events/receiver.test-helper.js';
+import { poll, waitUntil } from '../../testing/wait.js';
 import { TargetGuard } from '../../events/ssrf.js';
 
 const adminUrl = process.env.CONTAINMENT_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -73,8 +74,7 @@ after(async () => {
   await poolB?.end();
   // pool.end() resolves before the server has closed the backends; FORCE-terminating one that is
   // still closing surfaces as an error on an already-ended client, so let them go first.
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline && (await backends()) > 0) await new Promise((r) => setTimeout(r, 20));
+  await poll(backends, (n) => n === 0, { ms: 5000, every: 20 });
   await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
 });
 

@@ -3,9 +3,9 @@ import { after, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import type { Baseline } from '../../runtime/contracts.js';
-import { PostgresScannerStore } from '../../scanner/store/postgres-scanner-store.js';
-import type { ScannerStore } from '../../scanner/store/scanner-store.js';
-import { SqliteScannerStore } from '../../scanner/store/sqlite-scanner-store.js';
+import { PostgresScannerStore } from './postgres-scanner-store.js';
+import type { ScannerStore } from '../../scanner/scanner-store.js';
+import { SqliteScannerStore } from './sqlite-scanner-store.js';
 import { requireOrSkip } from '../../testing/shared-data.js';
 import { testEngines } from '../engines.test-helper.js';
 import type { Connection } from '../engines.test-helper.js';
@@ -34,7 +34,7 @@ for (const engine of engines) {
     const need = (t: TestContext): boolean => requireOrSkip(t, engine.available, engine.what);
     let clock = Date.parse('2026-03-01T12:00:00.000Z');
     const openStore = async (c: Connection): Promise<ScannerStore> =>
-      c.engine === 'sqlite' ? new SqliteScannerStore(c.sqlite) : PostgresScannerStore.open(c.pool);
+      c.engine === 'sqlite' ? SqliteScannerStore.open(c.sqlite) : PostgresScannerStore.open(c.pool);
     const open = async (): Promise<{
       baselines: BaselineStore;
       store: ScannerStore;

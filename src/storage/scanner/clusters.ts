@@ -1,6 +1,6 @@
 /** Registered clusters (`scanner_clusters`): one implementation for both engines. */
 import { ConflictError, ErrorCodes } from '../../errors.js';
-import type { ClusterListing, ClusterRecord } from '../../scanner/store/scanner-store.js';
+import type { ClusterListing, ClusterRecord } from '../../scanner/scanner-store.js';
 import { int, isoTime } from '../sql.js';
 import type { SqlDb } from '../sql.js';
 import { Params, visibleWhere } from './visibility.js';

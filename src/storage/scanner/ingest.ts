@@ -9,8 +9,8 @@
  * report id: the loser rolls back and answers `duplicate`, exactly as a retry would.
  */
 import { ErrorCodes, NotFoundError } from '../../errors.js';
-import type { ResultCodec, StoredBlobs } from '../../scanner/store/result-codec.js';
-import { lazyEventContext } from '../../scanner/store/result-codec.js';
+import type { ResultCodec, StoredBlobs } from './result-codec.js';
+import { lazyEventContext } from './result-codec.js';
 import type {
   PlannedEvent,
   RecordScanInput,
@@ -19,7 +19,7 @@ import type {
   ScanContent,
   ScanEventContext,
   ScanKind,
-} from '../../scanner/store/scanner-store.js';
+} from '../../scanner/scanner-store.js';
 import { int } from '../sql.js';
 import type { SqlDb } from '../sql.js';
 import type { ResultColumns, ResultStore } from './results.js';

@@ -1,13 +1,14 @@
 /**
  * The scanner's tables on both engines, in one history (`storage/migrations.ts`). Version 1 is
  * the layout of the first release with the migration runner; it also converts the previous
- * layout in place (inventory and findings as JSON in every result, a per-workload key index),
- * which needs the store's own blob writer: each store passes its engine's conversion.
+ * layout in place (inventory and findings as JSON in every result, a per-workload key index)
+ * through the store's own blob writer (`previous-layout.ts`), so on SQLite it is an `{ async }`
+ * step and the store opens with `migrateSqliteAsync`.
  */
-import type { Database } from 'better-sqlite3';
-import type { PoolClient } from 'pg';
 import { defineMigrations } from '../migrations.js';
 import type { Migrations } from '../migrations.js';
+import { postgresDb, sqliteDb } from '../sql.js';
+import { convertWholeResults } from './previous-layout.js';
 
 export const SQLITE_SCANNER_TABLES = `
 CREATE TABLE IF NOT EXISTS scanner_clusters (
@@ -286,37 +287,32 @@ CREATE INDEX IF NOT EXISTS scanner_baselines_ref ON scanner_baselines (cluster_i
 CREATE INDEX IF NOT EXISTS scanner_detections_retention ON scanner_detections (last_seen);
 `;
 
-/** Converts each whole result of the previous layout to blobs and runs, keeping its id. */
-export interface PreviousLayoutConversion {
-  sqlite?: (db: Database) => void;
-  postgres?: (client: PoolClient) => Promise<void>;
-}
-
-export function scannerMigrations(convert: PreviousLayoutConversion): Migrations {
+export function scannerMigrations(): Migrations {
   return defineMigrations('scanner', [
     {
       version: 1,
       name: 'scanner tables; the previous layout converted in place',
-      sqlite: (db) => {
-        const previousLayout = (
-          db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('scanner_results') as string[]
-        ).includes('vulnerabilities');
-        if (previousLayout) {
-          // Columns the tables of the previous layout lack; the rest of the schema creates what is new.
-          db.exec(`ALTER TABLE scanner_workloads ADD COLUMN inventory_id INTEGER;
-            ALTER TABLE scanner_results ADD COLUMN inventory_id INTEGER REFERENCES scanner_inventories(id);
-            ALTER TABLE scanner_results ADD COLUMN runs TEXT;`);
-        }
-        db.exec(SQLITE_SCANNER_TABLES);
-        if (!previousLayout) return;
-        if (!convert.sqlite) throw new Error('no SQLite conversion of the previous scanner layout');
-        convert.sqlite(db);
-        db.exec(`ALTER TABLE scanner_results DROP COLUMN inventory;
-          ALTER TABLE scanner_results DROP COLUMN vulnerabilities;
-          ALTER TABLE scanner_results DROP COLUMN finding_keys;
-          UPDATE scanner_workloads SET inventory_id = (SELECT r.inventory_id FROM scanner_scans s
-            JOIN scanner_results r ON r.id = s.result_id WHERE s.id = scanner_workloads.last_scan_id);
-          DROP TABLE IF EXISTS scanner_match_index;`);
+      sqlite: {
+        async: async (db) => {
+          const previousLayout = (
+            db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('scanner_results') as string[]
+          ).includes('vulnerabilities');
+          if (previousLayout) {
+            // Columns the tables of the previous layout lack; the rest of the schema creates what is new.
+            db.exec(`ALTER TABLE scanner_workloads ADD COLUMN inventory_id INTEGER;
+              ALTER TABLE scanner_results ADD COLUMN inventory_id INTEGER REFERENCES scanner_inventories(id);
+              ALTER TABLE scanner_results ADD COLUMN runs TEXT;`);
+          }
+          db.exec(SQLITE_SCANNER_TABLES);
+          if (!previousLayout) return;
+          await convertWholeResults(sqliteDb(db));
+          db.exec(`ALTER TABLE scanner_results DROP COLUMN inventory;
+            ALTER TABLE scanner_results DROP COLUMN vulnerabilities;
+            ALTER TABLE scanner_results DROP COLUMN finding_keys;
+            UPDATE scanner_workloads SET inventory_id = (SELECT r.inventory_id FROM scanner_scans s
+              JOIN scanner_results r ON r.id = s.result_id WHERE s.id = scanner_workloads.last_scan_id);
+            DROP TABLE IF EXISTS scanner_match_index;`);
+        },
       },
       postgres: async (client) => {
         const { rowCount } = await client.query(
@@ -330,8 +326,7 @@ export function scannerMigrations(convert: PreviousLayoutConversion): Migrations
         }
         await client.query(POSTGRES_SCANNER_TABLES);
         if (!previousLayout) return;
-        if (!convert.postgres) throw new Error('no PostgreSQL conversion of the previous scanner layout');
-        await convert.postgres(client);
+        await convertWholeResults(postgresDb(client));
         await client.query(`ALTER TABLE scanner_results DROP COLUMN inventory, DROP COLUMN vulnerabilities,
             DROP COLUMN finding_keys, ALTER COLUMN inventory_id SET NOT NULL, ALTER COLUMN runs SET NOT NULL,
             ADD FOREIGN KEY (inventory_id) REFERENCES scanner_inventories(id);

@@ -3,15 +3,11 @@
  * workloads an advisory change touches (through the index written with each inventory and
  * result), their latest content, and re-derived results recorded as scans of kind `rematch`.
  */
-import type {
-  RematchTarget,
-  RecordRematchInput,
-  RecordRematchOutcome,
-} from '../../scanner/store/scanner-store.js';
-import type { EncodedContent, ResultCodec, StoredBlobs } from '../../scanner/store/result-codec.js';
-import { rematchTarget } from '../../scanner/store/result-codec.js';
-import { identityOf } from '../../scanner/store/workload-row.js';
-import type { WorkloadRow } from '../../scanner/store/workload-row.js';
+import type { RematchTarget, RecordRematchInput, RecordRematchOutcome } from '../../scanner/scanner-store.js';
+import type { EncodedContent, ResultCodec, StoredBlobs } from './result-codec.js';
+import { rematchTarget } from './result-codec.js';
+import { identityOf } from './workload-row.js';
+import type { WorkloadRow } from './workload-row.js';
 import type { InsecureConfiguration } from '../../inventory/types.js';
 import { epochMs, int, isoTime } from '../sql.js';
 import type { SqlDb } from '../sql.js';

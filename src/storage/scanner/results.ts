@@ -8,8 +8,8 @@
 import type { InsecureConfiguration } from '../../inventory/types.js';
 import type { FindingSet } from '../../scanner/finding-sets.js';
 import { contentOf } from '../../scanner/package-matcher.js';
-import type { EncodedContent, ResultCodec, StoredBlobs } from '../../scanner/store/result-codec.js';
-import type { ScanContent, StoredInventory } from '../../scanner/store/scanner-store.js';
+import type { EncodedContent, ResultCodec, StoredBlobs } from './result-codec.js';
+import type { ScanContent, StoredInventory } from '../../scanner/scanner-store.js';
 import { int } from '../sql.js';
 import type { SqlDb } from '../sql.js';
 

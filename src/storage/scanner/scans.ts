@@ -12,9 +12,9 @@ import type {
   ScanKind,
   ScanRecord,
   WorkloadRecord,
-} from '../../scanner/store/scanner-store.js';
-import { identityOf } from '../../scanner/store/workload-row.js';
-import type { WorkloadRow } from '../../scanner/store/workload-row.js';
+} from '../../scanner/scanner-store.js';
+import { identityOf } from './workload-row.js';
+import type { WorkloadRow } from './workload-row.js';
 import { int, isoTime } from '../sql.js';
 import type { SqlDb } from '../sql.js';
 import type { ResultColumns, ResultStore } from './results.js';

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { NotFoundError } from '../../errors.js';
-import { PostgresScannerStore } from '../../scanner/store/postgres-scanner-store.js';
-import type { ScannerStore } from '../../scanner/store/scanner-store.js';
-import { SqliteScannerStore } from '../../scanner/store/sqlite-scanner-store.js';
+import { PostgresScannerStore } from './postgres-scanner-store.js';
+import type { ScannerStore } from '../../scanner/scanner-store.js';
+import { SqliteScannerStore } from './sqlite-scanner-store.js';
 import { requireOrSkip } from '../../testing/shared-data.js';
 import { testEngines } from '../engines.test-helper.js';
 
@@ -18,7 +18,7 @@ for (const engine of engines) {
     const open = async (): Promise<ScannerStore> => {
       const c = await (await engine.database()).connect();
       return c.engine === 'sqlite'
-        ? new SqliteScannerStore(c.sqlite, { now: () => at })
+        ? await SqliteScannerStore.open(c.sqlite, { now: () => at })
         : PostgresScannerStore.open(c.pool, { now: () => at });
     };
 

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCodes, NotFoundError } from '../../errors.js';
 import type { DeliveryTarget } from '../../events/deliverer.js';
-import type { NewTrigger, TriggerRecord } from '../../scanner/store/scanner-store.js';
+import type { NewTrigger, TriggerRecord } from '../../scanner/scanner-store.js';
 import { isoTime } from '../sql.js';
 import type { SqlDb } from '../sql.js';
 

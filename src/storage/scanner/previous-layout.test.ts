@@ -13,11 +13,11 @@ import pg from 'pg';
 import { createTestDatabase, postgresReachable, postgresWhat } from '../../testing/postgres.js';
 import { requireOrSkip } from '../../testing/shared-data.js';
 import { PostgresScannerStore } from './postgres-scanner-store.js';
-import type { ScannerStore } from './scanner-store.js';
+import type { ScannerStore } from '../../scanner/scanner-store.js';
 import type { Package } from '../../inventory/types.js';
 import type { VulnerabilityFinding } from '../../matching/types.js';
-import { packageView } from '../finding-sets.js';
-import { advisoryKey, inventoryPackageKey } from '../rematch-index.js';
+import { packageView } from '../../scanner/finding-sets.js';
+import { advisoryKey, inventoryPackageKey } from '../../scanner/rematch-index.js';
 import { SqliteScannerStore } from './sqlite-scanner-store.js';
 
 // The tables as the previous version created them.
@@ -201,13 +201,22 @@ const summary = {
 
 const inventory = { packages: [clean, pkg], insecureConfigurations: [] };
 
-async function assertConverted(store: ScannerStore): Promise<void> {
-  const scan = await store.getScan(3, { cluster: '*', namespaces: '*' });
-  assert.deepEqual(scan?.vulnerabilities, [finding]);
-  assert.deepEqual(scan?.inventory, inventory);
-  assert.deepEqual(scan?.summary, summary);
-  assert.deepEqual(await store.rematchCandidates([inventoryPackageKey(pkg)]), [7]);
-  assert.deepEqual(await store.rematchCandidates([advisoryKey('GHSA-35jh-r3h4-6jhm')]), [7]);
+/** Workload 7 (scan 3, result 5) and workload 8 (scan 4, result 6) ran the same content. */
+async function assertConverted(
+  store: ScannerStore,
+  count: (table: string) => Promise<number>,
+): Promise<void> {
+  for (const id of [3, 4]) {
+    const scan = await store.getScan(id, { cluster: '*', namespaces: '*' });
+    assert.deepEqual(scan?.vulnerabilities, [finding]);
+    assert.deepEqual(scan?.inventory, inventory);
+    assert.deepEqual(scan?.summary, summary);
+  }
+  // The shared content is stored once.
+  assert.equal(await count('scanner_inventories'), 1);
+  assert.equal(await count('scanner_finding_sets'), 1);
+  assert.deepEqual(await store.rematchCandidates([inventoryPackageKey(pkg)]), [7, 8]);
+  assert.deepEqual(await store.rematchCandidates([advisoryKey('GHSA-35jh-r3h4-6jhm')]), [7, 8]);
   assert.deepEqual(await store.rematchCandidates(['p|npm|express']), []);
   // A check-in on the converted result, and the previous keys decoded from it.
   let previous: readonly string[] | undefined;
@@ -233,22 +242,27 @@ test('a SQLite database of the previous layout is converted when opened', async 
     old.exec(PREVIOUS_SCHEMA);
     old.exec(`INSERT INTO scanner_clusters (id, name, created_at) VALUES (1, 'c', 0);
       INSERT INTO scanner_workloads (id, cluster_id, namespace, pod, node, image, first_seen, last_seen, last_scan_id)
-        VALUES (7, 1, 'ns', 'p', 'n', 'i', 0, 0, 3)`);
-    old
-      .prepare(
-        `INSERT INTO scanner_results (id, workload_id, inventory, vulnerabilities, insecure_configurations, summary, finding_keys)
-         VALUES (5, 7, ?, ?, '[]', ?, '[]')`,
-      )
-      .run(JSON.stringify(inventory), JSON.stringify([finding]), JSON.stringify(summary));
+        VALUES (7, 1, 'ns', 'p', 'n', 'i', 0, 0, 3), (8, 1, 'ns', 'q', 'n', 'i', 0, 0, 4)`);
+    const result = old.prepare(
+      `INSERT INTO scanner_results (id, workload_id, inventory, vulnerabilities, insecure_configurations, summary, finding_keys)
+       VALUES (?, ?, ?, ?, '[]', ?, '[]')`,
+    );
+    for (const [id, workload] of [
+      [5, 7],
+      [6, 8],
+    ])
+      result.run(id, workload, JSON.stringify(inventory), JSON.stringify([finding]), JSON.stringify(summary));
     old.exec(`INSERT INTO scanner_scans (id, workload_id, result_id, report_id, kind, scan_time, received_at, inventory_hash, node, image)
-        VALUES (3, 7, 5, 'r1', 'full', 1000, 1000, 'h', 'n', 'i');
-      INSERT INTO scanner_reports (cluster_id, report_id, scan_id) VALUES (1, 'r1', 3);
+        VALUES (3, 7, 5, 'r1', 'full', 1000, 1000, 'h', 'n', 'i'), (4, 8, 6, 'r0', 'full', 1000, 1000, 'h', 'n', 'i');
+      INSERT INTO scanner_reports (cluster_id, report_id, scan_id) VALUES (1, 'r1', 3), (1, 'r0', 4);
       INSERT INTO scanner_match_index (key, workload_id) VALUES ('p|npm|lodash', 7)`);
     old.close();
 
-    const store = SqliteScannerStore.open(path);
+    const store = await SqliteScannerStore.open(path);
     try {
-      await assertConverted(store);
+      await assertConverted(store, async (table) =>
+        Number(store.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get()),
+      );
       const columns = store.db
         .prepare('SELECT name FROM pragma_table_info(?)')
         .pluck()
@@ -258,7 +272,7 @@ test('a SQLite database of the previous layout is converted when opened', async 
       await store.close();
     }
     // Opening it again changes nothing.
-    const again = SqliteScannerStore.open(path);
+    const again = await SqliteScannerStore.open(path);
     assert.equal((await again.getScan(3, { cluster: '*', namespaces: '*' }))?.vulnerabilities.length, 1);
     await again.close();
   } finally {
@@ -274,16 +288,19 @@ test('a PostgreSQL database of the previous layout is converted when opened', as
     await pool.query(PREVIOUS_PG_SCHEMA);
     await pool.query(`INSERT INTO scanner_clusters (id, name, created_at) OVERRIDING SYSTEM VALUE VALUES (1, 'c', now());
       INSERT INTO scanner_workloads (id, cluster_id, namespace, pod, node, image, first_seen, last_seen, last_scan_id)
-        OVERRIDING SYSTEM VALUE VALUES (7, 1, 'ns', 'p', 'n', 'i', now(), now(), 3)`);
+        OVERRIDING SYSTEM VALUE VALUES (7, 1, 'ns', 'p', 'n', 'i', now(), now(), 3), (8, 1, 'ns', 'q', 'n', 'i', now(), now(), 4)`);
     await pool.query(
       `INSERT INTO scanner_results (id, workload_id, inventory, vulnerabilities, insecure_configurations, summary, finding_keys)
-       OVERRIDING SYSTEM VALUE VALUES (5, 7, $1, $2, '[]', $3, '[]')`,
+       OVERRIDING SYSTEM VALUE VALUES (5, 7, $1, $2, '[]', $3, '[]'), (6, 8, $1, $2, '[]', $3, '[]')`,
       [JSON.stringify(inventory), JSON.stringify([finding]), JSON.stringify(summary)],
     );
     await pool.query(`INSERT INTO scanner_scans (id, workload_id, result_id, report_id, kind, scan_time, received_at, inventory_hash, node, image)
-        OVERRIDING SYSTEM VALUE VALUES (3, 7, 5, 'r1', 'full', to_timestamp(1), to_timestamp(1), 'h', 'n', 'i');
-      INSERT INTO scanner_reports (cluster_id, report_id, scan_id) VALUES (1, 'r1', 3)`);
-    await assertConverted(await PostgresScannerStore.open(pool));
+        OVERRIDING SYSTEM VALUE VALUES (3, 7, 5, 'r1', 'full', to_timestamp(1), to_timestamp(1), 'h', 'n', 'i'),
+          (4, 8, 6, 'r0', 'full', to_timestamp(1), to_timestamp(1), 'h', 'n', 'i');
+      INSERT INTO scanner_reports (cluster_id, report_id, scan_id) VALUES (1, 'r1', 3), (1, 'r0', 4)`);
+    await assertConverted(await PostgresScannerStore.open(pool), async (table) =>
+      Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]?.n),
+    );
     const { rows } = await pool.query(
       `SELECT column_name FROM information_schema.columns WHERE table_name = 'scanner_results'`,
     );

@@ -5,23 +5,23 @@
  * decision of WHICH events a scan causes stays with the caller (`events` callback, pure).
  */
 import type { CloudEvent } from 'cloudevents';
-import type { DeliveryTarget } from '../../events/deliverer.js';
-import type { WorkloadIdentity } from '../../events/cloud-event.js';
-import type { DeadLetter, DeadLetterFilter, DeliveryQueue } from '../../events/outbox.js';
+import type { DeliveryTarget } from '../events/deliverer.js';
+import type { WorkloadIdentity } from '../events/cloud-event.js';
+import type { DeadLetter, DeadLetterFilter, DeliveryQueue } from '../events/outbox.js';
 import type {
   Completeness,
   InsecureConfiguration,
   InventoryGap,
   OsInfo,
   Package,
-} from '../../inventory/types.js';
-import type { ScanSummary, VulnerabilityFinding } from '../../matching/types.js';
-import type { FindingSet } from '../finding-sets.js';
-import type { DetectionStore } from '../../storage/scanner/detections.js';
+} from '../inventory/types.js';
+import type { ScanSummary, VulnerabilityFinding } from '../matching/types.js';
+import type { FindingSet } from './finding-sets.js';
+import type { DetectionStore } from '../storage/scanner/detections.js';
 
 /** What a reader may see: one cluster or all, and a namespace list or all. */
-export type { Page, Visibility, WorkloadFilter } from '../../storage/scanner/visibility.js';
-import type { Page, Visibility, WorkloadFilter } from '../../storage/scanner/visibility.js';
+export type { Page, Visibility, WorkloadFilter } from '../storage/scanner/visibility.js';
+import type { Page, Visibility, WorkloadFilter } from '../storage/scanner/visibility.js';
 
 export interface ClusterRecord {
   name: string;

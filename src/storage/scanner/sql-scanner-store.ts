@@ -3,12 +3,12 @@
  * triggers, detections) each written once, put together over one engine's connection. The
  * engine-specific hooks are what `ScannerEngine` holds: the transaction (with the outbox on its
  * connection) and how many re-matches commit together. `SqliteScannerStore` and
- * `PostgresScannerStore` (scanner/store/) open an engine and hand it here.
+ * `PostgresScannerStore` (beside this file) open an engine and hand it here.
  */
 import type { DeliveryTarget } from '../../events/deliverer.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import type { DeadLetter, DeadLetterFilter, DeliveryQueue } from '../../events/outbox.js';
-import { ResultCodec } from '../../scanner/store/result-codec.js';
+import { ResultCodec } from './result-codec.js';
 import type {
   ClusterListing,
   ClusterRecord,
@@ -26,7 +26,7 @@ import type {
   ScanRecord,
   TriggerRecord,
   WorkloadRecord,
-} from '../../scanner/store/scanner-store.js';
+} from '../../scanner/scanner-store.js';
 import type { SqlDb } from '../sql.js';
 import { ClusterStore } from './clusters.js';
 import { DetectionStore } from './detections.js';

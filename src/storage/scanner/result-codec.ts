@@ -6,37 +6,18 @@
  */
 import type { Package } from '../../inventory/types.js';
 import type { VulnerabilityFinding } from '../../matching/types.js';
-import { contentDigest, findingKeys, findingSet, joinRuns, splitRuns } from '../finding-sets.js';
-import type { BareFinding, FindingSet } from '../finding-sets.js';
-import { advisoryKey, inventoryPackageKey } from '../rematch-index.js';
+import { contentDigest, findingKeys, findingSet, joinRuns, splitRuns } from '../../scanner/finding-sets.js';
+import type { BareFinding, FindingSet } from '../../scanner/finding-sets.js';
+import { advisoryKey, inventoryPackageKey } from '../../scanner/rematch-index.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import type { InsecureConfiguration } from '../../inventory/types.js';
-import type { RematchTarget, ScanContent, ScanEventContext, StoredInventory } from './scanner-store.js';
-
-/** A Map that forgets its least recently used entries beyond `max`. */
-export class Lru<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly max: number) {}
-  get(key: K): V | undefined {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
-    }
-    return value;
-  }
-  set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
-  }
-  has(key: K): boolean {
-    return this.map.has(key);
-  }
-  clear(): void {
-    this.map.clear();
-  }
-}
+import { Lru } from '../../scanner/lru.js';
+import type {
+  RematchTarget,
+  ScanContent,
+  ScanEventContext,
+  StoredInventory,
+} from '../../scanner/scanner-store.js';
 
 /** One content to store: its blobs (the store inserts those it lacks) and how to reference them. */
 export interface EncodedContent {

@@ -4,11 +4,11 @@ import { after, before, test } from 'node:test';
 import { EventTypes, createEvent } from '../../events/cloud-event.js';
 import type { WorkloadIdentity } from '../../events/cloud-event.js';
 import type { Package } from '../../inventory/types.js';
-import { findingKeys, packageView } from '../finding-sets.js';
-import { advisoryKey, inventoryPackageKey } from '../rematch-index.js';
-import { describeEachBackend, openBackendStores } from '../scanner-harness.test-helper.js';
-import type { BackendStores } from '../scanner-harness.test-helper.js';
-import type { RecordScanOutcome, ScanContent, ScannerStore } from './scanner-store.js';
+import { findingKeys, packageView } from '../../scanner/finding-sets.js';
+import { advisoryKey, inventoryPackageKey } from '../../scanner/rematch-index.js';
+import { describeEachBackend, openBackendStores } from '../../scanner/scanner-harness.test-helper.js';
+import type { BackendStores } from '../../scanner/scanner-harness.test-helper.js';
+import type { RecordScanOutcome, ScanContent, ScannerStore } from '../../scanner/scanner-store.js';
 
 const zero = { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, UNKNOWN: 0 };
 const dep: Package = { name: 'dep', version: '1.0.0', ecosystem: 'npm', location: '/app', extractor: 'npm' };
