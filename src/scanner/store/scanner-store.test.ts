@@ -189,7 +189,13 @@ describeEachBackend('scanner store', {}, (backend) => {
     const plan = (ctx: ScanEventContext): PlannedEvent[] => {
       const every = ctx.triggers.filter((t) => t.everyScan).map((t) => t.id);
       if (ctx.checkIn && every.length === 0) return [];
-      const data = { workload: w, scanTime: new Date().toISOString(), summary: zero, newFindings: [] };
+      const data = {
+        workload: w,
+        scanTime: new Date().toISOString(),
+        summary: zero,
+        newFindings: [],
+        insecureConfigurations: [],
+      };
       return [{ event: createEvent(EventTypes.SCAN_COMPLETED, 'c', data), triggerIds: every }];
     };
     const ids = ['ci-1', 'ci-2', 'ci-3', 'ci-dup', 'ci-dup', 'ci-dup'];
