@@ -357,6 +357,12 @@ export class ScanWriter {
     return undefined;
   }
 
+  /**
+   * A check-in on PostgreSQL tries `checkInAtOnce` first. The transaction (restructured for fewer
+   * round trips, 2026-12-07): one statement for cluster lock + workload upsert + report-id lookup +
+   * "has triggers", the previous scan if any, the blobs (`storeBlobs`), one `writeScan`, the
+   * triggers only if the cluster has some, the events.
+   */
   async recordScan(input: RecordScanInput): Promise<RecordScanOutcome> {
     if (!input.content && this.reads.db.engine === 'postgres' && quietCheckIn(input.events)) {
       const outcome = await this.checkInAtOnce(input);

@@ -28,7 +28,8 @@ export class ResultStore {
 
   /**
    * Inserts the blobs the content needs and the codec does not know to be stored, in digest order
-   * (two PostgreSQL replicas inserting the same blobs then wait for each other, not deadlock).
+   * (two PostgreSQL replicas inserting the same blobs then wait for each other, not deadlock). On
+   * PostgreSQL all in one statement (`storeBlobsAtOnce`); on SQLite one statement per write.
    */
   async storeBlobs(db: SqlDb, encoded: EncodedContent): Promise<StoredBlobs> {
     const { inventory } = encoded;
