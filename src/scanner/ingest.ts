@@ -5,7 +5,7 @@
  * workload, every scan whose findings differ from the previous one, and every scan for triggers
  * that asked for them all).
  */
-import { ConflictError, ErrorCodes, NotFoundError } from '../errors.js';
+import { ConflictError, ErrorCodes } from '../errors.js';
 import { EventTypes, createEvent } from '../events/cloud-event.js';
 import type { WorkloadIdentity } from '../events/cloud-event.js';
 import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
@@ -136,30 +136,18 @@ export async function ingestReport(deps: IngestDeps, report: AgentReport): Promi
     return { scanId: outcome.scanId, kind: outcome.kind, duplicate: false, events: outcome.events };
   };
 
+  // A check-in first, with or without the inventory: the store records the report as one when its
+  // hash is the workload's last one, answers a retried report id and an unregistered cluster, and
+  // otherwise answers hash-changed, having found the cluster registered and the report id new: so
+  // a report that needs matching costs no reads before it (one statement on PostgreSQL).
+  const checkedIn = await record();
+  if (checkedIn) return checkedIn;
   if (!report.inventory) {
-    // The store checks the hash in its transaction: unknown workload or another hash → hash-changed.
-    const checkedIn = await record();
-    if (checkedIn) return checkedIn;
     throw new ConflictError(
       ErrorCodes.INVENTORY_REQUIRED,
       `inventory hash is not the workload's last one; send the report with its inventory`,
     );
   }
-  // Check-ins (the store answers retried report ids and unknown clusters in its transaction).
-  if ((await store.lastInventoryHash(report.workload)) === report.inventoryHash) {
-    const checkedIn = await record();
-    if (checkedIn) return checkedIn;
-    // Another report changed the workload's hash meanwhile: this one needs matching after all.
-  }
-  // Before matching, which costs most: a retried report, or a cluster nobody registered.
-  if (!(await store.getCluster(report.workload.cluster))) {
-    throw new NotFoundError(
-      ErrorCodes.CLUSTER_NOT_FOUND,
-      `cluster ${report.workload.cluster} is not registered`,
-    );
-  }
-  const seen = await store.findReport(report.workload.cluster, report.reportId);
-  if (seen) return duplicateOf(seen.scanId, seen.workload, seen.kind);
   return (await record(report.inventory)) as IngestResult;
 }
 

@@ -28,10 +28,12 @@ export class ResultStore {
 
   /**
    * Inserts the blobs the content needs and the codec does not know to be stored, in digest order
-   * (two PostgreSQL replicas inserting the same blobs then wait for each other, not deadlock).
+   * (two PostgreSQL replicas inserting the same blobs then wait for each other, not deadlock). On
+   * PostgreSQL all in one statement (`storeBlobsAtOnce`); on SQLite one statement per write.
    */
   async storeBlobs(db: SqlDb, encoded: EncodedContent): Promise<StoredBlobs> {
     const { inventory } = encoded;
+    if (db.engine === 'postgres') return this.storeBlobsAtOnce(db, encoded);
     let inventoryId = inventory.knownId ?? this.codec.inventoryId(inventory.digest);
     if (inventoryId === undefined) {
       const inserted = await db.get<{ id: number | string }>(
@@ -95,6 +97,76 @@ export class ResultStore {
         ],
         pairs,
       );
+    }
+    return { inventoryId, setIds };
+  }
+
+  /**
+   * PostgreSQL's `storeBlobs` in one statement (a round trip instead of up to five): the inventory
+   * with its keys, the missing finding sets and the advisory pairs, each `ON CONFLICT DO NOTHING`
+   * in the same order as on SQLite (inventory, then sets and pairs by digest: replicas wait for each
+   * other, never deadlock). The ids of blobs that were already stored are read in the same
+   * statement; only a blob another replica committed while it ran (invisible to its snapshot) is
+   * read again after it.
+   */
+  private async storeBlobsAtOnce(db: SqlDb, encoded: EncodedContent): Promise<StoredBlobs> {
+    const { inventory } = encoded;
+    const knownInventory = inventory.knownId ?? this.codec.inventoryId(inventory.digest);
+    const setIds = new Map<string, string>();
+    const missing: FindingSet[] = [];
+    for (const set of encoded.sets) {
+      const id = this.codec.setId(set.digest);
+      if (id === undefined) missing.push(set);
+      else setIds.set(set.digest, id);
+    }
+    missing.sort((a, b) => byString(a.digest, b.digest));
+    const pairs = [...encoded.advisoryPackages].sort((a, b) => byString(a[0], b[0]) || byString(a[1], b[1]));
+    const rows = await db.all<{ blob: 'inventory' | 'set'; id: number | string; digest: string }>(
+      `WITH inv AS (
+         INSERT INTO scanner_inventories (digest, inventory) SELECT $1::text, $2::text WHERE $1 IS NOT NULL
+         ON CONFLICT (digest) DO NOTHING RETURNING id
+       ), keys AS (
+         INSERT INTO scanner_inventory_keys (key, inventory_id)
+         SELECT k, inv.id FROM inv, unnest($3::text[]) AS k ON CONFLICT DO NOTHING
+       ), sets AS (
+         INSERT INTO scanner_finding_sets (digest, findings) SELECT * FROM unnest($4::text[], $5::text[])
+         ON CONFLICT DO NOTHING RETURNING id, digest
+       ), pairs AS (
+         INSERT INTO scanner_advisory_packages (advisory_key, package_key)
+         SELECT * FROM unnest($6::text[], $7::text[]) ON CONFLICT DO NOTHING
+       )
+       SELECT 'inventory' AS blob, id, $1 AS digest FROM inv
+       UNION ALL SELECT 'inventory', id, digest FROM scanner_inventories WHERE digest = $1
+       UNION ALL SELECT 'set', id, digest FROM sets
+       UNION ALL SELECT 'set', id, digest FROM scanner_finding_sets WHERE digest = ANY($4::text[])`,
+      [
+        knownInventory === undefined ? inventory.digest : null,
+        knownInventory === undefined ? inventory.json : null,
+        knownInventory === undefined ? inventory.packageKeys() : [],
+        missing.map((m) => m.digest),
+        missing.map((m) => m.body),
+        pairs.map(([advisory]) => advisory),
+        pairs.map(([, pkg]) => pkg),
+      ],
+    );
+    let inventoryId = knownInventory;
+    for (const row of rows) {
+      if (row.blob === 'inventory') inventoryId = String(row.id);
+      else setIds.set(row.digest, String(row.id));
+    }
+    inventoryId ??= (
+      await db.get<{ id: number | string }>('SELECT id FROM scanner_inventories WHERE digest = $1', [
+        inventory.digest,
+      ])
+    )?.id?.toString();
+    if (inventoryId === undefined) throw new Error('inventory blob vanished');
+    const unread = missing.filter((m) => !setIds.has(m.digest)).map((m) => m.digest);
+    if (unread.length > 0) {
+      const late = await db.all<{ id: number | string; digest: string }>(
+        `SELECT id, digest FROM scanner_finding_sets WHERE ${db.inArray('digest', '$1', 'text')}`,
+        [db.array(unread)],
+      );
+      for (const row of late) setIds.set(row.digest, String(row.id));
     }
     return { inventoryId, setIds };
   }

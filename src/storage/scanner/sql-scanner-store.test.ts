@@ -8,7 +8,13 @@ import { findingKeys, packageView } from '../../scanner/finding-sets.js';
 import { advisoryKey, inventoryPackageKey } from '../../scanner/rematch-index.js';
 import { describeEachBackend, openBackendStores } from '../../scanner/scanner-harness.test-helper.js';
 import type { BackendStores } from '../../scanner/scanner-harness.test-helper.js';
-import type { RecordScanOutcome, ScanContent, ScannerStore } from '../../scanner/scanner-store.js';
+import type {
+  PlannedEvent,
+  RecordScanOutcome,
+  ScanContent,
+  ScanEventContext,
+  ScannerStore,
+} from '../../scanner/scanner-store.js';
 
 const zero = { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, UNKNOWN: 0 };
 const dep: Package = { name: 'dep', version: '1.0.0', ecosystem: 'npm', location: '/app', extractor: 'npm' };
@@ -165,6 +171,117 @@ describeEachBackend('scanner store', {}, (backend) => {
     assert.deepEqual(seen, [key('a')]);
     assert.equal(await rows('scanner_results'), 1);
     assert.equal((await store.findReport('c', 'r-check'))?.kind, 'check-in');
+  });
+
+  test('check-ins at once: each report id recorded once, in one chain; an every-scan trigger still gets its event', async () => {
+    const w = workload('ci');
+    const first = await store.recordScan({
+      reportId: 'ci-0',
+      workload: w,
+      scanTime: new Date(),
+      inventoryHash: 'h-ci',
+      content: content(['a']),
+      events: () => [],
+    });
+    assert.equal(first.status, 'recorded');
+    const [scans, results] = [await rows('scanner_scans'), await rows('scanner_results')];
+    // The quiet plan of a check-in without triggers that want every scan (as planScanEvents).
+    const plan = (ctx: ScanEventContext): PlannedEvent[] => {
+      const every = ctx.triggers.filter((t) => t.everyScan).map((t) => t.id);
+      if (ctx.checkIn && every.length === 0) return [];
+      const data = {
+        workload: w,
+        scanTime: new Date().toISOString(),
+        summary: zero,
+        newFindings: [],
+        insecureConfigurations: [],
+      };
+      return [{ event: createEvent(EventTypes.SCAN_COMPLETED, 'c', data), triggerIds: every }];
+    };
+    const ids = ['ci-1', 'ci-2', 'ci-3', 'ci-dup', 'ci-dup', 'ci-dup'];
+    const outcomes = await Promise.all(
+      ids.map((reportId, i) =>
+        store.recordScan({
+          reportId,
+          workload: { ...w, node: `n${i}` },
+          scanTime: new Date(),
+          inventoryHash: 'h-ci',
+          events: plan,
+        }),
+      ),
+    );
+    const recorded = outcomes.filter((o) => o.status === 'recorded');
+    assert.deepEqual(
+      recorded.map((o) => o.status === 'recorded' && [o.kind, o.events]),
+      Array.from({ length: 4 }, () => ['check-in', 0]),
+    );
+    // The duplicates name the scan of the one that won, sent from its node.
+    const won = outcomes.findIndex((o, i) => ids[i] === 'ci-dup' && o.status === 'recorded');
+    const dupScan = (await store.findReport('c', 'ci-dup'))?.scanId;
+    for (const o of outcomes.filter((o) => o.status !== 'recorded'))
+      assert.deepEqual(o, {
+        status: 'duplicate',
+        scanId: dupScan,
+        kind: 'check-in',
+        workload: { ...w, node: `n${won}` },
+      });
+    // Four scans, no new result: each check-in reuses the first report's.
+    assert.deepEqual([await rows('scanner_scans'), await rows('scanner_results')], [scans + 4, results]);
+    const [listed] = await store.listWorkloads(
+      { cluster: 'c', namespaces: '*' },
+      { pod: 'ci' },
+      { limit: 9, offset: 0 },
+    );
+    const latest = Math.max(...recorded.map((o) => (o.status === 'recorded' ? o.scanId : 0)));
+    assert.equal(listed?.lastScan?.id, latest);
+    assert.equal(listed.lastScan.kind, 'check-in');
+    assert.equal(
+      listed.workload.node,
+      (await store.getScan(latest, { cluster: 'c', namespaces: '*' }))?.workload.node,
+    );
+    assert.deepEqual(
+      (await store.getScan(latest, { cluster: 'c', namespaces: '*' }))?.vulnerabilities.map((v) => v.id),
+      ['a'],
+    );
+
+    // Another hash: nothing written. An unknown cluster: its error, as for a full report.
+    const stale = {
+      reportId: 'ci-stale',
+      workload: w,
+      scanTime: new Date(),
+      inventoryHash: 'h-other',
+      events: plan,
+    };
+    assert.deepEqual(await store.recordScan(stale), { status: 'hash-changed' });
+    await assert.rejects(store.recordScan({ ...stale, workload: { ...w, cluster: 'nowhere' } }), {
+      code: 'CLUSTER_NOT_FOUND',
+    });
+    assert.equal(await rows('scanner_scans'), scans + 4);
+
+    // An every-scan trigger of another namespace changes nothing; one covering this one gets its event.
+    const trigger = (namespaces: string[]) =>
+      store.createTrigger({
+        cluster: 'c',
+        namespaces,
+        url: 'http://x/',
+        kind: 'cloudevents',
+        secret: 's',
+        everyScan: true,
+      });
+    const elsewhere = await trigger(['other']);
+    const again = { workload: w, scanTime: new Date(), inventoryHash: 'h-ci', events: plan };
+    assert.deepEqual(
+      [await store.recordScan({ ...again, reportId: 'ci-4' })].map(
+        (o) => o.status === 'recorded' && o.events,
+      ),
+      [0],
+    );
+    const here = await trigger(['ns']);
+    const outbox = await rows('event_outbox');
+    const loud = await store.recordScan({ ...again, reportId: 'ci-5' });
+    assert.equal(loud.status === 'recorded' && loud.events, 1);
+    assert.equal(await rows('event_outbox'), outbox + 1);
+    for (const t of [elsewhere, here]) assert.equal(await store.deleteTrigger(t.id), true);
   });
 
   test('deleting a cluster removes its workloads, scans, reports and triggers', async () => {
