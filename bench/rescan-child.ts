@@ -63,6 +63,12 @@ export interface AgentMeasurement {
    * the agent's rescan and the server's check-in, less sensitive to load than wall time.
    */
   rescanCpuMs: number[];
+  /**
+   * The same for the periodic rescans that take the inventory afresh (at least every tenth): a walk
+   * of the whole root, or of the writable layer only where the agent scans from the layers.
+   */
+  walkRescanMs: number[];
+  walkRescanCpuMs: number[];
   checkIns: number;
   walks: number;
 }
@@ -136,9 +142,17 @@ async function agentRescans(image: string, n: number): Promise<AgentMeasurement>
     const rescanCpuMs = kinds.flatMap((k, i) =>
       k === 'check-in' && !walkedFor[i] ? [cpuMs[i] as number] : [],
     );
+    const walkRescanMs = kinds.flatMap((k, i) =>
+      k === 'check-in' && walkedFor[i] ? [(scanMs[i] as number) + (sendMs[i] as number)] : [],
+    );
+    const walkRescanCpuMs = kinds.flatMap((k, i) =>
+      k === 'check-in' && walkedFor[i] ? [cpuMs[i] as number] : [],
+    );
     return {
       rescanMs: rescanMs.slice(0, n),
       rescanCpuMs: rescanCpuMs.slice(0, n),
+      walkRescanMs,
+      walkRescanCpuMs,
       checkIns: agent.stats.checkIns,
       walks: agent.stats.walks,
     };
