@@ -475,7 +475,11 @@ export class Agent {
     if (!(await alive())) throw new Gone('during scan');
     t.lastScanAt = Date.now();
     t.layer = layer;
-    if (!reuse) t.walked = { inventory, at: t.lastScanAt, workload, startTime };
+    if (!reuse) {
+      // The layers may give the very inventory back: its report parts stand too.
+      const report = last?.inventory === inventory ? last.report : undefined;
+      t.walked = { inventory, at: t.lastScanAt, workload, startTime, ...(report ? { report } : {}) };
+    }
     return { workload, inventory, scanTime };
   }
 
