@@ -32,6 +32,8 @@ export interface RootOverlay {
   upperDir?: string;
   /** Mount points below the root (`/proc`, `/etc/hosts`, volumes …), as the process sees them. */
   mounts: string[];
+  /** Another mount at `/` lies under this one (the process mounted over its own root). */
+  stacked: boolean;
 }
 
 /**
@@ -42,6 +44,7 @@ export interface RootOverlay {
 export function rootOverlay(mountinfoText: string): RootOverlay | undefined {
   let found: RootOverlay | undefined;
   const mounts: string[] = [];
+  let roots = 0;
   for (const line of mountinfoText.split('\n')) {
     const sep = line.indexOf(' - ');
     if (sep < 0) continue;
@@ -52,6 +55,7 @@ export function rootOverlay(mountinfoText: string): RootOverlay | undefined {
       mounts.push(mountPoint);
       continue;
     }
+    roots += 1;
     if (fsType !== 'overlay' || superOptions === undefined) {
       found = undefined;
       continue;
@@ -64,7 +68,7 @@ export function rootOverlay(mountinfoText: string): RootOverlay | undefined {
       else if (option.startsWith('lowerdir='))
         lowerDirs.push(...option.slice('lowerdir='.length).split(':').map(unescape));
     }
-    found = { lowerDirs, ...(upperDir === undefined ? {} : { upperDir }), mounts };
+    found = { lowerDirs, ...(upperDir === undefined ? {} : { upperDir }), mounts, stacked: roots > 1 };
   }
   return found;
 }

@@ -185,6 +185,9 @@ export class LayerScans {
   private async fromLayers(c: ContainerRoot): Promise<LayeredInventory> {
     const overlay = rootOverlay(readFileSync(`/proc/${c.pid}/mountinfo`, 'utf8'));
     if (!overlay?.upperDir) throw new Unserved('its root is not an overlay with a writable layer');
+    // Its options name layers in the mount namespace of whoever mounted it: only the runtime's own
+    // root mount is trusted, not one a (privileged) container stacked over it.
+    if (overlay.stacked) throw new Unserved('its root is mounted over another root');
     const { upperDir, lowerDirs } = overlay;
     if (lowerDirs.length === 0 || ![upperDir, ...lowerDirs].every((d) => d.startsWith('/'))) {
       throw new Unserved('its overlay names no lower layers by absolute path');
