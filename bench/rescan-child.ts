@@ -8,8 +8,11 @@
  *   agent <image> <n>             a node agent watching one container of <image> (real podman,
  *                                 real scanner service in this process, npm records): the
  *                                 first n unchanged periodic rescans after the first report
+ *   layers <image> <n>            inventories of two containers of <image> from their layers
+ *                                 (`LayerScans`, trees that have it) against walks of their root
  */
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -63,6 +66,12 @@ export interface AgentMeasurement {
    * the agent's rescan and the server's check-in, less sensitive to load than wall time.
    */
   rescanCpuMs: number[];
+  /**
+   * The same for the periodic rescans that take the inventory afresh (at least every tenth): a walk
+   * of the whole root, or of the writable layer only where the agent scans from the layers.
+   */
+  walkRescanMs: number[];
+  walkRescanCpuMs: number[];
   checkIns: number;
   walks: number;
 }
@@ -136,9 +145,17 @@ async function agentRescans(image: string, n: number): Promise<AgentMeasurement>
     const rescanCpuMs = kinds.flatMap((k, i) =>
       k === 'check-in' && !walkedFor[i] ? [cpuMs[i] as number] : [],
     );
+    const walkRescanMs = kinds.flatMap((k, i) =>
+      k === 'check-in' && walkedFor[i] ? [(scanMs[i] as number) + (sendMs[i] as number)] : [],
+    );
+    const walkRescanCpuMs = kinds.flatMap((k, i) =>
+      k === 'check-in' && walkedFor[i] ? [cpuMs[i] as number] : [],
+    );
     return {
       rescanMs: rescanMs.slice(0, n),
       rescanCpuMs: rescanCpuMs.slice(0, n),
+      walkRescanMs,
+      walkRescanCpuMs,
       checkIns: agent.stats.checkIns,
       walks: agent.stats.walks,
     };
@@ -198,11 +215,101 @@ async function main(argv: string[]): Promise<unknown> {
     };
     return m;
   }
+  if (mode === 'layers') {
+    const [image, n] = args as [string, string];
+    return layerScans(image, Number(n));
+  }
   if (mode === 'agent') {
     const [image, n] = args as [string, string];
     return agentRescans(image, Number(n));
   }
   throw new Error(`unknown mode ${String(mode)}`);
+}
+
+export interface LayersMeasurement {
+  /** CPU ms (user + system) of each kind of inventory, medians of n where repeated. */
+  mergedWalkCpuMs: number;
+  firstContainerCpuMs: number;
+  secondContainerCpuMs: number;
+  unchangedCpuMs: number;
+  unaffectedChangeCpuMs: number;
+  packageAddedCpuMs: number;
+  packages: { walked: number; layered: number; added: number };
+  stats: Record<string, number>;
+}
+
+async function cpuOf<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const cpu = process.cpuUsage();
+  const value = await fn();
+  const used = process.cpuUsage(cpu);
+  return { ms: (used.user + used.system) / 1000, value };
+}
+
+async function layerScans(image: string, n: number): Promise<LayersMeasurement> {
+  // Imported here: the older tree this file also runs in has no such module.
+  const { LayerScans } = await import('../src/scan/container-layers.js');
+  const { collectInventory } = await import('../src/inventory/collect.js');
+  const { DirectoryRootFs } = await import('../src/inventory/fs/directory-root-fs.js');
+  const names = [0, 1].map(() => `containment-bench-layers-${randomBytes(3).toString('hex')}`);
+  try {
+    const pids = names.map((name) => {
+      execFileSync('podman', ['run', '-d', '--name', name, image, 'sleep', '3600'], { stdio: 'pipe' });
+      return Number(
+        execFileSync('podman', ['inspect', '--format', '{{.State.Pid}}', name], { encoding: 'utf8' }),
+      );
+    }) as [number, number];
+    const image0 = { User: '' };
+    const walkRoot = async (pid: number) => {
+      const fs = await DirectoryRootFs.open(`/proc/${pid}/root`);
+      try {
+        return await collectInventory(fs, { image: image0 });
+      } finally {
+        fs.close();
+      }
+    };
+    const walked: number[] = [];
+    let walkedPackages = 0;
+    for (let i = 0; i < Math.min(n, 5); i++) {
+      const r = await cpuOf(() => walkRoot(pids[0]));
+      walked.push(r.ms);
+      walkedPackages = r.value.packages.length;
+    }
+    const layers = new LayerScans();
+    const scanOf = (pid: number) => layers.inventory({ pid, name: String(pid), image: image0 });
+    const first = await cpuOf(() => scanOf(pids[0]));
+    const second = await cpuOf(() => scanOf(pids[1]));
+    const unchanged: number[] = [];
+    for (let i = 0; i < n; i++) unchanged.push((await cpuOf(() => scanOf(pids[0]))).ms);
+    writeFileSync(`/proc/${pids[0]}/root/usr/share/doc/bench-notes.txt`, 'notes');
+    const unaffected = await cpuOf(() => scanOf(pids[0]));
+    mkdirSync(`/proc/${pids[0]}/root/usr/local/lib/node_modules/minimist`, { recursive: true });
+    writeFileSync(
+      `/proc/${pids[0]}/root/usr/local/lib/node_modules/minimist/package.json`,
+      '{"name":"minimist","version":"1.2.5"}',
+    );
+    const added = await cpuOf(() => scanOf(pids[0]));
+    return {
+      mergedWalkCpuMs: median(walked),
+      firstContainerCpuMs: first.ms,
+      secondContainerCpuMs: second.ms,
+      unchangedCpuMs: median(unchanged),
+      unaffectedChangeCpuMs: unaffected.ms,
+      packageAddedCpuMs: added.ms,
+      packages: {
+        walked: walkedPackages,
+        layered: first.value?.inventory.packages.length ?? -1,
+        added: added.value?.inventory.packages.length ?? -1,
+      },
+      stats: { ...layers.stats },
+    };
+  } finally {
+    execFileSync('podman', ['rm', '--force', '--ignore', '--time', '0', ...names], { stdio: 'ignore' });
+  }
+}
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
 }
 
 process.stdout.write(`${JSON.stringify(await main(process.argv.slice(2)))}\n`);

@@ -20,7 +20,7 @@ import { findEngineSocket } from '../engine/socket.js';
 import { eventually } from '../enforcement/podman-fixture.test-helper.js';
 import type { RunningServer } from '../scanner/run-server.js';
 import { startTestScanner } from '../testing/scanner.js';
-import { requireOrSkip, sharedDataDir } from '../testing/shared-data.js';
+import { setUpOrSkip, sharedDataDir } from '../testing/shared-data.js';
 import { Agent } from './agent.js';
 import type { AgentOptions, ReportSink } from './agent.js';
 
@@ -79,13 +79,7 @@ async function setup(): Promise<Env | string> {
 
 let env: Env | string = 'not set up';
 
-function need(t: TestContext): Env | undefined {
-  if (typeof env === 'string') {
-    requireOrSkip(t, false, env);
-    return undefined;
-  }
-  return env;
-}
+const need = (t: TestContext): Env | undefined => setUpOrSkip(t, env);
 
 function runArgs(e: Env, group: string, args: string[]): { name: string; argv: string[] } {
   const name = `containment-agent-${RUN}-${randomBytes(3).toString('hex')}`;
@@ -364,6 +358,42 @@ describe('node agent on real podman', () => {
     assert.equal(agent.stats.errors, 0);
     assert.equal(agent.stats.failedReports, 0);
     assert.ok(logs.some((l) => l.msg === 'server does not know the inventory hash; sending the inventory'));
+    assert.deepEqual(
+      logs.filter((l) => l.level >= 40),
+      [],
+    );
+  });
+
+  test('containers of one image share one scan of its layers', async (t) => {
+    const e = need(t);
+    if (!e) return;
+    const { agent, logs, started } = startAgent(e, 'layers', {
+      rescanIntervalMs: 10 * 60 * SEC,
+      driftCheckIntervalMs: 0,
+    });
+    await started;
+    try {
+      const containers = [run(e, 'layers', ['sleep', '600']), run(e, 'layers', ['sleep', '600'])];
+      for (const c of containers) {
+        assert.ok(await within(8 * SEC, async () => (await scansOf(e, c.name)).length === 1));
+        const [scan] = await scansOf(e, c.name);
+        const detail: { inventory: { packages: { name: string; version: string }[] } } = await api(
+          e,
+          `/v1/scans/${scan?.id}`,
+        );
+        assert.deepEqual(
+          detail.inventory.packages.map((p) => `${p.name}@${p.version}`),
+          ['minimist@1.2.8'],
+        );
+      }
+      assert.equal(agent.layers.stats.lowerScans, 1, 'the image layer is walked and inventoried once');
+      assert.equal(agent.layers.stats.lowerHits, 1, 'the second container found it done');
+      assert.equal(agent.layers.stats.fallbacks, 0);
+      assert.equal(agent.layers.stats.extractions, 0, 'nothing in their writable layers matters');
+    } finally {
+      await agent.stop();
+    }
+    assert.equal(agent.stats.errors, 0);
     assert.deepEqual(
       logs.filter((l) => l.level >= 40),
       [],

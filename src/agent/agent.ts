@@ -24,7 +24,11 @@
  * Scans run at most `concurrency` at a time, in arrival order, one per container at once (a
  * request during its scan queues exactly one more), so a burst of starts does not swamp the node.
  * The inventory walk uses synchronous file calls (see `directory-root-fs.ts`): a container scan
- * holds the event loop for its walk, tens of milliseconds for a distribution image.
+ * holds the event loop for its walk, tens of milliseconds for a distribution image. A container on
+ * overlay layers is scanned from them (`scan/container-layers.ts`): its image's layers are walked
+ * and inventoried once for every container of that image on the node, and a scan walks only the
+ * container's writable layer; when that changed in no way that matters to the inventory, nothing
+ * is extracted again. Other containers (volumes, other storage) are walked through their root.
  *
  * A container that stops before or during its scan is "gone": logged at info, counted, and not
  * reported (a vanished `/proc/<pid>/root` would otherwise read as an empty inventory). The
@@ -38,6 +42,7 @@ import { ErrorCodes, isContainmentError } from '../errors.js';
 import { collectInventory } from '../inventory/collect.js';
 import { DirectoryRootFs } from '../inventory/fs/directory-root-fs.js';
 import type { Inventory } from '../inventory/types.js';
+import { LayerScans } from '../scan/container-layers.js';
 import { reportParts } from '../scanner/agent-report.js';
 import { ApiErrorCodes } from '../scanner/api-error.js';
 import type { AgentReport, IngestResult } from '../scanner/ingest.js';
@@ -114,7 +119,7 @@ const RECONNECT_MAX_MS = 30_000;
 export interface AgentStats {
   /** Inventories taken (walked, or reused from the last walk when the layer did not change). */
   scans: number;
-  /** Filesystem walks. */
+  /** Inventories taken afresh (a walk of the merged view, or of the writable layer over its image's). */
   walks: number;
   /** Reports the server matched (new or changed inventory). */
   fullReports: number;
@@ -183,6 +188,8 @@ export class Agent {
   private lastResync = 0;
   private eventLoop: Promise<void> | undefined;
   private runtime: RunningRuntimeDetection | undefined;
+  /** Image layers inventoried once per node, and each container's writable layer as last scanned. */
+  readonly layers: LayerScans;
 
   constructor(private readonly options: AgentOptions) {
     if (options.discovery) this.discovery = options.discovery;
@@ -194,6 +201,7 @@ export class Agent {
       });
     else throw new TypeError('Agent needs a discovery or an engine');
     this.log = options.logger;
+    this.layers = new LayerScans({ logger: options.logger });
     this.rescanMs = options.rescanIntervalMs ?? DEFAULT_RESCAN_INTERVAL_MS;
     this.driftMs = options.driftCheckIntervalMs ?? DEFAULT_DRIFT_CHECK_INTERVAL_MS;
     this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_SCAN_CONCURRENCY);
@@ -299,6 +307,8 @@ export class Agent {
   }
 
   private forget(id: string): void {
+    const upperDir = this.tracked.get(id)?.upperDir;
+    if (upperDir !== undefined) this.layers.forget(upperDir);
     this.tracked.delete(id);
     this.discovery.forget(id);
   }
@@ -465,16 +475,28 @@ export class Agent {
     if (!(await alive())) throw new Gone('during scan');
     t.lastScanAt = Date.now();
     t.layer = layer;
-    if (!reuse) t.walked = { inventory, at: t.lastScanAt, workload, startTime };
+    if (!reuse) {
+      // The layers may give the very inventory back: its report parts stand too.
+      const report = last?.inventory === inventory ? last.report : undefined;
+      t.walked = { inventory, at: t.lastScanAt, workload, startTime, ...(report ? { report } : {}) };
+    }
     return { workload, inventory, scanTime };
   }
 
   private async walk(workload: DiscoveredWorkload, alive: () => Promise<boolean>): Promise<Inventory> {
     this.stats.walks += 1;
+    const image = { User: workload.user ?? '' };
+    const layered = await this.layers.inventory({
+      pid: workload.pid,
+      name: workload.name,
+      image,
+      ...(workload.upperDir === undefined ? {} : { upperDir: workload.upperDir }),
+    });
+    if (layered) return layered.inventory;
     try {
       const fs = await DirectoryRootFs.open(`/proc/${workload.pid}/root`, `container ${workload.name}`);
       try {
-        return await collectInventory(fs, { image: { User: workload.user ?? '' } });
+        return await collectInventory(fs, { image });
       } finally {
         fs.close();
       }

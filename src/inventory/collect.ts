@@ -5,6 +5,8 @@
 import { isContainmentError } from '../errors.js';
 import { runConfigChecks } from './config/index.js';
 import type { FileEntry, ImageConfig, InventoryContext } from './context.js';
+import { recordingRootFs, trackedContext } from './dependencies.js';
+import type { InventoryDependencies } from './dependencies.js';
 import { packageExtractors } from './extractors/index.js';
 import type { RootFs } from './fs/root-fs.js';
 import { detectOs } from './os-release.js';
@@ -20,9 +22,21 @@ export interface CollectOptions {
   onPhase?: (phase: InventoryPhase, detail?: string) => void;
   /** The walk of `/`, when the caller already took it (an incremental rescan signs it first). */
   files?: FileEntry[];
+  /** Filled with what the inventory depends on (see `dependencies.ts`); needs `files`. */
+  dependencies?: InventoryDependencies;
 }
 
-export async function collectInventory(fs: RootFs, options: CollectOptions = {}): Promise<Inventory> {
+/**
+ * Bumped whenever an extractor or check may report differently for the same files: part of the
+ * key of anything kept across scans (a container's image layers, `scan/container-layers.ts`).
+ */
+export const INVENTORY_VERSION = 1;
+
+export async function collectInventory(root: RootFs, options: CollectOptions = {}): Promise<Inventory> {
+  const deps = options.dependencies;
+  const fs =
+    deps && options.files ? recordingRootFs(root, deps, new Set(options.files.map((f) => f.path))) : root;
+  if (deps && !options.files) deps.unfiltered.push('a walk of the root filesystem');
   const notes: string[] = [];
   const gaps: InventoryGap[] = [];
   const note = (message: string): void => {
@@ -47,7 +61,7 @@ export async function collectInventory(fs: RootFs, options: CollectOptions = {})
   for (const extractor of selected) {
     options.onPhase?.('extract', extractor.id);
     try {
-      packages.push(...(await extractor.extract(ctx)));
+      packages.push(...(await extractor.extract(deps ? trackedContext(ctx, extractor, deps) : ctx)));
     } catch (e) {
       // One broken database must not hide what the other extractors found; the note says so.
       if (!isContainmentError(e)) throw e;
@@ -56,7 +70,10 @@ export async function collectInventory(fs: RootFs, options: CollectOptions = {})
   }
 
   options.onPhase?.('configuration');
-  const insecureConfigurations = await runConfigChecks({ ...ctx, packages, image: options.image });
+  const checkContext = { ...ctx, packages, image: options.image };
+  const insecureConfigurations = await runConfigChecks(checkContext, (check) =>
+    deps ? trackedContext(checkContext, check, deps) : checkContext,
+  );
   return {
     os,
     packages,

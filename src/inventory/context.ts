@@ -45,7 +45,17 @@ export interface PackageExtractor {
   /** Stable id, also recorded on each package (`dpkg`, `apk`, `rpm`, `npm`, `python`, `go-binary`, `java`). */
   readonly id: string;
   extract(ctx: InventoryContext): Promise<Package[]>;
+  /** Which entries of `ctx.files` it looks at; declared by those that read the walk (see FileFilter). */
+  readonly relevant?: FileFilter;
 }
+
+/**
+ * A superset of the walk entries an extractor or check looks at (by path and stat): an incremental
+ * rescan (`dependencies.ts`) re-runs the inventory only when a changed entry passes one of them,
+ * or touches a path the inventory read. One that reads `ctx.files` without declaring it makes
+ * every change count.
+ */
+export type FileFilter = (entry: FileEntry) => boolean;
 
 export interface ConfigCheckContext extends InventoryContext {
   packages: readonly Package[];
@@ -61,4 +71,6 @@ export interface ConfigCheck {
   readonly title: string;
   /** Returns the finding (with evidence paths) or undefined when the root is fine. */
   check(ctx: ConfigCheckContext): Promise<InsecureConfiguration | undefined>;
+  /** As PackageExtractor.relevant. */
+  readonly relevant?: FileFilter;
 }

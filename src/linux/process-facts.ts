@@ -25,20 +25,57 @@ export function uidInside(hostUid: number, uidMapText: string): number | undefin
 const unescape = (s: string): string =>
   s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
-/** The `upperdir` of the overlay mounted at `/`, from `/proc/<pid>/mountinfo` text. */
-export function rootUpperDir(mountinfoText: string): string | undefined {
-  let found: string | undefined;
+/** The overlay mounted at a process's `/`, and every other mount point inside its root. */
+export interface RootOverlay {
+  /** The image layers, top first, as host paths (absolute unless the engine mounted relative ones). */
+  lowerDirs: string[];
+  upperDir?: string;
+  /** Mount points below the root (`/proc`, `/etc/hosts`, volumes …), as the process sees them. */
+  mounts: string[];
+  /** Another mount at `/` lies under this one (the process mounted over its own root). */
+  stacked: boolean;
+}
+
+/**
+ * The overlay mounted at `/` (the last such mount: the one the process sees), from
+ * `/proc/<pid>/mountinfo` text; undefined when the root is not an overlay. Lower layers come from
+ * `lowerdir=a:b` or the repeated `lowerdir+=` of the newer mount API.
+ */
+export function rootOverlay(mountinfoText: string): RootOverlay | undefined {
+  let found: RootOverlay | undefined;
+  const mounts: string[] = [];
+  let roots = 0;
   for (const line of mountinfoText.split('\n')) {
     const sep = line.indexOf(' - ');
     if (sep < 0) continue;
     const fields = line.slice(0, sep).split(' ');
+    const mountPoint = unescape(fields[4] ?? '');
     const [fsType, , superOptions] = line.slice(sep + 3).split(' ');
-    if (fields[4] !== '/' || fsType !== 'overlay' || superOptions === undefined) continue;
-    const upper = superOptions.split(',').find((o) => o.startsWith('upperdir='));
-    // The last mount at `/` is the one the process sees.
-    if (upper) found = unescape(upper.slice('upperdir='.length));
+    if (mountPoint !== '/') {
+      mounts.push(mountPoint);
+      continue;
+    }
+    roots += 1;
+    if (fsType !== 'overlay' || superOptions === undefined) {
+      found = undefined;
+      continue;
+    }
+    const lowerDirs: string[] = [];
+    let upperDir: string | undefined;
+    for (const option of superOptions.split(',')) {
+      if (option.startsWith('upperdir=')) upperDir = unescape(option.slice('upperdir='.length));
+      else if (option.startsWith('lowerdir+=')) lowerDirs.push(unescape(option.slice('lowerdir+='.length)));
+      else if (option.startsWith('lowerdir='))
+        lowerDirs.push(...option.slice('lowerdir='.length).split(':').map(unescape));
+    }
+    found = { lowerDirs, ...(upperDir === undefined ? {} : { upperDir }), mounts, stacked: roots > 1 };
   }
   return found;
+}
+
+/** The `upperdir` of the overlay mounted at `/`, from `/proc/<pid>/mountinfo` text. */
+export function rootUpperDir(mountinfoText: string): string | undefined {
+  return rootOverlay(mountinfoText)?.upperDir;
 }
 
 /** The process's user inside its container (uid text), when /proc says. */

@@ -8,11 +8,15 @@
  * - per package, its findings: the scanner service's per-package match cache (`PackageMatcher`,
  *   keyed by match identity and database generation), one per advisory store: a changed
  *   inventory looks up and matches only the packages that are new.
- * Both are dropped when the database's generation (its last import) changes.
+ * - running containers' image layers and writable layers (`container-layers.ts`): a container is
+ *   rescanned by walking its writable layer only.
+ * The first two are dropped when the database's generation (its last import) changes.
  */
+import type { DirectoryListings } from '../inventory/fs/directory-root-fs.js';
 import type { Inventory } from '../inventory/types.js';
 import type { VulnerabilityFinding } from '../matching/types.js';
 import { PackageMatcher } from '../scanner/package-matcher.js';
+import { LayerScans } from './container-layers.js';
 import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
 
 export interface TargetEntry {
@@ -29,6 +33,9 @@ export interface ScanCacheOptions {
   maxTargets?: number;
 }
 
+/** Directory targets whose listings are kept for the signature walk (a few MB each). */
+const LISTED_TARGETS = 8;
+
 export class ScanCache {
   /** The database generation the target entries belong to; null before the first scan. */
   private generation: number | undefined | null = null;
@@ -36,6 +43,9 @@ export class ScanCache {
   private readonly targets = new Map<string, TargetEntry>();
   private readonly maxPackages: number;
   private readonly maxTargets: number;
+  /** Containers' layers: what does not depend on the advisory database, so kept across its generations. */
+  readonly layers = new LayerScans();
+  private readonly listed = new Map<string, DirectoryListings>();
 
   constructor(options: ScanCacheOptions = {}) {
     this.maxPackages = options.maxPackages ?? 100_000;
@@ -57,6 +67,15 @@ export class ScanCache {
       this.targets.clear();
     }
     return this.matcher;
+  }
+
+  /** The directory listings of the last signature walk of directory `ref` (see `DirectoryListings`). */
+  listings(ref: string): DirectoryListings {
+    const kept = this.listed.get(ref) ?? new Map();
+    this.listed.delete(ref);
+    if (this.listed.size >= LISTED_TARGETS) this.listed.delete(this.listed.keys().next().value as string);
+    this.listed.set(ref, kept);
+    return kept;
   }
 
   target(ref: string, signature: string): TargetEntry | undefined {

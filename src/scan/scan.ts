@@ -139,13 +139,15 @@ export async function evaluateInventory(
  * owner, size, mtime and ctime of every entry (a directory's times cover entries added, removed
  * and links replaced; ctime, which no one can set back, covers a file rewritten with its size and
  * mtime kept, and a chmod). The walk is synchronous and compares raw numbers: on a root of 60,000
- * entries the stat calls are most of the cost. Its entries are then reused for the inventory.
- * Other targets (running containers) are not cached here: the agent has its own change
- * detection (`agent/layer-signature.ts`).
+ * entries the stat calls are most of the cost; directories unchanged since the last walk are not
+ * listed again (`DirectoryListings`), their entries are still stat'ed. Its entries are then reused for the inventory.
+ * Running containers are signed by their layers (`container-layers.ts`), whose inventory comes
+ * with the signature; other targets are not cached.
  */
 async function targetSignature(
   opened: OpenedTarget,
   ref: string,
+  cache: ScanCache,
 ): Promise<{ signature: string; files?: () => FileEntry[] } | undefined> {
   if (opened.target.kind === 'image-archive') {
     const s = statSync(ref, { bigint: true });
@@ -158,7 +160,7 @@ async function targetSignature(
   // The numbers go straight into one array: keeping 60,000 Stats objects alive through the walk
   // promotes them all to the old generation, and a long-lived process's RSS grows by that much.
   let numbers = new Float64Array(FIELDS * 4096);
-  for (const { path, stats: s } of fs.walkStats('/')) {
+  for (const { path, stats: s } of fs.walkStats('/', { listings: cache.listings(ref) })) {
     const at = paths.length * FIELDS;
     if (at + FIELDS > numbers.length) {
       const grown = new Float64Array(numbers.length * 2);
@@ -213,6 +215,13 @@ function statOf(numbers: Float64Array, i: number): RootFsStat {
   };
 }
 
+/** The process whose root a container or `pid:` target is. */
+function processOf(target: ScanTarget): number | undefined {
+  if (target.kind === 'container') return target.container?.pid;
+  if (target.kind === 'process') return Number(target.ref.slice('pid:'.length));
+  return undefined;
+}
+
 export async function scan(targetRef: string, options: ScanOptions = {}): Promise<ScanResult> {
   const scanTime = (options.now ?? new Date()).toISOString();
   // Open the database first: a missing database should fail before minutes of reading.
@@ -227,17 +236,29 @@ export async function scan(targetRef: string, options: ScanOptions = {}): Promis
       tmpDir: options.tmpDir,
     });
     try {
-      const signed = cache ? await targetSignature(opened, targetRef) : undefined;
-      const hit = signed && cache?.target(targetRef, signed.signature);
+      const pid = processOf(opened.target);
+      const layered =
+        cache && pid !== undefined
+          ? await cache.layers.inventory({
+              pid,
+              name: targetRef,
+              ...(opened.image ? { image: opened.image } : {}),
+            })
+          : undefined;
+      const signed = cache && !layered ? await targetSignature(opened, targetRef, cache) : undefined;
+      const signature = layered?.signature ?? signed?.signature;
+      const hit = signature !== undefined && cache?.target(targetRef, signature);
       if (hit) return finish(opened.target, hit.inventory, hit, { ...options, scanTime });
-      const inventory = await collectInventory(opened.fs, {
-        image: opened.image,
-        onPhase: options.onPhase,
-        ...(signed?.files ? { files: signed.files() } : {}),
-      });
+      const inventory =
+        layered?.inventory ??
+        (await collectInventory(opened.fs, {
+          image: opened.image,
+          onPhase: options.onPhase,
+          ...(signed?.files ? { files: signed.files() } : {}),
+        }));
       options.onPhase?.('match');
       const matched = await matchInventory(counted(inventory.packages, options.includeDeclared), matcher);
-      if (signed) cache?.setTarget(targetRef, { signature: signed.signature, inventory, ...matched });
+      if (signature !== undefined) cache?.setTarget(targetRef, { signature, inventory, ...matched });
       return finish(opened.target, inventory, matched, { ...options, scanTime });
     } finally {
       await opened.cleanup();

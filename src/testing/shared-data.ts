@@ -60,4 +60,11 @@ export function requireOrSkip(t: TestContext, available: boolean, what: string):
   return false;
 }
 
+/** A test's set-up environment, or undefined after skipping as above with the reason `env` holds instead. */
+export function setUpOrSkip<E extends object>(t: TestContext, env: E | string): E | undefined {
+  if (typeof env !== 'string') return env;
+  requireOrSkip(t, false, env);
+  return undefined;
+}
+
 export { repoRoot };

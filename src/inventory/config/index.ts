@@ -24,11 +24,17 @@ export const configChecks: readonly ConfigCheck[] = [
   runsAsRoot,
 ];
 
-/** Runs every check in registry order and returns the findings. */
-export async function runConfigChecks(ctx: ConfigCheckContext): Promise<InsecureConfiguration[]> {
+/**
+ * Runs every check in registry order and returns the findings. `contextFor` gives a check its own
+ * view of `ctx` (an incremental rescan records what each one reads).
+ */
+export async function runConfigChecks(
+  ctx: ConfigCheckContext,
+  contextFor: (check: ConfigCheck) => ConfigCheckContext = () => ctx,
+): Promise<InsecureConfiguration[]> {
   const findings: InsecureConfiguration[] = [];
   for (const check of configChecks) {
-    const found = await check.check(ctx);
+    const found = await check.check(contextFor(check));
     if (found) findings.push(found);
   }
   return findings;

@@ -1,5 +1,5 @@
 /** `remote_shell_installed` and `remote_shell_permissive`. */
-import type { ConfigCheck, ConfigCheckContext } from '../context.js';
+import type { ConfigCheck, ConfigCheckContext, FileFilter } from '../context.js';
 import type { Package } from '../types.js';
 import { basename, finding, isUnder, readSmallText } from './common.js';
 import type { CheckInfo } from './common.js';
@@ -14,6 +14,10 @@ import { effectiveSetting, readSshdConfig } from './sshd-config.js';
 import type { SshdConfig, SshdSetting } from './sshd-config.js';
 
 const EXECUTABLE = 0o111;
+
+/** An executable named as a remote shell daemon. */
+const mayBeDaemon: FileFilter = ({ path, stat }) =>
+  stat.type === 'file' && (stat.mode & EXECUTABLE) !== 0 && REMOTE_SHELL_BINARY_NAMES.has(basename(path));
 
 interface RemoteShells {
   packages: Package[];
@@ -33,9 +37,9 @@ async function findRemoteShells(ctx: ConfigCheckContext): Promise<RemoteShells> 
     const dir = await ctx.fs.resolve(path.slice(0, path.lastIndexOf('/')));
     if (dir !== undefined) binaries.add(`${dir === '/' ? '' : dir}/${basename(path)}`);
   }
-  for (const { path, stat } of ctx.files) {
-    if (stat.type !== 'file' || (stat.mode & EXECUTABLE) === 0) continue;
-    if (!REMOTE_SHELL_BINARY_NAMES.has(basename(path))) continue;
+  for (const entry of ctx.files) {
+    if (!mayBeDaemon(entry)) continue;
+    const { path } = entry;
     if (NON_BINARY_TREES.some((tree) => isUnder(path, tree))) continue;
     binaries.add(path);
   }
@@ -50,6 +54,7 @@ const INSTALLED: CheckInfo = {
 
 export const remoteShellInstalled: ConfigCheck = {
   ...INSTALLED,
+  relevant: mayBeDaemon,
   async check(ctx) {
     const { packages, binaries } = await findRemoteShells(ctx);
     if (packages.length === 0 && binaries.length === 0) return undefined;
@@ -163,6 +168,7 @@ const PERMISSIVE: CheckInfo = {
 
 export const remoteShellPermissive: ConfigCheck = {
   ...PERMISSIVE,
+  relevant: mayBeDaemon,
   async check(ctx) {
     const config = await readSshdConfig({
       readText: (path) => readSmallText(ctx, path),

@@ -4,7 +4,7 @@
  * walk result. Nothing secret leaves this module: findings carry paths, key types and masked ids.
  */
 import { ErrorCodes, isContainmentError } from '../../errors.js';
-import type { ConfigCheck, ConfigCheckContext, FileEntry } from '../context.js';
+import type { ConfigCheck, ConfigCheckContext, FileEntry, FileFilter } from '../context.js';
 import { basename, finding, isUnder } from './common.js';
 import type { CheckInfo } from './common.js';
 import {
@@ -122,8 +122,9 @@ export function findCloudCredentials(text: string): string[] {
 
 async function scan(ctx: ConfigCheckContext): Promise<SecretScan> {
   const result: SecretScan = { keys: [], credentials: [] };
-  for (const { path, stat } of ctx.files) {
-    if (stat.type !== 'file' || stat.size === 0 || !isSecretCandidate(path)) continue;
+  for (const entry of ctx.files) {
+    if (!mayHoldSecret(entry)) continue;
+    const { path, stat } = entry;
     if (stat.size > MAX_SECRET_FILE_BYTES) {
       // Large `.pem` files are certificate bundles (certifi's cacert.pem): not worth a note.
       if (KEY_FILE_NAME.test(basename(path)) && !path.endsWith('.pem')) {
@@ -149,6 +150,10 @@ async function scan(ctx: ConfigCheckContext): Promise<SecretScan> {
   }
   return result;
 }
+
+/** A non-empty file whose name or place may hold a key or credentials. */
+const mayHoldSecret: FileFilter = ({ path, stat }) =>
+  stat.type === 'file' && stat.size > 0 && isSecretCandidate(path);
 
 const scans = new WeakMap<readonly FileEntry[], Promise<SecretScan>>();
 
@@ -176,6 +181,7 @@ const PRIVATE_KEY: CheckInfo = {
  */
 export const privateKeyPresent: ConfigCheck = {
   ...PRIVATE_KEY,
+  relevant: mayHoldSecret,
   async check(ctx) {
     const { keys } = await scanSecrets(ctx);
     if (keys.length === 0) return undefined;
@@ -208,6 +214,7 @@ const CLOUD: CheckInfo = {
 /** AWS key pairs, GCP service-account keys and Azure storage keys; values are never reported. */
 export const cloudCredentialsPresent: ConfigCheck = {
   ...CLOUD,
+  relevant: mayHoldSecret,
   async check(ctx) {
     const { credentials } = await scanSecrets(ctx);
     if (credentials.length === 0) return undefined;

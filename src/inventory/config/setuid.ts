@@ -1,5 +1,5 @@
 /** `setuid_binaries`: setuid/setgid files beyond what the distribution ships on purpose. */
-import type { ConfigCheck } from '../context.js';
+import type { ConfigCheck, FileFilter } from '../context.js';
 import type { OsInfo } from '../types.js';
 import { finding, listSome } from './common.js';
 import type { CheckInfo } from './common.js';
@@ -30,15 +30,16 @@ const SETUID_BINARIES: CheckInfo = {
   title: 'Unusual setuid or setgid files',
 };
 
+const setuidOrSetgid: FileFilter = ({ stat }) =>
+  stat.type === 'file' && (stat.mode & (SETUID | SETGID)) !== 0;
+
 export const setuidBinaries: ConfigCheck = {
   ...SETUID_BINARIES,
+  relevant: setuidOrSetgid,
   async check(ctx) {
     const allowed = allowlistFor(ctx.os);
     const unusual = ctx.files.filter(
-      ({ path, stat }) =>
-        stat.type === 'file' &&
-        (stat.mode & (SETUID | SETGID)) !== 0 &&
-        !allowed.some((re) => re.test(toMergedUsr(path))),
+      (entry) => setuidOrSetgid(entry) && !allowed.some((re) => re.test(toMergedUsr(entry.path))),
     );
     if (unusual.length === 0) return undefined;
     const describe = ({ path, stat }: (typeof unusual)[number]) => {

@@ -1,5 +1,5 @@
 /** `world_writable_system_dirs` and `world_writable_system_files`. */
-import type { ConfigCheck } from '../context.js';
+import type { ConfigCheck, FileFilter } from '../context.js';
 import { finding, isUnder, listSome } from './common.js';
 import type { CheckInfo } from './common.js';
 
@@ -50,21 +50,20 @@ const DIRS: CheckInfo = {
   title: 'System directories are world-writable without the sticky bit',
 };
 
+/** Anywhere, the root included (an incremental rescan judges the root by this filter too). */
+const openDirectory: FileFilter = ({ stat }) =>
+  stat.type === 'directory' && (stat.mode & OTHERS_WRITE) !== 0 && (stat.mode & STICKY) === 0;
+
 export const worldWritableSystemDirs: ConfigCheck = {
   ...DIRS,
+  relevant: openDirectory,
   async check(ctx) {
     const bad = ctx.files
-      .filter(
-        ({ path, stat }) =>
-          stat.type === 'directory' &&
-          (stat.mode & OTHERS_WRITE) !== 0 &&
-          (stat.mode & STICKY) === 0 &&
-          SYSTEM_DIR_TREES.some((t) => isUnder(path, t)),
-      )
+      .filter((entry) => openDirectory(entry) && SYSTEM_DIR_TREES.some((t) => isUnder(entry.path, t)))
       .map((f) => f.path);
     // The walk yields what is below the root, so the root itself is checked here.
     const root = await ctx.fs.lstat('/');
-    if (root && (root.mode & OTHERS_WRITE) !== 0 && (root.mode & STICKY) === 0) bad.unshift('/');
+    if (root && openDirectory({ path: '/', stat: root })) bad.unshift('/');
     if (bad.length === 0) return undefined;
     return finding(DIRS, bad, `world-writable, no sticky bit: ${listSome(bad)}`);
   },
@@ -76,16 +75,14 @@ const FILES: CheckInfo = {
   title: 'System files are world-writable',
 };
 
+const writableFile: FileFilter = ({ stat }) => stat.type === 'file' && (stat.mode & OTHERS_WRITE) !== 0;
+
 export const worldWritableSystemFiles: ConfigCheck = {
   ...FILES,
+  relevant: writableFile,
   async check(ctx) {
     const bad = ctx.files
-      .filter(
-        ({ path, stat }) =>
-          stat.type === 'file' &&
-          (stat.mode & OTHERS_WRITE) !== 0 &&
-          SYSTEM_FILE_TREES.some((t) => isUnder(path, t)),
-      )
+      .filter((entry) => writableFile(entry) && SYSTEM_FILE_TREES.some((t) => isUnder(entry.path, t)))
       .map((f) => f.path);
     if (bad.length === 0) return undefined;
     return finding(FILES, bad, `world-writable files: ${listSome(bad)}`);

@@ -131,13 +131,19 @@ async function readStatus(
   }
 }
 
+/** A package file of `status.d/` (distroless images), not its `.md5sums`. */
+function inStatusDir(path: string): boolean {
+  const rest = path.startsWith(STATUS_DIR) ? path.slice(STATUS_DIR.length) : undefined;
+  return rest !== undefined && rest !== '' && !rest.includes('/') && !rest.endsWith('.md5sums');
+}
+
 export const dpkgExtractor: PackageExtractor = {
   id: 'dpkg',
+  relevant: (entry) => inStatusDir(entry.path),
   async extract(ctx) {
     const paths = [STATUS_FILE];
     for (const entry of ctx.files) {
-      const rest = entry.path.startsWith(STATUS_DIR) ? entry.path.slice(STATUS_DIR.length) : undefined;
-      if (!rest || rest.includes('/') || rest.endsWith('.md5sums')) continue;
+      if (!inStatusDir(entry.path)) continue;
       if (entry.stat.type === 'file') paths.push(entry.path);
       else reportNotAFile(ctx, 'dpkg', entry.path, entry.stat);
     }

@@ -15,7 +15,7 @@
  * Parsing is pure (Buffers in, data out); malformed input throws an Error whose message the
  * extractor turns into a note.
  */
-import type { InventoryContext, PackageExtractor } from '../context.js';
+import type { FileFilter, InventoryContext, PackageExtractor } from '../context.js';
 import type { Package } from '../types.js';
 import { dedupePackages, errorMessage, readFileOrNote } from './extractor-support.js';
 
@@ -316,12 +316,18 @@ export async function mayCarryGoBuildInfo(
 
 const GO_BUILDINFO_NAME = Buffer.from('.go.buildinfo\0', 'latin1');
 
+/** An executable file big enough to hold an ELF header. */
+const mayBeGoBinary: FileFilter = ({ stat }) =>
+  stat.type === 'file' && (stat.mode & 0o111) !== 0 && stat.size >= 64;
+
 export const goBinaryExtractor: PackageExtractor = {
   id: ID,
+  relevant: mayBeGoBinary,
   async extract(ctx: InventoryContext): Promise<Package[]> {
     const packages: Package[] = [];
-    for (const { path, stat } of ctx.files) {
-      if (stat.type !== 'file' || (stat.mode & 0o111) === 0 || stat.size < 64) continue;
+    for (const entry of ctx.files) {
+      if (!mayBeGoBinary(entry)) continue;
+      const { path } = entry;
       if (!(await mayCarryGoBuildInfo((offset, length) => ctx.fs.readRange(path, offset, length)))) continue;
       const file = await readFileOrNote(ctx, ID, path, MAX_BINARY_BYTES);
       if (!file) continue;

@@ -207,6 +207,7 @@ export function mavenPurl(groupId: string, artifactId: string, version: string):
 
 export const javaExtractor: PackageExtractor = {
   id: ID,
+  relevant: ({ path }) => ARCHIVE_RE.test(path),
   async extract(ctx: InventoryContext): Promise<Package[]> {
     const packages: Package[] = [];
     for (const { path, stat } of ctx.files) {

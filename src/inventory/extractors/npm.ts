@@ -116,6 +116,11 @@ function dirname(path: string): string {
 
 export const npmExtractor: PackageExtractor = {
   id: ID,
+  // Directories count only as the `node_modules` beside a lockfile.
+  relevant: ({ path, stat }) =>
+    INSTALLED_RE.test(path) ||
+    LOCKFILE_RE.test(path) ||
+    (stat.type === 'directory' && path.endsWith('/node_modules')),
   async extract(ctx: InventoryContext): Promise<Package[]> {
     const installed: Package[] = [];
     /** `projectDir\0name\0version` of every installed package. */

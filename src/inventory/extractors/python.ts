@@ -84,6 +84,7 @@ async function readMetadataHeaders(
 
 export const pythonExtractor: PackageExtractor = {
   id: ID,
+  relevant: ({ path }) => METADATA_RE.test(path),
   async extract(ctx: InventoryContext): Promise<Package[]> {
     const packages: Package[] = [];
     for (const { path, stat } of ctx.files) {

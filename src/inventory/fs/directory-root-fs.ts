@@ -54,7 +54,8 @@ function sameInode(a: Stats, b: Stats): boolean {
   return a.dev === b.dev && a.ino === b.ino;
 }
 
-function toStat(s: Stats): RootFsStat {
+/** A RootFsStat of a host lstat. */
+export function toStat(s: Stats): RootFsStat {
   return {
     type: s.isFile() ? 'file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symlink' : 'other',
     size: s.size,
@@ -96,6 +97,20 @@ function isMissing(e: unknown): boolean {
     code === 'EINVAL'
   );
 }
+
+/**
+ * Directory listings kept between walks of one tree (a rescan's signature walk): a directory whose
+ * inode and ctime are those it had when listed is not listed again. Any entry added, removed or
+ * renamed in it changes its ctime, which no one can set back. Timestamps are coarse (a clock tick),
+ * so a listing taken within RACY_MS of the directory's ctime is not trusted (as git treats a
+ * "racy" index entry): a change in that same tick could be hiding. Entries are still lstat'ed
+ * every walk: a file rewritten in place changes its own ctime, not its directory's.
+ */
+export type DirectoryListings = Map<
+  string,
+  { ino: number; ctimeMs: number; listedAt: number; names: string[] }
+>;
+const RACY_MS = 2_000;
 
 export class DirectoryRootFs implements RootFs {
   readonly description: string;
@@ -369,6 +384,18 @@ export class DirectoryRootFs implements RootFs {
     );
   }
 
+  /** The names in the directory open as `fd`, from `listings` when they cannot have changed. */
+  private names(fd: number, dir: Resolved, listings: DirectoryListings | undefined): string[] {
+    if (!listings) return readdirSync(`/proc/self/fd/${fd}`);
+    const { ino, ctimeMs } = dir.stats;
+    const kept = listings.get(dir.path);
+    if (kept?.ino === ino && kept.ctimeMs === ctimeMs && ctimeMs < kept.listedAt - RACY_MS) return kept.names;
+    const listedAt = Date.now();
+    const names = readdirSync(`/proc/self/fd/${fd}`);
+    listings.set(dir.path, { ino, ctimeMs, listedAt, names });
+    return names;
+  }
+
   /** Runs `fn` on a verified descriptor of the directory; undefined when it is gone or swapped. */
   private withDirectory<T>(r: Resolved, fn: (fd: number) => T): T | undefined {
     const fd = this.openVerified(r, true);
@@ -390,9 +417,14 @@ export class DirectoryRootFs implements RootFs {
   /**
    * `walk` with the raw lstat of each entry, synchronously: for a caller that only compares
    * stats (a rescan proving nothing changed) the entries' objects and the async iteration cost
-   * more than the system calls. Same entries, same order, same safety as `walk`.
+   * more than the system calls. Same entries, same order, same safety as `walk`; with `links`,
+   * links are yielded too (never followed), as a layer's merge needs them.
    */
-  *walkStats(start = '/', options?: WalkOptions): Generator<{ path: string; stats: Stats }> {
+  *walkStats(
+    start = '/',
+    options?: WalkOptions & { links?: boolean; listings?: DirectoryListings },
+  ): Generator<{ path: string; stats: Stats }> {
+    const listings = options?.listings;
     const maxDepth = options?.maxDepth ?? 64;
     const first = this.lookup(start, true);
     if (!first || !first.stats.isDirectory()) return;
@@ -403,7 +435,7 @@ export class DirectoryRootFs implements RootFs {
       // Entries are lstat'ed through the directory's descriptor, not a host path (see lookup).
       const children =
         this.withDirectory(dir, (fd) =>
-          readdirSync(`/proc/self/fd/${fd}`).flatMap((name) => {
+          this.names(fd, dir, listings).flatMap((name) => {
             try {
               return [{ name, stats: lstatSync(`/proc/self/fd/${fd}/${name}`) }];
             } catch (e) {
@@ -414,7 +446,8 @@ export class DirectoryRootFs implements RootFs {
         ) ?? [];
       children.sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0)); // popped in name order
       for (const { name, stats } of children) {
-        if (stats.isSymbolicLink()) continue; // never follow links while walking: no loops, no escapes
+        // Never follow links while walking: no loops, no escapes.
+        if (stats.isSymbolicLink() && !options?.links) continue;
         pending.push({ path: dir.path === '/' ? `/${name}` : `${dir.path}/${name}`, stats, depth });
       }
     };
