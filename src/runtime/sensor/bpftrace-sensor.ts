@@ -28,14 +28,16 @@ export interface BpftraceSensorOptions {
 }
 
 /**
- * How long the sensor leaves bpftrace's output in the pipe after a read. bpftrace writes each
- * line at once (`-B line`), an exec is four lines or more, and every wake-up of the event loop
- * costs more than parsing the lines it brings: at 500 execs/s, reading at most every 20 ms took
- * the detector's CPU per exec from ~230 to ~90 µs (bench/runtime: fake-bpftrace numbers in
- * docs/runtime-detection.md). It delays an event by at most this long, and only one that comes
- * right after another; a 64 KiB pipe holds ~100 ms of output at 1,700 execs/s.
+ * While bpftrace's output is busy (more than BUSY_LINES_PER_S lines in the current second), the
+ * sensor leaves it in the pipe for READ_PAUSE_MS after each read. bpftrace writes each line at
+ * once (`-B line`), an exec is four lines or more, and a wake-up of the event loop costs more
+ * than parsing the lines it brings: batched, a burst is parsed in one go (figures in
+ * docs/runtime-detection.md, Performance). Below that rate every line is read at once: an exec's
+ * facts (/proc/<pid>/exe) are read while the process most likely still lives, and nothing waits.
+ * A 64 KiB pipe holds ~100 ms of output at 1,700 execs/s.
  */
 export const READ_PAUSE_MS = 10;
+export const BUSY_LINES_PER_S = 1000;
 
 export const EBPF_BLIND_SPOTS = [
   'opens through relative paths or outside the sensitive prefixes are not seen',
@@ -111,10 +113,17 @@ export class BpftraceSensor implements Sensor {
         if (event) this.onEvent(event);
       });
       const stdout = child.stdout as NodeJS.ReadableStream;
+      let second = 0;
+      let linesThisSecond = 0;
       stdout.on('data', (chunk: Buffer) => {
-        lines.push(chunk);
-        // Rest a moment after each read: under a burst the next read takes every line written
-        // meanwhile (the pipe holds them), instead of a wake-up per line or two.
+        const now = Date.now();
+        if (now - second >= 1000) {
+          second = now;
+          linesThisSecond = 0;
+        }
+        linesThisSecond += lines.push(chunk);
+        if (linesThisSecond <= BUSY_LINES_PER_S) return;
+        // Busy: the next read takes every line written meanwhile (the pipe holds them).
         stdout.pause();
         setTimeout(() => stdout.resume(), READ_PAUSE_MS).unref();
       });

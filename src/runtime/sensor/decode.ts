@@ -182,7 +182,8 @@ export class BpftraceDecoder {
  * last line when the stream closed without a newline.
  */
 export function lineSplitter(onLine: (line: string) => void): {
-  push(chunk: Buffer): void;
+  /** The number of whole lines the chunk completed. */
+  push(chunk: Buffer): number;
   end(): void;
 } {
   let rest: Buffer | undefined;
@@ -191,12 +192,14 @@ export function lineSplitter(onLine: (line: string) => void): {
       const nl = chunk.lastIndexOf(10);
       if (nl < 0) {
         rest = rest ? Buffer.concat([rest, chunk]) : chunk;
-        return;
+        return 0;
       }
       const whole = rest ? Buffer.concat([rest, chunk.subarray(0, nl)]) : chunk.subarray(0, nl);
       rest = nl + 1 < chunk.length ? chunk.subarray(nl + 1) : undefined;
       // A newline byte never occurs inside a multi-byte UTF-8 character: whole lines decode alone.
-      for (const line of whole.toString('utf8').split('\n')) onLine(line);
+      const lines = whole.toString('utf8').split('\n');
+      for (const line of lines) onLine(line);
+      return lines.length;
     },
     end() {
       if (rest) onLine(rest.toString('utf8'));

@@ -122,11 +122,15 @@ describe('lineSplitter', () => {
   test('many chunks without a newline make one line', () => {
     const got: string[] = [];
     const split = lineSplitter((l) => got.push(l));
-    for (const c of ['ab', 'cd', 'ef\ng']) split.push(Buffer.from(c));
-    assert.deepEqual(got, ['abcdef']);
+    assert.deepEqual(
+      ['ab', 'cd', 'ef\ng', 'h\ni\nj'].map((c) => split.push(Buffer.from(c))),
+      [0, 0, 1, 2],
+      'whole lines per chunk',
+    );
+    assert.deepEqual(got, ['abcdef', 'gh', 'i']);
     split.end();
     split.end();
-    assert.deepEqual(got, ['abcdef', 'g']);
+    assert.deepEqual(got, ['abcdef', 'gh', 'i', 'j']);
   });
 });
 
