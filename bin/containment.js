@@ -13,6 +13,28 @@ module.enableCompileCache?.();
 const root = fileURLToPath(new URL('..', import.meta.url));
 const argv = process.argv.slice(2);
 
+// The long-lived commands keep V8's young generation small. V8 sizes it from the machine's
+// memory (32 MiB semi-spaces on a 24 GiB host: 64 MiB of heap for short-lived objects), which
+// made an agent with runtime detection hold 170-180 MB RSS; 16 MiB semi-spaces take ~32 MB off
+// for a few more (cheap) scavenges. The flag must be given at start, so these commands replace
+// this process once with one that has it (process.execve: same pid, no wrapper process left
+// behind, signals and exit status unchanged) unless NODE_OPTIONS or node's own arguments already
+// choose a size. Short commands never pay for the re-exec (bench:cli times their start-up).
+const LONG_LIVED = new Set(['agent', 'server', 'up']);
+if (
+  LONG_LIVED.has(argv[0]) &&
+  typeof process.execve === 'function' &&
+  !`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`.includes('--max-semi-space-size')
+) {
+  process.execve(process.execPath, [
+    process.execPath,
+    '--max-semi-space-size=16',
+    ...process.execArgv,
+    fileURLToPath(import.meta.url),
+    ...argv,
+  ]);
+}
+
 // `--version` needs nothing but package.json.
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(

@@ -26,6 +26,9 @@ function read(path: string): string {
 }
 
 function readlink(path: string): string | undefined {
+  // A process that already exited is the common case for short-lived execs: ask lstat first,
+  // which says "gone" without the cost of a thrown error (its stack trace) on every such exec.
+  if (lstatSync(path, { throwIfNoEntry: false }) === undefined) return undefined;
   try {
     return readlinkSync(path);
   } catch {
@@ -115,9 +118,10 @@ export function execFacts(
   if (!memfd && exe !== undefined && upperDir !== undefined) {
     try {
       // A regular file in the upper layer: written (or changed) after the container started.
-      upperLayer = lstatSync(join(upperDir, exe)).isFile();
+      // Usually it is not there: no thrown error for that (an error's stack trace costs per exec).
+      upperLayer = lstatSync(join(upperDir, exe), { throwIfNoEntry: false })?.isFile() ?? false;
     } catch {
-      upperLayer = false;
+      upperLayer = false; // ENOTDIR, EACCES: not a file written into the layer
     }
   }
   return { ...(exe === undefined ? {} : { exe }), drift: { upperLayer, memfd, deleted } };

@@ -69,8 +69,12 @@ interface ContainerState {
   ref: ContainerRef;
   facts: ContainerFacts;
   workload: Promise<RuntimeWorkload>;
+  /** `workload` once it settled: events are then evaluated at once, without a promise each. */
+  resolved?: RuntimeWorkload;
   /** When `describe` last failed (the placeholder identity is in use): asked again after a while. */
   unnamedAt?: number;
+  /** Events waiting for `workload`, evaluated in order through `queue`. */
+  queued: number;
   queue: Promise<void>;
   /** Where its image's learning window starts, once its first event was offered to the baseline. */
   learnSince?: number;
@@ -105,6 +109,8 @@ export class RuntimeDetector {
   private readonly latencies: number[] = [];
   private reasons: string[] = [];
   private counts = { droppedNoContainer: 0, detections: 0, aggregated: 0 };
+  /** Detection identity (JSON) → fingerprint, bounded. */
+  private readonly fingerprints = new Map<string, string>();
 
   constructor(private readonly options: RuntimeDetectorOptions = {}) {
     this.registry = options.rules ?? new RuleRegistry();
@@ -255,11 +261,36 @@ export class RuntimeDetector {
     } else {
       proc = this.view(e, this.processes.get(e.pid) ?? { name: e.comm, argv: [] });
     }
-    state.queue = state.queue
-      .then(() => this.evaluate(e, state, proc, drift))
-      .catch((err: Error) => {
-        this.log.error({ error: err.message }, 'runtime detector: evaluating an event failed');
-      });
+    // The identity is known (the usual case): evaluate now. Otherwise, and while earlier events
+    // still wait for it, in arrival order behind them.
+    if (state.resolved !== undefined && state.queued === 0) {
+      this.evaluateSafely(e, state, proc, drift, state.resolved);
+      return;
+    }
+    state.queued++;
+    state.queue = state.queue.then(async () => {
+      let workload: RuntimeWorkload | undefined;
+      try {
+        workload = await state.workload;
+      } finally {
+        state.queued--;
+      }
+      this.evaluateSafely(e, state, proc, drift, workload);
+    });
+  }
+
+  private evaluateSafely(
+    e: SensorEvent,
+    state: ContainerState,
+    proc: ProcessView,
+    drift: RuleContextDrift,
+    workload: RuntimeWorkload,
+  ): void {
+    try {
+      this.evaluate(e, state, proc, drift, workload);
+    } catch (err) {
+      this.log.error({ error: (err as Error).message }, 'runtime detector: evaluating an event failed');
+    }
   }
 
   private view(e: SensorEvent, info: ProcessInfo): ProcessView {
@@ -280,10 +311,13 @@ export class RuntimeDetector {
   private container(ref: ContainerRef, pid: number): ContainerState {
     let state = this.containers.get(ref.containerId);
     if (!state) {
+      const fallback = this.fallback(ref);
       state = {
         ref,
         facts: containerFacts(this.resolver.directory(ref), pid),
-        workload: Promise.resolve(this.fallback(ref)),
+        workload: Promise.resolve(fallback),
+        resolved: fallback,
+        queued: 0,
         queue: Promise.resolve(),
       };
       this.describeInto(state);
@@ -318,22 +352,27 @@ export class RuntimeDetector {
     const { ref } = state;
     const fallback = this.fallback(ref);
     state.unnamedAt = undefined;
-    state.workload = describe(ref).then(
+    state.resolved = undefined;
+    const workload: Promise<RuntimeWorkload> = describe(ref).then(
       (w) => ({ ...fallback, ...w, containerId: ref.containerId }),
       () => {
         state.unnamedAt = Date.now();
         return fallback;
       },
     );
+    state.workload = workload;
+    void workload.then((w) => {
+      if (state.workload === workload) state.resolved = w;
+    });
   }
 
-  private async evaluate(
+  private evaluate(
     e: SensorEvent,
     state: ContainerState,
     proc: ProcessView,
     drift: RuleContextDrift,
-  ): Promise<void> {
-    const workload = await state.workload;
+    workload: RuntimeWorkload,
+  ): void {
     const baselineKey = workload.imageDigest ?? workload.image;
     const view: ContainerView = {
       containerId: state.ref.containerId,
@@ -400,6 +439,16 @@ export class RuntimeDetector {
       );
   }
 
+  private fingerprint(identity: string): string {
+    let fp = this.fingerprints.get(identity);
+    if (fp === undefined) {
+      fp = createHash('sha256').update(identity).digest('hex').slice(0, 32);
+      if (this.fingerprints.size >= FINGERPRINT_CACHE) this.fingerprints.clear();
+      this.fingerprints.set(identity, fp);
+    }
+    return fp;
+  }
+
   private record(
     e: SensorEvent,
     workload: RuntimeWorkload,
@@ -410,13 +459,14 @@ export class RuntimeDetector {
     key: string | undefined,
   ): void {
     const at = new Date(e.time).toISOString();
-    const masked = Object.fromEntries(
-      Object.entries(evidence).map(([k, v]) => [k, typeof v === 'string' ? maskText(v).slice(0, 512) : v]),
+    const masked: Record<string, string | number | boolean> = {};
+    for (const k in evidence) {
+      const v = evidence[k] as string | number | boolean;
+      masked[k] = typeof v === 'string' ? maskText(v).slice(0, 512) : v;
+    }
+    const fingerprint = this.fingerprint(
+      JSON.stringify([rule.id, workload.containerId, proc.exe ?? proc.name, key ?? masked]),
     );
-    const fingerprint = createHash('sha256')
-      .update(JSON.stringify([rule.id, workload.containerId, proc.exe ?? proc.name, key ?? masked]))
-      .digest('hex')
-      .slice(0, 32);
     const detection: RuntimeDetection = {
       workload,
       ruleId: rule.id,
@@ -450,6 +500,9 @@ export class RuntimeDetector {
     else this.counts.aggregated++;
   }
 }
+
+/** Fingerprints remembered (a repeat, the usual case, costs a map lookup, not a SHA-256). */
+const FINGERPRINT_CACHE = 4096;
 
 type RuleContextDrift = { upperLayer: boolean; memfd: boolean; deleted: boolean } | undefined;
 

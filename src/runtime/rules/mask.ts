@@ -18,8 +18,15 @@ const TOKEN_SHAPES = [
   /\bglpat-[A-Za-z0-9_-]{16,}\b/g,
 ];
 
+/**
+ * What every pattern above needs somewhere in the text (case-insensitive, so a superset): most
+ * strings (program names, paths, plain arguments) have none and skip the eight replacements.
+ */
+const MAYBE_SECRET = /[=:]|bearer|basic|AKIA|ASIA|gh[pousr]_|xox[abprs]-|eyJ|glpat-/i;
+
 /** One string with the credential-looking parts masked. */
 export function maskText(text: string): string {
+  if (!MAYBE_SECRET.test(text)) return text;
   let out = text
     // scheme://user:password@host
     .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)[^\s@/]+@/gi, `$1${MASK}@`)

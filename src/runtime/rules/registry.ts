@@ -11,6 +11,8 @@ import { parseRuleFile } from './user-rules.js';
 export class RuleRegistry {
   private readonly rules = new Map<string, RuntimeRule>();
   private readonly disabled = new Set<string>();
+  /** The enabled rules per event kind (asked for every event), rebuilt after add/disable. */
+  private byKind: Map<SensorEventKind, RuntimeRule[]> | undefined;
 
   constructor(builtins: readonly RuntimeRule[] = BUILTIN_RULES) {
     for (const r of builtins) this.rules.set(r.id, r);
@@ -24,12 +26,14 @@ export class RuleRegistry {
         `rule id ${rule.id} (${rule.origin}) is already defined by ${existing.origin}`,
       );
     this.rules.set(rule.id, rule);
+    this.byKind = undefined;
   }
 
   disable(id: string): void {
     if (!this.rules.has(id))
       throw new ContainmentError(ErrorCodes.CONFIG_INVALID, `cannot disable unknown rule ${id}`);
     this.disabled.add(id);
+    this.byKind = undefined;
   }
 
   get(id: string): RuntimeRule | undefined {
@@ -43,15 +47,29 @@ export class RuleRegistry {
 
   /** The enabled rules' hits for one event, superseded ones removed. */
   evaluate(ctx: RuleContext): { rule: RuntimeRule; hit: RuleHit }[] {
-    const kind: SensorEventKind = ctx.event.kind;
     const hits: { rule: RuntimeRule; hit: RuleHit }[] = [];
-    for (const rule of this.rules.values()) {
-      if (this.disabled.has(rule.id) || !rule.events.includes(kind)) continue;
+    for (const rule of this.enabledFor(ctx.event.kind)) {
       const hit = rule.match(ctx);
       if (hit) hits.push({ rule, hit });
     }
+    if (hits.length < 2) return hits;
     const superseded = new Set(hits.flatMap((h) => h.rule.supersedes ?? []));
     return hits.filter((h) => !superseded.has(h.rule.id));
+  }
+
+  private enabledFor(kind: SensorEventKind): readonly RuntimeRule[] {
+    if (!this.byKind) {
+      this.byKind = new Map();
+      for (const rule of this.rules.values()) {
+        if (this.disabled.has(rule.id)) continue;
+        for (const k of rule.events) {
+          const list = this.byKind.get(k);
+          if (list) list.push(rule);
+          else this.byKind.set(k, [rule]);
+        }
+      }
+    }
+    return this.byKind.get(kind) ?? [];
   }
 }
 

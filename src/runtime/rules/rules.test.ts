@@ -40,6 +40,11 @@ describe('rule registry', () => {
   });
   test('disabled rules stay quiet; unknown ids and duplicate ids are refused', () => {
     const r = new RuleRegistry();
+    assert.deepEqual(
+      r.evaluate(shell!).map((h) => h.rule.id),
+      ['reverse_shell'],
+    );
+    // Disabling after rules were already evaluated (and grouped per event kind) still counts.
     r.disable('reverse_shell');
     assert.deepEqual(
       r.evaluate(shell!).map((h) => h.rule.id),

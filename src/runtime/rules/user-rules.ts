@@ -85,10 +85,21 @@ function test(op: OperatorT | string | number, value: string | number | undefine
   return false;
 }
 
-function holds(conditions: z.infer<typeof Conditions>, ctx: RuleContext): boolean {
-  return Object.entries(conditions).every(
-    ([field, op]) => op !== undefined && test(op, FIELDS[field]?.(ctx)),
-  );
+/** A condition set as (field getter, operator) pairs, made once per rule, not per event. */
+type Compiled = [
+  get: (ctx: RuleContext) => string | number | undefined,
+  op: OperatorT | string | number | undefined,
+][];
+
+const NO_FIELD = (): undefined => undefined;
+
+function compile(conditions: z.infer<typeof Conditions>): Compiled {
+  return Object.entries(conditions).map(([field, op]) => [FIELDS[field] ?? NO_FIELD, op]);
+}
+
+function holds(conditions: Compiled, ctx: RuleContext): boolean {
+  for (const [get, op] of conditions) if (op === undefined || !test(op, get(ctx))) return false;
+  return true;
 }
 
 /** A rule file's text (YAML or JSON) to rules; one-line CONFIG_INVALID errors for bad input. */
@@ -117,6 +128,14 @@ export function parseRuleFile(text: string, origin: string): { disable: string[]
         `${origin}: rule ${r.id} has neither condition nor any`,
       );
     const events = Array.isArray(r.event) ? r.event : [r.event];
+    const condition = r.condition && compile(r.condition);
+    const any = r.any?.map(compile);
+    const fields = [
+      ...new Set([...Object.keys(r.condition ?? {}), ...(r.any ?? []).flatMap((c) => Object.keys(c))]),
+    ].flatMap((f) => {
+      const get = FIELDS[f];
+      return get ? [[f, get] as const] : [];
+    });
     return {
       id: r.id,
       title: r.title,
@@ -126,15 +145,11 @@ export function parseRuleFile(text: string, origin: string): { disable: string[]
       description: r.description ?? r.title,
       origin,
       match(ctx) {
-        if (r.condition && !holds(r.condition, ctx)) return undefined;
-        if (r.any && !r.any.some((c) => holds(c, ctx))) return undefined;
-        const fields = new Set([
-          ...Object.keys(r.condition ?? {}),
-          ...(r.any ?? []).flatMap((c) => Object.keys(c)),
-        ]);
+        if (condition && !holds(condition, ctx)) return undefined;
+        if (any && !any.some((c) => holds(c, ctx))) return undefined;
         const evidence: Record<string, string | number> = { name: ctx.process.name };
-        for (const f of fields) {
-          const v = FIELDS[f]?.(ctx);
+        for (const [f, get] of fields) {
+          const v = get(ctx);
           if (v !== undefined) evidence[f] = v;
         }
         return { evidence };

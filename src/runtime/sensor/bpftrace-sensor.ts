@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import type { SensorEvent } from '../contracts.js';
 import { BPFTRACE_NOISE, spawnBpftrace } from './bpftrace-process.js';
 import type { BpftraceProcess } from './bpftrace-process.js';
-import { BpftraceDecoder } from './decode.js';
+import { BpftraceDecoder, lineSplitter } from './decode.js';
 import { loadProgram } from './program.js';
 import type { Sensor, SensorLogger, SensorStatus } from './sensor.js';
 import { silentLogger } from './sensor.js';
@@ -26,6 +26,18 @@ export interface BpftraceSensorOptions {
   backoffMinMs?: number;
   backoffMaxMs?: number;
 }
+
+/**
+ * While bpftrace's output is busy (more than BUSY_LINES_PER_S lines in the current second), the
+ * sensor leaves it in the pipe for READ_PAUSE_MS after each read. bpftrace writes each line at
+ * once (`-B line`), an exec is four lines or more, and a wake-up of the event loop costs more
+ * than parsing the lines it brings: batched, a burst is parsed in one go (figures in
+ * docs/runtime-detection.md, Performance). Below that rate every line is read at once: an exec's
+ * facts (/proc/<pid>/exe) are read while the process most likely still lives, and nothing waits.
+ * A 64 KiB pipe holds ~100 ms of output at 1,700 execs/s.
+ */
+export const READ_PAUSE_MS = 10;
+export const BUSY_LINES_PER_S = 1000;
 
 export const EBPF_BLIND_SPOTS = [
   'opens through relative paths or outside the sensitive prefixes are not seen',
@@ -89,7 +101,7 @@ export class BpftraceSensor implements Sensor {
       const timer = setTimeout(() => {
         if (!attached) reject(new Error(`bpftrace did not attach within ${this.attachTimeoutMs} ms`));
       }, this.attachTimeoutMs);
-      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const lines = lineSplitter((line) => {
         const event = this.decoder.decode(line);
         if (!attached && this.decoder.attachedProbes !== undefined) {
           attached = true;
@@ -100,6 +112,22 @@ export class BpftraceSensor implements Sensor {
         }
         if (event) this.onEvent(event);
       });
+      const stdout = child.stdout as NodeJS.ReadableStream;
+      let second = 0;
+      let linesThisSecond = 0;
+      stdout.on('data', (chunk: Buffer) => {
+        const now = Date.now();
+        if (now - second >= 1000) {
+          second = now;
+          linesThisSecond = 0;
+        }
+        linesThisSecond += lines.push(chunk);
+        if (linesThisSecond <= BUSY_LINES_PER_S) return;
+        // Busy: the next read takes every line written meanwhile (the pipe holds them).
+        stdout.pause();
+        setTimeout(() => stdout.resume(), READ_PAUSE_MS).unref();
+      });
+      stdout.on('end', () => lines.end());
       child.on('error', (e) => {
         this.lastError = e.message;
       });

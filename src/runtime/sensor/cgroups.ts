@@ -62,6 +62,8 @@ export function processCgroupPath(pid: number, procRoot = '/proc'): string | und
  */
 export class CgroupResolver {
   private byId = new Map<number, string>();
+  /** The parse of `byId`'s paths, per id (null: not a container); same lifetime as `byId`. */
+  private refs = new Map<number, ContainerRef | null>();
   private lastScan = 0;
 
   constructor(
@@ -71,12 +73,20 @@ export class CgroupResolver {
   ) {}
 
   resolve(cgroupId: number, pid: number): ContainerRef | undefined {
+    // Every event asks: a known id is one map lookup, not a path parse.
+    const known = this.refs.get(cgroupId);
+    if (known !== undefined) return known ?? undefined;
     let path = this.byId.get(cgroupId);
     if (path === undefined && Date.now() - this.lastScan >= this.rescanMs) {
       this.scan();
       path = this.byId.get(cgroupId);
     }
-    path ??= processCgroupPath(pid, this.procRoot);
+    if (path !== undefined) {
+      const ref = parseContainerCgroupPath(path) ?? null;
+      this.refs.set(cgroupId, ref);
+      return ref ?? undefined;
+    }
+    path = processCgroupPath(pid, this.procRoot);
     return path === undefined ? undefined : parseContainerCgroupPath(path);
   }
 
@@ -109,5 +119,6 @@ export class CgroupResolver {
     };
     walk(this.root, '', 0);
     this.byId = next;
+    this.refs = new Map();
   }
 }

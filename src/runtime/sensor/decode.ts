@@ -1,7 +1,8 @@
 /**
  * bpftrace's `-f json` lines (from probes.bt) to sensor events, pure. An exec arrives as several
- * tuples (`arg`… `argv` at execve entry, then `execpath`, `exefile`, `exec` after it succeeded),
- * joined here by pid. Lines that are not understood are counted, never thrown.
+ * tuples (`arg`… and, when there were no arguments or more than were read, `argv` at execve
+ * entry; then `execpath`, for a memfd `exefile`, and `exec` after it succeeded), joined here by
+ * pid. Lines that are not understood are counted, never thrown.
  */
 import type { SensorEvent } from '../contracts.js';
 
@@ -172,6 +173,39 @@ export class BpftraceDecoder {
   ): SensorEvent {
     return { kind, pid, uid, cgroupId, comm, time: this.now(), source: 'ebpf' };
   }
+}
+
+/**
+ * A byte stream to lines, for bpftrace's stdout: one string decode per chunk (node:readline
+ * decodes, scans and emits per line, a cost paid for every one of an exec's lines). A chunk may
+ * end inside a line or a UTF-8 character; the rest waits for the next chunk. `end()` gives the
+ * last line when the stream closed without a newline.
+ */
+export function lineSplitter(onLine: (line: string) => void): {
+  /** The number of whole lines the chunk completed. */
+  push(chunk: Buffer): number;
+  end(): void;
+} {
+  let rest: Buffer | undefined;
+  return {
+    push(chunk) {
+      const nl = chunk.lastIndexOf(10);
+      if (nl < 0) {
+        rest = rest ? Buffer.concat([rest, chunk]) : chunk;
+        return 0;
+      }
+      const whole = rest ? Buffer.concat([rest, chunk.subarray(0, nl)]) : chunk.subarray(0, nl);
+      rest = nl + 1 < chunk.length ? chunk.subarray(nl + 1) : undefined;
+      // A newline byte never occurs inside a multi-byte UTF-8 character: whole lines decode alone.
+      const lines = whole.toString('utf8').split('\n');
+      for (const line of lines) onLine(line);
+      return lines.length;
+    },
+    end() {
+      if (rest) onLine(rest.toString('utf8'));
+      rest = undefined;
+    },
+  };
 }
 
 /** `tracepoint:syscalls:sys_enter_setuid` to `setuid`. */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { BpftraceDecoder } from './decode.js';
+import { BpftraceDecoder, lineSplitter } from './decode.js';
 import { parseContainerCgroupPath } from './cgroups.js';
 import { preflight } from './preflight.js';
 import type { PreflightProbe } from './preflight.js';
@@ -75,6 +75,62 @@ describe('BpftraceDecoder', () => {
     assert.deepEqual(e?.argv, ['sh']);
     assert.equal(e?.stdinSocket, true);
     assert.equal(e?.stdoutSocket, true);
+  });
+});
+
+describe('the lines of the shipped program', () => {
+  // Recorded from probes.bt as it is: no `argv` line when the args read were the whole argv, no
+  // `exefile` line for a file that is not a memfd.
+  test('an exec without its count line has the args it sent, and no file name', () => {
+    const dec = new BpftraceDecoder(() => 1);
+    const events = [
+      '{"type": "value", "data": ["arg",1192,0,"sleep"]}',
+      '{"type": "value", "data": ["arg",1192,1,"4"]}',
+      '{"type": "value", "data": ["execpath",1192,"/proc/self/exe"]}',
+      '{"type": "value", "data": ["exec",1192,1192,1182,0,405,"exe",0,8630,4480,1249245271797]}',
+    ].map((l) => dec.decode(l));
+    const exec = events[3];
+    assert.deepEqual(exec?.argv, ['sleep', '4']);
+    assert.equal(exec?.argvTruncated, false);
+    assert.equal(exec?.path, '/proc/self/exe');
+    assert.equal(exec?.exeName, undefined);
+    assert.equal(exec?.monotonicNs, 1249245271797);
+  });
+  test('an argv longer than the slots read is cut and says so', () => {
+    const dec = new BpftraceDecoder();
+    for (let i = 0; i < 6; i++) dec.decode(`{"type": "value", "data": ["arg",7,${i},"a${i}"]}`);
+    dec.decode('{"type": "value", "data": ["argv",7,6,1]}');
+    const e = dec.decode('{"type": "value", "data": ["exec",7,7,1,0,9,"x",0,0,0,1]}');
+    assert.equal(e?.argv?.length, 6);
+    assert.equal(e?.argvTruncated, true);
+  });
+});
+
+describe('lineSplitter', () => {
+  test('lines cut anywhere by the pipe, even inside a UTF-8 character, come out whole', () => {
+    const text = '{"a":"é€"}\n{"b":1}\n\n{"c":"𝄞"}\nlast';
+    const bytes = Buffer.from(text, 'utf8');
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const got: string[] = [];
+      const split = lineSplitter((l) => got.push(l));
+      split.push(bytes.subarray(0, cut));
+      split.push(bytes.subarray(cut));
+      split.end();
+      assert.deepEqual(got, ['{"a":"é€"}', '{"b":1}', '', '{"c":"𝄞"}', 'last'], `cut at ${cut}`);
+    }
+  });
+  test('many chunks without a newline make one line', () => {
+    const got: string[] = [];
+    const split = lineSplitter((l) => got.push(l));
+    assert.deepEqual(
+      ['ab', 'cd', 'ef\ng', 'h\ni\nj'].map((c) => split.push(Buffer.from(c))),
+      [0, 0, 1, 2],
+      'whole lines per chunk',
+    );
+    assert.deepEqual(got, ['abcdef', 'gh', 'i']);
+    split.end();
+    split.end();
+    assert.deepEqual(got, ['abcdef', 'gh', 'i', 'j']);
   });
 });
 
