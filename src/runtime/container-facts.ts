@@ -5,6 +5,7 @@
  */
 import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { rootUpperDir } from '../linux/process-facts.js';
 import { parseTcpTable } from './sensor/proc-poller.js';
 
 export interface ContainerFacts {
@@ -34,17 +35,6 @@ function readlink(path: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The overlay upper directory of the mount namespace's root (`upperdir=` of `/`). */
-export function upperDirOf(mountinfo: string): string | undefined {
-  for (const line of mountinfo.split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    if (f[4] !== '/' || sep < 0 || f[sep + 1] !== 'overlay') continue;
-    return /(?:^|,)upperdir=([^,]+)/.exec(f[sep + 3] ?? '')?.[1];
-  }
-  return undefined;
 }
 
 let bootTimeMs: number | undefined;
@@ -79,7 +69,7 @@ export function containerFacts(cgroupDir: string, fallbackPid: number, procRoot 
   }
   const facts: ContainerFacts = { initPid, listeners, executables: [...executables] };
   if (argv0 !== '') facts.entrypointName = basename(argv0);
-  const upper = upperDirOf(read(`${procRoot}/${initPid}/mountinfo`));
+  const upper = rootUpperDir(read(`${procRoot}/${initPid}/mountinfo`));
   if (upper) facts.upperDir = upper;
   const started = processStartMs(read(`${procRoot}/${initPid}/stat`));
   if (started !== undefined) facts.startedAt = started;
