@@ -34,24 +34,17 @@ export class ResultStore {
     const { inventory } = encoded;
     let inventoryId = inventory.knownId ?? this.codec.inventoryId(inventory.digest);
     if (inventoryId === undefined) {
-      const inserted = await db.get<{ id: number | string }>(
+      // With its re-match keys, in one statement on PostgreSQL; the keys only if the blob is new.
+      const inserted = await db.insertThen(
         `INSERT INTO scanner_inventories (digest, inventory) VALUES ($1, $2)
          ON CONFLICT (digest) DO NOTHING RETURNING id`,
-        [inventory.digest, inventory.json],
+        `INSERT INTO scanner_inventory_keys (key, inventory_id)
+         SELECT value, inserted.id FROM inserted, ${db.elements('$3', 'text')}
+         WHERE true ON CONFLICT DO NOTHING`,
+        [inventory.digest, inventory.json, db.array(inventory.packageKeys())],
       );
-      if (inserted) {
-        const id = int(inserted.id);
-        await db.insertMany(
-          'scanner_inventory_keys',
-          [
-            ['key', 'text'],
-            ['inventory_id', 'bigint'],
-          ],
-          inventory.packageKeys().map((key) => [key, id]),
-        );
-      }
       const id =
-        inserted?.id ??
+        inserted ??
         (
           await db.get<{ id: number | string }>('SELECT id FROM scanner_inventories WHERE digest = $1', [
             inventory.digest,
