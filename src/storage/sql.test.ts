@@ -84,18 +84,15 @@ for (const engine of engines) {
       );
       // pg: count what reaches the server (every call of the seam is one query on the pool).
       let queries = 0;
-      const counted =
-        con.engine === 'postgres'
-          ? postgresDb(
-              {
-                query: ((q: never) => {
-                  queries++;
-                  return con.pool.query(q);
-                }) as never,
-              } as unknown as pg.Pool,
-              { prepared: true },
-            )
-          : db;
+      const counted = ((c: Connection): SqlDb => {
+        if (c.engine !== 'postgres') return db;
+        const pool = c.pool;
+        const query = ((q: never) => {
+          queries++;
+          return pool.query(q);
+        }) as never;
+        return postgresDb({ query } as unknown as pg.Pool, { prepared: true });
+      })(con);
       const insertThen = (rowId: number, name: string): Promise<number | undefined> =>
         counted.insertThen(
           'INSERT INTO seam (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING id',
