@@ -40,6 +40,8 @@ import type { ScannerProcess } from '../src/testing/scanner-process.js';
 import { prepareRecords, prepareRoot } from './prepare-data.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+/** `ingestion` or `delivery`: measure that half alone (unset: both). */
+const ONLY = process.env.BENCH_SERVER_ONLY;
 const AGENTS = 50;
 const PACKAGES = 200;
 /** Reports per agent in each ingestion run: first reports (matched), then unchanged ones. */
@@ -143,16 +145,38 @@ interface Phase {
   p50Ms: number;
   p99Ms: number;
   load1: number;
+  /** CPU time (user + system) the server processes spent in the phase, per report. */
+  serverCpuMsPerReport: number;
 }
+
+/**
+ * CPU time (user + system, ms) a process has used so far, from /proc/<pid>/stat (clock ticks of
+ * 10 ms): under load the wall-time rates mostly measure waiting for a core, CPU time does not.
+ */
+function cpuMsOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (fields 14, 15)
+  } catch {
+    return 0;
+  }
+}
+
+const serversCpuMs = (servers: readonly ScannerProcess[]): number =>
+  servers.reduce((sum, s) => sum + cpuMsOf(s.child.pid), 0);
 
 /** Every agent posts its bodies one after another on its own keep-alive connection; all agents at once. */
 async function drive(
-  urls: readonly string[],
+  servers: readonly ScannerProcess[],
   token: string,
   bodies: readonly string[][],
   expectStatus: number,
 ): Promise<Phase> {
+  const urls = servers.map((s) => s.url);
   const latencies: number[] = [];
+  const cpuBefore = serversCpuMs(servers);
   const start = performance.now();
   await Promise.all(
     bodies.map(async (mine, a) => {
@@ -173,6 +197,7 @@ async function drive(
   );
   const seconds = (performance.now() - start) / 1000;
   return {
+    serverCpuMsPerReport: (serversCpuMs(servers) - cpuBefore) / latencies.length,
     reportsPerSecond: latencies.length / seconds,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
@@ -277,8 +302,8 @@ async function ingestionRun(
     }),
   );
   await warmUp(setup, run, urls, agentToken);
-  const fullPhase = await drive(urls, agentToken, full, 201);
-  const checkInPhase = await drive(urls, agentToken, checkIns, 201);
+  const fullPhase = await drive(servers, agentToken, full, 201);
+  const checkInPhase = await drive(servers, agentToken, checkIns, 201);
   return { full: fullPhase, checkIn: checkInPhase };
 }
 
@@ -289,6 +314,7 @@ function printPhase(name: string, phases: readonly Phase[], target?: number): vo
   console.log(`    reports/s   ${fmt(rate)}${target === undefined ? '' : `  target ≥ ${target}`}${verdict}`);
   console.log(`    p50 ms      ${fmt(stats(phases.map((p) => p.p50Ms)))}`);
   console.log(`    p99 ms      ${fmt(stats(phases.map((p) => p.p99Ms)))}`);
+  console.log(`    server CPU ms/report ${fmt(stats(phases.map((p) => p.serverCpuMsPerReport)), 2)}`);
   console.log(`    load (1 min) after each run: ${phases.map((p) => p.load1.toFixed(2)).join(', ')}`);
 }
 
@@ -428,6 +454,7 @@ async function deliveryRuns(setup: Setup): Promise<void> {
   const p99: number[] = [];
   const p99FromSend: number[] = [];
   const loads: number[] = [];
+  const cpuPerReport: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     const dir = freshDataDir(setup);
     const receiver = await startTimingReceiver();
@@ -437,6 +464,7 @@ async function deliveryRuns(setup: Setup): Promise<void> {
       const url = (server as ScannerProcess).url;
       const agentToken = await registerCluster(url, setup.adminToken);
       await warmUp(setup, run, [url], agentToken);
+      const cpuBefore = cpuMsOf(server?.child.pid);
       // The trigger covers the measured namespace only, so warm-up reports cause no events.
       const trigger = await api(url, setup.adminToken, 'POST', '/v1/triggers', {
         cluster: CLUSTER,
@@ -484,6 +512,7 @@ async function deliveryRuns(setup: Setup): Promise<void> {
       p99.push(percentile(fromAnswer, 99));
       p99FromSend.push(percentile(fromSend, 99));
       loads.push(loadavg()[0] ?? 0);
+      cpuPerReport.push((cpuMsOf(server?.child.pid) - cpuBefore) / answered.size);
     } finally {
       await server?.stop();
       await receiver.close();
@@ -500,6 +529,7 @@ async function deliveryRuns(setup: Setup): Promise<void> {
   console.log(`    p99 ms      ${fmt(stats(p99))}  target < ${TARGET.deliveryP99Ms} ${met}`);
   console.log(`  report sent → CloudEvent received (bounds "scan stored → received" from above)`);
   console.log(`    p99 ms      ${fmt(stats(p99FromSend))}`);
+  console.log(`  server CPU ms/report (report and its delivery) ${fmt(stats(cpuPerReport), 2)}`);
   console.log(`    load (1 min) after each run: ${loads.map((l) => l.toFixed(2)).join(', ')}`);
 }
 
@@ -512,7 +542,10 @@ async function main(): Promise<void> {
   const root = prepareRoot(log);
   const osv = process.env.BENCH_SERVER_OSV ?? prepareRecords(root, log).allZip;
   const template = mkdtempSync(join(tmpdir(), 'containment-bench-advisories-'));
-  const postgres = (await postgresReachable()) ? await createTestDatabase('bench_template') : undefined;
+  const postgres =
+    ONLY !== 'delivery' && (await postgresReachable())
+      ? await createTestDatabase('bench_template')
+      : undefined;
   try {
     log(`importing ${osv} into SQLite${postgres ? ' and PostgreSQL' : ''} (once, both at once) ...`);
     const t0 = performance.now();
@@ -538,10 +571,12 @@ async function main(): Promise<void> {
       `advisories: ${osv === process.env.BENCH_SERVER_OSV ? osv : `bench:scan's 100,000 records`}; ` +
         `reports: ${DEBIAN_PER_REPORT} Debian 12 packages of ${root.path} (${root.how}) + ${NPM_PER_REPORT} npm`,
     );
-    await ingestionSqlite(setup);
-    if (postgres) await ingestionPostgres(setup);
-    else console.log(`\n(a) PostgreSQL with two replicas: not measured, ${postgresWhat} is not reachable`);
-    await deliveryRuns(setup);
+    if (ONLY !== 'delivery') {
+      await ingestionSqlite(setup);
+      if (postgres) await ingestionPostgres(setup);
+      else console.log(`\n(a) PostgreSQL with two replicas: not measured, ${postgresWhat} is not reachable`);
+    }
+    if (ONLY !== 'ingestion') await deliveryRuns(setup);
     console.log(`\nload average at end: ${load()}`);
   } finally {
     rmSync(template, { recursive: true, force: true });
