@@ -44,6 +44,8 @@ import { prepareRecords, prepareRoot } from './prepare-data.js';
 import { waitUntil } from '../src/testing/wait.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+/** `ingestion` or `delivery`: measure that half alone (unset: both). */
+const ONLY = process.env.BENCH_SERVER_ONLY;
 const AGENTS = 50;
 const PACKAGES = 200;
 /** Reports per agent in each ingestion run: first reports (matched), then unchanged ones. */
@@ -511,6 +513,7 @@ async function deliveryRuns(setup: Setup): Promise<void> {
   const p99: number[] = [];
   const p99FromSend: number[] = [];
   const loads: number[] = [];
+  const cpuPerReport: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     const dir = freshDataDir(setup);
     const receiver = await startTimingReceiver();
@@ -520,6 +523,7 @@ async function deliveryRuns(setup: Setup): Promise<void> {
       const url = (server as ScannerProcess).url;
       const agentToken = await registerCluster(url, setup.adminToken);
       await warmUp(setup, run, [url], agentToken);
+      const cpuBefore = cpuMs(server?.child.pid ?? -1);
       // The trigger covers the measured namespace only, so warm-up reports cause no events.
       const trigger = await api(url, setup.adminToken, 'POST', '/v1/triggers', {
         cluster: CLUSTER,
@@ -571,6 +575,7 @@ async function deliveryRuns(setup: Setup): Promise<void> {
       p99.push(percentile(fromAnswer, 99));
       p99FromSend.push(percentile(fromSend, 99));
       loads.push(loadavg()[0] ?? 0);
+      cpuPerReport.push((cpuMs(server?.child.pid ?? -1) - cpuBefore) / answered.size);
     } finally {
       await server?.stop();
       await receiver.close();
@@ -587,6 +592,7 @@ async function deliveryRuns(setup: Setup): Promise<void> {
   console.log(`    p99 ms      ${fmt(stats(p99))}  target < ${TARGET.deliveryP99Ms} ${met}`);
   console.log(`  report sent → CloudEvent received (bounds "scan stored → received" from above)`);
   console.log(`    p99 ms      ${fmt(stats(p99FromSend))}`);
+  console.log(`  server CPU ms/report (report and its delivery) ${fmt(stats(cpuPerReport), 2)}`);
   console.log(`    load (1 min) after each run: ${loads.map((l) => l.toFixed(2)).join(', ')}`);
 }
 
@@ -599,7 +605,10 @@ async function main(): Promise<void> {
   const root = prepareRoot(log);
   const osv = process.env.BENCH_SERVER_OSV ?? prepareRecords(root, log).allZip;
   const template = mkdtempSync(join(tmpdir(), 'containment-bench-advisories-'));
-  const postgres = (await postgresReachable()) ? await createTestDatabase('bench_template') : undefined;
+  const postgres =
+    ONLY !== 'delivery' && (await postgresReachable())
+      ? await createTestDatabase('bench_template')
+      : undefined;
   try {
     log(`importing ${osv} into SQLite${postgres ? ' and PostgreSQL' : ''} (once, both at once) ...`);
     const t0 = performance.now();
@@ -625,10 +634,12 @@ async function main(): Promise<void> {
       `advisories: ${osv === process.env.BENCH_SERVER_OSV ? osv : `bench:scan's 100,000 records`}; ` +
         `reports: ${DEBIAN_PER_REPORT} Debian 12 packages of ${root.path} (${root.how}) + ${NPM_PER_REPORT} npm`,
     );
-    await ingestionSqlite(setup);
-    if (postgres) await ingestionPostgres(setup);
-    else console.log(`\n(a) PostgreSQL with two replicas: not measured, ${postgresWhat} is not reachable`);
-    await deliveryRuns(setup);
+    if (ONLY !== 'delivery') {
+      await ingestionSqlite(setup);
+      if (postgres) await ingestionPostgres(setup);
+      else console.log(`\n(a) PostgreSQL with two replicas: not measured, ${postgresWhat} is not reachable`);
+    }
+    if (ONLY !== 'ingestion') await deliveryRuns(setup);
     console.log(`\nload average at end: ${load()}`);
   } finally {
     rmSync(template, { recursive: true, force: true });

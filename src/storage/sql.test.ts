@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
+import type pg from 'pg';
 import { requireOrSkip } from '../testing/shared-data.js';
 import { testEngines } from './engines.test-helper.js';
 import type { Connection } from './engines.test-helper.js';
@@ -72,6 +73,41 @@ for (const engine of engines) {
       assert.deepEqual(
         names.map((r) => r.value),
         ['x', 'y'],
+      );
+    });
+
+    test('insertThen: the second write sees the new id; nothing more on a conflict; one query on pg', async (t) => {
+      if (!need(t)) return;
+      const id = con.engine === 'postgres' ? 'bigint' : 'INTEGER';
+      await db.run(
+        `CREATE TABLE seam_next (id ${id} PRIMARY KEY, seam_id ${id} NOT NULL, name TEXT NOT NULL)`,
+      );
+      // pg: count what reaches the server (every call of the seam is one query on the pool).
+      let queries = 0;
+      const counted = ((c: Connection): SqlDb => {
+        if (c.engine !== 'postgres') return db;
+        const pool = c.pool;
+        const query = ((q: never) => {
+          queries++;
+          return pool.query(q);
+        }) as never;
+        return postgresDb({ query } as unknown as pg.Pool, { prepared: true });
+      })(con);
+      const insertThen = (rowId: number, name: string): Promise<number | undefined> =>
+        counted.insertThen(
+          'INSERT INTO seam (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING id',
+          'INSERT INTO seam_next (id, seam_id, name) SELECT $1 + 100, inserted.id, $2 FROM inserted',
+          [rowId, name],
+        );
+      assert.equal(await insertThen(10, 'ten'), 10);
+      assert.equal(await insertThen(10, 'again'), undefined);
+      if (con.engine === 'postgres') assert.equal(queries, 2);
+      const rows = await db.all<{ id: number | string; seam_id: number | string; name: string }>(
+        'SELECT id, seam_id, name FROM seam_next ORDER BY id',
+      );
+      assert.deepEqual(
+        rows.map((r) => [int(r.id), int(r.seam_id), r.name]),
+        [[110, 10, 'ten']],
       );
     });
 

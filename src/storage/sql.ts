@@ -42,6 +42,15 @@ export interface SqlDb {
     rows: readonly (readonly unknown[])[],
   ): Promise<void>;
   /**
+   * Runs `insert` (an `INSERT … RETURNING id`) and, when it inserted a row, `then`: a write that
+   * reads the new id from the FROM item `inserted` (e.g. `UPDATE t SET x = inserted.id FROM
+   * inserted WHERE t.id = $1`); both take `params`. One statement on pg (a data-modifying WITH: one
+   * round trip, where the id goes from the first write to the second inside the server); two
+   * in-process statements on SQLite, which allows no write inside WITH. The new id, or undefined
+   * when nothing was inserted (`ON CONFLICT DO NOTHING`; `then` does not run).
+   */
+  insertThen(insert: string, then: string, params: readonly unknown[]): Promise<number | undefined>;
+  /**
    * A row-lock clause (`FOR UPDATE OF w`) on PostgreSQL, where replicas write concurrently; nothing
    * on SQLite, whose one writer holds the database lock for the whole transaction.
    */
@@ -85,6 +94,14 @@ export function sqliteDb(db: Database): SqlDb {
         `INSERT INTO ${table} (${columns.map(([name]) => name).join(', ')}) VALUES (${marks}) ON CONFLICT DO NOTHING`,
       );
       for (const row of rows) insert.run(named(row));
+    },
+    async insertThen(insert, then, params) {
+      const row = stmt(insert).get(named(params)) as { id: number | string } | undefined;
+      if (row === undefined) return undefined;
+      const id = int(row.id);
+      // The new id as a one-row table, bound after the caller's parameters.
+      stmt(`WITH inserted(id) AS (VALUES ($${params.length + 1})) ${then}`).run(named([...params, id]));
+      return id;
     },
     inArray: (expr, param) => `${expr} IN (SELECT value FROM json_each(${param}))`,
     array: (values) => JSON.stringify(values),
@@ -137,6 +154,13 @@ export function postgresDb(pool: Pool | PoolClient, options: { prepared?: boolea
           columns.map((_, i) => rows.map((row) => row[i])),
         ),
       );
+    },
+    async insertThen(insert, then, params) {
+      const { rows } = await pool.query(
+        statement(`WITH inserted AS (${insert}), then_ AS (${then}) SELECT id FROM inserted`, params),
+      );
+      const row = rows[0] as { id: number | string } | undefined;
+      return row === undefined ? undefined : int(row.id);
     },
     inArray: (expr, param, type) => `${expr} = ANY(${param}::${type}[])`,
     array: (values) => [...values],

@@ -111,10 +111,13 @@ export async function insertScan(
     imageDigest: string | null;
   },
 ): Promise<number> {
-  const row = await db.get<{ id: number | string }>(
+  // One statement on PostgreSQL: the scan and the workload's pointer to it in one round trip.
+  const id = await db.insertThen(
     `INSERT INTO scanner_scans (workload_id, result_id, report_id, kind, scan_time, received_at,
        inventory_hash, node, image, image_digest)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+    `UPDATE scanner_workloads SET last_scan_id = inserted.id, inventory_id = $11
+     FROM inserted WHERE scanner_workloads.id = $1`,
     [
       scan.workloadId,
       scan.resultId,
@@ -126,14 +129,10 @@ export async function insertScan(
       scan.node,
       scan.image,
       scan.imageDigest,
+      scan.inventoryId,
     ],
   );
-  const id = int((row as { id: number | string }).id);
-  await db.run('UPDATE scanner_workloads SET last_scan_id = $1, inventory_id = $2 WHERE id = $3', [
-    id,
-    scan.inventoryId,
-    scan.workloadId,
-  ]);
+  if (id === undefined) throw new Error('scan row not inserted');
   return id;
 }
 
