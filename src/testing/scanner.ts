@@ -24,6 +24,8 @@ export interface TestScannerOptions<C extends string | null> {
   cluster?: C;
   /** CIDRs trigger URLs may use; default none. */
   triggerAllow?: readonly string[];
+  /** The address to listen on; default 127.0.0.1 (a test node's pods reach the host on its bridge). */
+  host?: string;
 }
 
 export type TestScanner<C extends string | null> = {
@@ -52,7 +54,7 @@ export async function startTestScanner<C extends string | null = 'local'>(
     advisories.close();
   }
   const server = await runScannerServer({
-    host: '127.0.0.1',
+    host: options.host ?? '127.0.0.1',
     port: 0,
     dataDir,
     advisoryDbPath,

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import {
   accessSync,
+  chmodSync,
   constants,
   copyFileSync,
   existsSync,
@@ -90,13 +91,20 @@ function buildInto(out: string, build: (moduleDir: string, partial: string) => v
   }
 }
 
-function buildKubeApiserver(goCmd: string, out: string): void {
+/**
+ * Builds k8s.io/kubernetes's commands (`cmd/<name>`) at the control plane's version into
+ * `outs[name]`, in one wrapper module (one `go mod tidy`, compiled packages shared). Each binary is
+ * moved into place only when it is complete.
+ */
+function buildKubernetesCommands(goCmd: string, outs: Record<string, string>): void {
   const version = kubernetesVersion;
+  const commands = Object.keys(outs);
   // k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with ./staging/...;
   // a wrapper module must replace each of them with the published v0.<minor>.<patch> instead.
   const stagingVersion = version.replace(/^v1\./, 'v0.');
-  buildInto(out, (dir, partial) => {
-    go(goCmd, dir, ['mod', 'init', 'local/kube-apiserver-bin']);
+  const dir = mkdtempSync(join(tmpdir(), 'containment-k8s-build-'));
+  try {
+    go(goCmd, dir, ['mod', 'init', 'local/kubernetes-bin']);
     const info = JSON.parse(go(goCmd, dir, ['mod', 'download', '-json', `k8s.io/kubernetes@${version}`])) as {
       GoMod?: string;
     };
@@ -112,10 +120,8 @@ function buildKubeApiserver(goCmd: string, out: string): void {
       `-require=k8s.io/kubernetes@${version}`,
       ...staging.map((m) => `-replace=${m}=${m}@${stagingVersion}`),
     ]);
-    writeFileSync(
-      join(dir, 'tools.go'),
-      '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n',
-    );
+    const imports = commands.map((c) => `import _ "k8s.io/kubernetes/cmd/${c}"\n`).join('');
+    writeFileSync(join(dir, 'tools.go'), `//go:build tools\n\npackage tools\n\n${imports}`);
     go(goCmd, dir, ['mod', 'tidy']);
     const minor = /^v1\.(\d+)\./.exec(version)?.[1] ?? '';
     const ldflags = [
@@ -124,16 +130,32 @@ function buildKubeApiserver(goCmd: string, out: string): void {
       '-X k8s.io/component-base/version.gitMajor=1',
       `-X k8s.io/component-base/version.gitMinor=${minor}`,
     ].join(' ');
+    // One `go build` for all of them: each package compiles once, whichever commands import it.
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
     go(goCmd, dir, [
       'build',
       '-trimpath',
       '-ldflags',
       ldflags,
       '-o',
-      partial,
-      'k8s.io/kubernetes/cmd/kube-apiserver',
+      `${bin}/`,
+      ...commands.map((c) => `k8s.io/kubernetes/cmd/${c}`),
     ]);
-  });
+    for (const [command, out] of Object.entries(outs)) {
+      mkdirSync(dirname(out), { recursive: true });
+      const partial = `${out}.partial-${process.pid}`;
+      try {
+        copyFileSync(join(bin, command), partial);
+        chmodSync(partial, 0o755);
+        renameSync(partial, out);
+      } finally {
+        rmSync(partial, { force: true });
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function buildEtcd(goCmd: string, out: string): void {
@@ -161,7 +183,7 @@ export function buildBinaries(
     {
       path: binaryPaths.kubeApiserver,
       name: `kube-apiserver ${kubernetesVersion}`,
-      build: buildKubeApiserver,
+      build: (goCmd: string, out: string) => buildKubernetesCommands(goCmd, { 'kube-apiserver': out }),
     },
   ].filter((b) => !isExecutable(b.path));
   if (missing.length === 0) return binaryPaths;
@@ -297,4 +319,67 @@ export function kwokStageFiles(): string[] | undefined {
     'pod/fast/pod-delete.yaml',
   ].map((f) => join(dir, f));
   return files.every((f) => existsSync(f)) ? files : undefined;
+}
+
+// ---- A real node: kubelet, and the controllers a DaemonSet needs (opt-in test, never CI's build) ----
+
+/**
+ * What turns the test control plane into a one-node cluster that runs a DaemonSet: the kubelet,
+ * kube-controller-manager (the DaemonSet controller, service-account tokens, kube-root-ca.crt),
+ * kube-scheduler (DaemonSet pods are bound by the default scheduler) and kube-proxy (the in-cluster
+ * client's `kubernetes` Service address). All at the control plane's version; kubelet 1.36 still
+ * accepts containerd 1.6's CRI (it falls back when the runtime lacks the RuntimeConfig call).
+ */
+export interface NodeBinaries {
+  kubelet: string;
+  kubeControllerManager: string;
+  kubeScheduler: string;
+  kubeProxy: string;
+}
+
+export const nodeBinaryPaths: NodeBinaries = {
+  kubelet: join(k8sCacheDir, kubernetesVersion, 'kubelet'),
+  kubeControllerManager: join(k8sCacheDir, kubernetesVersion, 'kube-controller-manager'),
+  kubeScheduler: join(k8sCacheDir, kubernetesVersion, 'kube-scheduler'),
+  kubeProxy: join(k8sCacheDir, kubernetesVersion, 'kube-proxy'),
+};
+
+const nodeCommands: Record<keyof NodeBinaries, string> = {
+  kubelet: 'kubelet',
+  kubeControllerManager: 'kube-controller-manager',
+  kubeScheduler: 'kube-scheduler',
+  kubeProxy: 'kube-proxy',
+};
+
+/** What the kubelet test names when the node binaries are missing. */
+export const nodeBinariesWhat = `kubelet, kube-controller-manager, kube-scheduler and kube-proxy ${kubernetesVersion} (build them with \`node --import tsx scripts/k8s/build.ts --node\`; needs Go)`;
+
+/** The built node binaries, or undefined when any is missing. */
+export function findNodeBinaries(): NodeBinaries | undefined {
+  return Object.values(nodeBinaryPaths).every(isExecutable) ? nodeBinaryPaths : undefined;
+}
+
+/**
+ * Builds whichever node binary is missing (several minutes on 2 cores, less once kube-apiserver's
+ * packages are in Go's build cache). Only the opt-in kubelet test needs them, so CI's
+ * `scripts/k8s/build.ts` (without --node) never pays for them. Throws when Go is not installed.
+ */
+export function buildNodeBinaries(log: (message: string) => void = (m) => console.error(m)): NodeBinaries {
+  const missing = (Object.keys(nodeCommands) as (keyof NodeBinaries)[]).filter(
+    (k) => !isExecutable(nodeBinaryPaths[k]),
+  );
+  if (missing.length === 0) return nodeBinaryPaths;
+  const goCmd = goCommand();
+  const names = missing.map((k) => nodeCommands[k]).join(', ');
+  if (!goCmd) throw new Error(`Go is needed to build ${names} ${kubernetesVersion}, and it is not installed`);
+  const started = Date.now();
+  log(
+    `building ${names} ${kubernetesVersion} from the Go module proxy into ${dirname(nodeBinaryPaths.kubelet)} ...`,
+  );
+  buildKubernetesCommands(
+    goCmd,
+    Object.fromEntries(missing.map((k) => [nodeCommands[k], nodeBinaryPaths[k]])),
+  );
+  log(`built ${names} ${kubernetesVersion} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return nodeBinaryPaths;
 }

@@ -97,7 +97,17 @@ export interface StartOptions {
    * (nothing evicted yet) answers any old resourceVersion with its current objects as ADDED.
    */
   watchCache?: boolean;
+  /**
+   * Serve a real node (./node.ts) on this non-loopback address of the host instead of 127.0.0.1:
+   * the API server binds and advertises it (the `kubernetes` Service's endpoint), its certificate
+   * also names it and the Service's IP 10.0.0.1, the ServiceAccount admission plugin mounts tokens
+   * into pods, and it calls kubelets with a client certificate of the test CA.
+   */
+  nodeAddress?: string;
 }
+
+/** The `kubernetes` Service's ClusterIP: the first address of `--service-cluster-ip-range`. */
+export const kubernetesServiceIp = '10.0.0.1';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
@@ -184,7 +194,8 @@ class Pki {
   }
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now (someone may take it before it is bound: retry on that). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.on('error', reject);
@@ -441,9 +452,22 @@ async function startOnce(binaries: ControlPlaneBinaries, options: StartOptions):
       'basicConstraints = critical,CA:FALSE',
       'keyUsage = critical,digitalSignature,keyEncipherment',
       'extendedKeyUsage = serverAuth',
-      'subjectAltName = IP:127.0.0.1,DNS:localhost',
+      `subjectAltName = IP:127.0.0.1,DNS:localhost${options.nodeAddress ? `,IP:${options.nodeAddress},IP:${kubernetesServiceIp}` : ''}`,
     ]);
     const admin = pki.client('containment-admin', ['system:masters']);
+    const address = options.nodeAddress ?? '127.0.0.1';
+    const nodeFlags: string[] = [];
+    if (options.nodeAddress) {
+      const kubeletClient = pki.client('kube-apiserver-kubelet-client', ['system:masters']);
+      writeFileSync(join(dir, 'kubelet-client.crt'), kubeletClient.certPem);
+      writeFileSync(join(dir, 'kubelet-client.key'), kubeletClient.keyPem, { mode: 0o600 });
+      nodeFlags.push(
+        `--kubelet-client-certificate=${join(dir, 'kubelet-client.crt')}`,
+        `--kubelet-client-key=${join(dir, 'kubelet-client.key')}`,
+        // A test node's hostname resolves nowhere; its InternalIP is the address it serves on.
+        '--kubelet-preferred-address-types=InternalIP',
+      );
+    }
     const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
     writeFileSync(join(dir, 'sa.key'), sa.privateKey.export({ type: 'pkcs8', format: 'pem' }), {
       mode: 0o600,
@@ -453,7 +477,7 @@ async function startOnce(binaries: ControlPlaneBinaries, options: StartOptions):
     const [etcdPort, peerPort, securePort] = [await freePort(), await freePort(), await freePort()];
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const peerUrl = `http://127.0.0.1:${peerPort}`;
-    const server = `https://127.0.0.1:${securePort}`;
+    const server = `https://${address}:${securePort}`;
     if (onExit) process.on('exit', onExit);
     const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
 
@@ -483,9 +507,9 @@ async function startOnce(binaries: ControlPlaneBinaries, options: StartOptions):
       [
         `--etcd-servers=${etcdUrl}`,
         `--secure-port=${securePort}`,
-        '--bind-address=127.0.0.1',
+        `--bind-address=${address}`,
         // Without it, startup fails on hosts that have no default route.
-        '--advertise-address=127.0.0.1',
+        `--advertise-address=${address}`,
         `--tls-cert-file=${join(dir, 'apiserver.crt')}`,
         `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
         `--client-ca-file=${join(dir, 'ca.crt')}`,
@@ -495,8 +519,9 @@ async function startOnce(binaries: ControlPlaneBinaries, options: StartOptions):
         `--service-account-issuer=${server}`,
         `--service-account-key-file=${join(dir, 'sa.pub')}`,
         `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-        // No controller-manager creates the `default` ServiceAccount this plugin would require.
-        '--disable-admission-plugins=ServiceAccount',
+        // No controller-manager creates the `default` ServiceAccount this plugin would require
+        // (a real node's test runs one, and its pods need their tokens).
+        ...(options.nodeAddress ? nodeFlags : ['--disable-admission-plugins=ServiceAccount']),
         ...(options.watchCache === false ? ['--watch-cache=false'] : []),
       ],
       join(dir, 'kube-apiserver.log'),
