@@ -6,7 +6,7 @@
  * rule can be switched off and on by keyboard alone. Attacks: a viewer of another namespace gets
  * FORBIDDEN for the trail by URL and NOT_FOUND for the action by id, and a viewer of `local`
  * cannot switch the rule (disabled in the page, 403 from the API, the rule unchanged). axe-core
- * finds no serious or critical violation; screenshots go to docs/images/.
+ * finds no serious or critical violation; screenshots go to docs/images/ with CONTAINMENT_UPDATE_SCREENSHOTS=1.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -29,9 +29,10 @@ import {
 } from './up-fixture.test-helper.js';
 import type { UpProcess } from './up-fixture.test-helper.js';
 import { waitForValue } from '../../src/testing/wait.js';
+import { screenshotDir } from '../../src/testing/screenshots.js';
 
 const CONTAIN_WITHIN_MS = 30_000;
-const screenshots = join(repoRoot, 'docs', 'images');
+const screenshots = screenshotDir(repoRoot);
 
 function whyUnavailable(): string | undefined {
   const missing = [

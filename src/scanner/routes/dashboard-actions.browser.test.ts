@@ -5,7 +5,7 @@
  * `web` sees only web's actions and cannot act (the server refuses a direct POST too); an evidence
  * file is verified in the browser and its download checked here; the act flow goes through the
  * confirmation with the server's dry-run preview, by keyboard. axe-core on every new page;
- * screenshots go to docs/images/. Skips loudly without chromium, the built UI, OSV data or
+ * screenshots go to docs/images/ with CONTAINMENT_UPDATE_SCREENSHOTS=1. Skips loudly without chromium, the built UI, OSV data or
  * Podman; fails under CI=true.
  */
 import assert from 'node:assert/strict';
@@ -28,9 +28,10 @@ import type { Harness } from '../scanner-harness.test-helper.js';
 import { CHROMIUM, CHROMIUM_ARGS } from './browser.test-helper.js';
 import { CLUSTER } from './dashboard-seed.test-helper.js';
 import { DEFAULT_WEB_DIR } from './web-assets.js';
+import { screenshotDir } from '../../testing/screenshots.js';
 
 const osvNpm = join(sharedDataDir, 'osv', 'npm');
-const images = join(repoRoot, 'docs', 'images');
+const images = screenshotDir(repoRoot);
 
 const fixture = await PodmanFixture.create();
 const missing = [

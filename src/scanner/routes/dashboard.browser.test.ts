@@ -3,7 +3,7 @@
  * scanner (SQLite, real OSV records) listening on loopback, with 10,000 workloads stored. Token
  * sign-in into the HttpOnly cookie, namespace isolation by URL and by search, the virtualised
  * list, an expired session returning to sign-in on the same page, no CSP violation, axe-core with
- * no serious or critical violation; screenshots go to docs/images/.
+ * no serious or critical violation; screenshots go to docs/images/ with CONTAINMENT_UPDATE_SCREENSHOTS=1.
  * Skips loudly without chromium or a built UI; fails under CI=true.
  */
 import assert from 'node:assert/strict';
@@ -20,10 +20,11 @@ import type { Harness } from '../scanner-harness.test-helper.js';
 import { CLUSTER, reportRealWorkloads, seedBulkWorkloads } from './dashboard-seed.test-helper.js';
 import { CHROMIUM, CHROMIUM_ARGS } from './browser.test-helper.js';
 import { DEFAULT_WEB_DIR } from './web-assets.js';
+import { screenshotDir } from '../../testing/screenshots.js';
 
 const BULK = 10_000;
 const osvNpm = join(sharedDataDir, 'osv', 'npm');
-const images = join(repoRoot, 'docs', 'images');
+const images = screenshotDir(repoRoot);
 
 const missing = [
   existsSync(CHROMIUM) ? undefined : `chromium at ${CHROMIUM}`,
