@@ -38,9 +38,26 @@ function missing(): string | undefined {
   return podmanAvailable() ? undefined : 'podman';
 }
 
-function hostPort(name: string): number {
-  const out = mustRun('podman', ['port', name, '8080/tcp']).trim();
-  return Number(/:(\d+)\s*$/.exec(out)?.[1]);
+/** The published port, once Podman reports it; a container that died says how. */
+async function hostPort(name: string): Promise<number> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const port = Number(/:(\d+)\s*$/.exec(run('podman', ['port', name, '8080/tcp']).stdout.trim())?.[1]);
+    if (Number.isInteger(port)) return port;
+    if (Date.now() > deadline) {
+      const state = run('podman', [
+        'ps',
+        '-a',
+        '--filter',
+        `name=^${name}$`,
+        '--format',
+        '{{.Status}}',
+      ]).stdout;
+      const logs = run('podman', ['logs', name]);
+      throw new Error(`no published port for ${name} (${state.trim()}): ${logs.stdout}${logs.stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 async function get(port: number, path: string): Promise<{ status: number; body: string }> {
@@ -147,7 +164,7 @@ describe('containment profile record (real Podman + eBPF)', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
       httpd(recorded);
-      const port = hostPort(recorded);
+      const port = await hostPort(recorded);
       await waitServing(port);
       // Traffic while recording: pages, a missing page.
       for (let i = 0; i < 10; i++) {
@@ -186,7 +203,7 @@ describe('containment profile record (real Podman + eBPF)', () => {
 
       // … and fails under the recorded one, which still serves.
       httpd(enforced, '--security-opt', `seccomp=${profile}`);
-      const enforcedPort = hostPort(enforced);
+      const enforcedPort = await hostPort(enforced);
       await waitServing(enforcedPort);
       for (let i = 0; i < 5; i++) {
         const page = await get(enforcedPort, '/');
