@@ -83,3 +83,27 @@ test('--version answers from package.json without loading the CLI', (t) => {
   assert.equal(cli(root, '--version'), '9.8.7\n');
   assert.equal(cli(root, '-V'), '9.8.7\n');
 });
+
+test('long-running commands restart once with a small young generation; short ones do not', (t) => {
+  const root = checkout();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  // A main that says which semi-space flag the process runs with.
+  writeFileSync(
+    join(root, 'dist/cli/main.js'),
+    "export async function main(argv) { process.stdout.write(process.execArgv.filter((a) => a.startsWith('--max-semi')).join(',') + '|' + argv.join(' ')); return 0; }\n",
+  );
+  writeStamp(root, sourceStamp(root));
+  for (const args of [['agent', '--help'], ['server'], ['up'], ['db', 'import', 'x'], ['db', 'update']])
+    assert.equal(cli(root, ...args), `--max-semi-space-size=16|${args.join(' ')}`, args.join(' '));
+  for (const args of [['scan', '--help'], ['db', 'status'], ['--version']])
+    assert.doesNotMatch(cli(root, ...args), /max-semi/, args.join(' '));
+  // A size chosen by the user wins, and no second flag is added.
+  const chosen = spawnSync(
+    process.execPath,
+    ['--max-semi-space-size=8', join(root, 'bin', 'containment.js'), 'agent'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(chosen.stdout, '--max-semi-space-size=8|agent', chosen.stderr);
+});
