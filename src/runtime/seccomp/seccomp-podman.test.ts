@@ -23,6 +23,7 @@ import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import yaml from 'js-yaml';
 import { requireOrSkip } from '../../testing/shared-data.js';
+import { poll, waitFor } from '../../testing/wait.js';
 import { hasCommand, mustRun, podmanAvailable, run } from '../../testing/tools.js';
 import { repoRoot } from '../../testing/shared-data.js';
 import { preflight } from '../sensor/preflight.js';
@@ -40,24 +41,13 @@ function missing(): string | undefined {
 
 /** The published port, once Podman reports it; a container that died says how. */
 async function hostPort(name: string): Promise<number> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const port = Number(/:(\d+)\s*$/.exec(run('podman', ['port', name, '8080/tcp']).stdout.trim())?.[1]);
-    if (Number.isInteger(port)) return port;
-    if (Date.now() > deadline) {
-      const state = run('podman', [
-        'ps',
-        '-a',
-        '--filter',
-        `name=^${name}$`,
-        '--format',
-        '{{.Status}}',
-      ]).stdout;
-      const logs = run('podman', ['logs', name]);
-      throw new Error(`no published port for ${name} (${state.trim()}): ${logs.stdout}${logs.stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const published = (): number =>
+    Number(/:(\d+)\s*$/.exec(run('podman', ['port', name, '8080/tcp']).stdout.trim())?.[1]);
+  const { value, ok } = await poll(published, Number.isInteger, 15_000);
+  if (ok) return value;
+  const state = run('podman', ['ps', '-a', '--filter', `name=^${name}$`, '--format', '{{.Status}}']).stdout;
+  const logs = run('podman', ['logs', name]);
+  throw new Error(`no published port for ${name} (${state.trim()}): ${logs.stdout}${logs.stderr}`);
 }
 
 async function get(port: number, path: string): Promise<{ status: number; body: string }> {
@@ -66,16 +56,14 @@ async function get(port: number, path: string): Promise<{ status: number; body: 
 }
 
 async function waitServing(port: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
+  const serves = async (): Promise<boolean> => {
     try {
-      if ((await get(port, '/')).status === 200) return;
+      return (await get(port, '/')).status === 200;
     } catch {
-      // not yet
+      return false; // not yet
     }
-    if (Date.now() > deadline) throw new Error(`nothing serves on ${port}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  };
+  await waitFor(serves, (yes) => yes, `something serving on ${port}`, 30_000);
 }
 
 describe('containment profile record (real Podman + eBPF)', () => {
