@@ -13,11 +13,18 @@ test('layers, upper layer and the mounts inside the root', () => {
     '122 121 0:55 / /proc rw,nosuid - proc proc rw',
     '130 121 254:0 /ud/hosts /etc/hosts rw - ext4 /dev/vda rw',
     '131 121 254:0 /vol /srv\\040data rw - ext4 /dev/vda rw',
+    '132 121 0:60 / /run/secrets/kubernetes.io/serviceaccount ro,relatime - tmpfs tmpfs rw,size=4096k',
   ].join('\n');
   assert.deepEqual(rootOverlay(text), {
     lowerDirs: [`${storage}/l/AAA`, `${storage}/l/B B`],
     upperDir: `${storage}/c/diff`,
-    mounts: ['/proc', '/etc/hosts', '/srv data'],
+    mounts: [
+      { path: '/proc', fsType: 'proc', readOnly: false },
+      { path: '/etc/hosts', fsType: 'ext4', readOnly: false },
+      { path: '/srv data', fsType: 'ext4', readOnly: false },
+      // Read-only per mount (the sixth field), whatever the superblock's options say.
+      { path: '/run/secrets/kubernetes.io/serviceaccount', fsType: 'tmpfs', readOnly: true },
+    ],
     stacked: false,
   });
 });

@@ -25,13 +25,22 @@ export function uidInside(hostUid: number, uidMapText: string): number | undefin
 const unescape = (s: string): string =>
   s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
+/** A mount below a process's root, as its mountinfo line describes it. */
+export interface MountPoint {
+  /** As the process sees it. */
+  path: string;
+  fsType: string;
+  /** Mounted read-only (the per-mount `ro` option). */
+  readOnly: boolean;
+}
+
 /** The overlay mounted at a process's `/`, and every other mount point inside its root. */
 export interface RootOverlay {
   /** The image layers, top first, as host paths (absolute unless the engine mounted relative ones). */
   lowerDirs: string[];
   upperDir?: string;
-  /** Mount points below the root (`/proc`, `/etc/hosts`, volumes …), as the process sees them. */
-  mounts: string[];
+  /** Mounts below the root (`/proc`, `/etc/hosts`, volumes …). */
+  mounts: MountPoint[];
   /** Another mount at `/` lies under this one (the process mounted over its own root). */
   stacked: boolean;
 }
@@ -43,7 +52,7 @@ export interface RootOverlay {
  */
 export function rootOverlay(mountinfoText: string): RootOverlay | undefined {
   let found: RootOverlay | undefined;
-  const mounts: string[] = [];
+  const mounts: MountPoint[] = [];
   let roots = 0;
   for (const line of mountinfoText.split('\n')) {
     const sep = line.indexOf(' - ');
@@ -52,7 +61,8 @@ export function rootOverlay(mountinfoText: string): RootOverlay | undefined {
     const mountPoint = unescape(fields[4] ?? '');
     const [fsType, , superOptions] = line.slice(sep + 3).split(' ');
     if (mountPoint !== '/') {
-      mounts.push(mountPoint);
+      const readOnly = (fields[5] ?? '').split(',').includes('ro');
+      mounts.push({ path: mountPoint, fsType: fsType ?? '', readOnly });
       continue;
     }
     roots += 1;

@@ -14,6 +14,7 @@ import {
   mkdtempSync,
   rmSync,
   statSync,
+  symlinkSync,
   unlinkSync,
   utimesSync,
   writeFileSync,
@@ -290,5 +291,46 @@ describe('container scans from overlay layers (real podman)', () => {
     const result = await scan(`container:${c.name}`, { store: e.store, cache, now });
     assert.equal(cache.layers.stats.fallbacks, 1);
     assert.deepEqual(names(result), ['foo', 'lodash', 'minimist'], 'the volume is part of what is scanned');
+  });
+
+  test("a pod's service-account token mount is no volume; anything else at that path is", async (t) => {
+    const e = need(t);
+    if (!e) return;
+    /** A tmpfs laid out as the kubelet's atomic writer lays out a projected token volume. */
+    const tokenVolume = (name: string, extra?: (dir: string) => void): string => {
+      const dir = join(e.tmp, name);
+      mkdirSync(dir);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
+      t.after(() => execFileSync('umount', ['-l', dir]));
+      const data = '..2026_12_07_18_00_00.123456789';
+      mkdirSync(join(dir, data));
+      for (const key of ['token', 'ca.crt', 'namespace']) {
+        writeFileSync(join(dir, data, key), `${key} of the pod\n`, { mode: 0o644 });
+        symlinkSync(`..data/${key}`, join(dir, key));
+      }
+      symlinkSync(data, join(dir, '..data'));
+      extra?.(dir);
+      return dir;
+    };
+    const at = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+    const cache = new ScanCache();
+    const pod = start(e, e.image, ['-v', `${tokenVolume('sa')}:${at}:ro`]);
+    const result = await scan(`container:${pod.name}`, { store: e.store, cache, now });
+    assert.equal(cache.layers.stats.fallbacks, 0, 'served from its layers');
+    assert.equal(found(result), found(await scan(`container:${pod.name}`, { store: e.store, now })));
+
+    // Writable, or holding more than the token's keys: a volume, walked through the root.
+    const writable = start(e, e.image, ['-v', `${tokenVolume('sa-rw')}:${at}`]);
+    await scan(`container:${writable.name}`, { store: e.store, cache, now });
+    assert.equal(cache.layers.stats.fallbacks, 1, 'a writable mount there is a volume');
+    const hiding = tokenVolume('sa-more', (dir) => {
+      mkdirSync(join(dir, 'node_modules/lodash'), { recursive: true });
+      writeFileSync(join(dir, 'node_modules/lodash/package.json'), '{"name":"lodash","version":"4.17.20"}');
+    });
+    const other = start(e, e.image, ['-v', `${hiding}:${at}:ro`]);
+    const walked = await scan(`container:${other.name}`, { store: e.store, cache, now });
+    assert.equal(cache.layers.stats.fallbacks, 2, 'more than the token volume: a volume');
+    assert.deepEqual(names(walked), ['foo', 'lodash', 'minimist'], 'what hides there is scanned');
   });
 });

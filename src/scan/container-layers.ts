@@ -32,6 +32,7 @@ import type { InventoryDependencies } from '../inventory/dependencies.js';
 import { DirectoryRootFs, toStat } from '../inventory/fs/directory-root-fs.js';
 import type { Inventory } from '../inventory/types.js';
 import { rootOverlay } from '../linux/process-facts.js';
+import type { MountPoint } from '../linux/process-facts.js';
 import { changesBetween, indexLower, isWhiteout, mergeLayers, UnmergeableLayers } from './layer-merge.js';
 import type { LayerState, LayerWalk, LowerIndex } from './layer-merge.js';
 
@@ -43,6 +44,38 @@ const PSEUDO = ['/proc', '/sys', '/dev'];
 
 function runtimeMount(path: string): boolean {
   return RUNTIME_MOUNTS.has(path) || PSEUDO.some((p) => path === p || path.startsWith(`${p}/`));
+}
+
+/** Where Kubernetes projects a pod's service-account token (kubelet's, or a cloud's own, e.g. EKS). */
+const SERVICE_ACCOUNT_MOUNT = /^\/(var\/)?run\/secrets\/[^/]+\/serviceaccount$/;
+/** The keys of a projected service-account volume. */
+const SERVICE_ACCOUNT_KEYS = new Set(['token', 'ca.crt', 'namespace']);
+const EXECUTABLE_BITS = 0o111;
+
+/**
+ * A service-account token mount as the kubelet makes it: a read-only tmpfs holding its atomic
+ * writer's layout and nothing else — links at the top, one `..<timestamp>` directory of the
+ * volume's keys as small non-executable files. It holds no image content and nothing the
+ * inventory reads, so the container's layers still explain it; a mount there with anything else
+ * (a volume a pod spec put at that path) is a volume like any other.
+ */
+function serviceAccountMount(root: DirectoryRootFs, m: MountPoint): boolean {
+  if (!SERVICE_ACCOUNT_MOUNT.test(m.path) || m.fsType !== 'tmpfs' || !m.readOnly) return false;
+  for (const { path, stats } of root.walkStats(m.path, { links: true, maxDepth: 3 })) {
+    const [top, inner, deeper] = path.slice(m.path.length + 1).split('/');
+    if (deeper !== undefined) return false;
+    if (inner === undefined) {
+      if (!stats.isSymbolicLink() && !(stats.isDirectory() && top?.startsWith('..'))) return false;
+    } else if (
+      !stats.isFile() ||
+      !SERVICE_ACCOUNT_KEYS.has(inner) ||
+      (stats.mode & EXECUTABLE_BITS) !== 0 ||
+      stats.size > 64 * 1024
+    ) {
+      return false;
+    }
+  }
+  return true;
 }
 
 export interface ContainerRoot {
@@ -195,20 +228,22 @@ export class LayerScans {
     if (c.upperDir !== undefined && c.upperDir !== upperDir) {
       throw new Unserved(`its root's upper layer is not the engine's ${c.upperDir}`);
     }
-    const mounted = overlay.mounts.find((m) => !runtimeMount(m));
-    if (mounted !== undefined) throw new Unserved(`${mounted} is mounted inside it (a volume or bind mount)`);
-
-    const lowerKey = this.lowerKey(lowerDirs, c.image);
-    this.stats.upperWalks += 1;
-    const upper = walkLayer(upperDir);
-    const last = this.containers.get(upperDir);
-    if (last?.lowerKey === lowerKey && last.upperSignature === upper.signature) {
-      this.stats.unchanged += 1;
-      return last.result;
-    }
-    const lower = await this.lower(lowerKey, lowerDirs, c.image);
     const merged = new DirectoryRootFs(`/proc/${c.pid}/root`, `container ${c.name}`);
     try {
+      const mounted = overlay.mounts.find((m) => !runtimeMount(m.path) && !serviceAccountMount(merged, m));
+      if (mounted !== undefined) {
+        throw new Unserved(`${mounted.path} is mounted inside it (a volume or bind mount)`);
+      }
+
+      const lowerKey = this.lowerKey(lowerDirs, c.image);
+      this.stats.upperWalks += 1;
+      const upper = walkLayer(upperDir);
+      const last = this.containers.get(upperDir);
+      if (last?.lowerKey === lowerKey && last.upperSignature === upper.signature) {
+        this.stats.unchanged += 1;
+        return last.result;
+      }
+      const lower = await this.lower(lowerKey, lowerDirs, c.image);
       const layers = await mergeLayers(lower.index, upper.walk, async (dir) =>
         (await merged.readdir(dir)).map((e) => e.name),
       );
