@@ -23,10 +23,13 @@ export interface ImportMeasurement {
 export interface WarmMeasurement {
   firstMs: number;
   timesMs: number[];
+  /** CPU time (user + system) of each of the `timesMs` scans. */
+  timesCpuMs: number[];
   /** Process RSS after each of the `timesMs` scans. */
   rssCurveMb: number[];
   /** Rescans of the unchanged target with a ScanCache (after one priming scan). */
   rescanMs: number[];
+  rescanCpuMs: number[];
   maxRssMb: number;
   packages: number;
   findings: FindingKey[];
@@ -34,6 +37,10 @@ export interface WarmMeasurement {
   otherFindings: number;
 }
 
+const cpuMs = (since: NodeJS.CpuUsage) => {
+  const { user, system } = process.cpuUsage(since);
+  return (user + system) / 1000;
+};
 const maxRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
 async function main(argv: string[]): Promise<unknown> {
@@ -62,28 +69,36 @@ async function main(argv: string[]): Promise<unknown> {
     const first = await scan(root, { store });
     const firstMs = performance.now() - start;
     const timesMs: number[] = [];
+    const timesCpuMs: number[] = [];
     const rssCurveMb: number[] = [];
     for (let i = 0; i < Number(iterations); i++) {
       start = performance.now();
+      const cpu = process.cpuUsage();
       await scan(root, { store });
       timesMs.push(performance.now() - start);
+      timesCpuMs.push(cpuMs(cpu));
       rssCurveMb.push(Math.round(process.memoryUsage.rss() / 1024 / 1024));
     }
     const cache = new ScanCache();
     await scan(root, { store, cache });
     const rescanMs: number[] = [];
+    const rescanCpuMs: number[] = [];
     for (let i = 0; i < Number(iterations); i++) {
       start = performance.now();
+      const cpu = process.cpuUsage();
       await scan(root, { store, cache });
       rescanMs.push(performance.now() - start);
+      rescanCpuMs.push(cpuMs(cpu));
     }
     store.close();
     const keys = ourFindingKeys(first);
     const result: WarmMeasurement = {
       firstMs,
       timesMs,
+      timesCpuMs,
       rssCurveMb,
       rescanMs,
+      rescanCpuMs,
       maxRssMb: maxRssMb(),
       packages: first.packages.length,
       findings: keys.debian,

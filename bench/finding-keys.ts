@@ -35,14 +35,21 @@ interface OsvScannerOutput {
   }[];
 }
 
-/** Keys of osv-scanner's JSON output; it names the binary package in `os_package_name`. */
-export function osvScannerFindingKeys(output: OsvScannerOutput): FindingKey[] {
+/**
+ * Keys of osv-scanner's Debian findings (it names the binary package in `os_package_name`), and
+ * how many others (an image scan also reads Python, Go and Java metadata).
+ */
+export function osvScannerFindingKeys(output: OsvScannerOutput): { debian: FindingKey[]; other: number } {
   const keys = new Set<FindingKey>();
+  let other = 0;
   for (const result of output.results ?? []) {
     for (const p of result.packages ?? []) {
       const name = p.package.os_package_name ?? p.package.name;
-      for (const v of p.vulnerabilities ?? []) keys.add(`${name}@${p.package.version}|${v.id}`);
+      for (const v of p.vulnerabilities ?? []) {
+        if (p.package.ecosystem.startsWith('Debian')) keys.add(`${name}@${p.package.version}|${v.id}`);
+        else other++;
+      }
     }
   }
-  return [...keys].sort();
+  return { debian: [...keys].sort(), other };
 }

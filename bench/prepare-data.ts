@@ -5,7 +5,8 @@
  * - 100,000 OSV records replicated from the real ones in testdata/osv under new ids, a share
  *   of them retargeted to `Debian:12` and source packages really installed in that root, written
  *   as one osv.dev-style `all.zip` (our import) and as per-ecosystem `all.zip` files in the layout
- *   osv-scanner's offline mode reads (`<dir>/osv-scanner/<Ecosystem>/all.zip`).
+ *   osv-scanner v2.5.0's offline matcher (osv-scalibr's `vulnmatch/osvlocal`) reads:
+ *   `$OSV_SCALIBR_LOCAL_DB_CACHE_DIRECTORY/osv-scalibr/<base ecosystem>/all.zip`.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -35,6 +36,13 @@ export const TOTAL_RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
 export const DEBIAN12_RECORDS = 5_000;
 /** Bump when the generated records change shape, so cached archives are rebuilt. */
 const GENERATOR_VERSION = 2;
+
+/**
+ * The directory osv-scalibr's offline matcher appends to its cache directory; under it, one
+ * `<base ecosystem>/all.zip` per ecosystem (`Debian`, not `Debian:12`), read as is when offline:
+ * no marker file, date or checksum is checked.
+ */
+const OSV_DB_SUBDIR = 'osv-scalibr';
 
 /** How long a build waits for another process's build of the same input before giving up. */
 const LOCK_WAIT_MS = 60 * 60 * 1000;
@@ -130,7 +138,7 @@ export interface BenchRoot {
 export interface BenchRecords {
   /** Every record in one zip, for `importFromPath`. */
   allZip: string;
-  /** `OSV_SCANNER_LOCAL_DB_CACHE_DIRECTORY` for osv-scanner's offline mode. */
+  /** `OSV_SCALIBR_LOCAL_DB_CACHE_DIRECTORY` for osv-scanner's offline mode. */
   osvScannerDbDir: string;
   total: number;
   debian12: number;
@@ -321,6 +329,11 @@ export function prepareRecords(
     ...result,
     ...(JSON.parse(readFileSync(manifest, 'utf8')) as object),
   });
+  // Records generated before have the zips under `osv-scanner/` (with the variable
+  // `OSV_SCANNER_LOCAL_DB_CACHE_DIRECTORY`, what v2.2.4 read); v2.5.0 never looks there.
+  const oldLayout = join(result.osvScannerDbDir, 'osv-scanner');
+  if (existsSync(manifest) && existsSync(oldLayout))
+    renameSync(oldLayout, join(result.osvScannerDbDir, OSV_DB_SUBDIR));
   if (existsSync(manifest)) return done();
   return withBuildLock(dir, log, () => {
     if (!existsSync(manifest)) buildRecords(root, dir, total, log);
@@ -359,8 +372,9 @@ function buildRecords(root: BenchRoot, dir: string, total: number, log: (line: s
     for (const eco of ecosystems) {
       let writer = perEcosystem.get(eco);
       if (writer === undefined) {
-        mkdirSync(join(partial, 'osv-scanner-db', 'osv-scanner', eco), { recursive: true });
-        writer = new ZipWriter(join(partial, 'osv-scanner-db', 'osv-scanner', eco, 'all.zip'));
+        const ecoDir = join(partial, 'osv-scanner-db', OSV_DB_SUBDIR, eco);
+        mkdirSync(ecoDir, { recursive: true });
+        writer = new ZipWriter(join(ecoDir, 'all.zip'));
         perEcosystem.set(eco, writer);
       }
       writer.add(name, data);
