@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { Package } from '../inventory/types.js';
 import { requireOrSkip } from '../testing/shared-data.js';
-import type { AsyncAdvisoryStore, ImportItem } from '../vulndb/advisory-store.js';
+import type { ImportItem } from '../vulndb/advisory-store.js';
+import { countingLookups } from '../vulndb/counting-store.test-helper.js';
 import { storeFactories } from '../vulndb/store-factories.test-helper.js';
 import { PackageMatcher, decodeMatch, encodeMatch, packageFindingSet, sharedKey } from './package-matcher.js';
 import type { PackageMatch } from './package-matcher.js';
@@ -55,24 +56,7 @@ const PACKAGES: Package[] = [
   npm('left-pad', '1.0.0'),
 ];
 
-/** The store, counting its advisory lookups (the work the shared cache saves). */
-function counting(store: AsyncAdvisoryStore): { store: AsyncAdvisoryStore; lookups: () => number } {
-  let lookups = 0;
-  const wrapped = new Proxy(store, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop) as unknown;
-      if (typeof value !== 'function') return value;
-      if (prop === 'lookupMany' || prop === 'lookup') {
-        return (...args: unknown[]) => {
-          lookups += 1;
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      }
-      return (value as (...a: unknown[]) => unknown).bind(target);
-    },
-  });
-  return { store: wrapped, lookups: () => lookups };
-}
+const counting = countingLookups;
 
 /** Comparable form of matches: digest, findings and warnings per package. */
 const view = (sets: readonly PackageMatch[]) =>
