@@ -84,10 +84,17 @@ for (const engine of engines.factories) {
         const onSharedError = (e: unknown) => errors.push(e);
         const ca = counting(a);
         const cb = counting(b);
-        const first = await new PackageMatcher(ca.store, { shared: true, onSharedError }).matchAll(PACKAGES);
+        const matcherA = new PackageMatcher(ca.store, { shared: true, onSharedError });
+        const first = await matcherA.matchAll(PACKAGES);
         assert.equal(ca.lookups(), 1);
+        assert.deepEqual([ca.calls('sharedMatches'), ca.calls('storeMatches')], [1, 1]);
+        // All in the process's own cache: no statement but the generation's.
+        await matcherA.matchAll(PACKAGES);
+        assert.deepEqual([ca.lookups(), ca.calls('sharedMatches'), ca.calls('storeMatches')], [1, 1, 1]);
         const second = await new PackageMatcher(cb.store, { shared: true, onSharedError }).matchAll(PACKAGES);
         assert.equal(cb.lookups(), 0, 'replica B looked up advisories replica A had matched');
+        // Everything was found shared: nothing to write.
+        assert.deepEqual([cb.calls('sharedMatches'), cb.calls('storeMatches')], [1, 0]);
         // Identical to matching without the shared cache, and to A's.
         const alone = await new PackageMatcher(b).matchAll(PACKAGES);
         assert.deepEqual(view(second), view(alone));
