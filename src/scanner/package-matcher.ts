@@ -152,7 +152,7 @@ export interface PackageMatcherOptions {
    * false (`scan()`'s cache is its own).
    */
   shared?: boolean;
-  /** A failed write to the shared cache (the matches are answered all the same). */
+  /** A failed write to the shared cache, or an entry it could not read (matched here instead). */
   onSharedError?: (error: unknown) => void;
 }
 
@@ -199,7 +199,14 @@ export class PackageMatcher {
     );
     const sets: (PackageMatch | undefined)[] = keys.map((k) => {
       const value = k === undefined ? undefined : stored.get(k);
-      return value === undefined ? undefined : decodeMatch(value);
+      if (value === undefined) return undefined;
+      try {
+        return decodeMatch(value);
+      } catch (e) {
+        // An entry this build cannot read is a miss (matched again here), not a failed report.
+        this.onSharedError?.(e);
+        return undefined;
+      }
     });
     const rest = [...sets.keys()].filter((i) => sets[i] === undefined);
     if (rest.length === 0) return sets as PackageMatch[];

@@ -124,6 +124,30 @@ for (const engine of engines.factories) {
       }
     });
 
+    test('an entry that cannot be read is matched again, not a failed report', async (t) => {
+      if (!requireOrSkip(t, engine.available, engine.what)) return;
+      const [a, b] = await engine.openPair();
+      try {
+        await a.importRecords(RECORDS);
+        const generation = (await a.lastImport())?.importId as number;
+        await a.storeMatches?.(generation, [
+          { key: sharedKey(PACKAGES[0] as Package) as string, value: '{' },
+        ]);
+        const errors: unknown[] = [];
+        const cb = counting(b);
+        const sets = await new PackageMatcher(cb.store, {
+          shared: true,
+          onSharedError: (e) => errors.push(e),
+        }).matchAll(PACKAGES);
+        assert.equal(cb.lookups(), 1);
+        assert.equal(errors.length, 1);
+        assert.deepEqual(view(sets), view(await new PackageMatcher(a).matchAll(PACKAGES)));
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
     test('a new import invalidates: older entries are deleted and matches look up again', async (t) => {
       if (!requireOrSkip(t, engine.available, engine.what)) return;
       const [a, b] = await engine.openPair();
