@@ -158,7 +158,11 @@ export function registerServerCommand(program: Command): void {
       process.stdout.write(`${server.generatedAdminToken}\n`);
     }
     logger.info(
-      { url: server.url, detectionRetentionMs: detectionRetention ?? DEFAULT_DETECTION_RETENTION_MS },
+      {
+        url: server.url,
+        detectionRetentionMs: detectionRetention ?? DEFAULT_DETECTION_RETENTION_MS,
+        matchCache: flags.matchCache ?? DEFAULT_MATCH_CACHE,
+      },
       'scanner listening',
     );
     logger.info({ signal: await stopSignal() }, 'stopping');
