@@ -3,14 +3,21 @@
  * connections standing for two replicas: a package one replica matched is answered to the other
  * without any advisory lookup and identically to matching it; a new import invalidates (its
  * entries are deleted, the next match looks up again); an import racing a match never gets that
- * match's entries under its generation; replicas writing the same keys at once do not fail.
+ * match's entries under its generation; replicas writing the same keys at once do not fail; on
+ * SQLite a write never waits for another connection's import.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import type { Package } from '../inventory/types.js';
 import { requireOrSkip } from '../testing/shared-data.js';
 import type { ImportItem } from '../vulndb/advisory-store.js';
 import { countingLookups } from '../vulndb/counting-store.test-helper.js';
+import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { storeFactories } from '../vulndb/store-factories.test-helper.js';
 import { PackageMatcher, decodeMatch, encodeMatch, packageFindingSet, sharedKey } from './package-matcher.js';
 import type { PackageMatch } from './package-matcher.js';
@@ -258,3 +265,27 @@ for (const engine of engines.factories) {
     });
   });
 }
+
+test('SQLite: a write while another connection holds the write lock (an import) is skipped, not waited for', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'containment-shared-match-'));
+  const path = join(dir, 'vulndb.sqlite');
+  const store = openSqliteAdvisoryStore(path, { create: true });
+  const importer = new Database(path);
+  try {
+    await store.importRecords(RECORDS);
+    const generation = store.lastImport()?.importId as number;
+    const entry = { key: sharedKey(PACKAGES[0] as Package) as string, value: '[]' };
+    importer.exec('BEGIN IMMEDIATE');
+    const started = performance.now();
+    store.storeMatches(generation, [entry]);
+    assert.ok(performance.now() - started < 1000, 'the write waited for the lock');
+    importer.exec('ROLLBACK');
+    assert.equal(store.sharedMatches(generation, [entry.key]).size, 0);
+    store.storeMatches(generation, [entry]);
+    assert.equal(store.sharedMatches(generation, [entry.key]).size, 1);
+  } finally {
+    importer.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
