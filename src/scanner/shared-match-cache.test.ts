@@ -17,7 +17,7 @@ import type { Package } from '../inventory/types.js';
 import { requireOrSkip } from '../testing/shared-data.js';
 import type { ImportItem } from '../vulndb/advisory-store.js';
 import { countingLookups } from '../vulndb/counting-store.test-helper.js';
-import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
+import { SHARED_READ_SQL, openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { storeFactories } from '../vulndb/store-factories.test-helper.js';
 import { PackageMatcher, decodeMatch, encodeMatch, packageFindingSet, sharedKey } from './package-matcher.js';
 import type { PackageMatch } from './package-matcher.js';
@@ -266,7 +266,7 @@ for (const engine of engines.factories) {
   });
 }
 
-test('SQLite: a write while another connection holds the write lock (an import) is skipped, not waited for', async () => {
+test('SQLite: the read searches the index per key; a write while another connection holds the write lock (an import) is skipped, not waited for', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'containment-shared-match-'));
   const path = join(dir, 'vulndb.sqlite');
   const store = openSqliteAdvisoryStore(path, { create: true });
@@ -275,6 +275,12 @@ test('SQLite: a write while another connection holds the write lock (an import) 
     await store.importRecords(RECORDS);
     const generation = store.lastImport()?.importId as number;
     const entry = { key: sharedKey(PACKAGES[0] as Package) as string, value: '[]' };
+    // A batch's keys are searched one by one in the (generation, key) index, never a scan.
+    const plan = (
+      importer.prepare(`EXPLAIN QUERY PLAN ${SHARED_READ_SQL}`).all('[]', generation) as { detail: string }[]
+    ).map((row) => row.detail);
+    assert.match(plan[0] ?? '', /^SCAN j\b/);
+    assert.match(plan[1] ?? '', /^SEARCH m USING INDEX .*\(generation=\? AND key=\?\)/);
     importer.exec('BEGIN IMMEDIATE');
     const started = performance.now();
     store.storeMatches(generation, [entry]);

@@ -35,8 +35,8 @@ CREATE TABLE IF NOT EXISTS match_cache (
   generation INTEGER NOT NULL,
   key TEXT NOT NULL,
   value TEXT NOT NULL,
-  PRIMARY KEY (generation, key)
-) WITHOUT ROWID;
+  UNIQUE (generation, key)
+); -- not WITHOUT ROWID: a value (a package's findings) is often larger than that layout suits
 `;
 const POSTGRES_MATCH_CACHE = `
 CREATE TABLE IF NOT EXISTS vulndb_match_cache (
