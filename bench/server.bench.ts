@@ -10,6 +10,8 @@
  *     backends, the agents here) and the rate that CPU time allows on otherwise idle cores: the
  *     machine is shared, and the wall-clock rate follows its load more than the code.
  * (b) event delivery: from a report's 201 to its CloudEvent at a local receiver, p50/p99.
+ * (c) only with BENCH_SERVER_ONLY=match-cache: what a second (or restarted) replica's first
+ *     matches cost with and without the match cache shared through the advisory database.
  * Each measurement is repeated BENCH_RUNS times (default 3, a fresh server and data dir each) and
  * the median printed, with the load average. Figures, not a test: nothing fails on a missed target.
  */
@@ -23,6 +25,7 @@ import { performance } from 'node:perf_hooks';
 import type { Package } from '../src/inventory/types.js';
 import { parseDpkgStatus } from '../src/inventory/extractors/dpkg.js';
 import { buildAgentReport } from '../src/scanner/agent-report.js';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import {
   createTestDatabase,
@@ -40,11 +43,15 @@ import {
   startScannerProcess,
 } from '../src/testing/scanner-process.js';
 import type { ScannerProcess } from '../src/testing/scanner-process.js';
+import { PackageMatcher, matchKey } from '../src/scanner/package-matcher.js';
+import type { AsyncAdvisoryStore } from '../src/vulndb/advisory-store.js';
+import { openPostgresAdvisoryStore } from '../src/vulndb/postgres-store.js';
+import { openSqliteAdvisoryStore } from '../src/vulndb/sqlite-store.js';
 import { prepareRecords, prepareRoot } from './prepare-data.js';
 import { waitUntil } from '../src/testing/wait.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-/** `ingestion` or `delivery`: measure that half alone (unset: both). */
+/** `ingestion` or `delivery`: measure that half alone (unset: both); `match-cache`: (c) alone. */
 const ONLY = process.env.BENCH_SERVER_ONLY;
 const AGENTS = 50;
 const PACKAGES = 200;
@@ -596,6 +603,124 @@ async function deliveryRuns(setup: Setup): Promise<void> {
   console.log(`    load (1 min) after each run: ${loads.map((l) => l.toFixed(2)).join(', ')}`);
 }
 
+// --- (c) the shared match cache ---
+
+/**
+ * What a second replica (or a restarted one) pays for its first matches, with and without the
+ * match cache shared through the advisory database: replica A (one store, its own connection)
+ * matches the distinct packages of the ingestion runs' 50 first reports, then replica B (another
+ * store and connection on the same database) matches the same packages, a report's 200 at a time,
+ * on this thread. B's CPU is counted in this process and, on PostgreSQL, in the database's backends.
+ * Modes alternate run by run; the shared table is emptied before each run.
+ */
+async function matchCacheRuns(setup: Setup): Promise<void> {
+  const byKey = new Map<string, Package>();
+  for (let n = 0; n < AGENTS * FULL_PER_AGENT; n++)
+    for (const p of setup.makePackages(n)) byKey.set(matchKey(p), p);
+  const packages = [...byKey.values()];
+  interface Pair {
+    a: AsyncAdvisoryStore;
+    b: AsyncAdvisoryStore;
+    url?: string;
+    /** Empties the shared match cache. */
+    clear(): Promise<void>;
+    close(): Promise<void>;
+  }
+  const engines: { name: string; open(): Promise<Pair> }[] = [
+    {
+      name: 'SQLite (two connections to one file: a restarted process)',
+      open: async () => {
+        const dir = freshDataDir(setup);
+        const path = join(dir, 'vulndb.sqlite');
+        const a = openSqliteAdvisoryStore(path);
+        const b = openSqliteAdvisoryStore(path);
+        return {
+          a,
+          b,
+          clear: async () => {
+            const db = new Database(path);
+            db.exec('DELETE FROM match_cache');
+            db.close();
+          },
+          close: async () => {
+            a.close();
+            b.close();
+            rmSync(dir, { recursive: true, force: true });
+          },
+        };
+      },
+    },
+  ];
+  if (setup.postgresTemplate) {
+    engines.push({
+      name: 'PostgreSQL (two pools: two replicas)',
+      open: async () => {
+        const db = await copyOf(setup.postgresTemplate as TestDatabase);
+        const a = await openPostgresAdvisoryStore(db.url);
+        const b = await openPostgresAdvisoryStore(db.url);
+        return {
+          a,
+          b,
+          url: db.url,
+          clear: async () => {
+            const client = new pg.Client({ connectionString: db.url });
+            await client.connect();
+            await client.query('DELETE FROM vulndb_match_cache');
+            await client.end();
+          },
+          close: async () => {
+            await a.close();
+            await b.close();
+            await db.drop();
+          },
+        };
+      },
+    });
+  }
+  console.log(
+    `\n(c) a second replica's first matches of ${packages.length} distinct packages (the first reports' inventories), 200 a call`,
+  );
+  for (const engine of engines) {
+    const stores = await engine.open();
+    try {
+      type Cost = { ownMs: number; postgresMs: number };
+      const results: Record<'local' | 'shared', { a: Cost; b: Cost }[]> = {
+        local: [],
+        shared: [],
+      };
+      for (let run = 0; run < 2 * RUNS; run++) {
+        const mode = run % 2 === 0 ? 'local' : 'shared';
+        await stores.clear();
+        const shared = mode === 'shared';
+        const a = new PackageMatcher(stores.a, { shared });
+        const b = new PackageMatcher(stores.b, { shared });
+        const pids = stores.url ? await backendPids(stores.url) : [];
+        const postgresNow = (): number => pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+        const measure = async (matcher: PackageMatcher) => {
+          const pg0 = postgresNow();
+          const t0 = process.cpuUsage();
+          for (let i = 0; i < packages.length; i += PACKAGES)
+            await matcher.matchAll(packages.slice(i, i + PACKAGES));
+          const used = process.cpuUsage(t0);
+          return { ownMs: (used.user + used.system) / 1000, postgresMs: postgresNow() - pg0 };
+        };
+        results[mode].push({ a: await measure(a), b: await measure(b) });
+      }
+      console.log(`  ${engine.name}, load ${load()}`);
+      for (const mode of ['local', 'shared'] as const) {
+        const r = results[mode];
+        const line = (who: 'a' | 'b') =>
+          `CPU ms ${fmt(stats(r.map((x) => x[who].ownMs)), 1)}` +
+          (stores.url ? ` + PostgreSQL ${fmt(stats(r.map((x) => x[who].postgresMs)), 1)}` : '');
+        console.log(`    ${mode.padEnd(6)} replica A (first to match): ${line('a')}`);
+        console.log(`    ${mode.padEnd(6)} replica B (after A):        ${line('b')}`);
+      }
+    } finally {
+      await stores.close();
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const cpu = cpus();
   console.log(
@@ -634,12 +759,14 @@ async function main(): Promise<void> {
       `advisories: ${osv === process.env.BENCH_SERVER_OSV ? osv : `bench:scan's 100,000 records`}; ` +
         `reports: ${DEBIAN_PER_REPORT} Debian 12 packages of ${root.path} (${root.how}) + ${NPM_PER_REPORT} npm`,
     );
-    if (ONLY !== 'delivery') {
+    if (ONLY === 'match-cache') {
+      await matchCacheRuns(setup);
+    } else if (ONLY !== 'delivery') {
       await ingestionSqlite(setup);
       if (postgres) await ingestionPostgres(setup);
       else console.log(`\n(a) PostgreSQL with two replicas: not measured, ${postgresWhat} is not reachable`);
     }
-    if (ONLY !== 'ingestion') await deliveryRuns(setup);
+    if (ONLY !== 'ingestion' && ONLY !== 'match-cache') await deliveryRuns(setup);
     console.log(`\nload average at end: ${load()}`);
   } finally {
     rmSync(template, { recursive: true, force: true });

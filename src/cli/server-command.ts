@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { ContainmentError, ErrorCodes } from '../errors.js';
 import { DEFAULT_DETECTION_RETENTION_MS, parseRetention } from '../scanner/detection-retention.js';
+import { DEFAULT_MATCH_CACHE, MATCH_CACHE_MODES } from '../scanner/match-cache-mode.js';
+import type { MatchCacheMode } from '../scanner/match-cache-mode.js';
 import type { RateLimit } from '../scanner/server.js';
 import {
   addDbOptions,
@@ -26,6 +28,7 @@ interface ServerFlags extends DbFlags, OidcFlags {
   rateLimit?: RateLimit | false;
   signInRateLimit?: RateLimit | false;
   detectionRetention?: number;
+  matchCache?: MatchCacheMode;
 }
 
 const WINDOW_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -115,6 +118,14 @@ export function registerServerCommand(program: Command): void {
         )
           .env('CONTAINMENT_DETECTION_RETENTION')
           .argParser(retentionArgument),
+      )
+      .addOption(
+        new Option(
+          '--match-cache <where>',
+          `package matches kept in this process only (local) or also in the advisory database for the other replicas and restarts (shared; default ${DEFAULT_MATCH_CACHE})`,
+        )
+          .env('CONTAINMENT_MATCH_CACHE')
+          .choices(MATCH_CACHE_MODES),
       ),
   ).action(async (flags: ServerFlags, command: Command) => {
     const file = await configOf(command);
@@ -139,6 +150,7 @@ export function registerServerCommand(program: Command): void {
       ...(flags.rateLimit === undefined ? {} : { rateLimit: flags.rateLimit }),
       ...(flags.signInRateLimit === undefined ? {} : { signInRateLimit: flags.signInRateLimit }),
       ...(detectionRetention === undefined ? {} : { detectionRetentionMs: detectionRetention }),
+      ...(flags.matchCache === undefined ? {} : { matchCache: flags.matchCache }),
       logger,
     });
     if (server.generatedAdminToken !== undefined) {
@@ -146,7 +158,11 @@ export function registerServerCommand(program: Command): void {
       process.stdout.write(`${server.generatedAdminToken}\n`);
     }
     logger.info(
-      { url: server.url, detectionRetentionMs: detectionRetention ?? DEFAULT_DETECTION_RETENTION_MS },
+      {
+        url: server.url,
+        detectionRetentionMs: detectionRetention ?? DEFAULT_DETECTION_RETENTION_MS,
+        matchCache: flags.matchCache ?? DEFAULT_MATCH_CACHE,
+      },
       'scanner listening',
     );
     logger.info({ signal: await stopSignal() }, 'stopping');

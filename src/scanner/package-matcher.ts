@@ -6,15 +6,21 @@
  * whenever the advisory database has a new import (by this or any other process): its
  * generation is the last import's id. Misses are looked up LOOKUP_BATCH packages per store call,
  * so a cold match holds one batch's advisories at a time, not the whole inventory's.
+ *
+ * A server may also share the cache with the other processes on its advisory database
+ * (`shared`): a batch's misses are first read from the database's match cache (one statement,
+ * entries of the current generation only), and what is still missing is matched and written
+ * there (one statement), so a second replica, or a restarted one, does not look up and match
+ * the packages another already has.
  */
 import type { Package } from '../inventory/types.js';
 import { matchIdentity, matchPackages, summarize } from '../matching/index.js';
 import type { InsecureConfiguration } from '../inventory/types.js';
 import type { ScanSummary, VulnerabilityFinding } from '../matching/types.js';
 import { DEFAULT_THRESHOLDS } from '../matching/types.js';
-import type { AsyncAdvisoryStore } from '../vulndb/advisory-store.js';
+import type { AsyncAdvisoryStore, SharedMatch } from '../vulndb/advisory-store.js';
 import type { OsvRecord } from '../vulndb/osv.js';
-import { findingKeys, findingSet, joinRuns } from './finding-sets.js';
+import { contentDigest, findingKeys, findingSet, joinRuns } from './finding-sets.js';
 import type { BareFinding, FindingSet } from './finding-sets.js';
 import { Lru } from './lru.js';
 import type { ScanContent, StoredInventory } from './scanner-store.js';
@@ -24,6 +30,46 @@ export function matchKey(pkg: Package): string {
   return [pkg.ecosystem, pkg.name, pkg.version, pkg.source?.name ?? '', pkg.source?.version ?? ''].join(
     '\u0000',
   );
+}
+
+/**
+ * Pure: a package's key in the shared match cache, `matchKey`'s fields as JSON (unambiguous
+ * whatever the fields hold, and without the NUL PostgreSQL text cannot hold); undefined when too
+ * long for an index entry (such a package is simply not shared).
+ */
+export function sharedKey(pkg: Package): string | undefined {
+  const key = JSON.stringify([
+    pkg.ecosystem,
+    pkg.name,
+    pkg.version,
+    pkg.source?.name ?? '',
+    pkg.source?.version ?? '',
+  ]);
+  return key.length <= MAX_SHARED_KEY ? key : undefined;
+}
+
+/** Characters of a shared key at most: well inside PostgreSQL's B-tree entry limit (~2.7 kB) in UTF-8. */
+const MAX_SHARED_KEY = 800;
+
+/**
+ * Pure: a match as the shared cache holds it: the findings' JSON (the set's body), then, only
+ * when there were warnings, a newline and their JSON (JSON text holds no raw newline).
+ */
+export function encodeMatch(match: PackageMatch): string {
+  return match.warnings ? `${match.body}\n${JSON.stringify(match.warnings)}` : match.body;
+}
+
+/** Pure: `encodeMatch`'s inverse (the same body, hence the same digest). */
+export function decodeMatch(value: string): PackageMatch {
+  const newline = value.indexOf('\n');
+  const body = newline < 0 ? value : value.slice(0, newline);
+  const match: PackageMatch = {
+    digest: contentDigest(body),
+    body,
+    findings: JSON.parse(body) as BareFinding[],
+  };
+  if (newline >= 0) match.warnings = JSON.parse(value.slice(newline + 1)) as string[];
+  return match;
 }
 
 /** Packages looked up per store call: bounds the advisories held at once (one batch's). */
@@ -101,11 +147,20 @@ export interface PackageMatcherOptions {
   maxPackages?: number;
   /** Where cache misses are matched; default: here, on the calling thread. */
   remote?: RemoteMatcher;
+  /**
+   * Share matches through the advisory database's match cache (when the store has one); default
+   * false (`scan()`'s cache is its own).
+   */
+  shared?: boolean;
+  /** A failed write to the shared cache, or an entry it could not read (matched here instead). */
+  onSharedError?: (error: unknown) => void;
 }
 
 export class PackageMatcher {
   private readonly cache: Lru<string, PackageMatch>;
   private readonly remote: RemoteMatcher | undefined;
+  private readonly shared: boolean;
+  private readonly onSharedError: ((error: unknown) => void) | undefined;
   /** Packages being matched now, by `matchKey`. */
   private readonly inFlight = new Map<string, Promise<PackageMatch>>();
   /** The import the cache reflects; null before the first call. */
@@ -117,6 +172,64 @@ export class PackageMatcher {
   ) {
     this.cache = new Lru(options.maxPackages ?? 100_000);
     this.remote = options.remote;
+    this.shared =
+      options.shared === true &&
+      advisories.sharedMatches !== undefined &&
+      advisories.storeMatches !== undefined;
+    this.onSharedError = options.onSharedError;
+  }
+
+  /** Matches packages nobody here has cached: on this thread or remotely. */
+  private matchElsewhere(packages: readonly Package[]): Promise<PackageMatch[]> {
+    return this.remote ? this.remote.match(packages) : this.matchHere(packages);
+  }
+
+  /**
+   * `matchElsewhere` behind the shared cache: its entries of `generation` first (one statement),
+   * then the rest matched and stored (one statement). Entries are stored under the generation read
+   * before any advisory was looked up, so they hold that import's advisories or newer, never
+   * older; and not at all once this process has seen a newer import (the local cache's guard).
+   */
+  private async matchShared(generation: number, packages: readonly Package[]): Promise<PackageMatch[]> {
+    const keys = packages.map(sharedKey);
+    const usable = keys.filter((k): k is string => k !== undefined);
+    const stored = await (this.advisories.sharedMatches as NonNullable<AsyncAdvisoryStore['sharedMatches']>)(
+      generation,
+      usable,
+    );
+    const sets: (PackageMatch | undefined)[] = keys.map((k) => {
+      const value = k === undefined ? undefined : stored.get(k);
+      if (value === undefined) return undefined;
+      try {
+        return decodeMatch(value);
+      } catch (e) {
+        // An entry this build cannot read is a miss (matched again here), not a failed report.
+        this.onSharedError?.(e);
+        return undefined;
+      }
+    });
+    const rest = [...sets.keys()].filter((i) => sets[i] === undefined);
+    if (rest.length === 0) return sets as PackageMatch[];
+    const matched = await this.matchElsewhere(rest.map((i) => packages[i] as Package));
+    const entries: SharedMatch[] = [];
+    for (const [j, i] of rest.entries()) {
+      const set = matched[j] as PackageMatch;
+      sets[i] = set;
+      const key = keys[i];
+      if (key !== undefined) entries.push({ key, value: encodeMatch(set) });
+    }
+    if (generation === this.importId) {
+      try {
+        await (this.advisories.storeMatches as NonNullable<AsyncAdvisoryStore['storeMatches']>)(
+          generation,
+          entries,
+        );
+      } catch (e) {
+        // Only a cache: the matches stand; the next process matches these packages itself.
+        this.onSharedError?.(e);
+      }
+    }
+    return sets as PackageMatch[];
   }
 
   /**
@@ -173,9 +286,11 @@ export class PackageMatcher {
     }
     if (missing.size > 0) {
       const entries = [...missing];
-      const batch = this.remote
-        ? this.remote.match(entries.map(([, p]) => p))
-        : this.matchHere(entries.map(([, p]) => p));
+      const misses = entries.map(([, p]) => p);
+      const batch =
+        this.shared && generation !== undefined
+          ? this.matchShared(generation, misses)
+          : this.matchElsewhere(misses);
       for (const [i, [key]] of entries.entries()) {
         const one = batch.then((sets) => sets[i] as PackageMatch);
         this.inFlight.set(key, one);

@@ -15,6 +15,8 @@ import { Deliverer } from '../events/deliverer.js';
 import { TargetGuard } from '../events/ssrf.js';
 import { DEFAULT_DETECTION_RETENTION_MS, DetectionRetention } from './detection-retention.js';
 import { MatchWorkerPool } from './match-worker/match-pool.js';
+import { DEFAULT_MATCH_CACHE } from './match-cache-mode.js';
+import type { MatchCacheMode } from './match-cache-mode.js';
 import { PackageMatcher } from './package-matcher.js';
 import { Rematcher } from './rematch.js';
 import { ScannerMetrics } from './metrics.js';
@@ -63,6 +65,12 @@ export interface RunServerOptions {
    * DEFAULT_DETECTION_RETENTION_MS (30 days), 0 = kept forever.
    */
   detectionRetentionMs?: number;
+  /**
+   * Where matches of packages are kept (`--match-cache`): `local` (this process only) or `shared`
+   * (also in the advisory database, for the other replicas and the next start); default
+   * DEFAULT_MATCH_CACHE.
+   */
+  matchCache?: MatchCacheMode;
   logger?: FastifyBaseLogger;
   /** Serve the enforcer's action API here too (`containment up`; see ScannerAppOptions). */
   actions?: ScannerAppOptions['actions'];
@@ -143,7 +151,11 @@ export async function runScannerServer(options: RunServerOptions): Promise<Runni
       ? { advisoryDbPath: options.advisoryDbPath }
       : { database: options.database },
   );
-  const matcher = new PackageMatcher(advisories, { remote: matchWorkers });
+  const matcher = new PackageMatcher(advisories, {
+    remote: matchWorkers,
+    shared: (options.matchCache ?? DEFAULT_MATCH_CACHE) === 'shared',
+    onSharedError: (e) => options.logger?.warn({ err: e }, 'shared match cache write failed'),
+  });
   const retention = new DetectionRetention({
     detections: store.detections,
     retentionMs: options.detectionRetentionMs ?? DEFAULT_DETECTION_RETENTION_MS,

@@ -24,6 +24,7 @@ import { openPostgresAdvisoryStore } from '../vulndb/postgres-store.js';
 import { importFromPath } from '../vulndb/record-sources.js';
 import { openSqliteAdvisoryStore } from '../vulndb/sqlite-store.js';
 import { ScannerMetrics } from './metrics.js';
+import type { PackageMatcher } from './package-matcher.js';
 import { buildScannerApp } from './server.js';
 import type { EventStreamOptions } from './routes/events-stream.js';
 import type { LinkedParts } from './routes/linked-parts.js';
@@ -166,6 +167,8 @@ export interface HarnessOptions {
   eventStream?: EventStreamOptions;
   /** Mount the enforcer's action API (see ScannerAppOptions['actions']). */
   actions?: ScannerAppOptions['actions'];
+  /** The app's matcher, made on the harness's advisory store (default: a local-only one). */
+  matcher?: (advisories: AsyncAdvisoryStore) => PackageMatcher;
 }
 
 /** `osvDir`: a directory of OSV records (e.g. `<shared>/osv/npm`). */
@@ -213,6 +216,7 @@ export async function startHarness(osvDir: string, options: HarnessOptions = {})
     ...(options.webOidc === undefined ? {} : { webOidc: options.webOidc }),
     ...(options.eventStream === undefined ? {} : { eventStream: options.eventStream }),
     ...(options.actions === undefined ? {} : { actions: options.actions }),
+    ...(options.matcher === undefined ? {} : { matcher: options.matcher(advisories) }),
   });
   const admin = await tokens.issue({
     name: 'admin',

@@ -225,6 +225,20 @@ test('detection retention: flag > environment > config file > 30 days; a bad val
   assert.match(badFile.stderr, /^error\[CONFIG_INVALID\]: config detectionRetention 5 days/);
 });
 
+test('--match-cache: shared by default, local from the flag or the environment, nothing else', async () => {
+  const mode = async (env: Record<string, string>, args: string[] = []): Promise<string | undefined> => {
+    const server = await startServer(env, args);
+    server.child.kill('SIGTERM');
+    assert.equal(await server.exit, 0);
+    return /"matchCache":"(\w+)"/.exec(server.stderr())?.[1];
+  };
+  assert.equal(await mode({}), 'shared');
+  assert.equal(await mode({ CONTAINMENT_MATCH_CACHE: 'local' }), 'local');
+  const bad = await runMain(['server', '--data-dir', dir, '--match-cache', 'everywhere']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--match-cache.*everywhere/);
+});
+
 test('--rate-limit syntax', () => {
   assert.deepEqual(parseRateLimit('600/1m'), { max: 600, windowMs: 60_000 });
   assert.deepEqual(parseRateLimit('20/s'), { max: 20, windowMs: 1000 });

@@ -2,6 +2,8 @@
  * Two scanner replicas (two Fastify apps, two pools, two deliverers) on one PostgreSQL database:
  * the same report reaching both at once is stored once, reports spread over both are all stored
  * once, and their events reach a real receiver exactly once, never in flight twice at a time.
+ * Both share their package matches through the database (as `containment server` does by
+ * default): what one replica matched, the other answers without looking up an advisory.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -14,6 +16,8 @@ import type { Receiver } from '../events/receiver.test-helper.js';
 import { createTestDatabase, postgresReachable, postgresWhat } from '../testing/postgres.js';
 import type { TestDatabase } from '../testing/postgres.js';
 import { requireOrSkip, sharedDataDir, sharedDataOrSkip } from '../testing/shared-data.js';
+import { countingLookups } from '../vulndb/counting-store.test-helper.js';
+import { PackageMatcher } from './package-matcher.js';
 import { npmReport, startHarness } from './scanner-harness.test-helper.js';
 import type { BackendHarness } from './scanner-harness.test-helper.js';
 
@@ -27,6 +31,9 @@ let b: BackendHarness;
 let receiver: Receiver;
 /** Receiver side: event ids being answered right now, and ids that arrived while already in flight. */
 const inFlight = new Set<string>();
+/** Each replica's advisory lookups so far, and failed writes to the shared match cache. */
+const lookups: (() => number)[] = [];
+const sharedErrors: unknown[] = [];
 const overlapping: string[] = [];
 
 function need(t: TestContext): boolean {
@@ -66,7 +73,20 @@ before(async () => {
   database = await createTestDatabase('replicas');
   // Both replicas start together: schema creation and advisory import race on purpose.
   [a, b] = (await Promise.all(
-    [0, 1].map(() => startHarness(osvNpm, { backend: 'postgres', databaseUrl: database!.url })),
+    [0, 1].map((i) =>
+      startHarness(osvNpm, {
+        backend: 'postgres',
+        databaseUrl: database!.url,
+        matcher: (advisories) => {
+          const counted = countingLookups(advisories);
+          lookups[i] = counted.lookups;
+          return new PackageMatcher(counted.store, {
+            shared: true,
+            onSharedError: (e) => sharedErrors.push(e),
+          });
+        },
+      }),
+    ),
   )) as [BackendHarness, BackendHarness];
   receiver = await startReceiver(async (req) => {
     const id = (JSON.parse(req.body) as { id: string }).id;
@@ -162,4 +182,34 @@ test('50 reports spread over both replicas: all stored once; every event deliver
   );
   assert.ok(a.outcomes.length > 0, 'replica A delivered nothing');
   assert.ok(b.outcomes.length > 0, 'replica B delivered nothing');
+});
+
+test('a package replica A matched is answered by replica B from the shared cache, identically', async (t) => {
+  if (!need(t)) return;
+  const agent = await cluster('shared');
+  // Versions no other test here reports: neither replica has them cached.
+  const packages = [
+    ['minimist', '1.2.0'],
+    ['lodash', '4.17.4'],
+    ['left-pad', '1.0.0'],
+  ] as const;
+  const [lookupsA, lookupsB] = lookups as [() => number, () => number];
+  const beforeA = lookupsA();
+  const atA = await post(a, agent, '/v1/reports', npmReport('shared', 'ns', 'at-a', packages));
+  assert.equal(atA.status, 201, JSON.stringify(atA.body));
+  assert.ok(lookupsA() > beforeA, 'replica A did not look its packages up');
+  const beforeB = lookupsB();
+  const atB = await post(b, agent, '/v1/reports', npmReport('shared', 'ns', 'at-b', packages));
+  assert.equal(atB.status, 201, JSON.stringify(atB.body));
+  assert.equal(lookupsB(), beforeB, 'replica B looked up packages replica A had matched');
+  const findings = async (replica: BackendHarness, id: unknown) =>
+    ((await get(replica, `/v1/scans/${String(id)}`)).vulnerabilities as Json[]).map((v) => [
+      v.id,
+      (v.package as Json).name,
+      v.severity,
+    ]);
+  const fromA = await findings(b, atA.body.scanId);
+  assert.ok(fromA.length > 0, 'no findings to compare');
+  assert.deepEqual(await findings(a, atB.body.scanId), fromA);
+  assert.deepEqual(sharedErrors, []);
 });

@@ -89,7 +89,24 @@ export interface AsyncAdvisoryStore {
   /** Ids of records added, changed or withdrawn by imports after `importId` (0 = all). */
   changedSince(importId: number): MaybePromise<string[]>;
   lastImport(): MaybePromise<ImportSummary | undefined>;
+  /**
+   * The match cache every process on this database shares (`scanner/package-matcher.ts`): the
+   * stored entries of `generation` (an import id) among `keys`, in one statement. Absent on a
+   * store that cannot share (a read-only file).
+   */
+  sharedMatches?(generation: number, keys: readonly string[]): MaybePromise<Map<string, string>>;
+  /**
+   * Stores entries under `generation` in one statement; a key already stored is left as it is
+   * (every writer of a key computed the same entry). Each import deletes the older generations.
+   */
+  storeMatches?(generation: number, entries: readonly SharedMatch[]): MaybePromise<void>;
   close(): MaybePromise<void>;
+}
+
+/** One shared match cache entry: a package's match key and its encoded finding set. */
+export interface SharedMatch {
+  key: string;
+  value: string;
 }
 
 /** A store whose reads answer synchronously (SQLite). */

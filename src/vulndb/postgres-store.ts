@@ -20,6 +20,7 @@ import type {
   ImportReport,
   ImportSummary,
   PackageQuery,
+  SharedMatch,
 } from './advisory-store.js';
 import { oneLine } from './import-tally.js';
 import { affectedKeys, runImport } from './import-run.js';
@@ -176,6 +177,9 @@ class PostgresAdvisoryStore implements AsyncAdvisoryStore {
           ? `${JSON.stringify(record.id)}: contains a NUL character, which PostgreSQL cannot store`
           : undefined,
     });
+    // The shared match cache's older generations, never read again once this one commits; last,
+    // so a replica's write of a key being deleted waits for the commit only briefly.
+    await client.query(`DELETE FROM vulndb_match_cache WHERE generation < $1`, [importId]);
     await client.query(`UPDATE vulndb_imports SET finished_at = clock_timestamp() WHERE id = $1`, [importId]);
     return report;
   }
@@ -338,6 +342,28 @@ class PostgresAdvisoryStore implements AsyncAdvisoryStore {
       startedAt: row.started_at.toISOString(),
       finishedAt: row.finished_at.toISOString(),
     };
+  }
+
+  async sharedMatches(generation: number, keys: readonly string[]): Promise<Map<string, string>> {
+    if (keys.length === 0) return new Map();
+    const { rows } = await this.pool.query<SharedMatch>(
+      `SELECT key, value FROM vulndb_match_cache WHERE generation = $1 AND key = ANY($2::text[])`,
+      [generation, keys],
+    );
+    return new Map(rows.map((row) => [row.key, row.value]));
+  }
+
+  async storeMatches(generation: number, entries: readonly SharedMatch[]): Promise<void> {
+    if (entries.length === 0) return;
+    // In key order: two replicas storing overlapping keys then wait for each other in the same
+    // order instead of deadlocking (an insert waits on another's uncommitted row of its key).
+    const sorted = [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    await this.pool.query(
+      `INSERT INTO vulndb_match_cache (generation, key, value)
+       SELECT $1, u.key, u.value FROM unnest($2::text[], $3::text[]) AS u (key, value)
+       ON CONFLICT DO NOTHING`,
+      [generation, sorted.map((e) => e.key), sorted.map((e) => e.value)],
+    );
   }
 
   async close(): Promise<void> {

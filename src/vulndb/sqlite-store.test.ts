@@ -141,7 +141,7 @@ describe('the bulk path into an empty database', () => {
   const expected = {
     indexes: ['affected_rid', 'records_import_id'],
     journal: 'wal',
-    tables: ['affected', 'imports', 'meta', 'records', 'schema_migrations'],
+    tables: ['affected', 'imports', 'match_cache', 'meta', 'records', 'schema_migrations'],
   };
 
   test('after a failure and after a success: the same indexes, tables and WAL mode as before', async () => {

@@ -15,6 +15,7 @@ import type {
   ImportReport,
   ImportSummary,
   PackageQuery,
+  SharedMatch,
 } from './advisory-store.js';
 import { oneLine } from './import-tally.js';
 import type { OsvRecord } from './osv.js';
@@ -56,7 +57,7 @@ export function openSqliteAdvisoryStore(path: string, options: OpenStoreOptions 
       db.pragma('synchronous = NORMAL');
     }
     prepareSchema(db, path, create, options.readonly === true);
-    return new SqliteAdvisoryStore(db);
+    return new SqliteAdvisoryStore(db, options.readonly === true);
   } catch (e) {
     db?.close();
     if (e instanceof ContainmentError) throw e;
@@ -140,6 +141,14 @@ function switchJournal(db: Database.Database, mode: 'delete' | 'wal'): boolean {
   }
 }
 
+/**
+ * A batch's entries of the shared match cache: CROSS JOIN keeps the keys as the outer loop, each
+ * an index search; with a plain JOIN SQLite reads every entry of the generation and scans the
+ * keys for each (20–30× slower at 200 keys). Exported for the query-plan test.
+ */
+export const SHARED_READ_SQL = `SELECT m.key, m.value FROM json_each(?) j
+  CROSS JOIN match_cache m ON m.generation = ? AND m.key = j.value`;
+
 /** Page cache during an import (KiB, as a negative `cache_size`); better-sqlite3 defaults to 16 MB. */
 const IMPORT_CACHE_KIB = -64 * 1024;
 
@@ -148,8 +157,24 @@ class SqliteAdvisoryStore implements AdvisoryStore {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly stmt;
 
-  constructor(private readonly db: Database.Database) {
+  /** Prepared when the match cache can be shared (not read-only: the table may be missing). */
+  private readonly shared;
+  /** The connection's busy timeout, restored after a match cache write (which waits for none). */
+  private readonly busyTimeoutMs: number;
+
+  constructor(
+    private readonly db: Database.Database,
+    readonly: boolean,
+  ) {
     const p = (sql: string) => db.prepare(sql);
+    this.busyTimeoutMs = db.pragma('busy_timeout', { simple: true }) as number;
+    this.shared = readonly
+      ? undefined
+      : {
+          read: p(SHARED_READ_SQL),
+          write: p(`INSERT OR IGNORE INTO match_cache (generation, key, value)
+                    SELECT ?, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?) j`),
+        };
     this.stmt = {
       lookup: p(LOOKUP_SQL),
       get: p(`SELECT json FROM records WHERE id = ?`).pluck(),
@@ -194,6 +219,8 @@ class SqliteAdvisoryStore implements AdvisoryStore {
       const target = empty ? this.bulkTarget(importId) : this.updateTarget(importId);
       const report = await runImport(items, options, importId, target);
       target.finish?.();
+      // The shared match cache's older generations: never read again once this one commits.
+      db.prepare(`DELETE FROM match_cache WHERE generation < ?`).run(importId);
       db.prepare(`UPDATE imports SET finished_at = ? WHERE id = ?`).run(new Date().toISOString(), importId);
       db.exec('COMMIT');
       return report;
@@ -336,6 +363,27 @@ class SqliteAdvisoryStore implements AdvisoryStore {
       startedAt: row.started_at,
       finishedAt: row.finished_at,
     };
+  }
+
+  sharedMatches(generation: number, keys: readonly string[]): Map<string, string> {
+    if (this.shared === undefined || keys.length === 0) return new Map();
+    const rows = this.shared.read.all(JSON.stringify(keys), generation) as SharedMatch[];
+    return new Map(rows.map((row) => [row.key, row.value]));
+  }
+
+  storeMatches(generation: number, entries: readonly SharedMatch[]): void {
+    // Inside this connection's import the entries would commit with it; and an import elsewhere
+    // holds the write lock for its whole length (the entries would be stale when it commits), so
+    // a busy database skips the write rather than stall the event loop on the lock.
+    if (this.shared === undefined || entries.length === 0 || this.db.inTransaction) return;
+    this.db.pragma('busy_timeout = 0');
+    try {
+      this.shared.write.run(generation, JSON.stringify(entries.map((e) => [e.key, e.value])));
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'SQLITE_BUSY') throw e;
+    } finally {
+      this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
+    }
   }
 
   close(): void {

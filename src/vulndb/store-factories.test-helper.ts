@@ -19,6 +19,8 @@ export interface StoreFactory {
   /** Named in the skip message when not available. */
   what: string;
   open(): Promise<AsyncAdvisoryStore>;
+  /** Two stores on one fresh database, each with its own connection: two processes or replicas. */
+  openPair(): Promise<[AsyncAdvisoryStore, AsyncAdvisoryStore]>;
 }
 
 export interface StoreFactories {
@@ -40,6 +42,11 @@ export async function storeFactories(prefix: string): Promise<StoreFactories> {
       tmp ??= mkdtempSync(join(tmpdir(), `containment-${prefix}-`));
       return openSqliteAdvisoryStore(join(tmp, `db-${++counter}`, 'vulndb.sqlite'), { create: true });
     },
+    openPair: async () => {
+      tmp ??= mkdtempSync(join(tmpdir(), `containment-${prefix}-`));
+      const path = join(tmp, `db-${++counter}`, 'vulndb.sqlite');
+      return [openSqliteAdvisoryStore(path, { create: true }), openSqliteAdvisoryStore(path)];
+    },
   };
   const postgres: StoreFactory = {
     name: 'postgres',
@@ -49,6 +56,13 @@ export async function storeFactories(prefix: string): Promise<StoreFactories> {
       database ??= createTestDatabase(prefix);
       const { url } = await database;
       return openPostgresAdvisoryStore(await createSchema(url, `store_${++counter}`), { create: true });
+    },
+    openPair: async () => {
+      database ??= createTestDatabase(prefix);
+      const { url } = await database;
+      const schemaUrl = await createSchema(url, `store_${++counter}`);
+      const first = await openPostgresAdvisoryStore(schemaUrl, { create: true });
+      return [first, await openPostgresAdvisoryStore(schemaUrl)];
     },
   };
   return {

@@ -24,6 +24,29 @@ export const POSTGRES_ADVISORY_INDEXES = [
   'CREATE INDEX IF NOT EXISTS vulndb_affected_rid ON vulndb_affected (rid)',
 ];
 
+/**
+ * Each package's finding set (`scanner/package-matcher.ts`) as of one import (`generation`): beside
+ * the advisories it was computed from, so a replaced advisory database (import ids start again)
+ * can never serve another's entries. Only the newest import's entries are read; each import
+ * deletes the older ones when it finishes.
+ */
+const SQLITE_MATCH_CACHE = `
+CREATE TABLE IF NOT EXISTS match_cache (
+  generation INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  UNIQUE (generation, key)
+); -- not WITHOUT ROWID: a value (a package's findings) is often larger than that layout suits
+`;
+const POSTGRES_MATCH_CACHE = `
+CREATE TABLE IF NOT EXISTS vulndb_match_cache (
+  generation integer NOT NULL,
+  key text COLLATE "C" NOT NULL,
+  value text NOT NULL,
+  PRIMARY KEY (generation, key)
+);
+`;
+
 export const ADVISORY_MIGRATIONS = defineMigrations('vulndb', [
   {
     version: 1,
@@ -80,5 +103,11 @@ CREATE TABLE IF NOT EXISTS vulndb_affected (
 ${POSTGRES_ADVISORY_INDEXES.join(';\n')};
 INSERT INTO vulndb_meta (key, value) VALUES ('schema_version', '${ADVISORY_LAYOUT}') ON CONFLICT DO NOTHING;
 `,
+  },
+  {
+    version: 2,
+    name: 'the match cache shared by scanner replicas, per import (generation) and package',
+    sqlite: SQLITE_MATCH_CACHE,
+    postgres: POSTGRES_MATCH_CACHE,
   },
 ]);
