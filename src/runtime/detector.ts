@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { BaselineState, RuntimeDetection, RuntimeWorkload, SensorEvent } from './contracts.js';
 import type { BaselineBook, BaselineItem } from './baseline/baseline.js';
-import { containerFacts, execFacts, programName } from './container-facts.js';
+import { containerFacts, execFacts, kernelExecFacts, programName } from './container-facts.js';
 import type { ContainerFacts } from './container-facts.js';
 import { Aggregator } from './rules/aggregate.js';
 import { maskArgv, maskText } from './rules/mask.js';
@@ -39,6 +39,8 @@ export interface RuntimeDetectorOptions {
   /** Force a mode (tests, `--sensor procfs`); default: eBPF when preflight allows. */
   mode?: 'ebpf' | 'procfs';
   bpftrace?: string;
+  /** The native sensor binary (native/sensor); when set it runs instead of bpftrace. */
+  nativeSensor?: string;
   pollIntervalMs?: number;
   aggregateWindowMs?: number;
   /** Default REDESCRIBE_MS. */
@@ -129,7 +131,10 @@ export class RuntimeDetector {
       await this.options.sensor.start(onEvent);
       this.sensor = this.options.sensor;
     } else if (mode === 'ebpf') {
-      const bin = this.options.bpftrace ? { bpftrace: this.options.bpftrace } : {};
+      const bin = {
+        ...(this.options.bpftrace ? { bpftrace: this.options.bpftrace } : {}),
+        ...(this.options.nativeSensor ? { native: this.options.nativeSensor } : {}),
+      };
       const sensor = new BpftraceSensor({ hostPidLevel: pf.hostPidLevel, logger: this.log, ...bin });
       try {
         await sensor.start(onEvent);
@@ -246,7 +251,10 @@ export class RuntimeDetector {
     let drift: { upperLayer: boolean; memfd: boolean; deleted: boolean } | undefined;
     let proc: ProcessView;
     if (e.kind === 'exec') {
-      const facts = execFacts(e.pid, e.path, e.exeName, state.facts.upperDir);
+      const facts =
+        e.exe === undefined
+          ? execFacts(e.pid, e.path, e.exeName, state.facts.upperDir)
+          : kernelExecFacts(e.exe, e.path, e.exeName, e.exeDeleted ?? false, e.upperLayer ?? false);
       drift = facts.drift;
       const info: ProcessInfo = {
         name: programName(e.path, e.argv ?? [], e.comm),

@@ -18,6 +18,8 @@ import { silentLogger } from './sensor.js';
 
 export interface BpftraceSensorOptions {
   bpftrace?: string;
+  /** Run this native sensor binary (native/sensor) instead of bpftrace and probes.bt. */
+  native?: string;
   /** The host's pid-namespace level: tasks deeper than it are container tasks. */
   hostPidLevel?: number;
   logger?: SensorLogger;
@@ -75,16 +77,15 @@ export class BpftraceSensor implements Sensor {
 
   /** Spawns bpftrace; resolves when its probes are attached, rejects if it exits first. */
   private spawnOnce(): Promise<void> {
-    const args = [
-      '-B',
-      'line',
-      '-f',
-      'json',
-      join(this.dir as string, 'probes.bt'),
-      String(this.options.hostPidLevel ?? 0),
-    ];
+    const level = String(this.options.hostPidLevel ?? 0);
+    const native = this.options.native;
+    const args =
+      native !== undefined
+        ? [level]
+        : ['-B', 'line', '-f', 'json', join(this.dir as string, 'probes.bt'), level];
+    const bin = native ?? this.options.bpftrace;
     const proc = spawnBpftrace(args, {
-      ...(this.options.bpftrace === undefined ? {} : { bpftrace: this.options.bpftrace }),
+      ...(bin === undefined ? {} : { bpftrace: bin }),
       env: { BPFTRACE_STRLEN: '160' },
       // The agent is going down: no restart.
       onSignal: () => (this.stopping = true),

@@ -26,6 +26,12 @@ const ARGV_SLOTS = 6;
 /** Bound on exec fragments kept waiting (an execve that fails never sends `exec`). */
 const MAX_PENDING = 4096;
 
+/**
+ * The native sensor's exec: bpftrace's eleven `exec` fields, then path, [argv], argv cut,
+ * executable, on the upper layer, unlinked (native/sensor/record.go).
+ */
+const NATIVE_EXEC_FIELDS = 17;
+
 const S_IFMT = 0o170000;
 const S_IFSOCK = 0o140000;
 
@@ -40,13 +46,15 @@ export class BpftraceDecoder {
   /** One line of output to an event, or undefined (a fragment, a control message, garbage). */
   decode(line: string): SensorEvent | undefined {
     if (line.trim() === '') return undefined;
-    let msg: { type?: unknown; data?: unknown };
+    let msg: { type?: unknown; data?: unknown } | unknown[];
     try {
       msg = JSON.parse(line) as typeof msg;
     } catch {
       this.counters.parseFailures++;
       return undefined;
     }
+    // The native sensor writes the tuple alone (no `{"type":"value"}` wrapper).
+    if (Array.isArray(msg)) msg = { type: 'value', data: msg };
     if (msg.type === 'lost_events') {
       const n = (msg.data as { events?: unknown } | undefined)?.events;
       this.counters.lostEvents += typeof n === 'number' ? n : 1;
@@ -133,10 +141,13 @@ export class BpftraceDecoder {
   private exec(t: unknown[], num: (i: number) => number, str: (i: number) => string): SensorEvent {
     const pid = num(1);
     const oldPid = num(2);
+    const native = t.length >= NATIVE_EXEC_FIELDS;
     // A non-leader thread's exec takes over the leader's pid: its argv was sent under the old tid.
-    const p = this.pending.get(pid) ?? this.pending.get(oldPid);
-    this.pending.delete(pid);
-    this.pending.delete(oldPid);
+    const p = native ? undefined : (this.pending.get(pid) ?? this.pending.get(oldPid));
+    if (!native) {
+      this.pending.delete(pid);
+      this.pending.delete(oldPid);
+    }
     const event: SensorEvent = {
       ...this.base('exec', pid, num(4), num(5), str(6)),
       ppid: num(3),
@@ -147,6 +158,19 @@ export class BpftraceDecoder {
       argvTruncated: p?.argvTruncated ?? false,
     };
     if (typeof t[10] === 'number') event.monotonicNs = t[10];
+    if (native) {
+      // The native sensor's one record: path, argv and the executable's facts in the tuple.
+      const argv = t[12];
+      if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) throw new TypeError('argv');
+      event.path = str(11);
+      event.argv = argv.slice(0, ARGV_SLOTS) as string[];
+      event.argvTruncated = num(13) !== 0;
+      event.exe = str(14);
+      event.upperLayer = num(15) !== 0;
+      event.exeDeleted = num(16) !== 0;
+      if (event.exe.startsWith('/memfd:')) event.exeName = event.exe.slice(1);
+      return event;
+    }
     if (p?.path !== undefined) event.path = p.path;
     if (p?.exeName !== undefined) event.exeName = p.exeName;
     return event;
