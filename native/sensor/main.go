@@ -45,10 +45,29 @@ type probe struct {
 	optional          bool
 }
 
+// Every program of sensor.bpf.c and its tracepoint; optional ones are left out (and reported)
+// where the kernel lacks the tracepoint, and named in the attach message.
 var probes = []probe{
 	{"syscalls", "sys_enter_execve", "enter_execve", false},
 	{"syscalls", "sys_enter_execveat", "enter_execveat", false},
 	{"sched", "sched_process_exec", "sched_exec", false},
+	{"sched", "sched_process_exit", "sched_exit", false},
+	{"syscalls", "sys_enter_connect", "enter_connect", false},
+	{"syscalls", "sys_enter_bind", "enter_bind", false},
+	{"syscalls", "sys_enter_accept", "enter_accept", false},
+	{"syscalls", "sys_enter_accept4", "enter_accept4", false},
+	{"syscalls", "sys_exit_accept", "exit_accept", false},
+	{"syscalls", "sys_exit_accept4", "exit_accept4", false},
+	{"sock", "inet_sock_set_state", "sock_state", false},
+	{"syscalls", "sys_enter_openat", "enter_openat", false},
+	{"syscalls", "sys_enter_open", "enter_open", true},
+	{"syscalls", "sys_enter_setuid", "enter_setuid", false},
+	{"syscalls", "sys_enter_setgid", "enter_setgid", false},
+	{"syscalls", "sys_enter_setreuid", "enter_setreuid", false},
+	{"syscalls", "sys_enter_setresuid", "enter_setresuid", false},
+	{"syscalls", "sys_enter_ptrace", "enter_ptrace", false},
+	{"syscalls", "sys_enter_finit_module", "enter_finit_module", true},
+	{"syscalls", "sys_enter_init_module", "enter_init_module", true},
 }
 
 func run() error {
@@ -85,10 +104,15 @@ func run() error {
 	defer coll.Close()
 
 	attached := 0
+	var missing []byte
 	for _, p := range probes {
 		l, err := link.Tracepoint(p.group, p.name, coll.Programs[p.prog], nil)
 		if err != nil {
-			if p.optional {
+			if p.optional && errors.Is(err, os.ErrNotExist) {
+				if len(missing) > 0 {
+					missing = append(missing, ',')
+				}
+				missing = appendJSONString(missing, []byte("tracepoint:"+p.group+":"+p.name))
 				continue
 			}
 			return fmt.Errorf("attaching %s:%s: %w", p.group, p.name, err)
@@ -104,7 +128,7 @@ func run() error {
 	defer rd.Close()
 
 	out := bufio.NewWriterSize(os.Stdout, 256<<10)
-	fmt.Fprintf(out, "{\"type\":\"attached_probes\",\"data\":{\"probes\":%d}}\n", attached)
+	fmt.Fprintf(out, "{\"type\":\"attached_probes\",\"data\":{\"probes\":%d,\"missing\":[%s]}}\n", attached, missing)
 	if err := out.Flush(); err != nil {
 		return err
 	}
@@ -118,16 +142,29 @@ func run() error {
 
 	lostMap := coll.Maps["lost"]
 	var lostSeen uint64
+	var lostChecked time.Time
 	var rec ringbuf.Record
 	var line []byte
 	for {
-		// Block until the kernel signals data (it does so when the ring goes from empty to not).
-		rd.SetDeadline(time.Time{})
+		// Block until the kernel signals data (it does so when the ring goes from empty to not),
+		// or a second passed: losses are reported even when nothing follows them.
+		rd.SetDeadline(time.Now().Add(time.Second))
 		if err := rd.ReadInto(&rec); err != nil {
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return nil
 			}
-			return err
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return err
+			}
+			if n := sumLost(lostMap); n > lostSeen {
+				fmt.Fprintf(out, "{\"type\":\"lost_events\",\"data\":{\"events\":%d}}\n", n-lostSeen)
+				lostSeen = n
+				if err := out.Flush(); err != nil {
+					return err
+				}
+			}
+			lostChecked = time.Now()
+			continue
 		}
 		line = appendRecord(line[:0], rec.RawSample)
 		out.Write(line)
@@ -147,9 +184,13 @@ func run() error {
 			line = appendRecord(line[:0], rec.RawSample)
 			out.Write(line)
 		}
-		if n := sumLost(lostMap); n > lostSeen {
-			fmt.Fprintf(out, "{\"type\":\"lost_events\",\"data\":{\"events\":%d}}\n", n-lostSeen)
-			lostSeen = n
+		// The lost counter is a system call to read: once a second at most.
+		if now := time.Now(); now.Sub(lostChecked) >= time.Second {
+			lostChecked = now
+			if n := sumLost(lostMap); n > lostSeen {
+				fmt.Fprintf(out, "{\"type\":\"lost_events\",\"data\":{\"events\":%d}}\n", n-lostSeen)
+				lostSeen = n
+			}
 		}
 		if err := out.Flush(); err != nil {
 			return err // the agent is gone

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"strconv"
 	"unicode/utf8"
 )
@@ -17,7 +18,22 @@ const (
 	offExe    = offArgs + argvSlots*strLen
 	execSize  = offExe + 512
 
-	kindExec = 1
+	kindExec    = 1
+	kindExit    = 2
+	kindConnect = 3
+	kindAccept  = 4
+	kindBind    = 5
+	kindListen  = 6
+	kindOpen    = 7
+	kindSetid   = 8
+	kindPtrace  = 9
+	kindModule  = 10
+
+	// struct hdr, then the kind's fields.
+	hdrSize  = 40
+	netSize  = hdrSize + 24
+	openSize = hdrSize + 8 + strLen
+	miscSize = hdrSize + 8
 
 	flagArgvMore = 1
 	flagUpper    = 2
@@ -26,9 +42,19 @@ const (
 
 var le = binary.LittleEndian
 
+var kindNames = map[uint32]string{
+	kindExit: "exit", kindConnect: "connect", kindAccept: "accept", kindBind: "bind",
+	kindListen: "listen", kindOpen: "open", kindSetid: "setid", kindPtrace: "ptrace", kindModule: "module",
+}
+
+// enum syscall_code in sensor.bpf.c.
+var syscallNames = map[uint32]string{
+	1: "setuid", 2: "setgid", 3: "setreuid", 4: "setresuid", 5: "finit_module", 6: "init_module",
+}
+
 // appendRecord appends one record as a JSON line: for an exec
 // ["exec",pid,oldPid,ppid,uid,cgroup,comm,euid,mode0,mode1,ns,path,[argv…],argvMore,exe,upper,deleted].
-// The first eleven fields are bpftrace's exec tuple (probes.bt), so the decoder reads both.
+// The first eleven fields are the exec tuple of the bpftrace engine this replaced.
 func appendRecord(b []byte, r []byte) []byte {
 	if len(r) < 4 {
 		return b
@@ -81,8 +107,75 @@ func appendRecord(b []byte, r []byte) []byte {
 		b = append(b, ',')
 		b = appendBit(b, flags&flagDeleted)
 		b = append(b, "]\n"...)
+		return b
 	}
-	return b
+	// The other kinds: (kind, pid, uid, cgroup, comm, …) — exit has no uid.
+	kind := le.Uint32(r)
+	name, ok := kindNames[kind]
+	if !ok || len(r) < hdrSize {
+		return b
+	}
+	start := len(b)
+	b = append(b, `["`...)
+	b = append(b, name...)
+	b = append(b, `",`...)
+	b = strconv.AppendUint(b, uint64(le.Uint32(r[4:])), 10)
+	b = append(b, ',')
+	if kind != kindExit {
+		b = strconv.AppendUint(b, uint64(le.Uint32(r[8:])), 10)
+		b = append(b, ',')
+	}
+	b = strconv.AppendUint(b, le.Uint64(r[16:]), 10)
+	b = append(b, ',')
+	b = appendCString(b, r[24:40])
+	switch kind {
+	case kindConnect, kindAccept, kindBind, kindListen:
+		if len(r) < netSize {
+			return b[:start]
+		}
+		b = append(b, ',')
+		b = appendJSONString(b, []byte(ntop(le.Uint16(r[40:]), r[48:64])))
+		b = append(b, ',')
+		b = strconv.AppendUint(b, uint64(le.Uint16(r[42:])), 10)
+	case kindOpen:
+		if len(r) < openSize {
+			return b[:start]
+		}
+		b = append(b, ',')
+		b = appendCString(b, r[48:48+strLen])
+		b = append(b, ',')
+		b = strconv.AppendUint(b, uint64(le.Uint32(r[40:])), 10)
+	case kindSetid, kindModule:
+		if len(r) < miscSize {
+			return b[:start]
+		}
+		b = append(b, ',')
+		b = appendJSONString(b, []byte(syscallNames[le.Uint32(r[40:])]))
+		if kind == kindSetid {
+			b = append(b, ",0"...)
+		}
+	case kindPtrace:
+		if len(r) < miscSize {
+			return b[:start]
+		}
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(int32(le.Uint32(r[40:]))), 10)
+		b = append(b, ',')
+		b = strconv.AppendUint(b, uint64(le.Uint32(r[44:])), 10)
+	}
+	return append(b, "]\n"...)
+}
+
+// ntop formats an address as inet_ntop does (bpftrace's ntop); "" for none (an accept whose
+// caller asked for no peer address).
+func ntop(family uint16, addr []byte) string {
+	switch family {
+	case 2:
+		return netip.AddrFrom4([4]byte(addr[:4])).String()
+	case 10:
+		return netip.AddrFrom16([16]byte(addr[:16])).String()
+	}
+	return ""
 }
 
 func appendBit(b []byte, v uint32) []byte {
@@ -92,28 +185,28 @@ func appendBit(b []byte, v uint32) []byte {
 	return append(b, '0')
 }
 
-// appendExe turns "true/bin/usr/" (leaf first, as the kernel walked it) into "/usr/bin/true".
+// appendExe turns "true/bin/usr/" (leaf first, as the kernel walked it) into "/usr/bin/true",
+// without allocating: components are taken from the end of rev and written in order.
 func appendExe(b []byte, rev []byte) []byte {
-	var path []byte
+	if n := bytes.IndexByte(rev, 0); n >= 0 {
+		rev = rev[:n]
+	}
+	rev = bytes.TrimSuffix(rev, []byte{'/'})
+	var path [512]byte
+	out := path[:0]
 	for len(rev) > 0 {
-		i := bytes.IndexByte(rev, '/')
+		i := bytes.LastIndexByte(rev, '/')
+		out = append(out, '/')
+		out = append(out, rev[i+1:]...)
 		if i < 0 {
-			i = len(rev)
-		}
-		comp := rev[:i]
-		if n := bytes.IndexByte(comp, 0); n >= 0 {
-			comp = comp[:n]
-		}
-		path = append(append(append([]byte{}, '/'), comp...), path...)
-		if i == len(rev) {
 			break
 		}
-		rev = rev[i+1:]
+		rev = rev[:i]
 	}
-	if len(path) == 0 {
-		path = []byte{'/'}
+	if len(out) == 0 {
+		out = append(out, '/')
 	}
-	return appendJSONString(b, path)
+	return appendJSONString(b, out)
 }
 
 func appendCString(b []byte, s []byte) []byte {

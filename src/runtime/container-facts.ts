@@ -107,7 +107,10 @@ export function kernelExecFacts(
 ): ExecFacts {
   const memfd = isMemfd(kernelExe, exeName);
   const exe = usable(kernelExe) ? kernelExe : usable(path) ? path : undefined;
-  return { ...(exe === undefined ? {} : { exe }), drift: { upperLayer: upperLayer && !memfd, memfd, deleted } };
+  return {
+    ...(exe === undefined ? {} : { exe }),
+    drift: { upperLayer: upperLayer && !memfd, memfd, deleted },
+  };
 }
 
 /** Read at once, while the process most likely still lives; falls back to the path asked. */

@@ -19,7 +19,7 @@ import { maskArgv, maskText } from './rules/mask.js';
 import { RuleRegistry } from './rules/registry.js';
 import type { ContainerView, ProcessView, RuleOptions, RuntimeRule } from './rules/rule.js';
 import { DEFAULT_RULE_OPTIONS } from './rules/rule.js';
-import { BpftraceSensor } from './sensor/bpftrace-sensor.js';
+import { EbpfSensor } from './sensor/ebpf-sensor.js';
 import { CgroupResolver } from './sensor/cgroups.js';
 import type { ContainerRef } from './sensor/cgroups.js';
 import { preflight } from './sensor/preflight.js';
@@ -38,9 +38,8 @@ export interface RuntimeDetectorOptions {
   logger?: SensorLogger;
   /** Force a mode (tests, `--sensor procfs`); default: eBPF when preflight allows. */
   mode?: 'ebpf' | 'procfs';
-  bpftrace?: string;
-  /** The native sensor binary (native/sensor); when set it runs instead of bpftrace. */
-  nativeSensor?: string;
+  /** The native sensor binary (default NATIVE_SENSOR_BIN, built by `npm run build:sensor`). */
+  sensorBinary?: string;
   pollIntervalMs?: number;
   aggregateWindowMs?: number;
   /** Default REDESCRIBE_MS. */
@@ -123,7 +122,7 @@ export class RuntimeDetector {
 
   /** Starts the sensor; says at start which mode it runs in and why. */
   async start(): Promise<void> {
-    const pf = preflight({ ...(this.options.bpftrace ? { bpftrace: this.options.bpftrace } : {}) });
+    const pf = preflight(this.options.sensorBinary ? { sensor: this.options.sensorBinary } : {});
     const mode = this.options.mode ?? pf.mode;
     if (mode === 'procfs') this.reasons = pf.mode === 'ebpf' ? ['procfs mode requested'] : pf.reasons;
     const onEvent = (e: SensorEvent): void => this.onEvent(e);
@@ -131,17 +130,14 @@ export class RuntimeDetector {
       await this.options.sensor.start(onEvent);
       this.sensor = this.options.sensor;
     } else if (mode === 'ebpf') {
-      const bin = {
-        ...(this.options.bpftrace ? { bpftrace: this.options.bpftrace } : {}),
-        ...(this.options.nativeSensor ? { native: this.options.nativeSensor } : {}),
-      };
-      const sensor = new BpftraceSensor({ hostPidLevel: pf.hostPidLevel, logger: this.log, ...bin });
+      const bin = this.options.sensorBinary ? { binary: this.options.sensorBinary } : {};
+      const sensor = new EbpfSensor({ hostPidLevel: pf.hostPidLevel, logger: this.log, ...bin });
       try {
         await sensor.start(onEvent);
         this.sensor = sensor;
       } catch (e) {
         await sensor.stop();
-        this.reasons = [`bpftrace failed to start: ${(e as Error).message.split('\n')[0]}`];
+        this.reasons = [`the eBPF sensor failed to start: ${(e as Error).message.split('\n')[0]}`];
       }
     }
     if (!this.sensor) {

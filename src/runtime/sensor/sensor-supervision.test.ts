@@ -1,8 +1,8 @@
 /**
- * The bpftrace sensor's supervision with the real bpftrace: it is restarted (counted) after it
+ * The eBPF sensor's supervision with the real native engine: it is restarted (counted) after it
  * dies and events flow again; stop, the agent's SIGTERM and even the agent's SIGKILL leave no
- * bpftrace (no probes) behind. Needs root, bpftrace and podman: fails under CI=true without them,
- * skips loudly otherwise.
+ * engine (no probes) behind. Needs root, the built sensor (`npm run build:sensor`) and podman:
+ * fails under CI=true without them, skips loudly otherwise.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -14,7 +14,7 @@ import { waitUntil } from '../../testing/wait.js';
 import type { SensorEvent } from '../contracts.js';
 import { RuntimeFixture, ebpfMissing } from '../runtime-fixture.test-helper.js';
 import type { Ctr } from '../runtime-fixture.test-helper.js';
-import { BpftraceSensor } from './bpftrace-sensor.js';
+import { EbpfSensor } from './ebpf-sensor.js';
 
 const missing = ebpfMissing();
 
@@ -27,10 +27,10 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Starts a child Node that runs a sensor and prints bpftrace's pid once attached. */
-async function agentChild(): Promise<{ child: ReturnType<typeof spawn>; bpftracePid: number }> {
-  const script = `import { BpftraceSensor } from ${JSON.stringify(join(repoRoot, 'src/runtime/sensor/bpftrace-sensor.ts'))};
-const s = new BpftraceSensor(); await s.start(() => {}); console.log('PID', s.pid); setInterval(() => {}, 1000);`;
+/** Starts a child Node that runs a sensor and prints the engine's pid once attached. */
+async function agentChild(): Promise<{ child: ReturnType<typeof spawn>; enginePid: number }> {
+  const script = `import { EbpfSensor } from ${JSON.stringify(join(repoRoot, 'src/runtime/sensor/ebpf-sensor.ts'))};
+const s = new EbpfSensor(); await s.start(() => {}); console.log('PID', s.pid); setInterval(() => {}, 1000);`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -44,10 +44,10 @@ const s = new BpftraceSensor(); await s.start(() => {}); console.log('PID', s.pi
     });
     child.on('exit', () => reject(new Error(`agent child exited early: ${out}`)));
   });
-  return { child, bpftracePid: pid };
+  return { child, enginePid: pid };
 }
 
-describe('bpftrace sensor supervision (real bpftrace)', { concurrency: false }, () => {
+describe('eBPF sensor supervision (real native engine)', { concurrency: false }, () => {
   let fixture: RuntimeFixture | undefined;
   let c: Ctr;
   const need = (t: TestContext): boolean => requireOrSkip(t, missing === undefined, missing ?? '');
@@ -59,10 +59,10 @@ describe('bpftrace sensor supervision (real bpftrace)', { concurrency: false }, 
   });
   after(() => fixture?.cleanup());
 
-  test('restarts bpftrace after it dies, counts it, and sees events again; stop detaches', async (t) => {
+  test('restarts the engine after it dies, counts it, and sees events again; stop detaches', async (t) => {
     if (!need(t)) return;
     const events: SensorEvent[] = [];
-    const sensor = new BpftraceSensor({ backoffMinMs: 200 });
+    const sensor = new EbpfSensor({ backoffMinMs: 200 });
     await sensor.start((e) => events.push(e));
     try {
       const first = sensor.pid as number;
@@ -86,25 +86,25 @@ describe('bpftrace sensor supervision (real bpftrace)', { concurrency: false }, 
     } finally {
       const pid = sensor.pid as number;
       await sensor.stop();
-      assert.equal(alive(pid), false, 'bpftrace gone after stop');
+      assert.equal(alive(pid), false, 'engine gone after stop');
       assert.equal(sensor.status().running, false);
     }
   });
 
-  test("the agent's SIGTERM kills bpftrace's process group", async (t) => {
+  test("the agent's SIGTERM kills the engine's process group", async (t) => {
     if (!need(t)) return;
-    const { child, bpftracePid } = await agentChild();
-    assert.equal(alive(bpftracePid), true);
+    const { child, enginePid } = await agentChild();
+    assert.equal(alive(enginePid), true);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
-    await waitUntil(() => !alive(bpftracePid), 10_000, 'bpftrace exited with the agent');
+    await waitUntil(() => !alive(enginePid), 10_000, 'the engine exited with the agent');
   });
 
-  test("even the agent's SIGKILL leaves no bpftrace behind (parent-death signal)", async (t) => {
+  test("even the agent's SIGKILL leaves no engine behind (parent-death signal)", async (t) => {
     if (!need(t)) return;
-    const { child, bpftracePid } = await agentChild();
+    const { child, enginePid } = await agentChild();
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    await waitUntil(() => !alive(bpftracePid), 10_000, 'bpftrace exited with the agent');
+    await waitUntil(() => !alive(enginePid), 10_000, 'the engine exited with the agent');
   });
 });
