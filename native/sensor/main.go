@@ -97,7 +97,8 @@ func run() error {
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return fmt.Errorf("loading the BPF program: %+v", ve)
+			// One line saying what failed, then the verifier's whole log.
+			return fmt.Errorf("loading the BPF program: %v\n%+v", ve, ve)
 		}
 		return fmt.Errorf("loading the BPF program: %w", err)
 	}

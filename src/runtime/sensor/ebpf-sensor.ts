@@ -63,9 +63,12 @@ export class EbpfSensor implements Sensor {
     });
     const { child } = proc;
     this.proc = proc;
+    // The first line says what failed (a verifier refusal is followed by its whole log).
+    let stderrHead: string | undefined;
     let stderrTail = '';
     createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
       if (BPFTRACE_NOISE.test(line)) return;
+      stderrHead ??= line;
       stderrTail = `${stderrTail}\n${line}`.slice(-2000);
     });
     return new Promise<void>((resolve, reject) => {
@@ -93,12 +96,16 @@ export class EbpfSensor implements Sensor {
       child.on('error', (e) => {
         this.lastError = e.message;
       });
-      child.on('exit', (code, signal) => {
+      // 'close', not 'exit': stderr has been read to its end, so the reason is complete.
+      child.on('close', (code, signal) => {
         clearTimeout(timer);
         proc.release();
         if (this.proc === proc) this.proc = undefined;
         this.decoder.attachedProbes = undefined;
-        const why = `the sensor exited (${signal ?? `code ${code}`})${stderrTail ? `: ${stderrTail.trim()}` : ''}`;
+        const tail = stderrTail.trim();
+        const said =
+          stderrHead === undefined ? '' : `: ${stderrHead}${tail === stderrHead ? '' : `\n${tail}`}`;
+        const why = `the sensor exited (${signal ?? `code ${code}`})${said}`;
         this.lastError = why;
         if (!attached) reject(new Error(why));
         if (this.stopping || !attached) return;
@@ -140,13 +147,15 @@ export class EbpfSensor implements Sensor {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const proc = this.proc;
     if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
-      const exited = new Promise<void>((r) => proc.child.once('exit', () => r()));
+      const exited = new Promise<void>((r) => proc.child.once('close', () => r()));
       proc.kill('SIGTERM');
       const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(timer);
     }
     proc?.release();
+    this.proc = undefined;
+    this.decoder.attachedProbes = undefined;
   }
 
   private get binary(): string {

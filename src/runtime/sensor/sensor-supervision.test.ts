@@ -6,12 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { repoRoot, requireOrSkip } from '../../testing/shared-data.js';
 import { waitUntil } from '../../testing/wait.js';
 import type { SensorEvent } from '../contracts.js';
+import { RuntimeDetector } from '../detector.js';
 import { RuntimeFixture, ebpfMissing } from '../runtime-fixture.test-helper.js';
 import type { Ctr } from '../runtime-fixture.test-helper.js';
 import { EbpfSensor } from './ebpf-sensor.js';
@@ -88,6 +91,29 @@ describe('eBPF sensor supervision (real native engine)', { concurrency: false },
       await sensor.stop();
       assert.equal(alive(pid), false, 'engine gone after stop');
       assert.equal(sensor.status().running, false);
+    }
+  });
+
+  test('an engine that cannot load: the detector polls /proc and says why', async (t) => {
+    if (!need(t)) return;
+    const dir = mkdtempSync(join(tmpdir(), 'containment-sensor-'));
+    const bin = join(dir, 'containment-sensor');
+    writeFileSync(
+      bin,
+      '#!/bin/sh\necho "containment-sensor: loading the BPF program: load program: permission denied" >&2\necho "0: R1=ctx()" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
+    const detector = new RuntimeDetector({ sensorBinary: bin, pollIntervalMs: 60_000 });
+    try {
+      await detector.start();
+      const s = detector.status();
+      assert.equal(s.mode, 'procfs');
+      assert.deepEqual(s.reasons, [
+        'the eBPF sensor failed to start: the sensor exited (code 1): containment-sensor: loading the BPF program: load program: permission denied',
+      ]);
+    } finally {
+      await detector.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
