@@ -38,6 +38,7 @@ const (
 	flagArgvMore = 1
 	flagUpper    = 2
 	flagDeleted  = 4
+	flagExeWhole = 8
 )
 
 var le = binary.LittleEndian
@@ -53,7 +54,8 @@ var syscallNames = map[uint32]string{
 }
 
 // appendRecord appends one record as a JSON line: for an exec
-// ["exec",pid,oldPid,ppid,uid,cgroup,comm,euid,mode0,mode1,ns,path,[argv…],argvMore,exe,upper,deleted].
+// ["exec",pid,oldPid,ppid,uid,cgroup,comm,euid,mode0,mode1,ns,path,[argv…],argvMore,exe,upper,deleted];
+// exe is "" when the kernel side could not give it whole.
 // The first eleven fields are the exec tuple of the bpftrace engine this replaced.
 func appendRecord(b []byte, r []byte) []byte {
 	if len(r) < 4 {
@@ -101,7 +103,11 @@ func appendRecord(b []byte, r []byte) []byte {
 		b = append(b, "],"...)
 		b = appendBit(b, flags&flagArgvMore)
 		b = append(b, ',')
-		b = appendExe(b, r[offExe:offExe+int(min(le.Uint32(r[56:]), 512))])
+		if flags&flagExeWhole != 0 {
+			b = appendExe(b, r[offExe:offExe+int(min(le.Uint32(r[56:]), 512))])
+		} else {
+			b = append(b, `""`...) // no executable, or its path was cut: the agent reads /proc
+		}
 		b = append(b, ',')
 		b = appendBit(b, flags&flagUpper)
 		b = append(b, ',')

@@ -46,7 +46,7 @@ func TestRecords(t *testing.T) {
 	e := make([]byte, execSize)
 	binary.LittleEndian.PutUint32(e, kindExec)
 	binary.LittleEndian.PutUint32(e[48:], 2) // argc
-	binary.LittleEndian.PutUint32(e[52:], flagArgvMore|flagUpper)
+	binary.LittleEndian.PutUint32(e[52:], flagArgvMore|flagUpper|flagExeWhole)
 	copy(e[offArgs:], "sh")
 	copy(e[offArgs+strLen:], "-c")
 	copy(e[offFile:], "/bin/sh")
@@ -58,6 +58,10 @@ func TestRecords(t *testing.T) {
 	}
 	if len(tuple) != 17 || tuple[11] != "/bin/sh" || tuple[13] != 1.0 || tuple[14] != "/bin/busybox" || tuple[15] != 1.0 || tuple[16] != 0.0 {
 		t.Errorf("exec: %v", tuple)
+	}
+	binary.LittleEndian.PutUint32(e[52:], 0) // the walk stopped short
+	if err := json.Unmarshal(appendRecord(nil, e), &tuple); err != nil || tuple[14] != "" {
+		t.Errorf("a cut path must be empty: %v %v", tuple, err)
 	}
 	if short := appendRecord([]byte("x"), r[:hdrSize]); string(short) != "x" {
 		t.Errorf("a short record must write nothing: %q", short)

@@ -50,7 +50,9 @@ enum syscall_code {
 #define F_ARGV_MORE 1
 #define F_UPPER 2
 #define F_DELETED 4
-#define F_EXE_REVERSED 8
+#define F_EXE_WHOLE 8
+/* The walk did not reach the root (too deep or too long): user space reads /proc instead. */
+#define F_EXE_PARTIAL 16
 
 /* Set by the loader: the host's pid-namespace level. */
 const volatile u32 host_level = 0;
@@ -234,8 +236,9 @@ static __always_inline u32 fd_mode(struct file **fds, int i)
 /*
  * The executable's path as d_path would give it from the root of the mount tree: dentries up to
  * their mount's root, then across to the mount point in the parent mount, components leaf first.
+ * `whole` is false when the walk stopped short (more than EXE_DEPTH steps, or EXE_LEN bytes).
  */
-static __always_inline u32 exe_path(struct file *exe, char *buf)
+static __always_inline u32 exe_path(struct file *exe, char *buf, bool *whole)
 {
 	struct dentry *d = BPF_CORE_READ(exe, f_path.dentry);
 	struct vfsmount *vm = BPF_CORE_READ(exe, f_path.mnt);
@@ -264,6 +267,9 @@ static __always_inline u32 exe_path(struct file *exe, char *buf)
 		buf[(off - 1) & (EXE_LEN * 2 - 1)] = '/';
 		d = up;
 	}
+	/* Decided once after the loop (a flag set inside it multiplies the verifier's states). */
+	*whole = d == BPF_CORE_READ(m, mnt.mnt_root) ? BPF_CORE_READ(m, mnt_parent) == m
+						       : BPF_CORE_READ(d, d_parent) == d;
 	return off;
 }
 
@@ -321,8 +327,9 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 			if (BPF_CORE_READ(oi, __upperdentry) != 0)
 				r->flags |= F_UPPER;
 		}
-		r->exe_len = exe_path(exe, r->exe);
-		r->flags |= F_EXE_REVERSED;
+		bool whole = false;
+		r->exe_len = exe_path(exe, r->exe, &whole);
+		r->flags |= whole ? F_EXE_WHOLE : F_EXE_PARTIAL;
 	}
 	bpf_ringbuf_submit(r, 0);
 	return 0;

@@ -19,7 +19,7 @@ export interface DecoderCounters {
 const ARGV_SLOTS = 6;
 /**
  * exec: pid, old pid, ppid, uid, cgroup, comm, euid, fd 0 and fd 1 modes, CLOCK_MONOTONIC ns, path
- * as asked, [argv], argv cut, executable, on the upper layer, unlinked.
+ * as asked, [argv], argv cut, executable ("" when its path was cut), on the upper layer, unlinked.
  */
 const EXEC_FIELDS = 17;
 
@@ -127,10 +127,12 @@ export class SensorDecoder {
       path: str(11),
       argv: (argv as string[]).slice(0, ARGV_SLOTS),
       argvTruncated: num(13) !== 0,
-      exe,
-      upperLayer: num(15) !== 0,
-      exeDeleted: num(16) !== 0,
     };
+    // "": the kernel side could not give the executable whole; the detector reads /proc instead.
+    if (exe === '') return event;
+    event.exe = exe;
+    event.upperLayer = num(15) !== 0;
+    event.exeDeleted = num(16) !== 0;
     if (exe.startsWith('/memfd:')) event.exeName = exe.slice(1);
     return event;
   }

@@ -82,6 +82,11 @@ describe('SensorDecoder', () => {
     assert.equal(e?.exeName, 'memfd:x');
     assert.deepEqual([e?.upperLayer, e?.exeDeleted], [true, true]);
   });
+  test('an exec whose executable path the kernel could not give whole leaves it to /proc', () => {
+    const e = new SensorDecoder().decode('["exec",5,5,1,0,9,"x",0,0,0,1,"/a",["a"],0,"",1,0]');
+    assert.equal(e?.path, '/a');
+    assert.deepEqual([e?.exe, e?.upperLayer, e?.exeDeleted], [undefined, undefined, undefined]);
+  });
   test('setid, ptrace and module name their syscall and fields', () => {
     const dec = new SensorDecoder();
     assert.equal(dec.decode('["setid",7,1000,9,"su","setuid",0]')?.syscall, 'setuid');
