@@ -1,8 +1,8 @@
 /**
- * `npm run bench:runtime`: the runtime sensor with real bpftrace and Podman. Prints
+ * `npm run bench:runtime`: the runtime sensor with its real native eBPF engine and Podman. Prints
  *  - exec in a container → detection emitted: p50/p99 over BENCH_RUNTIME_EXECS execs (default 300),
  *    measured from the kernel's exec timestamp (CLOCK_MONOTONIC) to the detection leaving the detector;
- *  - sensor (bpftrace) and detector (this Node process) CPU and RSS, idle with
+ *  - sensor (the native engine) and detector (this Node process) CPU and RSS, idle with
  *    BENCH_RUNTIME_IDLE_CONTAINERS containers (default 20) running;
  *  - the same at increasing exec rates (1, 2, 4, 8 parallel exec loops in one container), with
  *    events lost in the kernel and execs missed, to show where drops start;
@@ -52,12 +52,8 @@ function rssMb(pid: number): number {
   const kb = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
   return kb / 1024;
 }
-/**
- * bpftrace's own memory: its RSS is mostly LLVM's shared libraries (shared with any other
- * bpftrace, e.g. the seccomp recorder), so say what is private to it (its heap, its maps'
- * buffers: Private_Dirty) beside the proportional share (PSS).
- */
-function bpftraceMemory(pid: number): string {
+/** The sensor engine's memory: RSS beside what is private to it (its heap, the ring buffer's pages). */
+function sensorMemory(pid: number): string {
   const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const mb = (field: string): string =>
     (Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0) / 1024).toFixed(0);
@@ -67,21 +63,21 @@ const pct = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** CPU (% of one core) and RSS of bpftrace and of this process over `ms`. */
+/** CPU (% of one core) and RSS of the sensor engine and of this process over `ms`. */
 async function resources(
-  bpftracePid: number,
+  sensorPid: number,
   ms: number,
-): Promise<{ bpftraceCpu: number; nodeCpu: number; bpftraceRss: number; nodeRss: number }> {
-  const t0 = cpuTicks(bpftracePid);
+): Promise<{ sensorCpu: number; nodeCpu: number; sensorRss: number; nodeRss: number }> {
+  const t0 = cpuTicks(sensorPid);
   const n0 = process.cpuUsage();
   const start = Date.now();
   await sleep(ms);
   const wall = (Date.now() - start) / 1000;
   const n1 = process.cpuUsage(n0);
   return {
-    bpftraceCpu: ((cpuTicks(bpftracePid) - t0) / CLK_TCK / wall) * 100,
+    sensorCpu: ((cpuTicks(sensorPid) - t0) / CLK_TCK / wall) * 100,
     nodeCpu: ((n1.user + n1.system) / 1e6 / wall) * 100,
-    bpftraceRss: rssMb(bpftracePid),
+    sensorRss: rssMb(sensorPid),
     nodeRss: process.memoryUsage().rss / 1024 / 1024,
   };
 }
@@ -130,7 +126,7 @@ async function sensorSections(): Promise<void> {
     `without the sensor: 1000 execs in ${((Date.now() - b0) / 1000).toFixed(1)} s = ${(1000 / ((Date.now() - b0) / 1000)).toFixed(0)} execs/s`,
   );
   await detector.start();
-  const bpftracePid = detector.status().pid as number;
+  const sensorPid = detector.status().pid as number;
   const a = fixture.run();
   target = a.id;
   await sleep(1000);
@@ -154,9 +150,9 @@ async function sensorSections(): Promise<void> {
   // 2. idle with N containers.
   for (let i = 0; i < IDLE; i++) fixture.run();
   await sleep(3000);
-  const idle = await resources(bpftracePid, 15_000);
+  const idle = await resources(sensorPid, 15_000);
   console.log(
-    `idle, ${IDLE + 1} containers (15 s; other engineers' containers on this host also produce events): bpftrace ${idle.bpftraceCpu.toFixed(2)} % CPU, ${bpftraceMemory(bpftracePid)}; detector ${idle.nodeCpu.toFixed(2)} % CPU, ${idle.nodeRss.toFixed(0)} MB RSS`,
+    `idle, ${IDLE + 1} containers (15 s; other engineers' containers on this host also produce events): sensor ${idle.sensorCpu.toFixed(2)} % CPU, ${sensorMemory(sensorPid)}; detector ${idle.nodeCpu.toFixed(2)} % CPU, ${idle.nodeRss.toFixed(0)} MB RSS`,
   );
 
   // 3. exec rates: P parallel tight loops of /bin/true, 1000 execs each.
@@ -167,7 +163,7 @@ async function sensorSections(): Promise<void> {
     const loops = Array.from({ length: parallel }, (_, i) => i).join(' ');
     const script = `for p in ${loops}; do (${loop(PER_LOOP)}) & done; wait`;
     const t0 = Date.now();
-    const c0 = cpuTicks(bpftracePid);
+    const c0 = cpuTicks(sensorPid);
     const n0 = process.cpuUsage();
     await podmanExec(a.name, script);
     const secs = (Date.now() - t0) / 1000;
@@ -178,14 +174,14 @@ async function sensorSections(): Promise<void> {
     const lost = detector.status().lostEvents - lost0;
     // CPU time per exec is what the load of the machine changes least; × 500 it gives the
     // share of a core at the issue's 500 execs/s.
-    const bpftraceS = (cpuTicks(bpftracePid) - c0) / CLK_TCK;
+    const sensorS = (cpuTicks(sensorPid) - c0) / CLK_TCK;
     const detectorS = (n1.user + n1.system) / 1e6;
     console.log(
-      `${parallel} loop(s): ${total} execs in ${secs.toFixed(1)} s = ${(total / secs).toFixed(0)} execs/s; detected ${seen} (${total - seen} missed), lost events ${lost}; bpftrace ${((bpftraceS / (secs + 2)) * 100).toFixed(1)} % CPU (${((bpftraceS / total) * 1e6).toFixed(0)} µs/exec), ${bpftraceMemory(bpftracePid)}; detector ${((detectorS / (secs + 2)) * 100).toFixed(1)} % CPU (${((detectorS / total) * 1e6).toFixed(0)} µs/exec), ${(process.memoryUsage().rss / 1048576).toFixed(0)} MB RSS`,
+      `${parallel} loop(s): ${total} execs in ${secs.toFixed(1)} s = ${(total / secs).toFixed(0)} execs/s; detected ${seen} (${total - seen} missed), lost events ${lost}; sensor ${((sensorS / (secs + 2)) * 100).toFixed(1)} % CPU (${((sensorS / total) * 1e6).toFixed(0)} µs/exec), ${sensorMemory(sensorPid)}; detector ${((detectorS / (secs + 2)) * 100).toFixed(1)} % CPU (${((detectorS / total) * 1e6).toFixed(0)} µs/exec), ${(process.memoryUsage().rss / 1048576).toFixed(0)} MB RSS`,
     );
   }
   // 4. User-space capacity: the detector fed exec events as fast as it takes them (no kernel), an
-  // upper bound of the rate the pipeline sustains before bpftrace's ring buffer fills.
+  // upper bound of the rate the pipeline sustains before the sensor's ring buffer fills.
   const cgroupId =
     statSync(`/sys/fs/cgroup/unified/libpod_parent/libpod-${a.id}`, { throwIfNoEntry: false })?.ino ??
     statSync(`/sys/fs/cgroup/machine.slice/libpod-${a.id}.scope`).ino;

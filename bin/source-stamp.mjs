@@ -4,18 +4,25 @@
 // when those are unchanged the content is not read again; when any differs (an edit, a checkout,
 // a copy) the content decides, so dist/ never runs silently stale.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 
 export const STAMP_FILE = join('dist', '.source-stamp.json');
 
-/** Files tsc emits into dist/ (see tsconfig.json's exclude), and the compiler settings. */
+/** Files tsc emits into dist/ (see tsconfig.json's exclude), the compiler settings, and the native sensor's sources. */
 function compiled(root) {
   const files = readdirSync(join(root, 'src'), { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile() && e.name.endsWith('.ts'))
     .map((e) => relative(root, join(e.parentPath, e.name)))
     .filter((f) => !/\.test(-helper)?\.ts$/.test(f) && !f.startsWith(`src${sep}testing${sep}`));
-  return ['tsconfig.json', ...files.sort()];
+  // The runtime sensor's native engine, which the build compiles into dist/native/ (when there).
+  const nativeDir = join(root, 'native', 'sensor');
+  const native = (
+    existsSync(nativeDir) ? readdirSync(nativeDir, { recursive: true, withFileTypes: true }) : []
+  )
+    .filter((e) => e.isFile() && /\.(go|c|sh|mod|sum)$/.test(e.name) && !e.name.endsWith('_test.go'))
+    .map((e) => relative(root, join(e.parentPath, e.name)));
+  return ['tsconfig.json', ...files.sort(), ...native.sort()];
 }
 
 function fingerprint(root, files) {

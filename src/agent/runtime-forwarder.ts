@@ -131,7 +131,7 @@ export interface RuntimeDetectionOptions {
   /** Detector options beyond identity (tests: mode, aggregation window). */
   detector?: Pick<
     RuntimeDetectorOptions,
-    'mode' | 'aggregateWindowMs' | 'pollIntervalMs' | 'bpftrace' | 'redescribeMs'
+    'mode' | 'aggregateWindowMs' | 'pollIntervalMs' | 'sensorBinary' | 'redescribeMs'
   >;
   /** Behaviour baselines per image, kept by the scanner; none without. */
   baselines?: RuntimeBaselineOptions;

@@ -102,7 +102,7 @@ async function recordTarget(
   target: RecordTarget,
   flags: RecordFlags,
 ): Promise<{ resolved: ResolvedTarget; counts: Map<number, number> }> {
-  const pf = preflight(flags.bpftrace ? { bpftrace: flags.bpftrace } : {});
+  const pf = preflight({ needs: 'bpftrace', ...(flags.bpftrace ? { bpftrace: flags.bpftrace } : {}) });
   if (pf.mode !== 'ebpf')
     throw new ContainmentError(
       ErrorCodes.RECORDING_FAILED,

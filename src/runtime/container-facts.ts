@@ -89,6 +89,30 @@ export interface ExecFacts {
   drift: { upperLayer: boolean; memfd: boolean; deleted: boolean };
 }
 
+const usable = (p: string | undefined): p is string =>
+  p !== undefined && p.startsWith('/') && !/^\/(proc|dev\/fd)\//.test(p);
+const isMemfd = (real: string | undefined, exeName: string | undefined): boolean =>
+  (exeName?.startsWith('memfd:') ?? false) || (real?.startsWith('/memfd:') ?? false);
+
+/**
+ * The same facts as the native sensor's kernel side resolved them at the exec (no /proc read: the
+ * path, the unlink and the upper-layer copy are read from the executable's file in the kernel).
+ */
+export function kernelExecFacts(
+  kernelExe: string,
+  path: string | undefined,
+  exeName: string | undefined,
+  deleted: boolean,
+  upperLayer: boolean,
+): ExecFacts {
+  const memfd = isMemfd(kernelExe, exeName);
+  const exe = usable(kernelExe) ? kernelExe : usable(path) ? path : undefined;
+  return {
+    ...(exe === undefined ? {} : { exe }),
+    drift: { upperLayer: upperLayer && !memfd, memfd, deleted },
+  };
+}
+
 /** Read at once, while the process most likely still lives; falls back to the path asked. */
 export function execFacts(
   pid: number,
@@ -100,9 +124,7 @@ export function execFacts(
   const link = readlink(`${procRoot}/${pid}/exe`);
   const deleted = link?.endsWith(' (deleted)') ?? false;
   const real = link?.replace(/ \(deleted\)$/, '');
-  const memfd = (exeName?.startsWith('memfd:') ?? false) || (real?.startsWith('/memfd:') ?? false);
-  const usable = (p: string | undefined): p is string =>
-    p !== undefined && p.startsWith('/') && !/^\/(proc|dev\/fd)\//.test(p);
+  const memfd = isMemfd(real, exeName);
   const exe = usable(real) ? real : usable(path) ? path : undefined;
   let upperLayer = false;
   if (!memfd && exe !== undefined && upperDir !== undefined) {

@@ -36,6 +36,14 @@ export const SensorEventSchema = z.object({
   path: z.string().optional(),
   /** exec: the executable's file name in the kernel (`memfd:x` for a memfd). */
   exeName: z.string().optional(),
+  /**
+   * exec, native sensor: the executable as the kernel resolved it (the path inside the container,
+   * what readlink /proc/<pid>/exe gives), whether it was unlinked, and whether it lives on the
+   * overlay upper layer. Absent: user space reads /proc itself.
+   */
+  exe: z.string().optional(),
+  exeDeleted: z.boolean().optional(),
+  upperLayer: z.boolean().optional(),
   argv: z.array(z.string()).optional(),
   /** exec: argv was longer than the sensor reads. */
   argvTruncated: z.boolean().optional(),

@@ -12,14 +12,14 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { BaselineState, RuntimeDetection, RuntimeWorkload, SensorEvent } from './contracts.js';
 import type { BaselineBook, BaselineItem } from './baseline/baseline.js';
-import { containerFacts, execFacts, programName } from './container-facts.js';
+import { containerFacts, execFacts, kernelExecFacts, programName } from './container-facts.js';
 import type { ContainerFacts } from './container-facts.js';
 import { Aggregator } from './rules/aggregate.js';
 import { maskArgv, maskText } from './rules/mask.js';
 import { RuleRegistry } from './rules/registry.js';
 import type { ContainerView, ProcessView, RuleOptions, RuntimeRule } from './rules/rule.js';
 import { DEFAULT_RULE_OPTIONS } from './rules/rule.js';
-import { BpftraceSensor } from './sensor/bpftrace-sensor.js';
+import { EbpfSensor } from './sensor/ebpf-sensor.js';
 import { CgroupResolver } from './sensor/cgroups.js';
 import type { ContainerRef } from './sensor/cgroups.js';
 import { preflight } from './sensor/preflight.js';
@@ -38,7 +38,8 @@ export interface RuntimeDetectorOptions {
   logger?: SensorLogger;
   /** Force a mode (tests, `--sensor procfs`); default: eBPF when preflight allows. */
   mode?: 'ebpf' | 'procfs';
-  bpftrace?: string;
+  /** The native sensor binary (default NATIVE_SENSOR_BIN, built by `npm run build:sensor`). */
+  sensorBinary?: string;
   pollIntervalMs?: number;
   aggregateWindowMs?: number;
   /** Default REDESCRIBE_MS. */
@@ -121,7 +122,7 @@ export class RuntimeDetector {
 
   /** Starts the sensor; says at start which mode it runs in and why. */
   async start(): Promise<void> {
-    const pf = preflight({ ...(this.options.bpftrace ? { bpftrace: this.options.bpftrace } : {}) });
+    const pf = preflight(this.options.sensorBinary ? { sensor: this.options.sensorBinary } : {});
     const mode = this.options.mode ?? pf.mode;
     if (mode === 'procfs') this.reasons = pf.mode === 'ebpf' ? ['procfs mode requested'] : pf.reasons;
     const onEvent = (e: SensorEvent): void => this.onEvent(e);
@@ -129,14 +130,14 @@ export class RuntimeDetector {
       await this.options.sensor.start(onEvent);
       this.sensor = this.options.sensor;
     } else if (mode === 'ebpf') {
-      const bin = this.options.bpftrace ? { bpftrace: this.options.bpftrace } : {};
-      const sensor = new BpftraceSensor({ hostPidLevel: pf.hostPidLevel, logger: this.log, ...bin });
+      const bin = this.options.sensorBinary ? { binary: this.options.sensorBinary } : {};
+      const sensor = new EbpfSensor({ hostPidLevel: pf.hostPidLevel, logger: this.log, ...bin });
       try {
         await sensor.start(onEvent);
         this.sensor = sensor;
       } catch (e) {
         await sensor.stop();
-        this.reasons = [`bpftrace failed to start: ${(e as Error).message.split('\n')[0]}`];
+        this.reasons = [`the eBPF sensor failed to start: ${(e as Error).message.split('\n')[0]}`];
       }
     }
     if (!this.sensor) {
@@ -246,7 +247,10 @@ export class RuntimeDetector {
     let drift: { upperLayer: boolean; memfd: boolean; deleted: boolean } | undefined;
     let proc: ProcessView;
     if (e.kind === 'exec') {
-      const facts = execFacts(e.pid, e.path, e.exeName, state.facts.upperDir);
+      const facts =
+        e.exe === undefined
+          ? execFacts(e.pid, e.path, e.exeName, state.facts.upperDir)
+          : kernelExecFacts(e.exe, e.path, e.exeName, e.exeDeleted ?? false, e.upperLayer ?? false);
       drift = facts.drift;
       const info: ProcessInfo = {
         name: programName(e.path, e.argv ?? [], e.comm),

@@ -1,6 +1,6 @@
 /**
  * Fixtures for every built-in rule: events that must fire it and near misses that must not.
- * Shapes are what the sensor produces on this host (see probes.bt and decode.ts).
+ * Shapes are what the sensor produces on this host (see native/sensor and decode.ts).
  */
 import type { SensorEvent } from '../contracts.js';
 import type { ContainerView, ProcessView, RuleContext } from './rule.js';

@@ -34,7 +34,7 @@ const BUSYBOX = '/usr/bin/busybox';
 function missing(): string | undefined {
   if (!existsSync(BUSYBOX)) return BUSYBOX;
   if (!hasCommand('bpftrace')) return 'bpftrace';
-  const pf = preflight();
+  const pf = preflight({ needs: 'bpftrace' });
   if (pf.mode !== 'ebpf') return `eBPF (${pf.reasons.join('; ')})`;
   return podmanAvailable() ? undefined : 'podman';
 }

@@ -4,8 +4,8 @@
  * it when the agent dies, even by SIGKILL), and the group killed on the agent's exit and on
  * SIGINT/SIGTERM/SIGHUP. Killing bpftrace detaches every probe it attached.
  *
- * The one place bpftrace is started: the sensor (bpftrace-sensor.ts, which adds restarts) and the
- * seccomp recorder both spawn through it.
+ * The one place a probe engine is started: the sensor's native engine (ebpf-sensor.ts, which adds
+ * restarts) and the seccomp recorder's bpftrace both spawn through it.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';

@@ -1,73 +1,72 @@
 /**
- * bpftrace's `-f json` lines (from probes.bt) to sensor events, pure. An exec arrives as several
- * tuples (`arg`… and, when there were no arguments or more than were read, `argv` at execve
- * entry; then `execpath`, for a memfd `exefile`, and `exec` after it succeeded), joined here by
- * pid. Lines that are not understood are counted, never thrown.
+ * The native sensor's JSON lines (native/sensor/record.go) to sensor events, pure. Each event is
+ * one line holding one tuple, (kind, pid, uid, cgroup id, comm, ...kind-specific fields) — the shapes of
+ * the bpftrace engine this replaced — an exec with all of its facts in one tuple.
+ * Control lines keep bpftrace's shape: `{"type":"attached_probes"}`, `{"type":"lost_events"}`.
+ * Lines that are not understood are counted, never thrown.
  */
 import type { SensorEvent } from '../contracts.js';
 
 export interface DecoderCounters {
-  /** Events bpftrace reported lost (its perf ring buffer was full). */
+  /** Events the kernel side could not hand over (its ring buffer was full). */
   lostEvents: number;
   /** Lines that were not JSON or not a known tuple. */
   parseFailures: number;
   events: number;
 }
 
-interface PendingExec {
-  argv: string[];
-  argvTruncated: boolean;
-  path?: string;
-  exeName?: string;
-}
-
-/** Argument slots the program reads (unroll(6) in probes.bt). */
+/** Argument slots the kernel side reads (ARGV_SLOTS in sensor.bpf.c). */
 const ARGV_SLOTS = 6;
-/** Bound on exec fragments kept waiting (an execve that fails never sends `exec`). */
-const MAX_PENDING = 4096;
+/**
+ * exec: pid, old pid, ppid, uid, cgroup, comm, euid, fd 0 and fd 1 modes, CLOCK_MONOTONIC ns, path
+ * as asked, [argv], argv cut, executable ("" when its path was cut), on the upper layer, unlinked.
+ */
+const EXEC_FIELDS = 17;
 
 const S_IFMT = 0o170000;
 const S_IFSOCK = 0o140000;
 
-export class BpftraceDecoder {
+export class SensorDecoder {
   readonly counters: DecoderCounters = { lostEvents: 0, parseFailures: 0, events: 0 };
-  /** Set once bpftrace reports its probes attached. */
+  /** Set once the engine reports its probes attached. */
   attachedProbes: number | undefined;
-  private readonly pending = new Map<number, PendingExec>();
+  /** Probes the kernel lacks (`tracepoint:cat:name`), as the engine reported them. */
+  missingProbes: string[] = [];
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** One line of output to an event, or undefined (a fragment, a control message, garbage). */
+  /** One line of output to an event, or undefined (a control message, garbage). */
   decode(line: string): SensorEvent | undefined {
     if (line.trim() === '') return undefined;
-    let msg: { type?: unknown; data?: unknown };
+    let msg: { type?: unknown; data?: unknown } | unknown[];
     try {
       msg = JSON.parse(line) as typeof msg;
     } catch {
       this.counters.parseFailures++;
       return undefined;
     }
+    if (Array.isArray(msg)) {
+      const event = this.tuple(msg);
+      if (event === undefined) this.counters.parseFailures++;
+      else this.counters.events++;
+      return event;
+    }
+    const data = msg.data as { events?: unknown; probes?: unknown; missing?: unknown } | undefined;
     if (msg.type === 'lost_events') {
-      const n = (msg.data as { events?: unknown } | undefined)?.events;
-      this.counters.lostEvents += typeof n === 'number' ? n : 1;
-      return undefined;
+      this.counters.lostEvents += typeof data?.events === 'number' ? data.events : 1;
+    } else if (msg.type === 'attached_probes') {
+      this.attachedProbes = typeof data?.probes === 'number' ? data.probes : 0;
+      this.missingProbes = Array.isArray(data?.missing)
+        ? data.missing.filter((p): p is string => typeof p === 'string')
+        : [];
+    } else {
+      this.counters.parseFailures++;
     }
-    if (msg.type === 'attached_probes') {
-      const n = (msg.data as { probes?: unknown } | undefined)?.probes;
-      this.attachedProbes = typeof n === 'number' ? n : 0;
-      return undefined;
-    }
-    // Maps printed at exit (`@peer`) and other bpftrace chatter are not events.
-    if (msg.type !== 'value' || !Array.isArray(msg.data)) return undefined;
-    const event = this.tuple(msg.data as unknown[]);
-    if (event === null) this.counters.parseFailures++;
-    else if (event !== undefined) this.counters.events++;
-    return event ?? undefined;
+    return undefined;
   }
 
-  /** undefined: a fragment; null: not understood. */
-  private tuple(t: unknown[]): SensorEvent | undefined | null {
-    const kind = t[0];
+  /** undefined: not understood. */
+  private tuple(t: unknown[]): SensorEvent | undefined {
     const num = (i: number): number => {
       const v = t[i];
       if (typeof v !== 'number') throw new TypeError(`field ${i} is not a number`);
@@ -79,24 +78,8 @@ export class BpftraceDecoder {
       return v;
     };
     try {
+      const kind = t[0];
       switch (kind) {
-        case 'arg': {
-          const p = this.fragment(num(1), num(2) === 0);
-          p.argv[num(2)] = str(3);
-          return undefined;
-        }
-        case 'argv': {
-          const p = this.fragment(num(1), num(2) === 0);
-          p.argv.length = Math.min(num(2), ARGV_SLOTS);
-          p.argvTruncated = num(3) !== 0;
-          return undefined;
-        }
-        case 'execpath':
-          this.fragment(num(1), false).path = str(2);
-          return undefined;
-        case 'exefile':
-          this.fragment(num(1), false).exeName = str(2);
-          return undefined;
         case 'exec':
           return this.exec(t, num, str);
         case 'exit':
@@ -113,55 +96,45 @@ export class BpftraceDecoder {
         case 'open':
           return { ...this.base('open', num(1), num(2), num(3), str(4)), file: str(5), flags: num(6) };
         case 'setid':
-          return { ...this.base('setid', num(1), num(2), num(3), str(4)), syscall: syscallName(str(5)) };
+        case 'module':
+          return { ...this.base(kind, num(1), num(2), num(3), str(4)), syscall: str(5) };
         case 'ptrace':
           return {
             ...this.base('ptrace', num(1), num(2), num(3), str(4)),
             targetPid: num(5),
             request: num(6),
           };
-        case 'module':
-          return { ...this.base('module', num(1), num(2), num(3), str(4)), syscall: syscallName(str(5)) };
         default:
-          return null;
+          return undefined;
       }
     } catch {
-      return null;
+      return undefined;
     }
   }
 
   private exec(t: unknown[], num: (i: number) => number, str: (i: number) => string): SensorEvent {
-    const pid = num(1);
-    const oldPid = num(2);
-    // A non-leader thread's exec takes over the leader's pid: its argv was sent under the old tid.
-    const p = this.pending.get(pid) ?? this.pending.get(oldPid);
-    this.pending.delete(pid);
-    this.pending.delete(oldPid);
+    if (t.length < EXEC_FIELDS) throw new TypeError('short exec');
+    const argv = t[12];
+    if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) throw new TypeError('argv');
+    const exe = str(14);
     const event: SensorEvent = {
-      ...this.base('exec', pid, num(4), num(5), str(6)),
+      ...this.base('exec', num(1), num(4), num(5), str(6)),
       ppid: num(3),
       euid: num(7),
       stdinSocket: (num(8) & S_IFMT) === S_IFSOCK,
       stdoutSocket: (num(9) & S_IFMT) === S_IFSOCK,
-      argv: p?.argv.map((a) => a ?? '') ?? [],
-      argvTruncated: p?.argvTruncated ?? false,
+      monotonicNs: num(10),
+      path: str(11),
+      argv: (argv as string[]).slice(0, ARGV_SLOTS),
+      argvTruncated: num(13) !== 0,
     };
-    if (typeof t[10] === 'number') event.monotonicNs = t[10];
-    if (p?.path !== undefined) event.path = p.path;
-    if (p?.exeName !== undefined) event.exeName = p.exeName;
+    // "": the kernel side could not give the executable whole; the detector reads /proc instead.
+    if (exe === '') return event;
+    event.exe = exe;
+    event.upperLayer = num(15) !== 0;
+    event.exeDeleted = num(16) !== 0;
+    if (exe.startsWith('/memfd:')) event.exeName = exe.slice(1);
     return event;
-  }
-
-  /** The exec being assembled for `pid`; `fresh` starts over (a new execve attempt). */
-  private fragment(pid: number, fresh: boolean): PendingExec {
-    let p = fresh ? undefined : this.pending.get(pid);
-    if (!p) {
-      p = { argv: [], argvTruncated: false };
-      this.pending.delete(pid);
-      if (this.pending.size >= MAX_PENDING) this.pending.delete(this.pending.keys().next().value as number);
-      this.pending.set(pid, p);
-    }
-    return p;
   }
 
   private base(
@@ -176,8 +149,8 @@ export class BpftraceDecoder {
 }
 
 /**
- * A byte stream to lines, for bpftrace's stdout: one string decode per chunk (node:readline
- * decodes, scans and emits per line, a cost paid for every one of an exec's lines). A chunk may
+ * A byte stream to lines, for the sensor's stdout: one string decode per chunk (node:readline
+ * decodes, scans and emits per line). A chunk may
  * end inside a line or a UTF-8 character; the rest waits for the next chunk. `end()` gives the
  * last line when the stream closed without a newline.
  */
@@ -206,10 +179,4 @@ export function lineSplitter(onLine: (line: string) => void): {
       rest = undefined;
     },
   };
-}
-
-/** `tracepoint:syscalls:sys_enter_setuid` to `setuid`. */
-function syscallName(probe: string): string {
-  const m = /sys_enter_([a-z0-9_]+)$/.exec(probe);
-  return m ? (m[1] as string) : probe;
 }

@@ -1,12 +1,16 @@
 /**
- * Can this node run the eBPF sensor? Root (or CAP_BPF + CAP_PERFMON), bpftrace on PATH, kernel
- * BTF, and tracefs (bpftrace 0.17 reads tracepoint formats from it). tracefs is mounted when
- * missing and we are root — the DaemonSet equivalent is a hostPath mount of /sys/kernel/tracing.
- * Anything else missing means degraded (/proc polling) mode, with the reasons said.
+ * Can this node run the eBPF sensor? Root (or CAP_BPF + CAP_PERFMON), the native sensor binary
+ * (built on the node: `npm run build:sensor`), kernel BTF (its CO-RE relocations), and tracefs
+ * (tracepoint ids are read from it). tracefs is mounted when missing and we are root — the
+ * DaemonSet equivalent is a hostPath mount of /sys/kernel/tracing. Anything else missing means
+ * degraded (/proc polling) mode, with the reasons said. The seccomp recorder asks the same
+ * about bpftrace (`needs: 'bpftrace'`), which it still runs.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { TRACEFS } from './program.js';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { NATIVE_SENSOR_BIN } from './native.js';
+
+export const TRACEFS = '/sys/kernel/tracing';
 
 export interface Preflight {
   mode: 'ebpf' | 'procfs';
@@ -21,6 +25,8 @@ export interface PreflightProbe {
   isRoot(): boolean;
   /** `bpftrace --version` output, or undefined when it cannot run. */
   bpftraceVersion(bin: string): string | undefined;
+  /** Is there an executable file at `path`. */
+  executable(path: string): boolean;
   hasBtf(): boolean;
   /** Is tracefs usable; mount it when allowed. */
   ensureTracefs(mayMount: boolean): boolean;
@@ -54,6 +60,14 @@ export const systemProbe: PreflightProbe = {
       return undefined;
     }
   },
+  executable(path) {
+    try {
+      accessSync(path, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  },
   hasBtf: () => existsSync('/sys/kernel/btf/vmlinux'),
   ensureTracefs(mayMount) {
     if (existsSync(`${TRACEFS}/events`)) return true;
@@ -76,15 +90,31 @@ export const systemProbe: PreflightProbe = {
 };
 
 export function preflight(
-  options: { bpftrace?: string; mountTracefs?: boolean } = {},
+  options: {
+    /** What will run the probes: the sensor's native engine (default) or bpftrace (seccomp recording). */
+    needs?: 'sensor' | 'bpftrace';
+    /** The native sensor binary (default NATIVE_SENSOR_BIN). */
+    sensor?: string;
+    bpftrace?: string;
+    mountTracefs?: boolean;
+  } = {},
   probe: PreflightProbe = systemProbe,
 ): Preflight {
   const reasons: string[] = [];
   const hostPidLevel = probe.pidLevel();
   const root = probe.isRoot();
   if (!root) reasons.push('not root (eBPF needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)');
-  const version = probe.bpftraceVersion(options.bpftrace ?? 'bpftrace');
-  if (version === undefined) reasons.push(`bpftrace is not installed (${options.bpftrace ?? 'bpftrace'})`);
+  let version: string | undefined;
+  if (options.needs === 'bpftrace') {
+    version = probe.bpftraceVersion(options.bpftrace ?? 'bpftrace');
+    if (version === undefined) reasons.push(`bpftrace is not installed (${options.bpftrace ?? 'bpftrace'})`);
+  } else {
+    const bin = options.sensor ?? NATIVE_SENSOR_BIN;
+    if (!probe.executable(bin))
+      reasons.push(
+        `the native eBPF sensor is not built (${bin}; \`npm run build:sensor\` needs Go, clang and bpftool)`,
+      );
+  }
   if (!probe.hasBtf()) reasons.push('the kernel has no BTF (/sys/kernel/btf/vmlinux)');
   if (root && !probe.ensureTracefs(options.mountTracefs ?? true))
     reasons.push(`tracefs is not mounted at ${TRACEFS} and could not be mounted`);

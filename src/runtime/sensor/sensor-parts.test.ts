@@ -1,108 +1,98 @@
 /**
- * The sensor's pure parts: bpftrace JSON lines recorded on this host, probe selection per kernel,
- * preflight decisions, cgroup paths of Podman/Kubernetes/host processes, /proc TCP tables.
+ * The sensor's pure parts: the native engine's JSON lines recorded on this host, preflight
+ * decisions, cgroup paths of Podman/Kubernetes/host processes, /proc TCP tables.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { BpftraceDecoder, lineSplitter } from './decode.js';
+import { SensorDecoder, lineSplitter } from './decode.js';
 import { parseContainerCgroupPath } from './cgroups.js';
 import { preflight } from './preflight.js';
 import type { PreflightProbe } from './preflight.js';
-import { PROBES_FILE, selectProbes } from './program.js';
 import { parseTcpTable } from './proc-poller.js';
 
 const ID = '973b1710211ef5fde0a0515149a75ea78e644d44ede48c4f34bc2140a00ebdb1';
 
-// Recorded from `bpftrace -f json probes.bt 0` while `podman exec` ran `sh -c …` and nc.
+// Recorded from `containment-sensor 0` while `podman exec` ran `sh -c …`, cat and nc; the last
+// four lines are not from it (a short exec, garbage, an unknown kind, an unknown control line).
 const RECORDED = [
-  '{"type": "attached_probes", "data": {"probes": 19}}',
-  '{"type": "value", "data": ["arg",12659,0,"sh"]}',
-  '{"type": "value", "data": ["arg",12659,1,"-c"]}',
-  '{"type": "value", "data": ["arg",12659,2,"echo \\"a\\\\\\"b\\" > /dev/null"]}',
-  '{"type": "value", "data": ["argv",12659,3,0]}',
-  '{"type": "value", "data": ["execpath",12659,"/bin/sh"]}',
-  '{"type": "value", "data": ["exefile",12659,"busybox"]}',
-  '{"type": "value", "data": ["exec",12659,12659,12648,0,120,"sh",0,8630,4480]}',
-  '{"type": "value", "data": ["open",12671,0,120,"cat","/etc/shadow",0]}',
-  '{"type": "value", "data": ["listen",12672,0,120,"nc","::",8080]}',
-  '{"type": "value", "data": ["connect",12684,0,120,"nc","127.0.0.1",8080]}',
-  '{"type": "value", "data": ["exit",12672,120,"nc"]}',
-  '{"type": "lost_events", "data": {"events": 7}}',
+  '{"type":"attached_probes","data":{"probes":18,"missing":["tracepoint:syscalls:sys_enter_finit_module","tracepoint:syscalls:sys_enter_init_module"]}}',
+  '["exec",1036,1036,1025,0,462,"sh",0,8630,4480,1279971855918,"/bin/sh",["sh","-c","echo \\"a\\\\\\"b\\" > /dev/null"],0,"/bin/busybox",0,0]',
+  '["exec",1041,1041,1036,0,462,"exe",0,8630,4480,1279973414672,"/proc/self/exe",["cat","/etc/shadow"],0,"/bin/busybox",0,0]',
+  '["open",1041,0,462,"cat","/etc/shadow",0]',
+  '["exit",1041,462,"cat"]',
+  '["bind",1042,0,462,"nc","::",8080]',
+  '["listen",1042,0,462,"nc","::",8080]',
+  '["connect",1045,0,462,"nc","127.0.0.1",8080]',
+  '["accept",1042,0,462,"nc","",0]',
+  '{"type":"lost_events","data":{"events":7}}',
+  '["exec","x"]',
   'not json at all',
-  '{"type": "value", "data": ["exec","x"]}',
-  '{"type": "map", "data": {"@peer": {}}}',
+  '["mystery",1,2,3,"x"]',
+  '{"type":"map","data":{}}',
 ];
 
-describe('BpftraceDecoder', () => {
-  test('joins an exec from its fragments and decodes every event kind', () => {
-    const dec = new BpftraceDecoder(() => 1000);
+describe('SensorDecoder', () => {
+  test('decodes every event kind, one line each, and counts what it does not understand', () => {
+    const dec = new SensorDecoder(() => 1000);
     const events = RECORDED.map((l) => dec.decode(l)).filter((e) => e !== undefined);
-    assert.equal(dec.attachedProbes, 19);
+    assert.equal(dec.attachedProbes, 18);
+    assert.deepEqual(dec.missingProbes, [
+      'tracepoint:syscalls:sys_enter_finit_module',
+      'tracepoint:syscalls:sys_enter_init_module',
+    ]);
     assert.deepEqual(events[0], {
       kind: 'exec',
-      pid: 12659,
+      pid: 1036,
       uid: 0,
-      cgroupId: 120,
+      cgroupId: 462,
       comm: 'sh',
       time: 1000,
       source: 'ebpf',
-      ppid: 12648,
+      ppid: 1025,
       euid: 0,
       stdinSocket: false,
       stdoutSocket: false,
+      monotonicNs: 1279971855918,
+      path: '/bin/sh',
       argv: ['sh', '-c', 'echo "a\\"b" > /dev/null'],
       argvTruncated: false,
-      path: '/bin/sh',
-      exeName: 'busybox',
+      exe: '/bin/busybox',
+      upperLayer: false,
+      exeDeleted: false,
     });
     assert.deepEqual(
       events.map((e) => e.kind),
-      ['exec', 'open', 'listen', 'connect', 'exit'],
+      ['exec', 'exec', 'open', 'exit', 'bind', 'listen', 'connect', 'accept'],
     );
-    assert.equal(events[1]?.file, '/etc/shadow');
-    assert.deepEqual([events[3]?.address, events[3]?.port], ['127.0.0.1', 8080]);
-    assert.deepEqual(dec.counters, { lostEvents: 7, parseFailures: 2, events: 5 });
+    assert.equal(events[1]?.path, '/proc/self/exe');
+    assert.equal(events[2]?.file, '/etc/shadow');
+    assert.deepEqual([events[6]?.address, events[6]?.port], ['127.0.0.1', 8080]);
+    assert.deepEqual([events[7]?.address, events[7]?.port], ['', 0]);
+    assert.deepEqual(dec.counters, { lostEvents: 7, parseFailures: 4, events: 8 });
   });
-  test('a socket on stdin is seen from the inode mode; a failed execve leaves nothing behind', () => {
-    const dec = new BpftraceDecoder();
-    dec.decode('{"type": "value", "data": ["arg",5,0,"ghost"]}');
-    dec.decode('{"type": "value", "data": ["argv",5,1,0]}');
-    // The same task's next execve starts over.
-    dec.decode('{"type": "value", "data": ["arg",5,0,"sh"]}');
-    dec.decode('{"type": "value", "data": ["argv",5,1,0]}');
-    const e = dec.decode(`{"type": "value", "data": ["exec",5,5,1,0,9,"sh",0,${0o140777},${0o140777}]}`);
-    assert.deepEqual(e?.argv, ['sh']);
+  test('an exec record carries the socket modes, the cut argv and the executable facts', () => {
+    const dec = new SensorDecoder();
+    const e = dec.decode(
+      `["exec",5,5,1,1000,9,"x",0,${0o140777},${0o140777},1,"/dev/fd/3",["a0","a1","a2","a3","a4","a5"],1,"/memfd:x",1,1]`,
+    );
     assert.equal(e?.stdinSocket, true);
     assert.equal(e?.stdoutSocket, true);
-  });
-});
-
-describe('the lines of the shipped program', () => {
-  // Recorded from probes.bt as it is: no `argv` line when the args read were the whole argv, no
-  // `exefile` line for a file that is not a memfd.
-  test('an exec without its count line has the args it sent, and no file name', () => {
-    const dec = new BpftraceDecoder(() => 1);
-    const events = [
-      '{"type": "value", "data": ["arg",1192,0,"sleep"]}',
-      '{"type": "value", "data": ["arg",1192,1,"4"]}',
-      '{"type": "value", "data": ["execpath",1192,"/proc/self/exe"]}',
-      '{"type": "value", "data": ["exec",1192,1192,1182,0,405,"exe",0,8630,4480,1249245271797]}',
-    ].map((l) => dec.decode(l));
-    const exec = events[3];
-    assert.deepEqual(exec?.argv, ['sleep', '4']);
-    assert.equal(exec?.argvTruncated, false);
-    assert.equal(exec?.path, '/proc/self/exe');
-    assert.equal(exec?.exeName, undefined);
-    assert.equal(exec?.monotonicNs, 1249245271797);
-  });
-  test('an argv longer than the slots read is cut and says so', () => {
-    const dec = new BpftraceDecoder();
-    for (let i = 0; i < 6; i++) dec.decode(`{"type": "value", "data": ["arg",7,${i},"a${i}"]}`);
-    dec.decode('{"type": "value", "data": ["argv",7,6,1]}');
-    const e = dec.decode('{"type": "value", "data": ["exec",7,7,1,0,9,"x",0,0,0,1]}');
     assert.equal(e?.argv?.length, 6);
     assert.equal(e?.argvTruncated, true);
+    assert.equal(e?.exeName, 'memfd:x');
+    assert.deepEqual([e?.upperLayer, e?.exeDeleted], [true, true]);
+  });
+  test('an exec whose executable path the kernel could not give whole leaves it to /proc', () => {
+    const e = new SensorDecoder().decode('["exec",5,5,1,0,9,"x",0,0,0,1,"/a",["a"],0,"",1,0]');
+    assert.equal(e?.path, '/a');
+    assert.deepEqual([e?.exe, e?.upperLayer, e?.exeDeleted], [undefined, undefined, undefined]);
+  });
+  test('setid, ptrace and module name their syscall and fields', () => {
+    const dec = new SensorDecoder();
+    assert.equal(dec.decode('["setid",7,1000,9,"su","setuid",0]')?.syscall, 'setuid');
+    const p = dec.decode('["ptrace",7,0,9,"gdb",42,16]');
+    assert.deepEqual([p?.targetPid, p?.request], [42, 16]);
+    assert.equal(dec.decode('["module",7,0,9,"insmod","finit_module"]')?.syscall, 'finit_module');
   });
 });
 
@@ -134,32 +124,19 @@ describe('lineSplitter', () => {
   });
 });
 
-describe('probe selection', () => {
-  test('the shipped program keeps every block this kernel supports and names the rest', () => {
-    const source = readFileSync(PROBES_FILE, 'utf8');
-    const all = selectProbes(source, () => true);
-    assert.deepEqual(all.missing, []);
-    const none = selectProbes(source, (p) => !p.includes('module'));
-    assert.deepEqual(none.missing, [
-      'tracepoint:syscalls:sys_enter_finit_module',
-      'tracepoint:syscalls:sys_enter_init_module',
-    ]);
-    assert.ok(!none.text.includes('finit_module'));
-    assert.ok(none.text.includes('sched_process_exec'));
-  });
-});
-
 describe('preflight', () => {
   const probe = (over: Partial<PreflightProbe>): PreflightProbe => ({
     isRoot: () => true,
     bpftraceVersion: () => 'bpftrace v0.17.0',
+    executable: () => true,
     hasBtf: () => true,
     ensureTracefs: () => true,
     pidLevel: () => 0,
     ...over,
   });
   test('eBPF when everything is there', () => {
-    assert.deepEqual(preflight({}, probe({})), {
+    assert.deepEqual(preflight({}, probe({})), { mode: 'ebpf', reasons: [], hostPidLevel: 0 });
+    assert.deepEqual(preflight({ needs: 'bpftrace' }, probe({})), {
       mode: 'ebpf',
       reasons: [],
       bpftraceVersion: 'bpftrace v0.17.0',
@@ -168,13 +145,18 @@ describe('preflight', () => {
   });
   test('degraded, with every reason said', () => {
     const pf = preflight(
-      {},
-      probe({ isRoot: () => false, bpftraceVersion: () => undefined, hasBtf: () => false }),
+      { sensor: '/nowhere/containment-sensor' },
+      probe({ isRoot: () => false, executable: () => false, hasBtf: () => false }),
     );
     assert.equal(pf.mode, 'procfs');
     assert.equal(pf.reasons.length, 3);
-    assert.match(pf.reasons.join(';'), /not root.*bpftrace is not installed.*no BTF/);
+    assert.match(
+      pf.reasons.join(';'),
+      /not root.*native eBPF sensor is not built \(\/nowhere\/containment-sensor; `npm run build:sensor`.*no BTF/,
+    );
     assert.equal(preflight({}, probe({ ensureTracefs: () => false })).mode, 'procfs');
+    const recorder = preflight({ needs: 'bpftrace' }, probe({ bpftraceVersion: () => undefined }));
+    assert.match(recorder.reasons.join(';'), /bpftrace is not installed/);
   });
 });
 

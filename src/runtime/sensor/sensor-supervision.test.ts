@@ -1,20 +1,23 @@
 /**
- * The bpftrace sensor's supervision with the real bpftrace: it is restarted (counted) after it
+ * The eBPF sensor's supervision with the real native engine: it is restarted (counted) after it
  * dies and events flow again; stop, the agent's SIGTERM and even the agent's SIGKILL leave no
- * bpftrace (no probes) behind. Needs root, bpftrace and podman: fails under CI=true without them,
- * skips loudly otherwise.
+ * engine (no probes) behind. Needs root, the built sensor (`npm run build:sensor`) and podman:
+ * fails under CI=true without them, skips loudly otherwise.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { repoRoot, requireOrSkip } from '../../testing/shared-data.js';
 import { waitUntil } from '../../testing/wait.js';
 import type { SensorEvent } from '../contracts.js';
+import { RuntimeDetector } from '../detector.js';
 import { RuntimeFixture, ebpfMissing } from '../runtime-fixture.test-helper.js';
 import type { Ctr } from '../runtime-fixture.test-helper.js';
-import { BpftraceSensor } from './bpftrace-sensor.js';
+import { EbpfSensor } from './ebpf-sensor.js';
 
 const missing = ebpfMissing();
 
@@ -27,10 +30,10 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Starts a child Node that runs a sensor and prints bpftrace's pid once attached. */
-async function agentChild(): Promise<{ child: ReturnType<typeof spawn>; bpftracePid: number }> {
-  const script = `import { BpftraceSensor } from ${JSON.stringify(join(repoRoot, 'src/runtime/sensor/bpftrace-sensor.ts'))};
-const s = new BpftraceSensor(); await s.start(() => {}); console.log('PID', s.pid); setInterval(() => {}, 1000);`;
+/** Starts a child Node that runs a sensor and prints the engine's pid once attached. */
+async function agentChild(): Promise<{ child: ReturnType<typeof spawn>; enginePid: number }> {
+  const script = `import { EbpfSensor } from ${JSON.stringify(join(repoRoot, 'src/runtime/sensor/ebpf-sensor.ts'))};
+const s = new EbpfSensor(); await s.start(() => {}); console.log('PID', s.pid); setInterval(() => {}, 1000);`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -44,10 +47,10 @@ const s = new BpftraceSensor(); await s.start(() => {}); console.log('PID', s.pi
     });
     child.on('exit', () => reject(new Error(`agent child exited early: ${out}`)));
   });
-  return { child, bpftracePid: pid };
+  return { child, enginePid: pid };
 }
 
-describe('bpftrace sensor supervision (real bpftrace)', { concurrency: false }, () => {
+describe('eBPF sensor supervision (real native engine)', { concurrency: false }, () => {
   let fixture: RuntimeFixture | undefined;
   let c: Ctr;
   const need = (t: TestContext): boolean => requireOrSkip(t, missing === undefined, missing ?? '');
@@ -59,10 +62,10 @@ describe('bpftrace sensor supervision (real bpftrace)', { concurrency: false }, 
   });
   after(() => fixture?.cleanup());
 
-  test('restarts bpftrace after it dies, counts it, and sees events again; stop detaches', async (t) => {
+  test('restarts the engine after it dies, counts it, and sees events again; stop detaches', async (t) => {
     if (!need(t)) return;
     const events: SensorEvent[] = [];
-    const sensor = new BpftraceSensor({ backoffMinMs: 200 });
+    const sensor = new EbpfSensor({ backoffMinMs: 200 });
     await sensor.start((e) => events.push(e));
     try {
       const first = sensor.pid as number;
@@ -86,25 +89,48 @@ describe('bpftrace sensor supervision (real bpftrace)', { concurrency: false }, 
     } finally {
       const pid = sensor.pid as number;
       await sensor.stop();
-      assert.equal(alive(pid), false, 'bpftrace gone after stop');
+      assert.equal(alive(pid), false, 'engine gone after stop');
       assert.equal(sensor.status().running, false);
     }
   });
 
-  test("the agent's SIGTERM kills bpftrace's process group", async (t) => {
+  test('an engine that cannot load: the detector polls /proc and says why', async (t) => {
     if (!need(t)) return;
-    const { child, bpftracePid } = await agentChild();
-    assert.equal(alive(bpftracePid), true);
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    await waitUntil(() => !alive(bpftracePid), 10_000, 'bpftrace exited with the agent');
+    const dir = mkdtempSync(join(tmpdir(), 'containment-sensor-'));
+    const bin = join(dir, 'containment-sensor');
+    writeFileSync(
+      bin,
+      '#!/bin/sh\necho "containment-sensor: loading the BPF program: load program: permission denied" >&2\necho "0: R1=ctx()" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
+    const detector = new RuntimeDetector({ sensorBinary: bin, pollIntervalMs: 60_000 });
+    try {
+      await detector.start();
+      const s = detector.status();
+      assert.equal(s.mode, 'procfs');
+      assert.deepEqual(s.reasons, [
+        'the eBPF sensor failed to start: the sensor exited (code 1): containment-sensor: loading the BPF program: load program: permission denied',
+      ]);
+    } finally {
+      await detector.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
-  test("even the agent's SIGKILL leaves no bpftrace behind (parent-death signal)", async (t) => {
+  test("the agent's SIGTERM kills the engine's process group", async (t) => {
     if (!need(t)) return;
-    const { child, bpftracePid } = await agentChild();
+    const { child, enginePid } = await agentChild();
+    assert.equal(alive(enginePid), true);
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    await waitUntil(() => !alive(enginePid), 10_000, 'the engine exited with the agent');
+  });
+
+  test("even the agent's SIGKILL leaves no engine behind (parent-death signal)", async (t) => {
+    if (!need(t)) return;
+    const { child, enginePid } = await agentChild();
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    await waitUntil(() => !alive(bpftracePid), 10_000, 'bpftrace exited with the agent');
+    await waitUntil(() => !alive(enginePid), 10_000, 'the engine exited with the agent');
   });
 });

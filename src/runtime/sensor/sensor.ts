@@ -8,15 +8,15 @@ export interface SensorStatus {
   /** What this sensor cannot see. */
   blindSpots: string[];
   running: boolean;
-  /** bpftrace restarts after it died. */
+  /** Probe engine restarts after it died. */
   restarts: number;
-  /** Events lost in the kernel's perf ring buffer (bpftrace's lost-event reports). */
+  /** Events the kernel could not hand over (the engine's ring buffer was full), as it reports them. */
   lostEvents: number;
   /** Output lines that were not understood. */
   parseFailures: number;
   events: number;
   attachedProbes?: number;
-  /** The probe engine's pid (bpftrace), for resource figures. */
+  /** The probe engine's pid (the native sensor), for resource figures. */
   pid?: number;
   lastError?: string;
 }

@@ -2,8 +2,9 @@
  * The chart's image (`containment` on PATH) made from this checkout and this host, since no image
  * can be pulled here: Node (the one running this process), the compiled CLI (dist/, built first when
  * missing or stale), the production half of node_modules (package-lock.json's non-dev packages),
- * bpftrace for the runtime sensor, nft and nsenter for the operator, busybox for a shell — each
- * binary with the shared libraries `ldd` names, copied from the host. Plus the small images a test
+ * the runtime sensor's native engine (static, in dist/native/ from `npm run build:sensor`), nft and
+ * nsenter for the operator, busybox for a shell — each binary with the shared libraries `ldd`
+ * names, copied from the host. Plus the small images a test
  * node needs: the pod sandbox ("pause") and a busybox workload.
  */
 import { spawnSync } from 'node:child_process';
@@ -22,17 +23,17 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { NATIVE_SENSOR_BIN } from '../../runtime/sensor/native.js';
 import { repoRoot } from '../shared-data.js';
 import { writeOciArchive } from './oci-image.js';
 
 const BUSYBOX = '/usr/bin/busybox';
-const BPFTRACE = '/usr/bin/bpftrace';
 
 /** Undefined when the agent image can be made here; otherwise what is missing. */
 export function agentImageMissing(): string | undefined {
   for (const [path, what] of [
     [BUSYBOX, 'busybox (apt install busybox-static)'],
-    [BPFTRACE, 'bpftrace (apt install bpftrace)'],
+    [NATIVE_SENSOR_BIN, 'the native sensor (npm run build:sensor: Go, clang, bpftool)'],
     ['/usr/sbin/nft', 'nft (apt install nftables)'],
     ['/usr/bin/nsenter', 'nsenter (util-linux)'],
   ] as const)
@@ -91,7 +92,7 @@ function copyProductionModules(to: string): void {
 }
 
 /**
- * Writes the agent image's OCI archive to `out` (several hundred MB: Node, LLVM for bpftrace).
+ * Writes the agent image's OCI archive to `out` (a few hundred MB, mostly Node and node_modules).
  * Takes tens of seconds, plus a dist/ build when it is stale.
  */
 export async function buildAgentImage(name: string, out: string): Promise<void> {
@@ -105,7 +106,7 @@ export async function buildAgentImage(name: string, out: string): Promise<void> 
       copyFileSync(join(root, process.execPath), join(root, 'usr', 'local', 'bin', 'node'));
       rmSync(join(root, process.execPath));
     }
-    for (const p of [BPFTRACE, '/usr/sbin/nft', '/usr/bin/nsenter', BUSYBOX]) copyProgram(root, p);
+    for (const p of ['/usr/sbin/nft', '/usr/bin/nsenter', BUSYBOX]) copyProgram(root, p);
     mkdirSync(join(root, 'bin'), { recursive: true });
     for (const applet of ['sh', 'cat', 'ls']) symlinkSync(BUSYBOX, join(root, 'bin', applet));
     symlinkSync(BUSYBOX, join(root, 'usr', 'bin', 'env'));
