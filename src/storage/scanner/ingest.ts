@@ -360,7 +360,8 @@ export class ScanWriter {
    * A check-in on PostgreSQL tries `checkInAtOnce` first. The transaction (restructured for fewer
    * round trips, 2026-12-07): one statement for cluster lock + workload upsert + report-id lookup +
    * "has triggers", the previous scan if any, the blobs (`storeBlobs`), one `writeScan`, the
-   * triggers only if the cluster has some, the events.
+   * triggers only if the cluster has some, the events. Over 120 lines: the steps are one
+   * transaction's, in order, sharing its reads; split up they would pass those reads around.
    */
   async recordScan(input: RecordScanInput): Promise<RecordScanOutcome> {
     if (!input.content && this.reads.db.engine === 'postgres' && quietCheckIn(input.events)) {
