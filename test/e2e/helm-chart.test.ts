@@ -764,7 +764,6 @@ describe('Helm chart: rendering with the real helm', () => {
       'BPF',
       'DAC_READ_SEARCH',
       'PERFMON',
-      'SYS_ADMIN',
       'SYS_PTRACE',
     ]);
     assert.deepEqual(agentC.resources, {

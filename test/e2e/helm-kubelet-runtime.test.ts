@@ -269,7 +269,7 @@ describe('the chart’s node DaemonSet on a real kubelet, runtime detection on (
         ds.spec.template.spec.containers
           .find((c) => c.name === 'agent')
           ?.securityContext?.capabilities?.add?.sort(),
-        ['BPF', 'DAC_READ_SEARCH', 'PERFMON', 'SYS_ADMIN', 'SYS_PTRACE'],
+        ['BPF', 'DAC_READ_SEARCH', 'PERFMON', 'SYS_PTRACE'],
         'the chart rendered the runtime-detection DaemonSet',
       );
 
