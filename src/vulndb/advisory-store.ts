@@ -117,5 +117,7 @@ export interface AdvisoryStore extends AsyncAdvisoryStore {
   count(): AdvisoryCounts;
   changedSince(importId: number): string[];
   lastImport(): ImportSummary | undefined;
+  sharedMatches?(generation: number, keys: readonly string[]): Map<string, string>;
+  storeMatches?(generation: number, entries: readonly SharedMatch[]): void;
   close(): void;
 }
