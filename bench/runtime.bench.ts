@@ -5,7 +5,9 @@
  *  - sensor (the native engine) and detector (this Node process) CPU and RSS, idle with
  *    BENCH_RUNTIME_IDLE_CONTAINERS containers (default 20) running;
  *  - the same at increasing exec rates (1, 2, 4, 8 parallel exec loops in one container), with
- *    events lost in the kernel and execs missed, to show where drops start;
+ *    events lost in the kernel and execs missed, to show where drops start; BENCH_RUNTIME_LOOPS sets
+ *    the loop counts (default 1,2,4) and BENCH_RUNTIME_PACE_US a sleep between each loop's execs,
+ *    to measure at a given rate (e.g. 4 loops, 6000 µs: about 500 execs/s);
  *  - a reverse shell → quarantine live, the whole loop through `containment up` (runUp in this
  *    process, enforcing): p50/p99 over BENCH_RUNTIME_UP_SHELLS reverse shells (default 50), each in
  *    a fresh container (a quarantined one stays quarantined, and repeats are aggregated), from the
@@ -88,7 +90,10 @@ function podmanExec(name: string, script: string): Promise<void> {
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exec loop exited ${code}`))));
   });
 }
-const loop = (n: number): string => `n=0; while [ $n -lt ${n} ]; do /bin/true; n=$((n+1)); done`;
+/** Microseconds each loop sleeps between execs (busybox usleep), to pace the rate near a target such as 500/s. */
+const PACE_US = Number(process.env.BENCH_RUNTIME_PACE_US ?? 0);
+const loop = (n: number): string =>
+  `n=0; while [ $n -lt ${n} ]; do /bin/true; n=$((n+1));${PACE_US > 0 ? ` usleep ${PACE_US};` : ''} done`;
 
 const fixture = RuntimeFixture.create();
 const rules = new RuleRegistry();
@@ -155,7 +160,7 @@ async function sensorSections(): Promise<void> {
     `idle, ${IDLE + 1} containers (15 s; other engineers' containers on this host also produce events): sensor ${idle.sensorCpu.toFixed(2)} % CPU, ${sensorMemory(sensorPid)}; detector ${idle.nodeCpu.toFixed(2)} % CPU, ${idle.nodeRss.toFixed(0)} MB RSS`,
   );
 
-  // 3. exec rates: P parallel tight loops of /bin/true, 1000 execs each.
+  // 3. exec rates: P parallel loops of /bin/true, 1000 execs each (tight, or paced by BENCH_RUNTIME_PACE_US).
   const PER_LOOP = 1000;
   for (const parallel of (process.env.BENCH_RUNTIME_LOOPS ?? '1,2,4').split(',').map(Number)) {
     counts.set('bench_true', 0);
