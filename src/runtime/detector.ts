@@ -72,7 +72,7 @@ interface ContainerState {
   workload: Promise<RuntimeWorkload>;
   /** `workload` once it settled: events are then evaluated at once, without a promise each. */
   resolved?: RuntimeWorkload;
-  /** When `describe` last failed (the placeholder identity is in use): asked again after a while. */
+  /** When `describe` last failed (the made-up identity is in use): asked again after a while. */
   unnamedAt?: number;
   /** Events waiting for `workload`, evaluated in order through `queue`. */
   queued: number;
@@ -97,7 +97,7 @@ export class RuntimeDetector {
   private readonly processes = new Map<number, ProcessInfo>();
   private readonly containers = new Map<string, ContainerState>();
   /** Identities made up for containers `describe` did not name: they never feed a baseline. */
-  private readonly placeholders = new WeakSet<RuntimeWorkload>();
+  private readonly madeUp = new WeakSet<RuntimeWorkload>();
   /** When this detector began watching; no learning window starts before it. */
   private readonly startedAt = Date.now();
   private readonly log: SensorLogger;
@@ -335,9 +335,9 @@ export class RuntimeDetector {
     return state;
   }
 
-  /** The placeholder identity of a container `describe` did not name. */
+  /** The identity made up for a container `describe` did not name (image `unknown`). */
   private fallback(ref: ContainerRef): RuntimeWorkload {
-    const placeholder: RuntimeWorkload = {
+    const madeUp: RuntimeWorkload = {
       cluster: this.options.cluster ?? 'local',
       namespace: 'local',
       pod: ref.containerId.slice(0, 12),
@@ -346,8 +346,8 @@ export class RuntimeDetector {
       containerId: ref.containerId,
       ...(ref.podUid ? { podUid: ref.podUid } : {}),
     };
-    this.placeholders.add(placeholder);
-    return placeholder;
+    this.madeUp.add(madeUp);
+    return madeUp;
   }
 
   private describeInto(state: ContainerState): void {
@@ -399,7 +399,7 @@ export class RuntimeDetector {
     const anomalies = [];
     // An unnamed container (not managed, gone, or not yet known) would teach every such
     // container's behaviour to one made-up image, and that baseline would leave the node.
-    const book = this.placeholders.has(workload) ? undefined : this.options.baselines;
+    const book = this.madeUp.has(workload) ? undefined : this.options.baselines;
     if (book) {
       // Learning starts with a container this detector saw start; an older one starts it at its
       // first event here, with what it already runs, or it would learn nothing and flag everything.

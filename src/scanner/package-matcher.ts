@@ -26,10 +26,17 @@ import { Lru } from './lru.js';
 import type { ScanContent, StoredInventory } from './scanner-store.js';
 
 /** What a package's findings depend on besides the advisories (not its location or purl). */
+const matchFields = (pkg: Package): string[] => [
+  pkg.ecosystem,
+  pkg.name,
+  pkg.version,
+  pkg.source?.name ?? '',
+  pkg.source?.version ?? '',
+];
+
+/** `matchFields` as this process's cache key. */
 export function matchKey(pkg: Package): string {
-  return [pkg.ecosystem, pkg.name, pkg.version, pkg.source?.name ?? '', pkg.source?.version ?? ''].join(
-    '\u0000',
-  );
+  return matchFields(pkg).join('\u0000');
 }
 
 /**
@@ -38,13 +45,7 @@ export function matchKey(pkg: Package): string {
  * long for an index entry (such a package is simply not shared).
  */
 export function sharedKey(pkg: Package): string | undefined {
-  const key = JSON.stringify([
-    pkg.ecosystem,
-    pkg.name,
-    pkg.version,
-    pkg.source?.name ?? '',
-    pkg.source?.version ?? '',
-  ]);
+  const key = JSON.stringify(matchFields(pkg));
   return key.length <= MAX_SHARED_KEY ? key : undefined;
 }
 
