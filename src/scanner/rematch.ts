@@ -117,6 +117,7 @@ export function planRematchEvents(
 /** What one re-match run knows about the change, shared by every workload it reads. */
 class ChangeSet {
   private readonly sets = new Map<string, Promise<FindingSet>>();
+  private readonly cited = new WeakMap<FindingSet, boolean>();
 
   constructor(
     readonly advisories: AsyncAdvisoryStore,
@@ -136,6 +137,16 @@ class ChangeSet {
       this.sets.set(key, found);
     }
     return found;
+  }
+
+  /** Whether a stored set cites a changed advisory; asked once per set object (they are shared). */
+  cites(set: FindingSet): boolean {
+    let cited = this.cited.get(set);
+    if (cited === undefined) {
+      cited = set.findings.some((f) => this.ids.has(f.id) || f.aliases.some((a) => this.ids.has(a)));
+      this.cited.set(set, cited);
+    }
+    return cited;
   }
 }
 
@@ -164,23 +175,27 @@ async function rederive(
   if (citesChanged) {
     // A changed record may no longer name a package it was found in: re-match that package too.
     for (const [i, set] of stored.entries()) {
-      if (set?.findings.some((f) => change.ids.has(f.id) || f.aliases.some((a) => change.ids.has(a))))
-        touchedKeys.add(keys[i] as string);
+      if (set && change.cites(set)) touchedKeys.add(keys[i] as string);
     }
   }
   if (touchedKeys.size === 0) return undefined;
   // Findings keys name the installed package, not the match identity: treat every package
   // sharing name and version with a touched one as touched, so no stale key survives.
-  const touchedTriples = new Set(
-    packages.filter((_, i) => touchedKeys.has(keys[i] as string)).map(packageTriple),
-  );
+  const touched = packages.filter((_, i) => touchedKeys.has(keys[i] as string));
+  const touchedTriples = new Set(touched.map(packageTriple));
+  // Most packages are untouched: their name alone tells, without building their triple.
+  const touchedNames = new Set(touched.map((pkg) => pkg.name));
 
   const before = new Set<string>();
   const after = new Map<string, string>();
   const sets: (FindingSet | undefined)[] = [];
   for (const [i, pkg] of packages.entries()) {
     const old = stored[i];
-    if (!touchedTriples.has(packageTriple(pkg)) || pkg.provenance === 'declared') {
+    if (
+      !touchedNames.has(pkg.name) ||
+      !touchedTriples.has(packageTriple(pkg)) ||
+      pkg.provenance === 'declared'
+    ) {
       sets.push(old);
       continue;
     }

@@ -111,6 +111,19 @@ for (const engine of engines) {
       );
     });
 
+    test('parameters bind by number: out of order and used twice', async (t) => {
+      if (!need(t)) return;
+      const row = await db.get<{ a: string; b: string; c: string; d: number | string; e: string }>(
+        'SELECT CAST($3 AS TEXT) AS a, CAST($1 AS TEXT) AS b, CAST($3 AS TEXT) AS c, CAST($4 AS BIGINT) + CAST($4 AS BIGINT) AS d, CAST($2 AS TEXT) AS e',
+        ['one', 'two', 'three', 21],
+      );
+      assert.ok(row);
+      assert.deepEqual([row.a, row.b, row.c, int(row.d), row.e], ['three', 'one', 'three', 42, 'two']);
+      // A boolean is stored as SQLite's 0/1, pg's boolean.
+      const flag = await db.get<{ f: number | boolean }>('SELECT CAST($1 AS BOOLEAN) AS f', [true]);
+      assert.ok(flag?.f === true || flag?.f === 1);
+    });
+
     test('times round-trip as epoch ms and RFC 3339; locking is a clause only on pg', async (t) => {
       if (!need(t)) return;
       const at = new Date('2025-03-04T05:06:07.089Z');
