@@ -1,9 +1,10 @@
 /**
- * The dialect seam: one statement text for both engines. Statements use PostgreSQL's `$1…$n`
- * placeholders; on SQLite they become anonymous `?`s when the statement is prepared (`positional`
- * below), bound from the same positional array. What still differs is declared by the caller beside its SQL: column types
- * (SQLite TEXT/INTEGER vs jsonb/bigint/timestamptz), and row values (`Number()` for pg's bigint
- * strings, `JSON.parse` for SQLite's JSON text) are read through `int` below and `SqlDb.json`.
+ * The dialect seam: one statement text for both engines. Statements take PostgreSQL's numbered
+ * parameters `$1…$n`; on SQLite each becomes an anonymous `?` when the statement is prepared
+ * (`positional` below), bound from the same array. What still differs is declared by the caller
+ * beside its SQL: column types (SQLite TEXT/INTEGER vs jsonb/bigint/timestamptz), and row values
+ * (`Number()` for pg's bigint strings, `JSON.parse` for SQLite's JSON text) are read through
+ * `int` below and `SqlDb.json`.
  *
  * The SQLite side runs synchronously under the promise (better-sqlite3), with each statement
  * prepared once per connection; the PostgreSQL side sends one query per call on the pool.
@@ -69,7 +70,7 @@ interface Prepared {
 }
 
 /**
- * `$n` placeholders become SQLite's anonymous `?`, bound from an array in the order they appear
+ * Each `$n` parameter becomes SQLite's anonymous `?`, bound from an array in the order they appear
  * (a `$n` used twice takes two). better-sqlite3 binds those ~3 µs a statement cheaper than named
  * ones from an object (a ten-column insert: 5.7 against 8.7 µs), and a report or re-match runs a
  * dozen statements or more. The statements here hold no `$` followed by a digit in a string

@@ -57,7 +57,8 @@ function attach(bounding?: string): Promise<{ attached?: Attached; stderr: strin
     proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     proc.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
-      for (const line of stdout.split('\n')) {
+      // Whole lines only: a chunk may end inside one.
+      for (const line of stdout.split('\n').slice(0, -1)) {
         if (!line.includes('"attached_probes"')) continue;
         clearTimeout(timer);
         proc.kill('SIGKILL');
